@@ -1,0 +1,1 @@
+#include "CKlifeCRC32C.h"

@@ -1,0 +1,7 @@
+import ArgumentParser
+import Klife
+
+@main
+struct KlifeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "klife", abstract: "Klife for Swift: a Kafka client.")
+}
