@@ -1,0 +1,92 @@
+import NIOCore
+
+/// The life of one connection slot of a broker (lazy connect, reuse, reconnect with backoff), as a value
+/// type. `Pending` is what waiters share while a connect is in progress (an `EventLoopFuture` in the
+/// pool, anything in tests).
+///
+/// ```
+/// idle ──acquire──▶ connecting ──ok──▶ connected ──closed──▶ idle
+///                       │                                       
+///                       └──failed──▶ backingOff ──deadline passed + acquire──▶ connecting
+/// ```
+struct ConnectionSlotStateMachine<Connection: AnyObject, Pending> {
+    enum State {
+        case idle
+        case connecting(Pending)
+        case connected(Connection)
+        case backingOff(until: NIODeadline, lastError: KafkaError)
+        case shutDown
+    }
+
+    enum AcquireAction {
+        /// Use this open connection.
+        case use(Connection)
+        /// Dial now and report the outcome with ``connectSucceeded(_:)`` / ``connectFailed(_:now:using:)``;
+        /// complete `Pending` for the waiters.
+        case connect(Pending)
+        /// Another caller is dialling; wait for its outcome.
+        case wait(Pending)
+        /// The last attempt failed; try again after this instant.
+        case retryAfter(NIODeadline, lastError: KafkaError)
+        case fail(KafkaError)
+    }
+
+    private(set) var state: State = .idle
+    private(set) var backoff: ReconnectBackoff
+
+    init(backoff: ReconnectBackoff) {
+        self.backoff = backoff
+    }
+
+    /// A caller wants a connection. `makePending` is called only when a new connect starts.
+    mutating func acquire(now: NIODeadline, makePending: () -> Pending) -> AcquireAction {
+        switch state {
+        case .idle:
+            let pending = makePending()
+            state = .connecting(pending)
+            return .connect(pending)
+        case .connecting(let pending):
+            return .wait(pending)
+        case .connected(let connection):
+            return .use(connection)
+        case .backingOff(let until, let lastError):
+            guard now >= until else { return .retryAfter(until, lastError: lastError) }
+            let pending = makePending()
+            state = .connecting(pending)
+            return .connect(pending)
+        case .shutDown:
+            return .fail(KafkaError(.clientNotRunning, "the connection pool is shut down"))
+        }
+    }
+
+    /// The dial started by ``acquire(now:makePending:)`` succeeded. Returns false when the slot was shut
+    /// down meanwhile (the caller closes the connection).
+    mutating func connectSucceeded(_ connection: Connection) -> Bool {
+        guard case .connecting = state else { return false }
+        backoff.reset()
+        state = .connected(connection)
+        return true
+    }
+
+    /// The dial failed: back off. Returns the delay chosen.
+    @discardableResult
+    mutating func connectFailed(_ error: KafkaError, now: NIODeadline, using generator: inout some RandomNumberGenerator) -> Duration {
+        guard case .connecting = state else { return .zero }
+        let delay = backoff.nextDelay(using: &generator)
+        state = .backingOff(until: now + TimeAmount(delay), lastError: error)
+        return delay
+    }
+
+    /// `connection` closed; the next acquire dials again.
+    mutating func connectionClosed(_ connection: Connection) {
+        guard case .connected(let current) = state, current === connection else { return }
+        state = .idle
+    }
+
+    /// Shuts the slot down and returns what the caller must close.
+    mutating func shutDown() -> Connection? {
+        defer { state = .shutDown }
+        if case .connected(let connection) = state { return connection }
+        return nil
+    }
+}

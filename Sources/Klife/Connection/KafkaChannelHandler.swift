@@ -1,0 +1,163 @@
+import Logging
+import NIOCore
+import NIOSSL
+
+/// Executes the actions of a ``RequestPipelineStateMachine`` on a channel. It sits behind the frame
+/// decoder: inbound it sees whole response frames, outbound ``KafkaOutboundRequest``s.
+final class KafkaChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = KafkaOutboundRequest
+    typealias OutboundOut = ByteBuffer
+
+    private var stateMachine: RequestPipelineStateMachine<EventLoopPromise<ByteBuffer>>
+    private var timer: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+    private let logger: Logger
+    private let closeReason: EventLoopPromise<KafkaError>?
+
+    /// - Parameters:
+    ///   - peer: names the broker in error messages, e.g. "broker 1 (127.0.0.1:9092)".
+    ///   - logger: carries `kafka.broker.*` metadata already.
+    ///   - closeReason: succeeded with the reason once the channel is inactive.
+    init(peer: String, logger: Logger, closeReason: EventLoopPromise<KafkaError>? = nil) {
+        self.stateMachine = RequestPipelineStateMachine(peer: peer)
+        self.logger = logger
+        self.closeReason = closeReason
+    }
+
+    /// Why the connection closed (nil while open or when closed without an error). Event loop only.
+    var closeError: KafkaError? { stateMachine.closeError }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        self.context = nil
+        channelClosed()
+    }
+
+    // MARK: Outbound
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        var request = unwrapOutboundIn(data)
+        guard request.frame.readableBytes >= KafkaOutboundRequest.minimumFrameBytes else {
+            let error = KafkaError(.invalidArgument, "request frame of \(request.frame.readableBytes) bytes is too short")
+            request.responsePromise?.fail(error)
+            promise?.fail(error)
+            return
+        }
+        let apiKey = request.frame.getInteger(at: request.frame.readerIndex + 4, endianness: .big, as: Int16.self)!
+        let action: RequestPipelineStateMachine<EventLoopPromise<ByteBuffer>>.SendAction
+        if let responsePromise = request.responsePromise {
+            action = stateMachine.sendRequest(apiKey: apiKey, deadline: request.deadline, context: responsePromise)
+        } else {
+            action = stateMachine.sendWithoutResponse()
+        }
+        switch action {
+        case .write(let correlationID, let armTimer):
+            request.frame.setInteger(
+                correlationID, at: request.frame.readerIndex + KafkaOutboundRequest.correlationIDOffset, endianness: .big
+            )
+            if let armTimer { arm(armTimer, context: context) }
+            if logger.logLevel <= .trace {
+                logger.trace(
+                    "request sent",
+                    metadata: [KafkaLogKey.api: "\(apiKey)", KafkaLogKey.correlationID: "\(correlationID)"]
+                )
+            }
+            context.write(wrapOutboundOut(request.frame), promise: promise)
+        case .fail(let error):
+            request.responsePromise?.fail(error)
+            promise?.fail(error)
+        }
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if mode == .all { run(stateMachine.closeRequested(), context: context, closeChannel: false) }
+        context.close(mode: mode, promise: promise)
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        let correlationID = frame.getInteger(at: frame.readerIndex, endianness: .big, as: Int32.self)
+        if logger.logLevel <= .trace {
+            logger.trace("response received", metadata: [KafkaLogKey.correlationID: "\(correlationID.map { "\($0)" } ?? "-")"])
+        }
+        run(stateMachine.frameReceived(correlationID: correlationID), context: context, frame: frame)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        run(stateMachine.errorCaught(Self.classify(error, peer: stateMachine.peer)), context: context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        channelClosed()
+        context.fireChannelInactive()
+    }
+
+    private func channelClosed() {
+        fail(stateMachine.channelInactive())
+        if let reason = stateMachine.closeError { closeReason?.succeed(reason) }
+    }
+
+    // MARK: Actions
+
+    private func run(
+        _ action: RequestPipelineStateMachine<EventLoopPromise<ByteBuffer>>.Action,
+        context: ChannelHandlerContext,
+        frame: ByteBuffer? = nil,
+        closeChannel: Bool = true
+    ) {
+        switch action {
+        case .none:
+            break
+        case .succeed(let promise):
+            promise.succeed(frame!)
+        case .armTimer(let deadline):
+            arm(deadline, context: context)
+        case .closeConnection(let error, let failures):
+            timer?.cancel()
+            timer = nil
+            logger.debug("closing connection: \(error.message)")
+            fail(failures)
+            if closeChannel { context.close(promise: nil) }
+        }
+    }
+
+    private func fail(_ failures: [RequestPipelineStateMachine<EventLoopPromise<ByteBuffer>>.Failure]) {
+        for failure in failures { failure.context.fail(failure.error) }
+    }
+
+    /// The state machine only asks for a timer earlier than the armed one, which then becomes redundant:
+    /// the new one re-arms for every later deadline.
+    private func arm(_ deadline: NIODeadline, context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            guard let context = self.context else { return }
+            self.run(self.stateMachine.timerFired(now: context.eventLoop.now), context: context)
+        }
+    }
+
+    /// Maps whatever the pipeline raised to a ``KafkaError``.
+    static func classify(_ error: any Error, peer: String) -> KafkaError {
+        switch error {
+        case let error as KafkaError:
+            return error
+        case ChannelError.ioOnClosedChannel, ChannelError.alreadyClosed, ChannelError.eof:
+            return KafkaError(.connectionClosed, "connection to \(peer) is closed", isRetriable: true, underlying: error)
+        case NIOSSLError.uncleanShutdown:
+            return KafkaError(.connectionClosed, "\(peer) closed the TLS connection without close_notify", isRetriable: true, underlying: error)
+        case is NIOSSLError, is NIOSSLExtraError, is BoringSSLError:
+            return KafkaError(.tlsHandshakeFailed, "TLS with \(peer) failed: \(error)", underlying: error)
+        default:
+            return KafkaError(.connectionClosed, "connection to \(peer) failed: \(error)", isRetriable: true, underlying: error)
+        }
+    }
+}

@@ -1,0 +1,187 @@
+import KafkaProtocol
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// One TCP (optionally TLS) connection to one broker, with ApiVersions negotiated and SASL done.
+///
+/// Requests are pipelined: any number may be outstanding, the broker answers them in order, and each
+/// caller gets its own response back. Every method may be called from any task concurrently. When the
+/// connection drops, every outstanding request fails with ``KafkaError/Code/connectionClosed``
+/// (retriable) and later requests fail the same way; a connection never reconnects by itself
+/// (``BrokerConnectionPool`` does that).
+public final class KafkaConnection: Sendable {
+    /// The address dialled.
+    public let address: KafkaConnectionConfiguration.BrokerAddress
+    /// The broker's node id, nil for a bootstrap connection whose id is not known yet.
+    public let brokerID: Int32?
+    /// What the broker advertised and the version chosen per API.
+    public let versions: KafkaNegotiatedVersions
+    /// Default timeout of a request (``KafkaConnectionConfiguration/requestTimeout``).
+    public let requestTimeout: Duration
+    let clientID: String
+    let channel: any Channel
+    let logger: Logger
+    /// Completed (never failed) when the channel has closed, with the reason.
+    let closeReason: EventLoopFuture<KafkaError>
+    /// Names the broker in error messages.
+    let peer: String
+
+    init(
+        address: KafkaConnectionConfiguration.BrokerAddress, brokerID: Int32?, versions: KafkaNegotiatedVersions,
+        requestTimeout: Duration, clientID: String, channel: any Channel, logger: Logger,
+        closeReason: EventLoopFuture<KafkaError>, peer: String
+    ) {
+        self.address = address
+        self.brokerID = brokerID
+        self.versions = versions
+        self.requestTimeout = requestTimeout
+        self.clientID = clientID
+        self.channel = channel
+        self.logger = logger
+        self.closeReason = closeReason
+        self.peer = peer
+    }
+
+    /// The event loop of this connection's channel.
+    public var eventLoop: any EventLoop { channel.eventLoop }
+
+    /// An allocator for frames passed to ``sendFrame(_:timeout:)``.
+    public var allocator: ByteBufferAllocator { channel.allocator }
+
+    /// Whether the channel is still open. A true value can turn false at any moment.
+    public var isActive: Bool { channel.isActive }
+
+    /// The version this connection uses for `apiKey`, nil when the broker lacks the API (or no version
+    /// both sides support passes the ``KafkaAPIVersionPolicy``).
+    public func negotiatedVersion(for apiKey: Int16) -> Int16? {
+        versions.version(for: apiKey)
+    }
+
+    /// The version this connection uses for request type `R`, nil when unusable.
+    public func negotiatedVersion<R: KafkaRequestMessage>(for type: R.Type) -> Int16? {
+        versions.version(for: type)
+    }
+
+    // MARK: Requests
+
+    /// Sends `request` and waits for its response.
+    ///
+    /// - Parameters:
+    ///   - version: the version to encode; nil uses the negotiated one.
+    ///   - timeout: nil uses ``requestTimeout``. When it expires the connection is closed.
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/unsupportedByBroker`` (no usable version),
+    ///   ``KafkaError/Code/protocolViolation`` (encoding or decoding failed, or a correlation mismatch),
+    ///   ``KafkaError/Code/requestTimedOut``, ``KafkaError/Code/connectionClosed``,
+    ///   ``KafkaError/Code/tlsHandshakeFailed``, ``KafkaError/Code/frameTooLarge``.
+    public func send<R: KafkaRequestMessage>(
+        _ request: R, version: Int16? = nil, timeout: Duration? = nil
+    ) async throws -> R.Response {
+        let version = try resolveVersion(R.self, version)
+        let frame = try encode(request, version: version)
+        var response = try await sendFrame(frame, timeout: timeout)
+        return try Self.decodeResponse(R.self, from: &response, version: version, peer: peer)
+    }
+
+    /// Sends `request` without waiting for a response (Produce with acks=0); returns when the bytes
+    /// have been handed to the socket.
+    ///
+    /// - Throws: ``KafkaError`` as ``send(_:version:timeout:)``, except the timeout.
+    public func sendWithoutResponse<R: KafkaRequestMessage>(_ request: R, version: Int16? = nil) async throws {
+        let version = try resolveVersion(R.self, version)
+        try await sendFrameWithoutResponse(try encode(request, version: version))
+    }
+
+    /// Sends an already encoded request frame (int32 size, header, body; the correlation id at bytes
+    /// 8..<12 is overwritten) and returns the response frame without its size prefix: it starts with
+    /// the response header (correlation id, then tagged fields for flexible versions).
+    ///
+    /// - Throws: ``KafkaError`` (``KafkaError/Code/requestTimedOut``, ``KafkaError/Code/connectionClosed``,
+    ///   ``KafkaError/Code/tlsHandshakeFailed``, ``KafkaError/Code/frameTooLarge``,
+    ///   ``KafkaError/Code/protocolViolation``).
+    public func sendFrame(_ frame: ByteBuffer, timeout: Duration? = nil) async throws -> ByteBuffer {
+        try await Self.roundTrip(
+            channel: channel, frame: frame, deadline: .now() + TimeAmount(timeout ?? requestTimeout), peer: peer
+        )
+    }
+
+    /// Sends an already encoded request frame that expects no response.
+    ///
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/connectionClosed`` (or the error the
+    ///   connection closed with).
+    public func sendFrameWithoutResponse(_ frame: ByteBuffer) async throws {
+        let request = KafkaOutboundRequest(frame: frame, deadline: .distantFuture, responsePromise: nil)
+        do {
+            try await channel.writeAndFlush(request).get()
+        } catch {
+            throw KafkaChannelHandler.classify(error, peer: peer)
+        }
+    }
+
+    // MARK: Closing
+
+    /// Closes the connection; outstanding requests fail with ``KafkaError/Code/connectionClosed``.
+    /// Returns when the channel is closed.
+    public func close() async {
+        channel.close(mode: .all, promise: nil)
+        _ = try? await closeReason.get()
+    }
+
+    /// Waits until the connection has closed and returns why (code ``KafkaError/Code/connectionClosed``
+    /// when it was closed by ``close()`` or by the broker, else the error that closed it).
+    public func waitUntilClosed() async -> KafkaError {
+        do {
+            return try await closeReason.get()
+        } catch {
+            return KafkaChannelHandler.classify(error, peer: peer)
+        }
+    }
+
+    /// Calls `body` on the connection's event loop once it has closed, with the reason.
+    public func onClose(_ body: @escaping @Sendable (KafkaError) -> Void) {
+        closeReason.whenSuccess(body)
+    }
+
+    // MARK: Helpers
+
+    private func resolveVersion<R: KafkaRequestMessage>(_: R.Type, _ version: Int16?) throws -> Int16 {
+        if let version { return version }
+        if let version = versions.version(for: R.self) { return version }
+        throw KafkaError(
+            .unsupportedByBroker,
+            "\(peer) offers no usable version of \(R.self) (api key \(R.apiKey); broker advertises "
+                + "\(versions.brokerRanges[R.apiKey].map { "\($0)" } ?? "nothing"), we support \(R.validVersions))"
+        )
+    }
+
+    private func encode<R: KafkaRequestMessage>(_ request: R, version: Int16) throws -> ByteBuffer {
+        var frame = channel.allocator.buffer(capacity: 256)
+        do {
+            try request.encodeFrame(into: &frame, version: version, correlationID: 0, clientID: clientID)
+        } catch {
+            throw KafkaError(.protocolViolation, "could not encode \(R.self) v\(version): \(error)", underlying: error)
+        }
+        return frame
+    }
+
+    static func decodeResponse<R: KafkaRequestMessage>(
+        _: R.Type, from frame: inout ByteBuffer, version: Int16, peer: String
+    ) throws -> R.Response {
+        do {
+            _ = try KafkaResponseHeader(from: &frame, headerVersion: R.responseHeaderVersion(for: version))
+            return try R.Response(from: &frame, version: version)
+        } catch {
+            throw KafkaError(
+                .protocolViolation, "could not decode \(R.Response.self) v\(version) from \(peer): \(error)", underlying: error
+            )
+        }
+    }
+
+    static func roundTrip(channel: any Channel, frame: ByteBuffer, deadline: NIODeadline, peer: String) async throws -> ByteBuffer {
+        let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
+        channel.writeAndFlush(KafkaOutboundRequest(frame: frame, deadline: deadline, responsePromise: promise))
+            .whenFailure { promise.fail(KafkaChannelHandler.classify($0, peer: peer)) }
+        return try await promise.futureResult.get()
+    }
+}
