@@ -1,0 +1,27 @@
+/// Per-call options of the fetch API (Klife's `fetch`/`fetch_async` options).
+public struct KafkaFetchOptions: Sendable, Hashable {
+    /// The default `maxBytes` of ``KafkaClient/fetch(topic:partition:offset:options:)``.
+    public static let defaultFetchMaxBytes = 100_000
+    /// The default `maxBytes` of the asynchronous fetch.
+    public static let defaultFetchAsyncMaxBytes = 500_000
+
+    /// The fetcher that sends the request; nil means the client's default fetcher.
+    public var fetcher: String?
+    /// Which records of transactional producers may be returned (default ``KafkaIsolationLevel/readCommitted``).
+    public var isolationLevel: KafkaIsolationLevel
+    /// The most bytes of record batches to return for one partition (the Fetch `PartitionMaxBytes`). The
+    /// broker still returns a first batch that is larger, so progress is always possible.
+    public var maxBytes: Int
+
+    public init(
+        fetcher: String? = nil, isolationLevel: KafkaIsolationLevel = .readCommitted,
+        maxBytes: Int = KafkaFetchOptions.defaultFetchMaxBytes
+    ) {
+        self.fetcher = fetcher
+        self.isolationLevel = isolationLevel
+        self.maxBytes = maxBytes
+    }
+
+    /// The defaults of the asynchronous fetch (max bytes 500_000).
+    public static var async: KafkaFetchOptions { KafkaFetchOptions(maxBytes: defaultFetchAsyncMaxBytes) }
+}
