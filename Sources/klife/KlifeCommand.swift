@@ -3,5 +3,10 @@ import Klife
 
 @main
 struct KlifeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "klife", abstract: "Klife for Swift: a Kafka client.")
+    static let configuration = CommandConfiguration(
+        commandName: "klife",
+        abstract: "Klife for Swift: a Kafka client.",
+        // Each subcommand lives in its own file; add new ones here.
+        subcommands: []
+    )
 }

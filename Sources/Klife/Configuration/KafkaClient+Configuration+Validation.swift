@@ -1,0 +1,87 @@
+extension KafkaClient.Configuration {
+    /// Checks every option and throws on the first inconsistent configuration, naming all problems found.
+    ///
+    /// Rules: every count and timeout positive (or non-negative where 0 means "none", e.g. linger),
+    /// producer/pool/fetcher/topic/partitioner names non-empty and unique, topic names legal, topics naming
+    /// only configured producers and partitioners, default names non-empty, a positive metadata refresh
+    /// interval, plus the producer rules (idempotence needs acks all and at most 5 requests in flight, …).
+    ///
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/invalidConfiguration``; its message lists each
+    ///   problem with the option's path, e.g. `producers[1].batchSizeBytes must be > 0`.
+    public func validate() throws {
+        let problems = validationProblems()
+        guard problems.isEmpty else {
+            throw KafkaError(.invalidConfiguration, "Invalid configuration: " + problems.joined(separator: "; "))
+        }
+    }
+
+    /// Every problem of this configuration, each naming the option's path; empty when it is valid.
+    public func validationProblems() -> [String] {
+        var problems: [String] = []
+        problems += connectionProblems()
+
+        if defaultProducer.isEmpty { problems.append("defaultProducer must not be empty") }
+        if defaultTransactionalPool.isEmpty { problems.append("defaultTransactionalPool must not be empty") }
+        if defaultFetcher.isEmpty { problems.append("defaultFetcher must not be empty") }
+        if metadataRefreshInterval <= .zero { problems.append("metadataRefreshInterval must be > 0") }
+
+        for (index, producer) in producers.enumerated() {
+            problems += producer.validationProblems(path: "producers[\(index)]")
+        }
+        problems += duplicateNameProblems(producers.map(\.name), path: "producers")
+
+        for (index, pool) in transactionalPools.enumerated() {
+            problems += pool.validationProblems(path: "transactionalPools[\(index)]")
+        }
+        problems += duplicateNameProblems(transactionalPools.map(\.name), path: "transactionalPools")
+        problems += duplicateNameProblems(
+            transactionalPools.map(\.baseTransactionalID).filter { !$0.isEmpty }, path: "transactionalPools", field: "baseTransactionalID")
+
+        for (index, fetcher) in fetchers.enumerated() {
+            problems += fetcher.validationProblems(path: "fetchers[\(index)]")
+        }
+        problems += duplicateNameProblems(fetchers.map(\.name), path: "fetchers")
+
+        for name in partitioners.keys.sorted() where name.isEmpty {
+            problems.append("partitioners has an empty name")
+        }
+
+        let producerNames = Set(effectiveProducers.map(\.name))
+        for (index, topic) in topics.enumerated() {
+            let path = "topics[\(index)]"
+            if !KafkaTopicConfiguration.isValidTopicName(topic.name) {
+                problems.append("\(path).name \"\(topic.name)\" is not a legal topic name (1-249 characters of a-z A-Z 0-9 . _ -, not . or ..)")
+            }
+            if let producer = topic.producer, !producerNames.contains(producer) {
+                problems.append("\(path).producer \"\(producer)\" names no configured producer")
+            }
+            if let partitioner = topic.partitioner, partitioners[partitioner] == nil {
+                problems.append("\(path).partitioner \"\(partitioner)\" names no configured partitioner")
+            }
+        }
+        problems += duplicateNameProblems(topics.map(\.name), path: "topics")
+        return problems
+    }
+
+    private func duplicateNameProblems(_ names: [String], path: String, field: String = "name") -> [String] {
+        var seen: [String: Int] = [:]
+        var problems: [String] = []
+        for (index, name) in names.enumerated() {
+            if let first = seen[name] {
+                problems.append("\(path)[\(index)].\(field) \"\(name)\" duplicates \(path)[\(first)].\(field)")
+            } else {
+                seen[name] = index
+            }
+        }
+        return problems
+    }
+
+    /// The connection options' problems (prefixed `connection.`).
+    private func connectionProblems() -> [String] {
+        var problems: [String] = []
+        if connection.bootstrapServers.isEmpty { problems.append("connection.bootstrapServers must not be empty") }
+        if connection.connectionsPerBroker <= 0 { problems.append("connection.connectionsPerBroker must be > 0") }
+        if connection.requestTimeout <= .zero { problems.append("connection.requestTimeout must be > 0") }
+        return problems
+    }
+}

@@ -1,0 +1,154 @@
+import NIOCore
+
+/// A Kafka record: the input of the produce API and the output of produce and fetch (Klife's `Klife.Record`).
+///
+/// On input, ``topic`` and ``value`` are what a produce call needs; ``partition`` is optional (the
+/// partitioner picks one when it is nil), and so are ``key``, ``headers`` and a user ``timestamp`` (which
+/// Klife cannot set). Produce and fetch return the record enriched with ``partition``, ``offset`` and
+/// ``timestamp``; a produce failure sets ``error`` (with the Kafka error code in ``errorCode``).
+///
+/// Keys and values are `ByteBuffer`s: fetched records are slices of the received buffer, so reading them
+/// copies nothing.
+public struct KafkaRecord: Sendable {
+    /// One record header. Keys need not be unique; order is kept.
+    public struct Header: Sendable, Hashable {
+        public var key: String
+        /// nil is a header without a value (distinct from an empty value).
+        public var value: ByteBuffer?
+
+        public init(key: String, value: ByteBuffer?) {
+            self.key = key
+            self.value = value
+        }
+
+        /// A header whose value is the UTF-8 bytes of `value`.
+        public init(key: String, value: String?) {
+            self.key = key
+            self.value = value.map { ByteBuffer(string: $0) }
+        }
+
+        /// The value decoded as UTF-8, nil when there is no value.
+        public var valueString: String? { value.map { String(buffer: $0) } }
+    }
+
+    /// How the broker interpreted ``KafkaRecord/timestamp`` (the record batch's timestamp type bit).
+    public enum TimestampType: Sendable, Hashable {
+        /// Set by the producer (Kafka's CreateTime).
+        case createTime
+        /// Set by the broker when it appended the batch (Kafka's LogAppendTime).
+        case logAppendTime
+    }
+
+    /// Facts about the record batch a fetched record came from.
+    public struct BatchAttributes: Sendable, Hashable {
+        public var compression: KafkaCompression
+        public var timestampType: TimestampType
+        public var isTransactional: Bool
+        public var isControl: Bool
+
+        public init(compression: KafkaCompression = .none, timestampType: TimestampType = .createTime, isTransactional: Bool = false, isControl: Bool = false) {
+            self.compression = compression
+            self.timestampType = timestampType
+            self.isTransactional = isTransactional
+            self.isControl = isControl
+        }
+    }
+
+    /// The topic (required).
+    public var topic: String
+    /// The partition: chosen by the caller, or by the partitioner when nil; always set on output.
+    public var partition: Int32?
+    /// The key; nil = no key (distinct from an empty key).
+    public var key: ByteBuffer?
+    /// The value; nil = a tombstone (deletes the key on a compacted topic).
+    public var value: ByteBuffer?
+    /// Headers in order; duplicate keys are allowed.
+    public var headers: [Header]
+    /// Milliseconds since the Unix epoch. On input, the user's timestamp (nil = the producer's clock at
+    /// batching time). On output, the timestamp stored by the broker.
+    public var timestamp: Int64?
+    /// The offset, set on output by a successful produce (unless acks is 0) and by fetch.
+    public var offset: Int64?
+    /// The reason a produce of this record failed, set on output only.
+    public var error: KafkaError?
+    /// Batch facts, set on fetched records only.
+    public var batchAttributes: BatchAttributes?
+    /// Leader epoch of the batch, set on fetched records when the broker stores it.
+    public var leaderEpoch: Int32?
+    /// How many times a consumer group handler has been given this record before (Klife: `consumer_attempts`).
+    public var consumerAttempts: Int
+
+    /// A record with binary key and value.
+    public init(
+        topic: String,
+        partition: Int32? = nil,
+        key: ByteBuffer? = nil,
+        value: ByteBuffer?,
+        headers: [Header] = [],
+        timestamp: Int64? = nil
+    ) {
+        self.topic = topic
+        self.partition = partition
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.timestamp = timestamp
+        self.offset = nil
+        self.error = nil
+        self.batchAttributes = nil
+        self.leaderEpoch = nil
+        self.consumerAttempts = 0
+    }
+
+    /// A record whose key and value are the UTF-8 bytes of the strings.
+    public init(topic: String, partition: Int32? = nil, key: String? = nil, value: String, headers: [Header] = [], timestamp: Int64? = nil) {
+        self.init(
+            topic: topic, partition: partition, key: key.map { ByteBuffer(string: $0) }, value: ByteBuffer(string: value),
+            headers: headers, timestamp: timestamp)
+    }
+
+    /// A record whose key and value are the given bytes.
+    public init(topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8], headers: [Header] = [], timestamp: Int64? = nil) {
+        self.init(
+            topic: topic, partition: partition, key: key.map { ByteBuffer(bytes: $0) }, value: ByteBuffer(bytes: value),
+            headers: headers, timestamp: timestamp)
+    }
+
+    /// The Kafka error code of a failed produce, when the broker gave one.
+    public var errorCode: Int16? { error?.kafkaCode }
+    /// Whether this record carries a failure (``error`` is set).
+    public var isFailed: Bool { error != nil }
+    /// The value decoded as UTF-8 (nil for a tombstone).
+    public var valueString: String? { value.map { String(buffer: $0) } }
+    /// The key decoded as UTF-8 (nil when there is no key).
+    public var keyString: String? { key.map { String(buffer: $0) } }
+    /// The value's bytes (nil for a tombstone).
+    public var valueBytes: [UInt8]? { value.map { Array($0.readableBytesView) } }
+    /// The key's bytes (nil when there is no key).
+    public var keyBytes: [UInt8]? { key.map { Array($0.readableBytesView) } }
+}
+
+extension KafkaRecord: Equatable {
+    /// Records are equal when their data and output fields are; errors compare by code, message and Kafka code.
+    public static func == (lhs: KafkaRecord, rhs: KafkaRecord) -> Bool {
+        lhs.topic == rhs.topic && lhs.partition == rhs.partition && lhs.key == rhs.key && lhs.value == rhs.value
+            && lhs.headers == rhs.headers && lhs.timestamp == rhs.timestamp && lhs.offset == rhs.offset
+            && lhs.error?.code == rhs.error?.code && lhs.error?.message == rhs.error?.message
+            && lhs.error?.kafkaCode == rhs.error?.kafkaCode && lhs.batchAttributes == rhs.batchAttributes
+            && lhs.leaderEpoch == rhs.leaderEpoch && lhs.consumerAttempts == rhs.consumerAttempts
+    }
+}
+
+extension KafkaRecord: CustomStringConvertible {
+    public var description: String {
+        var s = "KafkaRecord(topic: \(topic)"
+        if let partition { s += ", partition: \(partition)" }
+        if let offset { s += ", offset: \(offset)" }
+        if let key { s += ", key: \(key.readableBytes) bytes" }
+        s += value.map { ", value: \($0.readableBytes) bytes" } ?? ", value: nil"
+        if !headers.isEmpty { s += ", headers: \(headers.count)" }
+        if let timestamp { s += ", timestamp: \(timestamp)" }
+        if let error { s += ", error: \(error)" }
+        return s + ")"
+    }
+}
