@@ -80,6 +80,10 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "KlifeCLITests",
+            dependencies: ["klife"]
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["Klife"]
         ),

@@ -1,0 +1,124 @@
+import ArgumentParser
+
+/// `klife bench produce|consume|roundtrip`: measures the client against a broker and prints records/s,
+/// MB/s, latency percentiles, CPU seconds and peak RSS (or the same as JSON with `--json`).
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure produce, consume or end-to-end throughput and latency against a broker.",
+        discussion: """
+            Progress goes to stderr; the summary (or one JSON line with --json, the same keys as \
+            Benchmarks/rdkafka's harness) goes to stdout. Values are the same bytes the librdkafka harness \
+            sends, so scripts/bench.sh compares like with like. Exit status 3: the workload is not wired \
+            to the client yet.
+            """
+    )
+
+    @Argument(help: "produce, consume or roundtrip.")
+    var workload: BenchWorkloadKind
+
+    @Option(help: "Bootstrap broker host:port.")
+    var bootstrap: String = "127.0.0.1:9092"
+
+    @Option(help: "Topic to produce to or consume from.")
+    var topic: String
+
+    @Option(help: "Records to produce or consume.")
+    var records: Int = 1_000_000
+
+    @Option(name: .customLong("record-size"), help: "Value bytes per record.")
+    var recordSize: Int = 100
+
+    @Option(help: "Spread records over partitions 0..<P (default: the topic's partition count).")
+    var partitions: Int?
+
+    @Option(help: "none, gzip, snappy, lz4 or zstd.")
+    var compression: String = "none"
+
+    @Option(help: "all, 1 or 0.")
+    var acks: String = "all"
+
+    @Option(help: "on or off.")
+    var idempotence: String = "on"
+
+    @Option(help: "Independent producers sharing the records.")
+    var producers: Int = 1
+
+    @Option(help: "Concurrent callers.")
+    var concurrency: Int = 1
+
+    @Flag(help: "Each caller waits for its record's acknowledgement before the next (reports latency).")
+    var sync = false
+
+    @Flag(help: "Print the summary as one line of JSON.")
+    var json = false
+
+    @Option(help: "Give up after this many seconds without progress.")
+    var timeout: Double = 300
+
+    func validate() throws {
+        do { _ = try makeConfiguration() } catch { throw ValidationError(error.description) }
+    }
+
+    func makeConfiguration() throws(BenchOptionError) -> BenchConfiguration {
+        try BenchConfiguration(
+            workload: workload, bootstrap: bootstrap, topic: topic, records: records, recordSize: recordSize,
+            partitions: partitions, compression: compression, acks: acks, idempotence: idempotence,
+            producers: producers, concurrency: concurrency, sync: sync, timeoutSeconds: timeout
+        )
+    }
+
+    func run() async throws {
+        let config = try makeConfiguration()
+        let report: BenchReport
+        do {
+            report = try await Self.run(config)
+        } catch let error as BenchWorkloadError {
+            BenchProgressReporter.writeStderr(error.description + "\n")
+            throw ExitCode(error.kind == .notWired ? 3 : 1)
+        }
+        print(json ? report.json : report.table)
+    }
+
+    /// Runs the workload with the progress line on stderr and returns the full report.
+    static func run(_ config: BenchConfiguration) async throws -> BenchReport {
+        let progress = BenchProgress(totalRecords: config.records)
+        let needsPayload = config.workload != .consume
+        let payload = BenchPayload(recordSize: needsPayload ? config.recordSize : 0)
+        let reporter = BenchProgressReporter(progress: progress)
+        let start = reporter.clock.now
+        let measurement = try await withThrowingTaskGroup(of: BenchMeasurement?.self) { group in
+            group.addTask {
+                await reporter.run(startedAt: start)
+                return nil
+            }
+            group.addTask {
+                switch (config.workload, config.sync) {
+                case (.produce, false): try await BenchWorkloads.produce(config, payload: payload, progress: progress)
+                case (.produce, true): try await BenchWorkloads.syncProduce(config, payload: payload, progress: progress)
+                case (.consume, _): try await BenchWorkloads.consume(config, progress: progress)
+                case (.roundtrip, _): try await BenchWorkloads.roundtrip(config, payload: payload, progress: progress)
+                }
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            fatalError("the workload task always returns or throws")
+        }
+        return BenchReport(measurement, config: config, usage: .current())
+    }
+}
+
+extension BenchWorkloadKind: ExpressibleByArgument {}
+
+extension BenchReport {
+    init(_ m: BenchMeasurement, config: BenchConfiguration, usage: BenchProcessUsage) {
+        self.init(
+            mode: config.mode, topic: config.topic, records: m.records, recordSize: config.recordSize,
+            bytes: m.bytes, partitions: m.partitions, compression: config.compression, acks: config.acks,
+            idempotence: config.idempotence, producers: config.producers, concurrency: config.concurrency,
+            elapsedSeconds: BenchProgressReporter.seconds(m.elapsed), usage: usage, latency: m.latency?.summary
+        )
+    }
+}

@@ -1,0 +1,33 @@
+import Testing
+
+@testable import klife
+
+@Suite struct BenchLatencyRecorderTests {
+    @Test func percentilesOfAUniformSpread() throws {
+        var recorder = BenchLatencyRecorder()
+        for us in 1...1000 { recorder.record(nanoseconds: UInt64(us) * 1000) }
+        let s = try #require(recorder.summary)
+        // HdrHistogram with 3 significant digits: within 0.1% of the exact nearest-rank values.
+        #expect(abs(s.p50 - 500) <= 0.5)
+        #expect(abs(s.p99 - 990) <= 1)
+        #expect(abs(s.p999 - 999) <= 1)
+        #expect(abs(s.max - 1000) <= 1)
+        #expect(abs(s.mean - 500.5) <= 1)
+    }
+
+    @Test func mergeAndDurations() throws {
+        var a = BenchLatencyRecorder()
+        var b = BenchLatencyRecorder()
+        for _ in 0..<90 { a.record(.microseconds(100)) }
+        for _ in 0..<10 { b.record(.milliseconds(10)) }
+        a.merge(b)
+        #expect(a.count == 100)
+        let s = try #require(a.summary)
+        #expect(abs(s.p50 - 100) <= 0.1)
+        #expect(abs(s.p99 - 10_000) <= 10)
+    }
+
+    @Test func emptyHasNoSummary() {
+        #expect(BenchLatencyRecorder().summary == nil)
+    }
+}
