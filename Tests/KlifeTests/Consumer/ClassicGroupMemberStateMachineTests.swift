@@ -1,0 +1,127 @@
+import Testing
+@testable import Klife
+
+@Suite struct ClassicGroupMemberStateMachineTests {
+    typealias TP = TopicPartitionKey
+    static let p = (0..<4).map { TP("t", Int32($0)) }
+
+    /// Runs a member through coordinator lookup, MEMBER_ID_REQUIRED, join and sync as a follower.
+    static func joined(cooperative: Bool, assignment: [TP]) -> ClassicGroupMemberStateMachine {
+        var m = ClassicGroupMemberStateMachine(groupID: "g", isCooperative: cooperative)
+        _ = m.start()
+        _ = m.coordinatorFound()
+        _ = m.joinGroupResponse(errorCode: 79, generation: -1, protocolName: nil, leader: "", memberID: "me", members: [])
+        _ = m.joinGroupResponse(errorCode: 0, generation: 1, protocolName: "range", leader: "other", memberID: "me", members: [])
+        _ = m.syncGroupResponse(errorCode: 0, assignment: assignment)
+        return m
+    }
+
+    @Test func newMemberJoinsWithTheIDTheBrokerRequires() {
+        var m = ClassicGroupMemberStateMachine(groupID: "g", isCooperative: false)
+        #expect(m.start() == [.findCoordinator])
+        #expect(m.coordinatorFound() == [.sendJoinGroup(memberID: "", ownedPartitions: [])])
+        #expect(m.joinGroupResponse(errorCode: 79, generation: -1, protocolName: nil, leader: "", memberID: "m-1", members: [])
+            == [.sendJoinGroup(memberID: "m-1", ownedPartitions: [])])
+        #expect(m.memberID == "m-1")
+    }
+
+    @Test func leaderRunsTheAssignorFollowerJustSyncs() {
+        let members = [ConsumerGroupMember(memberID: "m-1", topics: ["t"])]
+        var leader = ClassicGroupMemberStateMachine(groupID: "g", isCooperative: false)
+        _ = leader.start(); _ = leader.coordinatorFound()
+        #expect(leader.joinGroupResponse(errorCode: 0, generation: 3, protocolName: "range", leader: "m-1", memberID: "m-1", members: members)
+            == [.assignAndSync(generation: 3, protocol: "range", members: members)])
+        var follower = ClassicGroupMemberStateMachine(groupID: "g", isCooperative: false)
+        _ = follower.start(); _ = follower.coordinatorFound()
+        #expect(follower.joinGroupResponse(errorCode: 0, generation: 3, protocolName: "range", leader: "m-1", memberID: "m-2", members: [])
+            == [.sendSyncGroup(generation: 3)])
+        #expect(follower.state == .syncing(generation: 3))
+    }
+
+    @Test func syncStartsTheAssignedPartitionsAndHeartbeats() {
+        let m = Self.joined(cooperative: false, assignment: [Self.p[1], Self.p[0]])
+        #expect(m.state == .stable(generation: 1))
+        #expect(m.owned == [Self.p[0], Self.p[1]])
+        var again = ClassicGroupMemberStateMachine(groupID: "g", isCooperative: false)
+        _ = again.start(); _ = again.coordinatorFound()
+        _ = again.joinGroupResponse(errorCode: 0, generation: 1, protocolName: "range", leader: "x", memberID: "me", members: [])
+        #expect(again.syncGroupResponse(errorCode: 0, assignment: [Self.p[1], Self.p[0]])
+            == [.start([Self.p[0], Self.p[1]]), .sendHeartbeat(generation: 1, memberID: "me")])
+    }
+
+    @Test func eagerRebalanceRevokesEverythingBeforeRejoining() {
+        var m = Self.joined(cooperative: false, assignment: [Self.p[0], Self.p[1]])
+        #expect(m.heartbeatResponse(errorCode: 27) == [
+            .revoke([Self.p[0], Self.p[1]], reason: .revoked), .sendJoinGroup(memberID: "me", ownedPartitions: []),
+        ])
+        _ = m.joinGroupResponse(errorCode: 0, generation: 2, protocolName: "range", leader: "x", memberID: "me", members: [])
+        #expect(m.syncGroupResponse(errorCode: 0, assignment: [Self.p[1]])
+            == [.start([Self.p[1]]), .sendHeartbeat(generation: 2, memberID: "me")])
+    }
+
+    @Test func cooperativeRebalanceKeepsPartitionsAndRevokesOnlyThoseThatMove() {
+        var m = Self.joined(cooperative: true, assignment: [Self.p[0], Self.p[1], Self.p[2]])
+        // Rejoin advertises what we own and revokes nothing yet.
+        #expect(m.heartbeatResponse(errorCode: 27) == [
+            .sendJoinGroup(memberID: "me", ownedPartitions: [Self.p[0], Self.p[1], Self.p[2]]),
+        ])
+        _ = m.joinGroupResponse(errorCode: 0, generation: 2, protocolName: "cooperative-sticky", leader: "x", memberID: "me", members: [])
+        // p2 goes elsewhere: revoke it, keep p0/p1 running, and rejoin so p2 can be handed over.
+        #expect(m.syncGroupResponse(errorCode: 0, assignment: [Self.p[0], Self.p[1]]) == [
+            .revoke([Self.p[2]], reason: .revoked),
+            .sendJoinGroup(memberID: "me", ownedPartitions: [Self.p[0], Self.p[1]]),
+        ])
+        _ = m.joinGroupResponse(errorCode: 0, generation: 3, protocolName: "cooperative-sticky", leader: "x", memberID: "me", members: [])
+        #expect(m.syncGroupResponse(errorCode: 0, assignment: [Self.p[0], Self.p[1]]) == [.sendHeartbeat(generation: 3, memberID: "me")])
+    }
+
+    @Test func fencedMemberLosesItsPartitionsAndRejoinsAsNew() {
+        var m = Self.joined(cooperative: true, assignment: [Self.p[3]])
+        #expect(m.heartbeatResponse(errorCode: 25) == [
+            .revoke([Self.p[3]], reason: .lost), .sendJoinGroup(memberID: "", ownedPartitions: []),
+        ])
+        #expect(m.memberID == "")
+    }
+
+    @Test func illegalGenerationKeepsTheMemberID() {
+        var m = Self.joined(cooperative: false, assignment: [Self.p[0]])
+        #expect(m.heartbeatResponse(errorCode: 22) == [
+            .revoke([Self.p[0]], reason: .lost), .sendJoinGroup(memberID: "me", ownedPartitions: []),
+        ])
+    }
+
+    @Test func coordinatorMoveFindsItAgainAndKeepsPartitions() {
+        var m = Self.joined(cooperative: false, assignment: [Self.p[0]])
+        #expect(m.heartbeatResponse(errorCode: 16) == [.findCoordinator])
+        #expect(m.owned == [Self.p[0]])
+        #expect(m.coordinatorFound() == [.sendHeartbeat(generation: 1, memberID: "me")])
+        #expect(m.state == .stable(generation: 1))
+        // A coordinator lost mid-join means joining again at the new one.
+        _ = m.heartbeatResponse(errorCode: 27)
+        #expect(m.coordinatorUnreachable() == [.findCoordinator])
+        #expect(m.coordinatorFound() == [.sendJoinGroup(memberID: "me", ownedPartitions: [])])
+    }
+
+    @Test func unrecoverableErrorFailsAfterReleasingPartitions() {
+        var m = Self.joined(cooperative: false, assignment: [Self.p[0]])
+        #expect(m.heartbeatResponse(errorCode: 30) == [.revoke([Self.p[0]], reason: .lost), .fail(kafkaCode: 30)])
+        #expect(m.state == .stopped)
+        #expect(m.heartbeatDue() == [])
+    }
+
+    @Test func gracefulLeaveRevokesThenLeaves() {
+        var m = Self.joined(cooperative: false, assignment: [Self.p[0], Self.p[2]])
+        #expect(m.heartbeatDue() == [.sendHeartbeat(generation: 1, memberID: "me")])
+        #expect(m.leave() == [.revoke([Self.p[0], Self.p[2]], reason: .shutdown), .sendLeaveGroup(memberID: "me")])
+        #expect(m.state == .leaving)
+        #expect(m.heartbeatDue() == [])
+        _ = m.leaveGroupResponse()
+        #expect(m.state == .stopped)
+    }
+
+    @Test func staleResponsesAreIgnored() {
+        var m = Self.joined(cooperative: false, assignment: [Self.p[0]])
+        #expect(m.syncGroupResponse(errorCode: 0, assignment: [Self.p[1]]) == [])
+        #expect(m.joinGroupResponse(errorCode: 0, generation: 9, protocolName: "range", leader: "me", memberID: "me", members: []) == [])
+    }
+}
