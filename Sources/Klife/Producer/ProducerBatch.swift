@@ -1,0 +1,56 @@
+import NIOCore
+
+/// A record waiting in a partition buffer, with the bytes it counts against `maxBufferedBytes`.
+struct ProducerPendingRecord<Entry> {
+    var entry: Entry
+    var estimatedSize: Int
+}
+
+extension ProducerPendingRecord: Sendable where Entry: Sendable {}
+
+/// Records of one partition that travel together as one Kafka record batch.
+///
+/// A batch is open (accepting records) until it is full, another batch starts behind it, or it is first
+/// sent. Its producer id, epoch and base sequence are stamped when it is first sent and kept across retries
+/// so the broker can deduplicate; a sequence reset (KIP-360) clears them.
+struct ProducerBatch<Entry> {
+    /// Record batch header and framing overhead counted into a batch's size.
+    static var overheadBytes: Int { 61 }
+
+    let id: UInt64
+    var records: [ProducerPendingRecord<Entry>]
+    /// Estimated encoded size (records plus batch overhead).
+    var estimatedBytes: Int
+    /// When the first record was appended: the origin of linger and of the delivery timeout.
+    let createdAt: NIODeadline
+    var isClosed = false
+
+    /// Idempotence stamp, set on first send.
+    var producerID: Int64 = -1
+    var producerEpoch: Int16 = -1
+    var baseSequence: Int32?
+
+    /// Number of times this batch was put on the wire.
+    var attempts = 0
+    /// The request carrying it right now.
+    var inFlightRequest: UInt64?
+    /// The last attempt ended without a definite answer (transport failure, request timeout): the broker
+    /// may have appended it.
+    var outcomeUnknown = false
+    /// The last broker error code for this batch, for reporting on timeout.
+    var lastErrorCode: Int16?
+    /// Sequence resets this batch went through after an OUT_OF_ORDER_SEQUENCE_NUMBER of its own.
+    var outOfOrderResets = 0
+
+    init(id: UInt64, createdAt: NIODeadline) {
+        self.id = id
+        self.records = []
+        self.estimatedBytes = Self.overheadBytes
+        self.createdAt = createdAt
+    }
+
+    var recordCount: Int { records.count }
+    var isInFlight: Bool { inFlightRequest != nil }
+}
+
+extension ProducerBatch: Sendable where Entry: Sendable {}

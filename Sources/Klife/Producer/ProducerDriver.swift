@@ -1,0 +1,372 @@
+import NIOCore
+import NIOConcurrencyHelpers
+
+/// What a ``ProducerDriver`` needs from the rest of the client: the network and metadata.
+protocol ProducerDriverBackend<Entry>: Sendable {
+    associatedtype Entry: Sendable
+
+    /// A request that was handed to the connection and whose answer is pending.
+    associatedtype PendingRequest: Sendable
+
+    /// Encodes a planned Produce request and hands it to the connection of its sink's broker, without
+    /// waiting for the answer. The drain loop awaits this before planning the next request, so one sink's
+    /// requests reach the wire in plan order (which idempotent sequences rely on). Must not throw: a
+    /// failure is returned as the pending request's result.
+    func write(_ plan: ProduceRequestPlan<Entry>) async -> PendingRequest
+    /// Waits for the answer of a written request. Must not throw: every failure is a ``ProduceRequestResult``.
+    func result(of request: PendingRequest) async -> ProduceRequestResult
+    /// InitProducerId for an idempotent producer.
+    func fetchProducerID() async throws -> (id: Int64, epoch: Int16)
+    /// Refreshes metadata and returns the current leader (nil = unknown) of each given partition.
+    func refreshLeaders(of partitions: [ProducerTopicPartition]) async -> [(ProducerTopicPartition, Int32?)]
+    /// Delivers results. Called outside the driver's lock, in per-partition order.
+    func deliver(_ completions: [ProducerStateMachineOutput<Entry>.Completion])
+}
+
+/// Runs a ``ProducerStateMachine``: the lock around it, a drain loop per sink (started on demand inside
+/// ``run()``'s task group, with up to `maxInFlightRequests` sends in flight each), the producer-id,
+/// metadata and expiry loops, and the waits of callers (buffer space, flush).
+final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
+    typealias Entry = Backend.Entry
+    typealias Machine = ProducerStateMachine<Entry>
+
+    private struct State: Sendable {
+        var machine: Machine
+        var signals: [ProducerSinkID: ProducerWakeSignal] = [:]
+        var bufferWaiters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
+        /// Waiters resumed (bytes reserved) before they suspended.
+        var resumedEarly: Set<UInt64> = []
+        var flushWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiterID: UInt64 = 1
+        var isStopped = false
+        /// Completions and flush waiters in the order the machine produced them; delivered by one task at
+        /// a time so that results of a partition reach callers in order.
+        var pendingDeliveries: [Machine.Output.Completion] = []
+        var pendingFlushResumes: [UInt64] = []
+        var isDelivering = false
+    }
+
+    let backend: Backend
+    private let state: NIOLockedValueBox<State>
+    private let eventLoop: any EventLoop
+    private let newSinks: AsyncStream<ProducerSinkID>
+    private let newSinksContinuation: AsyncStream<ProducerSinkID>.Continuation
+    private let metadataSignal: ProducerWakeSignal
+    private let producerIDSignal: ProducerWakeSignal
+    private let expirySignal: ProducerWakeSignal
+
+    init(configuration: Machine.Configuration, backend: Backend, eventLoop: any EventLoop) {
+        self.backend = backend
+        self.eventLoop = eventLoop
+        self.state = NIOLockedValueBox(State(machine: Machine(configuration: configuration)))
+        (self.newSinks, self.newSinksContinuation) = AsyncStream.makeStream()
+        self.metadataSignal = ProducerWakeSignal(eventLoop: eventLoop)
+        self.producerIDSignal = ProducerWakeSignal(eventLoop: eventLoop)
+        self.expirySignal = ProducerWakeSignal(eventLoop: eventLoop)
+    }
+
+    var configuration: Machine.Configuration { state.withLockedValue { $0.machine.configuration } }
+
+    // MARK: Running
+
+    /// Runs the loops until cancelled; then fails whatever is left with ``ProducerFailure/shutdown``.
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            if configuration.idempotent {
+                group.addTask { await self.producerIDLoop() }
+            }
+            group.addTask { await self.metadataLoop() }
+            group.addTask { await self.expiryLoop() }
+            for await sink in newSinks {
+                group.addTask { await self.drainLoop(sink) }
+            }
+        }
+    }
+
+    /// Stops: fails everything still buffered or in flight and refuses new records.
+    func stop() {
+        update { state in
+            state.isStopped = true
+            return ((), state.machine.failAll(with: .shutdown, shutDown: true))
+        }
+        newSinksContinuation.finish()
+        metadataSignal.wake()
+        producerIDSignal.wake()
+        expirySignal.wake()
+    }
+
+    var isStopped: Bool { state.withLockedValue { $0.isStopped } }
+
+    private func drainLoop(_ sinkID: ProducerSinkID) async {
+        let signal = state.withLockedValue { $0.signals[sinkID] }!
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled {
+                let action = state.withLockedValue { state -> Machine.SinkAction in
+                    state.isStopped ? .wait(until: nil) : state.machine.nextAction(for: sinkID, now: .now())
+                }
+                if isStopped { return }
+                switch action {
+                case .send(let plan):
+                    let pending = await backend.write(plan)
+                    group.addTask {
+                        let result = await self.backend.result(of: pending)
+                        self.requestCompleted(plan.requestID, result: result)
+                    }
+                case .wait(let deadline):
+                    await signal.wait(until: deadline)
+                }
+            }
+        }
+    }
+
+    private func requestCompleted(_ requestID: UInt64, result: ProduceRequestResult) {
+        update { ((), $0.machine.requestCompleted(requestID, result: result, now: .now())) }
+    }
+
+    private func producerIDLoop() async {
+        while !Task.isCancelled && !isStopped {
+            do {
+                let (id, epoch) = try await backend.fetchProducerID()
+                update { ((), $0.machine.producerIDReceived(id: id, epoch: epoch)) }
+                // Sleep until a partition exhausts its epochs and asks for a new producer id.
+                await producerIDSignal.wait(until: nil)
+            } catch {
+                await producerIDSignal.wait(until: .now() + configuration.retryBackoff)
+            }
+        }
+    }
+
+    private func metadataLoop() async {
+        while !Task.isCancelled {
+            await metadataSignal.wait(until: nil)
+            if Task.isCancelled || isStopped { return }
+            let partitions = state.withLockedValue { Array($0.machine.knownPartitions) }
+            let leaders = await backend.refreshLeaders(of: partitions)
+            let stillMissing = update { state -> (Bool, Machine.Output) in
+                var output = state.machine.updateLeaders(leaders)
+                output.refreshMetadata = false
+                return (!state.machine.partitionsWithoutLeader.isEmpty, output)
+            }
+            if stillMissing {
+                // Still no leader for some partitions: ask again after the backoff, not in a tight loop.
+                let backoff = max(configuration.retryBackoff, .milliseconds(50))
+                await metadataSignal.wait(until: .now() + backoff)
+                metadataSignal.wake()
+            }
+        }
+    }
+
+    private func expiryLoop() async {
+        while !Task.isCancelled && !isStopped {
+            let now = NIODeadline.now()
+            update { ((), $0.machine.expireBatches(now: now)) }
+            let next = state.withLockedValue { $0.machine.nextExpiry }
+            let cap = now + .seconds(1)
+            await expirySignal.wait(until: next.map { max(min($0, cap), now + .milliseconds(10)) } ?? cap)
+        }
+    }
+
+    // MARK: Appending
+
+    /// One record to append: its engine entry, estimated size, partition and current leader.
+    struct Item {
+        var entry: Entry
+        var size: Int
+        var topicPartition: ProducerTopicPartition
+        var leader: Int32?
+    }
+
+    /// Appends records in order, waiting for buffer space as needed (backpressure).
+    ///
+    /// Returns the number appended: all of them, unless the task was cancelled or the producer stopped
+    /// while waiting for space (the rest were not appended and the caller must fail them).
+    func append<Items: Collection<Item>>(_ items: Items) async -> Int {
+        var appended = 0
+        var index = items.startIndex
+        var reserved = false
+        while index != items.endIndex {
+            var waiterID: UInt64?
+            update { state -> ((), Machine.Output) in
+                var output = Machine.Output()
+                guard !state.isStopped else { return ((), output) }
+                while index != items.endIndex {
+                    let item = items[index]
+                    let result = state.machine.append(
+                        item.entry, size: item.size, to: item.topicPartition, leader: item.leader, now: .now(),
+                        reserved: reserved)
+                    reserved = false
+                    switch result {
+                    case .appended(let wake):
+                        if let wake { output.wake.append(wake) }
+                    case .appendedWithoutLeader:
+                        output.refreshMetadata = true
+                    case .bufferFull:
+                        let id = state.nextWaiterID
+                        state.nextWaiterID += 1
+                        state.machine.registerBufferWaiter(id: id, bytes: item.size)
+                        waiterID = id
+                        return ((), output)
+                    }
+                    appended += 1
+                    index = items.index(after: index)
+                }
+                return ((), output)
+            }
+            guard let waiterID else {
+                if index != items.endIndex { return appended }  // stopped
+                break
+            }
+            guard await waitForBufferSpace(waiterID, bytes: items[index].size) else { return appended }
+            reserved = true
+        }
+        return appended
+    }
+
+    /// Waits until the waiter is resumed with its bytes reserved. False if cancelled or stopped first.
+    private func waitForBufferSpace(_ id: UInt64, bytes: Int) async -> Bool {
+        let granted = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let resumeNow = state.withLockedValue { state -> Bool? in
+                    if state.resumedEarly.remove(id) != nil { return true }
+                    if state.isStopped { return false }
+                    state.bufferWaiters[id] = continuation
+                    return nil
+                }
+                if let resumeNow { continuation.resume(returning: resumeNow) }
+            }
+        } onCancel: {
+            let continuation = update { state -> (CheckedContinuation<Bool, Never>?, Machine.Output) in
+                guard let continuation = state.bufferWaiters.removeValue(forKey: id) else { return (nil, .init()) }
+                return (continuation, state.machine.cancelBufferWaiter(id: id, reservedBytes: nil))
+            }
+            continuation?.resume(returning: false)
+        }
+        if granted && isStopped { return false }
+        if !granted || Task.isCancelled {
+            // The reservation (if any) goes back.
+            if granted {
+                update { ((), $0.machine.cancelBufferWaiter(id: id, reservedBytes: bytes)) }
+            }
+            return false
+        }
+        return true
+    }
+
+    // MARK: Flush
+
+    /// Waits until every buffered record is acknowledged or failed; lingering batches go out at once.
+    func flush() async {
+        let id = state.withLockedValue { state -> UInt64 in
+            defer { state.nextWaiterID += 1 }
+            return state.nextWaiterID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = update { state -> (Bool, Machine.Output) in
+                    let (done, output) = state.machine.beginFlush(waiterID: id)
+                    if !done { state.flushWaiters[id] = continuation }
+                    return (done, output)
+                }
+                if done { continuation.resume() }
+            }
+        } onCancel: {
+            let continuation = state.withLockedValue { state in
+                state.machine.cancelFlush(waiterID: id)
+                return state.flushWaiters.removeValue(forKey: id)
+            }
+            continuation?.resume()
+        }
+    }
+
+    /// Records appended and not yet completed.
+    var bufferedRecords: Int { state.withLockedValue { $0.machine.bufferedRecords } }
+
+    // MARK: Executing outputs
+
+    private static func createSignals(
+        for sinks: [ProducerSinkID], in state: inout State, eventLoop: any EventLoop
+    ) -> [ProducerSinkID] {
+        var created: [ProducerSinkID] = []
+        for sink in sinks where state.signals[sink] == nil {
+            state.signals[sink] = ProducerWakeSignal(eventLoop: eventLoop)
+            created.append(sink)
+        }
+        return created
+    }
+
+    /// Runs `body` under the lock; queues the output's completions for in-order delivery and runs its
+    /// other side effects after unlocking.
+    @discardableResult
+    private func update<T>(_ body: (inout State) -> (T, Machine.Output)) -> T {
+        let (value, output, created, deliverNow) = state.withLockedValue {
+            state -> (T, Machine.Output, [ProducerSinkID], Bool) in
+            var (value, output) = body(&state)
+            let created = Self.createSignals(for: output.wake, in: &state, eventLoop: eventLoop)
+            var deliverNow = false
+            if !output.completions.isEmpty || !output.resumedFlushWaiters.isEmpty {
+                state.pendingDeliveries.append(contentsOf: output.completions)
+                state.pendingFlushResumes.append(contentsOf: output.resumedFlushWaiters)
+                output.completions = []
+                output.resumedFlushWaiters = []
+                if !state.isDelivering {
+                    state.isDelivering = true
+                    deliverNow = true
+                }
+            }
+            return (value, output, created, deliverNow)
+        }
+        execute(output, createdSinks: created)
+        if deliverNow { deliverPending() }
+        return value
+    }
+
+    /// Delivers queued completions (then resumes the flush waiters queued after them) until the queue is
+    /// empty. Only one task runs this at a time.
+    private func deliverPending() {
+        while true {
+            let (completions, flushIDs) = state.withLockedValue { state -> ([Machine.Output.Completion], [UInt64]) in
+                if state.pendingDeliveries.isEmpty && state.pendingFlushResumes.isEmpty {
+                    state.isDelivering = false
+                    return ([], [])
+                }
+                defer {
+                    state.pendingDeliveries = []
+                    state.pendingFlushResumes = []
+                }
+                return (state.pendingDeliveries, state.pendingFlushResumes)
+            }
+            if completions.isEmpty && flushIDs.isEmpty { return }
+            if !completions.isEmpty { backend.deliver(completions) }
+            if !flushIDs.isEmpty {
+                let continuations = state.withLockedValue { state in flushIDs.compactMap { state.flushWaiters.removeValue(forKey: $0) } }
+                for continuation in continuations { continuation.resume() }
+            }
+        }
+    }
+
+    /// Runs an output's side effects other than completions and flush waiters; call without the lock.
+    private func execute(_ output: Machine.Output, createdSinks: [ProducerSinkID]) {
+        for sink in createdSinks { newSinksContinuation.yield(sink) }
+        if output.wake.isEmpty && output.resumedBufferWaiters.isEmpty && !output.refreshMetadata
+            && !output.needsProducerID {
+            return
+        }
+        var signals: [ProducerWakeSignal] = []
+        var bufferWaiters: [CheckedContinuation<Bool, Never>] = []
+        state.withLockedValue { state in
+            for sink in output.wake { if let signal = state.signals[sink] { signals.append(signal) } }
+            for id in output.resumedBufferWaiters {
+                if let continuation = state.bufferWaiters.removeValue(forKey: id) {
+                    bufferWaiters.append(continuation)
+                } else {
+                    state.resumedEarly.insert(id)
+                }
+            }
+        }
+        for signal in signals { signal.wake() }
+        let stopped = isStopped
+        for continuation in bufferWaiters { continuation.resume(returning: !stopped) }
+        if output.refreshMetadata { metadataSignal.wake() }
+        if output.needsProducerID { producerIDSignal.wake() }
+    }
+}

@@ -1,0 +1,164 @@
+import NIOCore
+
+// MARK: - Leaders
+
+extension ProducerStateMachine {
+    /// New leaders from metadata. Buffered and retrying batches follow the partition to its new leader's
+    /// sink; batches still in flight on the old one are answered there first (a partition sends on one sink
+    /// at a time).
+    mutating func updateLeaders(_ leaders: some Sequence<(ProducerTopicPartition, Int32?)>) -> Output {
+        var output = Output()
+        for (topicPartition, leader) in leaders {
+            guard let partition = partitions[topicPartition], partition.leader != leader || partition.sink == nil
+            else { continue }
+            if let sink = moveLeader(topicPartition, to: leader), !partitions[topicPartition]!.batches.isEmpty {
+                wake(sink, into: &output, evenIfBusy: false)
+            } else if leader == nil && !partition.batches.isEmpty {
+                output.refreshMetadata = true
+            }
+        }
+        return output
+    }
+
+    /// Partitions with buffered records but no known leader.
+    var partitionsWithoutLeader: [ProducerTopicPartition] {
+        partitions.compactMap { $0.value.sink == nil && !$0.value.batches.isEmpty ? $0.key : nil }
+    }
+
+    /// Moves a partition to the sink of `leader` (nil: no sink). Returns the new sink.
+    mutating func moveLeader(_ topicPartition: ProducerTopicPartition, to leader: Int32?) -> ProducerSinkID? {
+        if let oldSink = partitions[topicPartition]!.sink {
+            sinks[oldSink]?.partitions.removeAll { $0 == topicPartition }
+        }
+        partitions[topicPartition]!.leader = leader
+        guard let leader, leader >= 0 else {
+            partitions[topicPartition]!.sink = nil
+            return nil
+        }
+        let lane: Int
+        if configuration.lanesPerBroker > 1 {
+            lane = laneCounters[leader, default: 0] % configuration.lanesPerBroker
+            laneCounters[leader, default: 0] += 1
+        } else {
+            lane = 0
+        }
+        let sinkID = ProducerSinkID(broker: leader, lane: lane)
+        if sinks[sinkID] == nil {
+            // A new sink has no drain loop yet; the executor starts one when told to wake it.
+            sinks[sinkID] = Sink(parked: .idle(until: nil))
+        }
+        sinks[sinkID]!.partitions.append(topicPartition)
+        partitions[topicPartition]!.sink = sinkID
+        return sinkID
+    }
+}
+
+// MARK: - Producer identity
+
+extension ProducerStateMachine {
+    /// InitProducerId answered. Sinks waiting for it are woken; partitions waiting for a new producer id
+    /// (epoch exhausted) reset onto it.
+    mutating func producerIDReceived(id: Int64, epoch: Int16) -> Output {
+        var output = Output()
+        producerIdentity = (id, epoch)
+        producerIDRequested = false
+        for topicPartition in Array(partitions.keys) where partitions[topicPartition]!.needsSequenceReset {
+            var partition = partitions.removeValue(forKey: topicPartition)!
+            resetSequencesIfReady(&partition, topicPartition, into: &output)
+            partitions[topicPartition] = partition
+        }
+        for sinkID in Array(sinks.keys) where sinks[sinkID]!.parked == .awaitingProducerID {
+            wake(sinkID, into: &output, evenIfBusy: false)
+        }
+        finishEvent(into: &output)
+        return output
+    }
+}
+
+// MARK: - Time, flush, shutdown
+
+extension ProducerStateMachine {
+    /// Fails batches whose delivery timeout passed and that are not in flight (an in-flight batch waits
+    /// for its answer, so that its outcome is known).
+    mutating func expireBatches(now: NIODeadline) -> Output {
+        var output = Output()
+        for topicPartition in Array(partitions.keys) {
+            guard let head = partitions[topicPartition]!.batches.first,
+                  head.createdAt + configuration.deliveryTimeout <= now || partitions[topicPartition]!.batches.count > 1
+            else { continue }
+            var partition = partitions.removeValue(forKey: topicPartition)!
+            var index = 0
+            while index < partition.batches.count {
+                let batch = partition.batches[index]
+                guard batch.createdAt + configuration.deliveryTimeout <= now else { break }
+                if batch.isInFlight {
+                    index += 1
+                    continue
+                }
+                partition.batches.remove(at: index)
+                fail(batch, with: .deliveryTimeout(lastErrorCode: batch.lastErrorCode, mayHaveBeenWritten: batch.outcomeUnknown),
+                     into: &output)
+                releaseSequences(of: batch, &partition, removedAt: index, definitelyNotWritten: !batch.outcomeUnknown)
+            }
+            resetSequencesIfReady(&partition, topicPartition, into: &output)
+            if partition.batches.isEmpty { partition.retryAt = nil }
+            partitions[topicPartition] = partition
+        }
+        finishEvent(into: &output)
+        return output
+    }
+
+    /// The earliest delivery deadline among buffered batches, for the executor's expiry timer.
+    var nextExpiry: NIODeadline? {
+        var earliest: NIODeadline?
+        for partition in partitions.values {
+            if let head = partition.batches.first {
+                let deadline = head.createdAt + configuration.deliveryTimeout
+                earliest = earliest.map { min($0, deadline) } ?? deadline
+            }
+        }
+        return earliest
+    }
+
+    /// A flush: every batch becomes ready regardless of linger. Returns true when nothing is buffered (the
+    /// caller need not wait); otherwise the waiter is resumed through ``Output/resumedFlushWaiters``.
+    mutating func beginFlush(waiterID: UInt64) -> (done: Bool, output: Output) {
+        var output = Output()
+        if bufferedRecords == 0 { return (true, output) }
+        flushWaiters.append(waiterID)
+        for sinkID in Array(sinks.keys) { wake(sinkID, into: &output, evenIfBusy: false) }
+        return (false, output)
+    }
+
+    /// A flush caller went away (cancelled).
+    mutating func cancelFlush(waiterID: UInt64) {
+        flushWaiters.removeAll { $0 == waiterID }
+    }
+
+    /// Fails everything buffered and not in flight, and all in-flight requests, with `failure`; wakes every
+    /// waiter. Later appends still work (the executor decides whether to accept them).
+    mutating func failAll(with failure: ProducerFailure, shutDown: Bool) -> Output {
+        var output = Output()
+        isShutDown = shutDown
+        requests.removeAll()
+        for topicPartition in Array(partitions.keys) {
+            var partition = partitions.removeValue(forKey: topicPartition)!
+            for batch in partition.batches { fail(batch, with: failure, into: &output) }
+            partition.batches.removeAll()
+            partition.inFlight = 0
+            partition.inFlightSink = nil
+            partition.retryAt = nil
+            partition.needsSequenceReset = partition.producerID >= 0
+            partitions[topicPartition] = partition
+        }
+        for sinkID in Array(sinks.keys) {
+            sinks[sinkID]!.inFlight.removeAll()
+            wake(sinkID, into: &output, evenIfBusy: true)
+        }
+        output.resumedBufferWaiters.append(contentsOf: bufferWaiters.map(\.id))
+        for waiter in bufferWaiters { bufferedBytes += waiter.bytes }
+        bufferWaiters.removeAll()
+        finishEvent(into: &output)
+        return output
+    }
+}

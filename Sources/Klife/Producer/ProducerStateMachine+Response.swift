@@ -1,0 +1,286 @@
+import NIOCore
+
+extension ProducerStateMachine {
+    /// A request ended. Results are applied strictly in the order the sink sent its requests (a later
+    /// response is held until the earlier ones are in), which keeps sequence bookkeeping and completion
+    /// order per partition right.
+    mutating func requestCompleted(_ requestID: UInt64, result: ProduceRequestResult, now: NIODeadline) -> Output {
+        var output = Output()
+        guard requests[requestID] != nil else { return output }
+        requests[requestID]!.result = result
+        let sinkID = requests[requestID]!.sink
+        while let head = sinks[sinkID]?.inFlight.first, let headResult = requests[head]?.result {
+            sinks[sinkID]!.inFlight.removeFirst()
+            let request = requests.removeValue(forKey: head)!
+            apply(headResult, of: request, now: now, into: &output)
+        }
+        wake(sinkID, into: &output, evenIfBusy: true)
+        finishEvent(into: &output)
+        return output
+    }
+
+    private mutating func apply(
+        _ result: ProduceRequestResult, of request: InFlightRequest, now: NIODeadline, into output: inout Output
+    ) {
+        var byPartition: [ProducerTopicPartition: ProducePartitionResult] = [:]
+        if case .response(let results) = result {
+            byPartition.reserveCapacity(results.count)
+            for partitionResult in results { byPartition[partitionResult.topicPartition] = partitionResult }
+        }
+        for (topicPartition, batchID) in request.batches {
+            guard var partition = partitions.removeValue(forKey: topicPartition) else { continue }
+            defer { partitions[topicPartition] = partition }
+            guard let index = partition.batches.firstIndex(where: { $0.id == batchID }) else { continue }
+            partition.inFlight -= 1
+            partition.batches[index].inFlightRequest = nil
+            if partition.inFlight == 0 { partition.inFlightSink = nil }
+
+            switch result {
+            case .sentWithoutResponse:
+                complete(&partition, at: index, baseOffset: -1, logAppendTime: -1, into: &output)
+            case .transportFailure:
+                retry(&partition, at: index, errorCode: nil, outcomeUnknown: true, staleMetadata: true,
+                      now: now, into: &output)
+            case .notSent:
+                retry(&partition, at: index, errorCode: nil, outcomeUnknown: false, staleMetadata: true,
+                      now: now, into: &output)
+            case .response:
+                if let partitionResult = byPartition[topicPartition] {
+                    handle(partitionResult, &partition, at: index, now: now, into: &output)
+                } else {
+                    // The broker must answer for every partition; treat a missing one as no answer.
+                    retry(&partition, at: index, errorCode: nil, outcomeUnknown: true, staleMetadata: false,
+                          now: now, into: &output)
+                }
+            }
+            resetSequencesIfReady(&partition, topicPartition, into: &output)
+        }
+    }
+
+    private mutating func handle(
+        _ result: ProducePartitionResult, _ partition: inout Partition, at index: Int, now: NIODeadline,
+        into output: inout Output
+    ) {
+        let code = result.errorCode
+        switch code {
+        case ProducerErrorCodes.none, ProducerErrorCodes.duplicateSequenceNumber:
+            complete(&partition, at: index, baseOffset: result.baseOffset, logAppendTime: result.logAppendTime,
+                     into: &output)
+            return
+        default:
+            break
+        }
+        partition.batches[index].lastErrorCode = code
+        if !result.recordErrors.isEmpty {
+            dropRejectedRecords(result, &partition, at: index, now: now, into: &output)
+            return
+        }
+        if configuration.idempotent {
+            switch code {
+            case ProducerErrorCodes.outOfOrderSequenceNumber:
+                let firstSequenced = partition.batches.firstIndex { $0.baseSequence != nil }
+                if firstSequenced != index {
+                    // An earlier batch is not in yet (it failed or is being retried): not this batch's fault.
+                    retry(&partition, at: index, errorCode: code, outcomeUnknown: false, staleMetadata: false,
+                          now: now, into: &output)
+                    return
+                }
+                fallthrough
+            case ProducerErrorCodes.unknownProducerID, ProducerErrorCodes.invalidProducerEpoch:
+                // The broker's view of our sequence is not ours: reset the partition and re-send this batch
+                // under a new epoch, once. The broker rejected it, so re-sending cannot duplicate it.
+                if partition.batches[index].outOfOrderResets == 0 {
+                    partition.batches[index].outOfOrderResets += 1
+                    partition.needsSequenceReset = true
+                    retry(&partition, at: index, errorCode: code, outcomeUnknown: false, staleMetadata: false,
+                          now: now, into: &output)
+                    return
+                }
+            default:
+                break
+            }
+        }
+        if configuration.isRetriable(code) {
+            retry(&partition, at: index, errorCode: code,
+                  outcomeUnknown: ProducerErrorCodes.leavesOutcomeUnknown(code),
+                  staleMetadata: ProducerErrorCodes.meansStaleMetadata(code), now: now, into: &output)
+        } else {
+            let batch = partition.batches.remove(at: index)
+            fail(batch, with: .broker(code: code, message: result.errorMessage), into: &output)
+            releaseSequences(of: batch, &partition, removedAt: index, definitelyNotWritten: true)
+        }
+    }
+
+    /// KIP-467: the broker dropped the batch because of the listed records. Those fail; the others are
+    /// re-sent in a new batch (with fresh sequences) as Kafka's clients do.
+    private mutating func dropRejectedRecords(
+        _ result: ProducePartitionResult, _ partition: inout Partition, at index: Int, now: NIODeadline,
+        into output: inout Output
+    ) {
+        var rejected: [Int32: String?] = [:]
+        for recordError in result.recordErrors { rejected[recordError.batchIndex] = recordError.message }
+        var batch = partition.batches[index]
+        var kept: [ProducerPendingRecord<Entry>] = []
+        kept.reserveCapacity(batch.records.count)
+        for (position, record) in batch.records.enumerated() {
+            if let message = rejected[Int32(position)] {
+                output.completions.append(.init(
+                    entry: record.entry,
+                    result: .failure(.recordRejected(code: result.errorCode, message: message ?? result.errorMessage))))
+                releaseBufferedRecord(bytes: record.estimatedSize)
+            } else {
+                kept.append(record)
+            }
+        }
+        if kept.isEmpty {
+            partition.batches.remove(at: index)
+            releaseSequences(of: batch, &partition, removedAt: index, definitelyNotWritten: true)
+            return
+        }
+        let oldSequence = batch.baseSequence
+        batch.records = kept
+        batch.estimatedBytes = ProducerBatch<Entry>.overheadBytes + kept.reduce(0) { $0 + $1.estimatedSize }
+        batch.outcomeUnknown = false
+        batch.baseSequence = nil
+        partition.batches[index] = batch
+        if configuration.idempotent, let oldSequence {
+            let laterSequenced = partition.batches[(index + 1)...].contains { $0.baseSequence != nil }
+            if laterSequenced || partition.needsSequenceReset {
+                partition.needsSequenceReset = true
+            } else {
+                partition.nextSequence = oldSequence
+            }
+        }
+        partition.retryAt = nil
+    }
+
+    /// Success: each record's offset is the base offset plus its position.
+    private mutating func complete(
+        _ partition: inout Partition, at index: Int, baseOffset: Int64, logAppendTime: Int64,
+        into output: inout Output
+    ) {
+        let batch = partition.batches.remove(at: index)
+        output.completions.reserveCapacity(output.completions.count + batch.records.count)
+        var offset = baseOffset
+        for record in batch.records {
+            output.completions.append(.init(
+                entry: record.entry,
+                result: .success(ProducedRecordInfo(offset: baseOffset >= 0 ? offset : -1, logAppendTime: logAppendTime))))
+            offset &+= 1
+            bufferedBytes -= record.estimatedSize
+        }
+        bufferedRecords -= batch.records.count
+    }
+
+    /// Schedules a retry after the backoff, unless that would pass the delivery timeout.
+    private mutating func retry(
+        _ partition: inout Partition, at index: Int, errorCode: Int16?, outcomeUnknown: Bool, staleMetadata: Bool,
+        now: NIODeadline, into output: inout Output
+    ) {
+        if let errorCode { partition.batches[index].lastErrorCode = errorCode }
+        partition.batches[index].outcomeUnknown = outcomeUnknown
+        if staleMetadata { output.refreshMetadata = true }
+        let retryAt = now + configuration.retryBackoff
+        if retryAt >= partition.batches[index].createdAt + configuration.deliveryTimeout {
+            let batch = partition.batches.remove(at: index)
+            fail(batch, with: .deliveryTimeout(lastErrorCode: batch.lastErrorCode, mayHaveBeenWritten: outcomeUnknown),
+                 into: &output)
+            releaseSequences(of: batch, &partition, removedAt: index, definitelyNotWritten: !outcomeUnknown)
+            return
+        }
+        partition.retryAt = max(partition.retryAt ?? retryAt, retryAt)
+    }
+}
+
+// MARK: - Shared bookkeeping
+
+extension ProducerStateMachine {
+    /// Fails every record of a batch (already removed from its partition).
+    mutating func fail(_ batch: ProducerBatch<Entry>, with failure: ProducerFailure, into output: inout Output) {
+        output.completions.reserveCapacity(output.completions.count + batch.records.count)
+        for record in batch.records {
+            output.completions.append(.init(entry: record.entry, result: .failure(failure)))
+            bufferedBytes -= record.estimatedSize
+        }
+        bufferedRecords -= batch.records.count
+    }
+
+    mutating func releaseBufferedRecord(bytes: Int) {
+        bufferedBytes -= bytes
+        bufferedRecords -= 1
+    }
+
+    /// A sequenced batch left the partition without being appended. If nothing after it was sent yet, its
+    /// sequences are simply reused; otherwise the broker would see a gap, so the partition needs a reset.
+    mutating func releaseSequences(
+        of batch: ProducerBatch<Entry>, _ partition: inout Partition, removedAt index: Int, definitelyNotWritten: Bool
+    ) {
+        guard configuration.idempotent, let baseSequence = batch.baseSequence else { return }
+        let laterSequenced = partition.batches[index...].contains { $0.baseSequence != nil }
+        if !laterSequenced && definitelyNotWritten && !partition.needsSequenceReset {
+            partition.nextSequence = baseSequence
+        } else {
+            partition.needsSequenceReset = true
+        }
+    }
+
+    /// KIP-360 reset, done once nothing of the partition is in flight: a new epoch (or the new producer id),
+    /// sequences from 0. A batch whose last attempt has an unknown outcome may already be in the log, unless
+    /// an earlier batch was definitely rejected (the broker appends a producer's batches only in sequence
+    /// order); such a batch cannot be re-sent safely and fails with ``ProducerFailure/outcomeUnknown``.
+    mutating func resetSequencesIfReady(
+        _ partition: inout Partition, _ topicPartition: ProducerTopicPartition, into output: inout Output
+    ) {
+        guard configuration.idempotent, partition.needsSequenceReset, partition.inFlight == 0,
+              let identity = producerIdentity
+        else { return }
+        if identity.id != partition.producerID {
+            partition.producerID = identity.id
+            partition.producerEpoch = identity.epoch
+        } else if partition.producerEpoch < Int16.max {
+            partition.producerEpoch += 1
+        } else {
+            if !producerIDRequested {
+                producerIDRequested = true
+                output.needsProducerID = true
+            }
+            return
+        }
+        var earlierRejected = false
+        var index = 0
+        while index < partition.batches.count {
+            if partition.batches[index].baseSequence != nil {
+                if partition.batches[index].outcomeUnknown && !earlierRejected {
+                    let batch = partition.batches.remove(at: index)
+                    fail(batch, with: .outcomeUnknown, into: &output)
+                    continue
+                }
+                earlierRejected = true
+                partition.batches[index].baseSequence = nil
+                partition.batches[index].outcomeUnknown = false
+            }
+            index += 1
+        }
+        partition.nextSequence = 0
+        partition.needsSequenceReset = false
+        if let sink = partition.sink, !partition.batches.isEmpty { wake(sink, into: &output, evenIfBusy: false) }
+    }
+
+    /// Adds the sink to the wake list if its drain loop is parked (and, unless `evenIfBusy`, parked for a
+    /// reason this event can lift).
+    mutating func wake(_ sinkID: ProducerSinkID, into output: inout Output, evenIfBusy: Bool) {
+        guard let parked = sinks[sinkID]?.parked else { return }
+        if !evenIfBusy, parked == .inFlightFull { return }
+        sinks[sinkID]!.parked = nil
+        output.wake.append(sinkID)
+    }
+
+    /// Resumes buffer waiters that now fit and flush waiters once everything is done.
+    mutating func finishEvent(into output: inout Output) {
+        releaseBufferWaiters(into: &output.resumedBufferWaiters)
+        if bufferedRecords == 0 && !flushWaiters.isEmpty {
+            output.resumedFlushWaiters.append(contentsOf: flushWaiters)
+            flushWaiters.removeAll()
+        }
+    }
+}

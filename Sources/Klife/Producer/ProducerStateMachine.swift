@@ -1,0 +1,228 @@
+import DequeModule
+import NIOCore
+
+/// The producer engine: per-partition record buffers drained by per-broker sinks.
+///
+/// Pure value type, no I/O: callers feed it events (records appended, a sink asking what to do, a
+/// response or transport failure, new leaders, a producer id, the clock) and execute the actions it
+/// returns. It lives behind a lock in ``Producer``; side effects run after the lock is released.
+///
+/// - Records for all partitions led by one broker travel in one Produce request (Klife's per-broker
+///   batching). Linger and batch size bound each partition's batch; while a sink's in-flight slots are
+///   busy, new records pile into the next batch.
+/// - Idempotence: batches are stamped with producer id, epoch and base sequence on first send and keep the
+///   stamp across retries; per partition at most one batch per request, in sequence order; responses of a
+///   sink are processed strictly in send order. A sequence gap (a discarded batch with later batches
+///   already sent), OUT_OF_ORDER_SEQUENCE_NUMBER on the oldest batch or UNKNOWN_PRODUCER_ID resets the
+///   partition (KIP-360) once nothing of it is in flight: a bumped epoch and sequences from 0.
+/// - Retries follow the partition's *current* leader, so after a leader change a batch goes to the new one.
+struct ProducerStateMachine<Entry> {
+    struct Configuration: Sendable {
+        /// -1 (all), 1 or 0.
+        var acks: Int16 = -1
+        var linger: TimeAmount = .zero
+        var batchSizeBytes: Int = 512_000
+        /// Cap on the estimated size of one Produce request (at least one batch always goes).
+        var maxRequestBytes: Int = 16 << 20
+        var deliveryTimeout: TimeAmount = .seconds(60)
+        var retryBackoff: TimeAmount = .milliseconds(100)
+        var maxInFlightRequests: Int = 5
+        /// Drain lanes per broker (Klife's `batchers_count`).
+        var lanesPerBroker: Int = 1
+        var idempotent: Bool = true
+        var maxBufferedBytes: Int = 64 << 20
+        var isRetriable: @Sendable (Int16) -> Bool = ProducerErrorCodes.isRetriable
+
+        init() {}
+    }
+
+    struct Partition {
+        var leader: Int32?
+        var sink: ProducerSinkID?
+        var batches: Deque<ProducerBatch<Entry>> = []
+        var producerID: Int64 = -1
+        var producerEpoch: Int16 = -1
+        var nextSequence: Int32 = 0
+        var inFlight = 0
+        var inFlightSink: ProducerSinkID?
+        var retryAt: NIODeadline?
+        var needsSequenceReset = false
+    }
+
+    enum ParkReason: Equatable, Sendable {
+        case idle(until: NIODeadline?)
+        case inFlightFull
+        case awaitingProducerID
+    }
+
+    struct Sink {
+        var partitions: [ProducerTopicPartition] = []
+        var rotation = 0
+        /// Request ids in send order; responses are applied in this order.
+        var inFlight: Deque<UInt64> = []
+        /// Set while the sink's drain loop waits; cleared when it is woken.
+        var parked: ParkReason?
+    }
+
+    struct InFlightRequest {
+        var sink: ProducerSinkID
+        var batches: [(ProducerTopicPartition, UInt64)]
+        var result: ProduceRequestResult?
+    }
+
+    enum AppendResult: Equatable {
+        /// Appended; wake this sink's drain loop if non-nil.
+        case appended(wake: ProducerSinkID?)
+        /// Appended to a partition without a known leader: refresh metadata.
+        case appendedWithoutLeader
+        /// Not appended: over `maxBufferedBytes`. Register a buffer waiter and retry with `reserved: true`
+        /// once it is resumed.
+        case bufferFull
+    }
+
+    enum SinkAction {
+        case send(ProduceRequestPlan<Entry>)
+        /// Nothing to send now: wait until woken or until the deadline (linger, retry backoff).
+        case wait(until: NIODeadline?)
+    }
+
+    let configuration: Configuration
+    var partitions: [ProducerTopicPartition: Partition] = [:]
+    var sinks: [ProducerSinkID: Sink] = [:]
+    var requests: [UInt64: InFlightRequest] = [:]
+    var nextRequestID: UInt64 = 1
+    var nextBatchID: UInt64 = 1
+    var laneCounters: [Int32: Int] = [:]
+
+    /// The producer id and epoch from InitProducerId (idempotent producers only).
+    var producerIdentity: (id: Int64, epoch: Int16)?
+    var producerIDRequested = false
+
+    /// Estimated bytes of buffered records plus reservations handed to resumed buffer waiters.
+    var bufferedBytes = 0
+    /// Records appended and not yet completed.
+    var bufferedRecords = 0
+    var bufferWaiters: Deque<(id: UInt64, bytes: Int)> = []
+    var flushWaiters: [UInt64] = []
+    var isShutDown = false
+
+    init(configuration: Configuration) {
+        var configuration = configuration
+        configuration.maxInFlightRequests = max(1, configuration.maxInFlightRequests)
+        if configuration.idempotent {
+            // Brokers deduplicate the last 5 batches per producer and partition.
+            configuration.maxInFlightRequests = min(configuration.maxInFlightRequests, 5)
+        }
+        configuration.lanesPerBroker = max(1, configuration.lanesPerBroker)
+        self.configuration = configuration
+    }
+
+    var isIdle: Bool { bufferedRecords == 0 }
+    var knownPartitions: Dictionary<ProducerTopicPartition, Partition>.Keys { partitions.keys }
+}
+
+extension ProducerStateMachine: Sendable where Entry: Sendable {}
+extension ProducerStateMachine.Partition: Sendable where Entry: Sendable {}
+extension ProducerStateMachine.Sink: Sendable where Entry: Sendable {}
+extension ProducerStateMachine.InFlightRequest: Sendable where Entry: Sendable {}
+extension ProducerStateMachine.SinkAction: Sendable where Entry: Sendable {}
+
+// MARK: - Appending records
+
+extension ProducerStateMachine {
+    /// Appends one record to its partition's buffer.
+    ///
+    /// - Parameters:
+    ///   - size: the record's estimated encoded size, counted against `maxBufferedBytes` and the batch size.
+    ///   - leader: the partition's leader per the caller's metadata (nil when unknown); a change moves the
+    ///     partition to the new leader's sink.
+    ///   - reserved: the bytes were reserved when this caller's buffer waiter was resumed.
+    mutating func append(
+        _ entry: Entry, size: Int, to topicPartition: ProducerTopicPartition, leader: Int32?,
+        now: NIODeadline, reserved: Bool = false
+    ) -> AppendResult {
+        if !reserved {
+            if !bufferWaiters.isEmpty || (bufferedBytes > 0 && bufferedBytes + size > configuration.maxBufferedBytes) {
+                return .bufferFull
+            }
+            bufferedBytes += size
+        }
+        bufferedRecords += 1
+
+        if partitions[topicPartition] == nil {
+            partitions[topicPartition] = Partition()
+        }
+        var movedTo: ProducerSinkID?
+        if partitions[topicPartition]!.leader != leader || (leader != nil && partitions[topicPartition]!.sink == nil) {
+            movedTo = moveLeader(topicPartition, to: leader)
+        }
+
+        let batchSize = configuration.batchSizeBytes
+        var becameReady = false
+        var startedBatch = false
+        let canJoinLast: Bool
+        if let last = partitions[topicPartition]!.batches.last, !last.isClosed, !last.isInFlight, last.attempts == 0,
+           last.records.isEmpty || last.estimatedBytes + size <= batchSize {
+            canJoinLast = true
+        } else {
+            canJoinLast = false
+        }
+        if !canJoinLast {
+            let lastIndex = partitions[topicPartition]!.batches.count - 1
+            if lastIndex >= 0, !partitions[topicPartition]!.batches[lastIndex].isClosed {
+                partitions[topicPartition]!.batches[lastIndex].isClosed = true
+                becameReady = true
+            }
+            partitions[topicPartition]!.batches.append(ProducerBatch(id: nextBatchID, createdAt: now))
+            nextBatchID &+= 1
+            startedBatch = true
+        }
+        let lastIndex = partitions[topicPartition]!.batches.count - 1
+        partitions[topicPartition]!.batches[lastIndex].records.append(ProducerPendingRecord(entry: entry, estimatedSize: size))
+        partitions[topicPartition]!.batches[lastIndex].estimatedBytes += size
+        if partitions[topicPartition]!.batches[lastIndex].estimatedBytes >= batchSize {
+            partitions[topicPartition]!.batches[lastIndex].isClosed = true
+            becameReady = true
+        }
+
+        guard let sinkID = partitions[topicPartition]!.sink else { return .appendedWithoutLeader }
+        // Wake a parked drain loop only when this append can change its decision.
+        guard let parked = sinks[sinkID]?.parked, case .idle(let until) = parked else { return .appended(wake: nil) }
+        let lingerDeadline = now + configuration.linger
+        if becameReady || configuration.linger == .zero || flushWaiters.count > 0 || movedTo != nil
+            || (startedBatch && (until == nil || until! > lingerDeadline)) {
+            sinks[sinkID]!.parked = nil
+            return .appended(wake: sinkID)
+        }
+        return .appended(wake: nil)
+    }
+
+    /// Queues a caller that got ``AppendResult/bufferFull`` (call it under the same lock). It is resumed,
+    /// with `bytes` reserved for it, through ``Output/resumedBufferWaiters`` once space frees up; waiters are
+    /// served in order so that a large record is not starved by small ones.
+    mutating func registerBufferWaiter(id: UInt64, bytes: Int) {
+        bufferWaiters.append((id, bytes))
+    }
+
+    /// Removes a waiter whose caller was cancelled. If it had already been resumed, pass the bytes reserved
+    /// for it so they are given back.
+    mutating func cancelBufferWaiter(id: UInt64, reservedBytes: Int?) -> Output {
+        var output = Output()
+        if let reservedBytes {
+            bufferedBytes -= reservedBytes
+        } else {
+            bufferWaiters.removeAll { $0.id == id }
+        }
+        releaseBufferWaiters(into: &output.resumedBufferWaiters)
+        return output
+    }
+
+    mutating func releaseBufferWaiters(into resumed: inout [UInt64]) {
+        while let head = bufferWaiters.first,
+              bufferedBytes == 0 || bufferedBytes + head.bytes <= configuration.maxBufferedBytes || isShutDown {
+            bufferWaiters.removeFirst()
+            bufferedBytes += head.bytes
+            resumed.append(head.id)
+        }
+    }
+}

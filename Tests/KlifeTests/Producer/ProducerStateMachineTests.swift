@@ -1,0 +1,511 @@
+import NIOCore
+import Testing
+
+@testable import Klife
+
+private typealias Machine = ProducerStateMachine<Int>
+private let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
+private func tp(_ partition: Int32, _ topic: String = "t") -> ProducerTopicPartition { .init(topic, partition) }
+private func ms(_ value: Int64) -> TimeAmount { .milliseconds(value) }
+
+private func makeMachine(_ configure: (inout Machine.Configuration) -> Void = { _ in }) -> Machine {
+    var configuration = Machine.Configuration()
+    configuration.idempotent = false
+    configuration.retryBackoff = ms(100)
+    configure(&configuration)
+    return Machine(configuration: configuration)
+}
+
+private extension ProducerStateMachine where Entry == Int {
+    @discardableResult
+    mutating func add(_ ids: ClosedRange<Int>, to topicPartition: ProducerTopicPartition, leader: Int32?, size: Int = 10,
+                      now: NIODeadline = t0) -> [AppendResult] {
+        ids.map { append($0, size: size, to: topicPartition, leader: leader, now: now) }
+    }
+
+    mutating func expectSend(_ broker: Int32, now: NIODeadline = t0,
+                             sourceLocation: SourceLocation = #_sourceLocation) throws -> ProduceRequestPlan<Int> {
+        guard case .send(let plan) = nextAction(for: ProducerSinkID(broker: broker), now: now) else {
+            Issue.record("expected a request to broker \(broker)", sourceLocation: sourceLocation)
+            throw CancellationError()
+        }
+        return plan
+    }
+
+    mutating func expectWait(_ broker: Int32, now: NIODeadline = t0) -> NIODeadline?? {
+        if case .wait(let until) = nextAction(for: ProducerSinkID(broker: broker), now: now) { return .some(until) }
+        return nil
+    }
+}
+
+private extension ProduceRequestPlan where Entry == Int {
+    func ids(_ topicPartition: ProducerTopicPartition) -> [Int] {
+        batches.first { $0.topicPartition == topicPartition }?.records.map(\.entry) ?? []
+    }
+    func batch(_ topicPartition: ProducerTopicPartition) -> Batch? { batches.first { $0.topicPartition == topicPartition } }
+}
+
+private func successes(_ output: ProducerStateMachineOutput<Int>) -> [Int: Int64] {
+    var result: [Int: Int64] = [:]
+    for completion in output.completions { if case .success(let info) = completion.result { result[completion.entry] = info.offset } }
+    return result
+}
+
+private func failures(_ output: ProducerStateMachineOutput<Int>) -> [Int: ProducerFailure] {
+    var result: [Int: ProducerFailure] = [:]
+    for completion in output.completions { if case .failure(let failure) = completion.result { result[completion.entry] = failure } }
+    return result
+}
+
+@Suite("Producer engine: batching")
+struct ProducerBatchingTests {
+    @Test func partitionsLedByOneBrokerShareOneRequest() throws {
+        var machine = makeMachine()
+        machine.add(1...2, to: tp(0), leader: 1)
+        machine.add(3...3, to: tp(1), leader: 1)
+        machine.add(4...5, to: tp(2), leader: 2)
+        let toBroker1 = try machine.expectSend(1)
+        #expect(toBroker1.batches.count == 2)
+        #expect(toBroker1.ids(tp(0)) == [1, 2])
+        #expect(toBroker1.ids(tp(1)) == [3])
+        let toBroker2 = try machine.expectSend(2)
+        #expect(toBroker2.ids(tp(2)) == [4, 5])
+        #expect(toBroker2.batches.count == 1)
+    }
+
+    @Test func lingerHoldsTheBatchUntilItsDeadline() throws {
+        var machine = makeMachine { $0.linger = ms(10) }
+        machine.add(1...1, to: tp(0), leader: 1)
+        #expect(machine.expectWait(1) == .some(t0 + ms(10)))
+        let plan = try machine.expectSend(1, now: t0 + ms(10))
+        #expect(plan.ids(tp(0)) == [1])
+    }
+
+    @Test func aLingeringPartitionTravelsWithAReadyOne() throws {
+        var machine = makeMachine {
+            $0.linger = ms(50)
+            $0.batchSizeBytes = ProducerBatch<Int>.overheadBytes + 20
+        }
+        machine.add(1...1, to: tp(0), leader: 1)
+        machine.add(2...3, to: tp(1), leader: 1)  // fills its batch: ready now
+        let plan = try machine.expectSend(1)
+        #expect(plan.ids(tp(0)) == [1])
+        #expect(plan.ids(tp(1)) == [2, 3])
+    }
+
+    @Test func batchSizeSplitsBatchesAndOneBatchPerPartitionGoesPerRequest() throws {
+        var machine = makeMachine { $0.batchSizeBytes = ProducerBatch<Int>.overheadBytes + 30 }
+        machine.add(1...7, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        #expect(first.ids(tp(0)) == [1, 2, 3])
+        let second = try machine.expectSend(1)
+        #expect(second.ids(tp(0)) == [4, 5, 6])
+        let third = try machine.expectSend(1)
+        #expect(third.ids(tp(0)) == [7])
+    }
+
+    @Test func anOversizedRecordGetsABatchOfItsOwn() throws {
+        var machine = makeMachine { $0.batchSizeBytes = 200 }
+        machine.add(1...1, to: tp(0), leader: 1, size: 10)
+        machine.add(2...2, to: tp(0), leader: 1, size: 5000)
+        machine.add(3...3, to: tp(0), leader: 1, size: 10)
+        #expect(try machine.expectSend(1).ids(tp(0)) == [1])
+        #expect(try machine.expectSend(1).ids(tp(0)) == [2])
+        #expect(try machine.expectSend(1).ids(tp(0)) == [3])
+    }
+
+    @Test func busyInFlightSlotsAccumulateTheNextBatch() throws {
+        var machine = makeMachine { $0.maxInFlightRequests = 1 }
+        machine.add(1...1, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        let appended = machine.add(2...5, to: tp(0), leader: 1)
+        #expect(appended.allSatisfy { $0 == .appended(wake: nil) })
+        #expect(machine.expectWait(1) == .some(nil))
+        let output = machine.requestCompleted(first.requestID, result: .response([.init(tp(0), baseOffset: 40)]), now: t0)
+        #expect(successes(output) == [1: 40])
+        #expect(output.wake == [ProducerSinkID(broker: 1)])
+        let second = try machine.expectSend(1)
+        #expect(second.ids(tp(0)) == [2, 3, 4, 5])
+    }
+
+    @Test func aParkedSinkIsWokenOnceByAppends() throws {
+        var machine = makeMachine()
+        machine.add(1...1, to: tp(0), leader: 1)
+        _ = try machine.expectSend(1)
+        #expect(machine.expectWait(1) == .some(nil))
+        let appended = machine.add(2...3, to: tp(0), leader: 1)
+        #expect(appended == [.appended(wake: ProducerSinkID(broker: 1)), .appended(wake: nil)])
+    }
+
+    @Test func lanesSpreadPartitionsOfOneBroker() throws {
+        var machine = makeMachine { $0.lanesPerBroker = 2 }
+        machine.add(1...1, to: tp(0), leader: 1)
+        machine.add(2...2, to: tp(1), leader: 1)
+        let lane0 = machine.nextAction(for: ProducerSinkID(broker: 1, lane: 0), now: t0)
+        let lane1 = machine.nextAction(for: ProducerSinkID(broker: 1, lane: 1), now: t0)
+        guard case .send(let a) = lane0, case .send(let b) = lane1 else {
+            Issue.record("both lanes should send")
+            return
+        }
+        #expect(a.ids(tp(0)) == [1])
+        #expect(b.ids(tp(1)) == [2])
+    }
+
+    @Test func acksZeroCompletesWithoutOffsets() throws {
+        var machine = makeMachine { $0.acks = 0 }
+        machine.add(1...2, to: tp(0), leader: 1)
+        let plan = try machine.expectSend(1)
+        #expect(!plan.expectsResponse)
+        let output = machine.requestCompleted(plan.requestID, result: .sentWithoutResponse, now: t0)
+        #expect(successes(output) == [1: -1, 2: -1])
+        #expect(machine.isIdle)
+    }
+
+    @Test func flushMakesLingeringBatchesReady() throws {
+        var machine = makeMachine { $0.linger = .seconds(5) }
+        machine.add(1...1, to: tp(0), leader: 1)
+        #expect(machine.expectWait(1) == .some(t0 + .seconds(5)))
+        let (done, output) = machine.beginFlush(waiterID: 9)
+        #expect(!done)
+        #expect(output.wake == [ProducerSinkID(broker: 1)])
+        let plan = try machine.expectSend(1)
+        let completed = machine.requestCompleted(plan.requestID, result: .response([.init(tp(0), baseOffset: 0)]), now: t0)
+        #expect(completed.resumedFlushWaiters == [9])
+    }
+
+    @Test func responsesAreAppliedInSendOrder() throws {
+        var machine = makeMachine { $0.maxInFlightRequests = 3 }
+        machine.add(1...1, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        machine.add(2...2, to: tp(0), leader: 1)
+        let second = try machine.expectSend(1)
+        let early = machine.requestCompleted(second.requestID, result: .response([.init(tp(0), baseOffset: 11)]), now: t0)
+        #expect(early.completions.isEmpty)
+        let late = machine.requestCompleted(first.requestID, result: .response([.init(tp(0), baseOffset: 10)]), now: t0)
+        #expect(late.completions.map(\.entry) == [1, 2])
+        #expect(successes(late) == [1: 10, 2: 11])
+    }
+}
+
+@Suite("Producer engine: errors and retries")
+struct ProducerRetryTests {
+    @Test func nonRetriableErrorsFailOnlyTheAffectedPartition() throws {
+        var machine = makeMachine()
+        machine.add(1...2, to: tp(0), leader: 1)
+        machine.add(3...4, to: tp(1), leader: 1)
+        let plan = try machine.expectSend(1)
+        let output = machine.requestCompleted(plan.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.messageTooLarge, errorMessage: "too big"),
+            .init(tp(1), baseOffset: 7),
+        ]), now: t0)
+        #expect(failures(output) == [1: .broker(code: 10, message: "too big"), 2: .broker(code: 10, message: "too big")])
+        #expect(successes(output) == [3: 7, 4: 8])
+        #expect(machine.isIdle)
+        #expect(machine.bufferedBytes == 0)
+    }
+
+    @Test func retriesGoToTheNewLeaderAfterBackoff() throws {
+        var machine = makeMachine()
+        machine.add(1...2, to: tp(0), leader: 1)
+        let plan = try machine.expectSend(1)
+        let output = machine.requestCompleted(plan.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.notLeaderOrFollower),
+        ]), now: t0)
+        #expect(output.completions.isEmpty)
+        #expect(output.refreshMetadata)
+        let moved = machine.updateLeaders([(tp(0), Int32?(2))])
+        #expect(moved.wake == [ProducerSinkID(broker: 2)])
+        #expect(machine.expectWait(1) == .some(nil))
+        #expect(machine.expectWait(2) == .some(t0 + ms(100)))
+        let retried = try machine.expectSend(2, now: t0 + ms(100))
+        #expect(retried.ids(tp(0)) == [1, 2])
+        #expect(retried.batch(tp(0))?.attempt == 2)
+    }
+
+    @Test func transportFailuresAreRetriedUntilTheDeliveryTimeout() throws {
+        var machine = makeMachine { $0.deliveryTimeout = ms(250) }
+        machine.add(1...1, to: tp(0), leader: 1)
+        var now = t0
+        var plan = try machine.expectSend(1, now: now)
+        var output = machine.requestCompleted(plan.requestID, result: .transportFailure(message: "reset"), now: now)
+        #expect(output.completions.isEmpty)
+        now = now + ms(100)
+        plan = try machine.expectSend(1, now: now)
+        output = machine.requestCompleted(plan.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.notEnoughReplicasAfterAppend),
+        ]), now: now)
+        #expect(output.completions.isEmpty)
+        now = now + ms(100)
+        plan = try machine.expectSend(1, now: now)
+        output = machine.requestCompleted(plan.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.leaderNotAvailable),
+        ]), now: now)
+        #expect(failures(output) == [1: .deliveryTimeout(lastErrorCode: 5, mayHaveBeenWritten: false)])
+    }
+
+    @Test func recordsWithoutALeaderExpire() throws {
+        var machine = makeMachine { $0.deliveryTimeout = ms(500) }
+        let appended = machine.add(1...1, to: tp(0), leader: nil)
+        #expect(appended == [.appendedWithoutLeader])
+        #expect(machine.partitionsWithoutLeader == [tp(0)])
+        #expect(machine.expireBatches(now: t0 + ms(499)).completions.isEmpty)
+        let output = machine.expireBatches(now: t0 + ms(500))
+        #expect(failures(output) == [1: .deliveryTimeout(lastErrorCode: nil, mayHaveBeenWritten: false)])
+    }
+
+    @Test func recordErrorsFailTheNamedRecordsAndRetryTheOthers() throws {
+        var machine = makeMachine { $0.idempotent = true }
+        _ = machine.producerIDReceived(id: 7, epoch: 0)
+        machine.add(1...3, to: tp(0), leader: 1)
+        let plan = try machine.expectSend(1)
+        #expect(plan.batch(tp(0))?.baseSequence == 0)
+        let output = machine.requestCompleted(plan.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.invalidRecord,
+                  recordErrors: [.init(batchIndex: 1, message: "bad key")], errorMessage: "one bad record"),
+        ]), now: t0)
+        #expect(failures(output) == [2: .recordRejected(code: 87, message: "bad key")])
+        let retried = try machine.expectSend(1)
+        #expect(retried.ids(tp(0)) == [1, 3])
+        #expect(retried.batch(tp(0))?.baseSequence == 0)
+        let done = machine.requestCompleted(retried.requestID, result: .response([.init(tp(0), baseOffset: 100)]), now: t0)
+        #expect(successes(done) == [1: 100, 3: 101])
+        machine.add(4...4, to: tp(0), leader: 1)
+        #expect(try machine.expectSend(1).batch(tp(0))?.baseSequence == 2)
+    }
+}
+
+@Suite("Producer engine: idempotence")
+struct ProducerIdempotenceTests {
+    private func idempotentMachine(_ configure: (inout Machine.Configuration) -> Void = { _ in }) -> Machine {
+        var machine = makeMachine {
+            $0.idempotent = true
+            $0.maxInFlightRequests = 5
+            configure(&$0)
+        }
+        _ = machine.producerIDReceived(id: 42, epoch: 3)
+        return machine
+    }
+
+    @Test func sinksWaitForTheProducerID() throws {
+        var machine = makeMachine { $0.idempotent = true }
+        machine.add(1...1, to: tp(0), leader: 1)
+        #expect(machine.expectWait(1) == .some(nil))
+        let output = machine.producerIDReceived(id: 1, epoch: 0)
+        #expect(output.wake == [ProducerSinkID(broker: 1)])
+        let plan = try machine.expectSend(1)
+        #expect(plan.batch(tp(0))?.producerID == 1)
+    }
+
+    @Test func sequencesAdvancePerPartition() throws {
+        var machine = idempotentMachine()
+        machine.add(1...3, to: tp(0), leader: 1)
+        machine.add(4...4, to: tp(1), leader: 1)
+        let first = try machine.expectSend(1)
+        #expect(first.batch(tp(0))?.baseSequence == 0)
+        #expect(first.batch(tp(0))?.producerID == 42)
+        #expect(first.batch(tp(0))?.producerEpoch == 3)
+        #expect(first.batch(tp(1))?.baseSequence == 0)
+        machine.add(5...6, to: tp(0), leader: 1)
+        let second = try machine.expectSend(1)
+        #expect(second.batch(tp(0))?.baseSequence == 3)
+        #expect(second.batch(tp(1)) == nil)
+    }
+
+    @Test func inFlightIsCappedAtFive() {
+        let machine = makeMachine {
+            $0.idempotent = true
+            $0.maxInFlightRequests = 9
+        }
+        #expect(machine.configuration.maxInFlightRequests == 5)
+    }
+
+    @Test func sequenceArithmeticWraps() {
+        #expect(Machine.incrementSequence(Int32.max - 1, by: 3) == 1)
+        #expect(Machine.incrementSequence(5, by: 3) == 8)
+    }
+
+    @Test func duplicateSequenceNumberIsSuccess() throws {
+        var machine = idempotentMachine()
+        machine.add(1...2, to: tp(0), leader: 1)
+        let plan = try machine.expectSend(1)
+        let output = machine.requestCompleted(plan.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.duplicateSequenceNumber, baseOffset: -1),
+        ]), now: t0)
+        #expect(successes(output) == [1: -1, 2: -1])
+    }
+
+    @Test func retriedBatchesKeepTheirSequencesAndOrder() throws {
+        var machine = idempotentMachine()
+        machine.add(1...1, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        machine.add(2...2, to: tp(0), leader: 1)
+        let second = try machine.expectSend(1)
+        #expect(second.batch(tp(0))?.baseSequence == 1)
+        _ = machine.requestCompleted(first.requestID, result: .response([.init(tp(0), errorCode: ProducerErrorCodes.notLeaderOrFollower)]), now: t0)
+        // The retry of batch 1 waits until batch 2 is answered, so the broker sees them in order.
+        #expect(machine.expectWait(1, now: t0 + ms(100)) == .some(nil))
+        let output = machine.requestCompleted(second.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.outOfOrderSequenceNumber),
+        ]), now: t0)
+        #expect(output.completions.isEmpty)
+        let retryFirst = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(retryFirst.ids(tp(0)) == [1])
+        #expect(retryFirst.batch(tp(0))?.baseSequence == 0)
+        #expect(machine.expectWait(1, now: t0 + ms(100)) == .some(nil))
+        _ = machine.requestCompleted(retryFirst.requestID, result: .response([.init(tp(0), baseOffset: 5)]), now: t0 + ms(100))
+        let retrySecond = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(retrySecond.ids(tp(0)) == [2])
+        #expect(retrySecond.batch(tp(0))?.baseSequence == 1)
+        #expect(retrySecond.batch(tp(0))?.producerEpoch == 3)
+    }
+
+    @Test func outOfOrderOnTheOldestBatchBumpsTheEpochAndRestartsSequences() throws {
+        var machine = idempotentMachine()
+        machine.add(1...2, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        _ = machine.requestCompleted(first.requestID, result: .response([.init(tp(0), baseOffset: 0)]), now: t0)
+        machine.add(3...4, to: tp(0), leader: 1)
+        let second = try machine.expectSend(1)
+        #expect(second.batch(tp(0))?.baseSequence == 2)
+        let output = machine.requestCompleted(second.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.outOfOrderSequenceNumber),
+        ]), now: t0)
+        #expect(output.completions.isEmpty)
+        let retry = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(retry.ids(tp(0)) == [3, 4])
+        #expect(retry.batch(tp(0))?.producerEpoch == 4)
+        #expect(retry.batch(tp(0))?.baseSequence == 0)
+        // A second OUT_OF_ORDER on the same batch after a reset fails it.
+        let failed = machine.requestCompleted(retry.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.outOfOrderSequenceNumber),
+        ]), now: t0 + ms(100))
+        #expect(failures(failed) == [3: .broker(code: 45, message: nil), 4: .broker(code: 45, message: nil)])
+    }
+
+    @Test func unknownProducerIDResetsThePartition() throws {
+        var machine = idempotentMachine()
+        machine.add(1...1, to: tp(0), leader: 1)
+        let plan = try machine.expectSend(1)
+        _ = machine.requestCompleted(plan.requestID, result: .response([.init(tp(0), errorCode: ProducerErrorCodes.unknownProducerID)]), now: t0)
+        let retry = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(retry.batch(tp(0))?.producerEpoch == 4)
+        #expect(retry.batch(tp(0))?.baseSequence == 0)
+    }
+
+    @Test func aDiscardedBatchWithLaterBatchesSentResetsOnceNothingIsInFlight() throws {
+        var machine = idempotentMachine()
+        machine.add(1...1, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        machine.add(2...2, to: tp(0), leader: 1)
+        let second = try machine.expectSend(1)
+        machine.add(3...3, to: tp(0), leader: 1)
+        var output = machine.requestCompleted(first.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.messageTooLarge),
+        ]), now: t0)
+        #expect(failures(output) == [1: .broker(code: 10, message: nil)])
+        // Batch 2 is still in flight: no reset yet, nothing of the partition may go out.
+        #expect(machine.expectWait(1) == .some(nil))
+        output = machine.requestCompleted(second.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.outOfOrderSequenceNumber),
+        ]), now: t0)
+        #expect(output.completions.isEmpty)
+        let retry = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(retry.ids(tp(0)) == [2])
+        #expect(retry.batch(tp(0))?.producerEpoch == 4)
+        #expect(retry.batch(tp(0))?.baseSequence == 0)
+        _ = machine.requestCompleted(retry.requestID, result: .response([.init(tp(0), baseOffset: 0)]), now: t0 + ms(100))
+        let next = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(next.ids(tp(0)) == [3])
+        #expect(next.batch(tp(0))?.baseSequence == 1)
+    }
+
+    @Test func aLoneDiscardedBatchGivesItsSequencesBack() throws {
+        var machine = idempotentMachine()
+        machine.add(1...2, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        _ = machine.requestCompleted(first.requestID, result: .response([.init(tp(0), errorCode: ProducerErrorCodes.messageTooLarge)]), now: t0)
+        machine.add(3...3, to: tp(0), leader: 1)
+        let next = try machine.expectSend(1)
+        #expect(next.batch(tp(0))?.baseSequence == 0)
+        #expect(next.batch(tp(0))?.producerEpoch == 3)
+    }
+
+    @Test func aResetNeverResendsABatchThatMayBeInTheLog() throws {
+        var machine = idempotentMachine { $0.deliveryTimeout = ms(150) }
+        machine.add(1...1, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        machine.add(2...2, to: tp(0), leader: 1)
+        let second = try machine.expectSend(1)
+        machine.add(3...3, to: tp(0), leader: 1, now: t0 + ms(100))
+        _ = machine.requestCompleted(first.requestID, result: .transportFailure(message: "gone"), now: t0)
+        _ = machine.requestCompleted(second.requestID, result: .transportFailure(message: "gone"), now: t0)
+        // Both outcomes unknown; the delivery timeout passes before the retry.
+        let output = machine.expireBatches(now: t0 + ms(150))
+        #expect(failures(output) == [
+            1: .deliveryTimeout(lastErrorCode: nil, mayHaveBeenWritten: true),
+            2: .deliveryTimeout(lastErrorCode: nil, mayHaveBeenWritten: true),
+        ])
+        let next = try machine.expectSend(1, now: t0 + ms(150))
+        #expect(next.ids(tp(0)) == [3])
+        #expect(next.batch(tp(0))?.producerEpoch == 4)
+        #expect(next.batch(tp(0))?.baseSequence == 0)
+    }
+
+    @Test func unknownOutcomeBatchesBehindAResetFail() throws {
+        var machine = idempotentMachine()
+        machine.add(1...1, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        machine.add(2...2, to: tp(0), leader: 1)
+        let second = try machine.expectSend(1)
+        _ = machine.requestCompleted(first.requestID, result: .transportFailure(message: "gone"), now: t0)
+        _ = machine.requestCompleted(second.requestID, result: .transportFailure(message: "gone"), now: t0)
+        let retry = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(retry.ids(tp(0)) == [1])
+        // Batch 1 turns out to be in the log; the broker then lost our producer state for batch 2's retry.
+        _ = machine.requestCompleted(retry.requestID, result: .response([.init(tp(0), baseOffset: 9)]), now: t0 + ms(100))
+        let retry2 = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(retry2.ids(tp(0)) == [2])
+        let output = machine.requestCompleted(retry2.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.unknownProducerID),
+        ]), now: t0 + ms(100))
+        #expect(output.completions.isEmpty)  // definitely rejected: re-sent under the new epoch
+        let resent = try machine.expectSend(1, now: t0 + ms(200))
+        #expect(resent.batch(tp(0))?.baseSequence == 0)
+        #expect(resent.batch(tp(0))?.producerEpoch == 4)
+    }
+}
+
+@Suite("Producer engine: backpressure")
+struct ProducerBackpressureTests {
+    @Test func appendsPastTheBufferLimitWaitForSpace() throws {
+        var machine = makeMachine { $0.maxBufferedBytes = 100 }
+        machine.add(1...2, to: tp(0), leader: 1, size: 40)
+        #expect(machine.append(3, size: 40, to: tp(0), leader: 1, now: t0) == .bufferFull)
+        machine.registerBufferWaiter(id: 77, bytes: 40)
+        // Later small appends queue behind the waiter.
+        #expect(machine.append(4, size: 1, to: tp(0), leader: 1, now: t0) == .bufferFull)
+        let plan = try machine.expectSend(1)
+        let output = machine.requestCompleted(plan.requestID, result: .response([.init(tp(0), baseOffset: 0)]), now: t0)
+        #expect(output.resumedBufferWaiters == [77])
+        #expect(machine.bufferedBytes == 40)
+        #expect(machine.append(3, size: 40, to: tp(0), leader: 1, now: t0, reserved: true) == .appended(wake: nil))
+        #expect(machine.bufferedBytes == 40)
+    }
+
+    @Test func aRecordLargerThanTheBufferPassesWhenTheBufferIsEmpty() {
+        var machine = makeMachine { $0.maxBufferedBytes = 100 }
+        #expect(machine.append(1, size: 500, to: tp(0), leader: 1, now: t0) != .bufferFull)
+    }
+
+    @Test func failAllCompletesEverythingAndReleasesWaiters() throws {
+        var machine = makeMachine { $0.maxBufferedBytes = 50 }
+        machine.add(1...1, to: tp(0), leader: 1, size: 40)
+        _ = try machine.expectSend(1)
+        machine.add(2...2, to: tp(1), leader: 2, size: 10)
+        machine.registerBufferWaiter(id: 5, bytes: 30)
+        let output = machine.failAll(with: .shutdown, shutDown: true)
+        #expect(failures(output) == [1: .shutdown, 2: .shutdown])
+        #expect(output.resumedBufferWaiters == [5])
+        #expect(machine.isIdle)
+    }
+}
