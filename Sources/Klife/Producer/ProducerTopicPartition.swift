@@ -1,14 +1,10 @@
-/// A topic-partition as the producer engine keys its buffers.
-struct ProducerTopicPartition: Hashable, Sendable, CustomStringConvertible {
-    var topic: String
-    var partition: Int32
+/// The producer engine keys its buffers by the cluster layer's topic-partition.
+typealias ProducerTopicPartition = KafkaTopicPartition
 
+extension KafkaTopicPartition {
     init(_ topic: String, _ partition: Int32) {
-        self.topic = topic
-        self.partition = partition
+        self.init(topic: topic, partition: partition)
     }
-
-    var description: String { "\(topic)-\(partition)" }
 }
 
 /// One drain lane of one broker: the unit that owns in-flight slots and builds Produce requests.

@@ -1,0 +1,96 @@
+import Logging
+import NIOCore
+
+/// One named producer of a client: its engine (``ProducerDriver``) plus record preparation.
+///
+/// Created on first use by the client and run in the client's task group.
+final class Producer<Backend: ProducerDriverBackend>: Sendable where Backend.Entry == ProducerEntry {
+    typealias Item = ProducerDriver<Backend>.Item
+
+    let configuration: KafkaProducerConfiguration
+    let driver: ProducerDriver<Backend>
+
+    init(configuration: KafkaProducerConfiguration, backend: Backend, eventLoop: any EventLoop) {
+        self.configuration = configuration
+        self.driver = ProducerDriver(
+            configuration: Self.engineConfiguration(configuration), backend: backend, eventLoop: eventLoop)
+    }
+
+    /// The engine's view of a producer configuration.
+    static func engineConfiguration(_ configuration: KafkaProducerConfiguration) -> ProducerStateMachine<ProducerEntry>.Configuration {
+        var engine = ProducerStateMachine<ProducerEntry>.Configuration()
+        engine.acks = configuration.acks.rawValue
+        engine.linger = TimeAmount(configuration.linger)
+        engine.batchSizeBytes = configuration.batchSizeBytes
+        engine.maxRequestBytes = max(16 << 20, configuration.batchSizeBytes)
+        engine.deliveryTimeout = TimeAmount(configuration.deliveryTimeout)
+        engine.retryBackoff = TimeAmount(configuration.retryBackoff)
+        engine.maxInFlightRequests = configuration.maxInFlightRequests
+        engine.lanesPerBroker = configuration.batchersCount
+        engine.idempotent = configuration.enableIdempotence && configuration.acks == .all
+        engine.maxBufferedBytes = configuration.maxBufferedBytes
+        return engine
+    }
+
+    /// Routes `records` (partition and leader), stamps missing timestamps and hands them to the engine in
+    /// order. Records that cannot be routed complete at once with their error; records not appended
+    /// because the task was cancelled or the producer stopped complete with that error.
+    func submit(
+        _ records: [KafkaRecord], router: ProducerRecordRouter, completion: (Int) -> ProducerCompletion
+    ) async {
+        let now = Self.wallClockMilliseconds()
+        var items: [Item] = []
+        items.reserveCapacity(records.count)
+        for (index, original) in records.enumerated() {
+            var record = original
+            do {
+                let route = try router.route(&record)
+                if record.timestamp == nil { record.timestamp = now }
+                items.append(Item(
+                    entry: ProducerEntry(record: record, completion: completion(index)),
+                    size: ProducerEntry.estimatedSize(of: record), topicPartition: route.topicPartition,
+                    leader: route.leader))
+            } catch let error as KafkaError {
+                record.error = error
+                completion(index).complete(.failure(error))
+            } catch {
+                preconditionFailure("ProducerRecordRouter throws only KafkaError")
+            }
+        }
+        let appended = await driver.append(items)
+        if appended < items.count {
+            let stopped = driver.isStopped
+            for item in items[appended...] {
+                var record = item.entry.record
+                let error = stopped
+                    ? KafkaError(.clientNotRunning, "the producer \(configuration.name) stopped before the record was buffered")
+                    : KafkaError(.cancelled, "the produce call was cancelled while waiting for buffer space")
+                record.error = error
+                item.entry.completion.complete(.failure(error))
+            }
+        }
+    }
+
+    func run() async {
+        await driver.run()
+        driver.stop()
+    }
+
+    /// Flushes, then stops (graceful shutdown).
+    func shutdownGracefully() async {
+        await driver.flush()
+        driver.stop()
+    }
+
+    static func wallClockMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,103 @@
+import NIOConcurrencyHelpers
+
+/// A record in the producer engine, with where its result goes.
+struct ProducerEntry: Sendable {
+    var record: KafkaRecord
+    var completion: ProducerCompletion
+}
+
+/// Where a produced record's result goes.
+enum ProducerCompletion: Sendable {
+    /// Nobody waits (produceAsync without a callback).
+    case none
+    /// Slot `index` of a call's result list.
+    case collector(ProducerResultCollector, index: Int)
+    /// A per-record callback (produceAsync).
+    case callback(@Sendable (Result<KafkaRecord, KafkaError>) -> Void)
+
+    func complete(_ result: Result<KafkaRecord, KafkaError>) {
+        switch self {
+        case .none: return
+        case .collector(let collector, let index): collector.set(index, result)
+        case .callback(let callback): callback(result)
+        }
+    }
+}
+
+/// Gathers the results of one produce call in input order; resumes the caller (or calls its callback) when
+/// the last one is in.
+final class ProducerResultCollector: Sendable {
+    typealias Results = [Result<KafkaRecord, KafkaError>]
+
+    private struct State {
+        var results: [Result<KafkaRecord, KafkaError>?]
+        var remaining: Int
+        var continuation: CheckedContinuation<Results, Never>?
+        var finished: Results?
+    }
+
+    private let state: NIOLockedValueBox<State>
+    private let onDone: (@Sendable (Results) -> Void)?
+
+    init(count: Int, onDone: (@Sendable (Results) -> Void)? = nil) {
+        self.state = NIOLockedValueBox(State(results: Array(repeating: nil, count: count), remaining: count))
+        self.onDone = onDone
+    }
+
+    func set(_ index: Int, _ result: Result<KafkaRecord, KafkaError>) {
+        let done = state.withLockedValue { state -> (Results, CheckedContinuation<Results, Never>?)? in
+            guard state.results[index] == nil else { return nil }
+            state.results[index] = result
+            state.remaining -= 1
+            guard state.remaining == 0 else { return nil }
+            let results = state.results.map { $0! }
+            state.finished = results
+            defer { state.continuation = nil }
+            return (results, state.continuation)
+        }
+        guard let (results, continuation) = done else { return }
+        continuation?.resume(returning: results)
+        onDone?(results)
+    }
+
+    /// Waits for every result.
+    func results() async -> Results {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLockedValue { state -> Results? in
+                if let finished = state.finished { return finished }
+                state.continuation = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+}
+
+extension ProducerEntry {
+    /// Turns engine completions into enriched records or errors and hands them to their callers.
+    static func deliver(_ completions: [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
+        for completion in completions {
+            var record = completion.entry.record
+            switch completion.result {
+            case .success(let info):
+                record.offset = info.offset >= 0 ? info.offset : nil
+                if info.logAppendTime >= 0 { record.timestamp = info.logAppendTime }
+                completion.entry.completion.complete(.success(record))
+            case .failure(let failure):
+                let error = failure.kafkaError(for: record)
+                record.error = error
+                completion.entry.completion.complete(.failure(error))
+            }
+        }
+    }
+
+    /// The size a record is counted with against batch and buffer limits: its key, value and headers plus
+    /// the per-record framing (length, attributes, timestamp and offset deltas, varint lengths).
+    static func estimatedSize(of record: KafkaRecord) -> Int {
+        var size = 24 + (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
+        for header in record.headers {
+            size += 10 + header.key.utf8.count + (header.value?.readableBytes ?? 0)
+        }
+        return size
+    }
+}

@@ -1,0 +1,118 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+@testable import Klife
+
+/// Answers every batch at once; partition 1 of topic "t" rejects records whose value is "bad" (KIP-467)
+/// and partition 2 rejects whole batches with MESSAGE_TOO_LARGE.
+private final class ScriptedBackend: ProducerDriverBackend {
+    typealias Entry = ProducerEntry
+    typealias PendingRequest = ProduceRequestResult
+
+    let nextOffsets = Mutex<[ProducerTopicPartition: Int64]>([:])
+
+    func write(_ plan: ProduceRequestPlan<ProducerEntry>) async -> ProduceRequestResult {
+        nextOffsets.withLock { offsets in
+            .response(plan.batches.map { batch in
+                let tp = batch.topicPartition
+                if tp.partition == 2 {
+                    return ProducePartitionResult(tp, errorCode: ProducerErrorCodes.messageTooLarge, errorMessage: "too large")
+                }
+                let bad = batch.records.enumerated().filter { $0.element.entry.record.valueString == "bad" }
+                if !bad.isEmpty {
+                    return ProducePartitionResult(
+                        tp, errorCode: ProducerErrorCodes.invalidRecord,
+                        recordErrors: bad.map { .init(batchIndex: Int32($0.offset), message: "bad value") })
+                }
+                let base = offsets[tp, default: 0]
+                offsets[tp] = base + Int64(batch.records.count)
+                return ProducePartitionResult(tp, baseOffset: base)
+            })
+        }
+    }
+
+    func result(of request: ProduceRequestResult) async -> ProduceRequestResult { request }
+    func fetchProducerID() async throws -> (id: Int64, epoch: Int16) { (5, 0) }
+    func refreshLeaders(of partitions: [ProducerTopicPartition]) async -> [(ProducerTopicPartition, Int32?)] {
+        partitions.map { ($0, Int32?(1)) }
+    }
+    func deliver(_ completions: [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
+        ProducerEntry.deliver(completions)
+    }
+}
+
+@Suite("Producer: record routing and per-record results")
+struct ProducerTests {
+    static let metadata = KafkaClusterMetadata(
+        brokers: [KafkaBroker(nodeID: 1, host: "127.0.0.1", port: 9092)], controllerID: 1,
+        topics: [KafkaTopicMetadata(name: "t", partitions: (0..<3).map { KafkaPartitionMetadata(partition: $0, leaderID: 1) })])
+
+    static func router(_ configure: (inout KafkaClient.Configuration) -> Void = { _ in }) -> ProducerRecordRouter {
+        var configuration = KafkaClient.Configuration(bootstrapServers: [.init(host: "127.0.0.1", port: 9092)])
+        configure(&configuration)
+        return ProducerRecordRouter(metadata: metadata, clientConfiguration: configuration, partitionerOverride: nil)
+    }
+
+    @Test func routingChecksTopicsAndPartitions() throws {
+        let router = Self.router()
+        var explicit = KafkaRecord(topic: "t", partition: 2, value: "v")
+        #expect(try router.route(&explicit).topicPartition == ProducerTopicPartition("t", 2))
+        var outOfRange = KafkaRecord(topic: "t", partition: 3, value: "v")
+        #expect(throws: KafkaError.self) { try router.route(&outOfRange) }
+        do {
+            _ = try router.route(&outOfRange)
+        } catch let error as KafkaError {
+            #expect(error.code == .invalidPartition)
+        }
+        var unknown = KafkaRecord(topic: "nope", value: "v")
+        do {
+            _ = try router.route(&unknown)
+            Issue.record("an unknown topic must fail")
+        } catch let error as KafkaError {
+            #expect(error.code == .unknownTopicOrPartition)
+        }
+        var keyed = KafkaRecord(topic: "t", key: "k", value: "v")
+        let route = try router.route(&keyed)
+        #expect(keyed.partition == route.topicPartition.partition)
+        #expect(route.leader == 1)
+    }
+
+    @Test func aBatchGivesPerRecordResultsInInputOrder() async throws {
+        var configuration = KafkaProducerConfiguration(name: "p", linger: .milliseconds(5))
+        configuration.enableIdempotence = false
+        let producer = Producer(
+            configuration: configuration, backend: ScriptedBackend(), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        let records = [
+            KafkaRecord(topic: "t", partition: 0, value: "a"),
+            KafkaRecord(topic: "t", partition: 1, value: "b"),
+            KafkaRecord(topic: "t", partition: 1, value: "bad"),
+            KafkaRecord(topic: "t", partition: 2, value: "c"),
+            KafkaRecord(topic: "t", partition: 9, value: "d"),
+            KafkaRecord(topic: "t", partition: 1, value: "e"),
+            KafkaRecord(topic: "t", partition: 0, value: "f", timestamp: 1234),
+        ]
+        let results = await withTaskGroup(of: Void.self) { group in
+            group.addTask { await producer.run() }
+            let collector = ProducerResultCollector(count: records.count)
+            await producer.submit(records, router: Self.router()) { .collector(collector, index: $0) }
+            let results = await collector.results()
+            group.cancelAll()
+            return results
+        }
+        #expect(results.count == 7)
+        let offsets = results.map { try? $0.get().offset }
+        #expect(offsets == [0, 0, nil, nil, nil, 1, 1])
+        let codes = results.map { result -> KafkaError.Code? in
+            if case .failure(let error) = result { return error.code }
+            return nil
+        }
+        #expect(codes == [nil, nil, .recordRejected, .brokerError, .invalidPartition, nil, nil])
+        if case .failure(let error) = results[3] { #expect(error.kafkaCode == 10) }
+        #expect((try? results[5].get().valueString) == "e")
+        #expect((try? results[6].get().timestamp) == 1234)
+        #expect((try? results[0].get().timestamp) != nil)
+        #expect((try? results[0].get().partition) == 0)
+    }
+}
