@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The test command (`make test`, and CI through .ci/run): installs what is missing, checks the generated
+# protocol code when the Kafka definitions are available, builds, starts every test broker, runs
+# `swift test` with the brokers' addresses in the environment, and always stops the brokers.
+# Extra arguments go to `swift test` (e.g. scripts/test.sh --filter BrokerHarnessTests).
+# Exits with swift test's status.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+started=$SECONDS
+step() { echo "==> [$(( SECONDS - started ))s] $*" >&2; }
+
+step "prerequisites"
+bash scripts/install-prerequisites.sh
+
+SHARED="${KLIFE_SHARED:-$ROOT/../shared}"
+if [[ -d "$SHARED/kafka-protocol" && -f scripts/check-generated.sh ]]; then
+  step "check generated protocol code"
+  bash scripts/check-generated.sh
+fi
+
+step "swift build --build-tests"
+swift build --build-tests
+
+trap 'step "stopping brokers"; bash scripts/brokers.sh down' EXIT
+trap 'exit 130' INT TERM
+step "starting brokers"
+bash scripts/brokers.sh up >/dev/null
+set -a
+# shellcheck disable=SC1090
+source "$(bash scripts/brokers.sh env-file)"
+set +a
+
+step "swift test $*"
+status=0
+swift test --skip-build "$@" || status=$?
+step "swift test exited with $status"
+exit "$status"
