@@ -129,7 +129,7 @@ struct MessageEmitter {
                 w.line("\(Naming.escaped(f.swiftName)): \(f.swiftType) = \(try f.defaultExpression())\(comma)")
             }
         }
-        try w.block(")") { w in
+        w.block(")") { w in
             for f in spec.fields {
                 w.line("self.\(Naming.escaped(f.swiftName)) = \(Naming.escaped(f.swiftName))")
             }
@@ -142,7 +142,7 @@ struct MessageEmitter {
         let signature = "public init(from buffer: inout ByteBuffer, version: Int16) throws"
         try w.block(signature) { w in
             if isTop {
-                try w.block("guard Self.validVersions.contains(version) else") { w in
+                w.block("guard Self.validVersions.contains(version) else") { w in
                     w.line("throw KafkaProtocolError.unsupportedVersion(message: \(Naming.stringLiteral(message.name)), version: version)")
                 }
             }
@@ -177,27 +177,27 @@ struct MessageEmitter {
                     return
                 }
                 w.line("let taggedCount = try buffer.readKafkaUnsignedVarint(field: \(tagsLabel))")
-                try w.block("guard Int(taggedCount) <= buffer.readableBytes else") { w in
+                w.block("guard Int(taggedCount) <= buffer.readableBytes else") { w in
                     w.line("throw KafkaProtocolError.invalidLength(field: \(tagsLabel), length: Int64(taggedCount))")
                 }
                 try w.block("for _ in 0..<taggedCount") { w in
                     w.line("let tag = try buffer.readKafkaUnsignedVarint(field: \(tagsLabel))")
                     w.line("let size = Int(try buffer.readKafkaUnsignedVarint(field: \(tagsLabel)))")
-                    try w.block("guard var tagged = buffer.readSlice(length: size) else") { w in
+                    w.block("guard var tagged = buffer.readSlice(length: size) else") { w in
                         w.line("throw KafkaProtocolError.truncated(field: \(tagsLabel), needed: size, available: buffer.readableBytes)")
                     }
-                    try w.block("switch tag") { w in
-                        for f in taggedFields.sorted(by: { $0.tag! < $1.tag! }) {
-                            let present = taggedRange(f, in: spec)
-                            let cond = present.condition(within: message.flexibleVersions.intersection(spec.reach))
-                            w.line("case \(f.tag!)\(cond == "true" ? "" : " where \(cond)"):")
-                            try w.indent { w in
-                                try emitRead(f, spec: spec, isTop: isTop, present: present, target: "self.\(Naming.escaped(f.swiftName))", buffer: "tagged", into: &w)
-                            }
+                    w.line("switch tag {")
+                    for f in taggedFields.sorted(by: { $0.tag! < $1.tag! }) {
+                        let present = taggedRange(f, in: spec)
+                        let cond = present.condition(within: message.flexibleVersions.intersection(spec.reach))
+                        w.line("case \(f.tag!)\(cond == "true" ? "" : " where \(cond)"):")
+                        try w.indent { w in
+                            try emitRead(f, spec: spec, isTop: isTop, present: present, target: "self.\(Naming.escaped(f.swiftName))", buffer: "tagged", into: &w)
                         }
-                        w.line("default:")
-                        w.indent { w in w.line("break") }
                     }
+                    w.line("default:")
+                    w.indent { w in w.line("break") }
+                    w.line("}")
                 }
             }
             if flexCond == "true" { try body(&w) } else { try w.block("if \(flexCond)", body) }
@@ -249,10 +249,10 @@ struct MessageEmitter {
         case .structure(let s):
             if optional && nullable != "false" {
                 let read: (inout CodeWriter) throws -> Void = { w in
-                    try w.block("if try \(buffer).readKafkaInt8(field: \(label)) < 0") { w in
+                    w.block("if try \(buffer).readKafkaInt8(field: \(label)) < 0") { w in
                         w.line("\(target) = nil")
                     }
-                    try w.block("else") { w in
+                    w.block("else") { w in
                         w.line("\(target) = try \(s)(from: &\(buffer), version: version)")
                     }
                 }
@@ -260,7 +260,7 @@ struct MessageEmitter {
                     try read(&w)
                 } else {
                     try w.block("if \(nullable)", read)
-                    try w.block("else") { w in w.line("\(target) = try \(s)(from: &\(buffer), version: version)") }
+                    w.block("else") { w in w.line("\(target) = try \(s)(from: &\(buffer), version: version)") }
                 }
             } else {
                 w.line("\(target) = try \(s)(from: &\(buffer), version: version)")
@@ -268,19 +268,19 @@ struct MessageEmitter {
         case .array(let element):
             let minSize = minimumElementSize(element, over: present)
             let elementCompact = compact
-            try w.block("if let count = try \(buffer).readKafkaLength(compact: \(compact), wide: true, minimumElementSize: \(minSize), field: \(label))") { w in
+            w.block("if let count = try \(buffer).readKafkaLength(compact: \(compact), wide: true, minimumElementSize: \(minSize), field: \(label))") { w in
                 w.line("var elements: [\(element.swiftBase)] = []")
                 w.line("elements.reserveCapacity(count)")
-                try w.block("for _ in 0..<count") { w in
+                w.block("for _ in 0..<count") { w in
                     w.line("elements.append(\(elementReadExpression(element, compact: elementCompact, label: label, buffer: buffer)))")
                 }
                 w.line("\(target) = elements")
             }
-            try w.block("else") { w in
+            w.block("else") { w in
                 if optional && nullable == "true" {
                     w.line("\(target) = nil")
                 } else if optional && nullable != "false" {
-                    try w.block("guard \(nullable) else") { w in w.line(nullError) }
+                    w.block("guard \(nullable) else") { w in w.line(nullError) }
                     w.line("\(target) = nil")
                 } else {
                     w.line(nullError)
@@ -296,7 +296,7 @@ struct MessageEmitter {
     func emitEncode(_ spec: StructSpec, isTop: Bool, into w: inout CodeWriter) throws {
         try w.block("public func encode(into buffer: inout ByteBuffer, version: Int16) throws") { w in
             if isTop {
-                try w.block("guard Self.validVersions.contains(version) else") { w in
+                w.block("guard Self.validVersions.contains(version) else") { w in
                     w.line("throw KafkaProtocolError.unsupportedVersion(message: \(Naming.stringLiteral(message.name)), version: version)")
                 }
             }
@@ -310,7 +310,7 @@ struct MessageEmitter {
                     if !f.ignorable && cond != "true" {
                         let check = try f.nonDefaultCondition(value)
                         let full = cond == "false" ? check : "!(\(cond)) && \(check)"
-                        try w.block("if \(full)") { w in w.line(unsupportedError(spec, f, isTop: isTop)) }
+                        w.block("if \(full)") { w in w.line(unsupportedError(spec, f, isTop: isTop)) }
                     }
                     continue
                 }
@@ -319,14 +319,14 @@ struct MessageEmitter {
                     try emitWrite(f, spec: spec, isTop: isTop, present: present, value: value, buffer: "buffer", into: &w)
                 case "false":
                     if !f.ignorable {
-                        try w.block("if \(try f.nonDefaultCondition(value))") { w in w.line(unsupportedError(spec, f, isTop: isTop)) }
+                        w.block("if \(try f.nonDefaultCondition(value))") { w in w.line(unsupportedError(spec, f, isTop: isTop)) }
                     }
                 default:
                     try w.block("if \(cond)") { w in
                         try emitWrite(f, spec: spec, isTop: isTop, present: present, value: value, buffer: "buffer", into: &w)
                     }
                     if !f.ignorable {
-                        try w.block("else if \(try f.nonDefaultCondition(value))") { w in w.line(unsupportedError(spec, f, isTop: isTop)) }
+                        w.block("else if \(try f.nonDefaultCondition(value))") { w in w.line(unsupportedError(spec, f, isTop: isTop)) }
                     }
                 }
             }
@@ -406,15 +406,15 @@ struct MessageEmitter {
         case .structure:
             if optional {
                 let nonNullWrite: (inout CodeWriter) throws -> Void = { w in
-                    try w.block("guard let present = \(value) else") { w in w.line(nullError) }
+                    w.block("guard let present = \(value) else") { w in w.line(nullError) }
                     w.line("try present.encode(into: &\(buffer), version: version)")
                 }
                 let nullableWrite: (inout CodeWriter) throws -> Void = { w in
-                    try w.block("if let present = \(value)") { w in
+                    w.block("if let present = \(value)") { w in
                         w.line("\(buffer).writeKafkaInt8(1)")
                         w.line("try present.encode(into: &\(buffer), version: version)")
                     }
-                    try w.block("else") { w in w.line("\(buffer).writeKafkaInt8(-1)") }
+                    w.block("else") { w in w.line("\(buffer).writeKafkaInt8(-1)") }
                 }
                 switch nullable {
                 case "true": try nullableWrite(&w)
@@ -429,19 +429,19 @@ struct MessageEmitter {
         case .array(let element):
             let writeElements: (inout CodeWriter, String) throws -> Void = { w, array in
                 w.line("\(buffer).writeKafkaLength(\(array).count, compact: \(compact), wide: true)")
-                try w.block("for element in \(array)") { w in
+                w.block("for element in \(array)") { w in
                     w.line(elementWriteStatement(element, value: "element", compact: compact, label: label, buffer: buffer))
                 }
             }
             if optional {
                 try w.block("if let array = \(value)") { w in try writeElements(&w, "array") }
-                try w.block("else") { w in
+                w.block("else") { w in
                     if nullable != "true" {
                         if nullable == "false" {
                             w.line(nullError)
                             return
                         }
-                        try w.block("guard \(nullable) else") { w in w.line(nullError) }
+                        w.block("guard \(nullable) else") { w in w.line(nullError) }
                     }
                     w.line("\(buffer).writeKafkaLength(nil, compact: \(compact), wide: true)")
                 }

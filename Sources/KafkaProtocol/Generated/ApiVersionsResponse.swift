@@ -77,34 +77,34 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
                     throw KafkaProtocolError.truncated(field: "ApiVersionsResponse.taggedFields", needed: size, available: buffer.readableBytes)
                 }
                 switch tag {
-                    case 0:
-                        if let count = try tagged.readKafkaLength(compact: true, wide: true, minimumElementSize: 6, field: "ApiVersionsResponse.supportedFeatures") {
-                            var elements: [SupportedFeatureKey] = []
-                            elements.reserveCapacity(count)
-                            for _ in 0..<count {
-                                elements.append(try SupportedFeatureKey(from: &tagged, version: version))
-                            }
-                            self.supportedFeatures = elements
-                        } else {
-                            throw KafkaProtocolError.unexpectedNull(field: "ApiVersionsResponse.supportedFeatures", version: version)
+                case 0:
+                    if let count = try tagged.readKafkaLength(compact: true, wide: true, minimumElementSize: 6, field: "ApiVersionsResponse.supportedFeatures") {
+                        var elements: [SupportedFeatureKey] = []
+                        elements.reserveCapacity(count)
+                        for _ in 0..<count {
+                            elements.append(try SupportedFeatureKey(from: &tagged, version: version))
                         }
-                    case 1:
-                        self.finalizedFeaturesEpoch = try tagged.readKafkaInt64(field: "ApiVersionsResponse.finalizedFeaturesEpoch")
-                    case 2:
-                        if let count = try tagged.readKafkaLength(compact: true, wide: true, minimumElementSize: 6, field: "ApiVersionsResponse.finalizedFeatures") {
-                            var elements: [FinalizedFeatureKey] = []
-                            elements.reserveCapacity(count)
-                            for _ in 0..<count {
-                                elements.append(try FinalizedFeatureKey(from: &tagged, version: version))
-                            }
-                            self.finalizedFeatures = elements
-                        } else {
-                            throw KafkaProtocolError.unexpectedNull(field: "ApiVersionsResponse.finalizedFeatures", version: version)
+                        self.supportedFeatures = elements
+                    } else {
+                        throw KafkaProtocolError.unexpectedNull(field: "ApiVersionsResponse.supportedFeatures", version: version)
+                    }
+                case 1:
+                    self.finalizedFeaturesEpoch = try tagged.readKafkaInt64(field: "ApiVersionsResponse.finalizedFeaturesEpoch")
+                case 2:
+                    if let count = try tagged.readKafkaLength(compact: true, wide: true, minimumElementSize: 6, field: "ApiVersionsResponse.finalizedFeatures") {
+                        var elements: [FinalizedFeatureKey] = []
+                        elements.reserveCapacity(count)
+                        for _ in 0..<count {
+                            elements.append(try FinalizedFeatureKey(from: &tagged, version: version))
                         }
-                    case 3:
-                        self.zkMigrationReady = try tagged.readKafkaBool(field: "ApiVersionsResponse.zkMigrationReady")
-                    default:
-                        break
+                        self.finalizedFeatures = elements
+                    } else {
+                        throw KafkaProtocolError.unexpectedNull(field: "ApiVersionsResponse.finalizedFeatures", version: version)
+                    }
+                case 3:
+                    self.zkMigrationReady = try tagged.readKafkaBool(field: "ApiVersionsResponse.zkMigrationReady")
+                default:
+                    break
                 }
             }
         }

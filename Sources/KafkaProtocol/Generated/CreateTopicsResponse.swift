@@ -150,10 +150,10 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
                         throw KafkaProtocolError.truncated(field: "CreateTopicsResponse.CreatableTopicResult.taggedFields", needed: size, available: buffer.readableBytes)
                     }
                     switch tag {
-                        case 0:
-                            self.topicConfigErrorCode = try tagged.readKafkaInt16(field: "CreateTopicsResponse.CreatableTopicResult.topicConfigErrorCode")
-                        default:
-                            break
+                    case 0:
+                        self.topicConfigErrorCode = try tagged.readKafkaInt16(field: "CreateTopicsResponse.CreatableTopicResult.topicConfigErrorCode")
+                    default:
+                        break
                     }
                 }
             }

@@ -135,12 +135,12 @@ public struct FetchRequest: KafkaRequestMessage {
                     throw KafkaProtocolError.truncated(field: "FetchRequest.taggedFields", needed: size, available: buffer.readableBytes)
                 }
                 switch tag {
-                    case 0:
-                        self.clusterId = try tagged.kafkaReadNullableString(compact: true, nullable: true, version: version, field: "FetchRequest.clusterId")
-                    case 1 where version >= 15:
-                        self.replicaState = try ReplicaState(from: &tagged, version: version)
-                    default:
-                        break
+                case 0:
+                    self.clusterId = try tagged.kafkaReadNullableString(compact: true, nullable: true, version: version, field: "FetchRequest.clusterId")
+                case 1 where version >= 15:
+                    self.replicaState = try ReplicaState(from: &tagged, version: version)
+                default:
+                    break
                 }
             }
         }
@@ -365,10 +365,10 @@ public struct FetchRequest: KafkaRequestMessage {
                         throw KafkaProtocolError.truncated(field: "FetchRequest.FetchPartition.taggedFields", needed: size, available: buffer.readableBytes)
                     }
                     switch tag {
-                        case 0 where version >= 17:
-                            self.replicaDirectoryId = try tagged.readKafkaUUID(field: "FetchRequest.FetchPartition.replicaDirectoryId")
-                        default:
-                            break
+                    case 0 where version >= 17:
+                        self.replicaDirectoryId = try tagged.readKafkaUUID(field: "FetchRequest.FetchPartition.replicaDirectoryId")
+                    default:
+                        break
                     }
                 }
             }

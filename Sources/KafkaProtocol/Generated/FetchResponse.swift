@@ -75,19 +75,19 @@ public struct FetchResponse: KafkaResponseMessage {
                     throw KafkaProtocolError.truncated(field: "FetchResponse.taggedFields", needed: size, available: buffer.readableBytes)
                 }
                 switch tag {
-                    case 0 where version >= 16:
-                        if let count = try tagged.readKafkaLength(compact: true, wide: true, minimumElementSize: 11, field: "FetchResponse.nodeEndpoints") {
-                            var elements: [NodeEndpoint] = []
-                            elements.reserveCapacity(count)
-                            for _ in 0..<count {
-                                elements.append(try NodeEndpoint(from: &tagged, version: version))
-                            }
-                            self.nodeEndpoints = elements
-                        } else {
-                            throw KafkaProtocolError.unexpectedNull(field: "FetchResponse.nodeEndpoints", version: version)
+                case 0 where version >= 16:
+                    if let count = try tagged.readKafkaLength(compact: true, wide: true, minimumElementSize: 11, field: "FetchResponse.nodeEndpoints") {
+                        var elements: [NodeEndpoint] = []
+                        elements.reserveCapacity(count)
+                        for _ in 0..<count {
+                            elements.append(try NodeEndpoint(from: &tagged, version: version))
                         }
-                    default:
-                        break
+                        self.nodeEndpoints = elements
+                    } else {
+                        throw KafkaProtocolError.unexpectedNull(field: "FetchResponse.nodeEndpoints", version: version)
+                    }
+                default:
+                    break
                 }
             }
         }
@@ -293,14 +293,14 @@ public struct FetchResponse: KafkaResponseMessage {
                         throw KafkaProtocolError.truncated(field: "FetchResponse.PartitionData.taggedFields", needed: size, available: buffer.readableBytes)
                     }
                     switch tag {
-                        case 0:
-                            self.divergingEpoch = try EpochEndOffset(from: &tagged, version: version)
-                        case 1:
-                            self.currentLeader = try LeaderIdAndEpoch(from: &tagged, version: version)
-                        case 2:
-                            self.snapshotId = try SnapshotId(from: &tagged, version: version)
-                        default:
-                            break
+                    case 0:
+                        self.divergingEpoch = try EpochEndOffset(from: &tagged, version: version)
+                    case 1:
+                        self.currentLeader = try LeaderIdAndEpoch(from: &tagged, version: version)
+                    case 2:
+                        self.snapshotId = try SnapshotId(from: &tagged, version: version)
+                    default:
+                        break
                     }
                 }
             }

@@ -57,19 +57,19 @@ public struct ProduceResponse: KafkaResponseMessage {
                     throw KafkaProtocolError.truncated(field: "ProduceResponse.taggedFields", needed: size, available: buffer.readableBytes)
                 }
                 switch tag {
-                    case 0 where version >= 10:
-                        if let count = try tagged.readKafkaLength(compact: true, wide: true, minimumElementSize: 11, field: "ProduceResponse.nodeEndpoints") {
-                            var elements: [NodeEndpoint] = []
-                            elements.reserveCapacity(count)
-                            for _ in 0..<count {
-                                elements.append(try NodeEndpoint(from: &tagged, version: version))
-                            }
-                            self.nodeEndpoints = elements
-                        } else {
-                            throw KafkaProtocolError.unexpectedNull(field: "ProduceResponse.nodeEndpoints", version: version)
+                case 0 where version >= 10:
+                    if let count = try tagged.readKafkaLength(compact: true, wide: true, minimumElementSize: 11, field: "ProduceResponse.nodeEndpoints") {
+                        var elements: [NodeEndpoint] = []
+                        elements.reserveCapacity(count)
+                        for _ in 0..<count {
+                            elements.append(try NodeEndpoint(from: &tagged, version: version))
                         }
-                    default:
-                        break
+                        self.nodeEndpoints = elements
+                    } else {
+                        throw KafkaProtocolError.unexpectedNull(field: "ProduceResponse.nodeEndpoints", version: version)
+                    }
+                default:
+                    break
                 }
             }
         }
@@ -234,10 +234,10 @@ public struct ProduceResponse: KafkaResponseMessage {
                         throw KafkaProtocolError.truncated(field: "ProduceResponse.PartitionProduceResponse.taggedFields", needed: size, available: buffer.readableBytes)
                     }
                     switch tag {
-                        case 0 where version >= 10:
-                            self.currentLeader = try LeaderIdAndEpoch(from: &tagged, version: version)
-                        default:
-                            break
+                    case 0 where version >= 10:
+                        self.currentLeader = try LeaderIdAndEpoch(from: &tagged, version: version)
+                    default:
+                        break
                     }
                 }
             }
