@@ -23,17 +23,23 @@ struct SampleEmitter {
 
     func emitSample(_ spec: StructSpec, qualified: String, emitter: MessageEmitter, into w: inout CodeWriter) throws {
         try w.block("extension \(qualified)") { w in
-            w.doc("A value with every field present in `version` set to a non-default value.")
-            try w.block("static func sample(version: Int16) -> \(qualified)") { w in
+            w.doc("A value with every field present in `version` set to a non-default value; with `nulls`, every")
+            w.doc("field that is nullable in `version` is null instead.")
+            try w.block("static func sample(version: Int16, nulls: Bool = false) -> \(qualified)") { w in
                 let assignments = try spec.fields.enumerated().compactMap { (i, f) -> (String, String)? in
                     let present = f.isTagged ? emitter.taggedRange(f, in: spec) : emitter.regularRange(f, in: spec)
                     let cond = present.condition(within: spec.reach)
                     if cond == "false" { return nil }
-                    return (cond, "value.\(Naming.escaped(f.swiftName)) = \(try sampleValue(f, index: i))")
+                    var value = try sampleValue(f, index: i)
+                    let nullable = f.nullableVersions.condition(within: present.intersection(spec.reach))
+                    if nullable != "false" {
+                        value = "nulls\(nullable == "true" ? "" : " && \(nullable)") ? nil : \(value)"
+                    }
+                    return (cond, "value.\(Naming.escaped(f.swiftName)) = \(value)")
                 }
                 w.line("\(assignments.isEmpty ? "let" : "var") value = \(qualified)()")
                 if assignments.isEmpty {
-                    w.line("_ = version")
+                    w.line("_ = (version, nulls)")
                 }
                 for (cond, line) in assignments {
                     if cond == "true" { w.line(line) } else { w.line("if \(cond) { \(line) }") }
@@ -63,7 +69,7 @@ struct SampleEmitter {
         case .uuid:
             return "KafkaUUID(high: \(index + 1 + offset), low: \(index + 100))"
         case .structure(let s):
-            return "\(message.name).\(s).sample(version: version)"
+            return "\(message.name).\(s).sample(version: version, nulls: nulls)"
         case .array:
             fatalError("nested arrays")
         }

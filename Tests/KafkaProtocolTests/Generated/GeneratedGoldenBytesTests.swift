@@ -251,6 +251,37 @@ struct GeneratedGoldenBytesTests {
         #expect(decoded.responses[0].partitions[0].currentLeader == .init(leaderId: 3, leaderEpoch: 7))
     }
 
+    // MARK: Nullable struct (KIP-848 heartbeat)
+
+    @Test func consumerGroupHeartbeatResponseV0NullableStruct() throws {
+        let head: [UInt8] = [
+            0x00, 0x00, 0x00, 0x00,  // throttle_time_ms
+            0x00, 0x00,  // error_code
+            0x00,  // error_message: null COMPACT_NULLABLE_STRING
+            0x02, 0x6D,  // member_id: "m"
+            0x00, 0x00, 0x00, 0x05,  // member_epoch: 5
+            0x00, 0x00, 0x13, 0x88,  // heartbeat_interval_ms: 5000
+        ]
+        let withoutAssignment = head + [0xFF, 0x00]  // assignment: null marker -1; tagged fields
+        let message = ConsumerGroupHeartbeatResponse(memberId: "m", memberEpoch: 5, heartbeatIntervalMs: 5000)
+        try expectEncodes(message, version: 0, to: withoutAssignment)
+        try expectDecodes(withoutAssignment, version: 0, to: message)
+
+        let withAssignment = head + [
+            0x01,  // assignment: present marker 1
+            0x02,  // topic_partitions: COMPACT_ARRAY of 1
+            0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2,  // topic_id
+            0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,  // partitions: COMPACT_ARRAY [0, 1]
+            0x00,  // TopicPartitions tagged fields
+            0x00,  // Assignment tagged fields
+            0x00,  // tagged fields
+        ]
+        var assigned = message
+        assigned.assignment = .init(topicPartitions: [.init(topicId: KafkaUUID(high: 1, low: 2), partitions: [0, 1])])
+        try expectEncodes(assigned, version: 0, to: withAssignment)
+        try expectDecodes(withAssignment, version: 0, to: assigned)
+    }
+
     // MARK: Helpers
 
     func expectEncodes<M: KafkaMessage>(_ message: M, version: Int16, to bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws {

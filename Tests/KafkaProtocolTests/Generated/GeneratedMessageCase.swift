@@ -6,7 +6,7 @@ import NIOCore
 protocol GeneratedCodable: Equatable, SendableMetatype {
     init(from buffer: inout ByteBuffer, version: Int16) throws
     func encode(into buffer: inout ByteBuffer, version: Int16) throws
-    static func sample(version: Int16) -> Self
+    static func sample(version: Int16, nulls: Bool) -> Self
 }
 
 /// The outcome of encoding a sample and decoding it back.
@@ -21,14 +21,14 @@ struct GeneratedRoundTrip {
 struct GeneratedMessageCase: Sendable, CustomStringConvertible {
     let name: String
     let versions: ClosedRange<Int16>
-    let roundTrip: @Sendable (Int16) throws -> GeneratedRoundTrip
+    let roundTrip: @Sendable (_ version: Int16, _ nulls: Bool) throws -> GeneratedRoundTrip
     let decode: @Sendable (inout ByteBuffer, Int16) throws -> Void
 
     init<T: GeneratedCodable>(_: T.Type, versions: ClosedRange<Int16>) {
         name = String(describing: T.self)
         self.versions = versions
-        roundTrip = { version in
-            let sample = T.sample(version: version)
+        roundTrip = { version, nulls in
+            let sample = T.sample(version: version, nulls: nulls)
             var buffer = ByteBuffer()
             try sample.encode(into: &buffer, version: version)
             let encoded = buffer

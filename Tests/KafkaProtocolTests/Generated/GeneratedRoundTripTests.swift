@@ -7,17 +7,19 @@ struct GeneratedRoundTripTests {
     @Test("every message at every version round-trips with non-default values", arguments: generatedMessageCases)
     func roundTrip(_ message: GeneratedMessageCase) throws {
         for version in message.versions {
-            let result = try message.roundTrip(version)
-            #expect(result.decodedEqualsSample, "\(message) v\(version) decoded differs from the sample")
-            #expect(result.leftoverBytes == 0, "\(message) v\(version) left \(result.leftoverBytes) bytes")
-            #expect(result.reencoded == result.encoded, "\(message) v\(version) re-encodes differently")
+            for nulls in [false, true] {
+                let result = try message.roundTrip(version, nulls)
+                #expect(result.decodedEqualsSample, "\(message) v\(version) nulls: \(nulls): decoded differs from the sample")
+                #expect(result.leftoverBytes == 0, "\(message) v\(version) nulls: \(nulls): left \(result.leftoverBytes) bytes")
+                #expect(result.reencoded == result.encoded, "\(message) v\(version) nulls: \(nulls): re-encodes differently")
+            }
         }
     }
 
     @Test("every proper prefix of an encoded message fails to decode with an error", arguments: generatedMessageCases)
     func truncatedInputThrows(_ message: GeneratedMessageCase) throws {
         for version in message.versions {
-            let encoded = try message.roundTrip(version).encoded
+            let encoded = try message.roundTrip(version, false).encoded
             for length in 0..<encoded.readableBytes {
                 var prefix = encoded.getSlice(at: encoded.readerIndex, length: length)!
                 #expect(throws: KafkaProtocolError.self, "\(message) v\(version) prefix \(length)") {
@@ -31,7 +33,7 @@ struct GeneratedRoundTripTests {
     func mutatedInputDoesNotCrash(_ message: GeneratedMessageCase) throws {
         var rng = SplitMix64(seed: UInt64(truncatingIfNeeded: message.name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }))
         for version in message.versions {
-            let encoded = try message.roundTrip(version).encoded
+            let encoded = try message.roundTrip(version, version % 2 == 1).encoded
             guard encoded.readableBytes > 0 else { continue }
             for _ in 0..<50 {
                 var bytes = Array(encoded.readableBytesView)
@@ -44,6 +46,22 @@ struct GeneratedRoundTripTests {
                     try message.decode(&buffer, version)
                 } catch is KafkaProtocolError {
                     // expected for most mutations
+                }
+            }
+        }
+    }
+
+    @Test("random input never crashes: it decodes or throws KafkaProtocolError", arguments: generatedMessageCases)
+    func randomInputDoesNotCrash(_ message: GeneratedMessageCase) throws {
+        var rng = SplitMix64(seed: UInt64(truncatingIfNeeded: message.name.utf8.count &* 7919))
+        for version in message.versions {
+            for _ in 0..<40 {
+                let count = Int(rng.next() % 96)
+                var buffer = ByteBuffer(bytes: (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+                do {
+                    try message.decode(&buffer, version)
+                } catch is KafkaProtocolError {
+                    // expected for most inputs
                 }
             }
         }

@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension AddOffsetsToTxnRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AddOffsetsToTxnRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AddOffsetsToTxnRequest {
         var value = AddOffsetsToTxnRequest()
         value.transactionalId = "transactionalId-0"
         value.producerId = 9

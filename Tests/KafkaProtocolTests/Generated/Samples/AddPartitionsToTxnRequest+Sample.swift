@@ -4,34 +4,37 @@ import KafkaProtocol
 import NIOCore
 
 extension AddPartitionsToTxnRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AddPartitionsToTxnRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AddPartitionsToTxnRequest {
         var value = AddPartitionsToTxnRequest()
-        if version >= 4 { value.transactions = [AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction.sample(version: version)] }
+        if version >= 4 { value.transactions = [AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction.sample(version: version, nulls: nulls)] }
         if version <= 3 { value.v3AndBelowTransactionalId = "v3AndBelowTransactionalId-0" }
         if version <= 3 { value.v3AndBelowProducerId = 16 }
         if version <= 3 { value.v3AndBelowProducerEpoch = 23 }
-        if version <= 3 { value.v3AndBelowTopics = [AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version)] }
+        if version <= 3 { value.v3AndBelowTopics = [AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version, nulls: nulls)] }
         return value
     }
 }
 
 extension AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction {
         var value = AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction()
         value.transactionalId = "transactionalId-0"
         value.producerId = 9
         value.producerEpoch = 16
         value.verifyOnly = true
-        value.topics = [AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version)]
+        value.topics = [AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AddPartitionsToTxnRequest.AddPartitionsToTxnTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AddPartitionsToTxnRequest.AddPartitionsToTxnTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AddPartitionsToTxnRequest.AddPartitionsToTxnTopic {
         var value = AddPartitionsToTxnRequest.AddPartitionsToTxnTopic()
         value.name = "name-0"
         value.partitions = [10, 11]

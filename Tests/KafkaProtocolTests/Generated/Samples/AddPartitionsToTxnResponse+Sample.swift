@@ -4,40 +4,44 @@ import KafkaProtocol
 import NIOCore
 
 extension AddPartitionsToTxnResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AddPartitionsToTxnResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AddPartitionsToTxnResponse {
         var value = AddPartitionsToTxnResponse()
         value.throttleTimeMs = 2
         if version >= 4 { value.errorCode = 9 }
-        if version >= 4 { value.resultsByTransaction = [AddPartitionsToTxnResponse.AddPartitionsToTxnResult.sample(version: version)] }
-        if version <= 3 { value.resultsByTopicV3AndBelow = [AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version)] }
+        if version >= 4 { value.resultsByTransaction = [AddPartitionsToTxnResponse.AddPartitionsToTxnResult.sample(version: version, nulls: nulls)] }
+        if version <= 3 { value.resultsByTopicV3AndBelow = [AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version, nulls: nulls)] }
         return value
     }
 }
 
 extension AddPartitionsToTxnResponse.AddPartitionsToTxnResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AddPartitionsToTxnResponse.AddPartitionsToTxnResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AddPartitionsToTxnResponse.AddPartitionsToTxnResult {
         var value = AddPartitionsToTxnResponse.AddPartitionsToTxnResult()
         value.transactionalId = "transactionalId-0"
-        value.topicResults = [AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version)]
+        value.topicResults = [AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult {
         var value = AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult()
         value.name = "name-0"
-        value.resultsByPartition = [AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult.sample(version: version)]
+        value.resultsByPartition = [AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult {
         var value = AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult()
         value.partitionIndex = 2
         value.partitionErrorCode = 9

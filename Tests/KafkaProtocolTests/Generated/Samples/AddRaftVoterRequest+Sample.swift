@@ -4,21 +4,23 @@ import KafkaProtocol
 import NIOCore
 
 extension AddRaftVoterRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AddRaftVoterRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AddRaftVoterRequest {
         var value = AddRaftVoterRequest()
-        value.clusterId = "clusterId-0"
+        value.clusterId = nulls ? nil : "clusterId-0"
         value.timeoutMs = 9
         value.voterId = 16
         value.voterDirectoryId = KafkaUUID(high: 4, low: 103)
-        value.listeners = [AddRaftVoterRequest.Listener.sample(version: version)]
+        value.listeners = [AddRaftVoterRequest.Listener.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AddRaftVoterRequest.Listener {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AddRaftVoterRequest.Listener {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AddRaftVoterRequest.Listener {
         var value = AddRaftVoterRequest.Listener()
         value.name = "name-0"
         value.host = "host-0"

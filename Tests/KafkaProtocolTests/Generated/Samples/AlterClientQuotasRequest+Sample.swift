@@ -4,38 +4,42 @@ import KafkaProtocol
 import NIOCore
 
 extension AlterClientQuotasRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterClientQuotasRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterClientQuotasRequest {
         var value = AlterClientQuotasRequest()
-        value.entries = [AlterClientQuotasRequest.EntryData.sample(version: version)]
+        value.entries = [AlterClientQuotasRequest.EntryData.sample(version: version, nulls: nulls)]
         value.validateOnly = true
         return value
     }
 }
 
 extension AlterClientQuotasRequest.EntryData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterClientQuotasRequest.EntryData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterClientQuotasRequest.EntryData {
         var value = AlterClientQuotasRequest.EntryData()
-        value.entity = [AlterClientQuotasRequest.EntityData.sample(version: version)]
-        value.ops = [AlterClientQuotasRequest.OpData.sample(version: version)]
+        value.entity = [AlterClientQuotasRequest.EntityData.sample(version: version, nulls: nulls)]
+        value.ops = [AlterClientQuotasRequest.OpData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AlterClientQuotasRequest.EntityData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterClientQuotasRequest.EntityData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterClientQuotasRequest.EntityData {
         var value = AlterClientQuotasRequest.EntityData()
         value.entityType = "entityType-0"
-        value.entityName = "entityName-0"
+        value.entityName = nulls ? nil : "entityName-0"
         return value
     }
 }
 
 extension AlterClientQuotasRequest.OpData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterClientQuotasRequest.OpData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterClientQuotasRequest.OpData {
         var value = AlterClientQuotasRequest.OpData()
         value.key = "key-0"
         value.value = 2.5

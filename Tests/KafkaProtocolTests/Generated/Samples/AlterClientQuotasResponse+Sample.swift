@@ -4,32 +4,35 @@ import KafkaProtocol
 import NIOCore
 
 extension AlterClientQuotasResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterClientQuotasResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterClientQuotasResponse {
         var value = AlterClientQuotasResponse()
         value.throttleTimeMs = 2
-        value.entries = [AlterClientQuotasResponse.EntryData.sample(version: version)]
+        value.entries = [AlterClientQuotasResponse.EntryData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AlterClientQuotasResponse.EntryData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterClientQuotasResponse.EntryData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterClientQuotasResponse.EntryData {
         var value = AlterClientQuotasResponse.EntryData()
         value.errorCode = 2
-        value.errorMessage = "errorMessage-0"
-        value.entity = [AlterClientQuotasResponse.EntityData.sample(version: version)]
+        value.errorMessage = nulls ? nil : "errorMessage-0"
+        value.entity = [AlterClientQuotasResponse.EntityData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AlterClientQuotasResponse.EntityData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterClientQuotasResponse.EntityData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterClientQuotasResponse.EntityData {
         var value = AlterClientQuotasResponse.EntityData()
         value.entityType = "entityType-0"
-        value.entityName = "entityName-0"
+        value.entityName = nulls ? nil : "entityName-0"
         return value
     }
 }

@@ -4,32 +4,35 @@ import KafkaProtocol
 import NIOCore
 
 extension AlterConfigsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterConfigsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterConfigsRequest {
         var value = AlterConfigsRequest()
-        value.resources = [AlterConfigsRequest.AlterConfigsResource.sample(version: version)]
+        value.resources = [AlterConfigsRequest.AlterConfigsResource.sample(version: version, nulls: nulls)]
         value.validateOnly = true
         return value
     }
 }
 
 extension AlterConfigsRequest.AlterConfigsResource {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterConfigsRequest.AlterConfigsResource {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterConfigsRequest.AlterConfigsResource {
         var value = AlterConfigsRequest.AlterConfigsResource()
         value.resourceType = 2
         value.resourceName = "resourceName-0"
-        value.configs = [AlterConfigsRequest.AlterableConfig.sample(version: version)]
+        value.configs = [AlterConfigsRequest.AlterableConfig.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AlterConfigsRequest.AlterableConfig {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterConfigsRequest.AlterableConfig {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterConfigsRequest.AlterableConfig {
         var value = AlterConfigsRequest.AlterableConfig()
         value.name = "name-0"
-        value.value = "value-0"
+        value.value = nulls ? nil : "value-0"
         return value
     }
 }

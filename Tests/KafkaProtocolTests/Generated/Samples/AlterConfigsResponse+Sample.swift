@@ -4,21 +4,23 @@ import KafkaProtocol
 import NIOCore
 
 extension AlterConfigsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterConfigsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterConfigsResponse {
         var value = AlterConfigsResponse()
         value.throttleTimeMs = 2
-        value.responses = [AlterConfigsResponse.AlterConfigsResourceResponse.sample(version: version)]
+        value.responses = [AlterConfigsResponse.AlterConfigsResourceResponse.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AlterConfigsResponse.AlterConfigsResourceResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterConfigsResponse.AlterConfigsResourceResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterConfigsResponse.AlterConfigsResourceResponse {
         var value = AlterConfigsResponse.AlterConfigsResourceResponse()
         value.errorCode = 2
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         value.resourceType = 16
         value.resourceName = "resourceName-0"
         return value

@@ -4,31 +4,34 @@ import KafkaProtocol
 import NIOCore
 
 extension AlterPartitionReassignmentsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterPartitionReassignmentsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterPartitionReassignmentsRequest {
         var value = AlterPartitionReassignmentsRequest()
         value.timeoutMs = 2
-        value.topics = [AlterPartitionReassignmentsRequest.ReassignableTopic.sample(version: version)]
+        value.topics = [AlterPartitionReassignmentsRequest.ReassignableTopic.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AlterPartitionReassignmentsRequest.ReassignableTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterPartitionReassignmentsRequest.ReassignableTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterPartitionReassignmentsRequest.ReassignableTopic {
         var value = AlterPartitionReassignmentsRequest.ReassignableTopic()
         value.name = "name-0"
-        value.partitions = [AlterPartitionReassignmentsRequest.ReassignablePartition.sample(version: version)]
+        value.partitions = [AlterPartitionReassignmentsRequest.ReassignablePartition.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AlterPartitionReassignmentsRequest.ReassignablePartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterPartitionReassignmentsRequest.ReassignablePartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterPartitionReassignmentsRequest.ReassignablePartition {
         var value = AlterPartitionReassignmentsRequest.ReassignablePartition()
         value.partitionIndex = 2
-        value.replicas = [10, 11]
+        value.replicas = nulls ? nil : [10, 11]
         return value
     }
 }

@@ -4,34 +4,37 @@ import KafkaProtocol
 import NIOCore
 
 extension AlterPartitionReassignmentsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterPartitionReassignmentsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterPartitionReassignmentsResponse {
         var value = AlterPartitionReassignmentsResponse()
         value.throttleTimeMs = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
-        value.responses = [AlterPartitionReassignmentsResponse.ReassignableTopicResponse.sample(version: version)]
+        value.errorMessage = nulls ? nil : "errorMessage-0"
+        value.responses = [AlterPartitionReassignmentsResponse.ReassignableTopicResponse.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AlterPartitionReassignmentsResponse.ReassignableTopicResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterPartitionReassignmentsResponse.ReassignableTopicResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterPartitionReassignmentsResponse.ReassignableTopicResponse {
         var value = AlterPartitionReassignmentsResponse.ReassignableTopicResponse()
         value.name = "name-0"
-        value.partitions = [AlterPartitionReassignmentsResponse.ReassignablePartitionResponse.sample(version: version)]
+        value.partitions = [AlterPartitionReassignmentsResponse.ReassignablePartitionResponse.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AlterPartitionReassignmentsResponse.ReassignablePartitionResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterPartitionReassignmentsResponse.ReassignablePartitionResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterPartitionReassignmentsResponse.ReassignablePartitionResponse {
         var value = AlterPartitionReassignmentsResponse.ReassignablePartitionResponse()
         value.partitionIndex = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         return value
     }
 }

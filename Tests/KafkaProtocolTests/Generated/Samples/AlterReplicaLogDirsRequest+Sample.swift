@@ -4,27 +4,30 @@ import KafkaProtocol
 import NIOCore
 
 extension AlterReplicaLogDirsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterReplicaLogDirsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterReplicaLogDirsRequest {
         var value = AlterReplicaLogDirsRequest()
-        value.dirs = [AlterReplicaLogDirsRequest.AlterReplicaLogDir.sample(version: version)]
+        value.dirs = [AlterReplicaLogDirsRequest.AlterReplicaLogDir.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AlterReplicaLogDirsRequest.AlterReplicaLogDir {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterReplicaLogDirsRequest.AlterReplicaLogDir {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterReplicaLogDirsRequest.AlterReplicaLogDir {
         var value = AlterReplicaLogDirsRequest.AlterReplicaLogDir()
         value.path = "path-0"
-        value.topics = [AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic.sample(version: version)]
+        value.topics = [AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic {
         var value = AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic()
         value.name = "name-0"
         value.partitions = [10, 11]

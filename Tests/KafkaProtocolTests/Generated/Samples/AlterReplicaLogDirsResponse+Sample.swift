@@ -4,28 +4,31 @@ import KafkaProtocol
 import NIOCore
 
 extension AlterReplicaLogDirsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterReplicaLogDirsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterReplicaLogDirsResponse {
         var value = AlterReplicaLogDirsResponse()
         value.throttleTimeMs = 2
-        value.results = [AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult.sample(version: version)]
+        value.results = [AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult {
         var value = AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult()
         value.topicName = "topicName-0"
-        value.partitions = [AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult.sample(version: version)]
+        value.partitions = [AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult {
         var value = AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult()
         value.partitionIndex = 2
         value.errorCode = 9

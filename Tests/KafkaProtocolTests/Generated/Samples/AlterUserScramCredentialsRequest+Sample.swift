@@ -4,18 +4,20 @@ import KafkaProtocol
 import NIOCore
 
 extension AlterUserScramCredentialsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterUserScramCredentialsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterUserScramCredentialsRequest {
         var value = AlterUserScramCredentialsRequest()
-        value.deletions = [AlterUserScramCredentialsRequest.ScramCredentialDeletion.sample(version: version)]
-        value.upsertions = [AlterUserScramCredentialsRequest.ScramCredentialUpsertion.sample(version: version)]
+        value.deletions = [AlterUserScramCredentialsRequest.ScramCredentialDeletion.sample(version: version, nulls: nulls)]
+        value.upsertions = [AlterUserScramCredentialsRequest.ScramCredentialUpsertion.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AlterUserScramCredentialsRequest.ScramCredentialDeletion {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterUserScramCredentialsRequest.ScramCredentialDeletion {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterUserScramCredentialsRequest.ScramCredentialDeletion {
         var value = AlterUserScramCredentialsRequest.ScramCredentialDeletion()
         value.name = "name-0"
         value.mechanism = 9
@@ -24,8 +26,9 @@ extension AlterUserScramCredentialsRequest.ScramCredentialDeletion {
 }
 
 extension AlterUserScramCredentialsRequest.ScramCredentialUpsertion {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterUserScramCredentialsRequest.ScramCredentialUpsertion {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterUserScramCredentialsRequest.ScramCredentialUpsertion {
         var value = AlterUserScramCredentialsRequest.ScramCredentialUpsertion()
         value.name = "name-0"
         value.mechanism = 9

@@ -4,22 +4,24 @@ import KafkaProtocol
 import NIOCore
 
 extension AlterUserScramCredentialsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterUserScramCredentialsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterUserScramCredentialsResponse {
         var value = AlterUserScramCredentialsResponse()
         value.throttleTimeMs = 2
-        value.results = [AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.sample(version: version)]
+        value.results = [AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult {
         var value = AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult()
         value.user = "user-0"
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         return value
     }
 }

@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension ApiVersionsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ApiVersionsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ApiVersionsRequest {
         var value = ApiVersionsRequest()
         if version >= 3 { value.clientSoftwareName = "clientSoftwareName-0" }
         if version >= 3 { value.clientSoftwareVersion = "clientSoftwareVersion-0" }

@@ -4,23 +4,25 @@ import KafkaProtocol
 import NIOCore
 
 extension ApiVersionsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ApiVersionsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ApiVersionsResponse {
         var value = ApiVersionsResponse()
         value.errorCode = 2
-        value.apiKeys = [ApiVersionsResponse.ApiVersion.sample(version: version)]
+        value.apiKeys = [ApiVersionsResponse.ApiVersion.sample(version: version, nulls: nulls)]
         if version >= 1 { value.throttleTimeMs = 16 }
-        if version >= 3 { value.supportedFeatures = [ApiVersionsResponse.SupportedFeatureKey.sample(version: version)] }
+        if version >= 3 { value.supportedFeatures = [ApiVersionsResponse.SupportedFeatureKey.sample(version: version, nulls: nulls)] }
         if version >= 3 { value.finalizedFeaturesEpoch = 30 }
-        if version >= 3 { value.finalizedFeatures = [ApiVersionsResponse.FinalizedFeatureKey.sample(version: version)] }
+        if version >= 3 { value.finalizedFeatures = [ApiVersionsResponse.FinalizedFeatureKey.sample(version: version, nulls: nulls)] }
         if version >= 3 { value.zkMigrationReady = true }
         return value
     }
 }
 
 extension ApiVersionsResponse.ApiVersion {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ApiVersionsResponse.ApiVersion {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ApiVersionsResponse.ApiVersion {
         var value = ApiVersionsResponse.ApiVersion()
         value.apiKey = 2
         value.minVersion = 9
@@ -30,8 +32,9 @@ extension ApiVersionsResponse.ApiVersion {
 }
 
 extension ApiVersionsResponse.SupportedFeatureKey {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ApiVersionsResponse.SupportedFeatureKey {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ApiVersionsResponse.SupportedFeatureKey {
         var value = ApiVersionsResponse.SupportedFeatureKey()
         value.name = "name-0"
         value.minVersion = 9
@@ -41,8 +44,9 @@ extension ApiVersionsResponse.SupportedFeatureKey {
 }
 
 extension ApiVersionsResponse.FinalizedFeatureKey {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ApiVersionsResponse.FinalizedFeatureKey {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ApiVersionsResponse.FinalizedFeatureKey {
         var value = ApiVersionsResponse.FinalizedFeatureKey()
         value.name = "name-0"
         value.maxVersionLevel = 9

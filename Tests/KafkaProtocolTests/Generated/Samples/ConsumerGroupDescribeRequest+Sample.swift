@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension ConsumerGroupDescribeRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ConsumerGroupDescribeRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ConsumerGroupDescribeRequest {
         var value = ConsumerGroupDescribeRequest()
         value.groupIds = ["groupIds-1", "groupIds-2"]
         value.includeAuthorizedOperations = true

@@ -4,53 +4,57 @@ import KafkaProtocol
 import NIOCore
 
 extension ConsumerGroupDescribeResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ConsumerGroupDescribeResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ConsumerGroupDescribeResponse {
         var value = ConsumerGroupDescribeResponse()
         value.throttleTimeMs = 2
-        value.groups = [ConsumerGroupDescribeResponse.DescribedGroup.sample(version: version)]
+        value.groups = [ConsumerGroupDescribeResponse.DescribedGroup.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ConsumerGroupDescribeResponse.DescribedGroup {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ConsumerGroupDescribeResponse.DescribedGroup {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ConsumerGroupDescribeResponse.DescribedGroup {
         var value = ConsumerGroupDescribeResponse.DescribedGroup()
         value.errorCode = 2
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         value.groupId = "groupId-0"
         value.groupState = "groupState-0"
         value.groupEpoch = 30
         value.assignmentEpoch = 37
         value.assignorName = "assignorName-0"
-        value.members = [ConsumerGroupDescribeResponse.Member.sample(version: version)]
+        value.members = [ConsumerGroupDescribeResponse.Member.sample(version: version, nulls: nulls)]
         value.authorizedOperations = 58
         return value
     }
 }
 
 extension ConsumerGroupDescribeResponse.Member {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ConsumerGroupDescribeResponse.Member {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ConsumerGroupDescribeResponse.Member {
         var value = ConsumerGroupDescribeResponse.Member()
         value.memberId = "memberId-0"
-        value.instanceId = "instanceId-0"
-        value.rackId = "rackId-0"
+        value.instanceId = nulls ? nil : "instanceId-0"
+        value.rackId = nulls ? nil : "rackId-0"
         value.memberEpoch = 23
         value.clientId = "clientId-0"
         value.clientHost = "clientHost-0"
         value.subscribedTopicNames = ["subscribedTopicNames-1", "subscribedTopicNames-2"]
-        value.subscribedTopicRegex = "subscribedTopicRegex-0"
-        value.assignment = ConsumerGroupDescribeResponse.Assignment.sample(version: version)
-        value.targetAssignment = ConsumerGroupDescribeResponse.Assignment.sample(version: version)
+        value.subscribedTopicRegex = nulls ? nil : "subscribedTopicRegex-0"
+        value.assignment = ConsumerGroupDescribeResponse.Assignment.sample(version: version, nulls: nulls)
+        value.targetAssignment = ConsumerGroupDescribeResponse.Assignment.sample(version: version, nulls: nulls)
         return value
     }
 }
 
 extension ConsumerGroupDescribeResponse.TopicPartitions {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ConsumerGroupDescribeResponse.TopicPartitions {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ConsumerGroupDescribeResponse.TopicPartitions {
         var value = ConsumerGroupDescribeResponse.TopicPartitions()
         value.topicId = KafkaUUID(high: 1, low: 100)
         value.topicName = "topicName-0"
@@ -60,10 +64,11 @@ extension ConsumerGroupDescribeResponse.TopicPartitions {
 }
 
 extension ConsumerGroupDescribeResponse.Assignment {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ConsumerGroupDescribeResponse.Assignment {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ConsumerGroupDescribeResponse.Assignment {
         var value = ConsumerGroupDescribeResponse.Assignment()
-        value.topicPartitions = [ConsumerGroupDescribeResponse.TopicPartitions.sample(version: version)]
+        value.topicPartitions = [ConsumerGroupDescribeResponse.TopicPartitions.sample(version: version, nulls: nulls)]
         return value
     }
 }

@@ -4,26 +4,28 @@ import KafkaProtocol
 import NIOCore
 
 extension ConsumerGroupHeartbeatRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ConsumerGroupHeartbeatRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ConsumerGroupHeartbeatRequest {
         var value = ConsumerGroupHeartbeatRequest()
         value.groupId = "groupId-0"
         value.memberId = "memberId-0"
         value.memberEpoch = 16
-        value.instanceId = "instanceId-0"
-        value.rackId = "rackId-0"
+        value.instanceId = nulls ? nil : "instanceId-0"
+        value.rackId = nulls ? nil : "rackId-0"
         value.rebalanceTimeoutMs = 37
-        value.subscribedTopicNames = ["subscribedTopicNames-1", "subscribedTopicNames-2"]
-        if version >= 1 { value.subscribedTopicRegex = "subscribedTopicRegex-0" }
-        value.serverAssignor = "serverAssignor-0"
-        value.topicPartitions = [ConsumerGroupHeartbeatRequest.TopicPartitions.sample(version: version)]
+        value.subscribedTopicNames = nulls ? nil : ["subscribedTopicNames-1", "subscribedTopicNames-2"]
+        if version >= 1 { value.subscribedTopicRegex = nulls ? nil : "subscribedTopicRegex-0" }
+        value.serverAssignor = nulls ? nil : "serverAssignor-0"
+        value.topicPartitions = nulls ? nil : [ConsumerGroupHeartbeatRequest.TopicPartitions.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ConsumerGroupHeartbeatRequest.TopicPartitions {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ConsumerGroupHeartbeatRequest.TopicPartitions {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ConsumerGroupHeartbeatRequest.TopicPartitions {
         var value = ConsumerGroupHeartbeatRequest.TopicPartitions()
         value.topicId = KafkaUUID(high: 1, low: 100)
         value.partitions = [10, 11]

@@ -4,32 +4,35 @@ import KafkaProtocol
 import NIOCore
 
 extension ConsumerGroupHeartbeatResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ConsumerGroupHeartbeatResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ConsumerGroupHeartbeatResponse {
         var value = ConsumerGroupHeartbeatResponse()
         value.throttleTimeMs = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
-        value.memberId = "memberId-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
+        value.memberId = nulls ? nil : "memberId-0"
         value.memberEpoch = 30
         value.heartbeatIntervalMs = 37
-        value.assignment = ConsumerGroupHeartbeatResponse.Assignment.sample(version: version)
+        value.assignment = nulls ? nil : ConsumerGroupHeartbeatResponse.Assignment.sample(version: version, nulls: nulls)
         return value
     }
 }
 
 extension ConsumerGroupHeartbeatResponse.Assignment {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ConsumerGroupHeartbeatResponse.Assignment {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ConsumerGroupHeartbeatResponse.Assignment {
         var value = ConsumerGroupHeartbeatResponse.Assignment()
-        value.topicPartitions = [ConsumerGroupHeartbeatResponse.TopicPartitions.sample(version: version)]
+        value.topicPartitions = [ConsumerGroupHeartbeatResponse.TopicPartitions.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ConsumerGroupHeartbeatResponse.TopicPartitions {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ConsumerGroupHeartbeatResponse.TopicPartitions {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ConsumerGroupHeartbeatResponse.TopicPartitions {
         var value = ConsumerGroupHeartbeatResponse.TopicPartitions()
         value.topicId = KafkaUUID(high: 1, low: 100)
         value.partitions = [10, 11]

@@ -4,18 +4,20 @@ import KafkaProtocol
 import NIOCore
 
 extension ConsumerProtocolAssignment {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ConsumerProtocolAssignment {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ConsumerProtocolAssignment {
         var value = ConsumerProtocolAssignment()
-        value.assignedPartitions = [ConsumerProtocolAssignment.TopicPartition.sample(version: version)]
-        value.userData = ByteBuffer(bytes: [1, 2, 1])
+        value.assignedPartitions = [ConsumerProtocolAssignment.TopicPartition.sample(version: version, nulls: nulls)]
+        value.userData = nulls ? nil : ByteBuffer(bytes: [1, 2, 1])
         return value
     }
 }
 
 extension ConsumerProtocolAssignment.TopicPartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ConsumerProtocolAssignment.TopicPartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ConsumerProtocolAssignment.TopicPartition {
         var value = ConsumerProtocolAssignment.TopicPartition()
         value.topic = "topic-0"
         value.partitions = [10, 11]

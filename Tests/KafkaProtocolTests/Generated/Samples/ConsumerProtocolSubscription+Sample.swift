@@ -4,21 +4,23 @@ import KafkaProtocol
 import NIOCore
 
 extension ConsumerProtocolSubscription {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ConsumerProtocolSubscription {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ConsumerProtocolSubscription {
         var value = ConsumerProtocolSubscription()
         value.topics = ["topics-1", "topics-2"]
-        value.userData = ByteBuffer(bytes: [1, 2, 1])
-        if version >= 1 { value.ownedPartitions = [ConsumerProtocolSubscription.TopicPartition.sample(version: version)] }
+        value.userData = nulls ? nil : ByteBuffer(bytes: [1, 2, 1])
+        if version >= 1 { value.ownedPartitions = [ConsumerProtocolSubscription.TopicPartition.sample(version: version, nulls: nulls)] }
         if version >= 2 { value.generationId = 23 }
-        if version >= 3 { value.rackId = "rackId-0" }
+        if version >= 3 { value.rackId = nulls ? nil : "rackId-0" }
         return value
     }
 }
 
 extension ConsumerProtocolSubscription.TopicPartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ConsumerProtocolSubscription.TopicPartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ConsumerProtocolSubscription.TopicPartition {
         var value = ConsumerProtocolSubscription.TopicPartition()
         value.topic = "topic-0"
         value.partitions = [10, 11]

@@ -4,17 +4,19 @@ import KafkaProtocol
 import NIOCore
 
 extension CreateAclsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreateAclsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreateAclsRequest {
         var value = CreateAclsRequest()
-        value.creations = [CreateAclsRequest.AclCreation.sample(version: version)]
+        value.creations = [CreateAclsRequest.AclCreation.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension CreateAclsRequest.AclCreation {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreateAclsRequest.AclCreation {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreateAclsRequest.AclCreation {
         var value = CreateAclsRequest.AclCreation()
         value.resourceType = 2
         value.resourceName = "resourceName-0"

@@ -4,21 +4,23 @@ import KafkaProtocol
 import NIOCore
 
 extension CreateAclsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreateAclsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreateAclsResponse {
         var value = CreateAclsResponse()
         value.throttleTimeMs = 2
-        value.results = [CreateAclsResponse.AclCreationResult.sample(version: version)]
+        value.results = [CreateAclsResponse.AclCreationResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension CreateAclsResponse.AclCreationResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreateAclsResponse.AclCreationResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreateAclsResponse.AclCreationResult {
         var value = CreateAclsResponse.AclCreationResult()
         value.errorCode = 2
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         return value
     }
 }

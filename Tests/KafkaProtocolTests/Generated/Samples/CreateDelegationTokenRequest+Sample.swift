@@ -4,20 +4,22 @@ import KafkaProtocol
 import NIOCore
 
 extension CreateDelegationTokenRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreateDelegationTokenRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreateDelegationTokenRequest {
         var value = CreateDelegationTokenRequest()
-        if version >= 3 { value.ownerPrincipalType = "ownerPrincipalType-0" }
-        if version >= 3 { value.ownerPrincipalName = "ownerPrincipalName-0" }
-        value.renewers = [CreateDelegationTokenRequest.CreatableRenewers.sample(version: version)]
+        if version >= 3 { value.ownerPrincipalType = nulls ? nil : "ownerPrincipalType-0" }
+        if version >= 3 { value.ownerPrincipalName = nulls ? nil : "ownerPrincipalName-0" }
+        value.renewers = [CreateDelegationTokenRequest.CreatableRenewers.sample(version: version, nulls: nulls)]
         value.maxLifetimeMs = 23
         return value
     }
 }
 
 extension CreateDelegationTokenRequest.CreatableRenewers {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreateDelegationTokenRequest.CreatableRenewers {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreateDelegationTokenRequest.CreatableRenewers {
         var value = CreateDelegationTokenRequest.CreatableRenewers()
         value.principalType = "principalType-0"
         value.principalName = "principalName-0"

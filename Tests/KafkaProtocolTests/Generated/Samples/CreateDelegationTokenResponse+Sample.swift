@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension CreateDelegationTokenResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreateDelegationTokenResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreateDelegationTokenResponse {
         var value = CreateDelegationTokenResponse()
         value.errorCode = 2
         value.principalType = "principalType-0"

@@ -4,10 +4,11 @@ import KafkaProtocol
 import NIOCore
 
 extension CreatePartitionsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreatePartitionsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreatePartitionsRequest {
         var value = CreatePartitionsRequest()
-        value.topics = [CreatePartitionsRequest.CreatePartitionsTopic.sample(version: version)]
+        value.topics = [CreatePartitionsRequest.CreatePartitionsTopic.sample(version: version, nulls: nulls)]
         value.timeoutMs = 9
         value.validateOnly = true
         return value
@@ -15,19 +16,21 @@ extension CreatePartitionsRequest {
 }
 
 extension CreatePartitionsRequest.CreatePartitionsTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreatePartitionsRequest.CreatePartitionsTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreatePartitionsRequest.CreatePartitionsTopic {
         var value = CreatePartitionsRequest.CreatePartitionsTopic()
         value.name = "name-0"
         value.count = 9
-        value.assignments = [CreatePartitionsRequest.CreatePartitionsAssignment.sample(version: version)]
+        value.assignments = nulls ? nil : [CreatePartitionsRequest.CreatePartitionsAssignment.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension CreatePartitionsRequest.CreatePartitionsAssignment {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreatePartitionsRequest.CreatePartitionsAssignment {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreatePartitionsRequest.CreatePartitionsAssignment {
         var value = CreatePartitionsRequest.CreatePartitionsAssignment()
         value.brokerIds = [3, 4]
         return value

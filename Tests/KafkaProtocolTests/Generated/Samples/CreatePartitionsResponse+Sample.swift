@@ -4,22 +4,24 @@ import KafkaProtocol
 import NIOCore
 
 extension CreatePartitionsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreatePartitionsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreatePartitionsResponse {
         var value = CreatePartitionsResponse()
         value.throttleTimeMs = 2
-        value.results = [CreatePartitionsResponse.CreatePartitionsTopicResult.sample(version: version)]
+        value.results = [CreatePartitionsResponse.CreatePartitionsTopicResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension CreatePartitionsResponse.CreatePartitionsTopicResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreatePartitionsResponse.CreatePartitionsTopicResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreatePartitionsResponse.CreatePartitionsTopicResult {
         var value = CreatePartitionsResponse.CreatePartitionsTopicResult()
         value.name = "name-0"
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         return value
     }
 }

@@ -4,10 +4,11 @@ import KafkaProtocol
 import NIOCore
 
 extension CreateTopicsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreateTopicsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreateTopicsRequest {
         var value = CreateTopicsRequest()
-        value.topics = [CreateTopicsRequest.CreatableTopic.sample(version: version)]
+        value.topics = [CreateTopicsRequest.CreatableTopic.sample(version: version, nulls: nulls)]
         value.timeoutMs = 9
         if version >= 1 { value.validateOnly = true }
         return value
@@ -15,21 +16,23 @@ extension CreateTopicsRequest {
 }
 
 extension CreateTopicsRequest.CreatableTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreateTopicsRequest.CreatableTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreateTopicsRequest.CreatableTopic {
         var value = CreateTopicsRequest.CreatableTopic()
         value.name = "name-0"
         value.numPartitions = 9
         value.replicationFactor = 16
-        value.assignments = [CreateTopicsRequest.CreatableReplicaAssignment.sample(version: version)]
-        value.configs = [CreateTopicsRequest.CreatableTopicConfig.sample(version: version)]
+        value.assignments = [CreateTopicsRequest.CreatableReplicaAssignment.sample(version: version, nulls: nulls)]
+        value.configs = [CreateTopicsRequest.CreatableTopicConfig.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension CreateTopicsRequest.CreatableReplicaAssignment {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreateTopicsRequest.CreatableReplicaAssignment {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreateTopicsRequest.CreatableReplicaAssignment {
         var value = CreateTopicsRequest.CreatableReplicaAssignment()
         value.partitionIndex = 2
         value.brokerIds = [10, 11]
@@ -38,11 +41,12 @@ extension CreateTopicsRequest.CreatableReplicaAssignment {
 }
 
 extension CreateTopicsRequest.CreatableTopicConfig {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreateTopicsRequest.CreatableTopicConfig {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreateTopicsRequest.CreatableTopicConfig {
         var value = CreateTopicsRequest.CreatableTopicConfig()
         value.name = "name-0"
-        value.value = "value-0"
+        value.value = nulls ? nil : "value-0"
         return value
     }
 }

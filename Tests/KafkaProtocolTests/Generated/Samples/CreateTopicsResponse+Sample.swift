@@ -4,37 +4,40 @@ import KafkaProtocol
 import NIOCore
 
 extension CreateTopicsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreateTopicsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreateTopicsResponse {
         var value = CreateTopicsResponse()
         if version >= 2 { value.throttleTimeMs = 2 }
-        value.topics = [CreateTopicsResponse.CreatableTopicResult.sample(version: version)]
+        value.topics = [CreateTopicsResponse.CreatableTopicResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension CreateTopicsResponse.CreatableTopicResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreateTopicsResponse.CreatableTopicResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreateTopicsResponse.CreatableTopicResult {
         var value = CreateTopicsResponse.CreatableTopicResult()
         value.name = "name-0"
         if version >= 7 { value.topicId = KafkaUUID(high: 2, low: 101) }
         value.errorCode = 16
-        if version >= 1 { value.errorMessage = "errorMessage-0" }
+        if version >= 1 { value.errorMessage = nulls ? nil : "errorMessage-0" }
         if version >= 5 { value.topicConfigErrorCode = 30 }
         if version >= 5 { value.numPartitions = 37 }
         if version >= 5 { value.replicationFactor = 44 }
-        if version >= 5 { value.configs = [CreateTopicsResponse.CreatableTopicConfigs.sample(version: version)] }
+        if version >= 5 { value.configs = nulls ? nil : [CreateTopicsResponse.CreatableTopicConfigs.sample(version: version, nulls: nulls)] }
         return value
     }
 }
 
 extension CreateTopicsResponse.CreatableTopicConfigs {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> CreateTopicsResponse.CreatableTopicConfigs {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> CreateTopicsResponse.CreatableTopicConfigs {
         var value = CreateTopicsResponse.CreatableTopicConfigs()
         value.name = "name-0"
-        value.value = "value-0"
+        value.value = nulls ? nil : "value-0"
         value.readOnly = true
         value.configSource = 23
         value.isSensitive = true

@@ -4,23 +4,25 @@ import KafkaProtocol
 import NIOCore
 
 extension DeleteAclsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteAclsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteAclsRequest {
         var value = DeleteAclsRequest()
-        value.filters = [DeleteAclsRequest.DeleteAclsFilter.sample(version: version)]
+        value.filters = [DeleteAclsRequest.DeleteAclsFilter.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DeleteAclsRequest.DeleteAclsFilter {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteAclsRequest.DeleteAclsFilter {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteAclsRequest.DeleteAclsFilter {
         var value = DeleteAclsRequest.DeleteAclsFilter()
         value.resourceTypeFilter = 2
-        value.resourceNameFilter = "resourceNameFilter-0"
+        value.resourceNameFilter = nulls ? nil : "resourceNameFilter-0"
         if version >= 1 { value.patternTypeFilter = 16 }
-        value.principalFilter = "principalFilter-0"
-        value.hostFilter = "hostFilter-0"
+        value.principalFilter = nulls ? nil : "principalFilter-0"
+        value.hostFilter = nulls ? nil : "hostFilter-0"
         value.operation = 37
         value.permissionType = 44
         return value

@@ -4,32 +4,35 @@ import KafkaProtocol
 import NIOCore
 
 extension DeleteAclsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteAclsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteAclsResponse {
         var value = DeleteAclsResponse()
         value.throttleTimeMs = 2
-        value.filterResults = [DeleteAclsResponse.DeleteAclsFilterResult.sample(version: version)]
+        value.filterResults = [DeleteAclsResponse.DeleteAclsFilterResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DeleteAclsResponse.DeleteAclsFilterResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteAclsResponse.DeleteAclsFilterResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteAclsResponse.DeleteAclsFilterResult {
         var value = DeleteAclsResponse.DeleteAclsFilterResult()
         value.errorCode = 2
-        value.errorMessage = "errorMessage-0"
-        value.matchingAcls = [DeleteAclsResponse.DeleteAclsMatchingAcl.sample(version: version)]
+        value.errorMessage = nulls ? nil : "errorMessage-0"
+        value.matchingAcls = [DeleteAclsResponse.DeleteAclsMatchingAcl.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DeleteAclsResponse.DeleteAclsMatchingAcl {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteAclsResponse.DeleteAclsMatchingAcl {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteAclsResponse.DeleteAclsMatchingAcl {
         var value = DeleteAclsResponse.DeleteAclsMatchingAcl()
         value.errorCode = 2
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         value.resourceType = 16
         value.resourceName = "resourceName-0"
         if version >= 1 { value.patternType = 30 }

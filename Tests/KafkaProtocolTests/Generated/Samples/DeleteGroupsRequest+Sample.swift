@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension DeleteGroupsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteGroupsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteGroupsRequest {
         var value = DeleteGroupsRequest()
         value.groupsNames = ["groupsNames-1", "groupsNames-2"]
         return value

@@ -4,18 +4,20 @@ import KafkaProtocol
 import NIOCore
 
 extension DeleteGroupsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteGroupsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteGroupsResponse {
         var value = DeleteGroupsResponse()
         value.throttleTimeMs = 2
-        value.results = [DeleteGroupsResponse.DeletableGroupResult.sample(version: version)]
+        value.results = [DeleteGroupsResponse.DeletableGroupResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DeleteGroupsResponse.DeletableGroupResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteGroupsResponse.DeletableGroupResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteGroupsResponse.DeletableGroupResult {
         var value = DeleteGroupsResponse.DeletableGroupResult()
         value.groupId = "groupId-0"
         value.errorCode = 9

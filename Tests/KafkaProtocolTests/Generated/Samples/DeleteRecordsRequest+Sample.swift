@@ -4,28 +4,31 @@ import KafkaProtocol
 import NIOCore
 
 extension DeleteRecordsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteRecordsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteRecordsRequest {
         var value = DeleteRecordsRequest()
-        value.topics = [DeleteRecordsRequest.DeleteRecordsTopic.sample(version: version)]
+        value.topics = [DeleteRecordsRequest.DeleteRecordsTopic.sample(version: version, nulls: nulls)]
         value.timeoutMs = 9
         return value
     }
 }
 
 extension DeleteRecordsRequest.DeleteRecordsTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteRecordsRequest.DeleteRecordsTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteRecordsRequest.DeleteRecordsTopic {
         var value = DeleteRecordsRequest.DeleteRecordsTopic()
         value.name = "name-0"
-        value.partitions = [DeleteRecordsRequest.DeleteRecordsPartition.sample(version: version)]
+        value.partitions = [DeleteRecordsRequest.DeleteRecordsPartition.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DeleteRecordsRequest.DeleteRecordsPartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteRecordsRequest.DeleteRecordsPartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteRecordsRequest.DeleteRecordsPartition {
         var value = DeleteRecordsRequest.DeleteRecordsPartition()
         value.partitionIndex = 2
         value.offset = 9

@@ -4,28 +4,31 @@ import KafkaProtocol
 import NIOCore
 
 extension DeleteRecordsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteRecordsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteRecordsResponse {
         var value = DeleteRecordsResponse()
         value.throttleTimeMs = 2
-        value.topics = [DeleteRecordsResponse.DeleteRecordsTopicResult.sample(version: version)]
+        value.topics = [DeleteRecordsResponse.DeleteRecordsTopicResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DeleteRecordsResponse.DeleteRecordsTopicResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteRecordsResponse.DeleteRecordsTopicResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteRecordsResponse.DeleteRecordsTopicResult {
         var value = DeleteRecordsResponse.DeleteRecordsTopicResult()
         value.name = "name-0"
-        value.partitions = [DeleteRecordsResponse.DeleteRecordsPartitionResult.sample(version: version)]
+        value.partitions = [DeleteRecordsResponse.DeleteRecordsPartitionResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DeleteRecordsResponse.DeleteRecordsPartitionResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteRecordsResponse.DeleteRecordsPartitionResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteRecordsResponse.DeleteRecordsPartitionResult {
         var value = DeleteRecordsResponse.DeleteRecordsPartitionResult()
         value.partitionIndex = 2
         value.lowWatermark = 9

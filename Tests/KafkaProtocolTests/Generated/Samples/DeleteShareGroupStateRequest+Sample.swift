@@ -4,28 +4,31 @@ import KafkaProtocol
 import NIOCore
 
 extension DeleteShareGroupStateRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteShareGroupStateRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteShareGroupStateRequest {
         var value = DeleteShareGroupStateRequest()
         value.groupId = "groupId-0"
-        value.topics = [DeleteShareGroupStateRequest.DeleteStateData.sample(version: version)]
+        value.topics = [DeleteShareGroupStateRequest.DeleteStateData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DeleteShareGroupStateRequest.DeleteStateData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteShareGroupStateRequest.DeleteStateData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteShareGroupStateRequest.DeleteStateData {
         var value = DeleteShareGroupStateRequest.DeleteStateData()
         value.topicId = KafkaUUID(high: 1, low: 100)
-        value.partitions = [DeleteShareGroupStateRequest.PartitionData.sample(version: version)]
+        value.partitions = [DeleteShareGroupStateRequest.PartitionData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DeleteShareGroupStateRequest.PartitionData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteShareGroupStateRequest.PartitionData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteShareGroupStateRequest.PartitionData {
         var value = DeleteShareGroupStateRequest.PartitionData()
         value.partition = 2
         return value

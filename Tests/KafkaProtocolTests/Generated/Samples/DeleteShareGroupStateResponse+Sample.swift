@@ -4,31 +4,34 @@ import KafkaProtocol
 import NIOCore
 
 extension DeleteShareGroupStateResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteShareGroupStateResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteShareGroupStateResponse {
         var value = DeleteShareGroupStateResponse()
-        value.results = [DeleteShareGroupStateResponse.DeleteStateResult.sample(version: version)]
+        value.results = [DeleteShareGroupStateResponse.DeleteStateResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DeleteShareGroupStateResponse.DeleteStateResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteShareGroupStateResponse.DeleteStateResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteShareGroupStateResponse.DeleteStateResult {
         var value = DeleteShareGroupStateResponse.DeleteStateResult()
         value.topicId = KafkaUUID(high: 1, low: 100)
-        value.partitions = [DeleteShareGroupStateResponse.PartitionResult.sample(version: version)]
+        value.partitions = [DeleteShareGroupStateResponse.PartitionResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DeleteShareGroupStateResponse.PartitionResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteShareGroupStateResponse.PartitionResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteShareGroupStateResponse.PartitionResult {
         var value = DeleteShareGroupStateResponse.PartitionResult()
         value.partition = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         return value
     }
 }

@@ -4,10 +4,11 @@ import KafkaProtocol
 import NIOCore
 
 extension DeleteTopicsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteTopicsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteTopicsRequest {
         var value = DeleteTopicsRequest()
-        if version >= 6 { value.topics = [DeleteTopicsRequest.DeleteTopicState.sample(version: version)] }
+        if version >= 6 { value.topics = [DeleteTopicsRequest.DeleteTopicState.sample(version: version, nulls: nulls)] }
         if version <= 5 { value.topicNames = ["topicNames-1", "topicNames-2"] }
         value.timeoutMs = 16
         return value
@@ -15,10 +16,11 @@ extension DeleteTopicsRequest {
 }
 
 extension DeleteTopicsRequest.DeleteTopicState {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteTopicsRequest.DeleteTopicState {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteTopicsRequest.DeleteTopicState {
         var value = DeleteTopicsRequest.DeleteTopicState()
-        value.name = "name-0"
+        value.name = nulls ? nil : "name-0"
         value.topicId = KafkaUUID(high: 2, low: 101)
         return value
     }

@@ -4,23 +4,25 @@ import KafkaProtocol
 import NIOCore
 
 extension DeleteTopicsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteTopicsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteTopicsResponse {
         var value = DeleteTopicsResponse()
         if version >= 1 { value.throttleTimeMs = 2 }
-        value.responses = [DeleteTopicsResponse.DeletableTopicResult.sample(version: version)]
+        value.responses = [DeleteTopicsResponse.DeletableTopicResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DeleteTopicsResponse.DeletableTopicResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DeleteTopicsResponse.DeletableTopicResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DeleteTopicsResponse.DeletableTopicResult {
         var value = DeleteTopicsResponse.DeletableTopicResult()
-        value.name = "name-0"
+        value.name = nulls && version >= 6 ? nil : "name-0"
         if version >= 6 { value.topicId = KafkaUUID(high: 2, low: 101) }
         value.errorCode = 16
-        if version >= 5 { value.errorMessage = "errorMessage-0" }
+        if version >= 5 { value.errorMessage = nulls ? nil : "errorMessage-0" }
         return value
     }
 }

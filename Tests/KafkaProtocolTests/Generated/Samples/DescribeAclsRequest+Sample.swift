@@ -4,14 +4,15 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeAclsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeAclsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeAclsRequest {
         var value = DescribeAclsRequest()
         value.resourceTypeFilter = 2
-        value.resourceNameFilter = "resourceNameFilter-0"
+        value.resourceNameFilter = nulls ? nil : "resourceNameFilter-0"
         if version >= 1 { value.patternTypeFilter = 16 }
-        value.principalFilter = "principalFilter-0"
-        value.hostFilter = "hostFilter-0"
+        value.principalFilter = nulls ? nil : "principalFilter-0"
+        value.hostFilter = nulls ? nil : "hostFilter-0"
         value.operation = 37
         value.permissionType = 44
         return value

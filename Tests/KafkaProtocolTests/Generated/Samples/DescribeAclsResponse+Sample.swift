@@ -4,32 +4,35 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeAclsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeAclsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeAclsResponse {
         var value = DescribeAclsResponse()
         value.throttleTimeMs = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
-        value.resources = [DescribeAclsResponse.DescribeAclsResource.sample(version: version)]
+        value.errorMessage = nulls ? nil : "errorMessage-0"
+        value.resources = [DescribeAclsResponse.DescribeAclsResource.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeAclsResponse.DescribeAclsResource {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeAclsResponse.DescribeAclsResource {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeAclsResponse.DescribeAclsResource {
         var value = DescribeAclsResponse.DescribeAclsResource()
         value.resourceType = 2
         value.resourceName = "resourceName-0"
         if version >= 1 { value.patternType = 16 }
-        value.acls = [DescribeAclsResponse.AclDescription.sample(version: version)]
+        value.acls = [DescribeAclsResponse.AclDescription.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeAclsResponse.AclDescription {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeAclsResponse.AclDescription {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeAclsResponse.AclDescription {
         var value = DescribeAclsResponse.AclDescription()
         value.principal = "principal-0"
         value.host = "host-0"

@@ -4,22 +4,24 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeClientQuotasRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeClientQuotasRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeClientQuotasRequest {
         var value = DescribeClientQuotasRequest()
-        value.components = [DescribeClientQuotasRequest.ComponentData.sample(version: version)]
+        value.components = [DescribeClientQuotasRequest.ComponentData.sample(version: version, nulls: nulls)]
         value.strict = true
         return value
     }
 }
 
 extension DescribeClientQuotasRequest.ComponentData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeClientQuotasRequest.ComponentData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeClientQuotasRequest.ComponentData {
         var value = DescribeClientQuotasRequest.ComponentData()
         value.entityType = "entityType-0"
         value.matchType = 9
-        value.match = "match-0"
+        value.match = nulls ? nil : "match-0"
         return value
     }
 }

@@ -4,40 +4,44 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeClientQuotasResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeClientQuotasResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeClientQuotasResponse {
         var value = DescribeClientQuotasResponse()
         value.throttleTimeMs = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
-        value.entries = [DescribeClientQuotasResponse.EntryData.sample(version: version)]
+        value.errorMessage = nulls ? nil : "errorMessage-0"
+        value.entries = nulls ? nil : [DescribeClientQuotasResponse.EntryData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeClientQuotasResponse.EntryData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeClientQuotasResponse.EntryData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeClientQuotasResponse.EntryData {
         var value = DescribeClientQuotasResponse.EntryData()
-        value.entity = [DescribeClientQuotasResponse.EntityData.sample(version: version)]
-        value.values = [DescribeClientQuotasResponse.ValueData.sample(version: version)]
+        value.entity = [DescribeClientQuotasResponse.EntityData.sample(version: version, nulls: nulls)]
+        value.values = [DescribeClientQuotasResponse.ValueData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeClientQuotasResponse.EntityData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeClientQuotasResponse.EntityData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeClientQuotasResponse.EntityData {
         var value = DescribeClientQuotasResponse.EntityData()
         value.entityType = "entityType-0"
-        value.entityName = "entityName-0"
+        value.entityName = nulls ? nil : "entityName-0"
         return value
     }
 }
 
 extension DescribeClientQuotasResponse.ValueData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeClientQuotasResponse.ValueData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeClientQuotasResponse.ValueData {
         var value = DescribeClientQuotasResponse.ValueData()
         value.key = "key-0"
         value.value = 2.5

@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeClusterRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeClusterRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeClusterRequest {
         var value = DescribeClusterRequest()
         value.includeClusterAuthorizedOperations = true
         if version >= 1 { value.endpointType = 9 }

@@ -4,29 +4,31 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeClusterResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeClusterResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeClusterResponse {
         var value = DescribeClusterResponse()
         value.throttleTimeMs = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         if version >= 1 { value.endpointType = 23 }
         value.clusterId = "clusterId-0"
         value.controllerId = 37
-        value.brokers = [DescribeClusterResponse.DescribeClusterBroker.sample(version: version)]
+        value.brokers = [DescribeClusterResponse.DescribeClusterBroker.sample(version: version, nulls: nulls)]
         value.clusterAuthorizedOperations = 51
         return value
     }
 }
 
 extension DescribeClusterResponse.DescribeClusterBroker {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeClusterResponse.DescribeClusterBroker {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeClusterResponse.DescribeClusterBroker {
         var value = DescribeClusterResponse.DescribeClusterBroker()
         value.brokerId = 2
         value.host = "host-0"
         value.port = 16
-        value.rack = "rack-0"
+        value.rack = nulls ? nil : "rack-0"
         return value
     }
 }

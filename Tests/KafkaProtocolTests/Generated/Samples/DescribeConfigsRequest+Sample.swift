@@ -4,10 +4,11 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeConfigsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeConfigsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeConfigsRequest {
         var value = DescribeConfigsRequest()
-        value.resources = [DescribeConfigsRequest.DescribeConfigsResource.sample(version: version)]
+        value.resources = [DescribeConfigsRequest.DescribeConfigsResource.sample(version: version, nulls: nulls)]
         if version >= 1 { value.includeSynonyms = true }
         if version >= 3 { value.includeDocumentation = true }
         return value
@@ -15,12 +16,13 @@ extension DescribeConfigsRequest {
 }
 
 extension DescribeConfigsRequest.DescribeConfigsResource {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeConfigsRequest.DescribeConfigsResource {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeConfigsRequest.DescribeConfigsResource {
         var value = DescribeConfigsRequest.DescribeConfigsResource()
         value.resourceType = 2
         value.resourceName = "resourceName-0"
-        value.configurationKeys = ["configurationKeys-1", "configurationKeys-2"]
+        value.configurationKeys = nulls ? nil : ["configurationKeys-1", "configurationKeys-2"]
         return value
     }
 }

@@ -4,51 +4,55 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeConfigsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeConfigsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeConfigsResponse {
         var value = DescribeConfigsResponse()
         value.throttleTimeMs = 2
-        value.results = [DescribeConfigsResponse.DescribeConfigsResult.sample(version: version)]
+        value.results = [DescribeConfigsResponse.DescribeConfigsResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeConfigsResponse.DescribeConfigsResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeConfigsResponse.DescribeConfigsResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeConfigsResponse.DescribeConfigsResult {
         var value = DescribeConfigsResponse.DescribeConfigsResult()
         value.errorCode = 2
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         value.resourceType = 16
         value.resourceName = "resourceName-0"
-        value.configs = [DescribeConfigsResponse.DescribeConfigsResourceResult.sample(version: version)]
+        value.configs = [DescribeConfigsResponse.DescribeConfigsResourceResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeConfigsResponse.DescribeConfigsResourceResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeConfigsResponse.DescribeConfigsResourceResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeConfigsResponse.DescribeConfigsResourceResult {
         var value = DescribeConfigsResponse.DescribeConfigsResourceResult()
         value.name = "name-0"
-        value.value = "value-0"
+        value.value = nulls ? nil : "value-0"
         value.readOnly = true
         if version <= 0 { value.isDefault = true }
         if version >= 1 { value.configSource = 30 }
         value.isSensitive = true
-        if version >= 1 { value.synonyms = [DescribeConfigsResponse.DescribeConfigsSynonym.sample(version: version)] }
+        if version >= 1 { value.synonyms = [DescribeConfigsResponse.DescribeConfigsSynonym.sample(version: version, nulls: nulls)] }
         if version >= 3 { value.configType = 51 }
-        if version >= 3 { value.documentation = "documentation-0" }
+        if version >= 3 { value.documentation = nulls ? nil : "documentation-0" }
         return value
     }
 }
 
 extension DescribeConfigsResponse.DescribeConfigsSynonym {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeConfigsResponse.DescribeConfigsSynonym {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeConfigsResponse.DescribeConfigsSynonym {
         var value = DescribeConfigsResponse.DescribeConfigsSynonym()
         value.name = "name-0"
-        value.value = "value-0"
+        value.value = nulls ? nil : "value-0"
         value.source = 16
         return value
     }

@@ -4,17 +4,19 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeDelegationTokenRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeDelegationTokenRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeDelegationTokenRequest {
         var value = DescribeDelegationTokenRequest()
-        value.owners = [DescribeDelegationTokenRequest.DescribeDelegationTokenOwner.sample(version: version)]
+        value.owners = nulls ? nil : [DescribeDelegationTokenRequest.DescribeDelegationTokenOwner.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeDelegationTokenRequest.DescribeDelegationTokenOwner {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeDelegationTokenRequest.DescribeDelegationTokenOwner {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeDelegationTokenRequest.DescribeDelegationTokenOwner {
         var value = DescribeDelegationTokenRequest.DescribeDelegationTokenOwner()
         value.principalType = "principalType-0"
         value.principalName = "principalName-0"

@@ -4,19 +4,21 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeDelegationTokenResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeDelegationTokenResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeDelegationTokenResponse {
         var value = DescribeDelegationTokenResponse()
         value.errorCode = 2
-        value.tokens = [DescribeDelegationTokenResponse.DescribedDelegationToken.sample(version: version)]
+        value.tokens = [DescribeDelegationTokenResponse.DescribedDelegationToken.sample(version: version, nulls: nulls)]
         value.throttleTimeMs = 16
         return value
     }
 }
 
 extension DescribeDelegationTokenResponse.DescribedDelegationToken {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeDelegationTokenResponse.DescribedDelegationToken {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeDelegationTokenResponse.DescribedDelegationToken {
         var value = DescribeDelegationTokenResponse.DescribedDelegationToken()
         value.principalType = "principalType-0"
         value.principalName = "principalName-0"
@@ -27,14 +29,15 @@ extension DescribeDelegationTokenResponse.DescribedDelegationToken {
         value.maxTimestamp = 44
         value.tokenId = "tokenId-0"
         value.hmac = ByteBuffer(bytes: [1, 2, 8])
-        value.renewers = [DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer.sample(version: version)]
+        value.renewers = [DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer {
         var value = DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer()
         value.principalType = "principalType-0"
         value.principalName = "principalName-0"

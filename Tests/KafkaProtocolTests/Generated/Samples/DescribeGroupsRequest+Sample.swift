@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeGroupsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeGroupsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeGroupsRequest {
         var value = DescribeGroupsRequest()
         value.groups = ["groups-1", "groups-2"]
         if version >= 3 { value.includeAuthorizedOperations = true }

@@ -4,36 +4,39 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeGroupsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeGroupsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeGroupsResponse {
         var value = DescribeGroupsResponse()
         if version >= 1 { value.throttleTimeMs = 2 }
-        value.groups = [DescribeGroupsResponse.DescribedGroup.sample(version: version)]
+        value.groups = [DescribeGroupsResponse.DescribedGroup.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeGroupsResponse.DescribedGroup {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeGroupsResponse.DescribedGroup {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeGroupsResponse.DescribedGroup {
         var value = DescribeGroupsResponse.DescribedGroup()
         value.errorCode = 2
         value.groupId = "groupId-0"
         value.groupState = "groupState-0"
         value.protocolType = "protocolType-0"
         value.protocolData = "protocolData-0"
-        value.members = [DescribeGroupsResponse.DescribedGroupMember.sample(version: version)]
+        value.members = [DescribeGroupsResponse.DescribedGroupMember.sample(version: version, nulls: nulls)]
         if version >= 3 { value.authorizedOperations = 44 }
         return value
     }
 }
 
 extension DescribeGroupsResponse.DescribedGroupMember {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeGroupsResponse.DescribedGroupMember {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeGroupsResponse.DescribedGroupMember {
         var value = DescribeGroupsResponse.DescribedGroupMember()
         value.memberId = "memberId-0"
-        if version >= 4 { value.groupInstanceId = "groupInstanceId-0" }
+        if version >= 4 { value.groupInstanceId = nulls ? nil : "groupInstanceId-0" }
         value.clientId = "clientId-0"
         value.clientHost = "clientHost-0"
         value.memberMetadata = ByteBuffer(bytes: [1, 2, 4])

@@ -4,17 +4,19 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeLogDirsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeLogDirsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeLogDirsRequest {
         var value = DescribeLogDirsRequest()
-        value.topics = [DescribeLogDirsRequest.DescribableLogDirTopic.sample(version: version)]
+        value.topics = nulls ? nil : [DescribeLogDirsRequest.DescribableLogDirTopic.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeLogDirsRequest.DescribableLogDirTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeLogDirsRequest.DescribableLogDirTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeLogDirsRequest.DescribableLogDirTopic {
         var value = DescribeLogDirsRequest.DescribableLogDirTopic()
         value.topic = "topic-0"
         value.partitions = [10, 11]

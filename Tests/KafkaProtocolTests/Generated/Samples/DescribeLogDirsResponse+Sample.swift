@@ -4,23 +4,25 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeLogDirsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeLogDirsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeLogDirsResponse {
         var value = DescribeLogDirsResponse()
         value.throttleTimeMs = 2
         if version >= 3 { value.errorCode = 9 }
-        value.results = [DescribeLogDirsResponse.DescribeLogDirsResult.sample(version: version)]
+        value.results = [DescribeLogDirsResponse.DescribeLogDirsResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeLogDirsResponse.DescribeLogDirsResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeLogDirsResponse.DescribeLogDirsResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeLogDirsResponse.DescribeLogDirsResult {
         var value = DescribeLogDirsResponse.DescribeLogDirsResult()
         value.errorCode = 2
         value.logDir = "logDir-0"
-        value.topics = [DescribeLogDirsResponse.DescribeLogDirsTopic.sample(version: version)]
+        value.topics = [DescribeLogDirsResponse.DescribeLogDirsTopic.sample(version: version, nulls: nulls)]
         if version >= 4 { value.totalBytes = 23 }
         if version >= 4 { value.usableBytes = 30 }
         return value
@@ -28,18 +30,20 @@ extension DescribeLogDirsResponse.DescribeLogDirsResult {
 }
 
 extension DescribeLogDirsResponse.DescribeLogDirsTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeLogDirsResponse.DescribeLogDirsTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeLogDirsResponse.DescribeLogDirsTopic {
         var value = DescribeLogDirsResponse.DescribeLogDirsTopic()
         value.name = "name-0"
-        value.partitions = [DescribeLogDirsResponse.DescribeLogDirsPartition.sample(version: version)]
+        value.partitions = [DescribeLogDirsResponse.DescribeLogDirsPartition.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeLogDirsResponse.DescribeLogDirsPartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeLogDirsResponse.DescribeLogDirsPartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeLogDirsResponse.DescribeLogDirsPartition {
         var value = DescribeLogDirsResponse.DescribeLogDirsPartition()
         value.partitionIndex = 2
         value.partitionSize = 9

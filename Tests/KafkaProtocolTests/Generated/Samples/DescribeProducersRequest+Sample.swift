@@ -4,17 +4,19 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeProducersRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeProducersRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeProducersRequest {
         var value = DescribeProducersRequest()
-        value.topics = [DescribeProducersRequest.TopicRequest.sample(version: version)]
+        value.topics = [DescribeProducersRequest.TopicRequest.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeProducersRequest.TopicRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeProducersRequest.TopicRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeProducersRequest.TopicRequest {
         var value = DescribeProducersRequest.TopicRequest()
         value.name = "name-0"
         value.partitionIndexes = [10, 11]

@@ -4,40 +4,44 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeProducersResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeProducersResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeProducersResponse {
         var value = DescribeProducersResponse()
         value.throttleTimeMs = 2
-        value.topics = [DescribeProducersResponse.TopicResponse.sample(version: version)]
+        value.topics = [DescribeProducersResponse.TopicResponse.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeProducersResponse.TopicResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeProducersResponse.TopicResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeProducersResponse.TopicResponse {
         var value = DescribeProducersResponse.TopicResponse()
         value.name = "name-0"
-        value.partitions = [DescribeProducersResponse.PartitionResponse.sample(version: version)]
+        value.partitions = [DescribeProducersResponse.PartitionResponse.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeProducersResponse.PartitionResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeProducersResponse.PartitionResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeProducersResponse.PartitionResponse {
         var value = DescribeProducersResponse.PartitionResponse()
         value.partitionIndex = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
-        value.activeProducers = [DescribeProducersResponse.ProducerState.sample(version: version)]
+        value.errorMessage = nulls ? nil : "errorMessage-0"
+        value.activeProducers = [DescribeProducersResponse.ProducerState.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeProducersResponse.ProducerState {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeProducersResponse.ProducerState {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeProducersResponse.ProducerState {
         var value = DescribeProducersResponse.ProducerState()
         value.producerId = 2
         value.producerEpoch = 9

@@ -4,27 +4,30 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeQuorumRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeQuorumRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeQuorumRequest {
         var value = DescribeQuorumRequest()
-        value.topics = [DescribeQuorumRequest.TopicData.sample(version: version)]
+        value.topics = [DescribeQuorumRequest.TopicData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeQuorumRequest.TopicData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeQuorumRequest.TopicData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeQuorumRequest.TopicData {
         var value = DescribeQuorumRequest.TopicData()
         value.topicName = "topicName-0"
-        value.partitions = [DescribeQuorumRequest.PartitionData.sample(version: version)]
+        value.partitions = [DescribeQuorumRequest.PartitionData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeQuorumRequest.PartitionData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeQuorumRequest.PartitionData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeQuorumRequest.PartitionData {
         var value = DescribeQuorumRequest.PartitionData()
         value.partitionIndex = 2
         return value

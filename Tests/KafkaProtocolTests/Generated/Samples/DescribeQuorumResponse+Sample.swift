@@ -4,56 +4,61 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeQuorumResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeQuorumResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeQuorumResponse {
         var value = DescribeQuorumResponse()
         value.errorCode = 2
-        if version >= 2 { value.errorMessage = "errorMessage-0" }
-        value.topics = [DescribeQuorumResponse.TopicData.sample(version: version)]
-        if version >= 2 { value.nodes = [DescribeQuorumResponse.Node.sample(version: version)] }
+        if version >= 2 { value.errorMessage = nulls ? nil : "errorMessage-0" }
+        value.topics = [DescribeQuorumResponse.TopicData.sample(version: version, nulls: nulls)]
+        if version >= 2 { value.nodes = [DescribeQuorumResponse.Node.sample(version: version, nulls: nulls)] }
         return value
     }
 }
 
 extension DescribeQuorumResponse.TopicData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeQuorumResponse.TopicData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeQuorumResponse.TopicData {
         var value = DescribeQuorumResponse.TopicData()
         value.topicName = "topicName-0"
-        value.partitions = [DescribeQuorumResponse.PartitionData.sample(version: version)]
+        value.partitions = [DescribeQuorumResponse.PartitionData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeQuorumResponse.PartitionData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeQuorumResponse.PartitionData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeQuorumResponse.PartitionData {
         var value = DescribeQuorumResponse.PartitionData()
         value.partitionIndex = 2
         value.errorCode = 9
-        if version >= 2 { value.errorMessage = "errorMessage-0" }
+        if version >= 2 { value.errorMessage = nulls ? nil : "errorMessage-0" }
         value.leaderId = 23
         value.leaderEpoch = 30
         value.highWatermark = 37
-        value.currentVoters = [DescribeQuorumResponse.ReplicaState.sample(version: version)]
-        value.observers = [DescribeQuorumResponse.ReplicaState.sample(version: version)]
+        value.currentVoters = [DescribeQuorumResponse.ReplicaState.sample(version: version, nulls: nulls)]
+        value.observers = [DescribeQuorumResponse.ReplicaState.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeQuorumResponse.Node {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeQuorumResponse.Node {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeQuorumResponse.Node {
         var value = DescribeQuorumResponse.Node()
         value.nodeId = 2
-        value.listeners = [DescribeQuorumResponse.Listener.sample(version: version)]
+        value.listeners = [DescribeQuorumResponse.Listener.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeQuorumResponse.Listener {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeQuorumResponse.Listener {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeQuorumResponse.Listener {
         var value = DescribeQuorumResponse.Listener()
         value.name = "name-0"
         value.host = "host-0"
@@ -63,8 +68,9 @@ extension DescribeQuorumResponse.Listener {
 }
 
 extension DescribeQuorumResponse.ReplicaState {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeQuorumResponse.ReplicaState {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeQuorumResponse.ReplicaState {
         var value = DescribeQuorumResponse.ReplicaState()
         value.replicaId = 2
         if version >= 2 { value.replicaDirectoryId = KafkaUUID(high: 2, low: 101) }

@@ -4,19 +4,21 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeTopicPartitionsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeTopicPartitionsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeTopicPartitionsRequest {
         var value = DescribeTopicPartitionsRequest()
-        value.topics = [DescribeTopicPartitionsRequest.TopicRequest.sample(version: version)]
+        value.topics = [DescribeTopicPartitionsRequest.TopicRequest.sample(version: version, nulls: nulls)]
         value.responsePartitionLimit = 9
-        value.cursor = DescribeTopicPartitionsRequest.Cursor.sample(version: version)
+        value.cursor = nulls ? nil : DescribeTopicPartitionsRequest.Cursor.sample(version: version, nulls: nulls)
         return value
     }
 }
 
 extension DescribeTopicPartitionsRequest.TopicRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeTopicPartitionsRequest.TopicRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeTopicPartitionsRequest.TopicRequest {
         var value = DescribeTopicPartitionsRequest.TopicRequest()
         value.name = "name-0"
         return value
@@ -24,8 +26,9 @@ extension DescribeTopicPartitionsRequest.TopicRequest {
 }
 
 extension DescribeTopicPartitionsRequest.Cursor {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeTopicPartitionsRequest.Cursor {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeTopicPartitionsRequest.Cursor {
         var value = DescribeTopicPartitionsRequest.Cursor()
         value.topicName = "topicName-0"
         value.partitionIndex = 9

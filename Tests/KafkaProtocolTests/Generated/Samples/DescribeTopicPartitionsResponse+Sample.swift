@@ -4,33 +4,36 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeTopicPartitionsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeTopicPartitionsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeTopicPartitionsResponse {
         var value = DescribeTopicPartitionsResponse()
         value.throttleTimeMs = 2
-        value.topics = [DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic.sample(version: version)]
-        value.nextCursor = DescribeTopicPartitionsResponse.Cursor.sample(version: version)
+        value.topics = [DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic.sample(version: version, nulls: nulls)]
+        value.nextCursor = nulls ? nil : DescribeTopicPartitionsResponse.Cursor.sample(version: version, nulls: nulls)
         return value
     }
 }
 
 extension DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic {
         var value = DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic()
         value.errorCode = 2
-        value.name = "name-0"
+        value.name = nulls ? nil : "name-0"
         value.topicId = KafkaUUID(high: 3, low: 102)
         value.isInternal = true
-        value.partitions = [DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition.sample(version: version)]
+        value.partitions = [DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition.sample(version: version, nulls: nulls)]
         value.topicAuthorizedOperations = 37
         return value
     }
 }
 
 extension DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition {
         var value = DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition()
         value.errorCode = 2
         value.partitionIndex = 9
@@ -38,16 +41,17 @@ extension DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartiti
         value.leaderEpoch = 23
         value.replicaNodes = [31, 32]
         value.isrNodes = [38, 39]
-        value.eligibleLeaderReplicas = [45, 46]
-        value.lastKnownElr = [52, 53]
+        value.eligibleLeaderReplicas = nulls ? nil : [45, 46]
+        value.lastKnownElr = nulls ? nil : [52, 53]
         value.offlineReplicas = [59, 60]
         return value
     }
 }
 
 extension DescribeTopicPartitionsResponse.Cursor {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeTopicPartitionsResponse.Cursor {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeTopicPartitionsResponse.Cursor {
         var value = DescribeTopicPartitionsResponse.Cursor()
         value.topicName = "topicName-0"
         value.partitionIndex = 9

@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeTransactionsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeTransactionsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeTransactionsRequest {
         var value = DescribeTransactionsRequest()
         value.transactionalIds = ["transactionalIds-1", "transactionalIds-2"]
         return value

@@ -4,18 +4,20 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeTransactionsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeTransactionsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeTransactionsResponse {
         var value = DescribeTransactionsResponse()
         value.throttleTimeMs = 2
-        value.transactionStates = [DescribeTransactionsResponse.TransactionState.sample(version: version)]
+        value.transactionStates = [DescribeTransactionsResponse.TransactionState.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeTransactionsResponse.TransactionState {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeTransactionsResponse.TransactionState {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeTransactionsResponse.TransactionState {
         var value = DescribeTransactionsResponse.TransactionState()
         value.errorCode = 2
         value.transactionalId = "transactionalId-0"
@@ -24,14 +26,15 @@ extension DescribeTransactionsResponse.TransactionState {
         value.transactionStartTimeMs = 30
         value.producerId = 37
         value.producerEpoch = 44
-        value.topics = [DescribeTransactionsResponse.TopicData.sample(version: version)]
+        value.topics = [DescribeTransactionsResponse.TopicData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeTransactionsResponse.TopicData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeTransactionsResponse.TopicData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeTransactionsResponse.TopicData {
         var value = DescribeTransactionsResponse.TopicData()
         value.topic = "topic-0"
         value.partitions = [10, 11]

@@ -4,17 +4,19 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeUserScramCredentialsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeUserScramCredentialsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeUserScramCredentialsRequest {
         var value = DescribeUserScramCredentialsRequest()
-        value.users = [DescribeUserScramCredentialsRequest.UserName.sample(version: version)]
+        value.users = nulls ? nil : [DescribeUserScramCredentialsRequest.UserName.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeUserScramCredentialsRequest.UserName {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeUserScramCredentialsRequest.UserName {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeUserScramCredentialsRequest.UserName {
         var value = DescribeUserScramCredentialsRequest.UserName()
         value.name = "name-0"
         return value

@@ -4,32 +4,35 @@ import KafkaProtocol
 import NIOCore
 
 extension DescribeUserScramCredentialsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeUserScramCredentialsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeUserScramCredentialsResponse {
         var value = DescribeUserScramCredentialsResponse()
         value.throttleTimeMs = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
-        value.results = [DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.sample(version: version)]
+        value.errorMessage = nulls ? nil : "errorMessage-0"
+        value.results = [DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult {
         var value = DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult()
         value.user = "user-0"
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
-        value.credentialInfos = [DescribeUserScramCredentialsResponse.CredentialInfo.sample(version: version)]
+        value.errorMessage = nulls ? nil : "errorMessage-0"
+        value.credentialInfos = [DescribeUserScramCredentialsResponse.CredentialInfo.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension DescribeUserScramCredentialsResponse.CredentialInfo {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> DescribeUserScramCredentialsResponse.CredentialInfo {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> DescribeUserScramCredentialsResponse.CredentialInfo {
         var value = DescribeUserScramCredentialsResponse.CredentialInfo()
         value.mechanism = 2
         value.iterations = 9

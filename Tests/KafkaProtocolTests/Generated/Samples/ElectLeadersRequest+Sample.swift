@@ -4,19 +4,21 @@ import KafkaProtocol
 import NIOCore
 
 extension ElectLeadersRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ElectLeadersRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ElectLeadersRequest {
         var value = ElectLeadersRequest()
         if version >= 1 { value.electionType = 2 }
-        value.topicPartitions = [ElectLeadersRequest.TopicPartitions.sample(version: version)]
+        value.topicPartitions = nulls ? nil : [ElectLeadersRequest.TopicPartitions.sample(version: version, nulls: nulls)]
         value.timeoutMs = 16
         return value
     }
 }
 
 extension ElectLeadersRequest.TopicPartitions {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ElectLeadersRequest.TopicPartitions {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ElectLeadersRequest.TopicPartitions {
         var value = ElectLeadersRequest.TopicPartitions()
         value.topic = "topic-0"
         value.partitions = [10, 11]

@@ -4,33 +4,36 @@ import KafkaProtocol
 import NIOCore
 
 extension ElectLeadersResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ElectLeadersResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ElectLeadersResponse {
         var value = ElectLeadersResponse()
         value.throttleTimeMs = 2
         if version >= 1 { value.errorCode = 9 }
-        value.replicaElectionResults = [ElectLeadersResponse.ReplicaElectionResult.sample(version: version)]
+        value.replicaElectionResults = [ElectLeadersResponse.ReplicaElectionResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ElectLeadersResponse.ReplicaElectionResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ElectLeadersResponse.ReplicaElectionResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ElectLeadersResponse.ReplicaElectionResult {
         var value = ElectLeadersResponse.ReplicaElectionResult()
         value.topic = "topic-0"
-        value.partitionResult = [ElectLeadersResponse.PartitionResult.sample(version: version)]
+        value.partitionResult = [ElectLeadersResponse.PartitionResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ElectLeadersResponse.PartitionResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ElectLeadersResponse.PartitionResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ElectLeadersResponse.PartitionResult {
         var value = ElectLeadersResponse.PartitionResult()
         value.partitionId = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         return value
     }
 }

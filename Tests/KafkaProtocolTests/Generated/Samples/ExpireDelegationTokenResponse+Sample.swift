@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension ExpireDelegationTokenResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ExpireDelegationTokenResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ExpireDelegationTokenResponse {
         var value = ExpireDelegationTokenResponse()
         value.errorCode = 2
         value.expiryTimestampMs = 9

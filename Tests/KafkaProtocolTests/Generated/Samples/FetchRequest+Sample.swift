@@ -4,28 +4,30 @@ import KafkaProtocol
 import NIOCore
 
 extension FetchRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FetchRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FetchRequest {
         var value = FetchRequest()
-        if version >= 12 { value.clusterId = "clusterId-0" }
+        if version >= 12 { value.clusterId = nulls ? nil : "clusterId-0" }
         if version <= 14 { value.replicaId = 9 }
-        if version >= 15 { value.replicaState = FetchRequest.ReplicaState.sample(version: version) }
+        if version >= 15 { value.replicaState = FetchRequest.ReplicaState.sample(version: version, nulls: nulls) }
         value.maxWaitMs = 23
         value.minBytes = 30
         if version >= 3 { value.maxBytes = 37 }
         if version >= 4 { value.isolationLevel = 44 }
         if version >= 7 { value.sessionId = 51 }
         if version >= 7 { value.sessionEpoch = 58 }
-        value.topics = [FetchRequest.FetchTopic.sample(version: version)]
-        if version >= 7 { value.forgottenTopicsData = [FetchRequest.ForgottenTopic.sample(version: version)] }
+        value.topics = [FetchRequest.FetchTopic.sample(version: version, nulls: nulls)]
+        if version >= 7 { value.forgottenTopicsData = [FetchRequest.ForgottenTopic.sample(version: version, nulls: nulls)] }
         if version >= 11 { value.rackId = "rackId-0" }
         return value
     }
 }
 
 extension FetchRequest.ReplicaState {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FetchRequest.ReplicaState {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FetchRequest.ReplicaState {
         var value = FetchRequest.ReplicaState()
         value.replicaId = 2
         value.replicaEpoch = 9
@@ -34,19 +36,21 @@ extension FetchRequest.ReplicaState {
 }
 
 extension FetchRequest.FetchTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FetchRequest.FetchTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FetchRequest.FetchTopic {
         var value = FetchRequest.FetchTopic()
         if version <= 12 { value.topic = "topic-0" }
         if version >= 13 { value.topicId = KafkaUUID(high: 2, low: 101) }
-        value.partitions = [FetchRequest.FetchPartition.sample(version: version)]
+        value.partitions = [FetchRequest.FetchPartition.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension FetchRequest.FetchPartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FetchRequest.FetchPartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FetchRequest.FetchPartition {
         var value = FetchRequest.FetchPartition()
         value.partition = 2
         if version >= 9 { value.currentLeaderEpoch = 9 }
@@ -60,8 +64,9 @@ extension FetchRequest.FetchPartition {
 }
 
 extension FetchRequest.ForgottenTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FetchRequest.ForgottenTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FetchRequest.ForgottenTopic {
         var value = FetchRequest.ForgottenTopic()
         if version <= 12 { value.topic = "topic-0" }
         if version >= 13 { value.topicId = KafkaUUID(high: 2, low: 101) }

@@ -4,51 +4,55 @@ import KafkaProtocol
 import NIOCore
 
 extension FetchResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FetchResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FetchResponse {
         var value = FetchResponse()
         if version >= 1 { value.throttleTimeMs = 2 }
         if version >= 7 { value.errorCode = 9 }
         if version >= 7 { value.sessionId = 16 }
-        value.responses = [FetchResponse.FetchableTopicResponse.sample(version: version)]
-        if version >= 16 { value.nodeEndpoints = [FetchResponse.NodeEndpoint.sample(version: version)] }
+        value.responses = [FetchResponse.FetchableTopicResponse.sample(version: version, nulls: nulls)]
+        if version >= 16 { value.nodeEndpoints = [FetchResponse.NodeEndpoint.sample(version: version, nulls: nulls)] }
         return value
     }
 }
 
 extension FetchResponse.FetchableTopicResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FetchResponse.FetchableTopicResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FetchResponse.FetchableTopicResponse {
         var value = FetchResponse.FetchableTopicResponse()
         if version <= 12 { value.topic = "topic-0" }
         if version >= 13 { value.topicId = KafkaUUID(high: 2, low: 101) }
-        value.partitions = [FetchResponse.PartitionData.sample(version: version)]
+        value.partitions = [FetchResponse.PartitionData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension FetchResponse.PartitionData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FetchResponse.PartitionData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FetchResponse.PartitionData {
         var value = FetchResponse.PartitionData()
         value.partitionIndex = 2
         value.errorCode = 9
         value.highWatermark = 16
         if version >= 4 { value.lastStableOffset = 23 }
         if version >= 5 { value.logStartOffset = 30 }
-        if version >= 12 { value.divergingEpoch = FetchResponse.EpochEndOffset.sample(version: version) }
-        if version >= 12 { value.currentLeader = FetchResponse.LeaderIdAndEpoch.sample(version: version) }
-        if version >= 12 { value.snapshotId = FetchResponse.SnapshotId.sample(version: version) }
-        if version >= 4 { value.abortedTransactions = [FetchResponse.AbortedTransaction.sample(version: version)] }
+        if version >= 12 { value.divergingEpoch = FetchResponse.EpochEndOffset.sample(version: version, nulls: nulls) }
+        if version >= 12 { value.currentLeader = FetchResponse.LeaderIdAndEpoch.sample(version: version, nulls: nulls) }
+        if version >= 12 { value.snapshotId = FetchResponse.SnapshotId.sample(version: version, nulls: nulls) }
+        if version >= 4 { value.abortedTransactions = nulls ? nil : [FetchResponse.AbortedTransaction.sample(version: version, nulls: nulls)] }
         if version >= 11 { value.preferredReadReplica = 65 }
-        value.records = ByteBuffer(bytes: [0, 0, 0, 0, 0, 0, 0, 1, 9, 8, 7])
+        value.records = nulls ? nil : ByteBuffer(bytes: [0, 0, 0, 0, 0, 0, 0, 1, 9, 8, 7])
         return value
     }
 }
 
 extension FetchResponse.EpochEndOffset {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FetchResponse.EpochEndOffset {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FetchResponse.EpochEndOffset {
         var value = FetchResponse.EpochEndOffset()
         value.epoch = 2
         value.endOffset = 9
@@ -57,8 +61,9 @@ extension FetchResponse.EpochEndOffset {
 }
 
 extension FetchResponse.LeaderIdAndEpoch {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FetchResponse.LeaderIdAndEpoch {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FetchResponse.LeaderIdAndEpoch {
         var value = FetchResponse.LeaderIdAndEpoch()
         value.leaderId = 2
         value.leaderEpoch = 9
@@ -67,8 +72,9 @@ extension FetchResponse.LeaderIdAndEpoch {
 }
 
 extension FetchResponse.SnapshotId {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FetchResponse.SnapshotId {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FetchResponse.SnapshotId {
         var value = FetchResponse.SnapshotId()
         value.endOffset = 2
         value.epoch = 9
@@ -77,8 +83,9 @@ extension FetchResponse.SnapshotId {
 }
 
 extension FetchResponse.AbortedTransaction {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FetchResponse.AbortedTransaction {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FetchResponse.AbortedTransaction {
         var value = FetchResponse.AbortedTransaction()
         value.producerId = 2
         value.firstOffset = 9
@@ -87,13 +94,14 @@ extension FetchResponse.AbortedTransaction {
 }
 
 extension FetchResponse.NodeEndpoint {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FetchResponse.NodeEndpoint {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FetchResponse.NodeEndpoint {
         var value = FetchResponse.NodeEndpoint()
         value.nodeId = 2
         value.host = "host-0"
         value.port = 16
-        value.rack = "rack-0"
+        value.rack = nulls ? nil : "rack-0"
         return value
     }
 }

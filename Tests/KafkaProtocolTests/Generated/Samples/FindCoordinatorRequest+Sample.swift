@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension FindCoordinatorRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FindCoordinatorRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FindCoordinatorRequest {
         var value = FindCoordinatorRequest()
         if version <= 3 { value.key = "key-0" }
         if version >= 1 { value.keyType = 9 }

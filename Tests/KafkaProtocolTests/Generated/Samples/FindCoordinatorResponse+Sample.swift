@@ -4,30 +4,32 @@ import KafkaProtocol
 import NIOCore
 
 extension FindCoordinatorResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FindCoordinatorResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FindCoordinatorResponse {
         var value = FindCoordinatorResponse()
         if version >= 1 { value.throttleTimeMs = 2 }
         if version <= 3 { value.errorCode = 9 }
-        if version >= 1 && version <= 3 { value.errorMessage = "errorMessage-0" }
+        if version >= 1 && version <= 3 { value.errorMessage = nulls ? nil : "errorMessage-0" }
         if version <= 3 { value.nodeId = 23 }
         if version <= 3 { value.host = "host-0" }
         if version <= 3 { value.port = 37 }
-        if version >= 4 { value.coordinators = [FindCoordinatorResponse.Coordinator.sample(version: version)] }
+        if version >= 4 { value.coordinators = [FindCoordinatorResponse.Coordinator.sample(version: version, nulls: nulls)] }
         return value
     }
 }
 
 extension FindCoordinatorResponse.Coordinator {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> FindCoordinatorResponse.Coordinator {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> FindCoordinatorResponse.Coordinator {
         var value = FindCoordinatorResponse.Coordinator()
         value.key = "key-0"
         value.nodeId = 9
         value.host = "host-0"
         value.port = 23
         value.errorCode = 30
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         return value
     }
 }

@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension GetTelemetrySubscriptionsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> GetTelemetrySubscriptionsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> GetTelemetrySubscriptionsRequest {
         var value = GetTelemetrySubscriptionsRequest()
         value.clientInstanceId = KafkaUUID(high: 1, low: 100)
         return value

@@ -4,13 +4,14 @@ import KafkaProtocol
 import NIOCore
 
 extension HeartbeatRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> HeartbeatRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> HeartbeatRequest {
         var value = HeartbeatRequest()
         value.groupId = "groupId-0"
         value.generationId = 9
         value.memberId = "memberId-0"
-        if version >= 3 { value.groupInstanceId = "groupInstanceId-0" }
+        if version >= 3 { value.groupInstanceId = nulls ? nil : "groupInstanceId-0" }
         return value
     }
 }

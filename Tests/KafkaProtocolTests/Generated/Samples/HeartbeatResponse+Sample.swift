@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension HeartbeatResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> HeartbeatResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> HeartbeatResponse {
         var value = HeartbeatResponse()
         if version >= 1 { value.throttleTimeMs = 2 }
         value.errorCode = 9

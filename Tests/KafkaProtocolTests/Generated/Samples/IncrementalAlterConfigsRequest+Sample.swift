@@ -4,33 +4,36 @@ import KafkaProtocol
 import NIOCore
 
 extension IncrementalAlterConfigsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> IncrementalAlterConfigsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> IncrementalAlterConfigsRequest {
         var value = IncrementalAlterConfigsRequest()
-        value.resources = [IncrementalAlterConfigsRequest.AlterConfigsResource.sample(version: version)]
+        value.resources = [IncrementalAlterConfigsRequest.AlterConfigsResource.sample(version: version, nulls: nulls)]
         value.validateOnly = true
         return value
     }
 }
 
 extension IncrementalAlterConfigsRequest.AlterConfigsResource {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> IncrementalAlterConfigsRequest.AlterConfigsResource {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> IncrementalAlterConfigsRequest.AlterConfigsResource {
         var value = IncrementalAlterConfigsRequest.AlterConfigsResource()
         value.resourceType = 2
         value.resourceName = "resourceName-0"
-        value.configs = [IncrementalAlterConfigsRequest.AlterableConfig.sample(version: version)]
+        value.configs = [IncrementalAlterConfigsRequest.AlterableConfig.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension IncrementalAlterConfigsRequest.AlterableConfig {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> IncrementalAlterConfigsRequest.AlterableConfig {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> IncrementalAlterConfigsRequest.AlterableConfig {
         var value = IncrementalAlterConfigsRequest.AlterableConfig()
         value.name = "name-0"
         value.configOperation = 9
-        value.value = "value-0"
+        value.value = nulls ? nil : "value-0"
         return value
     }
 }

@@ -4,21 +4,23 @@ import KafkaProtocol
 import NIOCore
 
 extension IncrementalAlterConfigsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> IncrementalAlterConfigsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> IncrementalAlterConfigsResponse {
         var value = IncrementalAlterConfigsResponse()
         value.throttleTimeMs = 2
-        value.responses = [IncrementalAlterConfigsResponse.AlterConfigsResourceResponse.sample(version: version)]
+        value.responses = [IncrementalAlterConfigsResponse.AlterConfigsResourceResponse.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension IncrementalAlterConfigsResponse.AlterConfigsResourceResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> IncrementalAlterConfigsResponse.AlterConfigsResourceResponse {
         var value = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse()
         value.errorCode = 2
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         value.resourceType = 16
         value.resourceName = "resourceName-0"
         return value

@@ -4,10 +4,11 @@ import KafkaProtocol
 import NIOCore
 
 extension InitProducerIdRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> InitProducerIdRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> InitProducerIdRequest {
         var value = InitProducerIdRequest()
-        value.transactionalId = "transactionalId-0"
+        value.transactionalId = nulls ? nil : "transactionalId-0"
         value.transactionTimeoutMs = 9
         if version >= 3 { value.producerId = 16 }
         if version >= 3 { value.producerEpoch = 23 }

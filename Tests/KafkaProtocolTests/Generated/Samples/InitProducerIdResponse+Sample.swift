@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension InitProducerIdResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> InitProducerIdResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> InitProducerIdResponse {
         var value = InitProducerIdResponse()
         value.throttleTimeMs = 2
         value.errorCode = 9

@@ -4,28 +4,31 @@ import KafkaProtocol
 import NIOCore
 
 extension InitializeShareGroupStateRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> InitializeShareGroupStateRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> InitializeShareGroupStateRequest {
         var value = InitializeShareGroupStateRequest()
         value.groupId = "groupId-0"
-        value.topics = [InitializeShareGroupStateRequest.InitializeStateData.sample(version: version)]
+        value.topics = [InitializeShareGroupStateRequest.InitializeStateData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension InitializeShareGroupStateRequest.InitializeStateData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> InitializeShareGroupStateRequest.InitializeStateData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> InitializeShareGroupStateRequest.InitializeStateData {
         var value = InitializeShareGroupStateRequest.InitializeStateData()
         value.topicId = KafkaUUID(high: 1, low: 100)
-        value.partitions = [InitializeShareGroupStateRequest.PartitionData.sample(version: version)]
+        value.partitions = [InitializeShareGroupStateRequest.PartitionData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension InitializeShareGroupStateRequest.PartitionData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> InitializeShareGroupStateRequest.PartitionData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> InitializeShareGroupStateRequest.PartitionData {
         var value = InitializeShareGroupStateRequest.PartitionData()
         value.partition = 2
         value.stateEpoch = 9

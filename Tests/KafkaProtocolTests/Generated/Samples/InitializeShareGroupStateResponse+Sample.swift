@@ -4,31 +4,34 @@ import KafkaProtocol
 import NIOCore
 
 extension InitializeShareGroupStateResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> InitializeShareGroupStateResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> InitializeShareGroupStateResponse {
         var value = InitializeShareGroupStateResponse()
-        value.results = [InitializeShareGroupStateResponse.InitializeStateResult.sample(version: version)]
+        value.results = [InitializeShareGroupStateResponse.InitializeStateResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension InitializeShareGroupStateResponse.InitializeStateResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> InitializeShareGroupStateResponse.InitializeStateResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> InitializeShareGroupStateResponse.InitializeStateResult {
         var value = InitializeShareGroupStateResponse.InitializeStateResult()
         value.topicId = KafkaUUID(high: 1, low: 100)
-        value.partitions = [InitializeShareGroupStateResponse.PartitionResult.sample(version: version)]
+        value.partitions = [InitializeShareGroupStateResponse.PartitionResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension InitializeShareGroupStateResponse.PartitionResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> InitializeShareGroupStateResponse.PartitionResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> InitializeShareGroupStateResponse.PartitionResult {
         var value = InitializeShareGroupStateResponse.PartitionResult()
         value.partition = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         return value
     }
 }

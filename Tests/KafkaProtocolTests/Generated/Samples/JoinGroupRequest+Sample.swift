@@ -4,24 +4,26 @@ import KafkaProtocol
 import NIOCore
 
 extension JoinGroupRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> JoinGroupRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> JoinGroupRequest {
         var value = JoinGroupRequest()
         value.groupId = "groupId-0"
         value.sessionTimeoutMs = 9
         if version >= 1 { value.rebalanceTimeoutMs = 16 }
         value.memberId = "memberId-0"
-        if version >= 5 { value.groupInstanceId = "groupInstanceId-0" }
+        if version >= 5 { value.groupInstanceId = nulls ? nil : "groupInstanceId-0" }
         value.protocolType = "protocolType-0"
-        value.protocols = [JoinGroupRequest.JoinGroupRequestProtocol.sample(version: version)]
-        if version >= 8 { value.reason = "reason-0" }
+        value.protocols = [JoinGroupRequest.JoinGroupRequestProtocol.sample(version: version, nulls: nulls)]
+        if version >= 8 { value.reason = nulls ? nil : "reason-0" }
         return value
     }
 }
 
 extension JoinGroupRequest.JoinGroupRequestProtocol {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> JoinGroupRequest.JoinGroupRequestProtocol {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> JoinGroupRequest.JoinGroupRequestProtocol {
         var value = JoinGroupRequest.JoinGroupRequestProtocol()
         value.name = "name-0"
         value.metadata = ByteBuffer(bytes: [1, 2, 1])

@@ -4,28 +4,30 @@ import KafkaProtocol
 import NIOCore
 
 extension JoinGroupResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> JoinGroupResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> JoinGroupResponse {
         var value = JoinGroupResponse()
         if version >= 2 { value.throttleTimeMs = 2 }
         value.errorCode = 9
         value.generationId = 16
-        if version >= 7 { value.protocolType = "protocolType-0" }
-        value.protocolName = "protocolName-0"
+        if version >= 7 { value.protocolType = nulls ? nil : "protocolType-0" }
+        value.protocolName = nulls && version >= 7 ? nil : "protocolName-0"
         value.leader = "leader-0"
         if version >= 9 { value.skipAssignment = true }
         value.memberId = "memberId-0"
-        value.members = [JoinGroupResponse.JoinGroupResponseMember.sample(version: version)]
+        value.members = [JoinGroupResponse.JoinGroupResponseMember.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension JoinGroupResponse.JoinGroupResponseMember {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> JoinGroupResponse.JoinGroupResponseMember {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> JoinGroupResponse.JoinGroupResponseMember {
         var value = JoinGroupResponse.JoinGroupResponseMember()
         value.memberId = "memberId-0"
-        if version >= 5 { value.groupInstanceId = "groupInstanceId-0" }
+        if version >= 5 { value.groupInstanceId = nulls ? nil : "groupInstanceId-0" }
         value.metadata = ByteBuffer(bytes: [1, 2, 2])
         return value
     }

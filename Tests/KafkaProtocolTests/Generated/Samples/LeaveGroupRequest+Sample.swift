@@ -4,23 +4,25 @@ import KafkaProtocol
 import NIOCore
 
 extension LeaveGroupRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> LeaveGroupRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> LeaveGroupRequest {
         var value = LeaveGroupRequest()
         value.groupId = "groupId-0"
         if version <= 2 { value.memberId = "memberId-0" }
-        if version >= 3 { value.members = [LeaveGroupRequest.MemberIdentity.sample(version: version)] }
+        if version >= 3 { value.members = [LeaveGroupRequest.MemberIdentity.sample(version: version, nulls: nulls)] }
         return value
     }
 }
 
 extension LeaveGroupRequest.MemberIdentity {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> LeaveGroupRequest.MemberIdentity {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> LeaveGroupRequest.MemberIdentity {
         var value = LeaveGroupRequest.MemberIdentity()
         value.memberId = "memberId-0"
-        value.groupInstanceId = "groupInstanceId-0"
-        if version >= 5 { value.reason = "reason-0" }
+        value.groupInstanceId = nulls ? nil : "groupInstanceId-0"
+        if version >= 5 { value.reason = nulls ? nil : "reason-0" }
         return value
     }
 }

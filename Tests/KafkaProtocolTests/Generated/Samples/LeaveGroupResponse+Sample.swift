@@ -4,22 +4,24 @@ import KafkaProtocol
 import NIOCore
 
 extension LeaveGroupResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> LeaveGroupResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> LeaveGroupResponse {
         var value = LeaveGroupResponse()
         if version >= 1 { value.throttleTimeMs = 2 }
         value.errorCode = 9
-        if version >= 3 { value.members = [LeaveGroupResponse.MemberResponse.sample(version: version)] }
+        if version >= 3 { value.members = [LeaveGroupResponse.MemberResponse.sample(version: version, nulls: nulls)] }
         return value
     }
 }
 
 extension LeaveGroupResponse.MemberResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> LeaveGroupResponse.MemberResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> LeaveGroupResponse.MemberResponse {
         var value = LeaveGroupResponse.MemberResponse()
         value.memberId = "memberId-0"
-        value.groupInstanceId = "groupInstanceId-0"
+        value.groupInstanceId = nulls ? nil : "groupInstanceId-0"
         value.errorCode = 16
         return value
     }

@@ -4,10 +4,11 @@ import KafkaProtocol
 import NIOCore
 
 extension ListClientMetricsResourcesRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListClientMetricsResourcesRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListClientMetricsResourcesRequest {
         let value = ListClientMetricsResourcesRequest()
-        _ = version
+        _ = (version, nulls)
         return value
     }
 }

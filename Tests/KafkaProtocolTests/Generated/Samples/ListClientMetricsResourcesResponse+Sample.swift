@@ -4,19 +4,21 @@ import KafkaProtocol
 import NIOCore
 
 extension ListClientMetricsResourcesResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListClientMetricsResourcesResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListClientMetricsResourcesResponse {
         var value = ListClientMetricsResourcesResponse()
         value.throttleTimeMs = 2
         value.errorCode = 9
-        value.clientMetricsResources = [ListClientMetricsResourcesResponse.ClientMetricsResource.sample(version: version)]
+        value.clientMetricsResources = [ListClientMetricsResourcesResponse.ClientMetricsResource.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ListClientMetricsResourcesResponse.ClientMetricsResource {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListClientMetricsResourcesResponse.ClientMetricsResource {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListClientMetricsResourcesResponse.ClientMetricsResource {
         var value = ListClientMetricsResourcesResponse.ClientMetricsResource()
         value.name = "name-0"
         return value

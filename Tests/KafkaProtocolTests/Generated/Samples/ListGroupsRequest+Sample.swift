@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension ListGroupsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListGroupsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListGroupsRequest {
         var value = ListGroupsRequest()
         if version >= 4 { value.statesFilter = ["statesFilter-1", "statesFilter-2"] }
         if version >= 5 { value.typesFilter = ["typesFilter-1", "typesFilter-2"] }

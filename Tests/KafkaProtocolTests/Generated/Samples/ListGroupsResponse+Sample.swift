@@ -4,19 +4,21 @@ import KafkaProtocol
 import NIOCore
 
 extension ListGroupsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListGroupsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListGroupsResponse {
         var value = ListGroupsResponse()
         if version >= 1 { value.throttleTimeMs = 2 }
         value.errorCode = 9
-        value.groups = [ListGroupsResponse.ListedGroup.sample(version: version)]
+        value.groups = [ListGroupsResponse.ListedGroup.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ListGroupsResponse.ListedGroup {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListGroupsResponse.ListedGroup {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListGroupsResponse.ListedGroup {
         var value = ListGroupsResponse.ListedGroup()
         value.groupId = "groupId-0"
         value.protocolType = "protocolType-0"

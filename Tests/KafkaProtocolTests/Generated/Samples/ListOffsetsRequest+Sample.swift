@@ -4,30 +4,33 @@ import KafkaProtocol
 import NIOCore
 
 extension ListOffsetsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListOffsetsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListOffsetsRequest {
         var value = ListOffsetsRequest()
         value.replicaId = 2
         if version >= 2 { value.isolationLevel = 9 }
-        value.topics = [ListOffsetsRequest.ListOffsetsTopic.sample(version: version)]
+        value.topics = [ListOffsetsRequest.ListOffsetsTopic.sample(version: version, nulls: nulls)]
         if version >= 10 { value.timeoutMs = 23 }
         return value
     }
 }
 
 extension ListOffsetsRequest.ListOffsetsTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListOffsetsRequest.ListOffsetsTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListOffsetsRequest.ListOffsetsTopic {
         var value = ListOffsetsRequest.ListOffsetsTopic()
         value.name = "name-0"
-        value.partitions = [ListOffsetsRequest.ListOffsetsPartition.sample(version: version)]
+        value.partitions = [ListOffsetsRequest.ListOffsetsPartition.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ListOffsetsRequest.ListOffsetsPartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListOffsetsRequest.ListOffsetsPartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListOffsetsRequest.ListOffsetsPartition {
         var value = ListOffsetsRequest.ListOffsetsPartition()
         value.partitionIndex = 2
         if version >= 4 { value.currentLeaderEpoch = 9 }

@@ -4,28 +4,31 @@ import KafkaProtocol
 import NIOCore
 
 extension ListOffsetsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListOffsetsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListOffsetsResponse {
         var value = ListOffsetsResponse()
         if version >= 2 { value.throttleTimeMs = 2 }
-        value.topics = [ListOffsetsResponse.ListOffsetsTopicResponse.sample(version: version)]
+        value.topics = [ListOffsetsResponse.ListOffsetsTopicResponse.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ListOffsetsResponse.ListOffsetsTopicResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListOffsetsResponse.ListOffsetsTopicResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListOffsetsResponse.ListOffsetsTopicResponse {
         var value = ListOffsetsResponse.ListOffsetsTopicResponse()
         value.name = "name-0"
-        value.partitions = [ListOffsetsResponse.ListOffsetsPartitionResponse.sample(version: version)]
+        value.partitions = [ListOffsetsResponse.ListOffsetsPartitionResponse.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ListOffsetsResponse.ListOffsetsPartitionResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListOffsetsResponse.ListOffsetsPartitionResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListOffsetsResponse.ListOffsetsPartitionResponse {
         var value = ListOffsetsResponse.ListOffsetsPartitionResponse()
         value.partitionIndex = 2
         value.errorCode = 9

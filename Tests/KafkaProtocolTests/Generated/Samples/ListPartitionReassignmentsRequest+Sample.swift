@@ -4,18 +4,20 @@ import KafkaProtocol
 import NIOCore
 
 extension ListPartitionReassignmentsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListPartitionReassignmentsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListPartitionReassignmentsRequest {
         var value = ListPartitionReassignmentsRequest()
         value.timeoutMs = 2
-        value.topics = [ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics.sample(version: version)]
+        value.topics = nulls ? nil : [ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics {
         var value = ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics()
         value.name = "name-0"
         value.partitionIndexes = [10, 11]

@@ -4,30 +4,33 @@ import KafkaProtocol
 import NIOCore
 
 extension ListPartitionReassignmentsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListPartitionReassignmentsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListPartitionReassignmentsResponse {
         var value = ListPartitionReassignmentsResponse()
         value.throttleTimeMs = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
-        value.topics = [ListPartitionReassignmentsResponse.OngoingTopicReassignment.sample(version: version)]
+        value.errorMessage = nulls ? nil : "errorMessage-0"
+        value.topics = [ListPartitionReassignmentsResponse.OngoingTopicReassignment.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ListPartitionReassignmentsResponse.OngoingTopicReassignment {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListPartitionReassignmentsResponse.OngoingTopicReassignment {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListPartitionReassignmentsResponse.OngoingTopicReassignment {
         var value = ListPartitionReassignmentsResponse.OngoingTopicReassignment()
         value.name = "name-0"
-        value.partitions = [ListPartitionReassignmentsResponse.OngoingPartitionReassignment.sample(version: version)]
+        value.partitions = [ListPartitionReassignmentsResponse.OngoingPartitionReassignment.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ListPartitionReassignmentsResponse.OngoingPartitionReassignment {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListPartitionReassignmentsResponse.OngoingPartitionReassignment {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListPartitionReassignmentsResponse.OngoingPartitionReassignment {
         var value = ListPartitionReassignmentsResponse.OngoingPartitionReassignment()
         value.partitionIndex = 2
         value.replicas = [10, 11]

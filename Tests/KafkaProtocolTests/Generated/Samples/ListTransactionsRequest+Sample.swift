@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension ListTransactionsRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListTransactionsRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListTransactionsRequest {
         var value = ListTransactionsRequest()
         value.stateFilters = ["stateFilters-1", "stateFilters-2"]
         value.producerIdFilters = [10, 11]

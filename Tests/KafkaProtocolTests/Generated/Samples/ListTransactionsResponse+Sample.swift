@@ -4,20 +4,22 @@ import KafkaProtocol
 import NIOCore
 
 extension ListTransactionsResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListTransactionsResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListTransactionsResponse {
         var value = ListTransactionsResponse()
         value.throttleTimeMs = 2
         value.errorCode = 9
         value.unknownStateFilters = ["unknownStateFilters-1", "unknownStateFilters-2"]
-        value.transactionStates = [ListTransactionsResponse.TransactionState.sample(version: version)]
+        value.transactionStates = [ListTransactionsResponse.TransactionState.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ListTransactionsResponse.TransactionState {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ListTransactionsResponse.TransactionState {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ListTransactionsResponse.TransactionState {
         var value = ListTransactionsResponse.TransactionState()
         value.transactionalId = "transactionalId-0"
         value.producerId = 9

@@ -4,10 +4,11 @@ import KafkaProtocol
 import NIOCore
 
 extension MetadataRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> MetadataRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> MetadataRequest {
         var value = MetadataRequest()
-        value.topics = [MetadataRequest.MetadataRequestTopic.sample(version: version)]
+        value.topics = nulls && version >= 1 ? nil : [MetadataRequest.MetadataRequestTopic.sample(version: version, nulls: nulls)]
         if version >= 4 { value.allowAutoTopicCreation = false }
         if version >= 8 && version <= 10 { value.includeClusterAuthorizedOperations = true }
         if version >= 8 { value.includeTopicAuthorizedOperations = true }
@@ -16,11 +17,12 @@ extension MetadataRequest {
 }
 
 extension MetadataRequest.MetadataRequestTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> MetadataRequest.MetadataRequestTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> MetadataRequest.MetadataRequestTopic {
         var value = MetadataRequest.MetadataRequestTopic()
         if version >= 10 { value.topicId = KafkaUUID(high: 1, low: 100) }
-        value.name = "name-0"
+        value.name = nulls && version >= 10 ? nil : "name-0"
         return value
     }
 }

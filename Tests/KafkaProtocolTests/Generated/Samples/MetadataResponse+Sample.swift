@@ -4,48 +4,52 @@ import KafkaProtocol
 import NIOCore
 
 extension MetadataResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> MetadataResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> MetadataResponse {
         var value = MetadataResponse()
         if version >= 3 { value.throttleTimeMs = 2 }
-        value.brokers = [MetadataResponse.MetadataResponseBroker.sample(version: version)]
-        if version >= 2 { value.clusterId = "clusterId-0" }
+        value.brokers = [MetadataResponse.MetadataResponseBroker.sample(version: version, nulls: nulls)]
+        if version >= 2 { value.clusterId = nulls ? nil : "clusterId-0" }
         if version >= 1 { value.controllerId = 23 }
-        value.topics = [MetadataResponse.MetadataResponseTopic.sample(version: version)]
+        value.topics = [MetadataResponse.MetadataResponseTopic.sample(version: version, nulls: nulls)]
         if version >= 8 && version <= 10 { value.clusterAuthorizedOperations = 37 }
         return value
     }
 }
 
 extension MetadataResponse.MetadataResponseBroker {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> MetadataResponse.MetadataResponseBroker {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> MetadataResponse.MetadataResponseBroker {
         var value = MetadataResponse.MetadataResponseBroker()
         value.nodeId = 2
         value.host = "host-0"
         value.port = 16
-        if version >= 1 { value.rack = "rack-0" }
+        if version >= 1 { value.rack = nulls ? nil : "rack-0" }
         return value
     }
 }
 
 extension MetadataResponse.MetadataResponseTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> MetadataResponse.MetadataResponseTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> MetadataResponse.MetadataResponseTopic {
         var value = MetadataResponse.MetadataResponseTopic()
         value.errorCode = 2
-        value.name = "name-0"
+        value.name = nulls && version >= 12 ? nil : "name-0"
         if version >= 10 { value.topicId = KafkaUUID(high: 3, low: 102) }
         if version >= 1 { value.isInternal = true }
-        value.partitions = [MetadataResponse.MetadataResponsePartition.sample(version: version)]
+        value.partitions = [MetadataResponse.MetadataResponsePartition.sample(version: version, nulls: nulls)]
         if version >= 8 { value.topicAuthorizedOperations = 37 }
         return value
     }
 }
 
 extension MetadataResponse.MetadataResponsePartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> MetadataResponse.MetadataResponsePartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> MetadataResponse.MetadataResponsePartition {
         var value = MetadataResponse.MetadataResponsePartition()
         value.errorCode = 2
         value.partitionIndex = 9

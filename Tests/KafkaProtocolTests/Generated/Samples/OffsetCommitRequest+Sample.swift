@@ -4,38 +4,41 @@ import KafkaProtocol
 import NIOCore
 
 extension OffsetCommitRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetCommitRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetCommitRequest {
         var value = OffsetCommitRequest()
         value.groupId = "groupId-0"
         if version >= 1 { value.generationIdOrMemberEpoch = 9 }
         if version >= 1 { value.memberId = "memberId-0" }
-        if version >= 7 { value.groupInstanceId = "groupInstanceId-0" }
+        if version >= 7 { value.groupInstanceId = nulls ? nil : "groupInstanceId-0" }
         if version >= 2 && version <= 4 { value.retentionTimeMs = 30 }
-        value.topics = [OffsetCommitRequest.OffsetCommitRequestTopic.sample(version: version)]
+        value.topics = [OffsetCommitRequest.OffsetCommitRequestTopic.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension OffsetCommitRequest.OffsetCommitRequestTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetCommitRequest.OffsetCommitRequestTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetCommitRequest.OffsetCommitRequestTopic {
         var value = OffsetCommitRequest.OffsetCommitRequestTopic()
         value.name = "name-0"
-        value.partitions = [OffsetCommitRequest.OffsetCommitRequestPartition.sample(version: version)]
+        value.partitions = [OffsetCommitRequest.OffsetCommitRequestPartition.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension OffsetCommitRequest.OffsetCommitRequestPartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetCommitRequest.OffsetCommitRequestPartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetCommitRequest.OffsetCommitRequestPartition {
         var value = OffsetCommitRequest.OffsetCommitRequestPartition()
         value.partitionIndex = 2
         value.committedOffset = 9
         if version >= 6 { value.committedLeaderEpoch = 16 }
         if version == 1 { value.commitTimestamp = 23 }
-        value.committedMetadata = "committedMetadata-0"
+        value.committedMetadata = nulls ? nil : "committedMetadata-0"
         return value
     }
 }

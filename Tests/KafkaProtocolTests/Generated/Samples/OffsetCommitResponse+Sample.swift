@@ -4,28 +4,31 @@ import KafkaProtocol
 import NIOCore
 
 extension OffsetCommitResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetCommitResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetCommitResponse {
         var value = OffsetCommitResponse()
         if version >= 3 { value.throttleTimeMs = 2 }
-        value.topics = [OffsetCommitResponse.OffsetCommitResponseTopic.sample(version: version)]
+        value.topics = [OffsetCommitResponse.OffsetCommitResponseTopic.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension OffsetCommitResponse.OffsetCommitResponseTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetCommitResponse.OffsetCommitResponseTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetCommitResponse.OffsetCommitResponseTopic {
         var value = OffsetCommitResponse.OffsetCommitResponseTopic()
         value.name = "name-0"
-        value.partitions = [OffsetCommitResponse.OffsetCommitResponsePartition.sample(version: version)]
+        value.partitions = [OffsetCommitResponse.OffsetCommitResponsePartition.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension OffsetCommitResponse.OffsetCommitResponsePartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetCommitResponse.OffsetCommitResponsePartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetCommitResponse.OffsetCommitResponsePartition {
         var value = OffsetCommitResponse.OffsetCommitResponsePartition()
         value.partitionIndex = 2
         value.errorCode = 9

@@ -4,28 +4,31 @@ import KafkaProtocol
 import NIOCore
 
 extension OffsetDeleteRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetDeleteRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetDeleteRequest {
         var value = OffsetDeleteRequest()
         value.groupId = "groupId-0"
-        value.topics = [OffsetDeleteRequest.OffsetDeleteRequestTopic.sample(version: version)]
+        value.topics = [OffsetDeleteRequest.OffsetDeleteRequestTopic.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension OffsetDeleteRequest.OffsetDeleteRequestTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetDeleteRequest.OffsetDeleteRequestTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetDeleteRequest.OffsetDeleteRequestTopic {
         var value = OffsetDeleteRequest.OffsetDeleteRequestTopic()
         value.name = "name-0"
-        value.partitions = [OffsetDeleteRequest.OffsetDeleteRequestPartition.sample(version: version)]
+        value.partitions = [OffsetDeleteRequest.OffsetDeleteRequestPartition.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension OffsetDeleteRequest.OffsetDeleteRequestPartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetDeleteRequest.OffsetDeleteRequestPartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetDeleteRequest.OffsetDeleteRequestPartition {
         var value = OffsetDeleteRequest.OffsetDeleteRequestPartition()
         value.partitionIndex = 2
         return value

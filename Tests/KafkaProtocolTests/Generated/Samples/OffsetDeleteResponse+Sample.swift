@@ -4,29 +4,32 @@ import KafkaProtocol
 import NIOCore
 
 extension OffsetDeleteResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetDeleteResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetDeleteResponse {
         var value = OffsetDeleteResponse()
         value.errorCode = 2
         value.throttleTimeMs = 9
-        value.topics = [OffsetDeleteResponse.OffsetDeleteResponseTopic.sample(version: version)]
+        value.topics = [OffsetDeleteResponse.OffsetDeleteResponseTopic.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension OffsetDeleteResponse.OffsetDeleteResponseTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetDeleteResponse.OffsetDeleteResponseTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetDeleteResponse.OffsetDeleteResponseTopic {
         var value = OffsetDeleteResponse.OffsetDeleteResponseTopic()
         value.name = "name-0"
-        value.partitions = [OffsetDeleteResponse.OffsetDeleteResponsePartition.sample(version: version)]
+        value.partitions = [OffsetDeleteResponse.OffsetDeleteResponsePartition.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension OffsetDeleteResponse.OffsetDeleteResponsePartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetDeleteResponse.OffsetDeleteResponsePartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetDeleteResponse.OffsetDeleteResponsePartition {
         var value = OffsetDeleteResponse.OffsetDeleteResponsePartition()
         value.partitionIndex = 2
         value.errorCode = 9

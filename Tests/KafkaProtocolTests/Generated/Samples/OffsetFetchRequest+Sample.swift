@@ -4,20 +4,22 @@ import KafkaProtocol
 import NIOCore
 
 extension OffsetFetchRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetFetchRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetFetchRequest {
         var value = OffsetFetchRequest()
         if version <= 7 { value.groupId = "groupId-0" }
-        if version <= 7 { value.topics = [OffsetFetchRequest.OffsetFetchRequestTopic.sample(version: version)] }
-        if version >= 8 { value.groups = [OffsetFetchRequest.OffsetFetchRequestGroup.sample(version: version)] }
+        if version <= 7 { value.topics = nulls && version >= 2 ? nil : [OffsetFetchRequest.OffsetFetchRequestTopic.sample(version: version, nulls: nulls)] }
+        if version >= 8 { value.groups = [OffsetFetchRequest.OffsetFetchRequestGroup.sample(version: version, nulls: nulls)] }
         if version >= 7 { value.requireStable = true }
         return value
     }
 }
 
 extension OffsetFetchRequest.OffsetFetchRequestTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetFetchRequest.OffsetFetchRequestTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetFetchRequest.OffsetFetchRequestTopic {
         var value = OffsetFetchRequest.OffsetFetchRequestTopic()
         value.name = "name-0"
         value.partitionIndexes = [10, 11]
@@ -26,20 +28,22 @@ extension OffsetFetchRequest.OffsetFetchRequestTopic {
 }
 
 extension OffsetFetchRequest.OffsetFetchRequestGroup {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetFetchRequest.OffsetFetchRequestGroup {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetFetchRequest.OffsetFetchRequestGroup {
         var value = OffsetFetchRequest.OffsetFetchRequestGroup()
         value.groupId = "groupId-0"
-        if version >= 9 { value.memberId = "memberId-0" }
+        if version >= 9 { value.memberId = nulls ? nil : "memberId-0" }
         if version >= 9 { value.memberEpoch = 16 }
-        value.topics = [OffsetFetchRequest.OffsetFetchRequestTopics.sample(version: version)]
+        value.topics = nulls ? nil : [OffsetFetchRequest.OffsetFetchRequestTopics.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension OffsetFetchRequest.OffsetFetchRequestTopics {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetFetchRequest.OffsetFetchRequestTopics {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetFetchRequest.OffsetFetchRequestTopics {
         var value = OffsetFetchRequest.OffsetFetchRequestTopics()
         value.name = "name-0"
         value.partitionIndexes = [10, 11]

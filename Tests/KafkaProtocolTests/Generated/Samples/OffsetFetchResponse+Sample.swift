@@ -4,69 +4,75 @@ import KafkaProtocol
 import NIOCore
 
 extension OffsetFetchResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetFetchResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetFetchResponse {
         var value = OffsetFetchResponse()
         if version >= 3 { value.throttleTimeMs = 2 }
-        if version <= 7 { value.topics = [OffsetFetchResponse.OffsetFetchResponseTopic.sample(version: version)] }
+        if version <= 7 { value.topics = [OffsetFetchResponse.OffsetFetchResponseTopic.sample(version: version, nulls: nulls)] }
         if version >= 2 && version <= 7 { value.errorCode = 16 }
-        if version >= 8 { value.groups = [OffsetFetchResponse.OffsetFetchResponseGroup.sample(version: version)] }
+        if version >= 8 { value.groups = [OffsetFetchResponse.OffsetFetchResponseGroup.sample(version: version, nulls: nulls)] }
         return value
     }
 }
 
 extension OffsetFetchResponse.OffsetFetchResponseTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetFetchResponse.OffsetFetchResponseTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetFetchResponse.OffsetFetchResponseTopic {
         var value = OffsetFetchResponse.OffsetFetchResponseTopic()
         value.name = "name-0"
-        value.partitions = [OffsetFetchResponse.OffsetFetchResponsePartition.sample(version: version)]
+        value.partitions = [OffsetFetchResponse.OffsetFetchResponsePartition.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension OffsetFetchResponse.OffsetFetchResponsePartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetFetchResponse.OffsetFetchResponsePartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetFetchResponse.OffsetFetchResponsePartition {
         var value = OffsetFetchResponse.OffsetFetchResponsePartition()
         value.partitionIndex = 2
         value.committedOffset = 9
         if version >= 5 { value.committedLeaderEpoch = 16 }
-        value.metadata = "metadata-0"
+        value.metadata = nulls ? nil : "metadata-0"
         value.errorCode = 30
         return value
     }
 }
 
 extension OffsetFetchResponse.OffsetFetchResponseGroup {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetFetchResponse.OffsetFetchResponseGroup {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetFetchResponse.OffsetFetchResponseGroup {
         var value = OffsetFetchResponse.OffsetFetchResponseGroup()
         value.groupId = "groupId-0"
-        value.topics = [OffsetFetchResponse.OffsetFetchResponseTopics.sample(version: version)]
+        value.topics = [OffsetFetchResponse.OffsetFetchResponseTopics.sample(version: version, nulls: nulls)]
         value.errorCode = 16
         return value
     }
 }
 
 extension OffsetFetchResponse.OffsetFetchResponseTopics {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetFetchResponse.OffsetFetchResponseTopics {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetFetchResponse.OffsetFetchResponseTopics {
         var value = OffsetFetchResponse.OffsetFetchResponseTopics()
         value.name = "name-0"
-        value.partitions = [OffsetFetchResponse.OffsetFetchResponsePartitions.sample(version: version)]
+        value.partitions = [OffsetFetchResponse.OffsetFetchResponsePartitions.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension OffsetFetchResponse.OffsetFetchResponsePartitions {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetFetchResponse.OffsetFetchResponsePartitions {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetFetchResponse.OffsetFetchResponsePartitions {
         var value = OffsetFetchResponse.OffsetFetchResponsePartitions()
         value.partitionIndex = 2
         value.committedOffset = 9
         value.committedLeaderEpoch = 16
-        value.metadata = "metadata-0"
+        value.metadata = nulls ? nil : "metadata-0"
         value.errorCode = 30
         return value
     }

@@ -4,28 +4,31 @@ import KafkaProtocol
 import NIOCore
 
 extension OffsetForLeaderEpochRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetForLeaderEpochRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetForLeaderEpochRequest {
         var value = OffsetForLeaderEpochRequest()
         if version >= 3 { value.replicaId = 2 }
-        value.topics = [OffsetForLeaderEpochRequest.OffsetForLeaderTopic.sample(version: version)]
+        value.topics = [OffsetForLeaderEpochRequest.OffsetForLeaderTopic.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension OffsetForLeaderEpochRequest.OffsetForLeaderTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetForLeaderEpochRequest.OffsetForLeaderTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetForLeaderEpochRequest.OffsetForLeaderTopic {
         var value = OffsetForLeaderEpochRequest.OffsetForLeaderTopic()
         value.topic = "topic-0"
-        value.partitions = [OffsetForLeaderEpochRequest.OffsetForLeaderPartition.sample(version: version)]
+        value.partitions = [OffsetForLeaderEpochRequest.OffsetForLeaderPartition.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension OffsetForLeaderEpochRequest.OffsetForLeaderPartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetForLeaderEpochRequest.OffsetForLeaderPartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetForLeaderEpochRequest.OffsetForLeaderPartition {
         var value = OffsetForLeaderEpochRequest.OffsetForLeaderPartition()
         value.partition = 2
         if version >= 2 { value.currentLeaderEpoch = 9 }

@@ -4,28 +4,31 @@ import KafkaProtocol
 import NIOCore
 
 extension OffsetForLeaderEpochResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetForLeaderEpochResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetForLeaderEpochResponse {
         var value = OffsetForLeaderEpochResponse()
         if version >= 2 { value.throttleTimeMs = 2 }
-        value.topics = [OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult.sample(version: version)]
+        value.topics = [OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult {
         var value = OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult()
         value.topic = "topic-0"
-        value.partitions = [OffsetForLeaderEpochResponse.EpochEndOffset.sample(version: version)]
+        value.partitions = [OffsetForLeaderEpochResponse.EpochEndOffset.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension OffsetForLeaderEpochResponse.EpochEndOffset {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> OffsetForLeaderEpochResponse.EpochEndOffset {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> OffsetForLeaderEpochResponse.EpochEndOffset {
         var value = OffsetForLeaderEpochResponse.EpochEndOffset()
         value.errorCode = 2
         value.partition = 9

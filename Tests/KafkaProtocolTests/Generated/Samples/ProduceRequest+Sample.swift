@@ -4,33 +4,36 @@ import KafkaProtocol
 import NIOCore
 
 extension ProduceRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ProduceRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ProduceRequest {
         var value = ProduceRequest()
-        if version >= 3 { value.transactionalId = "transactionalId-0" }
+        if version >= 3 { value.transactionalId = nulls ? nil : "transactionalId-0" }
         value.acks = 9
         value.timeoutMs = 16
-        value.topicData = [ProduceRequest.TopicProduceData.sample(version: version)]
+        value.topicData = [ProduceRequest.TopicProduceData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ProduceRequest.TopicProduceData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ProduceRequest.TopicProduceData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ProduceRequest.TopicProduceData {
         var value = ProduceRequest.TopicProduceData()
         value.name = "name-0"
-        value.partitionData = [ProduceRequest.PartitionProduceData.sample(version: version)]
+        value.partitionData = [ProduceRequest.PartitionProduceData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ProduceRequest.PartitionProduceData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ProduceRequest.PartitionProduceData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ProduceRequest.PartitionProduceData {
         var value = ProduceRequest.PartitionProduceData()
         value.index = 2
-        value.records = ByteBuffer(bytes: [0, 0, 0, 0, 0, 0, 0, 1, 9, 8, 7])
+        value.records = nulls ? nil : ByteBuffer(bytes: [0, 0, 0, 0, 0, 0, 0, 1, 9, 8, 7])
         return value
     }
 }

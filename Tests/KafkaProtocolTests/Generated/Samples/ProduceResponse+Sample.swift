@@ -4,55 +4,60 @@ import KafkaProtocol
 import NIOCore
 
 extension ProduceResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ProduceResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ProduceResponse {
         var value = ProduceResponse()
-        value.responses = [ProduceResponse.TopicProduceResponse.sample(version: version)]
+        value.responses = [ProduceResponse.TopicProduceResponse.sample(version: version, nulls: nulls)]
         if version >= 1 { value.throttleTimeMs = 9 }
-        if version >= 10 { value.nodeEndpoints = [ProduceResponse.NodeEndpoint.sample(version: version)] }
+        if version >= 10 { value.nodeEndpoints = [ProduceResponse.NodeEndpoint.sample(version: version, nulls: nulls)] }
         return value
     }
 }
 
 extension ProduceResponse.TopicProduceResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ProduceResponse.TopicProduceResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ProduceResponse.TopicProduceResponse {
         var value = ProduceResponse.TopicProduceResponse()
         value.name = "name-0"
-        value.partitionResponses = [ProduceResponse.PartitionProduceResponse.sample(version: version)]
+        value.partitionResponses = [ProduceResponse.PartitionProduceResponse.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ProduceResponse.PartitionProduceResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ProduceResponse.PartitionProduceResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ProduceResponse.PartitionProduceResponse {
         var value = ProduceResponse.PartitionProduceResponse()
         value.index = 2
         value.errorCode = 9
         value.baseOffset = 16
         if version >= 2 { value.logAppendTimeMs = 23 }
         if version >= 5 { value.logStartOffset = 30 }
-        if version >= 8 { value.recordErrors = [ProduceResponse.BatchIndexAndErrorMessage.sample(version: version)] }
-        if version >= 8 { value.errorMessage = "errorMessage-0" }
-        if version >= 10 { value.currentLeader = ProduceResponse.LeaderIdAndEpoch.sample(version: version) }
+        if version >= 8 { value.recordErrors = [ProduceResponse.BatchIndexAndErrorMessage.sample(version: version, nulls: nulls)] }
+        if version >= 8 { value.errorMessage = nulls ? nil : "errorMessage-0" }
+        if version >= 10 { value.currentLeader = ProduceResponse.LeaderIdAndEpoch.sample(version: version, nulls: nulls) }
         return value
     }
 }
 
 extension ProduceResponse.BatchIndexAndErrorMessage {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ProduceResponse.BatchIndexAndErrorMessage {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ProduceResponse.BatchIndexAndErrorMessage {
         var value = ProduceResponse.BatchIndexAndErrorMessage()
         value.batchIndex = 2
-        value.batchIndexErrorMessage = "batchIndexErrorMessage-0"
+        value.batchIndexErrorMessage = nulls ? nil : "batchIndexErrorMessage-0"
         return value
     }
 }
 
 extension ProduceResponse.LeaderIdAndEpoch {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ProduceResponse.LeaderIdAndEpoch {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ProduceResponse.LeaderIdAndEpoch {
         var value = ProduceResponse.LeaderIdAndEpoch()
         value.leaderId = 2
         value.leaderEpoch = 9
@@ -61,13 +66,14 @@ extension ProduceResponse.LeaderIdAndEpoch {
 }
 
 extension ProduceResponse.NodeEndpoint {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ProduceResponse.NodeEndpoint {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ProduceResponse.NodeEndpoint {
         var value = ProduceResponse.NodeEndpoint()
         value.nodeId = 2
         value.host = "host-0"
         value.port = 16
-        value.rack = "rack-0"
+        value.rack = nulls ? nil : "rack-0"
         return value
     }
 }

@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension PushTelemetryRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> PushTelemetryRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> PushTelemetryRequest {
         var value = PushTelemetryRequest()
         value.clientInstanceId = KafkaUUID(high: 1, low: 100)
         value.subscriptionId = 9

@@ -4,28 +4,31 @@ import KafkaProtocol
 import NIOCore
 
 extension ReadShareGroupStateRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ReadShareGroupStateRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ReadShareGroupStateRequest {
         var value = ReadShareGroupStateRequest()
         value.groupId = "groupId-0"
-        value.topics = [ReadShareGroupStateRequest.ReadStateData.sample(version: version)]
+        value.topics = [ReadShareGroupStateRequest.ReadStateData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ReadShareGroupStateRequest.ReadStateData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ReadShareGroupStateRequest.ReadStateData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ReadShareGroupStateRequest.ReadStateData {
         var value = ReadShareGroupStateRequest.ReadStateData()
         value.topicId = KafkaUUID(high: 1, low: 100)
-        value.partitions = [ReadShareGroupStateRequest.PartitionData.sample(version: version)]
+        value.partitions = [ReadShareGroupStateRequest.PartitionData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ReadShareGroupStateRequest.PartitionData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ReadShareGroupStateRequest.PartitionData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ReadShareGroupStateRequest.PartitionData {
         var value = ReadShareGroupStateRequest.PartitionData()
         value.partition = 2
         value.leaderEpoch = 9

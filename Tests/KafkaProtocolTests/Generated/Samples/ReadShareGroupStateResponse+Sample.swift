@@ -4,41 +4,45 @@ import KafkaProtocol
 import NIOCore
 
 extension ReadShareGroupStateResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ReadShareGroupStateResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ReadShareGroupStateResponse {
         var value = ReadShareGroupStateResponse()
-        value.results = [ReadShareGroupStateResponse.ReadStateResult.sample(version: version)]
+        value.results = [ReadShareGroupStateResponse.ReadStateResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ReadShareGroupStateResponse.ReadStateResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ReadShareGroupStateResponse.ReadStateResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ReadShareGroupStateResponse.ReadStateResult {
         var value = ReadShareGroupStateResponse.ReadStateResult()
         value.topicId = KafkaUUID(high: 1, low: 100)
-        value.partitions = [ReadShareGroupStateResponse.PartitionResult.sample(version: version)]
+        value.partitions = [ReadShareGroupStateResponse.PartitionResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ReadShareGroupStateResponse.PartitionResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ReadShareGroupStateResponse.PartitionResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ReadShareGroupStateResponse.PartitionResult {
         var value = ReadShareGroupStateResponse.PartitionResult()
         value.partition = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         value.stateEpoch = 23
         value.startOffset = 30
-        value.stateBatches = [ReadShareGroupStateResponse.StateBatch.sample(version: version)]
+        value.stateBatches = [ReadShareGroupStateResponse.StateBatch.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ReadShareGroupStateResponse.StateBatch {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ReadShareGroupStateResponse.StateBatch {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ReadShareGroupStateResponse.StateBatch {
         var value = ReadShareGroupStateResponse.StateBatch()
         value.firstOffset = 2
         value.lastOffset = 9

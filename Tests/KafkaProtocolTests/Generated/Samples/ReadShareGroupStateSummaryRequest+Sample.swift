@@ -4,28 +4,31 @@ import KafkaProtocol
 import NIOCore
 
 extension ReadShareGroupStateSummaryRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ReadShareGroupStateSummaryRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ReadShareGroupStateSummaryRequest {
         var value = ReadShareGroupStateSummaryRequest()
         value.groupId = "groupId-0"
-        value.topics = [ReadShareGroupStateSummaryRequest.ReadStateSummaryData.sample(version: version)]
+        value.topics = [ReadShareGroupStateSummaryRequest.ReadStateSummaryData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ReadShareGroupStateSummaryRequest.ReadStateSummaryData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ReadShareGroupStateSummaryRequest.ReadStateSummaryData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ReadShareGroupStateSummaryRequest.ReadStateSummaryData {
         var value = ReadShareGroupStateSummaryRequest.ReadStateSummaryData()
         value.topicId = KafkaUUID(high: 1, low: 100)
-        value.partitions = [ReadShareGroupStateSummaryRequest.PartitionData.sample(version: version)]
+        value.partitions = [ReadShareGroupStateSummaryRequest.PartitionData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ReadShareGroupStateSummaryRequest.PartitionData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ReadShareGroupStateSummaryRequest.PartitionData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ReadShareGroupStateSummaryRequest.PartitionData {
         var value = ReadShareGroupStateSummaryRequest.PartitionData()
         value.partition = 2
         value.leaderEpoch = 9

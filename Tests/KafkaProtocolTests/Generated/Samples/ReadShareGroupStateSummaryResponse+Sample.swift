@@ -4,31 +4,34 @@ import KafkaProtocol
 import NIOCore
 
 extension ReadShareGroupStateSummaryResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ReadShareGroupStateSummaryResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ReadShareGroupStateSummaryResponse {
         var value = ReadShareGroupStateSummaryResponse()
-        value.results = [ReadShareGroupStateSummaryResponse.ReadStateSummaryResult.sample(version: version)]
+        value.results = [ReadShareGroupStateSummaryResponse.ReadStateSummaryResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ReadShareGroupStateSummaryResponse.ReadStateSummaryResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ReadShareGroupStateSummaryResponse.ReadStateSummaryResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ReadShareGroupStateSummaryResponse.ReadStateSummaryResult {
         var value = ReadShareGroupStateSummaryResponse.ReadStateSummaryResult()
         value.topicId = KafkaUUID(high: 1, low: 100)
-        value.partitions = [ReadShareGroupStateSummaryResponse.PartitionResult.sample(version: version)]
+        value.partitions = [ReadShareGroupStateSummaryResponse.PartitionResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ReadShareGroupStateSummaryResponse.PartitionResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ReadShareGroupStateSummaryResponse.PartitionResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ReadShareGroupStateSummaryResponse.PartitionResult {
         var value = ReadShareGroupStateSummaryResponse.PartitionResult()
         value.partition = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         value.stateEpoch = 23
         value.startOffset = 30
         return value

@@ -4,10 +4,11 @@ import KafkaProtocol
 import NIOCore
 
 extension RemoveRaftVoterRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> RemoveRaftVoterRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> RemoveRaftVoterRequest {
         var value = RemoveRaftVoterRequest()
-        value.clusterId = "clusterId-0"
+        value.clusterId = nulls ? nil : "clusterId-0"
         value.voterId = 9
         value.voterDirectoryId = KafkaUUID(high: 3, low: 102)
         return value

@@ -4,12 +4,13 @@ import KafkaProtocol
 import NIOCore
 
 extension RemoveRaftVoterResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> RemoveRaftVoterResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> RemoveRaftVoterResponse {
         var value = RemoveRaftVoterResponse()
         value.throttleTimeMs = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         return value
     }
 }

@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension RenewDelegationTokenRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> RenewDelegationTokenRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> RenewDelegationTokenRequest {
         var value = RenewDelegationTokenRequest()
         value.hmac = ByteBuffer(bytes: [1, 2, 0])
         value.renewPeriodMs = 9

@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension RenewDelegationTokenResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> RenewDelegationTokenResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> RenewDelegationTokenResponse {
         var value = RenewDelegationTokenResponse()
         value.errorCode = 2
         value.expiryTimestampMs = 9

@@ -4,11 +4,12 @@ import KafkaProtocol
 import NIOCore
 
 extension SaslAuthenticateResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> SaslAuthenticateResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> SaslAuthenticateResponse {
         var value = SaslAuthenticateResponse()
         value.errorCode = 2
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         value.authBytes = ByteBuffer(bytes: [1, 2, 2])
         if version >= 1 { value.sessionLifetimeMs = 23 }
         return value

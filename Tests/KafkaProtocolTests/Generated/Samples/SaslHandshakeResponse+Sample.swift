@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension SaslHandshakeResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> SaslHandshakeResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> SaslHandshakeResponse {
         var value = SaslHandshakeResponse()
         value.errorCode = 2
         value.mechanisms = ["mechanisms-1", "mechanisms-2"]

@@ -4,40 +4,44 @@ import KafkaProtocol
 import NIOCore
 
 extension ShareAcknowledgeRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareAcknowledgeRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareAcknowledgeRequest {
         var value = ShareAcknowledgeRequest()
-        value.groupId = "groupId-0"
-        value.memberId = "memberId-0"
+        value.groupId = nulls ? nil : "groupId-0"
+        value.memberId = nulls ? nil : "memberId-0"
         value.shareSessionEpoch = 16
-        value.topics = [ShareAcknowledgeRequest.AcknowledgeTopic.sample(version: version)]
+        value.topics = [ShareAcknowledgeRequest.AcknowledgeTopic.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ShareAcknowledgeRequest.AcknowledgeTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareAcknowledgeRequest.AcknowledgeTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareAcknowledgeRequest.AcknowledgeTopic {
         var value = ShareAcknowledgeRequest.AcknowledgeTopic()
         value.topicId = KafkaUUID(high: 1, low: 100)
-        value.partitions = [ShareAcknowledgeRequest.AcknowledgePartition.sample(version: version)]
+        value.partitions = [ShareAcknowledgeRequest.AcknowledgePartition.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ShareAcknowledgeRequest.AcknowledgePartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareAcknowledgeRequest.AcknowledgePartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareAcknowledgeRequest.AcknowledgePartition {
         var value = ShareAcknowledgeRequest.AcknowledgePartition()
         value.partitionIndex = 2
-        value.acknowledgementBatches = [ShareAcknowledgeRequest.AcknowledgementBatch.sample(version: version)]
+        value.acknowledgementBatches = [ShareAcknowledgeRequest.AcknowledgementBatch.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ShareAcknowledgeRequest.AcknowledgementBatch {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareAcknowledgeRequest.AcknowledgementBatch {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareAcknowledgeRequest.AcknowledgementBatch {
         var value = ShareAcknowledgeRequest.AcknowledgementBatch()
         value.firstOffset = 2
         value.lastOffset = 9

@@ -4,43 +4,47 @@ import KafkaProtocol
 import NIOCore
 
 extension ShareAcknowledgeResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareAcknowledgeResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareAcknowledgeResponse {
         var value = ShareAcknowledgeResponse()
         value.throttleTimeMs = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
-        value.responses = [ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse.sample(version: version)]
-        value.nodeEndpoints = [ShareAcknowledgeResponse.NodeEndpoint.sample(version: version)]
+        value.errorMessage = nulls ? nil : "errorMessage-0"
+        value.responses = [ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse.sample(version: version, nulls: nulls)]
+        value.nodeEndpoints = [ShareAcknowledgeResponse.NodeEndpoint.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse {
         var value = ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse()
         value.topicId = KafkaUUID(high: 1, low: 100)
-        value.partitions = [ShareAcknowledgeResponse.PartitionData.sample(version: version)]
+        value.partitions = [ShareAcknowledgeResponse.PartitionData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ShareAcknowledgeResponse.PartitionData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareAcknowledgeResponse.PartitionData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareAcknowledgeResponse.PartitionData {
         var value = ShareAcknowledgeResponse.PartitionData()
         value.partitionIndex = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
-        value.currentLeader = ShareAcknowledgeResponse.LeaderIdAndEpoch.sample(version: version)
+        value.errorMessage = nulls ? nil : "errorMessage-0"
+        value.currentLeader = ShareAcknowledgeResponse.LeaderIdAndEpoch.sample(version: version, nulls: nulls)
         return value
     }
 }
 
 extension ShareAcknowledgeResponse.LeaderIdAndEpoch {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareAcknowledgeResponse.LeaderIdAndEpoch {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareAcknowledgeResponse.LeaderIdAndEpoch {
         var value = ShareAcknowledgeResponse.LeaderIdAndEpoch()
         value.leaderId = 2
         value.leaderEpoch = 9
@@ -49,13 +53,14 @@ extension ShareAcknowledgeResponse.LeaderIdAndEpoch {
 }
 
 extension ShareAcknowledgeResponse.NodeEndpoint {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareAcknowledgeResponse.NodeEndpoint {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareAcknowledgeResponse.NodeEndpoint {
         var value = ShareAcknowledgeResponse.NodeEndpoint()
         value.nodeId = 2
         value.host = "host-0"
         value.port = 16
-        value.rack = "rack-0"
+        value.rack = nulls ? nil : "rack-0"
         return value
     }
 }

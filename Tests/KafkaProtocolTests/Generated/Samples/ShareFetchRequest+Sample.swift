@@ -4,45 +4,49 @@ import KafkaProtocol
 import NIOCore
 
 extension ShareFetchRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareFetchRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareFetchRequest {
         var value = ShareFetchRequest()
-        value.groupId = "groupId-0"
-        value.memberId = "memberId-0"
+        value.groupId = nulls ? nil : "groupId-0"
+        value.memberId = nulls ? nil : "memberId-0"
         value.shareSessionEpoch = 16
         value.maxWaitMs = 23
         value.minBytes = 30
         value.maxBytes = 37
-        value.topics = [ShareFetchRequest.FetchTopic.sample(version: version)]
-        value.forgottenTopicsData = [ShareFetchRequest.ForgottenTopic.sample(version: version)]
+        value.topics = [ShareFetchRequest.FetchTopic.sample(version: version, nulls: nulls)]
+        value.forgottenTopicsData = [ShareFetchRequest.ForgottenTopic.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ShareFetchRequest.FetchTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareFetchRequest.FetchTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareFetchRequest.FetchTopic {
         var value = ShareFetchRequest.FetchTopic()
         value.topicId = KafkaUUID(high: 1, low: 100)
-        value.partitions = [ShareFetchRequest.FetchPartition.sample(version: version)]
+        value.partitions = [ShareFetchRequest.FetchPartition.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ShareFetchRequest.FetchPartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareFetchRequest.FetchPartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareFetchRequest.FetchPartition {
         var value = ShareFetchRequest.FetchPartition()
         value.partitionIndex = 2
         value.partitionMaxBytes = 9
-        value.acknowledgementBatches = [ShareFetchRequest.AcknowledgementBatch.sample(version: version)]
+        value.acknowledgementBatches = [ShareFetchRequest.AcknowledgementBatch.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ShareFetchRequest.AcknowledgementBatch {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareFetchRequest.AcknowledgementBatch {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareFetchRequest.AcknowledgementBatch {
         var value = ShareFetchRequest.AcknowledgementBatch()
         value.firstOffset = 2
         value.lastOffset = 9
@@ -52,8 +56,9 @@ extension ShareFetchRequest.AcknowledgementBatch {
 }
 
 extension ShareFetchRequest.ForgottenTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareFetchRequest.ForgottenTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareFetchRequest.ForgottenTopic {
         var value = ShareFetchRequest.ForgottenTopic()
         value.topicId = KafkaUUID(high: 1, low: 100)
         value.partitions = [10, 11]

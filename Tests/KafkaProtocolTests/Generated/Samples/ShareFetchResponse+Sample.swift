@@ -4,47 +4,51 @@ import KafkaProtocol
 import NIOCore
 
 extension ShareFetchResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareFetchResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareFetchResponse {
         var value = ShareFetchResponse()
         value.throttleTimeMs = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
-        value.responses = [ShareFetchResponse.ShareFetchableTopicResponse.sample(version: version)]
-        value.nodeEndpoints = [ShareFetchResponse.NodeEndpoint.sample(version: version)]
+        value.errorMessage = nulls ? nil : "errorMessage-0"
+        value.responses = [ShareFetchResponse.ShareFetchableTopicResponse.sample(version: version, nulls: nulls)]
+        value.nodeEndpoints = [ShareFetchResponse.NodeEndpoint.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ShareFetchResponse.ShareFetchableTopicResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareFetchResponse.ShareFetchableTopicResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareFetchResponse.ShareFetchableTopicResponse {
         var value = ShareFetchResponse.ShareFetchableTopicResponse()
         value.topicId = KafkaUUID(high: 1, low: 100)
-        value.partitions = [ShareFetchResponse.PartitionData.sample(version: version)]
+        value.partitions = [ShareFetchResponse.PartitionData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ShareFetchResponse.PartitionData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareFetchResponse.PartitionData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareFetchResponse.PartitionData {
         var value = ShareFetchResponse.PartitionData()
         value.partitionIndex = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         value.acknowledgeErrorCode = 23
-        value.acknowledgeErrorMessage = "acknowledgeErrorMessage-0"
-        value.currentLeader = ShareFetchResponse.LeaderIdAndEpoch.sample(version: version)
-        value.records = ByteBuffer(bytes: [0, 0, 0, 0, 0, 0, 0, 1, 9, 8, 7])
-        value.acquiredRecords = [ShareFetchResponse.AcquiredRecords.sample(version: version)]
+        value.acknowledgeErrorMessage = nulls ? nil : "acknowledgeErrorMessage-0"
+        value.currentLeader = ShareFetchResponse.LeaderIdAndEpoch.sample(version: version, nulls: nulls)
+        value.records = nulls ? nil : ByteBuffer(bytes: [0, 0, 0, 0, 0, 0, 0, 1, 9, 8, 7])
+        value.acquiredRecords = [ShareFetchResponse.AcquiredRecords.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ShareFetchResponse.LeaderIdAndEpoch {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareFetchResponse.LeaderIdAndEpoch {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareFetchResponse.LeaderIdAndEpoch {
         var value = ShareFetchResponse.LeaderIdAndEpoch()
         value.leaderId = 2
         value.leaderEpoch = 9
@@ -53,8 +57,9 @@ extension ShareFetchResponse.LeaderIdAndEpoch {
 }
 
 extension ShareFetchResponse.AcquiredRecords {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareFetchResponse.AcquiredRecords {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareFetchResponse.AcquiredRecords {
         var value = ShareFetchResponse.AcquiredRecords()
         value.firstOffset = 2
         value.lastOffset = 9
@@ -64,13 +69,14 @@ extension ShareFetchResponse.AcquiredRecords {
 }
 
 extension ShareFetchResponse.NodeEndpoint {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareFetchResponse.NodeEndpoint {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareFetchResponse.NodeEndpoint {
         var value = ShareFetchResponse.NodeEndpoint()
         value.nodeId = 2
         value.host = "host-0"
         value.port = 16
-        value.rack = "rack-0"
+        value.rack = nulls ? nil : "rack-0"
         return value
     }
 }

@@ -4,50 +4,54 @@ import KafkaProtocol
 import NIOCore
 
 extension ShareGroupDescribeResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareGroupDescribeResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareGroupDescribeResponse {
         var value = ShareGroupDescribeResponse()
         value.throttleTimeMs = 2
-        value.groups = [ShareGroupDescribeResponse.DescribedGroup.sample(version: version)]
+        value.groups = [ShareGroupDescribeResponse.DescribedGroup.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ShareGroupDescribeResponse.DescribedGroup {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareGroupDescribeResponse.DescribedGroup {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareGroupDescribeResponse.DescribedGroup {
         var value = ShareGroupDescribeResponse.DescribedGroup()
         value.errorCode = 2
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         value.groupId = "groupId-0"
         value.groupState = "groupState-0"
         value.groupEpoch = 30
         value.assignmentEpoch = 37
         value.assignorName = "assignorName-0"
-        value.members = [ShareGroupDescribeResponse.Member.sample(version: version)]
+        value.members = [ShareGroupDescribeResponse.Member.sample(version: version, nulls: nulls)]
         value.authorizedOperations = 58
         return value
     }
 }
 
 extension ShareGroupDescribeResponse.Member {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareGroupDescribeResponse.Member {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareGroupDescribeResponse.Member {
         var value = ShareGroupDescribeResponse.Member()
         value.memberId = "memberId-0"
-        value.rackId = "rackId-0"
+        value.rackId = nulls ? nil : "rackId-0"
         value.memberEpoch = 16
         value.clientId = "clientId-0"
         value.clientHost = "clientHost-0"
         value.subscribedTopicNames = ["subscribedTopicNames-1", "subscribedTopicNames-2"]
-        value.assignment = ShareGroupDescribeResponse.Assignment.sample(version: version)
+        value.assignment = ShareGroupDescribeResponse.Assignment.sample(version: version, nulls: nulls)
         return value
     }
 }
 
 extension ShareGroupDescribeResponse.TopicPartitions {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareGroupDescribeResponse.TopicPartitions {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareGroupDescribeResponse.TopicPartitions {
         var value = ShareGroupDescribeResponse.TopicPartitions()
         value.topicId = KafkaUUID(high: 1, low: 100)
         value.topicName = "topicName-0"
@@ -57,10 +61,11 @@ extension ShareGroupDescribeResponse.TopicPartitions {
 }
 
 extension ShareGroupDescribeResponse.Assignment {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareGroupDescribeResponse.Assignment {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareGroupDescribeResponse.Assignment {
         var value = ShareGroupDescribeResponse.Assignment()
-        value.topicPartitions = [ShareGroupDescribeResponse.TopicPartitions.sample(version: version)]
+        value.topicPartitions = [ShareGroupDescribeResponse.TopicPartitions.sample(version: version, nulls: nulls)]
         return value
     }
 }

@@ -4,14 +4,15 @@ import KafkaProtocol
 import NIOCore
 
 extension ShareGroupHeartbeatRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareGroupHeartbeatRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareGroupHeartbeatRequest {
         var value = ShareGroupHeartbeatRequest()
         value.groupId = "groupId-0"
         value.memberId = "memberId-0"
         value.memberEpoch = 16
-        value.rackId = "rackId-0"
-        value.subscribedTopicNames = ["subscribedTopicNames-1", "subscribedTopicNames-2"]
+        value.rackId = nulls ? nil : "rackId-0"
+        value.subscribedTopicNames = nulls ? nil : ["subscribedTopicNames-1", "subscribedTopicNames-2"]
         return value
     }
 }

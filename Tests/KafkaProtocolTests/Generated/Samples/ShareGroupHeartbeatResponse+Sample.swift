@@ -4,32 +4,35 @@ import KafkaProtocol
 import NIOCore
 
 extension ShareGroupHeartbeatResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareGroupHeartbeatResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareGroupHeartbeatResponse {
         var value = ShareGroupHeartbeatResponse()
         value.throttleTimeMs = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
-        value.memberId = "memberId-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
+        value.memberId = nulls ? nil : "memberId-0"
         value.memberEpoch = 30
         value.heartbeatIntervalMs = 37
-        value.assignment = ShareGroupHeartbeatResponse.Assignment.sample(version: version)
+        value.assignment = nulls ? nil : ShareGroupHeartbeatResponse.Assignment.sample(version: version, nulls: nulls)
         return value
     }
 }
 
 extension ShareGroupHeartbeatResponse.Assignment {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareGroupHeartbeatResponse.Assignment {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareGroupHeartbeatResponse.Assignment {
         var value = ShareGroupHeartbeatResponse.Assignment()
-        value.topicPartitions = [ShareGroupHeartbeatResponse.TopicPartitions.sample(version: version)]
+        value.topicPartitions = [ShareGroupHeartbeatResponse.TopicPartitions.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension ShareGroupHeartbeatResponse.TopicPartitions {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> ShareGroupHeartbeatResponse.TopicPartitions {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> ShareGroupHeartbeatResponse.TopicPartitions {
         var value = ShareGroupHeartbeatResponse.TopicPartitions()
         value.topicId = KafkaUUID(high: 1, low: 100)
         value.partitions = [10, 11]

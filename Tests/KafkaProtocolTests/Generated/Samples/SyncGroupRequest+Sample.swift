@@ -4,23 +4,25 @@ import KafkaProtocol
 import NIOCore
 
 extension SyncGroupRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> SyncGroupRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> SyncGroupRequest {
         var value = SyncGroupRequest()
         value.groupId = "groupId-0"
         value.generationId = 9
         value.memberId = "memberId-0"
-        if version >= 3 { value.groupInstanceId = "groupInstanceId-0" }
-        if version >= 5 { value.protocolType = "protocolType-0" }
-        if version >= 5 { value.protocolName = "protocolName-0" }
-        value.assignments = [SyncGroupRequest.SyncGroupRequestAssignment.sample(version: version)]
+        if version >= 3 { value.groupInstanceId = nulls ? nil : "groupInstanceId-0" }
+        if version >= 5 { value.protocolType = nulls ? nil : "protocolType-0" }
+        if version >= 5 { value.protocolName = nulls ? nil : "protocolName-0" }
+        value.assignments = [SyncGroupRequest.SyncGroupRequestAssignment.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension SyncGroupRequest.SyncGroupRequestAssignment {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> SyncGroupRequest.SyncGroupRequestAssignment {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> SyncGroupRequest.SyncGroupRequestAssignment {
         var value = SyncGroupRequest.SyncGroupRequestAssignment()
         value.memberId = "memberId-0"
         value.assignment = ByteBuffer(bytes: [1, 2, 1])

@@ -4,13 +4,14 @@ import KafkaProtocol
 import NIOCore
 
 extension SyncGroupResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> SyncGroupResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> SyncGroupResponse {
         var value = SyncGroupResponse()
         if version >= 1 { value.throttleTimeMs = 2 }
         value.errorCode = 9
-        if version >= 5 { value.protocolType = "protocolType-0" }
-        if version >= 5 { value.protocolName = "protocolName-0" }
+        if version >= 5 { value.protocolType = nulls ? nil : "protocolType-0" }
+        if version >= 5 { value.protocolName = nulls ? nil : "protocolName-0" }
         value.assignment = ByteBuffer(bytes: [1, 2, 4])
         return value
     }

@@ -4,8 +4,9 @@ import KafkaProtocol
 import NIOCore
 
 extension TxnOffsetCommitRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> TxnOffsetCommitRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> TxnOffsetCommitRequest {
         var value = TxnOffsetCommitRequest()
         value.transactionalId = "transactionalId-0"
         value.groupId = "groupId-0"
@@ -13,30 +14,32 @@ extension TxnOffsetCommitRequest {
         value.producerEpoch = 23
         if version >= 3 { value.generationId = 30 }
         if version >= 3 { value.memberId = "memberId-0" }
-        if version >= 3 { value.groupInstanceId = "groupInstanceId-0" }
-        value.topics = [TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic.sample(version: version)]
+        if version >= 3 { value.groupInstanceId = nulls ? nil : "groupInstanceId-0" }
+        value.topics = [TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic {
         var value = TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic()
         value.name = "name-0"
-        value.partitions = [TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition.sample(version: version)]
+        value.partitions = [TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition {
         var value = TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition()
         value.partitionIndex = 2
         value.committedOffset = 9
         if version >= 2 { value.committedLeaderEpoch = 16 }
-        value.committedMetadata = "committedMetadata-0"
+        value.committedMetadata = nulls ? nil : "committedMetadata-0"
         return value
     }
 }

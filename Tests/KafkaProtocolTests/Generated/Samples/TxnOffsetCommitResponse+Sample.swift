@@ -4,28 +4,31 @@ import KafkaProtocol
 import NIOCore
 
 extension TxnOffsetCommitResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> TxnOffsetCommitResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> TxnOffsetCommitResponse {
         var value = TxnOffsetCommitResponse()
         value.throttleTimeMs = 2
-        value.topics = [TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic.sample(version: version)]
+        value.topics = [TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic {
         var value = TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic()
         value.name = "name-0"
-        value.partitions = [TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition.sample(version: version)]
+        value.partitions = [TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition {
         var value = TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition()
         value.partitionIndex = 2
         value.errorCode = 9

@@ -4,19 +4,21 @@ import KafkaProtocol
 import NIOCore
 
 extension UpdateFeaturesRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> UpdateFeaturesRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> UpdateFeaturesRequest {
         var value = UpdateFeaturesRequest()
         value.timeoutMs = 2
-        value.featureUpdates = [UpdateFeaturesRequest.FeatureUpdateKey.sample(version: version)]
+        value.featureUpdates = [UpdateFeaturesRequest.FeatureUpdateKey.sample(version: version, nulls: nulls)]
         if version >= 1 { value.validateOnly = true }
         return value
     }
 }
 
 extension UpdateFeaturesRequest.FeatureUpdateKey {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> UpdateFeaturesRequest.FeatureUpdateKey {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> UpdateFeaturesRequest.FeatureUpdateKey {
         var value = UpdateFeaturesRequest.FeatureUpdateKey()
         value.feature = "feature-0"
         value.maxVersionLevel = 9

@@ -4,24 +4,26 @@ import KafkaProtocol
 import NIOCore
 
 extension UpdateFeaturesResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> UpdateFeaturesResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> UpdateFeaturesResponse {
         var value = UpdateFeaturesResponse()
         value.throttleTimeMs = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
-        if version <= 1 { value.results = [UpdateFeaturesResponse.UpdatableFeatureResult.sample(version: version)] }
+        value.errorMessage = nulls ? nil : "errorMessage-0"
+        if version <= 1 { value.results = [UpdateFeaturesResponse.UpdatableFeatureResult.sample(version: version, nulls: nulls)] }
         return value
     }
 }
 
 extension UpdateFeaturesResponse.UpdatableFeatureResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> UpdateFeaturesResponse.UpdatableFeatureResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> UpdateFeaturesResponse.UpdatableFeatureResult {
         var value = UpdateFeaturesResponse.UpdatableFeatureResult()
         value.feature = "feature-0"
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         return value
     }
 }

@@ -4,41 +4,45 @@ import KafkaProtocol
 import NIOCore
 
 extension WriteShareGroupStateRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> WriteShareGroupStateRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> WriteShareGroupStateRequest {
         var value = WriteShareGroupStateRequest()
         value.groupId = "groupId-0"
-        value.topics = [WriteShareGroupStateRequest.WriteStateData.sample(version: version)]
+        value.topics = [WriteShareGroupStateRequest.WriteStateData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension WriteShareGroupStateRequest.WriteStateData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> WriteShareGroupStateRequest.WriteStateData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> WriteShareGroupStateRequest.WriteStateData {
         var value = WriteShareGroupStateRequest.WriteStateData()
         value.topicId = KafkaUUID(high: 1, low: 100)
-        value.partitions = [WriteShareGroupStateRequest.PartitionData.sample(version: version)]
+        value.partitions = [WriteShareGroupStateRequest.PartitionData.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension WriteShareGroupStateRequest.PartitionData {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> WriteShareGroupStateRequest.PartitionData {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> WriteShareGroupStateRequest.PartitionData {
         var value = WriteShareGroupStateRequest.PartitionData()
         value.partition = 2
         value.stateEpoch = 9
         value.leaderEpoch = 16
         value.startOffset = 23
-        value.stateBatches = [WriteShareGroupStateRequest.StateBatch.sample(version: version)]
+        value.stateBatches = [WriteShareGroupStateRequest.StateBatch.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension WriteShareGroupStateRequest.StateBatch {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> WriteShareGroupStateRequest.StateBatch {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> WriteShareGroupStateRequest.StateBatch {
         var value = WriteShareGroupStateRequest.StateBatch()
         value.firstOffset = 2
         value.lastOffset = 9

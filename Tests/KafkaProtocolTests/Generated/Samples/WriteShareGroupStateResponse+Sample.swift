@@ -4,31 +4,34 @@ import KafkaProtocol
 import NIOCore
 
 extension WriteShareGroupStateResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> WriteShareGroupStateResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> WriteShareGroupStateResponse {
         var value = WriteShareGroupStateResponse()
-        value.results = [WriteShareGroupStateResponse.WriteStateResult.sample(version: version)]
+        value.results = [WriteShareGroupStateResponse.WriteStateResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension WriteShareGroupStateResponse.WriteStateResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> WriteShareGroupStateResponse.WriteStateResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> WriteShareGroupStateResponse.WriteStateResult {
         var value = WriteShareGroupStateResponse.WriteStateResult()
         value.topicId = KafkaUUID(high: 1, low: 100)
-        value.partitions = [WriteShareGroupStateResponse.PartitionResult.sample(version: version)]
+        value.partitions = [WriteShareGroupStateResponse.PartitionResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension WriteShareGroupStateResponse.PartitionResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> WriteShareGroupStateResponse.PartitionResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> WriteShareGroupStateResponse.PartitionResult {
         var value = WriteShareGroupStateResponse.PartitionResult()
         value.partition = 2
         value.errorCode = 9
-        value.errorMessage = "errorMessage-0"
+        value.errorMessage = nulls ? nil : "errorMessage-0"
         return value
     }
 }

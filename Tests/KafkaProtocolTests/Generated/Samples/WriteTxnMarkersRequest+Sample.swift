@@ -4,30 +4,33 @@ import KafkaProtocol
 import NIOCore
 
 extension WriteTxnMarkersRequest {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> WriteTxnMarkersRequest {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> WriteTxnMarkersRequest {
         var value = WriteTxnMarkersRequest()
-        value.markers = [WriteTxnMarkersRequest.WritableTxnMarker.sample(version: version)]
+        value.markers = [WriteTxnMarkersRequest.WritableTxnMarker.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension WriteTxnMarkersRequest.WritableTxnMarker {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> WriteTxnMarkersRequest.WritableTxnMarker {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> WriteTxnMarkersRequest.WritableTxnMarker {
         var value = WriteTxnMarkersRequest.WritableTxnMarker()
         value.producerId = 2
         value.producerEpoch = 9
         value.transactionResult = true
-        value.topics = [WriteTxnMarkersRequest.WritableTxnMarkerTopic.sample(version: version)]
+        value.topics = [WriteTxnMarkersRequest.WritableTxnMarkerTopic.sample(version: version, nulls: nulls)]
         value.coordinatorEpoch = 30
         return value
     }
 }
 
 extension WriteTxnMarkersRequest.WritableTxnMarkerTopic {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> WriteTxnMarkersRequest.WritableTxnMarkerTopic {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> WriteTxnMarkersRequest.WritableTxnMarkerTopic {
         var value = WriteTxnMarkersRequest.WritableTxnMarkerTopic()
         value.name = "name-0"
         value.partitionIndexes = [10, 11]

@@ -4,37 +4,41 @@ import KafkaProtocol
 import NIOCore
 
 extension WriteTxnMarkersResponse {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> WriteTxnMarkersResponse {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> WriteTxnMarkersResponse {
         var value = WriteTxnMarkersResponse()
-        value.markers = [WriteTxnMarkersResponse.WritableTxnMarkerResult.sample(version: version)]
+        value.markers = [WriteTxnMarkersResponse.WritableTxnMarkerResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension WriteTxnMarkersResponse.WritableTxnMarkerResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> WriteTxnMarkersResponse.WritableTxnMarkerResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> WriteTxnMarkersResponse.WritableTxnMarkerResult {
         var value = WriteTxnMarkersResponse.WritableTxnMarkerResult()
         value.producerId = 2
-        value.topics = [WriteTxnMarkersResponse.WritableTxnMarkerTopicResult.sample(version: version)]
+        value.topics = [WriteTxnMarkersResponse.WritableTxnMarkerTopicResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension WriteTxnMarkersResponse.WritableTxnMarkerTopicResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> WriteTxnMarkersResponse.WritableTxnMarkerTopicResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> WriteTxnMarkersResponse.WritableTxnMarkerTopicResult {
         var value = WriteTxnMarkersResponse.WritableTxnMarkerTopicResult()
         value.name = "name-0"
-        value.partitions = [WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult.sample(version: version)]
+        value.partitions = [WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult.sample(version: version, nulls: nulls)]
         return value
     }
 }
 
 extension WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult {
-    /// A value with every field present in `version` set to a non-default value.
-    static func sample(version: Int16) -> WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult {
+    /// A value with every field present in `version` set to a non-default value; with `nulls`, every
+    /// field that is nullable in `version` is null instead.
+    static func sample(version: Int16, nulls: Bool = false) -> WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult {
         var value = WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult()
         value.partitionIndex = 2
         value.errorCode = 9
