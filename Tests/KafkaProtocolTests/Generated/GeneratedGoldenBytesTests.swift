@@ -129,6 +129,48 @@ struct GeneratedGoldenBytesTests {
         try expectDecodes(bytes, version: 12, to: message)
     }
 
+    @Test func metadataResponseV12() throws {
+        let bytes: [UInt8] = [
+            0x00, 0x00, 0x00, 0x00,  // throttle_time_ms
+            0x02,  // brokers: COMPACT_ARRAY of 1
+            0x00, 0x00, 0x00, 0x6F,  // node_id: 111
+            0x0A, 0x31, 0x32, 0x37, 0x2E, 0x30, 0x2E, 0x30, 0x2E, 0x31,  // host: "127.0.0.1"
+            0x00, 0x00, 0x23, 0x84,  // port: 9092
+            0x00,  // rack: null
+            0x00,  // broker tagged fields
+            0x03, 0x63, 0x31,  // cluster_id: "c1"
+            0x00, 0x00, 0x00, 0x6F,  // controller_id: 111
+            0x02,  // topics: COMPACT_ARRAY of 1
+            0x00, 0x00,  // error_code
+            0x07, 0x6F, 0x72, 0x64, 0x65, 0x72, 0x73,  // name: "orders"
+            0, 0, 0, 0, 0, 0, 0, 0x0A, 0, 0, 0, 0, 0, 0, 0, 0x0B,  // topic_id
+            0x00,  // is_internal: false
+            0x02,  // partitions: COMPACT_ARRAY of 1
+            0x00, 0x00,  // error_code
+            0x00, 0x00, 0x00, 0x00,  // partition_index: 0
+            0x00, 0x00, 0x00, 0x6F,  // leader_id: 111
+            0x00, 0x00, 0x00, 0x03,  // leader_epoch: 3
+            0x02, 0x00, 0x00, 0x00, 0x6F,  // replica_nodes: [111]
+            0x02, 0x00, 0x00, 0x00, 0x6F,  // isr_nodes: [111]
+            0x01,  // offline_replicas: []
+            0x00,  // partition tagged fields
+            0x80, 0x00, 0x00, 0x00,  // topic_authorized_operations: INT32_MIN (not requested)
+            0x00,  // topic tagged fields
+            0x00,  // tagged fields
+        ]
+        let message = MetadataResponse(
+            brokers: [.init(nodeId: 111, host: "127.0.0.1", port: 9092, rack: nil)],
+            clusterId: "c1", controllerId: 111,
+            topics: [
+                .init(
+                    errorCode: 0, name: "orders", topicId: KafkaUUID(high: 10, low: 11), isInternal: false,
+                    partitions: [.init(partitionIndex: 0, leaderId: 111, leaderEpoch: 3, replicaNodes: [111], isrNodes: [111])]),
+            ])
+        #expect(message.topics[0].topicAuthorizedOperations == Int32.min)
+        try expectEncodes(message, version: 12, to: bytes)
+        try expectDecodes(bytes, version: 12, to: message)
+    }
+
     // MARK: Produce
 
     @Test func produceRequestV3() throws {
