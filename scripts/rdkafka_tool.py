@@ -2,11 +2,12 @@
 """Interoperability peer for the integration tests: librdkafka 2.16 (confluent-kafka 2.16.1).
 
   produce --bootstrap B --topic T [--partition P] [--key-from-line SEP] [--compression C] [--acks A]
-          [--header K=V …] [--idempotent] [--count N --size S] [--report]
+          [--header K=V …] [--idempotent] [--transactional-id ID [--abort]] [--count N --size S] [--report]
       Produces one record per stdin line (without the newline), or with --count N records of S bytes each
       (no stdin). --key-from-line SEP splits each line at the first SEP into key and value. Prints one JSON
       summary line {"produced": N, "failed": M}; with --report also one {"topic","partition","offset"} line
-      per delivered record, before the summary. Exits 1 if any record failed.
+      per delivered record, before the summary. Exits 1 if any record failed. With --transactional-id all
+      records go in one transaction, committed (or aborted with --abort) after they are delivered.
   consume --bootstrap B --topic T [--group G] [--group-protocol classic|consumer]
           [--isolation read_committed|read_uncommitted] [--count N] [--timeout-ms N] [--from-beginning]
       Without --group the partitions are assigned directly (no group, no join delay). Prints one JSON object
@@ -58,7 +59,13 @@ def produce(args) -> int:
     conf = log_cb_conf(args)
     conf.update({"linger.ms": 5, "acks": args.acks, "compression.type": args.compression,
                  "enable.idempotence": args.idempotent, "message.max.bytes": 100_000_000})
+    if args.transactional_id:
+        conf["transactional.id"] = args.transactional_id
+        conf["enable.idempotence"] = True
     producer = Producer(conf)
+    if args.transactional_id:
+        producer.init_transactions(args.timeout_ms / 1000)
+        producer.begin_transaction()
     headers = []
     for h in args.header or []:
         k, _, v = h.partition("=")
@@ -103,6 +110,14 @@ def produce(args) -> int:
     remaining = producer.flush(args.timeout_ms / 1000)
     if remaining:
         failed.append(f"{remaining} record(s) not delivered within {args.timeout_ms} ms")
+    if args.transactional_id:
+        try:
+            if args.abort:
+                producer.abort_transaction(args.timeout_ms / 1000)
+            else:
+                producer.commit_transaction(args.timeout_ms / 1000)
+        except KafkaException as e:
+            failed.append(f"{'abort' if args.abort else 'commit'}: {e}")
     if args.report:
         for topic, partition, offset in delivered:
             print(json.dumps({"topic": topic, "partition": partition, "offset": offset}))
@@ -247,6 +262,8 @@ def main() -> int:
     pr.add_argument("--acks", default="all")
     pr.add_argument("--header", action="append", metavar="K=V")
     pr.add_argument("--idempotent", action="store_true")
+    pr.add_argument("--transactional-id")
+    pr.add_argument("--abort", action="store_true", help="abort the transaction instead of committing it")
     pr.add_argument("--count", type=int)
     pr.add_argument("--size", type=int, default=100)
     pr.add_argument("--report", action="store_true")

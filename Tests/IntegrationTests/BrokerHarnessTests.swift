@@ -26,6 +26,28 @@ struct BrokerHarnessTests {
         #expect(!(try TestBrokers.tansuKillableName).isEmpty)
     }
 
+    @Test("a missing variable fails the test with a message saying to run make test")
+    func missingVariableExplainsItself() {
+        #expect {
+            try TestBrokers.value("KLIFE_NO_SUCH_BROKER")
+        } throws: { error in
+            "\(error)".contains("KLIFE_NO_SUCH_BROKER") && "\(error)".contains("make test")
+        }
+    }
+
+    @Test("a committed librdkafka transaction on Tansu is visible to a read_committed consumer")
+    func rdkafkaToolTransactionOnTansu() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("harness-txn")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        try await RdKafkaTool.produce(
+            bootstrap: bootstrap, topic: topic, records: [(key: "k", value: "committed")],
+            transactionalID: TestBrokers.uniqueName("txn"))
+        let records = try await RdKafkaTool.consume(
+            bootstrap: bootstrap, topic: topic, isolation: .readCommitted, count: 1)
+        #expect(records.map(\.valueString) == ["committed"])
+    }
+
     @Test("a mock cluster can be created, driven and destroyed over the control port")
     func mockClusterRoundTrip() async throws {
         let cluster = try await MockCluster.create(brokers: 3)

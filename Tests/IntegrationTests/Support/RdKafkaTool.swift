@@ -51,16 +51,22 @@ enum RdKafkaTool {
         var description: String { "rdkafka_tool.py printed an unexpected line: \(line)" }
     }
 
-    /// Produces one record per element (key may be nil; keys must not contain a tab) and returns where
-    /// each landed, in delivery order.
+    /// Produces one record per element and returns where each landed, in delivery order. Keys may be nil;
+    /// neither keys nor values may contain a tab or a newline (records travel as lines, "key\tvalue").
+    /// `headers` are added to every record. With `transactionalID` all records go in one transaction that
+    /// is committed, or aborted when `abort` is true.
     @discardableResult
     static func produce(
         bootstrap: String, topic: String, records: [(key: String?, value: String)], partition: Int32? = nil,
-        compression: Compression = .none, headers: [(String, String)] = [], acks: String = "all"
+        compression: Compression = .none, headers: [(String, String)] = [], acks: String = "all",
+        idempotent: Bool = false, transactionalID: String? = nil, abort: Bool = false
     ) async throws -> [RdKafkaDelivery] {
         var args = ["produce", "--bootstrap", bootstrap, "--topic", topic, "--report",
                     "--compression", compression.rawValue, "--acks", acks, "--key-from-line", "\t"]
         if let partition { args += ["--partition", String(partition)] }
+        if idempotent { args.append("--idempotent") }
+        if let transactionalID { args += ["--transactional-id", transactionalID] }
+        if abort { args.append("--abort") }
         for (k, v) in headers { args += ["--header", "\(k)=\(v)"] }
         // A line without the separator is a record without a key.
         let input = records.map { ($0.key.map { $0 + "\t" } ?? "") + $0.value + "\n" }.joined()
