@@ -145,6 +145,27 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Says in words what the common TLS failures mean; the raw error stays in `underlying`.
+    static func tlsReason(_ error: any Error) -> String {
+        let text = "\(error)"
+        if (error as? NIOSSLExtraError) == .failedToValidateHostname {
+            return "the broker's certificate is not valid for the host dialled (tls.verifyHostname)"
+        }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            return "the broker's certificate is not signed by a trusted CA (tls.caCertificateFile)"
+        }
+        if text.contains("CERTIFICATE_REQUIRED") || text.contains("HANDSHAKE_FAILURE") && text.contains("ALERT") {
+            return "the broker requires a client certificate it accepts (tls.clientCertificateFile, tls.clientPrivateKeyFile)"
+        }
+        if text.contains("ALERT_UNKNOWN_CA") || text.contains("ALERT_BAD_CERTIFICATE") {
+            return "the broker rejected our client certificate (tls.clientCertificateFile)"
+        }
+        if text.contains("WRONG_VERSION_NUMBER") {
+            return "the broker did not answer with TLS (is this a plaintext port?)"
+        }
+        return text
+    }
+
     /// Maps whatever the pipeline raised to a ``KafkaError``.
     static func classify(_ error: any Error, peer: String) -> KafkaError {
         switch error {
@@ -155,7 +176,7 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
         case NIOSSLError.uncleanShutdown:
             return KafkaError(.connectionClosed, "\(peer) closed the TLS connection without close_notify", isRetriable: true, underlying: error)
         case is NIOSSLError, is NIOSSLExtraError, is BoringSSLError:
-            return KafkaError(.tlsHandshakeFailed, "TLS with \(peer) failed: \(error)", underlying: error)
+            return KafkaError(.tlsHandshakeFailed, "TLS with \(peer) failed: \(tlsReason(error))", underlying: error)
         default:
             return KafkaError(.connectionClosed, "connection to \(peer) failed: \(error)", isRetriable: true, underlying: error)
         }

@@ -11,6 +11,9 @@ import NIOSSL
 /// connection drops, every outstanding request fails with ``KafkaError/Code/connectionClosed``
 /// (retriable) and later requests fail the same way; a connection never reconnects by itself
 /// (``BrokerConnectionPool`` does that).
+///
+/// Cancelling a task that awaits a response does not withdraw the request: it stays on the wire and the
+/// call returns when the response, the timeout or the connection's end arrives.
 public final class KafkaConnection: Sendable {
     /// The address dialled.
     public let address: KafkaConnectionConfiguration.BrokerAddress
@@ -20,7 +23,8 @@ public final class KafkaConnection: Sendable {
     public let versions: KafkaNegotiatedVersions
     /// Default timeout of a request (``KafkaConnectionConfiguration/requestTimeout``).
     public let requestTimeout: Duration
-    let clientID: String
+    /// The client id this connection writes into request headers (encode raw frames with it).
+    public let clientID: String
     let channel: any Channel
     let logger: Logger
     /// Completed (never failed) when the channel has closed, with the reason.
@@ -102,7 +106,8 @@ public final class KafkaConnection: Sendable {
     ///   ``KafkaError/Code/protocolViolation``).
     public func sendFrame(_ frame: ByteBuffer, timeout: Duration? = nil) async throws -> ByteBuffer {
         try await Self.roundTrip(
-            channel: channel, frame: frame, deadline: .now() + TimeAmount(timeout ?? requestTimeout), peer: peer
+            channel: channel, frame: frame, deadline: .now() + TimeAmount(timeout ?? requestTimeout), peer: peer,
+            closeReason: closeReason
         )
     }
 
@@ -115,7 +120,9 @@ public final class KafkaConnection: Sendable {
         do {
             try await channel.writeAndFlush(request).get()
         } catch {
-            throw KafkaChannelHandler.classify(error, peer: peer)
+            let writeError = KafkaChannelHandler.classify(error, peer: peer)
+            guard writeError.code == .connectionClosed else { throw writeError }
+            throw (try? await closeReason.get()) ?? writeError
         }
     }
 
@@ -165,6 +172,16 @@ public final class KafkaConnection: Sendable {
         return frame
     }
 
+    /// Decodes a response frame returned by ``sendFrame(_:timeout:)`` for a request of type `R` sent at
+    /// `version`: the response header, then the body.
+    ///
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/protocolViolation``.
+    public func decodeResponse<R: KafkaRequestMessage>(
+        to type: R.Type, from frame: inout ByteBuffer, version: Int16
+    ) throws -> R.Response {
+        try Self.decodeResponse(type, from: &frame, version: version, peer: peer)
+    }
+
     static func decodeResponse<R: KafkaRequestMessage>(
         _: R.Type, from frame: inout ByteBuffer, version: Int16, peer: String
     ) throws -> R.Response {
@@ -178,10 +195,20 @@ public final class KafkaConnection: Sendable {
         }
     }
 
-    static func roundTrip(channel: any Channel, frame: ByteBuffer, deadline: NIODeadline, peer: String) async throws -> ByteBuffer {
+    /// Writes `frame` and waits for its response.
+    ///
+    /// A write that fails because the channel already closed never reaches the handler; the request then
+    /// fails with the reason the connection closed (a TLS failure, say), not a generic "closed".
+    static func roundTrip(
+        channel: any Channel, frame: ByteBuffer, deadline: NIODeadline, peer: String, closeReason: EventLoopFuture<KafkaError>
+    ) async throws -> ByteBuffer {
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         channel.writeAndFlush(KafkaOutboundRequest(frame: frame, deadline: deadline, responsePromise: promise))
-            .whenFailure { promise.fail(KafkaChannelHandler.classify($0, peer: peer)) }
+            .whenFailure { error in
+                let writeError = KafkaChannelHandler.classify(error, peer: peer)
+                guard writeError.code == .connectionClosed else { return promise.fail(writeError) }
+                closeReason.whenComplete { result in promise.fail((try? result.get()) ?? writeError) }
+            }
         return try await promise.futureResult.get()
     }
 }

@@ -7,9 +7,10 @@ import Logging
 /// - `kafka.api`: the API key of the request a message is about (e.g. `18` for ApiVersions).
 /// - `kafka.correlation_id`: the correlation id of that request on its connection.
 ///
-/// Levels: `trace` per request/response, `debug` for connection setup steps and negotiated versions,
-/// `info` for connections established and closed on purpose, `warning` for connections lost and reconnect
-/// attempts, `error` never (the caller decides what a failure means).
+/// Levels: `trace` per request and response; `debug` for setup steps (ApiVersions, SASL), negotiated
+/// versions, failed setups and closes; `info` when a connection is ready and when a pooled connection
+/// closes; `warning` when the pool fails to connect (with the backoff before the next attempt). Nothing
+/// logs at `error`: the caller decides what a failure means.
 enum KafkaLogKey {
     static let brokerID = "kafka.broker.id"
     static let brokerHost = "kafka.broker.host"

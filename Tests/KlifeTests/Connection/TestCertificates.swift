@@ -1,8 +1,8 @@
 import Foundation
 
 /// Test certificates (EC P-256, valid until 2126), generated once with openssl for these tests only:
-/// a CA, a server certificate for localhost/127.0.0.1 and a client certificate signed by it, and an
-/// unrelated CA. They protect nothing.
+/// a CA, a server certificate for localhost/127.0.0.1, one for other.example only, and a client
+/// certificate signed by it, and an unrelated CA. They protect nothing.
 enum TestCertificates {
     static let caCertificate = """
     -----BEGIN CERTIFICATE-----
@@ -73,6 +73,28 @@ enum TestCertificates {
     MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgwIE/TBgfBtoxGQM1
     IJ3brihTjsYtE8TNsqoXhgFkZsShRANCAAR0KjbLzI8Zo9/dfT8pVsE6SCkegxpZ
     TytkJnHxI/2ERS6kNzLuTleyL1mUAca6M1MDrMVImotg2+wMIPqvR9Ff
+    -----END PRIVATE KEY-----
+    """
+
+    static let otherServerCertificate = """
+    -----BEGIN CERTIFICATE-----
+    MIIBmjCCAUGgAwIBAgIUdOlbiUh0cxqRkszSf04N/ts17yMwCgYIKoZIzj0EAwIw
+    GDEWMBQGA1UEAwwNS2xpZmUgVGVzdCBDQTAgFw0yNjExMjkwODAxMDlaGA8yMTI2
+    MTEwNTA4MDEwOVowGDEWMBQGA1UEAwwNb3RoZXIuZXhhbXBsZTBZMBMGByqGSM49
+    AgEGCCqGSM49AwEHA0IABMb6sEI2AGtYwemrZazYwvMmHxJQPpw4VefC4Xn7QfEG
+    qeXFYpZlrZB4vjKyNfYsazvMb/B9vnki5lnCFk4sGZKjZzBlMBgGA1UdEQQRMA+C
+    DW90aGVyLmV4YW1wbGUwCQYDVR0TBAIwADAdBgNVHQ4EFgQUNUpWhuvSM+I5V40B
+    V9RL0KO6HWMwHwYDVR0jBBgwFoAUSVYdtf8sFAdLO0BdvqKJ/Blu1sswCgYIKoZI
+    zj0EAwIDRwAwRAIgO07iwcw7BBuBVvwqdnoi/OPLBkNN5hR+VU9tJQqh4pICIAHd
+    l0OEChqSoqq8Hh1BeHAnWAMQQdy3pPAuAanzt4DW
+    -----END CERTIFICATE-----
+    """
+
+    static let otherServerPrivateKey = """
+    -----BEGIN PRIVATE KEY-----
+    MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg7vzF0KuCz7fk2Bj0
+    JMOOPT9aTFTMhQe24vFX3MuXfTyhRANCAATG+rBCNgBrWMHpq2Ws2MLzJh8SUD6c
+    OFXnwuF5+0HxBqnlxWKWZa2QeL4ysjX2LGs7zG/wfb55IuZZwhZOLBmS
     -----END PRIVATE KEY-----
     """
 

@@ -1,0 +1,191 @@
+import Logging
+import NIOCore
+import NIOSSL
+import Synchronization
+
+/// Connections to every broker: ``KafkaConnectionConfiguration/connectionsPerBroker`` slots per broker,
+/// each connected lazily on first use, reused while open, and re-dialled after it closes, with capped
+/// exponential backoff and jitter between failed attempts.
+///
+/// The cluster layer asks for a connection per request (or keeps one for a while); the pool never
+/// retries requests itself. Thread-safe; no tasks of its own: a connect runs in the task that needed
+/// it, and concurrent callers for the same slot wait for that attempt.
+public final class BrokerConnectionPool: Sendable {
+    private struct SlotKey: Hashable {
+        var address: KafkaConnectionConfiguration.BrokerAddress
+        var slot: Int
+    }
+
+    private typealias Slot = ConnectionSlotStateMachine<KafkaConnection, EventLoopFuture<KafkaConnection>>
+
+    private struct State {
+        var slots: [SlotKey: Slot] = [:]
+        var roundRobin = 0
+        var isShutDown = false
+        var random = SystemRandomNumberGenerator()
+    }
+
+    public let configuration: KafkaConnectionConfiguration
+    public let versionPolicy: KafkaAPIVersionPolicy
+    private let tlsContext: NIOSSLContext?
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/invalidConfiguration`` when the TLS files cannot
+    ///   be loaded.
+    public init(
+        configuration: KafkaConnectionConfiguration,
+        versionPolicy: KafkaAPIVersionPolicy = .default,
+        eventLoopGroup: any EventLoopGroup,
+        logger: Logger
+    ) throws {
+        self.configuration = configuration
+        self.versionPolicy = versionPolicy
+        self.tlsContext = try configuration.tls.map { try KafkaConnection.makeTLSContext($0) }
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+    }
+
+    /// A ready connection to the broker at `address`.
+    ///
+    /// - Parameters:
+    ///   - brokerID: the broker's node id when known (logs, error messages).
+    ///   - slot: which of the broker's connections to use (taken modulo ``KafkaConnectionConfiguration/connectionsPerBroker``);
+    ///     nil picks them round-robin. A producer that wants its own pipeline can pin a slot.
+    /// - Throws: ``KafkaError``: the connect error (``KafkaError/Code/connectionFailed``,
+    ///   ``KafkaError/Code/tlsHandshakeFailed``, ``KafkaError/Code/authenticationFailed``, …) of this
+    ///   caller's attempt or of the attempt it waited for; ``KafkaError/Code/clientNotRunning`` after
+    ///   ``shutdown()``. While the slot backs off after a failure the call waits for the backoff to end
+    ///   (at most ``KafkaConnectionConfiguration/reconnectBackoffMax``) and then dials; cancelling the
+    ///   task ends the wait with ``KafkaError/Code/connectionFailed``.
+    public func connection(
+        to address: KafkaConnectionConfiguration.BrokerAddress, brokerID: Int32? = nil, slot: Int? = nil
+    ) async throws -> KafkaConnection {
+        let slotCount = max(configuration.connectionsPerBroker, 1)
+        let key = state.withLock { state in
+            let index: Int
+            if let slot {
+                index = ((slot % slotCount) + slotCount) % slotCount
+            } else {
+                index = state.roundRobin % slotCount
+                state.roundRobin &+= 1
+            }
+            return SlotKey(address: address, slot: index)
+        }
+        while true {
+            let eventLoop = eventLoopGroup.any()
+            var promise: EventLoopPromise<KafkaConnection>?
+            let action = state.withLock { state -> Slot.AcquireAction in
+                if state.isShutDown { return .fail(KafkaError(.clientNotRunning, "the connection pool is shut down")) }
+                return state.slots[key, default: Slot(backoff: ReconnectBackoff(
+                    initial: configuration.reconnectBackoff, maximum: configuration.reconnectBackoffMax
+                ))].acquire(now: .now()) {
+                    let newPromise = eventLoop.makePromise(of: KafkaConnection.self)
+                    promise = newPromise
+                    return newPromise.futureResult
+                }
+            }
+            switch action {
+            case .use(let connection):
+                if connection.isActive { return connection }
+                state.withLock { $0.slots[key]?.connectionClosed(connection) }
+            case .connect:
+                return try await dial(key: key, brokerID: brokerID, promise: promise!)
+            case .wait(let future):
+                do {
+                    return try await future.get()
+                } catch {
+                    throw KafkaChannelHandler.classify(error, peer: "broker \(address)")
+                }
+            case .retryAfter(let deadline, let lastError):
+                let wait = deadline - .now()
+                if wait > .zero {
+                    logger.debug(
+                        "waiting \(wait) before reconnecting after: \(lastError.message)",
+                        metadata: [KafkaLogKey.brokerHost: "\(address)"]
+                    )
+                    do {
+                        try await Task.sleep(for: .nanoseconds(wait.nanoseconds))
+                    } catch {
+                        throw KafkaError(
+                            .connectionFailed, "cancelled while waiting to reconnect to \(address)", isRetriable: true,
+                            underlying: lastError
+                        )
+                    }
+                }
+            case .fail(let error):
+                throw error
+            }
+        }
+    }
+
+    private func dial(
+        key: SlotKey, brokerID: Int32?, promise: EventLoopPromise<KafkaConnection>
+    ) async throws -> KafkaConnection {
+        do {
+            let connection = try await KafkaConnection.connect(
+                to: key.address, brokerID: brokerID, configuration: configuration, versionPolicy: versionPolicy,
+                tlsContext: tlsContext, eventLoopGroup: eventLoopGroup, logger: logger
+            )
+            let kept = state.withLock { $0.slots[key]?.connectSucceeded(connection) ?? false }
+            guard kept else {
+                let error = KafkaError(
+                    .clientNotRunning, "the connection pool was shut down (or \(key.address) removed) while connecting"
+                )
+                promise.fail(error)
+                await connection.close()
+                throw error
+            }
+            connection.onClose { [weak self] reason in
+                guard let self else { return }
+                self.state.withLock { $0.slots[key]?.connectionClosed(connection) }
+                self.logger.info(
+                    "connection closed: \(reason.message)",
+                    metadata: [KafkaLogKey.brokerHost: "\(key.address)"]
+                )
+            }
+            promise.succeed(connection)
+            return connection
+        } catch {
+            let kafkaError = KafkaChannelHandler.classify(error, peer: "broker \(key.address)")
+            let delay = state.withLock { state in
+                state.slots[key]?.connectFailed(kafkaError, now: .now(), using: &state.random) ?? .zero
+            }
+            logger.warning(
+                "connect failed, next attempt in \(delay): \(kafkaError.message)",
+                metadata: [KafkaLogKey.brokerHost: "\(key.address)"]
+            )
+            promise.fail(kafkaError)
+            throw kafkaError
+        }
+    }
+
+    /// Closes the connections to a broker that left the cluster; a later ``connection(to:brokerID:slot:)``
+    /// for it dials afresh.
+    public func removeBroker(_ address: KafkaConnectionConfiguration.BrokerAddress) async {
+        let connections = state.withLock { state -> [KafkaConnection] in
+            var removed: [KafkaConnection] = []
+            for key in state.slots.keys where key.address == address {
+                var slot = state.slots.removeValue(forKey: key)!
+                if let connection = slot.shutDown() { removed.append(connection) }
+            }
+            return removed
+        }
+        for connection in connections { await connection.close() }
+    }
+
+    /// Closes every connection; later calls to ``connection(to:brokerID:slot:)`` fail with
+    /// ``KafkaError/Code/clientNotRunning``.
+    public func shutdown() async {
+        let connections = state.withLock { state -> [KafkaConnection] in
+            state.isShutDown = true
+            var open: [KafkaConnection] = []
+            for key in state.slots.keys {
+                if let connection = state.slots[key]!.shutDown() { open.append(connection) }
+            }
+            return open
+        }
+        for connection in connections { await connection.close() }
+    }
+}
