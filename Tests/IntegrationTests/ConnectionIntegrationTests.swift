@@ -13,16 +13,8 @@ import Testing
     let group = MultiThreadedEventLoopGroup.singleton
     let logger = Logger(label: "klife.tests.connection-integration")
 
-    /// The environment variable's value, or a failure naming it.
-    func env(_ name: String) throws -> String {
-        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
-            throw KafkaError(.invalidConfiguration, "\(name) is not set: run the integration tests through the test command (make test)")
-        }
-        return value
-    }
-
-    func address(_ variable: String) throws -> KafkaConnectionConfiguration.BrokerAddress {
-        try KafkaConnectionConfiguration.BrokerAddress.parseList(try env(variable))[0]
+    func address(_ bootstrap: String) throws -> KafkaConnectionConfiguration.BrokerAddress {
+        try KafkaConnectionConfiguration.BrokerAddress.parseList(bootstrap)[0]
     }
 
     func connect(
@@ -34,7 +26,7 @@ import Testing
     }
 
     @Test func tansuNegotiatesVersionsAndAnswersMetadata() async throws {
-        let connection = try await connect(try address("KLIFE_TANSU_BOOTSTRAP"))
+        let connection = try await connect(try address(TestBrokers.tansuBootstrap))
         // Tansu advertises every key from v0; the policy keeps us off its broken versions.
         #expect(connection.negotiatedVersion(for: MetadataRequest.apiKey) == 12)
         #expect(connection.negotiatedVersion(for: ApiVersionsRequest.apiKey) == 4)
@@ -56,7 +48,7 @@ import Testing
     }
 
     @Test func mockClusterAnswersMetadata() async throws {
-        let connection = try await connect(try address("KLIFE_MOCK_BOOTSTRAP"))
+        let connection = try await connect(try address(TestBrokers.mockBootstrap))
         let metadata = try await connection.send(MetadataRequest(topics: nil))
         #expect(!metadata.brokers.isEmpty)
         #expect(connection.negotiatedVersion(for: ProduceRequest.apiKey) != nil)
@@ -64,8 +56,8 @@ import Testing
     }
 
     @Test func requestTimeoutIsHonoured() async throws {
-        let connection = try await connect(try address("KLIFE_TANSU_BOOTSTRAP"))
-        let topic = "klife-conn-timeout-\(UInt32.random(in: 0...UInt32.max))"
+        let connection = try await connect(try address(TestBrokers.tansuBootstrap))
+        let topic = TestBrokers.uniqueName("klife-conn-timeout")
         let created = try await connection.send(CreateTopicsRequest(
             topics: [.init(name: topic, numPartitions: 1, replicationFactor: 1)], timeoutMs: 10_000
         ))
@@ -83,14 +75,14 @@ import Testing
         #expect(elapsed >= .milliseconds(500) && elapsed < .seconds(4), "took \(elapsed)")
         #expect(await connection.waitUntilClosed().code == .connectionClosed)
 
-        let cleanup = try await connect(try address("KLIFE_TANSU_BOOTSTRAP"))
+        let cleanup = try await connect(try address(TestBrokers.tansuBootstrap))
         _ = try? await cleanup.send(DeleteTopicsRequest(topicNames: [topic], timeoutMs: 10_000), version: 5)
         await cleanup.close()
     }
 
     @Test func tls() async throws {
         let connection = try await connect(
-            try address("KLIFE_TLS_BOOTSTRAP"), tls: .init(caCertificateFile: try env("KLIFE_TLS_CA_FILE"))
+            try address(TestBrokers.tlsBootstrap), tls: .init(caCertificateFile: try TestBrokers.tlsCAFile)
         )
         let metadata = try await connection.send(MetadataRequest(topics: nil))
         #expect(!metadata.brokers.isEmpty)
@@ -98,8 +90,8 @@ import Testing
     }
 
     @Test func wrongCAGivesAClearTLSError() async throws {
-        let address = try address("KLIFE_TLS_BOOTSTRAP")
-        let wrongCA = try env("KLIFE_TLS_WRONG_CA_FILE")
+        let address = try address(TestBrokers.tlsBootstrap)
+        let wrongCA = try TestBrokers.tlsWrongCAFile
         let error = await #expect(throws: KafkaError.self) {
             try await connect(address, tls: .init(caCertificateFile: wrongCA))
         }
@@ -109,11 +101,11 @@ import Testing
     }
 
     @Test func mutualTLS() async throws {
-        let address = try address("KLIFE_MTLS_BOOTSTRAP")
+        let address = try address(TestBrokers.mtlsBootstrap)
         let tls = KafkaConnectionConfiguration.TLS(
-            caCertificateFile: try env("KLIFE_TLS_CA_FILE"),
-            clientCertificateFile: try env("KLIFE_TLS_CLIENT_CERT_FILE"),
-            clientPrivateKeyFile: try env("KLIFE_TLS_CLIENT_KEY_FILE")
+            caCertificateFile: try TestBrokers.tlsCAFile,
+            clientCertificateFile: try TestBrokers.tlsClientCertFile,
+            clientPrivateKeyFile: try TestBrokers.tlsClientKeyFile
         )
         let connection = try await connect(address, tls: tls)
         #expect(try await connection.send(MetadataRequest(topics: nil)).brokers.isEmpty == false)
@@ -123,6 +115,69 @@ import Testing
         let error = await #expect(throws: KafkaError.self) {
             try await connect(address, tls: .init(caCertificateFile: tls.caCertificateFile))
         }
-        #expect(error?.code == .tlsHandshakeFailed || error?.code == .connectionClosed)
+        #expect(error?.code == .tlsHandshakeFailed)
+        #expect(error?.message.contains("client certificate") == true)
+
+        // A client certificate from another CA is rejected too.
+        let wrong = KafkaConnectionConfiguration.TLS(
+            caCertificateFile: tls.caCertificateFile,
+            clientCertificateFile: try TestBrokers.tlsWrongClientCertFile,
+            clientPrivateKeyFile: try TestBrokers.tlsWrongClientKeyFile
+        )
+        let wrongError = await #expect(throws: KafkaError.self) { try await connect(address, tls: wrong) }
+        #expect(wrongError?.code == .tlsHandshakeFailed || wrongError?.code == .connectionClosed)
+    }
+
+    @Test func slowBrokerTimesOut() async throws {
+        let cluster = try await MockCluster.create(brokers: 1)
+        defer { Task { try? await cluster.destroy() } }
+        let connection = try await connect(try address(cluster.bootstrap))
+        try await cluster.setRTT(broker: 1, milliseconds: 3_000)
+        let started = ContinuousClock.now
+        let error = await #expect(throws: KafkaError.self) {
+            try await connection.send(MetadataRequest(topics: []), timeout: .milliseconds(300))
+        }
+        #expect(error?.code == .requestTimedOut)
+        #expect(ContinuousClock.now - started < .milliseconds(2_500))
+    }
+
+    @Test func poolReconnectsAfterTheBrokerRestarts() async throws {
+        let (tansu, bootstrap) = try await TansuControl.startPrivate(prefix: "klife-conn")
+        defer { Task { try? await tansu.stop() } }
+        let address = try address(bootstrap)
+        let pool = try BrokerConnectionPool(
+            configuration: .init(
+                bootstrapServers: [address], connectTimeout: .seconds(5),
+                reconnectBackoff: .milliseconds(50), reconnectBackoffMax: .milliseconds(500)
+            ),
+            eventLoopGroup: group, logger: logger
+        )
+        let first = try await pool.connection(to: address, brokerID: 111)
+        #expect(try await first.send(MetadataRequest(topics: [])).brokers.map(\.nodeId) == [111])
+
+        try await tansu.kill()
+        let lost = await first.waitUntilClosed()
+        #expect(lost.code == .connectionClosed)
+        #expect(lost.isRetriable)
+        // While the broker is down, connecting fails with a retriable error.
+        do {
+            _ = try await pool.connection(to: address, brokerID: 111)
+            Issue.record("connected to a killed broker")
+        } catch let error as KafkaError {
+            #expect(error.code == .connectionFailed)
+            #expect(error.isRetriable)
+        }
+
+        _ = try await tansu.restart()
+        // The pool dials again once its backoff has passed; give it a few attempts.
+        let deadline = ContinuousClock.now + .seconds(20)
+        var second: KafkaConnection?
+        while second == nil, ContinuousClock.now < deadline {
+            second = try? await pool.connection(to: address, brokerID: 111)
+        }
+        let reconnected = try #require(second)
+        #expect(reconnected !== first)
+        #expect(try await reconnected.send(MetadataRequest(topics: [])).brokers.map(\.nodeId) == [111])
+        await pool.shutdown()
     }
 }
