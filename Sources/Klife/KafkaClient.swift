@@ -1,29 +1,276 @@
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// A Kafka client: the Swift counterpart of a started Klife client.
 ///
-/// Create it with a validated ``Configuration`` and run it, usually in a `ServiceGroup` next to the rest of
-/// the application; ``run()`` connects to the cluster and keeps its metadata fresh until the task is
-/// cancelled or a graceful shutdown is triggered. The produce, transaction, fetch and admin APIs live in
-/// `KafkaClient+<Aspect>.swift` extensions.
+/// Create it with a ``Configuration`` and run it, usually in a `ServiceGroup` next to the rest of the
+/// application; ``run()`` connects to the cluster (bootstrap servers in order), keeps the metadata fresh,
+/// and runs the producers, fetchers and groups the application uses, until the task is cancelled or a
+/// graceful shutdown is triggered. The produce, transaction, fetch and admin APIs live in
+/// `KafkaClient+<Aspect>.swift` extensions. For scripts and tests, ``withRunningClient(configuration:logger:readyTimeout:_:)``
+/// runs a client around a closure.
+///
+/// ```swift
+/// let client = try KafkaClient(configuration: .init(bootstrapServers: [.init(host: "127.0.0.1", port: 9092)]), logger: logger)
+/// let group = ServiceGroup(services: [client], gracefulShutdownSignals: [.sigterm], logger: logger)
+/// try await group.run()
+/// ```
 public final class KafkaClient: Sendable, Service {
     /// The configuration the client was created with.
     public let configuration: Configuration
     /// The logger of the client and everything it runs.
     public let logger: Logger
+    /// Event loops of the broker connections.
+    let eventLoopGroup: any EventLoopGroup
+    /// Connections, metadata, routing.
+    let cluster: ClusterManager
+
+    private enum Lifecycle {
+        case created
+        case running
+        case shuttingDown
+        case finished
+    }
+
+    private struct State {
+        var lifecycle = Lifecycle.created
+        /// Long-running parts (producer engines, fetchers, groups) by key, started in ``run()``'s task group.
+        var components: [String: any KafkaClientComponent] = [:]
+        /// Components created before run() reached its task group.
+        var componentsToStart: [any KafkaClientComponent] = []
+    }
+
+    private enum Event: Sendable {
+        case start(any KafkaClientComponent)
+        case shutdown
+    }
+
+    private let state = Mutex(State())
+    private let events: AsyncStream<Event>
+    private let eventContinuation: AsyncStream<Event>.Continuation
 
     /// Creates a client; nothing connects until ``run()``.
     ///
+    /// - Parameters:
+    ///   - eventLoopGroup: the event loops for broker connections (default: NIO's shared singleton group).
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/invalidConfiguration`` naming the bad options.
-    public init(configuration: Configuration, logger: Logger = Logger(label: "klife")) throws {
+    public init(
+        configuration: Configuration, logger: Logger = Logger(label: "klife"),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws {
         try configuration.validate()
         self.configuration = configuration
         self.logger = logger
+        self.eventLoopGroup = eventLoopGroup
+        let pool = try BrokerConnectionPool(configuration: configuration.connection, eventLoopGroup: eventLoopGroup, logger: logger)
+        self.cluster = ClusterManager(configuration: configuration, pool: pool, logger: logger)
+        (events, eventContinuation) = AsyncStream.makeStream(of: Event.self)
     }
 
-    /// Runs the client until the surrounding task is cancelled or a graceful shutdown is requested.
+    /// Runs the client until the surrounding task is cancelled, a graceful shutdown is triggered (by a
+    /// `ServiceGroup` or ``shutdownGracefully()``), after which buffered work is finished first.
+    ///
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning`` when called a second time.
     public func run() async throws {
-        try await gracefulShutdown()
+        let toStart = try state.withLock { state -> [any KafkaClientComponent] in
+            guard case .created = state.lifecycle else {
+                throw KafkaError(.clientNotRunning, "KafkaClient.run() may be called only once")
+            }
+            state.lifecycle = .running
+            defer { state.componentsToStart = [] }
+            return state.componentsToStart
+        }
+        logger.debug("client starting", metadata: ["bootstrap": "\(configuration.connection.bootstrapServers.map(\.description))"])
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.cluster.run() }
+                for component in toStart { group.addTask { await self.runComponent(component) } }
+                // Ends on graceful shutdown, or (the stream returns nil) when this task is cancelled.
+                eventLoop: for await event in events {
+                    switch event {
+                    case .start(let component):
+                        group.addTask { await self.runComponent(component) }
+                    case .shutdown:
+                        await self.finishComponents()
+                        break eventLoop
+                    }
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.shutdownGracefully()
+        }
+        state.withLock { $0.lifecycle = .finished }
+        eventContinuation.finish()
+        logger.debug("client stopped")
     }
+
+    /// Starts a graceful shutdown: components finish their buffered work (producers flush), then
+    /// ``run()`` returns. Does nothing when no run is in progress.
+    public func shutdownGracefully() {
+        let proceed = state.withLock { state -> Bool in
+            guard case .running = state.lifecycle else { return false }
+            state.lifecycle = .shuttingDown
+            return true
+        }
+        if proceed { eventContinuation.yield(.shutdown) }
+    }
+
+    /// Waits until the client has its first cluster metadata (it can route requests).
+    ///
+    /// - Parameter timeout: how long to wait; nil waits until the client stops.
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/requestTimedOut`` after `timeout` (its message
+    ///   carries the last connection or metadata error), ``KafkaError/Code/clientNotRunning`` when the client
+    ///   stops first.
+    public func waitUntilReady(timeout: Duration? = .seconds(30)) async throws {
+        guard let timeout else { return try await cluster.waitUntilReady() }
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await self.cluster.waitUntilReady()
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let ready = try await group.next() ?? false
+            group.cancelAll()
+            if !ready {
+                let last = self.cluster.lastError
+                throw KafkaError(
+                    .requestTimedOut,
+                    "the client found no reachable broker within \(timeout) (bootstrap \(self.configuration.connection.bootstrapServers.map(\.description).joined(separator: ",")))"
+                        + (last.map { ": \($0.message)" } ?? ""),
+                    isRetriable: true, underlying: last)
+            }
+        }
+    }
+
+    /// Whether the client has its first cluster metadata.
+    public var isReady: Bool { cluster.isReady }
+
+    /// The current cluster metadata (brokers, topics, partitions, leaders) as last refreshed.
+    public var clusterMetadata: KafkaClusterMetadata { cluster.metadata }
+
+    /// Refreshes the cluster metadata now and returns it.
+    ///
+    /// - Throws: ``KafkaError``: the refresh's failure (``KafkaError/Code/connectionFailed`` and others), or
+    ///   ``KafkaError/Code/clientNotRunning``.
+    @discardableResult
+    public func refreshMetadata() async throws -> KafkaClusterMetadata {
+        try requireRunning()
+        return try await cluster.refreshMetadata()
+    }
+
+    /// Runs a client around `body`: starts it, waits until it is ready, runs `body`, then shuts the client
+    /// down gracefully and waits for it to stop.
+    ///
+    /// - Throws: ``KafkaError`` from creating the client (``KafkaError/Code/invalidConfiguration``), from
+    ///   waiting for readiness (see ``waitUntilReady(timeout:)``), or whatever `body` throws.
+    public static func withRunningClient<T: Sendable>(
+        configuration: Configuration, logger: Logger = Logger(label: "klife"), readyTimeout: Duration = .seconds(30),
+        _ body: @Sendable (KafkaClient) async throws -> T
+    ) async throws -> T {
+        let client = try KafkaClient(configuration: configuration, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.run() }
+            do {
+                try await client.waitUntilReady(timeout: readyTimeout)
+                let result = try await body(client)
+                client.shutdownGracefully()
+                try await group.waitForAll()
+                return result
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+        }
+    }
+
+    // MARK: Components
+
+    /// The component stored under `key`, created with `make` on first use. A component created before or
+    /// while the client runs is started in ``run()``'s task group; one created after it stopped is not.
+    func component<C: KafkaClientComponent>(_ key: String, as type: C.Type = C.self, make: () throws -> C) throws -> C {
+        let (component, startNow) = try state.withLock { state -> (C, Bool) in
+            if let existing = state.components[key] {
+                guard let typed = existing as? C else {
+                    preconditionFailure("component \(key) is a \(Swift.type(of: existing)), not a \(C.self)")
+                }
+                return (typed, false)
+            }
+            let created = try make()
+            state.components[key] = created
+            switch state.lifecycle {
+            case .created:
+                state.componentsToStart.append(created)
+                return (created, false)
+            case .running, .shuttingDown:
+                return (created, true)
+            case .finished:
+                return (created, false)
+            }
+        }
+        if startNow { eventContinuation.yield(.start(component)) }
+        return component
+    }
+
+    private func runComponent(_ component: any KafkaClientComponent) async {
+        do {
+            try await component.run()
+        } catch is CancellationError {
+        } catch {
+            logger.error("client component failed: \(error)")
+        }
+    }
+
+    private func finishComponents() async {
+        let components = state.withLock { Array($0.components.values) }
+        await withTaskGroup(of: Void.self) { group in
+            for component in components { group.addTask { await component.shutdownGracefully() } }
+        }
+    }
+
+    // MARK: Guards for public calls
+
+    /// Throws unless ``run()`` is in progress.
+    ///
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning``.
+    func requireRunning() throws {
+        let lifecycle = state.withLock { $0.lifecycle }
+        switch lifecycle {
+        case .running: return
+        case .created: throw KafkaError(.clientNotRunning, "the client is not running: call run() (or use withRunningClient) first")
+        case .shuttingDown, .finished: throw KafkaError(.clientNotRunning, "the client is shutting down or has stopped")
+        }
+    }
+
+    /// Throws unless `feature` is enabled in the configuration and the broker supports it.
+    ///
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/featureDisabled`` naming the feature and why.
+    public func requireFeature(_ feature: Feature) throws {
+        if configuration.disabledFeatures.contains(feature) {
+            throw KafkaError(.featureDisabled, "the \(feature) feature is disabled by the client configuration (disabledFeatures)")
+        }
+        if let reason = cluster.unsupportedFeatures[feature] {
+            throw KafkaError(.featureDisabled, "the \(feature) feature is unavailable: \(reason)")
+        }
+    }
+
+    /// Whether `feature` is enabled and supported (as far as the broker's versions are known yet).
+    public func isFeatureAvailable(_ feature: Feature) -> Bool {
+        (try? requireFeature(feature)) != nil
+    }
+}
+
+/// A long-running part of a client (a producer engine, a fetcher, a consumer group) that the client runs in
+/// its task group. Create it with ``KafkaClient/component(_:as:make:)``.
+protocol KafkaClientComponent: AnyObject, Sendable {
+    /// Runs until the task is cancelled.
+    func run() async throws
+    /// Called once when the client shuts down gracefully, before cancellation: finish or flush buffered work.
+    func shutdownGracefully() async
 }

@@ -76,12 +76,15 @@ extension KafkaClient.Configuration {
         return problems
     }
 
-    /// The connection options' problems (prefixed `connection.`).
+    /// The connection options' problem (prefixed `connection.`), from ``KafkaConnectionConfiguration/validate()``.
     private func connectionProblems() -> [String] {
-        var problems: [String] = []
-        if connection.bootstrapServers.isEmpty { problems.append("connection.bootstrapServers must not be empty") }
-        if connection.connectionsPerBroker <= 0 { problems.append("connection.connectionsPerBroker must be > 0") }
-        if connection.requestTimeout <= .zero { problems.append("connection.requestTimeout must be > 0") }
-        return problems
+        do {
+            try connection.validate()
+            return []
+        } catch let error as KafkaError {
+            return ["connection.\(error.message)"]
+        } catch {
+            return ["connection: \(error)"]
+        }
     }
 }

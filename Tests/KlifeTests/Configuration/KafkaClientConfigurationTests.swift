@@ -108,7 +108,7 @@ import Testing
 
     // MARK: client-level rules
 
-    @Test func emptyBootstrapList() { expectProblem("connection.bootstrapServers must not be empty") { $0.connection.bootstrapServers = [] } }
+    @Test func emptyBootstrapList() { expectProblem("connection.bootstrapServers is empty") { $0.connection.bootstrapServers = [] } }
     @Test func emptyDefaultProducer() { expectProblem("defaultProducer must not be empty") { $0.defaultProducer = "" } }
     @Test func emptyDefaultPool() { expectProblem("defaultTransactionalPool must not be empty") { $0.defaultTransactionalPool = "" } }
     @Test func emptyDefaultFetcher() { expectProblem("defaultFetcher must not be empty") { $0.defaultFetcher = "" } }
@@ -278,5 +278,19 @@ import Testing
         #expect(KafkaProducerConfiguration.Acks(name: "2") == nil)
         #expect(KafkaProducerConfiguration(name: "p").effectiveClientID(connectionClientID: "app") == "klife_producer.app.p")
         #expect(KafkaFetcherConfiguration(name: "f").effectiveClientID(connectionClientID: "app") == "klife_fetcher.app.f")
+    }
+}
+
+@Suite struct ConnectionValidationIsIncludedTests {
+    @Test func connectionProblemsAreReportedWithTheirPath() {
+        var config = KafkaClient.Configuration(bootstrapServers: [.init(host: "127.0.0.1", port: 9092)])
+        config.connection.connectionsPerBroker = 0
+        #expect(config.validationProblems().contains { $0.hasPrefix("connection.connectionsPerBroker") })
+        config.connection.connectionsPerBroker = 1
+        config.connection.sasl = .init(mechanism: .scramSHA256, username: "", password: "x")
+        #expect(config.validationProblems().contains { $0.hasPrefix("connection.sasl.username") })
+        config.connection.sasl = nil
+        config.connection.tls = .init(caCertificateFile: "/nonexistent/ca.pem")
+        #expect(!config.validationProblems().isEmpty)
     }
 }

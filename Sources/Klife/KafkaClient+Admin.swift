@@ -1,0 +1,361 @@
+import KafkaProtocol
+
+extension KafkaClient {
+    /// A topic to create with ``KafkaClient/createTopics(_:timeout:)``.
+    public struct NewTopic: Sendable, Hashable {
+        public var name: String
+        /// Number of partitions; -1 = the broker's default.
+        public var partitions: Int32
+        /// Replication factor; -1 = the broker's default.
+        public var replicationFactor: Int16
+        /// Topic configs (`cleanup.policy`, `retention.ms`, …).
+        public var configs: [String: String]
+
+        public init(name: String, partitions: Int32 = 1, replicationFactor: Int16 = 1, configs: [String: String] = [:]) {
+            self.name = name
+            self.partitions = partitions
+            self.replicationFactor = replicationFactor
+            self.configs = configs
+        }
+    }
+
+    /// Which offset ``KafkaClient/listOffsets(topic:partitions:at:isolation:)`` looks up.
+    public enum OffsetSpec: Sendable, Hashable {
+        /// The log start offset (ListOffsets timestamp -2).
+        case earliest
+        /// The log end offset: the offset the next record will get (timestamp -1); the last stable offset
+        /// under read_committed.
+        case latest
+        /// The earliest offset whose record timestamp is at least this many milliseconds since the epoch.
+        case timestamp(Int64)
+
+        var wireTimestamp: Int64 {
+            switch self {
+            case .earliest: -2
+            case .latest: -1
+            case .timestamp(let ms): ms
+            }
+        }
+    }
+
+    /// The answer of ``KafkaClient/listOffsets(topic:partitions:at:isolation:)`` for one partition.
+    public struct PartitionOffset: Sendable, Hashable {
+        public var partition: Int32
+        /// The offset; -1 when no record matches a timestamp lookup.
+        public var offset: Int64
+        /// The timestamp of the record at ``offset`` for timestamp lookups; -1 otherwise.
+        public var timestamp: Int64
+        /// The leader epoch of the record at ``offset``; -1 when unknown.
+        public var leaderEpoch: Int32
+
+        public init(partition: Int32, offset: Int64, timestamp: Int64 = -1, leaderEpoch: Int32 = -1) {
+            self.partition = partition
+            self.offset = offset
+            self.timestamp = timestamp
+            self.leaderEpoch = leaderEpoch
+        }
+    }
+
+    // MARK: Topics
+
+    /// Creates one topic and waits until the cluster metadata shows it with a leader for every partition.
+    ///
+    /// - Throws: ``KafkaError``: ``KafkaError/Code/topicAlreadyExists``, ``KafkaError/Code/invalidArgument``
+    ///   (illegal name, partitions or replication factor), ``KafkaError/Code/brokerError`` with the Kafka code
+    ///   for other refusals, ``KafkaError/Code/featureDisabled`` when the broker lacks CreateTopics,
+    ///   ``KafkaError/Code/requestTimedOut`` when the topic does not get leaders within `timeout`,
+    ///   connection errors, ``KafkaError/Code/clientNotRunning``.
+    public func createTopic(
+        _ name: String, partitions: Int32 = 1, replicationFactor: Int16 = 1, configs: [String: String] = [:], timeout: Duration = .seconds(30)
+    ) async throws {
+        let results = try await createTopics(
+            [NewTopic(name: name, partitions: partitions, replicationFactor: replicationFactor, configs: configs)], timeout: timeout)
+        if let error = results[name] ?? nil { throw error }
+    }
+
+    /// Creates topics and waits until the metadata shows each created one with a leader for every partition.
+    ///
+    /// Note: the broker's `validate_only` mode is not offered: Tansu creates the topic even then.
+    ///
+    /// - Returns: per topic name, nil when it was created, else the error the broker gave for it
+    ///   (``KafkaError/Code/topicAlreadyExists``, ``KafkaError/Code/brokerError`` with the Kafka code, …).
+    /// - Throws: ``KafkaError`` for failures of the whole call: ``KafkaError/Code/invalidArgument`` (empty
+    ///   list, duplicate or illegal names, partitions or replication factor below -1 or 0),
+    ///   ``KafkaError/Code/featureDisabled``, ``KafkaError/Code/requestTimedOut``, connection errors,
+    ///   ``KafkaError/Code/clientNotRunning``.
+    @discardableResult
+    public func createTopics(_ topics: [NewTopic], timeout: Duration = .seconds(30)) async throws -> [String: KafkaError?] {
+        try requireRunning()
+        try requireFeature(.admin)
+        guard !topics.isEmpty else { throw KafkaError(.invalidArgument, "createTopics needs at least one topic") }
+        var seen = Set<String>()
+        for topic in topics {
+            guard KafkaTopicConfiguration.isValidTopicName(topic.name) else {
+                throw KafkaError(.invalidArgument, "\"\(topic.name)\" is not a legal topic name (1-249 characters of a-z A-Z 0-9 . _ -, not . or ..)")
+            }
+            guard seen.insert(topic.name).inserted else { throw KafkaError(.invalidArgument, "topic \(topic.name) is listed twice") }
+            guard topic.partitions == -1 || topic.partitions > 0 else {
+                throw KafkaError(.invalidArgument, "topic \(topic.name): partitions must be > 0 (or -1 for the broker default)")
+            }
+            guard topic.replicationFactor == -1 || topic.replicationFactor > 0 else {
+                throw KafkaError(.invalidArgument, "topic \(topic.name): replicationFactor must be > 0 (or -1 for the broker default)")
+            }
+        }
+        let request = CreateTopicsRequest(
+            topics: topics.map { topic in
+                CreateTopicsRequest.CreatableTopic(
+                    name: topic.name, numPartitions: topic.partitions, replicationFactor: topic.replicationFactor,
+                    assignments: [],
+                    configs: topic.configs.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: $0.value) })
+            },
+            timeoutMs: Self.milliseconds(timeout))
+        let response = try await sendToController(request, timeout: timeout)
+        var results: [String: KafkaError?] = [:]
+        for result in response.topics {
+            results[result.name] = Self.topicError(result.errorCode, result.errorMessage, topic: result.name, operation: "create")
+        }
+        for topic in topics where results[topic.name] == nil {
+            results[topic.name] = KafkaError(.protocolViolation, "CreateTopics answered without topic \(topic.name)")
+        }
+        let created = results.filter { $0.value == nil }.map(\.key).sorted()
+        if !created.isEmpty {
+            logger.info("created topics", metadata: ["topics": "\(created)"])
+            try await waitForTopics(created, present: true, timeout: timeout)
+        }
+        return results
+    }
+
+    /// Deletes one topic and waits until the metadata no longer shows it.
+    ///
+    /// - Throws: ``KafkaError``: ``KafkaError/Code/unknownTopicOrPartition`` when there is no such topic,
+    ///   ``KafkaError/Code/brokerError`` with the Kafka code for other refusals, ``KafkaError/Code/featureDisabled``,
+    ///   ``KafkaError/Code/requestTimedOut``, connection errors, ``KafkaError/Code/clientNotRunning``.
+    public func deleteTopic(_ name: String, timeout: Duration = .seconds(30)) async throws {
+        let results = try await deleteTopics([name], timeout: timeout)
+        if let error = results[name] ?? nil { throw error }
+    }
+
+    /// Deletes topics and waits until the metadata no longer shows the deleted ones.
+    ///
+    /// - Returns: per topic name, nil when it was deleted, else the broker's error for it.
+    /// - Throws: ``KafkaError`` for failures of the whole call (``KafkaError/Code/invalidArgument`` for an empty
+    ///   list, ``KafkaError/Code/featureDisabled``, ``KafkaError/Code/requestTimedOut``, connection errors,
+    ///   ``KafkaError/Code/clientNotRunning``).
+    @discardableResult
+    public func deleteTopics(_ names: [String], timeout: Duration = .seconds(30)) async throws -> [String: KafkaError?] {
+        try requireRunning()
+        try requireFeature(.admin)
+        guard !names.isEmpty else { throw KafkaError(.invalidArgument, "deleteTopics needs at least one topic") }
+        let request = DeleteTopicsRequest(
+            topics: names.map { DeleteTopicsRequest.DeleteTopicState(name: $0, topicId: .zero) }, topicNames: names,
+            timeoutMs: Self.milliseconds(timeout))
+        let response = try await sendToController(request, timeout: timeout)
+        var results: [String: KafkaError?] = [:]
+        for result in response.responses {
+            guard let name = result.name else { continue }
+            results[name] = Self.topicError(result.errorCode, result.errorMessage, topic: name, operation: "delete")
+        }
+        for name in names where results[name] == nil {
+            results[name] = KafkaError(.protocolViolation, "DeleteTopics answered without topic \(name)")
+        }
+        let deleted = results.filter { $0.value == nil }.map(\.key).sorted()
+        if !deleted.isEmpty {
+            logger.info("deleted topics", metadata: ["topics": "\(deleted)"])
+            try await waitForTopics(deleted, present: false, timeout: timeout)
+        }
+        return results
+    }
+
+    /// Every topic of the cluster, sorted by name, fresh from a Metadata request.
+    ///
+    /// - Parameter includeInternal: include internal topics such as `__consumer_offsets`.
+    /// - Throws: ``KafkaError``: connection errors, ``KafkaError/Code/clientNotRunning``.
+    public func listTopics(includeInternal: Bool = false) async throws -> [KafkaTopicMetadata] {
+        try requireRunning()
+        let response = try await cluster.describe(topics: nil)
+        return response.topics.filter { $0.errorCode == 0 && (includeInternal || !$0.isInternal) }.sorted { $0.name < $1.name }
+    }
+
+    /// One topic's partitions, leaders, leader epochs and replicas, fresh from a Metadata request.
+    ///
+    /// - Throws: ``KafkaError``: ``KafkaError/Code/unknownTopicOrPartition`` when there is no such topic,
+    ///   ``KafkaError/Code/brokerError`` for other topic errors, connection errors, ``KafkaError/Code/clientNotRunning``.
+    public func describeTopic(_ name: String) async throws -> KafkaTopicMetadata {
+        guard let topic = try await describeTopics([name]).first else {
+            throw KafkaError(.unknownTopicOrPartition, "topic \(name) does not exist", kafkaCode: 3)
+        }
+        return topic
+    }
+
+    /// Several topics' metadata, in the order asked, fresh from one Metadata request.
+    ///
+    /// - Throws: ``KafkaError`` as ``describeTopic(_:)`` for the first topic that fails.
+    public func describeTopics(_ names: [String]) async throws -> [KafkaTopicMetadata] {
+        try requireRunning()
+        guard !names.isEmpty else { return [] }
+        let response = try await cluster.describe(topics: names)
+        let byName = Dictionary(response.topics.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+        return try names.map { name in
+            guard let topic = byName[name] else {
+                throw KafkaError(.unknownTopicOrPartition, "topic \(name) does not exist", kafkaCode: 3)
+            }
+            if let error = Self.topicError(topic.errorCode, nil, topic: name, operation: "describe") { throw error }
+            return topic
+        }
+    }
+
+    // MARK: Offsets
+
+    /// Looks up an offset per partition of `topic` with ListOffsets, asking each partition's leader.
+    ///
+    /// Tansu quirk: its LATEST answer is the base offset of the last batch + 1, which is wrong when that
+    /// batch holds more than one record; a Fetch's high watermark is right there (see the broker notes).
+    ///
+    /// - Parameters:
+    ///   - partitions: the partitions to ask about; nil = all of the topic's partitions.
+    ///   - spec: earliest, latest or by timestamp.
+    ///   - isolation: under read_committed, latest is the last stable offset.
+    /// - Returns: one entry per partition asked, keyed by partition.
+    /// - Throws: ``KafkaError``: ``KafkaError/Code/unknownTopicOrPartition`` (unknown topic or partition),
+    ///   ``KafkaError/Code/leaderNotAvailable`` after retries, ``KafkaError/Code/brokerError`` with the Kafka
+    ///   code, ``KafkaError/Code/featureDisabled`` when the broker lacks ListOffsets, connection errors,
+    ///   ``KafkaError/Code/clientNotRunning``.
+    public func listOffsets(
+        topic: String, partitions: [Int32]? = nil, at spec: OffsetSpec, isolation: KafkaIsolationLevel = .readUncommitted
+    ) async throws -> [Int32: PartitionOffset] {
+        try requireRunning()
+        cluster.noteTopicsInUse([topic])
+        var metadata = cluster.metadata
+        if metadata.topic(topic) == nil { metadata = try await cluster.refreshMetadata() }
+        guard let topicMetadata = metadata.topic(topic) else {
+            throw KafkaError(.unknownTopicOrPartition, "topic \(topic) does not exist", kafkaCode: 3)
+        }
+        let wanted = partitions ?? topicMetadata.partitions.map(\.partition)
+        for partition in wanted where topicMetadata.partition(partition) == nil {
+            throw KafkaError(.unknownTopicOrPartition, "topic \(topic) has no partition \(partition) (it has \(topicMetadata.partitionCount))", kafkaCode: 3)
+        }
+        var results: [Int32: PartitionOffset] = [:]
+        var remaining = Set(wanted)
+        var lastError: KafkaError?
+        for attempt in 0..<5 {
+            if remaining.isEmpty { break }
+            if attempt > 0 {
+                try await Task.sleep(for: .milliseconds(100 * attempt))
+                _ = try? await cluster.refreshMetadata()
+            }
+            // Group by leader; partitions without a leader wait for the next attempt.
+            var byLeader: [Int32: [Int32]] = [:]
+            for partition in remaining.sorted() {
+                do {
+                    let leader = try cluster.leader(of: KafkaTopicPartition(topic: topic, partition: partition))
+                    byLeader[leader.nodeID, default: []].append(partition)
+                } catch let error as KafkaError {
+                    lastError = error
+                }
+            }
+            for (leaderID, partitions) in byLeader.sorted(by: { $0.key < $1.key }) {
+                do {
+                    let connection = try await cluster.connection(toBroker: leaderID)
+                    guard let version = connection.negotiatedVersion(for: ListOffsetsRequest.self) else {
+                        throw KafkaError(.featureDisabled, "the broker offers no usable ListOffsets version")
+                    }
+                    let request = ListOffsetsRequest(
+                        replicaId: -1, isolationLevel: version >= 2 ? isolation.wireValue : 0,
+                        topics: [.init(name: topic, partitions: partitions.map { .init(partitionIndex: $0, currentLeaderEpoch: -1, timestamp: spec.wireTimestamp) })],
+                        timeoutMs: Self.milliseconds(configuration.connection.requestTimeout))
+                    let response = try await connection.send(request)
+                    for partition in response.topics.filter({ $0.name == topic }).flatMap(\.partitions) {
+                        if partition.errorCode == 0 {
+                            let offset = version == 0 ? (partition.oldStyleOffsets.first ?? -1) : partition.offset
+                            results[partition.partitionIndex] = PartitionOffset(
+                                partition: partition.partitionIndex, offset: offset, timestamp: partition.timestamp, leaderEpoch: partition.leaderEpoch)
+                            remaining.remove(partition.partitionIndex)
+                        } else if cluster.requestRefreshIfStale(errorCode: partition.errorCode) {
+                            lastError = KafkaError(
+                                .leaderNotAvailable, "ListOffsets for \(topic)/\(partition.partitionIndex) failed with Kafka error code \(partition.errorCode)",
+                                kafkaCode: partition.errorCode, isRetriable: true)
+                        } else {
+                            throw KafkaError(
+                                .brokerError, "ListOffsets for \(topic)/\(partition.partitionIndex) failed", kafkaCode: partition.errorCode)
+                        }
+                    }
+                } catch let error as KafkaError where error.isRetriable {
+                    lastError = error
+                }
+            }
+        }
+        guard remaining.isEmpty else {
+            throw lastError ?? KafkaError(.leaderNotAvailable, "no offsets for \(topic) partitions \(remaining.sorted())", isRetriable: true)
+        }
+        return results
+    }
+
+    // MARK: Helpers
+
+    /// Sends an admin request to the controller, retrying once on NOT_CONTROLLER or a transport error.
+    private func sendToController<R: KafkaRequestMessage>(_ request: R, timeout: Duration) async throws -> R.Response {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let connection = try await cluster.controllerConnection()
+                guard connection.negotiatedVersion(for: R.self) != nil else {
+                    throw KafkaError(.featureDisabled, "the broker offers no usable version of \(R.self)")
+                }
+                return try await connection.send(request, timeout: timeout + configuration.connection.requestTimeout)
+            } catch let error as KafkaError where error.isRetriable && attempt < 3 {
+                logger.debug("admin request failed, retrying: \(error.message)")
+                _ = try? await cluster.refreshMetadata()
+            }
+        }
+    }
+
+    /// Polls metadata until every topic in `names` is present with leaders everywhere (or absent).
+    private func waitForTopics(_ names: [String], present: Bool, timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var delay = Duration.milliseconds(20)
+        while true {
+            let response = try await cluster.describe(topics: names)
+            let ok = names.allSatisfy { name in
+                let topic = response.topics.first { $0.name == name }
+                if present {
+                    guard let topic, topic.errorCode == 0, topic.partitionCount > 0 else { return false }
+                    return topic.partitions.allSatisfy(\.hasLeader)
+                }
+                return topic == nil || topic!.errorCode == 3
+            }
+            if ok {
+                // The cache follows even when the policy did not let describe() update it.
+                if configuration.enableUnknownTopics { cluster.requestRefresh() }
+                return
+            }
+            guard ContinuousClock.now + delay < deadline else {
+                throw KafkaError(
+                    .requestTimedOut, "topics \(names) did not \(present ? "appear with leaders" : "disappear") in the metadata within \(timeout)",
+                    isRetriable: true)
+            }
+            try await Task.sleep(for: delay)
+            delay = min(delay * 2, .milliseconds(500))
+        }
+    }
+
+    static func topicError(_ code: Int16, _ message: String?, topic: String, operation: String) -> KafkaError? {
+        guard code != 0 else { return nil }
+        let detail = message.map { ": \($0)" } ?? ""
+        switch code {
+        case 3, 100:
+            return KafkaError(.unknownTopicOrPartition, "cannot \(operation) topic \(topic): it does not exist\(detail)", kafkaCode: code)
+        case 36:
+            return KafkaError(.topicAlreadyExists, "cannot \(operation) topic \(topic): it exists already\(detail)", kafkaCode: code)
+        case 17, 37, 38, 39, 40:
+            return KafkaError(.invalidArgument, "cannot \(operation) topic \(topic)\(detail)", kafkaCode: code)
+        default:
+            return KafkaError(.brokerError, "cannot \(operation) topic \(topic)\(detail)", kafkaCode: code, isRetriable: [5, 7, 41].contains(code))
+        }
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int32 {
+        let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        return Int32(clamping: ms)
+    }
+}

@@ -1,0 +1,124 @@
+import ArgumentParser
+import Foundation
+import Klife
+import Logging
+
+/// Options every subcommand that talks to a cluster shares: `@OptionGroup var global: GlobalOptions`.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "Bootstrap brokers, host:port[,host:port...] (default: $KLIFE_BOOTSTRAP, else 127.0.0.1:9092).")
+    var bootstrap: String?
+
+    @Flag(name: .long, help: "Connect with TLS.")
+    var tls = false
+
+    @Option(name: .customLong("tls-ca"), help: "PEM file with the CA certificates that sign the brokers' certificates (implies --tls).")
+    var tlsCA: String?
+
+    @Option(name: .customLong("tls-cert"), help: "PEM client certificate for mutual TLS (implies --tls).")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key of the client certificate (implies --tls).")
+    var tlsKey: String?
+
+    @Option(name: .customLong("sasl-mechanism"), help: "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
+    var saslMechanism: String?
+
+    @Option(name: .customLong("sasl-username"), help: "SASL user name.")
+    var saslUsername: String?
+
+    @Option(name: .customLong("sasl-password"), help: "SASL password.")
+    var saslPassword: String?
+
+    @Flag(name: .long, help: "Log the client's activity to stderr.")
+    var verbose = false
+
+    /// The bootstrap list in effect: the option, else $KLIFE_BOOTSTRAP, else 127.0.0.1:9092.
+    var effectiveBootstrap: String {
+        if let bootstrap { return bootstrap }
+        if let env = ProcessInfo.processInfo.environment["KLIFE_BOOTSTRAP"], !env.isEmpty { return env }
+        return "127.0.0.1:9092"
+    }
+
+    static func parseBrokers(_ list: String) throws -> [KafkaConnectionConfiguration.BrokerAddress] {
+        let entries = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !entries.isEmpty else { throw ValidationError("--bootstrap: no broker given") }
+        return try entries.map { entry in
+            guard let colon = entry.lastIndex(of: ":"), let port = Int(entry[entry.index(after: colon)...]), (1...65535).contains(port) else {
+                throw ValidationError("--bootstrap: \"\(entry)\" is not host:port")
+            }
+            var host = String(entry[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else { throw ValidationError("--bootstrap: \"\(entry)\" has no host") }
+            return .init(host: host, port: port)
+        }
+    }
+
+    func validate() throws {
+        _ = try Self.parseBrokers(effectiveBootstrap)
+        if let saslMechanism {
+            guard KafkaConnectionConfiguration.SASL.Mechanism(rawValue: saslMechanism.uppercased()) != nil else {
+                throw ValidationError("--sasl-mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+            }
+            guard saslUsername != nil, saslPassword != nil else {
+                throw ValidationError("--sasl-mechanism needs --sasl-username and --sasl-password")
+            }
+        } else if saslUsername != nil || saslPassword != nil {
+            throw ValidationError("--sasl-username/--sasl-password need --sasl-mechanism")
+        }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+    }
+
+    /// The client configuration these options describe; subcommands adjust it before creating the client.
+    func makeConfiguration() throws -> KafkaClient.Configuration {
+        var connection = KafkaConnectionConfiguration(bootstrapServers: try Self.parseBrokers(effectiveBootstrap), clientID: "klife-cli")
+        if tls || tlsCA != nil || tlsCert != nil || tlsKey != nil {
+            connection.tls = .init(caCertificateFile: tlsCA, clientCertificateFile: tlsCert, clientPrivateKeyFile: tlsKey)
+        }
+        if let saslMechanism, let mechanism = KafkaConnectionConfiguration.SASL.Mechanism(rawValue: saslMechanism.uppercased()) {
+            connection.sasl = .init(mechanism: mechanism, username: saslUsername ?? "", password: saslPassword ?? "")
+        }
+        return KafkaClient.Configuration(connection: connection)
+    }
+
+    /// A logger writing to stderr: warnings and up, everything with `--verbose`.
+    func makeLogger() -> Logger {
+        var logger = Logger(label: "klife", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = verbose ? .debug : .warning
+        return logger
+    }
+
+    /// Runs a client built from these options (after `adjust`), waits until it knows the cluster, runs `body`,
+    /// then shuts the client down.
+    func withClient<T: Sendable>(
+        adjust: (inout KafkaClient.Configuration) -> Void = { _ in },
+        _ body: @Sendable (KafkaClient) async throws -> T
+    ) async throws -> T {
+        var configuration = try makeConfiguration()
+        adjust(&configuration)
+        return try await KafkaClient.withRunningClient(configuration: configuration, logger: makeLogger(), body)
+    }
+}
+
+/// Writes a line to stderr.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// Runs a subcommand body; a thrown error is printed to stderr and becomes exit status 1.
+func runReportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as KafkaError {
+        printError("klife: \(error.message)\(error.kafkaCode.map { " (Kafka error code \($0))" } ?? "")")
+        throw ExitCode.failure
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as CleanExit {
+        throw error
+    } catch {
+        printError("klife: \(error)")
+        throw ExitCode.failure
+    }
+}

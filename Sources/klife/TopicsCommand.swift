@@ -1,0 +1,84 @@
+import ArgumentParser
+import Klife
+
+struct TopicsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "topics",
+        abstract: "Create, list, describe and delete topics.",
+        subcommands: [Create.self, List.self, Describe.self, Delete.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a topic.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Topic name.") var name: String
+        @Option(name: .long, help: "Number of partitions.") var partitions: Int32 = 1
+        @Option(name: .customLong("replication-factor"), help: "Replication factor.") var replicationFactor: Int16 = 1
+        @Option(name: .customLong("config"), help: "Topic config KEY=VALUE (repeatable).") var configs: [String] = []
+
+        func validate() throws {
+            guard partitions > 0 else { throw ValidationError("--partitions must be > 0") }
+            guard replicationFactor > 0 else { throw ValidationError("--replication-factor must be > 0") }
+            for config in configs where !config.contains("=") { throw ValidationError("--config \(config): expected KEY=VALUE") }
+        }
+
+        func run() async throws {
+            let configs = Dictionary(configs.map { entry -> (String, String) in
+                let parts = entry.split(separator: "=", maxSplits: 1)
+                return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+            }, uniquingKeysWith: { _, last in last })
+            try await runReportingErrors {
+                try await global.withClient { [name, partitions, replicationFactor] client in
+                    try await client.createTopic(name, partitions: partitions, replicationFactor: replicationFactor, configs: configs)
+                }
+                print("created \(name)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List topics: name, a tab, partition count, one per line.")
+        @OptionGroup var global: GlobalOptions
+        @Flag(name: .customLong("internal"), help: "Include internal topics.") var includeInternal = false
+
+        func run() async throws {
+            try await runReportingErrors {
+                let topics = try await global.withClient { [includeInternal] client in try await client.listTopics(includeInternal: includeInternal) }
+                for topic in topics { print("\(topic.name)\t\(topic.partitionCount)") }
+            }
+        }
+    }
+
+    struct Describe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Describe a topic: id, partitions, leaders, replicas.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Topic name.") var name: String
+
+        func run() async throws {
+            try await runReportingErrors {
+                let topic = try await global.withClient { [name] client in try await client.describeTopic(name) }
+                print("topic\t\(topic.name)")
+                print("id\t\(topic.topicID.map { "\($0)" } ?? "-")")
+                print("partitions\t\(topic.partitionCount)")
+                if topic.isInternal { print("internal\ttrue") }
+                for p in topic.partitions {
+                    let list = { (ids: [Int32]) in ids.map(String.init).joined(separator: ",") }
+                    print("partition \(p.partition)\tleader \(p.leaderID)\tepoch \(p.leaderEpoch)\treplicas \(list(p.replicas))\tisr \(list(p.inSyncReplicas))")
+                }
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a topic.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Topic name.") var name: String
+
+        func run() async throws {
+            try await runReportingErrors {
+                try await global.withClient { [name] client in try await client.deleteTopic(name) }
+                print("deleted \(name)")
+            }
+        }
+    }
+}
