@@ -29,6 +29,9 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("sasl-password"), help: "SASL password.")
     var saslPassword: String?
 
+    @Option(name: .customLong("connect-timeout-ms"), help: "How long to wait for the cluster to answer before giving up.")
+    var connectTimeoutMs: Int = 15_000
+
     @Flag(name: .long, help: "Log the client's activity to stderr.")
     var verbose = false
 
@@ -39,17 +42,12 @@ struct GlobalOptions: ParsableArguments {
         return "127.0.0.1:9092"
     }
 
+    /// Parses the `--bootstrap` list (`host:port[,host:port…]`, IPv6 hosts in brackets).
     static func parseBrokers(_ list: String) throws -> [KafkaConnectionConfiguration.BrokerAddress] {
-        let entries = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard !entries.isEmpty else { throw ValidationError("--bootstrap: no broker given") }
-        return try entries.map { entry in
-            guard let colon = entry.lastIndex(of: ":"), let port = Int(entry[entry.index(after: colon)...]), (1...65535).contains(port) else {
-                throw ValidationError("--bootstrap: \"\(entry)\" is not host:port")
-            }
-            var host = String(entry[..<colon])
-            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            guard !host.isEmpty else { throw ValidationError("--bootstrap: \"\(entry)\" has no host") }
-            return .init(host: host, port: port)
+        do {
+            return try KafkaConnectionConfiguration.BrokerAddress.parseList(list)
+        } catch let error as KafkaError {
+            throw ValidationError("--bootstrap: \(error.message)")
         }
     }
 
@@ -65,6 +63,7 @@ struct GlobalOptions: ParsableArguments {
         } else if saslUsername != nil || saslPassword != nil {
             throw ValidationError("--sasl-username/--sasl-password need --sasl-mechanism")
         }
+        guard connectTimeoutMs > 0 else { throw ValidationError("--connect-timeout-ms must be > 0") }
         if (tlsCert == nil) != (tlsKey == nil) {
             throw ValidationError("--tls-cert and --tls-key go together")
         }
@@ -97,7 +96,8 @@ struct GlobalOptions: ParsableArguments {
     ) async throws -> T {
         var configuration = try makeConfiguration()
         adjust(&configuration)
-        return try await KafkaClient.withRunningClient(configuration: configuration, logger: makeLogger(), body)
+        return try await KafkaClient.withRunningClient(
+            configuration: configuration, logger: makeLogger(), readyTimeout: .milliseconds(connectTimeoutMs), body)
     }
 }
 

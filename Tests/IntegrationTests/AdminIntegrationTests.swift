@@ -1,0 +1,119 @@
+import Klife
+import Testing
+
+/// Topic administration and offsets against Tansu.
+@Suite struct AdminIntegrationTests {
+    @Test func createListDescribeDelete() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let name = TestBrokers.uniqueName("admin")
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: ClientTestSupport.logger) { client in
+            #expect(client.isReady)
+            #expect(client.clusterMetadata.sortedBrokers.count == 1)
+
+            try await client.createTopic(name, partitions: 3, configs: ["retention.ms": "3600000"])
+            // createTopic returns once the metadata shows leaders; the cache follows.
+            let refreshed = try await client.refreshMetadata()
+            #expect(refreshed.partitionCount(of: name) == 3)
+
+            let listed = try await client.listTopics()
+            #expect(listed.first { $0.name == name }?.partitionCount == 3)
+
+            let described = try await client.describeTopic(name)
+            #expect(described.name == name)
+            #expect(described.partitions.map(\.partition) == [0, 1, 2])
+            #expect(described.partitions.allSatisfy { $0.hasLeader && !$0.replicas.isEmpty })
+            #expect(described.topicID != nil)
+
+            await #expect(throws: KafkaError.self) { try await client.createTopic(name) }
+            do {
+                try await client.createTopic(name)
+            } catch let error as KafkaError {
+                #expect(error.code == .topicAlreadyExists)
+                #expect(error.kafkaCode == 36)
+            }
+
+            let earliest = try await client.listOffsets(topic: name, at: .earliest)
+            let latest = try await client.listOffsets(topic: name, at: .latest)
+            #expect(earliest.keys.sorted() == [0, 1, 2])
+            #expect(earliest.values.allSatisfy { $0.offset == 0 })
+            #expect(latest.values.allSatisfy { $0.offset == 0 })
+            let one = try await client.listOffsets(topic: name, partitions: [1], at: .latest, isolation: .readCommitted)
+            #expect(one.keys.sorted() == [1])
+
+            try await client.deleteTopic(name)
+            let afterDelete = try await client.listTopics()
+            #expect(!afterDelete.contains { $0.name == name })
+            do {
+                _ = try await client.describeTopic(name)
+                Issue.record("describeTopic found a deleted topic")
+            } catch let error as KafkaError {
+                #expect(error.code == .unknownTopicOrPartition)
+            }
+            do {
+                try await client.deleteTopic(name)
+                Issue.record("deleting a deleted topic succeeded")
+            } catch let error as KafkaError {
+                #expect(error.code == .unknownTopicOrPartition)
+            }
+        }
+    }
+
+    @Test func invalidArgumentsAreRejectedBeforeSending() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: ClientTestSupport.logger) { client in
+            for bad in [KafkaClient.NewTopic(name: "bad topic!"), .init(name: "ok-name", partitions: 0), .init(name: "ok-name", replicationFactor: 0)] {
+                do {
+                    try await client.createTopics([bad])
+                    Issue.record("createTopics accepted \(bad)")
+                } catch let error as KafkaError {
+                    #expect(error.code == .invalidArgument)
+                }
+            }
+            do {
+                _ = try await client.listOffsets(topic: TestBrokers.uniqueName("missing"), at: .earliest)
+                Issue.record("listOffsets on a missing topic succeeded")
+            } catch let error as KafkaError {
+                #expect(error.code == .unknownTopicOrPartition)
+            }
+        }
+    }
+
+    @Test func callsFailClearlyWhenTheClientIsNotRunning() async throws {
+        let client = try KafkaClient(configuration: try ClientTestSupport.configuration(bootstrap: try TestBrokers.tansuBootstrap))
+        do {
+            _ = try await client.listTopics()
+            Issue.record("listTopics worked without run()")
+        } catch let error as KafkaError {
+            #expect(error.code == .clientNotRunning)
+        }
+    }
+
+    @Test func unreachableBootstrapTimesOutWithTheCause() async throws {
+        // Port 1 on 127.0.0.1: nothing listens there, connections are refused at once.
+        var configuration = try ClientTestSupport.configuration(bootstrap: "127.0.0.1:1")
+        configuration.connection.connectTimeout = .seconds(1)
+        let start = ContinuousClock.now
+        do {
+            try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger, readyTimeout: .seconds(2)) { _ in }
+            Issue.record("a client without a broker became ready")
+        } catch let error as KafkaError {
+            #expect(error.code == .requestTimedOut)
+            #expect(error.message.contains("127.0.0.1:1"))
+        }
+        #expect(ContinuousClock.now - start < .seconds(10))
+    }
+
+    @Test func runsInsideAServiceLifecycleAndStopsOnCancellation() async throws {
+        let client = try KafkaClient(configuration: try ClientTestSupport.configuration(bootstrap: try TestBrokers.tansuBootstrap))
+        let task = Task { try await client.run() }
+        try await client.waitUntilReady(timeout: .seconds(15))
+        task.cancel()
+        try await task.value
+        do {
+            _ = try await client.refreshMetadata()
+            Issue.record("a stopped client refreshed metadata")
+        } catch let error as KafkaError {
+            #expect(error.code == .clientNotRunning)
+        }
+    }
+}

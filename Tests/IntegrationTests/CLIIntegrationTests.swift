@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+
+/// `klife topics …` run as a subprocess against Tansu.
+@Suite struct CLIIntegrationTests {
+    /// The `klife` executable built next to the test bundle (`swift build --build-tests` builds both).
+    static func klifeExecutable() throws -> String {
+        var candidates: [URL] = []
+        if let first = CommandLine.arguments.first {
+            candidates.append(URL(fileURLWithPath: first).deletingLastPathComponent().appendingPathComponent("klife"))
+        }
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        candidates.append(repository.appendingPathComponent(".build/debug/klife"))
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            throw MissingExecutable(searched: candidates.map(\.path))
+        }
+        return found.path
+    }
+
+    struct MissingExecutable: Error, CustomStringConvertible {
+        let searched: [String]
+        var description: String { "the klife executable was not found (looked at \(searched)); run `swift build --build-tests` first" }
+    }
+
+    func klife(_ arguments: [String], check: Bool = true) async throws -> ScriptProcess.Result {
+        try await ScriptProcess.run(try Self.klifeExecutable(), arguments, timeout: 60, check: check)
+    }
+
+    @Test func topicsCommandsRoundTrip() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let name = TestBrokers.uniqueName("cli")
+        let global = ["--bootstrap", bootstrap]
+
+        let created = try await klife(["topics", "create", name, "--partitions", "4", "--replication-factor", "1"] + global)
+        #expect(created.stdoutText.contains(name))
+
+        let listed = try await klife(["topics", "list"] + global)
+        let lines = listed.stdoutText.split(separator: "\n").map(String.init)
+        #expect(lines.contains("\(name)\t4"), "list output: \(listed.stdoutText)")
+        #expect(lines.allSatisfy { $0.split(separator: "\t").count == 2 })
+
+        let described = try await klife(["topics", "describe", name] + global)
+        #expect(described.stdoutText.contains("partitions\t4"))
+        #expect(described.stdoutText.split(separator: "\n").filter { $0.hasPrefix("partition ") }.count == 4)
+
+        let duplicate = try await klife(["topics", "create", name] + global, check: false)
+        #expect(duplicate.status != 0)
+        #expect(duplicate.stderr.contains("exists"))
+        #expect(duplicate.stdoutText.isEmpty)
+
+        _ = try await klife(["topics", "delete", name] + global)
+        let after = try await klife(["topics", "list"] + global)
+        #expect(!after.stdoutText.split(separator: "\n").contains { $0.hasPrefix("\(name)\t") })
+
+        let missing = try await klife(["topics", "describe", name] + global, check: false)
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("does not exist"))
+    }
+
+    @Test func bootstrapComesFromTheEnvironmentVariable() async throws {
+        // KLIFE_BOOTSTRAP is read when --bootstrap is absent; a malformed value is a usage error.
+        let bad = try await ScriptProcess.run(
+            "/usr/bin/env", ["KLIFE_BOOTSTRAP=not-an-address", try Self.klifeExecutable(), "topics", "list"], timeout: 30, check: false)
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("not-an-address"))
+
+        let good = try await ScriptProcess.run(
+            "/usr/bin/env", ["KLIFE_BOOTSTRAP=\(try TestBrokers.tansuBootstrap)", try Self.klifeExecutable(), "topics", "list"], timeout: 30)
+        #expect(good.status == 0)
+    }
+
+    @Test func unreachableBrokerFailsWithAMessage() async throws {
+        let result = try await klife(["topics", "list", "--bootstrap", "127.0.0.1:1", "--connect-timeout-ms", "1500"], check: false)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("127.0.0.1:1"))
+    }
+
+    @Test func badOptionsAreUsageErrors() async throws {
+        for arguments in [
+            ["topics", "create", "x", "--partitions", "0"],
+            ["topics", "list", "--sasl-mechanism", "GSSAPI", "--sasl-username", "u", "--sasl-password", "p"],
+            ["topics", "list", "--sasl-mechanism", "PLAIN"],
+            ["topics", "list", "--tls-cert", "/tmp/c.pem"],
+            ["topics", "list", "--connect-timeout-ms", "0"],
+        ] {
+            let result = try await klife(arguments + ["--bootstrap", "127.0.0.1:1"], check: false)
+            #expect(result.status != 0, "\(arguments) succeeded")
+            #expect(!result.stderr.isEmpty)
+        }
+    }
+}

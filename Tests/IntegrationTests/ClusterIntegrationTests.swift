@@ -1,0 +1,85 @@
+import Klife
+import Testing
+
+/// Cluster metadata against the librdkafka mock cluster (3 brokers): brokers, leader moves, broker down/up.
+@Suite struct ClusterIntegrationTests {
+    @Test func metadataListsThreeBrokersAndTheTopic() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        let topic = TestBrokers.uniqueName("cluster")
+        try await cluster.createTopic(topic, partitions: 6, replicationFactor: 3)
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: cluster.bootstrap), logger: ClientTestSupport.logger) { client in
+            let metadata = try await client.refreshMetadata()
+            #expect(metadata.sortedBrokers.map(\.nodeID) == [1, 2, 3])
+            #expect(Set(metadata.sortedBrokers.map(\.address.description)) == Set(cluster.brokerAddresses))
+            #expect(metadata.partitionCount(of: topic) == 6)
+            let leaders = Set(metadata.topic(topic)!.partitions.map(\.leaderID))
+            #expect(leaders.isSubset(of: [1, 2, 3]))
+            let offsets = try await client.listOffsets(topic: topic, at: .latest)
+            #expect(offsets.count == 6)
+        }
+    }
+
+    @Test func leaderMoveIsFollowedAfterARefresh() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        let topic = TestBrokers.uniqueName("leader")
+        try await cluster.createTopic(topic, partitions: 2, replicationFactor: 3)
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: cluster.bootstrap), logger: ClientTestSupport.logger) { client in
+            let tp = KafkaTopicPartition(topic: topic, partition: 0)
+            let before = try #require(try await client.refreshMetadata().partition(tp))
+            let target: Int32 = before.leaderID == 3 ? 1 : before.leaderID + 1
+            try await cluster.setLeader(topic: topic, partition: 0, broker: target)
+            let followed = try await ClientTestSupport.eventually {
+                try await client.refreshMetadata().partition(tp)?.leaderID == target
+            }
+            #expect(followed, "leader of \(tp) did not move to broker \(target)")
+            #expect(client.clusterMetadata.leader(of: tp)?.nodeID == target)
+            // Requests now go to the new leader and succeed.
+            let offsets = try await client.listOffsets(topic: topic, partitions: [0], at: .earliest)
+            #expect(offsets[0]?.offset == 0)
+        }
+    }
+
+    @Test func aBrokerGoingDownAndUpIsSurvived() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        let topic = TestBrokers.uniqueName("downup")
+        try await cluster.createTopic(topic, partitions: 3, replicationFactor: 3)
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: cluster.bootstrap), logger: ClientTestSupport.logger) { client in
+            for partition: Int32 in 0..<3 { try await cluster.setLeader(topic: topic, partition: partition, broker: partition + 1) }
+            let placed = try await ClientTestSupport.eventually {
+                let metadata = try await client.refreshMetadata()
+                return (0..<3).allSatisfy { metadata.partition(.init(topic: topic, partition: $0))?.leaderID == $0 + 1 }
+            }
+            #expect(placed)
+            // Make sure broker 1 has a live connection, then take it down.
+            _ = try await client.listOffsets(topic: topic, at: .latest)
+            try await cluster.down(broker: 1)
+
+            // Metadata still comes from the other brokers, and their partitions still answer.
+            let metadata = try await client.refreshMetadata()
+            #expect(metadata.sortedBrokers.count >= 2)
+            let others = try await client.listOffsets(topic: topic, partitions: [1, 2], at: .latest)
+            #expect(others.keys.sorted() == [1, 2])
+
+            try await cluster.up(broker: 1)
+            let recovered = await ClientTestSupport.eventually(timeout: .seconds(20)) {
+                (try? await client.listOffsets(topic: topic, partitions: [0], at: .latest))?[0] != nil
+            }
+            #expect(recovered, "partition 0 on broker 1 did not answer again after the broker came back")
+            let final = try await client.refreshMetadata()
+            #expect(final.sortedBrokers.map(\.nodeID) == [1, 2, 3])
+        }
+    }
+
+    @Test func bootstrapSkipsAnUnreachableFirstServer() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        // The first server refuses connections; the client moves on to the next one in order.
+        let bootstrap = "127.0.0.1:1," + cluster.bootstrap
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: ClientTestSupport.logger) { client in
+            #expect(client.clusterMetadata.sortedBrokers.count == 3)
+        }
+    }
+}
