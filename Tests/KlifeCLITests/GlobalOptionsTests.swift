@@ -1,0 +1,42 @@
+import ArgumentParser
+import Klife
+import Testing
+
+@testable import klife
+
+@Suite struct GlobalOptionsTests {
+    @Test func parsesEveryOption() throws {
+        let options = try GlobalOptions.parse([
+            "--bootstrap", "127.0.0.1:9092,[::1]:9093", "--tls-ca", "/ca.pem", "--tls-cert", "/c.pem", "--tls-key", "/k.pem",
+            "--sasl-mechanism", "scram-sha-512", "--sasl-username", "u", "--sasl-password", "p",
+        ])
+        let configuration = try options.makeConfiguration()
+        #expect(configuration.connection.bootstrapServers.map(\.description) == ["127.0.0.1:9092", "::1:9093"])
+        #expect(configuration.connection.tls?.caCertificateFile == "/ca.pem")
+        #expect(configuration.connection.tls?.clientCertificateFile == "/c.pem")
+        #expect(configuration.connection.tls?.clientPrivateKeyFile == "/k.pem")
+        #expect(configuration.connection.sasl?.mechanism == .scramSHA512)
+        #expect(configuration.connection.sasl?.username == "u")
+    }
+
+    @Test func plainByDefault() throws {
+        let configuration = try GlobalOptions.parse(["--bootstrap", "h:1"]).makeConfiguration()
+        #expect(configuration.connection.tls == nil)
+        #expect(configuration.connection.sasl == nil)
+        #expect(try GlobalOptions.parse(["--bootstrap", "h:1", "--tls"]).makeConfiguration().connection.tls != nil)
+    }
+
+    @Test(arguments: [
+        ["--bootstrap", "nohost"],
+        ["--bootstrap", "h:99999"],
+        ["--bootstrap", ""],
+        ["--sasl-mechanism", "GSSAPI", "--sasl-username", "u", "--sasl-password", "p"],
+        ["--sasl-mechanism", "PLAIN"],
+        ["--sasl-username", "u"],
+        ["--tls-key", "/k.pem"],
+        ["--connect-timeout-ms", "0"],
+    ])
+    func rejectsBadOptions(arguments: [String]) {
+        #expect(throws: (any Error).self) { _ = try GlobalOptions.parse(arguments) }
+    }
+}
