@@ -99,6 +99,7 @@ final class ClusterManager: Sendable {
                     await apply(response, requestedTopics: topics, refreshNumber: number)
                     action = state.withLock { $0.refresh.requestSucceeded() }
                 } catch {
+                    if Task.isCancelled { return }
                     let kafkaError = Self.asKafkaError(error)
                     logger.warning("metadata refresh failed: \(kafkaError.message)", metadata: ["error": "\(kafkaError)"])
                     let waiters = state.withLock { state -> [CheckedContinuation<KafkaClusterMetadata, any Error>] in
