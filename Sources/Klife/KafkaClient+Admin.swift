@@ -224,12 +224,7 @@ extension KafkaClient {
         topic: String, partitions: [Int32]? = nil, at spec: OffsetSpec, isolation: KafkaIsolationLevel = .readUncommitted
     ) async throws -> [Int32: PartitionOffset] {
         try requireRunning()
-        cluster.noteTopicsInUse([topic])
-        var metadata = cluster.metadata
-        if metadata.topic(topic) == nil { metadata = try await cluster.refreshMetadata() }
-        guard let topicMetadata = metadata.topic(topic) else {
-            throw KafkaError(.unknownTopicOrPartition, "topic \(topic) does not exist", kafkaCode: 3)
-        }
+        let topicMetadata = try await cluster.topicMetadata(topic)
         let wanted = partitions ?? topicMetadata.partitions.map(\.partition)
         for partition in wanted where topicMetadata.partition(partition) == nil {
             throw KafkaError(.unknownTopicOrPartition, "topic \(topic) has no partition \(partition) (it has \(topicMetadata.partitionCount))", kafkaCode: 3)

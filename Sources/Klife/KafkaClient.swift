@@ -170,6 +170,7 @@ public final class KafkaClient: Sendable, Service {
     ///
     /// - Throws: ``KafkaError`` from creating the client (``KafkaError/Code/invalidConfiguration``), from
     ///   waiting for readiness (see ``waitUntilReady(timeout:)``), or whatever `body` throws.
+    @discardableResult
     public static func withRunningClient<T: Sendable>(
         configuration: Configuration, logger: Logger = Logger(label: "klife"), readyTimeout: Duration = .seconds(30),
         _ body: @Sendable (KafkaClient) async throws -> T

@@ -78,6 +78,35 @@ import Testing
         }
     }
 
+    @Test func unknownTopicsDisabledKeepsMetadataToConfiguredTopics() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let configured = TestBrokers.uniqueName("configured")
+        let other = TestBrokers.uniqueName("other")
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: ClientTestSupport.logger) { client in
+            try await client.createTopics([.init(name: configured, partitions: 2), .init(name: other)])
+        }
+        var configuration = try ClientTestSupport.configuration(bootstrap: bootstrap)
+        configuration.enableUnknownTopics = false
+        configuration.topics = [KafkaTopicConfiguration(name: configured)]
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            let metadata = try await client.refreshMetadata()
+            #expect(metadata.topics.keys.sorted() == [configured])
+            #expect(metadata.partitionCount(of: configured) == 2)
+            let offsets = try await client.listOffsets(topic: configured, at: .earliest)
+            #expect(offsets.count == 2)
+            do {
+                _ = try await client.listOffsets(topic: other, at: .earliest)
+                Issue.record("an unconfigured topic was accepted with unknown topics disabled")
+            } catch let error as KafkaError {
+                #expect(error.code == .unknownTopicOrPartition)
+                #expect(error.message.contains("enableUnknownTopics"))
+            }
+        }
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: ClientTestSupport.logger) { client in
+            try await client.deleteTopics([configured, other])
+        }
+    }
+
     @Test func callsFailClearlyWhenTheClientIsNotRunning() async throws {
         let client = try KafkaClient(configuration: try ClientTestSupport.configuration(bootstrap: try TestBrokers.tansuBootstrap))
         do {

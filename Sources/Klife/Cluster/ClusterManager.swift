@@ -320,6 +320,25 @@ final class ClusterManager: Sendable {
         return targets
     }
 
+    /// The metadata of `topic`: from the cache, else after one refresh (a topic created since the last
+    /// refresh). With unknown topics disabled, only configured topics are accepted.
+    ///
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/unknownTopicOrPartition`` when the topic is not
+    ///   configured (unknown topics disabled) or does not exist; the refresh's failure.
+    func topicMetadata(_ topic: String) async throws -> KafkaTopicMetadata {
+        if let known = metadata.topic(topic) { return known }
+        if !configuration.enableUnknownTopics && configuration.topic(named: topic) == nil {
+            throw KafkaError(
+                .unknownTopicOrPartition, "topic \(topic) is not configured and unknown topics are disabled (enableUnknownTopics)",
+                kafkaCode: 3)
+        }
+        noteTopicsInUse([topic])
+        guard let found = try await refreshMetadata().topic(topic) else {
+            throw KafkaError(.unknownTopicOrPartition, "topic \(topic) does not exist", kafkaCode: 3, isRetriable: true)
+        }
+        return found
+    }
+
     // MARK: Routing
 
     /// A connection to broker `nodeID`.
