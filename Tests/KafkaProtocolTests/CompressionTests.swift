@@ -11,7 +11,7 @@ struct CompressionTests {
     }()
 
     static func random(_ count: Int, seed: UInt64) -> ByteBuffer {
-        var rng = SplitMix64(seed: seed)
+        var rng = BatchTestRandom(seed: seed)
         return ByteBuffer(bytes: (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) })
     }
 

@@ -12,7 +12,7 @@ struct RecordBatchRoundTripTests {
     }
 
     static func sampleInputs(count: Int, seed: UInt64) -> [Input] {
-        var rng = SplitMix64(seed: seed)
+        var rng = BatchTestRandom(seed: seed)
         func bytes(_ n: Int) -> ByteBuffer {
             ByteBuffer(bytes: (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) })
         }

@@ -41,8 +41,8 @@ enum RecordBatchTestSupport {
     }
 }
 
-/// A small deterministic PRNG (SplitMix64) so that generated inputs are reproducible.
-struct SplitMix64: RandomNumberGenerator {
+/// A small deterministic PRNG (BatchTestRandom) so that generated inputs are reproducible.
+struct BatchTestRandom: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
