@@ -38,6 +38,11 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "KafkaProtocolGenerator"),
+        .executableTarget(
+            name: "KlifeCodecBenchmark",
+            dependencies: ["KafkaProtocol"],
+            path: "Benchmarks/CodecBenchmark"
+        ),
 
         // MARK: Client
         .target(

@@ -1,0 +1,228 @@
+import NIOCore
+
+/// Encodes one record batch (magic 2) record by record, straight into a `ByteBuffer`.
+///
+/// Create it with the batch-level fields, ``append(key:value:headers:timestamp:)`` records while
+/// ``encodedSize`` stays under the producer's batch size, then ``finish()``: it compresses the
+/// records if a codec is set and patches batchLength, lastOffsetDelta, the timestamps, the record
+/// count and the CRC-32C. Uncompressed appends allocate nothing per record (the buffer grows
+/// geometrically).
+///
+/// ```swift
+/// var writer = RecordBatchWriter(producerId: pid, producerEpoch: epoch, baseSequence: seq, compression: .lz4)
+/// writer.append(key: key, value: value, headers: [], timestamp: nowMs)
+/// let batch = try writer.finish()   // the batch bytes, ready for a Produce request
+/// ```
+public struct RecordBatchWriter: Sendable {
+    @usableFromInline var buffer: ByteBuffer
+    @usableFromInline let batchStart: Int
+    /// The codec ``finish()`` applies.
+    public let compression: KafkaCompressionCodec
+    /// Codec-specific level passed to the compressor; nil for the codec default.
+    public let compressionLevel: Int32?
+    /// Records appended so far.
+    public private(set) var recordCount: Int32 = 0
+    /// The batch's baseTimestamp: given at creation or the first record's timestamp.
+    public private(set) var baseTimestamp: Int64?
+    /// The largest record timestamp so far (-1 when empty).
+    public private(set) var maxTimestamp: Int64 = -1
+    private var finished = false
+
+    /// Starts a batch at the writer index of `buffer`.
+    ///
+    /// - Parameters:
+    ///   - buffer: where the batch is written; bytes already in it stay in front of the batch.
+    ///   - baseOffset: 0 for produce requests (the broker assigns offsets).
+    ///   - partitionLeaderEpoch: -1 for produce requests.
+    ///   - producerId, producerEpoch, baseSequence: -1 unless idempotent/transactional.
+    ///   - isTransactional: attribute bit 4.
+    ///   - isControl: attribute bit 5 (control batches: only for tests and tools).
+    ///   - compression: codec applied by ``finish()``.
+    ///   - compressionLevel: codec-specific level; nil for the default.
+    ///   - baseTimestamp: the batch's baseTimestamp; nil takes the first record's timestamp.
+    public init(
+        buffer: ByteBuffer = ByteBuffer(),
+        baseOffset: Int64 = 0,
+        partitionLeaderEpoch: Int32 = -1,
+        producerId: Int64 = -1,
+        producerEpoch: Int16 = -1,
+        baseSequence: Int32 = -1,
+        isTransactional: Bool = false,
+        isControl: Bool = false,
+        compression: KafkaCompressionCodec = .none,
+        compressionLevel: Int32? = nil,
+        baseTimestamp: Int64? = nil
+    ) {
+        self.buffer = buffer
+        self.batchStart = buffer.writerIndex
+        self.compression = compression
+        self.compressionLevel = compressionLevel
+        self.baseTimestamp = baseTimestamp
+        let attributes = RecordBatchAttributes(
+            compression: compression, isTransactional: isTransactional, isControl: isControl)
+        self.buffer.reserveCapacity(minimumWritableBytes: RecordBatchLayout.headerSize)
+        self.buffer.writeKafkaInt64(baseOffset)
+        self.buffer.writeKafkaInt32(0)  // batchLength, patched by finish()
+        self.buffer.writeKafkaInt32(partitionLeaderEpoch)
+        self.buffer.writeKafkaInt8(2)  // magic
+        self.buffer.writeKafkaUInt32(0)  // crc, patched by finish()
+        self.buffer.writeKafkaInt16(attributes.rawValue)
+        self.buffer.writeKafkaInt32(0)  // lastOffsetDelta
+        self.buffer.writeKafkaInt64(0)  // baseTimestamp
+        self.buffer.writeKafkaInt64(0)  // maxTimestamp
+        self.buffer.writeKafkaInt64(producerId)
+        self.buffer.writeKafkaInt16(producerEpoch)
+        self.buffer.writeKafkaInt32(baseSequence)
+        self.buffer.writeKafkaInt32(0)  // recordsCount
+    }
+
+    /// Bytes of the batch so far, uncompressed (header included). Compare with the producer's
+    /// batch size before appending (see ``encodedSize(key:value:headers:timestamp:)``).
+    public var encodedSize: Int { buffer.writerIndex - batchStart }
+
+    /// Bytes ``append(key:value:headers:timestamp:)`` would add for this record.
+    public func encodedSize(key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader] = [], timestamp: Int64) -> Int {
+        let body = Self.bodySize(
+            key: key, value: value, headers: headers, timestampDelta: timestamp &- (baseTimestamp ?? timestamp),
+            offsetDelta: recordCount)
+        return ByteBuffer.kafkaVarintSize(Int64(body)) + body
+    }
+
+    /// Size of a record after its length varint.
+    @inlinable
+    static func bodySize(
+        key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader], timestampDelta: Int64, offsetDelta: Int32
+    ) -> Int {
+        var size = 1  // attributes
+        size += ByteBuffer.kafkaVarintSize(timestampDelta)
+        size += ByteBuffer.kafkaVarintSize(Int64(offsetDelta))
+        size += bytesFieldSize(key)
+        size += bytesFieldSize(value)
+        size += ByteBuffer.kafkaVarintSize(Int64(headers.count))
+        for header in headers {
+            let keyLength = header.key.utf8.count
+            size += ByteBuffer.kafkaVarintSize(Int64(keyLength)) + keyLength
+            size += bytesFieldSize(header.value)
+        }
+        return size
+    }
+
+    @inlinable
+    static func bytesFieldSize(_ bytes: ByteBuffer?) -> Int {
+        guard let bytes else { return 1 }
+        return ByteBuffer.kafkaVarintSize(Int64(bytes.readableBytes)) + bytes.readableBytes
+    }
+
+    /// Appends a record with the next offset delta.
+    /// - Parameters:
+    ///   - key: nil for a null key.
+    ///   - value: nil for a null value (a tombstone).
+    ///   - headers: in order; keys may repeat, values may be nil.
+    ///   - timestamp: milliseconds since the epoch (create time).
+    public mutating func append(key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader] = [], timestamp: Int64) {
+        precondition(!finished, "RecordBatchWriter.append after finish()")
+        let base: Int64
+        if let baseTimestamp {
+            base = baseTimestamp
+        } else {
+            base = timestamp
+            baseTimestamp = timestamp
+        }
+        let timestampDelta = timestamp &- base
+        let bodySize = Self.bodySize(
+            key: key, value: value, headers: headers, timestampDelta: timestampDelta, offsetDelta: recordCount)
+        buffer.reserveCapacity(minimumWritableBytes: bodySize + 5)
+        buffer.writeKafkaVarint(Int32(truncatingIfNeeded: bodySize))
+        buffer.writeInteger(0 as Int8)  // record attributes
+        buffer.writeKafkaVarlong(timestampDelta)
+        buffer.writeKafkaVarint(recordCount)
+        buffer.writeRecordBytes(key)
+        buffer.writeRecordBytes(value)
+        buffer.writeKafkaVarint(Int32(truncatingIfNeeded: headers.count))
+        for header in headers {
+            buffer.writeKafkaVarint(Int32(truncatingIfNeeded: header.key.utf8.count))
+            buffer.writeString(header.key)
+            buffer.writeRecordBytes(header.value)
+        }
+        recordCount &+= 1
+        if timestamp > maxTimestamp { maxTimestamp = timestamp }
+    }
+
+    /// Completes the batch: compresses the records if a codec is set, then patches batchLength,
+    /// lastOffsetDelta (recordCount - 1), baseTimestamp, maxTimestamp, recordsCount and the CRC.
+    /// The writer must not be used afterwards.
+    ///
+    /// - Returns: the buffer passed to ``init(buffer:baseOffset:partitionLeaderEpoch:producerId:producerEpoch:baseSequence:isTransactional:isControl:compression:compressionLevel:baseTimestamp:)``
+    ///   with the batch appended.
+    /// - Throws: ``KafkaProtocolError/compression(codec:reason:)`` when compression fails.
+    public mutating func finish() throws -> ByteBuffer {
+        precondition(!finished, "RecordBatchWriter.finish() called twice")
+        finished = true
+        let recordsStart = batchStart + RecordBatchLayout.headerSize
+        if compression != .none {
+            let compressed = try compressRecords(from: recordsStart)
+            buffer.moveWriterIndex(to: recordsStart)
+            buffer.writeImmutableBuffer(compressed)
+        }
+        let base = baseTimestamp ?? -1
+        let max = recordCount == 0 ? base : maxTimestamp
+        buffer.setInteger(Int32(truncatingIfNeeded: encodedSize - RecordBatchLayout.logOverhead),
+                          at: batchStart + RecordBatchLayout.batchLength, endianness: .big)
+        buffer.setInteger(recordCount &- 1, at: batchStart + RecordBatchLayout.lastOffsetDelta, endianness: .big)
+        buffer.setInteger(base, at: batchStart + RecordBatchLayout.baseTimestamp, endianness: .big)
+        buffer.setInteger(max, at: batchStart + RecordBatchLayout.maxTimestamp, endianness: .big)
+        buffer.setInteger(recordCount, at: batchStart + RecordBatchLayout.recordCount, endianness: .big)
+        Self.updateCRC(&buffer, batchStart: batchStart)
+        // Hand over the only reference so the caller can modify the batch without a copy.
+        let result = buffer
+        buffer = ByteBuffer()
+        return result
+    }
+
+    /// Compresses the records into a new buffer; the slice of `buffer` dies before returning, so
+    /// writing the result back does not copy `buffer`.
+    private func compressRecords(from recordsStart: Int) throws -> ByteBuffer {
+        let records = buffer.getSlice(at: recordsStart, length: buffer.writerIndex - recordsStart)!
+        var compressed = ByteBufferAllocator().buffer(capacity: records.readableBytes / 2 + 64)
+        try KafkaCompression.compress(records, codec: compression, level: compressionLevel, into: &compressed)
+        return compressed
+    }
+
+    static func updateCRC(_ buffer: inout ByteBuffer, batchStart: Int) {
+        let skip = batchStart + RecordBatchLayout.attributes - buffer.readerIndex
+        let crc = buffer.withUnsafeReadableBytes { bytes in
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[skip...]))
+        }
+        buffer.setInteger(crc, at: batchStart + RecordBatchLayout.crc, endianness: .big)
+    }
+
+    /// Rewrites the producer id, producer epoch and base sequence of the encoded batch at the reader
+    /// index of `batch` and recomputes its CRC (the idempotent producer re-stamps batches after an
+    /// epoch bump or a sequence reset).
+    /// - Throws: ``KafkaProtocolError/unsupportedMagic(_:)`` when the batch is not magic 2,
+    ///   ``KafkaProtocolError/truncated(field:needed:available:)`` when `batch` holds less than the
+    ///   batch's length.
+    public static func restamp(
+        _ batch: inout ByteBuffer, producerId: Int64, producerEpoch: Int16, baseSequence: Int32
+    ) throws {
+        let start = batch.readerIndex
+        guard batch.readableBytes >= RecordBatchLayout.headerSize else {
+            throw KafkaProtocolError.truncated(
+                field: "record batch", needed: RecordBatchLayout.headerSize, available: batch.readableBytes)
+        }
+        let magic = batch.getInteger(at: start + RecordBatchLayout.magic, as: Int8.self)!
+        guard magic == 2 else { throw KafkaProtocolError.unsupportedMagic(magic) }
+        let length = Int(batch.getInteger(at: start + RecordBatchLayout.batchLength, endianness: .big, as: Int32.self)!)
+        let size = RecordBatchLayout.logOverhead + length
+        guard length >= RecordBatchLayout.headerSize - RecordBatchLayout.logOverhead, size <= batch.readableBytes else {
+            throw KafkaProtocolError.truncated(field: "record batch", needed: size, available: batch.readableBytes)
+        }
+        batch.setInteger(producerId, at: start + RecordBatchLayout.producerId, endianness: .big)
+        batch.setInteger(producerEpoch, at: start + RecordBatchLayout.producerEpoch, endianness: .big)
+        batch.setInteger(baseSequence, at: start + RecordBatchLayout.baseSequence, endianness: .big)
+        let crc = batch.withUnsafeReadableBytes { bytes in
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[RecordBatchLayout.attributes..<size]))
+        }
+        batch.setInteger(crc, at: start + RecordBatchLayout.crc, endianness: .big)
+    }
+}
