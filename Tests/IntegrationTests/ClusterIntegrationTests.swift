@@ -1,4 +1,4 @@
-import Klife
+@testable import Klife
 import Testing
 
 /// Cluster metadata against the librdkafka mock cluster (3 brokers): brokers, leader moves, broker down/up.
@@ -73,6 +73,28 @@ import Testing
         }
     }
 
+    @Test func staleLeaderErrorsTriggerARefreshAndARetry() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        let topic = TestBrokers.uniqueName("stale")
+        try await cluster.createTopic(topic, partitions: 1, replicationFactor: 3)
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: cluster.bootstrap), logger: ClientTestSupport.logger) { client in
+            _ = try await client.refreshMetadata()
+            // The next two ListOffsets answers say NOT_LEADER_OR_FOLLOWER, then LEADER_NOT_AVAILABLE.
+            try await cluster.pushErrors(apiKey: 2, codes: [6, 5])
+            let offsets = try await client.listOffsets(topic: topic, at: .latest)
+            #expect(offsets[0]?.offset == 0)
+            // A non-retriable partition error is reported with its code, not retried.
+            try await cluster.pushErrors(apiKey: 2, codes: [29])
+            do {
+                _ = try await client.listOffsets(topic: topic, at: .latest)
+                Issue.record("TOPIC_AUTHORIZATION_FAILED was not reported")
+            } catch let error as KafkaError {
+                #expect(error.kafkaCode == 29)
+            }
+        }
+    }
+
     @Test func bootstrapSkipsAnUnreachableFirstServer() async throws {
         let cluster = try await MockCluster.create(brokers: 3)
         defer { Task { try? await cluster.destroy() } }
@@ -80,6 +102,34 @@ import Testing
         let bootstrap = "127.0.0.1:1," + cluster.bootstrap
         try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: ClientTestSupport.logger) { client in
             #expect(client.clusterMetadata.sortedBrokers.count == 3)
+        }
+    }
+}
+
+/// Coordinator lookup (FindCoordinator, batched) and invalidation against the mock cluster.
+@Suite struct CoordinatorIntegrationTests {
+    @Test func coordinatorsAreFoundCachedAndInvalidated() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        let group = TestBrokers.uniqueName("group")
+        let transactionalID = TestBrokers.uniqueName("txn")
+        try await cluster.setCoordinator(.group, key: group, broker: 2)
+        try await cluster.setCoordinator(.transaction, key: transactionalID, broker: 3)
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: cluster.bootstrap), logger: ClientTestSupport.logger) { client in
+            let groupKey = CoordinatorCache.Key(type: .group, key: group)
+            let txnKey = CoordinatorCache.Key(type: .transaction, key: transactionalID)
+            let found = try await client.cluster.coordinators(for: [groupKey, txnKey])
+            #expect(found[groupKey]?.nodeID == 2)
+            #expect(found[txnKey]?.nodeID == 3)
+
+            // The coordinator moves; the cache answers the old one until an error invalidates it.
+            try await cluster.setCoordinator(.group, key: group, broker: 1)
+            #expect(try await client.cluster.coordinator(for: groupKey).nodeID == 2)
+            #expect(client.cluster.handleCoordinatorError(16, for: groupKey))
+            #expect(try await client.cluster.coordinator(for: groupKey).nodeID == 1)
+            let (connection, broker) = try await client.cluster.coordinatorConnection(for: groupKey)
+            #expect(broker.nodeID == 1)
+            #expect(connection.isActive)
         }
     }
 }

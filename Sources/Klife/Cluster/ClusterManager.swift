@@ -101,7 +101,7 @@ final class ClusterManager: Sendable {
                 } catch {
                     if Task.isCancelled { return }
                     let kafkaError = Self.asKafkaError(error)
-                    logger.warning("metadata refresh failed: \(kafkaError.message)", metadata: ["error": "\(kafkaError)"])
+                    logger.warning("metadata refresh failed: \(kafkaError.message)", metadata: ["kafka.error": "\(kafkaError.code)"])
                     let waiters = state.withLock { state -> [CheckedContinuation<KafkaClusterMetadata, any Error>] in
                         state.lastError = kafkaError
                         action = state.refresh.requestFailed()
@@ -150,7 +150,7 @@ final class ClusterManager: Sendable {
                 ])
         }
         for broker in changes.removedBrokers {
-            logger.info("broker left the cluster", metadata: ["broker.id": "\(broker.nodeID)", "broker.host": "\(broker.host):\(broker.port)"])
+            logger.info("broker left the cluster", metadata: [KafkaLogKey.brokerID: "\(broker.nodeID)", KafkaLogKey.brokerHost: "\(broker.host):\(broker.port)"])
             await pool.removeBroker(broker.address)
         }
         for waiter in refreshWaiters { waiter.resume(returning: snapshot) }
@@ -282,7 +282,7 @@ final class ClusterManager: Sendable {
             } catch {
                 let kafkaError = Self.asKafkaError(error)
                 lastError = kafkaError
-                logger.debug("metadata request failed", metadata: ["broker.host": "\(target.address)", "error": "\(kafkaError)"])
+                logger.debug("metadata request failed", metadata: [KafkaLogKey.brokerHost: "\(target.address)", "kafka.error": "\(kafkaError.code)"])
                 if let id = target.brokerID { state.withLock { $0.brokerFailures[id] = .now } }
             }
         }
@@ -421,27 +421,58 @@ final class ClusterManager: Sendable {
     ///   broker reports none, ``KafkaError/Code/brokerError`` for other FindCoordinator errors, or the
     ///   connection error.
     func coordinator(for key: CoordinatorCache.Key) async throws -> KafkaBroker {
-        if let nodeID = state.withLock({ $0.coordinators.coordinator(for: key) }), let broker = metadata.broker(nodeID) {
-            return broker
+        let found = try await coordinators(for: [key])
+        guard let broker = found[key] else {
+            throw KafkaError(.coordinatorNotAvailable, "FindCoordinator answered without \(key)", isRetriable: true)
         }
+        return broker
+    }
+
+    /// The coordinators of several keys; the ones not cached are looked up in as few FindCoordinator requests
+    /// as the broker's version allows (one per key type from v4 on, else one per key).
+    ///
+    /// - Throws: ``KafkaError`` as ``coordinator(for:)`` for the first key that fails.
+    func coordinators(for keys: [CoordinatorCache.Key]) async throws -> [CoordinatorCache.Key: KafkaBroker] {
+        var result: [CoordinatorCache.Key: KafkaBroker] = [:]
+        let snapshot = metadata
+        let cached = state.withLock { state in keys.compactMap { key in state.coordinators.coordinator(for: key).map { (key, $0) } } }
+        for (key, nodeID) in cached {
+            if let broker = snapshot.broker(nodeID) { result[key] = broker }
+        }
+        let missing = keys.filter { result[$0] == nil }
+        guard !missing.isEmpty else { return result }
         let connection = try await anyConnection()
         let version = connection.negotiatedVersion(for: FindCoordinatorRequest.self) ?? 0
-        let found: KafkaBroker
-        if version >= CoordinatorCache.firstBatchedVersion {
-            let response = try await connection.send(FindCoordinatorRequest(keyType: key.type.rawValue, coordinatorKeys: [key.key]))
-            guard let entry = response.coordinators.first(where: { $0.key == key.key }) else {
-                throw KafkaError(.coordinatorNotAvailable, "FindCoordinator answered without \(key)", isRetriable: true)
+        // Entries cached but pointing at a broker the metadata lost are looked up again.
+        state.withLock { state in for key in missing { state.coordinators.invalidate(key) } }
+        let batches = state.withLock { $0.coordinators.lookupsNeeded(for: missing, version: version) }
+        var needRefresh = false
+        for batch in batches {
+            let type = batch[0].type
+            var answers: [(key: String, nodeID: Int32, host: String, port: Int32, code: Int16, message: String?)] = []
+            if version >= CoordinatorCache.firstBatchedVersion {
+                let response = try await connection.send(FindCoordinatorRequest(keyType: type.rawValue, coordinatorKeys: batch.map(\.key)))
+                answers = response.coordinators.map { ($0.key, $0.nodeId, $0.host, $0.port, $0.errorCode, $0.errorMessage) }
+            } else {
+                let response = try await connection.send(FindCoordinatorRequest(key: batch[0].key, keyType: type.rawValue))
+                answers = [(batch[0].key, response.nodeId, response.host, response.port, response.errorCode, response.errorMessage)]
             }
-            try Self.checkCoordinatorError(entry.errorCode, entry.errorMessage, key: key)
-            found = KafkaBroker(nodeID: entry.nodeId, host: entry.host, port: Int(entry.port))
-        } else {
-            let response = try await connection.send(FindCoordinatorRequest(key: key.key, keyType: key.type.rawValue))
-            try Self.checkCoordinatorError(response.errorCode, response.errorMessage, key: key)
-            found = KafkaBroker(nodeID: response.nodeId, host: response.host, port: Int(response.port))
+            for key in batch {
+                guard let answer = answers.first(where: { $0.key == key.key }) else {
+                    throw KafkaError(.coordinatorNotAvailable, "FindCoordinator answered without \(key)", isRetriable: true)
+                }
+                try Self.checkCoordinatorError(answer.code, answer.message, key: key)
+                state.withLock { $0.coordinators.store(answer.nodeID, for: key) }
+                if let known = metadata.broker(answer.nodeID) {
+                    result[key] = known
+                } else {
+                    needRefresh = true
+                    result[key] = KafkaBroker(nodeID: answer.nodeID, host: answer.host, port: Int(answer.port))
+                }
+            }
         }
-        state.withLock { $0.coordinators.store(found.nodeID, for: key) }
-        if metadata.broker(found.nodeID) == nil { requestRefresh() }
-        return metadata.broker(found.nodeID) ?? found
+        if needRefresh { requestRefresh() }
+        return result
     }
 
     /// A connection to the coordinator of `key`.
@@ -491,7 +522,7 @@ final class ClusterManager: Sendable {
         guard let unsupported else { return }
         for (feature, reason) in unsupported.sorted(by: { $0.key.rawValue < $1.key.rawValue })
         where !configuration.disabledFeatures.contains(feature) {
-            logger.warning("feature \(feature) disabled: \(reason)", metadata: ["broker.host": "\(connection.address)"])
+            logger.warning("feature \(feature) disabled: \(reason)", metadata: [KafkaLogKey.brokerHost: "\(connection.address)"])
         }
     }
 
