@@ -1,3 +1,4 @@
+import KafkaProtocol
 import NIOCore
 import Synchronization
 
@@ -61,46 +62,6 @@ public final class KafkaDefaultPartitioner: KafkaPartitioner {
 
     /// The partition Kafka's default partitioner assigns to `key`: `(murmur2(key) & 0x7fffffff) % partitionCount`.
     public static func partition(forKey key: ByteBuffer, partitionCount: Int32) -> Int32 {
-        let hash = key.withUnsafeReadableBytes { kafkaMurmur2($0) }
-        return Int32(bitPattern: UInt32(bitPattern: hash) & 0x7fff_ffff) % partitionCount
+        Murmur2.partition(forKey: key, partitionCount: partitionCount)
     }
-}
-
-/// Kafka's murmur2 (seed 0x9747b28c), as `org.apache.kafka.common.utils.Utils.murmur2`.
-func kafkaMurmur2(_ data: UnsafeRawBufferPointer) -> Int32 {
-    let length = data.count
-    let m: UInt32 = 0x5bd1_e995
-    let r: UInt32 = 24
-    var h: UInt32 = 0x9747_b28c ^ UInt32(truncatingIfNeeded: length)
-    let blocks = length / 4
-    for i in 0..<blocks {
-        let o = i * 4
-        var k = UInt32(data[o]) | UInt32(data[o + 1]) << 8 | UInt32(data[o + 2]) << 16 | UInt32(data[o + 3]) << 24
-        k &*= m
-        k ^= k >> r
-        k &*= m
-        h &*= m
-        h ^= k
-    }
-    let tail = blocks * 4
-    switch length % 4 {
-    case 3:
-        h ^= UInt32(data[tail + 2]) << 16
-        h ^= UInt32(data[tail + 1]) << 8
-        h ^= UInt32(data[tail])
-        h &*= m
-    case 2:
-        h ^= UInt32(data[tail + 1]) << 8
-        h ^= UInt32(data[tail])
-        h &*= m
-    case 1:
-        h ^= UInt32(data[tail])
-        h &*= m
-    default:
-        break
-    }
-    h ^= h >> 13
-    h &*= m
-    h ^= h >> 15
-    return Int32(bitPattern: h)
 }
