@@ -4,7 +4,7 @@ import NIOCore
 /// One named producer of a client: its engine (``ProducerDriver``) plus record preparation.
 ///
 /// Created on first use by the client and run in the client's task group.
-final class Producer<Backend: ProducerDriverBackend>: Sendable where Backend.Entry == ProducerEntry {
+final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientComponent where Backend.Entry == ProducerEntry {
     typealias Item = ProducerDriver<Backend>.Item
 
     let configuration: KafkaProducerConfiguration
@@ -33,13 +33,17 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable where Backend.Ent
     }
 
     /// Routes `records` (partition and leader), stamps missing timestamps and hands them to the engine in
-    /// order. Records that cannot be routed complete at once with their error; records not appended
-    /// because the task was cancelled or the producer stopped complete with that error.
+    /// order.
+    ///
+    /// - Returns: the records not handed over, by index, with why (routing errors; cancellation or the
+    ///   producer stopping while waiting for buffer space). Their completions are not called.
     func submit(
         _ records: [KafkaRecord], router: ProducerRecordRouter, completion: (Int) -> ProducerCompletion
-    ) async {
+    ) async -> [(Int, KafkaError)] {
         let now = Self.wallClockMilliseconds()
+        var rejected: [(Int, KafkaError)] = []
         var items: [Item] = []
+        var itemIndices: [Int] = []
         items.reserveCapacity(records.count)
         for (index, original) in records.enumerated() {
             var record = original
@@ -50,25 +54,22 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable where Backend.Ent
                     entry: ProducerEntry(record: record, completion: completion(index)),
                     size: ProducerEntry.estimatedSize(of: record), topicPartition: route.topicPartition,
                     leader: route.leader))
+                itemIndices.append(index)
             } catch let error as KafkaError {
-                record.error = error
-                completion(index).complete(.failure(error))
+                rejected.append((index, error))
             } catch {
-                preconditionFailure("ProducerRecordRouter throws only KafkaError")
+                rejected.append((index, KafkaError(.invalidArgument, "\(error)")))
             }
         }
         let appended = await driver.append(items)
         if appended < items.count {
-            let stopped = driver.isStopped
-            for item in items[appended...] {
-                var record = item.entry.record
-                let error = stopped
-                    ? KafkaError(.clientNotRunning, "the producer \(configuration.name) stopped before the record was buffered")
-                    : KafkaError(.cancelled, "the produce call was cancelled while waiting for buffer space")
-                record.error = error
-                item.entry.completion.complete(.failure(error))
-            }
+            let error = driver.isStopped
+                ? KafkaError(.clientNotRunning, "the producer \(configuration.name) stopped before the record was buffered")
+                : KafkaError(.cancelled, "the produce call was cancelled while waiting for buffer space")
+            for position in appended..<items.count { rejected.append((itemIndices[position], error)) }
+            rejected.sort { $0.0 < $1.0 }
         }
+        return rejected
     }
 
     func run() async {

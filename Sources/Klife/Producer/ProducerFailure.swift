@@ -1,3 +1,5 @@
+import KafkaProtocol
+
 /// Why the producer engine gave up on a record.
 ///
 /// The public API turns this into a ``KafkaError`` (see `KafkaClient+Producer.swift`).
@@ -76,15 +78,8 @@ enum ProducerErrorCodes {
         code == requestTimedOut || code == notEnoughReplicasAfterAppend
     }
 
-    /// The retriable codes of Kafka's error table (`error-codes.tsv`), used until the generated
-    /// `KafkaErrorCode.isRetriable` is wired in.
+    /// Whether Kafka's error table marks the code retriable.
     static func isRetriable(_ code: Int16) -> Bool {
-        switch code {
-        case 2, 3, 5, 6, 7, 9, 13, 14, 15, 16, 19, 20, 41, 51, 56, 70, 71, 72, 74, 75, 78, 80, 83, 84, 88, 89,
-             100, 103, 106, 122, 123:
-            return true
-        default:
-            return false
-        }
+        KafkaErrorCode(rawValue: code).isRetriable
     }
 }

@@ -54,6 +54,11 @@ extension ProducerStateMachine {
                 }
             }
             resetSequencesIfReady(&partition, topicPartition, into: &output)
+            // The partition may have moved to another sink while this request was out; that sink skipped
+            // it then (a partition sends on one sink at a time) and must look again now.
+            if let current = partition.sink, current != request.sink, !partition.batches.isEmpty {
+                wake(current, into: &output, evenIfBusy: false)
+            }
         }
     }
 

@@ -509,3 +509,23 @@ struct ProducerBackpressureTests {
         #expect(machine.isIdle)
     }
 }
+
+@Suite("Producer engine: leader moves while in flight")
+struct ProducerLeaderMoveTests {
+    @Test func theNewSinkIsWokenWhenTheOldSinkAnswers() throws {
+        var machine = makeMachine()
+        machine.add(1...1, to: tp(0), leader: 1)
+        let plan = try machine.expectSend(1)
+        machine.add(9...9, to: tp(5), leader: 2)
+        _ = try machine.expectSend(2)
+        // Broker 2's sink parks while partition 0 is still in flight on broker 1.
+        _ = machine.updateLeaders([(tp(0), Int32?(2))])
+        #expect(machine.expectWait(2) == .some(nil))
+        let output = machine.requestCompleted(plan.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.notLeaderOrFollower),
+        ]), now: t0)
+        #expect(output.wake.contains(ProducerSinkID(broker: 2)))
+        let retried = try machine.expectSend(2, now: t0 + ms(100))
+        #expect(retried.ids(tp(0)) == [1])
+    }
+}

@@ -96,7 +96,8 @@ struct ProducerTests {
         let results = await withTaskGroup(of: Void.self) { group in
             group.addTask { await producer.run() }
             let collector = ProducerResultCollector(count: records.count)
-            await producer.submit(records, router: Self.router()) { .collector(collector, index: $0) }
+            let rejected = await producer.submit(records, router: Self.router()) { .collector(collector, index: $0) }
+            for (index, error) in rejected { collector.set(index, .failure(error)) }
             let results = await collector.results()
             group.cancelAll()
             return results

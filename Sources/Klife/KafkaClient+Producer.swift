@@ -1,0 +1,178 @@
+import NIOCore
+
+/// The produce API (Klife's `produce`, `produce_batch`, `produce_async`, `produce_batch_async`).
+///
+/// Records go to the named producer's engine: per-partition buffers drained per broker, so one Produce
+/// request carries every partition a broker leads. Results come back per record; a record's failure never
+/// fails its neighbours. Records of one topic-partition keep their input order.
+extension KafkaClient {
+    /// Produces one record and waits for its acknowledgement.
+    ///
+    /// - Returns: the record enriched with its partition, offset (nil with acks=0) and timestamp.
+    /// - Throws: ``KafkaError`` whose ``KafkaError/failedRecord`` is the record (with ``KafkaRecord/error``
+    ///   set). Codes: ``KafkaError/Code/clientNotRunning``, ``KafkaError/Code/featureDisabled``,
+    ///   ``KafkaError/Code/unknownProducer``, ``KafkaError/Code/unknownTopicOrPartition``,
+    ///   ``KafkaError/Code/invalidPartition``, ``KafkaError/Code/invalidArgument`` (unknown partitioner),
+    ///   ``KafkaError/Code/brokerError`` (with `kafkaCode`, e.g. 10 MESSAGE_TOO_LARGE),
+    ///   ``KafkaError/Code/recordRejected``, ``KafkaError/Code/deliveryTimeout``,
+    ///   ``KafkaError/Code/deliveryOutcomeUnknown``, ``KafkaError/Code/cancelled``.
+    public func produce(_ record: KafkaRecord, options: KafkaProduceOptions = .init()) async throws -> KafkaRecord {
+        let results = await produceBatch([record], options: options)
+        switch results[0] {
+        case .success(let produced):
+            return produced
+        case .failure(var error):
+            var failed = record
+            failed.error = error
+            error.underlying = KafkaFailedRecord(record: failed)
+            throw error
+        }
+    }
+
+    /// Produces records and waits for all of them; equivalent to independent produces (no atomicity).
+    ///
+    /// - Returns: one result per record, in input order: the enriched record, or a ``KafkaError`` with the
+    ///   codes listed at ``produce(_:options:)``.
+    public func produceBatch(_ records: [KafkaRecord], options: KafkaProduceOptions = .init()) async -> [Result<KafkaRecord, KafkaError>] {
+        guard !records.isEmpty else { return [] }
+        let collector = ProducerResultCollector(count: records.count)
+        let rejected = await submitToProducers(records, options: options) { .collector(collector, index: $0) }
+        for (index, error) in rejected { collector.set(index, .failure(error)) }
+        return await collector.results()
+    }
+
+    /// Hands one record to its producer and returns once it is buffered (waiting only while the producer's
+    /// `maxBufferedBytes` is reached). `callback`, if given, gets the result later, on an internal task:
+    /// keep it short and do not block in it.
+    ///
+    /// - Throws: ``KafkaError`` for a record that cannot be buffered: ``KafkaError/Code/clientNotRunning``,
+    ///   ``KafkaError/Code/featureDisabled``, ``KafkaError/Code/unknownProducer``,
+    ///   ``KafkaError/Code/unknownTopicOrPartition``, ``KafkaError/Code/invalidPartition``,
+    ///   ``KafkaError/Code/invalidArgument``, ``KafkaError/Code/cancelled``. The callback is then not called.
+    public func produceAsync(
+        _ record: KafkaRecord, options: KafkaProduceOptions = .init(),
+        callback: (@Sendable (Result<KafkaRecord, KafkaError>) -> Void)? = nil
+    ) async throws {
+        let rejected = await submitToProducers([record], options: options) { _ in
+            callback.map { ProducerCompletion.callback($0) } ?? .none
+        }
+        if let (_, error) = rejected.first { throw error }
+    }
+
+    /// Hands records to their producers and returns once all are buffered (waiting only for buffer space).
+    /// `callback`, if given, gets all results in input order once every record is done.
+    public func produceBatchAsync(
+        _ records: [KafkaRecord], options: KafkaProduceOptions = .init(),
+        callback: (@Sendable ([Result<KafkaRecord, KafkaError>]) -> Void)? = nil
+    ) async {
+        guard !records.isEmpty else {
+            callback?([])
+            return
+        }
+        if let callback {
+            let collector = ProducerResultCollector(count: records.count, onDone: callback)
+            let rejected = await submitToProducers(records, options: options) { .collector(collector, index: $0) }
+            for (index, error) in rejected { collector.set(index, .failure(error)) }
+        } else {
+            _ = await submitToProducers(records, options: options) { _ in .none }
+        }
+    }
+
+    /// Waits until every record buffered by any producer of this client is acknowledged or failed; lingering
+    /// batches are sent at once.
+    public func flush() async {
+        let producers = configuration.effectiveProducers.compactMap { try? producer(named: $0.name, create: false) }
+        await withTaskGroup(of: Void.self) { group in
+            for producer in producers { group.addTask { await producer.driver.flush() } }
+        }
+    }
+
+    // MARK: Internals
+
+    typealias NetworkProducer = Producer<ProducerNetworkBackend>
+
+    /// The producer named `name`, created (and started in the client's task group) on first use.
+    ///
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/unknownProducer``.
+    func producer(named name: String, create: Bool = true) throws -> NetworkProducer? {
+        guard let producerConfiguration = configuration.effectiveProducers.first(where: { $0.name == name }) else {
+            throw KafkaError(
+                .unknownProducer,
+                "no producer named \(name) is configured (configured: \(configuration.effectiveProducers.map(\.name).joined(separator: ", ")))")
+        }
+        if !create {
+            // `component` stores nothing when `make` throws: this returns the producer only if it exists.
+            return try? component("producer:\(name)", as: NetworkProducer.self) { throw CancellationError() }
+        }
+        return try component("producer:\(name)", as: NetworkProducer.self) {
+            Producer(
+                configuration: producerConfiguration,
+                backend: ProducerNetworkBackend(
+                    cluster: cluster, configuration: producerConfiguration,
+                    clientID: producerConfiguration.effectiveClientID(connectionClientID: configuration.connection.clientID)),
+                eventLoop: eventLoopGroup.next())
+        }
+    }
+
+    /// Routes records to their producers (per-call, else per-topic, else default) and submits them.
+    ///
+    /// - Returns: the records that were not buffered, by input index, with why; their completions are
+    ///   not called.
+    func submitToProducers(
+        _ records: [KafkaRecord], options: KafkaProduceOptions, completion: @escaping (Int) -> ProducerCompletion
+    ) async -> [(Int, KafkaError)] {
+        var rejected: [(Int, KafkaError)] = []
+        func failAll(_ error: KafkaError, _ indices: some Sequence<Int>) {
+            for index in indices { rejected.append((index, error)) }
+        }
+        do {
+            try requireRunning()
+            try requireFeature(.producer)
+        } catch let error as KafkaError {
+            failAll(error, records.indices)
+            return rejected
+        } catch {
+            failAll(KafkaError(.clientNotRunning, "\(error)"), records.indices)
+            return rejected
+        }
+
+        var metadata = cluster.metadata
+        let unknownTopics = Set(records.lazy.map(\.topic).filter { metadata.partitionCount(of: $0) == nil && !$0.isEmpty })
+        if !unknownTopics.isEmpty && configuration.enableUnknownTopics {
+            cluster.noteTopicsInUse(unknownTopics)
+            if let refreshed = try? await cluster.refreshMetadata() { metadata = refreshed }
+        }
+        let router = ProducerRecordRouter(metadata: metadata, clientConfiguration: configuration, partitionerOverride: options.partitioner)
+
+        // Usually every record goes to one producer; split only when topics name different ones.
+        var groups: [String: [Int]] = [:]
+        if let name = options.producer {
+            groups[name] = Array(records.indices)
+        } else {
+            for index in records.indices {
+                groups[configuration.producerName(forTopic: records[index].topic), default: []].append(index)
+            }
+        }
+        for (name, indices) in groups {
+            let producer: NetworkProducer
+            do {
+                guard let created = try self.producer(named: name) else { continue }
+                producer = created
+            } catch let error as KafkaError {
+                failAll(error, indices)
+                continue
+            } catch {
+                failAll(KafkaError(.unknownProducer, "\(error)"), indices)
+                continue
+            }
+            if indices.count == records.count {
+                rejected += await producer.submit(records, router: router, completion: completion)
+            } else {
+                let groupRejected = await producer.submit(indices.map { records[$0] }, router: router) { completion(indices[$0]) }
+                rejected += groupRejected.map { (indices[$0.0], $0.1) }
+            }
+        }
+        return rejected
+    }
+}
+

@@ -1,0 +1,143 @@
+import KafkaProtocol
+import NIOCore
+
+/// The producer engine's link to the cluster: encodes planned requests (record batches written straight
+/// into buffers by ``RecordBatchWriter``), writes them on the leader's connection, decodes answers, obtains
+/// producer ids and refreshes leaders.
+struct ProducerNetworkBackend: ProducerDriverBackend {
+    typealias Entry = ProducerEntry
+
+    enum PendingRequest: Sendable {
+        case awaitingResponse(EventLoopFuture<ByteBuffer>, version: Int16, peer: String)
+        case awaitingWrite(EventLoopFuture<Void>)
+        case finished(ProduceRequestResult)
+    }
+
+    let cluster: ClusterManager
+    let configuration: KafkaProducerConfiguration
+    let clientID: String
+    /// Produce v3 is the first with record batches (magic 2).
+    static let minimumProduceVersion: Int16 = 3
+
+    func write(_ plan: ProduceRequestPlan<ProducerEntry>) async -> PendingRequest {
+        let connection: KafkaConnection
+        do {
+            connection = try await cluster.connection(toBroker: plan.sink.broker, slot: plan.sink.lane == 0 ? nil : plan.sink.lane)
+        } catch {
+            return .finished(.notSent(message: "no connection to broker \(plan.sink.broker): \(error)"))
+        }
+        guard let version = connection.negotiatedVersion(for: ProduceRequest.self), version >= Self.minimumProduceVersion else {
+            return .finished(.notSent(message: "broker \(plan.sink.broker) offers no Produce version >= 3"))
+        }
+        let frame: ByteBuffer
+        do {
+            frame = try encode(plan, version: version, allocator: connection.allocator)
+        } catch {
+            // Encoding failures (compression) would repeat on every retry; report them as broker-side
+            // corrupt-message rejections so the records fail instead of looping until the timeout.
+            return .finished(.response(plan.batches.map {
+                ProducePartitionResult($0.topicPartition, errorCode: ProducerErrorCodes.invalidRecord,
+                                       errorMessage: "could not encode the record batch: \(error)")
+            }))
+        }
+        if plan.expectsResponse {
+            let timeout = configuration.requestTimeout + .seconds(5)
+            return .awaitingResponse(connection.enqueueFrame(frame, timeout: timeout), version: version, peer: "broker \(plan.sink.broker)")
+        }
+        return .awaitingWrite(connection.enqueueFrameWithoutResponse(frame))
+    }
+
+    func result(of request: PendingRequest) async -> ProduceRequestResult {
+        switch request {
+        case .finished(let result):
+            return result
+        case .awaitingWrite(let future):
+            do {
+                try await future.get()
+                return .sentWithoutResponse
+            } catch {
+                return .transportFailure(message: "\(error)")
+            }
+        case .awaitingResponse(let future, let version, let peer):
+            let response: ProduceResponse
+            do {
+                var frame = try await future.get()
+                response = try KafkaConnection.decodeResponse(ProduceRequest.self, from: &frame, version: version, peer: peer)
+            } catch {
+                return .transportFailure(message: "\(error)")
+            }
+            var results: [ProducePartitionResult] = []
+            for topic in response.responses {
+                for partition in topic.partitionResponses {
+                    results.append(ProducePartitionResult(
+                        ProducerTopicPartition(topic.name, partition.index), errorCode: partition.errorCode,
+                        baseOffset: partition.baseOffset, logAppendTime: partition.logAppendTimeMs,
+                        recordErrors: partition.recordErrors.map {
+                            .init(batchIndex: $0.batchIndex, message: $0.batchIndexErrorMessage)
+                        },
+                        errorMessage: partition.errorMessage))
+                }
+            }
+            return .response(results)
+        }
+    }
+
+    /// One Produce request: batches grouped by topic, each written by a ``RecordBatchWriter``.
+    func encode(_ plan: ProduceRequestPlan<ProducerEntry>, version: Int16, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+        var topicIndex: [String: Int] = [:]
+        var topicData: [ProduceRequest.TopicProduceData] = []
+        let codec = KafkaCompressionCodec(rawValue: configuration.compression.rawValue) ?? .none
+        for batch in plan.batches {
+            var writer = RecordBatchWriter(
+                buffer: allocator.buffer(capacity: batch.estimatedBytes),
+                producerId: batch.producerID, producerEpoch: batch.producerEpoch, baseSequence: batch.baseSequence,
+                compression: codec)
+            for pending in batch.records {
+                let record = pending.entry.record
+                writer.append(
+                    key: record.key, value: record.value,
+                    headers: record.headers.map { RecordHeader(key: $0.key, value: $0.value) },
+                    timestamp: record.timestamp ?? 0)
+            }
+            let partition = ProduceRequest.PartitionProduceData(index: batch.topicPartition.partition, records: try writer.finish())
+            if let index = topicIndex[batch.topicPartition.topic] {
+                topicData[index].partitionData.append(partition)
+            } else {
+                topicIndex[batch.topicPartition.topic] = topicData.count
+                topicData.append(ProduceRequest.TopicProduceData(name: batch.topicPartition.topic, partitionData: [partition]))
+            }
+        }
+        let request = ProduceRequest(
+            transactionalId: nil, acks: plan.acks,
+            timeoutMs: Int32(clamping: configuration.requestTimeout.components.seconds * 1000
+                + configuration.requestTimeout.components.attoseconds / 1_000_000_000_000_000),
+            topicData: topicData)
+        let size = plan.batches.reduce(64) { $0 + $1.estimatedBytes + 16 }
+        var frame = allocator.buffer(capacity: size)
+        try request.encodeFrame(into: &frame, version: version, correlationID: 0, clientID: clientID)
+        return frame
+    }
+
+    func fetchProducerID() async throws -> (id: Int64, epoch: Int16) {
+        let connection = try await cluster.anyConnection()
+        let response = try await connection.send(
+            InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60_000, producerId: -1, producerEpoch: -1))
+        guard response.errorCode == 0 else {
+            throw KafkaError(
+                .brokerError, "InitProducerId failed with Kafka error code \(response.errorCode)",
+                kafkaCode: response.errorCode, isRetriable: ProducerErrorCodes.isRetriable(response.errorCode))
+        }
+        return (response.producerId, response.producerEpoch)
+    }
+
+    func refreshLeaders(of partitions: [ProducerTopicPartition]) async -> [(ProducerTopicPartition, Int32?)] {
+        let metadata = (try? await cluster.refreshMetadata()) ?? cluster.metadata
+        return partitions.map { topicPartition in
+            (topicPartition, metadata.partition(topicPartition).flatMap { $0.hasLeader ? $0.leaderID : nil })
+        }
+    }
+
+    func deliver(_ completions: [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
+        ProducerEntry.deliver(completions)
+    }
+}
