@@ -1,0 +1,120 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+@testable import Klife
+
+/// The client's lifecycle without a broker: components, graceful shutdown, cancellation.
+@Suite struct KafkaClientLifecycleTests {
+    /// Records what the client did with it.
+    final class RecordingComponent: KafkaClientComponent {
+        let events = Mutex<[String]>([])
+        func run() async throws {
+            events.withLock { $0.append("run") }
+            do {
+                try await Task.sleep(for: .seconds(3600))
+            } catch {
+                events.withLock { $0.append("cancelled") }
+            }
+        }
+        func shutdownGracefully() async { events.withLock { $0.append("graceful") } }
+        var recorded: [String] { events.withLock { $0 } }
+    }
+
+    /// A client whose bootstrap server refuses connections: it runs, but never becomes ready.
+    static func client() throws -> KafkaClient {
+        var configuration = KafkaClient.Configuration(bootstrapServers: [.init(host: "127.0.0.1", port: 1)])
+        configuration.connection.reconnectBackoff = .milliseconds(50)
+        configuration.connection.reconnectBackoffMax = .milliseconds(200)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return try KafkaClient(configuration: configuration, logger: logger)
+    }
+
+    static func eventually(_ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return condition()
+    }
+
+    @Test func componentsRunAndFinishGracefullyBeforeCancellation() async throws {
+        let client = try Self.client()
+        let early = try client.component("early") { RecordingComponent() }
+        #expect(try client.component("early") { RecordingComponent() } === early)
+        let run = Task { try await client.run() }
+        #expect(await Self.eventually { early.recorded == ["run"] })
+        let late = try client.component("late") { RecordingComponent() }
+        #expect(await Self.eventually { late.recorded == ["run"] })
+
+        client.shutdownGracefully()
+        try await run.value
+        #expect(early.recorded == ["run", "graceful", "cancelled"])
+        #expect(late.recorded == ["run", "graceful", "cancelled"])
+        #expect(!client.isReady)
+    }
+
+    @Test func cancellationStopsWithoutTheGracefulStep() async throws {
+        let client = try Self.client()
+        let component = try client.component("c") { RecordingComponent() }
+        let run = Task { try await client.run() }
+        #expect(await Self.eventually { component.recorded == ["run"] })
+        run.cancel()
+        try await run.value
+        #expect(component.recorded == ["run", "cancelled"])
+    }
+
+    @Test func runsOnlyOnceAndRejectsCallsWhenStopped() async throws {
+        let client = try Self.client()
+        do {
+            try client.requireRunning()
+            Issue.record("a client that never ran counts as running")
+        } catch let error as KafkaError {
+            #expect(error.code == .clientNotRunning)
+        }
+        let run = Task { try await client.run() }
+        #expect(await Self.eventually { (try? client.requireRunning()) != nil })
+        do {
+            try await client.run()
+            Issue.record("run() ran twice")
+        } catch let error as KafkaError {
+            #expect(error.code == .clientNotRunning)
+        }
+        client.shutdownGracefully()
+        try await run.value
+        #expect(throws: KafkaError.self) { try client.requireRunning() }
+        await #expect(throws: KafkaError.self) { try await client.waitUntilReady(timeout: .seconds(1)) }
+    }
+
+    @Test func waitUntilReadyTimesOutNamingTheBootstrapServers() async throws {
+        let client = try Self.client()
+        let run = Task { try await client.run() }
+        let start = ContinuousClock.now
+        do {
+            try await client.waitUntilReady(timeout: .milliseconds(300))
+            Issue.record("became ready without a broker")
+        } catch let error as KafkaError {
+            #expect(error.code == .requestTimedOut)
+            #expect(error.message.contains("127.0.0.1:1"))
+        }
+        #expect(ContinuousClock.now - start < .seconds(5))
+        run.cancel()
+        try await run.value
+    }
+
+    @Test func aServiceGroupShutsTheClientDownGracefully() async throws {
+        let client = try Self.client()
+        let component = try client.component("c") { RecordingComponent() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let group = ServiceGroup(services: [client], logger: logger)
+        let run = Task { try await group.run() }
+        #expect(await Self.eventually { component.recorded == ["run"] })
+        await group.triggerGracefulShutdown()
+        try await run.value
+        #expect(component.recorded == ["run", "graceful", "cancelled"])
+    }
+}
