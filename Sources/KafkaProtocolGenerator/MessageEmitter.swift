@@ -103,6 +103,7 @@ struct MessageEmitter {
                 w.line("public var \(Naming.escaped(f.swiftName)): \(f.swiftType)")
             }
             if !spec.fields.isEmpty { w.line() }
+            w.doc("Creates a value; every omitted field takes its Kafka default.")
             try emitMemberwiseInit(spec, into: &w)
             w.line()
             try emitDecode(spec, isTop: isTop, into: &w)
@@ -139,6 +140,10 @@ struct MessageEmitter {
     // MARK: Decode
 
     func emitDecode(_ spec: StructSpec, isTop: Bool, into w: inout CodeWriter) throws {
+        w.doc("Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields")
+        w.doc("are skipped by their length.")
+        w.doc("- Throws: `KafkaProtocolError`: \(isTop ? "`unsupportedVersion` for a version outside `validVersions`; " : "")`truncated`,")
+        w.doc("  `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.")
         let signature = "public init(from buffer: inout ByteBuffer, version: Int16) throws"
         try w.block(signature) { w in
             if isTop {
@@ -294,6 +299,11 @@ struct MessageEmitter {
     // MARK: Encode
 
     func emitEncode(_ spec: StructSpec, isTop: Bool, into w: inout CodeWriter) throws {
+        w.doc("Appends the wire form of `version` to `buffer`.")
+        w.doc("- Throws: `KafkaProtocolError`: \(isTop ? "`unsupportedVersion` for a version outside `validVersions`; " : "")`fieldNotSupportedInVersion`")
+        w.doc("  when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);")
+        w.doc("  `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes")
+        w.doc("  in a non-flexible version.")
         try w.block("public func encode(into buffer: inout ByteBuffer, version: Int16) throws") { w in
             if isTop {
                 w.block("guard Self.validVersions.contains(version) else") { w in

@@ -20,6 +20,7 @@ public struct AddPartitionsToTxnRequest: KafkaRequestMessage {
     /// The partitions to add to the transaction.
     public var v3AndBelowTopics: [AddPartitionsToTxnTopic]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         transactions: [AddPartitionsToTxnTransaction] = [],
         v3AndBelowTransactionalId: String = "",
@@ -34,6 +35,10 @@ public struct AddPartitionsToTxnRequest: KafkaRequestMessage {
         self.v3AndBelowTopics = v3AndBelowTopics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AddPartitionsToTxnRequest", version: version)
@@ -86,6 +91,11 @@ public struct AddPartitionsToTxnRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AddPartitionsToTxnRequest", version: version)
@@ -139,6 +149,7 @@ public struct AddPartitionsToTxnRequest: KafkaRequestMessage {
         /// The partitions to add to the transaction.
         public var topics: [AddPartitionsToTxnTopic]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             transactionalId: String = "",
             producerId: Int64 = 0,
@@ -153,6 +164,10 @@ public struct AddPartitionsToTxnRequest: KafkaRequestMessage {
             self.topics = topics
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.transactionalId = try buffer.kafkaReadString(compact: true, version: version, field: "AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction.transactionalId")
             self.producerId = try buffer.readKafkaInt64(field: "AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction.producerId")
@@ -171,6 +186,11 @@ public struct AddPartitionsToTxnRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.transactionalId, compact: true, field: "AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction.transactionalId")
             buffer.writeKafkaInt64(self.producerId)
@@ -190,6 +210,7 @@ public struct AddPartitionsToTxnRequest: KafkaRequestMessage {
         /// The partition indexes to add to the transaction
         public var partitions: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [Int32] = []
@@ -198,6 +219,10 @@ public struct AddPartitionsToTxnRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 3, version: version, field: "AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.name")
             if let count = try buffer.readKafkaLength(compact: version >= 3, wide: true, minimumElementSize: 4, field: "AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.partitions") {
@@ -215,6 +240,11 @@ public struct AddPartitionsToTxnRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 3, field: "AddPartitionsToTxnRequest.AddPartitionsToTxnTopic.name")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 3, wide: true)

@@ -17,6 +17,7 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
     /// The results for each topic.
     public var resultsByTopicV3AndBelow: [AddPartitionsToTxnTopicResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -29,6 +30,10 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
         self.resultsByTopicV3AndBelow = resultsByTopicV3AndBelow
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AddPartitionsToTxnResponse", version: version)
@@ -72,6 +77,11 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AddPartitionsToTxnResponse", version: version)
@@ -108,6 +118,7 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
         /// The results for each topic.
         public var topicResults: [AddPartitionsToTxnTopicResult]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             transactionalId: String = "",
             topicResults: [AddPartitionsToTxnTopicResult] = []
@@ -116,6 +127,10 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
             self.topicResults = topicResults
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.transactionalId = try buffer.kafkaReadString(compact: true, version: version, field: "AddPartitionsToTxnResponse.AddPartitionsToTxnResult.transactionalId")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 3, field: "AddPartitionsToTxnResponse.AddPartitionsToTxnResult.topicResults") {
@@ -131,6 +146,11 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "AddPartitionsToTxnResponse.AddPartitionsToTxnResult.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.transactionalId, compact: true, field: "AddPartitionsToTxnResponse.AddPartitionsToTxnResult.transactionalId")
             buffer.writeKafkaLength(self.topicResults.count, compact: true, wide: true)
@@ -147,6 +167,7 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
         /// The results for each partition
         public var resultsByPartition: [AddPartitionsToTxnPartitionResult]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             resultsByPartition: [AddPartitionsToTxnPartitionResult] = []
@@ -155,6 +176,10 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
             self.resultsByPartition = resultsByPartition
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 3, version: version, field: "AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.name")
             if let count = try buffer.readKafkaLength(compact: version >= 3, wide: true, minimumElementSize: 6, field: "AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.resultsByPartition") {
@@ -172,6 +197,11 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 3, field: "AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult.name")
             buffer.writeKafkaLength(self.resultsByPartition.count, compact: version >= 3, wide: true)
@@ -190,6 +220,7 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
         /// The response error code.
         public var partitionErrorCode: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             partitionErrorCode: Int16 = 0
@@ -198,6 +229,10 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
             self.partitionErrorCode = partitionErrorCode
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult.partitionIndex")
             self.partitionErrorCode = try buffer.readKafkaInt16(field: "AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult.partitionErrorCode")
@@ -206,6 +241,11 @@ public struct AddPartitionsToTxnResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt16(self.partitionErrorCode)

@@ -18,6 +18,7 @@ public struct AddRaftVoterRequest: KafkaRequestMessage {
     /// The endpoints that can be used to communicate with the voter
     public var listeners: [Listener]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         clusterId: String? = "",
         timeoutMs: Int32 = 0,
@@ -32,6 +33,10 @@ public struct AddRaftVoterRequest: KafkaRequestMessage {
         self.listeners = listeners
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AddRaftVoterRequest", version: version)
@@ -53,6 +58,11 @@ public struct AddRaftVoterRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "AddRaftVoterRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AddRaftVoterRequest", version: version)
@@ -77,6 +87,7 @@ public struct AddRaftVoterRequest: KafkaRequestMessage {
         /// The port
         public var port: UInt16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             host: String = "",
@@ -87,6 +98,10 @@ public struct AddRaftVoterRequest: KafkaRequestMessage {
             self.port = port
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "AddRaftVoterRequest.Listener.name")
             self.host = try buffer.kafkaReadString(compact: true, version: version, field: "AddRaftVoterRequest.Listener.host")
@@ -94,6 +109,11 @@ public struct AddRaftVoterRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "AddRaftVoterRequest.Listener.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "AddRaftVoterRequest.Listener.name")
             try buffer.kafkaWriteString(self.host, compact: true, field: "AddRaftVoterRequest.Listener.host")

@@ -14,6 +14,7 @@ public struct AlterClientQuotasRequest: KafkaRequestMessage {
     /// Whether the alteration should be validated, but not performed.
     public var validateOnly: Bool
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         entries: [EntryData] = [],
         validateOnly: Bool = false
@@ -22,6 +23,10 @@ public struct AlterClientQuotasRequest: KafkaRequestMessage {
         self.validateOnly = validateOnly
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterClientQuotasRequest", version: version)
@@ -42,6 +47,11 @@ public struct AlterClientQuotasRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterClientQuotasRequest", version: version)
@@ -63,6 +73,7 @@ public struct AlterClientQuotasRequest: KafkaRequestMessage {
         /// An individual quota configuration entry to alter.
         public var ops: [OpData]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             entity: [EntityData] = [],
             ops: [OpData] = []
@@ -71,6 +82,10 @@ public struct AlterClientQuotasRequest: KafkaRequestMessage {
             self.ops = ops
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             if let count = try buffer.readKafkaLength(compact: version >= 1, wide: true, minimumElementSize: 3, field: "AlterClientQuotasRequest.EntryData.entity") {
                 var elements: [EntityData] = []
@@ -97,6 +112,11 @@ public struct AlterClientQuotasRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaLength(self.entity.count, compact: version >= 1, wide: true)
             for element in self.entity {
@@ -119,6 +139,7 @@ public struct AlterClientQuotasRequest: KafkaRequestMessage {
         /// The name of the entity, or null if the default.
         public var entityName: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             entityType: String = "",
             entityName: String? = ""
@@ -127,6 +148,10 @@ public struct AlterClientQuotasRequest: KafkaRequestMessage {
             self.entityName = entityName
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.entityType = try buffer.kafkaReadString(compact: version >= 1, version: version, field: "AlterClientQuotasRequest.EntityData.entityType")
             self.entityName = try buffer.kafkaReadNullableString(compact: version >= 1, nullable: true, version: version, field: "AlterClientQuotasRequest.EntityData.entityName")
@@ -135,6 +160,11 @@ public struct AlterClientQuotasRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.entityType, compact: version >= 1, field: "AlterClientQuotasRequest.EntityData.entityType")
             try buffer.kafkaWriteNullableString(self.entityName, compact: version >= 1, nullable: true, version: version, field: "AlterClientQuotasRequest.EntityData.entityName")
@@ -153,6 +183,7 @@ public struct AlterClientQuotasRequest: KafkaRequestMessage {
         /// Whether the quota configuration value should be removed, otherwise set.
         public var remove: Bool
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             key: String = "",
             value: Double = 0,
@@ -163,6 +194,10 @@ public struct AlterClientQuotasRequest: KafkaRequestMessage {
             self.remove = remove
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.key = try buffer.kafkaReadString(compact: version >= 1, version: version, field: "AlterClientQuotasRequest.OpData.key")
             self.value = try buffer.readKafkaFloat64(field: "AlterClientQuotasRequest.OpData.value")
@@ -172,6 +207,11 @@ public struct AlterClientQuotasRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.key, compact: version >= 1, field: "AlterClientQuotasRequest.OpData.key")
             buffer.writeKafkaFloat64(self.value)

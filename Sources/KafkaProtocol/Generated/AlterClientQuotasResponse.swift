@@ -13,6 +13,7 @@ public struct AlterClientQuotasResponse: KafkaResponseMessage {
     /// The quota configuration entries to alter.
     public var entries: [EntryData]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         entries: [EntryData] = []
@@ -21,6 +22,10 @@ public struct AlterClientQuotasResponse: KafkaResponseMessage {
         self.entries = entries
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterClientQuotasResponse", version: version)
@@ -41,6 +46,11 @@ public struct AlterClientQuotasResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterClientQuotasResponse", version: version)
@@ -64,6 +74,7 @@ public struct AlterClientQuotasResponse: KafkaResponseMessage {
         /// The quota entity to alter.
         public var entity: [EntityData]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             errorCode: Int16 = 0,
             errorMessage: String? = "",
@@ -74,6 +85,10 @@ public struct AlterClientQuotasResponse: KafkaResponseMessage {
             self.entity = entity
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.errorCode = try buffer.readKafkaInt16(field: "AlterClientQuotasResponse.EntryData.errorCode")
             self.errorMessage = try buffer.kafkaReadNullableString(compact: version >= 1, nullable: true, version: version, field: "AlterClientQuotasResponse.EntryData.errorMessage")
@@ -92,6 +107,11 @@ public struct AlterClientQuotasResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.errorCode)
             try buffer.kafkaWriteNullableString(self.errorMessage, compact: version >= 1, nullable: true, version: version, field: "AlterClientQuotasResponse.EntryData.errorMessage")
@@ -112,6 +132,7 @@ public struct AlterClientQuotasResponse: KafkaResponseMessage {
         /// The name of the entity, or null if the default.
         public var entityName: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             entityType: String = "",
             entityName: String? = ""
@@ -120,6 +141,10 @@ public struct AlterClientQuotasResponse: KafkaResponseMessage {
             self.entityName = entityName
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.entityType = try buffer.kafkaReadString(compact: version >= 1, version: version, field: "AlterClientQuotasResponse.EntityData.entityType")
             self.entityName = try buffer.kafkaReadNullableString(compact: version >= 1, nullable: true, version: version, field: "AlterClientQuotasResponse.EntityData.entityName")
@@ -128,6 +153,11 @@ public struct AlterClientQuotasResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.entityType, compact: version >= 1, field: "AlterClientQuotasResponse.EntityData.entityType")
             try buffer.kafkaWriteNullableString(self.entityName, compact: version >= 1, nullable: true, version: version, field: "AlterClientQuotasResponse.EntityData.entityName")

@@ -14,6 +14,7 @@ public struct AlterPartitionReassignmentsRequest: KafkaRequestMessage {
     /// The topics to reassign.
     public var topics: [ReassignableTopic]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         timeoutMs: Int32 = 60000,
         topics: [ReassignableTopic] = []
@@ -22,6 +23,10 @@ public struct AlterPartitionReassignmentsRequest: KafkaRequestMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterPartitionReassignmentsRequest", version: version)
@@ -40,6 +45,11 @@ public struct AlterPartitionReassignmentsRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "AlterPartitionReassignmentsRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterPartitionReassignmentsRequest", version: version)
@@ -59,6 +69,7 @@ public struct AlterPartitionReassignmentsRequest: KafkaRequestMessage {
         /// The partitions to reassign.
         public var partitions: [ReassignablePartition]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [ReassignablePartition] = []
@@ -67,6 +78,10 @@ public struct AlterPartitionReassignmentsRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "AlterPartitionReassignmentsRequest.ReassignableTopic.name")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 6, field: "AlterPartitionReassignmentsRequest.ReassignableTopic.partitions") {
@@ -82,6 +97,11 @@ public struct AlterPartitionReassignmentsRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "AlterPartitionReassignmentsRequest.ReassignableTopic.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "AlterPartitionReassignmentsRequest.ReassignableTopic.name")
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -99,6 +119,7 @@ public struct AlterPartitionReassignmentsRequest: KafkaRequestMessage {
         /// The replicas to place the partitions on, or null to cancel a pending reassignment for this partition.
         public var replicas: [Int32]?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             replicas: [Int32]? = nil
@@ -107,6 +128,10 @@ public struct AlterPartitionReassignmentsRequest: KafkaRequestMessage {
             self.replicas = replicas
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "AlterPartitionReassignmentsRequest.ReassignablePartition.partitionIndex")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 4, field: "AlterPartitionReassignmentsRequest.ReassignablePartition.replicas") {
@@ -122,6 +147,11 @@ public struct AlterPartitionReassignmentsRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "AlterPartitionReassignmentsRequest.ReassignablePartition.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             if let array = self.replicas {

@@ -17,6 +17,7 @@ public struct AlterPartitionReassignmentsResponse: KafkaResponseMessage {
     /// The responses to topics to reassign.
     public var responses: [ReassignableTopicResponse]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -29,6 +30,10 @@ public struct AlterPartitionReassignmentsResponse: KafkaResponseMessage {
         self.responses = responses
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterPartitionReassignmentsResponse", version: version)
@@ -49,6 +54,11 @@ public struct AlterPartitionReassignmentsResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "AlterPartitionReassignmentsResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterPartitionReassignmentsResponse", version: version)
@@ -70,6 +80,7 @@ public struct AlterPartitionReassignmentsResponse: KafkaResponseMessage {
         /// The responses to partitions to reassign
         public var partitions: [ReassignablePartitionResponse]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [ReassignablePartitionResponse] = []
@@ -78,6 +89,10 @@ public struct AlterPartitionReassignmentsResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "AlterPartitionReassignmentsResponse.ReassignableTopicResponse.name")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 8, field: "AlterPartitionReassignmentsResponse.ReassignableTopicResponse.partitions") {
@@ -93,6 +108,11 @@ public struct AlterPartitionReassignmentsResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "AlterPartitionReassignmentsResponse.ReassignableTopicResponse.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "AlterPartitionReassignmentsResponse.ReassignableTopicResponse.name")
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -112,6 +132,7 @@ public struct AlterPartitionReassignmentsResponse: KafkaResponseMessage {
         /// The error message for this partition, or null if there was no error.
         public var errorMessage: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             errorCode: Int16 = 0,
@@ -122,6 +143,10 @@ public struct AlterPartitionReassignmentsResponse: KafkaResponseMessage {
             self.errorMessage = errorMessage
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "AlterPartitionReassignmentsResponse.ReassignablePartitionResponse.partitionIndex")
             self.errorCode = try buffer.readKafkaInt16(field: "AlterPartitionReassignmentsResponse.ReassignablePartitionResponse.errorCode")
@@ -129,6 +154,11 @@ public struct AlterPartitionReassignmentsResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "AlterPartitionReassignmentsResponse.ReassignablePartitionResponse.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt16(self.errorCode)

@@ -12,12 +12,17 @@ public struct AlterReplicaLogDirsRequest: KafkaRequestMessage {
     /// The alterations to make for each directory.
     public var dirs: [AlterReplicaLogDir]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         dirs: [AlterReplicaLogDir] = []
     ) {
         self.dirs = dirs
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterReplicaLogDirsRequest", version: version)
@@ -37,6 +42,11 @@ public struct AlterReplicaLogDirsRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterReplicaLogDirsRequest", version: version)
@@ -57,6 +67,7 @@ public struct AlterReplicaLogDirsRequest: KafkaRequestMessage {
         /// The topics to add to the directory.
         public var topics: [AlterReplicaLogDirTopic]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             path: String = "",
             topics: [AlterReplicaLogDirTopic] = []
@@ -65,6 +76,10 @@ public struct AlterReplicaLogDirsRequest: KafkaRequestMessage {
             self.topics = topics
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.path = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "AlterReplicaLogDirsRequest.AlterReplicaLogDir.path")
             if let count = try buffer.readKafkaLength(compact: version >= 2, wide: true, minimumElementSize: 3, field: "AlterReplicaLogDirsRequest.AlterReplicaLogDir.topics") {
@@ -82,6 +97,11 @@ public struct AlterReplicaLogDirsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.path, compact: version >= 2, field: "AlterReplicaLogDirsRequest.AlterReplicaLogDir.path")
             buffer.writeKafkaLength(self.topics.count, compact: version >= 2, wide: true)
@@ -101,6 +121,7 @@ public struct AlterReplicaLogDirsRequest: KafkaRequestMessage {
         /// The partition indexes.
         public var partitions: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [Int32] = []
@@ -109,6 +130,10 @@ public struct AlterReplicaLogDirsRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic.name")
             if let count = try buffer.readKafkaLength(compact: version >= 2, wide: true, minimumElementSize: 4, field: "AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic.partitions") {
@@ -126,6 +151,11 @@ public struct AlterReplicaLogDirsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 2, field: "AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic.name")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 2, wide: true)

@@ -13,6 +13,7 @@ public struct AlterReplicaLogDirsResponse: KafkaResponseMessage {
     /// The results for each topic.
     public var results: [AlterReplicaLogDirTopicResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         results: [AlterReplicaLogDirTopicResult] = []
@@ -21,6 +22,10 @@ public struct AlterReplicaLogDirsResponse: KafkaResponseMessage {
         self.results = results
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterReplicaLogDirsResponse", version: version)
@@ -41,6 +46,11 @@ public struct AlterReplicaLogDirsResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterReplicaLogDirsResponse", version: version)
@@ -62,6 +72,7 @@ public struct AlterReplicaLogDirsResponse: KafkaResponseMessage {
         /// The results for each partition.
         public var partitions: [AlterReplicaLogDirPartitionResult]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicName: String = "",
             partitions: [AlterReplicaLogDirPartitionResult] = []
@@ -70,6 +81,10 @@ public struct AlterReplicaLogDirsResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicName = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult.topicName")
             if let count = try buffer.readKafkaLength(compact: version >= 2, wide: true, minimumElementSize: 6, field: "AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult.partitions") {
@@ -87,6 +102,11 @@ public struct AlterReplicaLogDirsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.topicName, compact: version >= 2, field: "AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult.topicName")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 2, wide: true)
@@ -106,6 +126,7 @@ public struct AlterReplicaLogDirsResponse: KafkaResponseMessage {
         /// The error code, or 0 if there was no error.
         public var errorCode: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             errorCode: Int16 = 0
@@ -114,6 +135,10 @@ public struct AlterReplicaLogDirsResponse: KafkaResponseMessage {
             self.errorCode = errorCode
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult.partitionIndex")
             self.errorCode = try buffer.readKafkaInt16(field: "AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult.errorCode")
@@ -122,6 +147,11 @@ public struct AlterReplicaLogDirsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt16(self.errorCode)

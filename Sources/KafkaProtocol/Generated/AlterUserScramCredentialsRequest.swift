@@ -14,6 +14,7 @@ public struct AlterUserScramCredentialsRequest: KafkaRequestMessage {
     /// The SCRAM credentials to update/insert.
     public var upsertions: [ScramCredentialUpsertion]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         deletions: [ScramCredentialDeletion] = [],
         upsertions: [ScramCredentialUpsertion] = []
@@ -22,6 +23,10 @@ public struct AlterUserScramCredentialsRequest: KafkaRequestMessage {
         self.upsertions = upsertions
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterUserScramCredentialsRequest", version: version)
@@ -49,6 +54,11 @@ public struct AlterUserScramCredentialsRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "AlterUserScramCredentialsRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterUserScramCredentialsRequest", version: version)
@@ -71,6 +81,7 @@ public struct AlterUserScramCredentialsRequest: KafkaRequestMessage {
         /// The SCRAM mechanism.
         public var mechanism: Int8
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             mechanism: Int8 = 0
@@ -79,12 +90,21 @@ public struct AlterUserScramCredentialsRequest: KafkaRequestMessage {
             self.mechanism = mechanism
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "AlterUserScramCredentialsRequest.ScramCredentialDeletion.name")
             self.mechanism = try buffer.readKafkaInt8(field: "AlterUserScramCredentialsRequest.ScramCredentialDeletion.mechanism")
             try buffer.readKafkaTaggedFields(field: "AlterUserScramCredentialsRequest.ScramCredentialDeletion.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "AlterUserScramCredentialsRequest.ScramCredentialDeletion.name")
             buffer.writeKafkaInt8(self.mechanism)
@@ -105,6 +125,7 @@ public struct AlterUserScramCredentialsRequest: KafkaRequestMessage {
         /// The salted password.
         public var saltedPassword: ByteBuffer
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             mechanism: Int8 = 0,
@@ -119,6 +140,10 @@ public struct AlterUserScramCredentialsRequest: KafkaRequestMessage {
             self.saltedPassword = saltedPassword
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "AlterUserScramCredentialsRequest.ScramCredentialUpsertion.name")
             self.mechanism = try buffer.readKafkaInt8(field: "AlterUserScramCredentialsRequest.ScramCredentialUpsertion.mechanism")
@@ -128,6 +153,11 @@ public struct AlterUserScramCredentialsRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "AlterUserScramCredentialsRequest.ScramCredentialUpsertion.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "AlterUserScramCredentialsRequest.ScramCredentialUpsertion.name")
             buffer.writeKafkaInt8(self.mechanism)

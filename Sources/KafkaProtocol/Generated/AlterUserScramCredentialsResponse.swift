@@ -13,6 +13,7 @@ public struct AlterUserScramCredentialsResponse: KafkaResponseMessage {
     /// The results for deletions and alterations, one per affected user.
     public var results: [AlterUserScramCredentialsResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         results: [AlterUserScramCredentialsResult] = []
@@ -21,6 +22,10 @@ public struct AlterUserScramCredentialsResponse: KafkaResponseMessage {
         self.results = results
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterUserScramCredentialsResponse", version: version)
@@ -39,6 +44,11 @@ public struct AlterUserScramCredentialsResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "AlterUserScramCredentialsResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterUserScramCredentialsResponse", version: version)
@@ -60,6 +70,7 @@ public struct AlterUserScramCredentialsResponse: KafkaResponseMessage {
         /// The error message, if any.
         public var errorMessage: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             user: String = "",
             errorCode: Int16 = 0,
@@ -70,6 +81,10 @@ public struct AlterUserScramCredentialsResponse: KafkaResponseMessage {
             self.errorMessage = errorMessage
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.user = try buffer.kafkaReadString(compact: true, version: version, field: "AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.user")
             self.errorCode = try buffer.readKafkaInt16(field: "AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.errorCode")
@@ -77,6 +92,11 @@ public struct AlterUserScramCredentialsResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.user, compact: true, field: "AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult.user")
             buffer.writeKafkaInt16(self.errorCode)

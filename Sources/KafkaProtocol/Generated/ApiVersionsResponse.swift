@@ -23,6 +23,7 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
     /// Set by a KRaft controller if the required configurations for ZK migration are present
     public var zkMigrationReady: Bool
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         errorCode: Int16 = 0,
         apiKeys: [ApiVersion] = [],
@@ -41,6 +42,10 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
         self.zkMigrationReady = zkMigrationReady
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ApiVersionsResponse", version: version)
@@ -110,6 +115,11 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ApiVersionsResponse", version: version)
@@ -175,6 +185,7 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
         /// The maximum supported version, inclusive.
         public var maxVersion: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             apiKey: Int16 = 0,
             minVersion: Int16 = 0,
@@ -185,6 +196,10 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
             self.maxVersion = maxVersion
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.apiKey = try buffer.readKafkaInt16(field: "ApiVersionsResponse.ApiVersion.apiKey")
             self.minVersion = try buffer.readKafkaInt16(field: "ApiVersionsResponse.ApiVersion.minVersion")
@@ -194,6 +209,11 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.apiKey)
             buffer.writeKafkaInt16(self.minVersion)
@@ -213,6 +233,7 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
         /// The maximum supported version for the feature.
         public var maxVersion: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             minVersion: Int16 = 0,
@@ -223,6 +244,10 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
             self.maxVersion = maxVersion
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "ApiVersionsResponse.SupportedFeatureKey.name")
             self.minVersion = try buffer.readKafkaInt16(field: "ApiVersionsResponse.SupportedFeatureKey.minVersion")
@@ -230,6 +255,11 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ApiVersionsResponse.SupportedFeatureKey.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "ApiVersionsResponse.SupportedFeatureKey.name")
             buffer.writeKafkaInt16(self.minVersion)
@@ -247,6 +277,7 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
         /// The cluster-wide finalized min version level for the feature.
         public var minVersionLevel: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             maxVersionLevel: Int16 = 0,
@@ -257,6 +288,10 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
             self.minVersionLevel = minVersionLevel
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "ApiVersionsResponse.FinalizedFeatureKey.name")
             self.maxVersionLevel = try buffer.readKafkaInt16(field: "ApiVersionsResponse.FinalizedFeatureKey.maxVersionLevel")
@@ -264,6 +299,11 @@ public struct ApiVersionsResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ApiVersionsResponse.FinalizedFeatureKey.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "ApiVersionsResponse.FinalizedFeatureKey.name")
             buffer.writeKafkaInt16(self.maxVersionLevel)

@@ -13,6 +13,7 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
     /// Each described group.
     public var groups: [DescribedGroup]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         groups: [DescribedGroup] = []
@@ -21,6 +22,10 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
         self.groups = groups
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ConsumerGroupDescribeResponse", version: version)
@@ -39,6 +44,11 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "ConsumerGroupDescribeResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ConsumerGroupDescribeResponse", version: version)
@@ -72,6 +82,7 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
         /// 32-bit bitfield to represent authorized operations for this group.
         public var authorizedOperations: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             errorCode: Int16 = 0,
             errorMessage: String? = nil,
@@ -94,6 +105,10 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
             self.authorizedOperations = authorizedOperations
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.errorCode = try buffer.readKafkaInt16(field: "ConsumerGroupDescribeResponse.DescribedGroup.errorCode")
             self.errorMessage = try buffer.kafkaReadNullableString(compact: true, nullable: true, version: version, field: "ConsumerGroupDescribeResponse.DescribedGroup.errorMessage")
@@ -116,6 +131,11 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ConsumerGroupDescribeResponse.DescribedGroup.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.errorCode)
             try buffer.kafkaWriteNullableString(self.errorMessage, compact: true, nullable: true, version: version, field: "ConsumerGroupDescribeResponse.DescribedGroup.errorMessage")
@@ -156,6 +176,7 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
         /// The target assignment.
         public var targetAssignment: Assignment
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             memberId: String = "",
             instanceId: String? = nil,
@@ -180,6 +201,10 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
             self.targetAssignment = targetAssignment
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.memberId = try buffer.kafkaReadString(compact: true, version: version, field: "ConsumerGroupDescribeResponse.Member.memberId")
             self.instanceId = try buffer.kafkaReadNullableString(compact: true, nullable: true, version: version, field: "ConsumerGroupDescribeResponse.Member.instanceId")
@@ -203,6 +228,11 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ConsumerGroupDescribeResponse.Member.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.memberId, compact: true, field: "ConsumerGroupDescribeResponse.Member.memberId")
             try buffer.kafkaWriteNullableString(self.instanceId, compact: true, nullable: true, version: version, field: "ConsumerGroupDescribeResponse.Member.instanceId")
@@ -229,6 +259,7 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
         /// The partitions.
         public var partitions: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicId: KafkaUUID = .zero,
             topicName: String = "",
@@ -239,6 +270,10 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicId = try buffer.readKafkaUUID(field: "ConsumerGroupDescribeResponse.TopicPartitions.topicId")
             self.topicName = try buffer.kafkaReadString(compact: true, version: version, field: "ConsumerGroupDescribeResponse.TopicPartitions.topicName")
@@ -255,6 +290,11 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ConsumerGroupDescribeResponse.TopicPartitions.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             try buffer.kafkaWriteString(self.topicName, compact: true, field: "ConsumerGroupDescribeResponse.TopicPartitions.topicName")
@@ -270,12 +310,17 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
         /// The assigned topic-partitions to the member.
         public var topicPartitions: [TopicPartitions]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicPartitions: [TopicPartitions] = []
         ) {
             self.topicPartitions = topicPartitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 19, field: "ConsumerGroupDescribeResponse.Assignment.topicPartitions") {
                 var elements: [TopicPartitions] = []
@@ -290,6 +335,11 @@ public struct ConsumerGroupDescribeResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ConsumerGroupDescribeResponse.Assignment.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaLength(self.topicPartitions.count, compact: true, wide: true)
             for element in self.topicPartitions {

@@ -30,6 +30,7 @@ public struct ConsumerGroupHeartbeatRequest: KafkaRequestMessage {
     /// null if it didn't change since the last heartbeat; the partitions owned by the member.
     public var topicPartitions: [TopicPartitions]?
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         groupId: String = "",
         memberId: String = "",
@@ -54,6 +55,10 @@ public struct ConsumerGroupHeartbeatRequest: KafkaRequestMessage {
         self.topicPartitions = topicPartitions
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ConsumerGroupHeartbeatRequest", version: version)
@@ -93,6 +98,11 @@ public struct ConsumerGroupHeartbeatRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "ConsumerGroupHeartbeatRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ConsumerGroupHeartbeatRequest", version: version)
@@ -135,6 +145,7 @@ public struct ConsumerGroupHeartbeatRequest: KafkaRequestMessage {
         /// The partitions.
         public var partitions: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicId: KafkaUUID = .zero,
             partitions: [Int32] = []
@@ -143,6 +154,10 @@ public struct ConsumerGroupHeartbeatRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicId = try buffer.readKafkaUUID(field: "ConsumerGroupHeartbeatRequest.TopicPartitions.topicId")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 4, field: "ConsumerGroupHeartbeatRequest.TopicPartitions.partitions") {
@@ -158,6 +173,11 @@ public struct ConsumerGroupHeartbeatRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "ConsumerGroupHeartbeatRequest.TopicPartitions.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)

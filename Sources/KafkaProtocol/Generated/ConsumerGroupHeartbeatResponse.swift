@@ -23,6 +23,7 @@ public struct ConsumerGroupHeartbeatResponse: KafkaResponseMessage {
     /// null if not provided; the assignment otherwise.
     public var assignment: Assignment?
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -41,6 +42,10 @@ public struct ConsumerGroupHeartbeatResponse: KafkaResponseMessage {
         self.assignment = assignment
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ConsumerGroupHeartbeatResponse", version: version)
@@ -59,6 +64,11 @@ public struct ConsumerGroupHeartbeatResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "ConsumerGroupHeartbeatResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ConsumerGroupHeartbeatResponse", version: version)
@@ -83,12 +93,17 @@ public struct ConsumerGroupHeartbeatResponse: KafkaResponseMessage {
         /// The partitions assigned to the member that can be used immediately.
         public var topicPartitions: [TopicPartitions]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicPartitions: [TopicPartitions] = []
         ) {
             self.topicPartitions = topicPartitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 18, field: "ConsumerGroupHeartbeatResponse.Assignment.topicPartitions") {
                 var elements: [TopicPartitions] = []
@@ -103,6 +118,11 @@ public struct ConsumerGroupHeartbeatResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ConsumerGroupHeartbeatResponse.Assignment.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaLength(self.topicPartitions.count, compact: true, wide: true)
             for element in self.topicPartitions {
@@ -118,6 +138,7 @@ public struct ConsumerGroupHeartbeatResponse: KafkaResponseMessage {
         /// The partitions.
         public var partitions: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicId: KafkaUUID = .zero,
             partitions: [Int32] = []
@@ -126,6 +147,10 @@ public struct ConsumerGroupHeartbeatResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicId = try buffer.readKafkaUUID(field: "ConsumerGroupHeartbeatResponse.TopicPartitions.topicId")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 4, field: "ConsumerGroupHeartbeatResponse.TopicPartitions.partitions") {
@@ -141,6 +166,11 @@ public struct ConsumerGroupHeartbeatResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ConsumerGroupHeartbeatResponse.TopicPartitions.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)

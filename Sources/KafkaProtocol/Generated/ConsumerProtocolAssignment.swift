@@ -10,6 +10,7 @@ public struct ConsumerProtocolAssignment: Sendable, Equatable {
     public var assignedPartitions: [TopicPartition]
     public var userData: ByteBuffer?
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         assignedPartitions: [TopicPartition] = [],
         userData: ByteBuffer? = nil
@@ -18,6 +19,10 @@ public struct ConsumerProtocolAssignment: Sendable, Equatable {
         self.userData = userData
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ConsumerProtocolAssignment", version: version)
@@ -35,6 +40,11 @@ public struct ConsumerProtocolAssignment: Sendable, Equatable {
         self.userData = try buffer.kafkaReadNullableBytes(compact: false, nullable: true, version: version, field: "ConsumerProtocolAssignment.userData")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ConsumerProtocolAssignment", version: version)
@@ -50,6 +60,7 @@ public struct ConsumerProtocolAssignment: Sendable, Equatable {
         public var topic: String
         public var partitions: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topic: String = "",
             partitions: [Int32] = []
@@ -58,6 +69,10 @@ public struct ConsumerProtocolAssignment: Sendable, Equatable {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topic = try buffer.kafkaReadString(compact: false, version: version, field: "ConsumerProtocolAssignment.TopicPartition.topic")
             if let count = try buffer.readKafkaLength(compact: false, wide: true, minimumElementSize: 4, field: "ConsumerProtocolAssignment.TopicPartition.partitions") {
@@ -72,6 +87,11 @@ public struct ConsumerProtocolAssignment: Sendable, Equatable {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.topic, compact: false, field: "ConsumerProtocolAssignment.TopicPartition.topic")
             buffer.writeKafkaLength(self.partitions.count, compact: false, wide: true)

@@ -13,6 +13,7 @@ public struct ConsumerProtocolSubscription: Sendable, Equatable {
     public var generationId: Int32
     public var rackId: String?
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         topics: [String] = [],
         userData: ByteBuffer? = nil,
@@ -27,6 +28,10 @@ public struct ConsumerProtocolSubscription: Sendable, Equatable {
         self.rackId = rackId
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ConsumerProtocolSubscription", version: version)
@@ -68,6 +73,11 @@ public struct ConsumerProtocolSubscription: Sendable, Equatable {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ConsumerProtocolSubscription", version: version)
@@ -95,6 +105,7 @@ public struct ConsumerProtocolSubscription: Sendable, Equatable {
         public var topic: String
         public var partitions: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topic: String = "",
             partitions: [Int32] = []
@@ -103,6 +114,10 @@ public struct ConsumerProtocolSubscription: Sendable, Equatable {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topic = try buffer.kafkaReadString(compact: false, version: version, field: "ConsumerProtocolSubscription.TopicPartition.topic")
             if let count = try buffer.readKafkaLength(compact: false, wide: true, minimumElementSize: 4, field: "ConsumerProtocolSubscription.TopicPartition.partitions") {
@@ -117,6 +132,11 @@ public struct ConsumerProtocolSubscription: Sendable, Equatable {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.topic, compact: false, field: "ConsumerProtocolSubscription.TopicPartition.topic")
             buffer.writeKafkaLength(self.partitions.count, compact: false, wide: true)

@@ -12,12 +12,17 @@ public struct CreateAclsRequest: KafkaRequestMessage {
     /// The ACLs that we want to create.
     public var creations: [AclCreation]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         creations: [AclCreation] = []
     ) {
         self.creations = creations
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "CreateAclsRequest", version: version)
@@ -37,6 +42,11 @@ public struct CreateAclsRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "CreateAclsRequest", version: version)
@@ -67,6 +77,7 @@ public struct CreateAclsRequest: KafkaRequestMessage {
         /// The permission type for the ACL (allow, deny, etc.).
         public var permissionType: Int8
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             resourceType: Int8 = 0,
             resourceName: String = "",
@@ -85,6 +96,10 @@ public struct CreateAclsRequest: KafkaRequestMessage {
             self.permissionType = permissionType
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.resourceType = try buffer.readKafkaInt8(field: "CreateAclsRequest.AclCreation.resourceType")
             self.resourceName = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "CreateAclsRequest.AclCreation.resourceName")
@@ -102,6 +117,11 @@ public struct CreateAclsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt8(self.resourceType)
             try buffer.kafkaWriteString(self.resourceName, compact: version >= 2, field: "CreateAclsRequest.AclCreation.resourceName")

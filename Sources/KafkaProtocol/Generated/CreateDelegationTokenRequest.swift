@@ -18,6 +18,7 @@ public struct CreateDelegationTokenRequest: KafkaRequestMessage {
     /// The maximum lifetime of the token in milliseconds, or -1 to use the server side default.
     public var maxLifetimeMs: Int64
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         ownerPrincipalType: String? = "",
         ownerPrincipalName: String? = "",
@@ -30,6 +31,10 @@ public struct CreateDelegationTokenRequest: KafkaRequestMessage {
         self.maxLifetimeMs = maxLifetimeMs
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "CreateDelegationTokenRequest", version: version)
@@ -60,6 +65,11 @@ public struct CreateDelegationTokenRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "CreateDelegationTokenRequest", version: version)
@@ -91,6 +101,7 @@ public struct CreateDelegationTokenRequest: KafkaRequestMessage {
         /// The name of the Kafka principal.
         public var principalName: String
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             principalType: String = "",
             principalName: String = ""
@@ -99,6 +110,10 @@ public struct CreateDelegationTokenRequest: KafkaRequestMessage {
             self.principalName = principalName
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.principalType = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "CreateDelegationTokenRequest.CreatableRenewers.principalType")
             self.principalName = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "CreateDelegationTokenRequest.CreatableRenewers.principalName")
@@ -107,6 +122,11 @@ public struct CreateDelegationTokenRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.principalType, compact: version >= 2, field: "CreateDelegationTokenRequest.CreatableRenewers.principalType")
             try buffer.kafkaWriteString(self.principalName, compact: version >= 2, field: "CreateDelegationTokenRequest.CreatableRenewers.principalName")

@@ -16,6 +16,7 @@ public struct CreatePartitionsRequest: KafkaRequestMessage {
     /// If true, then validate the request, but don't actually increase the number of partitions.
     public var validateOnly: Bool
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         topics: [CreatePartitionsTopic] = [],
         timeoutMs: Int32 = 0,
@@ -26,6 +27,10 @@ public struct CreatePartitionsRequest: KafkaRequestMessage {
         self.validateOnly = validateOnly
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "CreatePartitionsRequest", version: version)
@@ -47,6 +52,11 @@ public struct CreatePartitionsRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "CreatePartitionsRequest", version: version)
@@ -71,6 +81,7 @@ public struct CreatePartitionsRequest: KafkaRequestMessage {
         /// The new partition assignments.
         public var assignments: [CreatePartitionsAssignment]?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             count: Int32 = 0,
@@ -81,6 +92,10 @@ public struct CreatePartitionsRequest: KafkaRequestMessage {
             self.assignments = assignments
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "CreatePartitionsRequest.CreatePartitionsTopic.name")
             self.count = try buffer.readKafkaInt32(field: "CreatePartitionsRequest.CreatePartitionsTopic.count")
@@ -99,6 +114,11 @@ public struct CreatePartitionsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 2, field: "CreatePartitionsRequest.CreatePartitionsTopic.name")
             buffer.writeKafkaInt32(self.count)
@@ -121,12 +141,17 @@ public struct CreatePartitionsRequest: KafkaRequestMessage {
         /// The assigned broker IDs.
         public var brokerIds: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             brokerIds: [Int32] = []
         ) {
             self.brokerIds = brokerIds
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             if let count = try buffer.readKafkaLength(compact: version >= 2, wide: true, minimumElementSize: 4, field: "CreatePartitionsRequest.CreatePartitionsAssignment.brokerIds") {
                 var elements: [Int32] = []
@@ -143,6 +168,11 @@ public struct CreatePartitionsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaLength(self.brokerIds.count, compact: version >= 2, wide: true)
             for element in self.brokerIds {

@@ -13,6 +13,7 @@ public struct CreatePartitionsResponse: KafkaResponseMessage {
     /// The partition creation results for each topic.
     public var results: [CreatePartitionsTopicResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         results: [CreatePartitionsTopicResult] = []
@@ -21,6 +22,10 @@ public struct CreatePartitionsResponse: KafkaResponseMessage {
         self.results = results
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "CreatePartitionsResponse", version: version)
@@ -41,6 +46,11 @@ public struct CreatePartitionsResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "CreatePartitionsResponse", version: version)
@@ -64,6 +74,7 @@ public struct CreatePartitionsResponse: KafkaResponseMessage {
         /// The result message, or null if there was no error.
         public var errorMessage: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             errorCode: Int16 = 0,
@@ -74,6 +85,10 @@ public struct CreatePartitionsResponse: KafkaResponseMessage {
             self.errorMessage = errorMessage
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "CreatePartitionsResponse.CreatePartitionsTopicResult.name")
             self.errorCode = try buffer.readKafkaInt16(field: "CreatePartitionsResponse.CreatePartitionsTopicResult.errorCode")
@@ -83,6 +98,11 @@ public struct CreatePartitionsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 2, field: "CreatePartitionsResponse.CreatePartitionsTopicResult.name")
             buffer.writeKafkaInt16(self.errorCode)

@@ -16,6 +16,7 @@ public struct CreateTopicsRequest: KafkaRequestMessage {
     /// If true, check that the topics can be created as specified, but don't create anything.
     public var validateOnly: Bool
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         topics: [CreatableTopic] = [],
         timeoutMs: Int32 = 60000,
@@ -26,6 +27,10 @@ public struct CreateTopicsRequest: KafkaRequestMessage {
         self.validateOnly = validateOnly
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "CreateTopicsRequest", version: version)
@@ -51,6 +56,11 @@ public struct CreateTopicsRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "CreateTopicsRequest", version: version)
@@ -83,6 +93,7 @@ public struct CreateTopicsRequest: KafkaRequestMessage {
         /// The custom topic configurations to set.
         public var configs: [CreatableTopicConfig]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             numPartitions: Int32 = 0,
@@ -97,6 +108,10 @@ public struct CreateTopicsRequest: KafkaRequestMessage {
             self.configs = configs
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 5, version: version, field: "CreateTopicsRequest.CreatableTopic.name")
             self.numPartitions = try buffer.readKafkaInt32(field: "CreateTopicsRequest.CreatableTopic.numPartitions")
@@ -126,6 +141,11 @@ public struct CreateTopicsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 5, field: "CreateTopicsRequest.CreatableTopic.name")
             buffer.writeKafkaInt32(self.numPartitions)
@@ -151,6 +171,7 @@ public struct CreateTopicsRequest: KafkaRequestMessage {
         /// The brokers to place the partition on.
         public var brokerIds: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             brokerIds: [Int32] = []
@@ -159,6 +180,10 @@ public struct CreateTopicsRequest: KafkaRequestMessage {
             self.brokerIds = brokerIds
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "CreateTopicsRequest.CreatableReplicaAssignment.partitionIndex")
             if let count = try buffer.readKafkaLength(compact: version >= 5, wide: true, minimumElementSize: 4, field: "CreateTopicsRequest.CreatableReplicaAssignment.brokerIds") {
@@ -176,6 +201,11 @@ public struct CreateTopicsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaLength(self.brokerIds.count, compact: version >= 5, wide: true)
@@ -195,6 +225,7 @@ public struct CreateTopicsRequest: KafkaRequestMessage {
         /// The configuration value.
         public var value: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             value: String? = ""
@@ -203,6 +234,10 @@ public struct CreateTopicsRequest: KafkaRequestMessage {
             self.value = value
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 5, version: version, field: "CreateTopicsRequest.CreatableTopicConfig.name")
             self.value = try buffer.kafkaReadNullableString(compact: version >= 5, nullable: true, version: version, field: "CreateTopicsRequest.CreatableTopicConfig.value")
@@ -211,6 +246,11 @@ public struct CreateTopicsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 5, field: "CreateTopicsRequest.CreatableTopicConfig.name")
             try buffer.kafkaWriteNullableString(self.value, compact: version >= 5, nullable: true, version: version, field: "CreateTopicsRequest.CreatableTopicConfig.value")

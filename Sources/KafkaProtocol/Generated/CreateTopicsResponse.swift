@@ -13,6 +13,7 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
     /// Results for each topic we tried to create.
     public var topics: [CreatableTopicResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         topics: [CreatableTopicResult] = []
@@ -21,6 +22,10 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "CreateTopicsResponse", version: version)
@@ -45,6 +50,11 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "CreateTopicsResponse", version: version)
@@ -80,6 +90,7 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
         /// Configuration of the topic.
         public var configs: [CreatableTopicConfigs]?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             topicId: KafkaUUID = .zero,
@@ -100,6 +111,10 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
             self.configs = configs
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 5, version: version, field: "CreateTopicsResponse.CreatableTopicResult.name")
             if version >= 7 {
@@ -159,6 +174,11 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 5, field: "CreateTopicsResponse.CreatableTopicResult.name")
             if version >= 7 {
@@ -212,6 +232,7 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
         /// True if this configuration is sensitive.
         public var isSensitive: Bool
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             value: String? = "",
@@ -226,6 +247,10 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
             self.isSensitive = isSensitive
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "CreateTopicsResponse.CreatableTopicConfigs.name")
             self.value = try buffer.kafkaReadNullableString(compact: true, nullable: true, version: version, field: "CreateTopicsResponse.CreatableTopicConfigs.value")
@@ -235,6 +260,11 @@ public struct CreateTopicsResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "CreateTopicsResponse.CreatableTopicConfigs.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "CreateTopicsResponse.CreatableTopicConfigs.name")
             try buffer.kafkaWriteNullableString(self.value, compact: true, nullable: true, version: version, field: "CreateTopicsResponse.CreatableTopicConfigs.value")

@@ -12,12 +12,17 @@ public struct DeleteAclsRequest: KafkaRequestMessage {
     /// The filters to use when deleting ACLs.
     public var filters: [DeleteAclsFilter]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         filters: [DeleteAclsFilter] = []
     ) {
         self.filters = filters
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteAclsRequest", version: version)
@@ -37,6 +42,11 @@ public struct DeleteAclsRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteAclsRequest", version: version)
@@ -67,6 +77,7 @@ public struct DeleteAclsRequest: KafkaRequestMessage {
         /// The permission type.
         public var permissionType: Int8
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             resourceTypeFilter: Int8 = 0,
             resourceNameFilter: String? = "",
@@ -85,6 +96,10 @@ public struct DeleteAclsRequest: KafkaRequestMessage {
             self.permissionType = permissionType
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.resourceTypeFilter = try buffer.readKafkaInt8(field: "DeleteAclsRequest.DeleteAclsFilter.resourceTypeFilter")
             self.resourceNameFilter = try buffer.kafkaReadNullableString(compact: version >= 2, nullable: true, version: version, field: "DeleteAclsRequest.DeleteAclsFilter.resourceNameFilter")
@@ -102,6 +117,11 @@ public struct DeleteAclsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt8(self.resourceTypeFilter)
             try buffer.kafkaWriteNullableString(self.resourceNameFilter, compact: version >= 2, nullable: true, version: version, field: "DeleteAclsRequest.DeleteAclsFilter.resourceNameFilter")

@@ -13,6 +13,7 @@ public struct DeleteAclsResponse: KafkaResponseMessage {
     /// The results for each filter.
     public var filterResults: [DeleteAclsFilterResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         filterResults: [DeleteAclsFilterResult] = []
@@ -21,6 +22,10 @@ public struct DeleteAclsResponse: KafkaResponseMessage {
         self.filterResults = filterResults
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteAclsResponse", version: version)
@@ -41,6 +46,11 @@ public struct DeleteAclsResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteAclsResponse", version: version)
@@ -64,6 +74,7 @@ public struct DeleteAclsResponse: KafkaResponseMessage {
         /// The ACLs which matched this filter.
         public var matchingAcls: [DeleteAclsMatchingAcl]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             errorCode: Int16 = 0,
             errorMessage: String? = "",
@@ -74,6 +85,10 @@ public struct DeleteAclsResponse: KafkaResponseMessage {
             self.matchingAcls = matchingAcls
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.errorCode = try buffer.readKafkaInt16(field: "DeleteAclsResponse.DeleteAclsFilterResult.errorCode")
             self.errorMessage = try buffer.kafkaReadNullableString(compact: version >= 2, nullable: true, version: version, field: "DeleteAclsResponse.DeleteAclsFilterResult.errorMessage")
@@ -92,6 +107,11 @@ public struct DeleteAclsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.errorCode)
             try buffer.kafkaWriteNullableString(self.errorMessage, compact: version >= 2, nullable: true, version: version, field: "DeleteAclsResponse.DeleteAclsFilterResult.errorMessage")
@@ -126,6 +146,7 @@ public struct DeleteAclsResponse: KafkaResponseMessage {
         /// The ACL permission type.
         public var permissionType: Int8
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             errorCode: Int16 = 0,
             errorMessage: String? = "",
@@ -148,6 +169,10 @@ public struct DeleteAclsResponse: KafkaResponseMessage {
             self.permissionType = permissionType
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.errorCode = try buffer.readKafkaInt16(field: "DeleteAclsResponse.DeleteAclsMatchingAcl.errorCode")
             self.errorMessage = try buffer.kafkaReadNullableString(compact: version >= 2, nullable: true, version: version, field: "DeleteAclsResponse.DeleteAclsMatchingAcl.errorMessage")
@@ -167,6 +192,11 @@ public struct DeleteAclsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.errorCode)
             try buffer.kafkaWriteNullableString(self.errorMessage, compact: version >= 2, nullable: true, version: version, field: "DeleteAclsResponse.DeleteAclsMatchingAcl.errorMessage")

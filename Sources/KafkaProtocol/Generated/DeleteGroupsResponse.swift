@@ -13,6 +13,7 @@ public struct DeleteGroupsResponse: KafkaResponseMessage {
     /// The deletion results
     public var results: [DeletableGroupResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         results: [DeletableGroupResult] = []
@@ -21,6 +22,10 @@ public struct DeleteGroupsResponse: KafkaResponseMessage {
         self.results = results
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteGroupsResponse", version: version)
@@ -41,6 +46,11 @@ public struct DeleteGroupsResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteGroupsResponse", version: version)
@@ -62,6 +72,7 @@ public struct DeleteGroupsResponse: KafkaResponseMessage {
         /// The deletion error, or 0 if the deletion succeeded.
         public var errorCode: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             groupId: String = "",
             errorCode: Int16 = 0
@@ -70,6 +81,10 @@ public struct DeleteGroupsResponse: KafkaResponseMessage {
             self.errorCode = errorCode
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.groupId = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "DeleteGroupsResponse.DeletableGroupResult.groupId")
             self.errorCode = try buffer.readKafkaInt16(field: "DeleteGroupsResponse.DeletableGroupResult.errorCode")
@@ -78,6 +93,11 @@ public struct DeleteGroupsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.groupId, compact: version >= 2, field: "DeleteGroupsResponse.DeletableGroupResult.groupId")
             buffer.writeKafkaInt16(self.errorCode)

@@ -14,6 +14,7 @@ public struct DeleteRecordsRequest: KafkaRequestMessage {
     /// How long to wait for the deletion to complete, in milliseconds.
     public var timeoutMs: Int32
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         topics: [DeleteRecordsTopic] = [],
         timeoutMs: Int32 = 0
@@ -22,6 +23,10 @@ public struct DeleteRecordsRequest: KafkaRequestMessage {
         self.timeoutMs = timeoutMs
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteRecordsRequest", version: version)
@@ -42,6 +47,11 @@ public struct DeleteRecordsRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteRecordsRequest", version: version)
@@ -63,6 +73,7 @@ public struct DeleteRecordsRequest: KafkaRequestMessage {
         /// Each partition that we want to delete records from.
         public var partitions: [DeleteRecordsPartition]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [DeleteRecordsPartition] = []
@@ -71,6 +82,10 @@ public struct DeleteRecordsRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "DeleteRecordsRequest.DeleteRecordsTopic.name")
             if let count = try buffer.readKafkaLength(compact: version >= 2, wide: true, minimumElementSize: 12, field: "DeleteRecordsRequest.DeleteRecordsTopic.partitions") {
@@ -88,6 +103,11 @@ public struct DeleteRecordsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 2, field: "DeleteRecordsRequest.DeleteRecordsTopic.name")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 2, wide: true)
@@ -107,6 +127,7 @@ public struct DeleteRecordsRequest: KafkaRequestMessage {
         /// The deletion offset.
         public var offset: Int64
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             offset: Int64 = 0
@@ -115,6 +136,10 @@ public struct DeleteRecordsRequest: KafkaRequestMessage {
             self.offset = offset
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "DeleteRecordsRequest.DeleteRecordsPartition.partitionIndex")
             self.offset = try buffer.readKafkaInt64(field: "DeleteRecordsRequest.DeleteRecordsPartition.offset")
@@ -123,6 +148,11 @@ public struct DeleteRecordsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt64(self.offset)

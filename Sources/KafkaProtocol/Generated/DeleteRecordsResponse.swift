@@ -13,6 +13,7 @@ public struct DeleteRecordsResponse: KafkaResponseMessage {
     /// Each topic that we wanted to delete records from.
     public var topics: [DeleteRecordsTopicResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         topics: [DeleteRecordsTopicResult] = []
@@ -21,6 +22,10 @@ public struct DeleteRecordsResponse: KafkaResponseMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteRecordsResponse", version: version)
@@ -41,6 +46,11 @@ public struct DeleteRecordsResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteRecordsResponse", version: version)
@@ -62,6 +72,7 @@ public struct DeleteRecordsResponse: KafkaResponseMessage {
         /// Each partition that we wanted to delete records from.
         public var partitions: [DeleteRecordsPartitionResult]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [DeleteRecordsPartitionResult] = []
@@ -70,6 +81,10 @@ public struct DeleteRecordsResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "DeleteRecordsResponse.DeleteRecordsTopicResult.name")
             if let count = try buffer.readKafkaLength(compact: version >= 2, wide: true, minimumElementSize: 14, field: "DeleteRecordsResponse.DeleteRecordsTopicResult.partitions") {
@@ -87,6 +102,11 @@ public struct DeleteRecordsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 2, field: "DeleteRecordsResponse.DeleteRecordsTopicResult.name")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 2, wide: true)
@@ -108,6 +128,7 @@ public struct DeleteRecordsResponse: KafkaResponseMessage {
         /// The deletion error code, or 0 if the deletion succeeded.
         public var errorCode: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             lowWatermark: Int64 = 0,
@@ -118,6 +139,10 @@ public struct DeleteRecordsResponse: KafkaResponseMessage {
             self.errorCode = errorCode
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "DeleteRecordsResponse.DeleteRecordsPartitionResult.partitionIndex")
             self.lowWatermark = try buffer.readKafkaInt64(field: "DeleteRecordsResponse.DeleteRecordsPartitionResult.lowWatermark")
@@ -127,6 +152,11 @@ public struct DeleteRecordsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt64(self.lowWatermark)

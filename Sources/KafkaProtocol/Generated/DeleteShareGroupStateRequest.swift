@@ -14,6 +14,7 @@ public struct DeleteShareGroupStateRequest: KafkaRequestMessage {
     /// The data for the topics.
     public var topics: [DeleteStateData]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         groupId: String = "",
         topics: [DeleteStateData] = []
@@ -22,6 +23,10 @@ public struct DeleteShareGroupStateRequest: KafkaRequestMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteShareGroupStateRequest", version: version)
@@ -40,6 +45,11 @@ public struct DeleteShareGroupStateRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "DeleteShareGroupStateRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteShareGroupStateRequest", version: version)
@@ -59,6 +69,7 @@ public struct DeleteShareGroupStateRequest: KafkaRequestMessage {
         /// The data for the partitions.
         public var partitions: [PartitionData]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicId: KafkaUUID = .zero,
             partitions: [PartitionData] = []
@@ -67,6 +78,10 @@ public struct DeleteShareGroupStateRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicId = try buffer.readKafkaUUID(field: "DeleteShareGroupStateRequest.DeleteStateData.topicId")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 5, field: "DeleteShareGroupStateRequest.DeleteStateData.partitions") {
@@ -82,6 +97,11 @@ public struct DeleteShareGroupStateRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "DeleteShareGroupStateRequest.DeleteStateData.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -97,17 +117,27 @@ public struct DeleteShareGroupStateRequest: KafkaRequestMessage {
         /// The partition index.
         public var partition: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partition: Int32 = 0
         ) {
             self.partition = partition
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partition = try buffer.readKafkaInt32(field: "DeleteShareGroupStateRequest.PartitionData.partition")
             try buffer.readKafkaTaggedFields(field: "DeleteShareGroupStateRequest.PartitionData.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partition)
             buffer.writeKafkaEmptyTaggedFields()

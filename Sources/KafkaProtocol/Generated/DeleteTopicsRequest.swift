@@ -16,6 +16,7 @@ public struct DeleteTopicsRequest: KafkaRequestMessage {
     /// The length of time in milliseconds to wait for the deletions to complete.
     public var timeoutMs: Int32
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         topics: [DeleteTopicState] = [],
         topicNames: [String] = [],
@@ -26,6 +27,10 @@ public struct DeleteTopicsRequest: KafkaRequestMessage {
         self.timeoutMs = timeoutMs
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteTopicsRequest", version: version)
@@ -64,6 +69,11 @@ public struct DeleteTopicsRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteTopicsRequest", version: version)
@@ -95,6 +105,7 @@ public struct DeleteTopicsRequest: KafkaRequestMessage {
         /// The unique topic ID
         public var topicId: KafkaUUID
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String? = nil,
             topicId: KafkaUUID = .zero
@@ -103,12 +114,21 @@ public struct DeleteTopicsRequest: KafkaRequestMessage {
             self.topicId = topicId
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadNullableString(compact: true, nullable: true, version: version, field: "DeleteTopicsRequest.DeleteTopicState.name")
             self.topicId = try buffer.readKafkaUUID(field: "DeleteTopicsRequest.DeleteTopicState.topicId")
             try buffer.readKafkaTaggedFields(field: "DeleteTopicsRequest.DeleteTopicState.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteNullableString(self.name, compact: true, nullable: true, version: version, field: "DeleteTopicsRequest.DeleteTopicState.name")
             buffer.writeKafkaUUID(self.topicId)

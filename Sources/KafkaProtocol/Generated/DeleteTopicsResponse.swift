@@ -13,6 +13,7 @@ public struct DeleteTopicsResponse: KafkaResponseMessage {
     /// The results for each topic we tried to delete.
     public var responses: [DeletableTopicResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         responses: [DeletableTopicResult] = []
@@ -21,6 +22,10 @@ public struct DeleteTopicsResponse: KafkaResponseMessage {
         self.responses = responses
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteTopicsResponse", version: version)
@@ -45,6 +50,11 @@ public struct DeleteTopicsResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DeleteTopicsResponse", version: version)
@@ -72,6 +82,7 @@ public struct DeleteTopicsResponse: KafkaResponseMessage {
         /// The error message, or null if there was no error.
         public var errorMessage: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String? = "",
             topicId: KafkaUUID = .zero,
@@ -84,6 +95,10 @@ public struct DeleteTopicsResponse: KafkaResponseMessage {
             self.errorMessage = errorMessage
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadNullableString(compact: version >= 4, nullable: version >= 6, version: version, field: "DeleteTopicsResponse.DeletableTopicResult.name")
             if version >= 6 {
@@ -102,6 +117,11 @@ public struct DeleteTopicsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteNullableString(self.name, compact: version >= 4, nullable: version >= 6, version: version, field: "DeleteTopicsResponse.DeletableTopicResult.name")
             if version >= 6 {

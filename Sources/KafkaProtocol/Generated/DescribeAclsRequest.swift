@@ -24,6 +24,7 @@ public struct DescribeAclsRequest: KafkaRequestMessage {
     /// The permission type to match.
     public var permissionType: Int8
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         resourceTypeFilter: Int8 = 0,
         resourceNameFilter: String? = "",
@@ -42,6 +43,10 @@ public struct DescribeAclsRequest: KafkaRequestMessage {
         self.permissionType = permissionType
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeAclsRequest", version: version)
@@ -62,6 +67,11 @@ public struct DescribeAclsRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeAclsRequest", version: version)

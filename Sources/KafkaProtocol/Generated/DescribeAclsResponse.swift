@@ -17,6 +17,7 @@ public struct DescribeAclsResponse: KafkaResponseMessage {
     /// Each Resource that is referenced in an ACL.
     public var resources: [DescribeAclsResource]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -29,6 +30,10 @@ public struct DescribeAclsResponse: KafkaResponseMessage {
         self.resources = resources
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeAclsResponse", version: version)
@@ -51,6 +56,11 @@ public struct DescribeAclsResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeAclsResponse", version: version)
@@ -78,6 +88,7 @@ public struct DescribeAclsResponse: KafkaResponseMessage {
         /// The ACLs.
         public var acls: [AclDescription]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             resourceType: Int8 = 0,
             resourceName: String = "",
@@ -90,6 +101,10 @@ public struct DescribeAclsResponse: KafkaResponseMessage {
             self.acls = acls
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.resourceType = try buffer.readKafkaInt8(field: "DescribeAclsResponse.DescribeAclsResource.resourceType")
             self.resourceName = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "DescribeAclsResponse.DescribeAclsResource.resourceName")
@@ -113,6 +128,11 @@ public struct DescribeAclsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt8(self.resourceType)
             try buffer.kafkaWriteString(self.resourceName, compact: version >= 2, field: "DescribeAclsResponse.DescribeAclsResource.resourceName")
@@ -142,6 +162,7 @@ public struct DescribeAclsResponse: KafkaResponseMessage {
         /// The ACL permission type.
         public var permissionType: Int8
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             principal: String = "",
             host: String = "",
@@ -154,6 +175,10 @@ public struct DescribeAclsResponse: KafkaResponseMessage {
             self.permissionType = permissionType
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.principal = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "DescribeAclsResponse.AclDescription.principal")
             self.host = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "DescribeAclsResponse.AclDescription.host")
@@ -164,6 +189,11 @@ public struct DescribeAclsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.principal, compact: version >= 2, field: "DescribeAclsResponse.AclDescription.principal")
             try buffer.kafkaWriteString(self.host, compact: version >= 2, field: "DescribeAclsResponse.AclDescription.host")

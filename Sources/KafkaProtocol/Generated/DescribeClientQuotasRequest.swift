@@ -14,6 +14,7 @@ public struct DescribeClientQuotasRequest: KafkaRequestMessage {
     /// Whether the match is strict, i.e. should exclude entities with unspecified entity types.
     public var strict: Bool
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         components: [ComponentData] = [],
         strict: Bool = false
@@ -22,6 +23,10 @@ public struct DescribeClientQuotasRequest: KafkaRequestMessage {
         self.strict = strict
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeClientQuotasRequest", version: version)
@@ -42,6 +47,11 @@ public struct DescribeClientQuotasRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeClientQuotasRequest", version: version)
@@ -65,6 +75,7 @@ public struct DescribeClientQuotasRequest: KafkaRequestMessage {
         /// The string to match against, or null if unused for the match type.
         public var match: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             entityType: String = "",
             matchType: Int8 = 0,
@@ -75,6 +86,10 @@ public struct DescribeClientQuotasRequest: KafkaRequestMessage {
             self.match = match
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.entityType = try buffer.kafkaReadString(compact: version >= 1, version: version, field: "DescribeClientQuotasRequest.ComponentData.entityType")
             self.matchType = try buffer.readKafkaInt8(field: "DescribeClientQuotasRequest.ComponentData.matchType")
@@ -84,6 +99,11 @@ public struct DescribeClientQuotasRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.entityType, compact: version >= 1, field: "DescribeClientQuotasRequest.ComponentData.entityType")
             buffer.writeKafkaInt8(self.matchType)

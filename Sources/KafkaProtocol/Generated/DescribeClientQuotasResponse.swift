@@ -17,6 +17,7 @@ public struct DescribeClientQuotasResponse: KafkaResponseMessage {
     /// A result entry.
     public var entries: [EntryData]?
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -29,6 +30,10 @@ public struct DescribeClientQuotasResponse: KafkaResponseMessage {
         self.entries = entries
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeClientQuotasResponse", version: version)
@@ -51,6 +56,11 @@ public struct DescribeClientQuotasResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeClientQuotasResponse", version: version)
@@ -78,6 +88,7 @@ public struct DescribeClientQuotasResponse: KafkaResponseMessage {
         /// The quota values for the entity.
         public var values: [ValueData]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             entity: [EntityData] = [],
             values: [ValueData] = []
@@ -86,6 +97,10 @@ public struct DescribeClientQuotasResponse: KafkaResponseMessage {
             self.values = values
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             if let count = try buffer.readKafkaLength(compact: version >= 1, wide: true, minimumElementSize: 3, field: "DescribeClientQuotasResponse.EntryData.entity") {
                 var elements: [EntityData] = []
@@ -112,6 +127,11 @@ public struct DescribeClientQuotasResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaLength(self.entity.count, compact: version >= 1, wide: true)
             for element in self.entity {
@@ -134,6 +154,7 @@ public struct DescribeClientQuotasResponse: KafkaResponseMessage {
         /// The entity name, or null if the default.
         public var entityName: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             entityType: String = "",
             entityName: String? = ""
@@ -142,6 +163,10 @@ public struct DescribeClientQuotasResponse: KafkaResponseMessage {
             self.entityName = entityName
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.entityType = try buffer.kafkaReadString(compact: version >= 1, version: version, field: "DescribeClientQuotasResponse.EntityData.entityType")
             self.entityName = try buffer.kafkaReadNullableString(compact: version >= 1, nullable: true, version: version, field: "DescribeClientQuotasResponse.EntityData.entityName")
@@ -150,6 +175,11 @@ public struct DescribeClientQuotasResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.entityType, compact: version >= 1, field: "DescribeClientQuotasResponse.EntityData.entityType")
             try buffer.kafkaWriteNullableString(self.entityName, compact: version >= 1, nullable: true, version: version, field: "DescribeClientQuotasResponse.EntityData.entityName")
@@ -166,6 +196,7 @@ public struct DescribeClientQuotasResponse: KafkaResponseMessage {
         /// The quota configuration value.
         public var value: Double
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             key: String = "",
             value: Double = 0
@@ -174,6 +205,10 @@ public struct DescribeClientQuotasResponse: KafkaResponseMessage {
             self.value = value
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.key = try buffer.kafkaReadString(compact: version >= 1, version: version, field: "DescribeClientQuotasResponse.ValueData.key")
             self.value = try buffer.readKafkaFloat64(field: "DescribeClientQuotasResponse.ValueData.value")
@@ -182,6 +217,11 @@ public struct DescribeClientQuotasResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.key, compact: version >= 1, field: "DescribeClientQuotasResponse.ValueData.key")
             buffer.writeKafkaFloat64(self.value)

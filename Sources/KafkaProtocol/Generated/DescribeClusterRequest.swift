@@ -14,6 +14,7 @@ public struct DescribeClusterRequest: KafkaRequestMessage {
     /// The endpoint type to describe. 1=brokers, 2=controllers.
     public var endpointType: Int8
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         includeClusterAuthorizedOperations: Bool = false,
         endpointType: Int8 = 1
@@ -22,6 +23,10 @@ public struct DescribeClusterRequest: KafkaRequestMessage {
         self.endpointType = endpointType
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeClusterRequest", version: version)
@@ -35,6 +40,11 @@ public struct DescribeClusterRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "DescribeClusterRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeClusterRequest", version: version)

@@ -25,6 +25,7 @@ public struct DescribeClusterResponse: KafkaResponseMessage {
     /// 32-bit bitfield to represent authorized operations for this cluster.
     public var clusterAuthorizedOperations: Int32
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -45,6 +46,10 @@ public struct DescribeClusterResponse: KafkaResponseMessage {
         self.clusterAuthorizedOperations = clusterAuthorizedOperations
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeClusterResponse", version: version)
@@ -73,6 +78,11 @@ public struct DescribeClusterResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "DescribeClusterResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeClusterResponse", version: version)
@@ -106,6 +116,7 @@ public struct DescribeClusterResponse: KafkaResponseMessage {
         /// The rack of the broker, or null if it has not been assigned to a rack.
         public var rack: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             brokerId: Int32 = 0,
             host: String = "",
@@ -118,6 +129,10 @@ public struct DescribeClusterResponse: KafkaResponseMessage {
             self.rack = rack
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.brokerId = try buffer.readKafkaInt32(field: "DescribeClusterResponse.DescribeClusterBroker.brokerId")
             self.host = try buffer.kafkaReadString(compact: true, version: version, field: "DescribeClusterResponse.DescribeClusterBroker.host")
@@ -126,6 +141,11 @@ public struct DescribeClusterResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeClusterResponse.DescribeClusterBroker.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.brokerId)
             try buffer.kafkaWriteString(self.host, compact: true, field: "DescribeClusterResponse.DescribeClusterBroker.host")

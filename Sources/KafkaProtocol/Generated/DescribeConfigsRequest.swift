@@ -16,6 +16,7 @@ public struct DescribeConfigsRequest: KafkaRequestMessage {
     /// True if we should include configuration documentation.
     public var includeDocumentation: Bool
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         resources: [DescribeConfigsResource] = [],
         includeSynonyms: Bool = false,
@@ -26,6 +27,10 @@ public struct DescribeConfigsRequest: KafkaRequestMessage {
         self.includeDocumentation = includeDocumentation
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeConfigsRequest", version: version)
@@ -55,6 +60,11 @@ public struct DescribeConfigsRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeConfigsRequest", version: version)
@@ -87,6 +97,7 @@ public struct DescribeConfigsRequest: KafkaRequestMessage {
         /// The configuration keys to list, or null to list all configuration keys.
         public var configurationKeys: [String]?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             resourceType: Int8 = 0,
             resourceName: String = "",
@@ -97,6 +108,10 @@ public struct DescribeConfigsRequest: KafkaRequestMessage {
             self.configurationKeys = configurationKeys
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.resourceType = try buffer.readKafkaInt8(field: "DescribeConfigsRequest.DescribeConfigsResource.resourceType")
             self.resourceName = try buffer.kafkaReadString(compact: version >= 4, version: version, field: "DescribeConfigsRequest.DescribeConfigsResource.resourceName")
@@ -115,6 +130,11 @@ public struct DescribeConfigsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt8(self.resourceType)
             try buffer.kafkaWriteString(self.resourceName, compact: version >= 4, field: "DescribeConfigsRequest.DescribeConfigsResource.resourceName")

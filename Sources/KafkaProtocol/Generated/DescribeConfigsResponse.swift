@@ -13,6 +13,7 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
     /// The results for each resource.
     public var results: [DescribeConfigsResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         results: [DescribeConfigsResult] = []
@@ -21,6 +22,10 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
         self.results = results
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeConfigsResponse", version: version)
@@ -41,6 +46,11 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeConfigsResponse", version: version)
@@ -68,6 +78,7 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
         /// Each listed configuration.
         public var configs: [DescribeConfigsResourceResult]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             errorCode: Int16 = 0,
             errorMessage: String? = "",
@@ -82,6 +93,10 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
             self.configs = configs
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.errorCode = try buffer.readKafkaInt16(field: "DescribeConfigsResponse.DescribeConfigsResult.errorCode")
             self.errorMessage = try buffer.kafkaReadNullableString(compact: version >= 4, nullable: true, version: version, field: "DescribeConfigsResponse.DescribeConfigsResult.errorMessage")
@@ -102,6 +117,11 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.errorCode)
             try buffer.kafkaWriteNullableString(self.errorMessage, compact: version >= 4, nullable: true, version: version, field: "DescribeConfigsResponse.DescribeConfigsResult.errorMessage")
@@ -138,6 +158,7 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
         /// The configuration documentation.
         public var documentation: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             value: String? = "",
@@ -160,6 +181,10 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
             self.documentation = documentation
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 4, version: version, field: "DescribeConfigsResponse.DescribeConfigsResourceResult.name")
             self.value = try buffer.kafkaReadNullableString(compact: version >= 4, nullable: true, version: version, field: "DescribeConfigsResponse.DescribeConfigsResourceResult.value")
@@ -204,6 +229,11 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 4, field: "DescribeConfigsResponse.DescribeConfigsResourceResult.name")
             try buffer.kafkaWriteNullableString(self.value, compact: version >= 4, nullable: true, version: version, field: "DescribeConfigsResponse.DescribeConfigsResourceResult.value")
@@ -244,6 +274,7 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
         /// The synonym source.
         public var source: Int8
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             value: String? = "",
@@ -254,6 +285,10 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
             self.source = source
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 4, version: version, field: "DescribeConfigsResponse.DescribeConfigsSynonym.name")
             self.value = try buffer.kafkaReadNullableString(compact: version >= 4, nullable: true, version: version, field: "DescribeConfigsResponse.DescribeConfigsSynonym.value")
@@ -263,6 +298,11 @@ public struct DescribeConfigsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 4, field: "DescribeConfigsResponse.DescribeConfigsSynonym.name")
             try buffer.kafkaWriteNullableString(self.value, compact: version >= 4, nullable: true, version: version, field: "DescribeConfigsResponse.DescribeConfigsSynonym.value")

@@ -12,12 +12,17 @@ public struct DescribeDelegationTokenRequest: KafkaRequestMessage {
     /// Each owner that we want to describe delegation tokens for, or null to describe all tokens.
     public var owners: [DescribeDelegationTokenOwner]?
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         owners: [DescribeDelegationTokenOwner]? = []
     ) {
         self.owners = owners
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeDelegationTokenRequest", version: version)
@@ -37,6 +42,11 @@ public struct DescribeDelegationTokenRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeDelegationTokenRequest", version: version)
@@ -61,6 +71,7 @@ public struct DescribeDelegationTokenRequest: KafkaRequestMessage {
         /// The owner principal name.
         public var principalName: String
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             principalType: String = "",
             principalName: String = ""
@@ -69,6 +80,10 @@ public struct DescribeDelegationTokenRequest: KafkaRequestMessage {
             self.principalName = principalName
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.principalType = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "DescribeDelegationTokenRequest.DescribeDelegationTokenOwner.principalType")
             self.principalName = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "DescribeDelegationTokenRequest.DescribeDelegationTokenOwner.principalName")
@@ -77,6 +92,11 @@ public struct DescribeDelegationTokenRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.principalType, compact: version >= 2, field: "DescribeDelegationTokenRequest.DescribeDelegationTokenOwner.principalType")
             try buffer.kafkaWriteString(self.principalName, compact: version >= 2, field: "DescribeDelegationTokenRequest.DescribeDelegationTokenOwner.principalName")

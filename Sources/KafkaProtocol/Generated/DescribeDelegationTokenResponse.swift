@@ -15,6 +15,7 @@ public struct DescribeDelegationTokenResponse: KafkaResponseMessage {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     public var throttleTimeMs: Int32
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         errorCode: Int16 = 0,
         tokens: [DescribedDelegationToken] = [],
@@ -25,6 +26,10 @@ public struct DescribeDelegationTokenResponse: KafkaResponseMessage {
         self.throttleTimeMs = throttleTimeMs
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeDelegationTokenResponse", version: version)
@@ -46,6 +51,11 @@ public struct DescribeDelegationTokenResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeDelegationTokenResponse", version: version)
@@ -84,6 +94,7 @@ public struct DescribeDelegationTokenResponse: KafkaResponseMessage {
         /// Those who are able to renew this token before it expires.
         public var renewers: [DescribedDelegationTokenRenewer]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             principalType: String = "",
             principalName: String = "",
@@ -108,6 +119,10 @@ public struct DescribeDelegationTokenResponse: KafkaResponseMessage {
             self.renewers = renewers
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.principalType = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "DescribeDelegationTokenResponse.DescribedDelegationToken.principalType")
             self.principalName = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "DescribeDelegationTokenResponse.DescribedDelegationToken.principalName")
@@ -141,6 +156,11 @@ public struct DescribeDelegationTokenResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.principalType, compact: version >= 2, field: "DescribeDelegationTokenResponse.DescribedDelegationToken.principalType")
             try buffer.kafkaWriteString(self.principalName, compact: version >= 2, field: "DescribeDelegationTokenResponse.DescribedDelegationToken.principalName")
@@ -176,6 +196,7 @@ public struct DescribeDelegationTokenResponse: KafkaResponseMessage {
         /// The renewer principal name
         public var principalName: String
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             principalType: String = "",
             principalName: String = ""
@@ -184,6 +205,10 @@ public struct DescribeDelegationTokenResponse: KafkaResponseMessage {
             self.principalName = principalName
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.principalType = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer.principalType")
             self.principalName = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer.principalName")
@@ -192,6 +217,11 @@ public struct DescribeDelegationTokenResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.principalType, compact: version >= 2, field: "DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer.principalType")
             try buffer.kafkaWriteString(self.principalName, compact: version >= 2, field: "DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer.principalName")

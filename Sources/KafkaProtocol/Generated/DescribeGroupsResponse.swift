@@ -13,6 +13,7 @@ public struct DescribeGroupsResponse: KafkaResponseMessage {
     /// Each described group.
     public var groups: [DescribedGroup]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         groups: [DescribedGroup] = []
@@ -21,6 +22,10 @@ public struct DescribeGroupsResponse: KafkaResponseMessage {
         self.groups = groups
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeGroupsResponse", version: version)
@@ -45,6 +50,11 @@ public struct DescribeGroupsResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeGroupsResponse", version: version)
@@ -78,6 +88,7 @@ public struct DescribeGroupsResponse: KafkaResponseMessage {
         /// 32-bit bitfield to represent authorized operations for this group.
         public var authorizedOperations: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             errorCode: Int16 = 0,
             groupId: String = "",
@@ -96,6 +107,10 @@ public struct DescribeGroupsResponse: KafkaResponseMessage {
             self.authorizedOperations = authorizedOperations
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.errorCode = try buffer.readKafkaInt16(field: "DescribeGroupsResponse.DescribedGroup.errorCode")
             self.groupId = try buffer.kafkaReadString(compact: version >= 5, version: version, field: "DescribeGroupsResponse.DescribedGroup.groupId")
@@ -122,6 +137,11 @@ public struct DescribeGroupsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.errorCode)
             try buffer.kafkaWriteString(self.groupId, compact: version >= 5, field: "DescribeGroupsResponse.DescribedGroup.groupId")
@@ -158,6 +178,7 @@ public struct DescribeGroupsResponse: KafkaResponseMessage {
         /// The current assignment provided by the group leader.
         public var memberAssignment: ByteBuffer
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             memberId: String = "",
             groupInstanceId: String? = nil,
@@ -174,6 +195,10 @@ public struct DescribeGroupsResponse: KafkaResponseMessage {
             self.memberAssignment = memberAssignment
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.memberId = try buffer.kafkaReadString(compact: version >= 5, version: version, field: "DescribeGroupsResponse.DescribedGroupMember.memberId")
             if version >= 4 {
@@ -190,6 +215,11 @@ public struct DescribeGroupsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.memberId, compact: version >= 5, field: "DescribeGroupsResponse.DescribedGroupMember.memberId")
             if version >= 4 {

@@ -12,12 +12,17 @@ public struct DescribeLogDirsRequest: KafkaRequestMessage {
     /// Each topic that we want to describe log directories for, or null for all topics.
     public var topics: [DescribableLogDirTopic]?
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         topics: [DescribableLogDirTopic]? = []
     ) {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeLogDirsRequest", version: version)
@@ -37,6 +42,11 @@ public struct DescribeLogDirsRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeLogDirsRequest", version: version)
@@ -61,6 +71,7 @@ public struct DescribeLogDirsRequest: KafkaRequestMessage {
         /// The partition indexes.
         public var partitions: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topic: String = "",
             partitions: [Int32] = []
@@ -69,6 +80,10 @@ public struct DescribeLogDirsRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topic = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "DescribeLogDirsRequest.DescribableLogDirTopic.topic")
             if let count = try buffer.readKafkaLength(compact: version >= 2, wide: true, minimumElementSize: 4, field: "DescribeLogDirsRequest.DescribableLogDirTopic.partitions") {
@@ -86,6 +101,11 @@ public struct DescribeLogDirsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.topic, compact: version >= 2, field: "DescribeLogDirsRequest.DescribableLogDirTopic.topic")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 2, wide: true)

@@ -15,6 +15,7 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
     /// The log directories.
     public var results: [DescribeLogDirsResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -25,6 +26,10 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
         self.results = results
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeLogDirsResponse", version: version)
@@ -50,6 +55,11 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeLogDirsResponse", version: version)
@@ -80,6 +90,7 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
         /// The usable size in bytes of the volume the log directory is in.
         public var usableBytes: Int64
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             errorCode: Int16 = 0,
             logDir: String = "",
@@ -94,6 +105,10 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
             self.usableBytes = usableBytes
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.errorCode = try buffer.readKafkaInt16(field: "DescribeLogDirsResponse.DescribeLogDirsResult.errorCode")
             self.logDir = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "DescribeLogDirsResponse.DescribeLogDirsResult.logDir")
@@ -122,6 +137,11 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.errorCode)
             try buffer.kafkaWriteString(self.logDir, compact: version >= 2, field: "DescribeLogDirsResponse.DescribeLogDirsResult.logDir")
@@ -147,6 +167,7 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
         public var name: String
         public var partitions: [DescribeLogDirsPartition]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [DescribeLogDirsPartition] = []
@@ -155,6 +176,10 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "DescribeLogDirsResponse.DescribeLogDirsTopic.name")
             if let count = try buffer.readKafkaLength(compact: version >= 2, wide: true, minimumElementSize: 21, field: "DescribeLogDirsResponse.DescribeLogDirsTopic.partitions") {
@@ -172,6 +197,11 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 2, field: "DescribeLogDirsResponse.DescribeLogDirsTopic.name")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 2, wide: true)
@@ -194,6 +224,7 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
         /// True if this log is created by AlterReplicaLogDirsRequest and will replace the current log of the replica in the future.
         public var isFutureKey: Bool
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             partitionSize: Int64 = 0,
@@ -206,6 +237,10 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
             self.isFutureKey = isFutureKey
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "DescribeLogDirsResponse.DescribeLogDirsPartition.partitionIndex")
             self.partitionSize = try buffer.readKafkaInt64(field: "DescribeLogDirsResponse.DescribeLogDirsPartition.partitionSize")
@@ -216,6 +251,11 @@ public struct DescribeLogDirsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt64(self.partitionSize)

@@ -11,12 +11,17 @@ public struct DescribeProducersRequest: KafkaRequestMessage {
 
     public var topics: [TopicRequest]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         topics: [TopicRequest] = []
     ) {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeProducersRequest", version: version)
@@ -34,6 +39,11 @@ public struct DescribeProducersRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "DescribeProducersRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeProducersRequest", version: version)
@@ -51,6 +61,7 @@ public struct DescribeProducersRequest: KafkaRequestMessage {
         /// The indexes of the partitions to list producers for.
         public var partitionIndexes: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitionIndexes: [Int32] = []
@@ -59,6 +70,10 @@ public struct DescribeProducersRequest: KafkaRequestMessage {
             self.partitionIndexes = partitionIndexes
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "DescribeProducersRequest.TopicRequest.name")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 4, field: "DescribeProducersRequest.TopicRequest.partitionIndexes") {
@@ -74,6 +89,11 @@ public struct DescribeProducersRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeProducersRequest.TopicRequest.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "DescribeProducersRequest.TopicRequest.name")
             buffer.writeKafkaLength(self.partitionIndexes.count, compact: true, wide: true)

@@ -13,6 +13,7 @@ public struct DescribeProducersResponse: KafkaResponseMessage {
     /// Each topic in the response.
     public var topics: [TopicResponse]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         topics: [TopicResponse] = []
@@ -21,6 +22,10 @@ public struct DescribeProducersResponse: KafkaResponseMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeProducersResponse", version: version)
@@ -39,6 +44,11 @@ public struct DescribeProducersResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "DescribeProducersResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeProducersResponse", version: version)
@@ -58,6 +68,7 @@ public struct DescribeProducersResponse: KafkaResponseMessage {
         /// Each partition in the response.
         public var partitions: [PartitionResponse]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [PartitionResponse] = []
@@ -66,6 +77,10 @@ public struct DescribeProducersResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "DescribeProducersResponse.TopicResponse.name")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 9, field: "DescribeProducersResponse.TopicResponse.partitions") {
@@ -81,6 +96,11 @@ public struct DescribeProducersResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeProducersResponse.TopicResponse.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "DescribeProducersResponse.TopicResponse.name")
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -101,6 +121,7 @@ public struct DescribeProducersResponse: KafkaResponseMessage {
         public var errorMessage: String?
         public var activeProducers: [ProducerState]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             errorCode: Int16 = 0,
@@ -113,6 +134,10 @@ public struct DescribeProducersResponse: KafkaResponseMessage {
             self.activeProducers = activeProducers
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "DescribeProducersResponse.PartitionResponse.partitionIndex")
             self.errorCode = try buffer.readKafkaInt16(field: "DescribeProducersResponse.PartitionResponse.errorCode")
@@ -130,6 +155,11 @@ public struct DescribeProducersResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeProducersResponse.PartitionResponse.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt16(self.errorCode)
@@ -150,6 +180,7 @@ public struct DescribeProducersResponse: KafkaResponseMessage {
         public var coordinatorEpoch: Int32
         public var currentTxnStartOffset: Int64
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             producerId: Int64 = 0,
             producerEpoch: Int32 = 0,
@@ -166,6 +197,10 @@ public struct DescribeProducersResponse: KafkaResponseMessage {
             self.currentTxnStartOffset = currentTxnStartOffset
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.producerId = try buffer.readKafkaInt64(field: "DescribeProducersResponse.ProducerState.producerId")
             self.producerEpoch = try buffer.readKafkaInt32(field: "DescribeProducersResponse.ProducerState.producerEpoch")
@@ -176,6 +211,11 @@ public struct DescribeProducersResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeProducersResponse.ProducerState.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt64(self.producerId)
             buffer.writeKafkaInt32(self.producerEpoch)

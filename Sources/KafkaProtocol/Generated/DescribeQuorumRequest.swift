@@ -11,12 +11,17 @@ public struct DescribeQuorumRequest: KafkaRequestMessage {
 
     public var topics: [TopicData]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         topics: [TopicData] = []
     ) {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeQuorumRequest", version: version)
@@ -34,6 +39,11 @@ public struct DescribeQuorumRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "DescribeQuorumRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeQuorumRequest", version: version)
@@ -50,6 +60,7 @@ public struct DescribeQuorumRequest: KafkaRequestMessage {
         public var topicName: String
         public var partitions: [PartitionData]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicName: String = "",
             partitions: [PartitionData] = []
@@ -58,6 +69,10 @@ public struct DescribeQuorumRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicName = try buffer.kafkaReadString(compact: true, version: version, field: "DescribeQuorumRequest.TopicData.topicName")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 5, field: "DescribeQuorumRequest.TopicData.partitions") {
@@ -73,6 +88,11 @@ public struct DescribeQuorumRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeQuorumRequest.TopicData.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.topicName, compact: true, field: "DescribeQuorumRequest.TopicData.topicName")
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -87,17 +107,27 @@ public struct DescribeQuorumRequest: KafkaRequestMessage {
         /// The partition index.
         public var partitionIndex: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0
         ) {
             self.partitionIndex = partitionIndex
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "DescribeQuorumRequest.PartitionData.partitionIndex")
             try buffer.readKafkaTaggedFields(field: "DescribeQuorumRequest.PartitionData.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaEmptyTaggedFields()

@@ -15,6 +15,7 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
     public var topics: [TopicData]
     public var nodes: [Node]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         errorCode: Int16 = 0,
         errorMessage: String? = "",
@@ -27,6 +28,10 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
         self.nodes = nodes
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeQuorumResponse", version: version)
@@ -64,6 +69,11 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "DescribeQuorumResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeQuorumResponse", version: version)
@@ -92,6 +102,7 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
         public var topicName: String
         public var partitions: [PartitionData]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicName: String = "",
             partitions: [PartitionData] = []
@@ -100,6 +111,10 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicName = try buffer.kafkaReadString(compact: true, version: version, field: "DescribeQuorumResponse.TopicData.topicName")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 25, field: "DescribeQuorumResponse.TopicData.partitions") {
@@ -115,6 +130,11 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeQuorumResponse.TopicData.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.topicName, compact: true, field: "DescribeQuorumResponse.TopicData.topicName")
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -139,6 +159,7 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
         public var currentVoters: [ReplicaState]
         public var observers: [ReplicaState]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             errorCode: Int16 = 0,
@@ -159,6 +180,10 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
             self.observers = observers
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "DescribeQuorumResponse.PartitionData.partitionIndex")
             self.errorCode = try buffer.readKafkaInt16(field: "DescribeQuorumResponse.PartitionData.errorCode")
@@ -193,6 +218,11 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeQuorumResponse.PartitionData.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt16(self.errorCode)
@@ -220,6 +250,7 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
         /// The listeners of this controller
         public var listeners: [Listener]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             nodeId: Int32 = 0,
             listeners: [Listener] = []
@@ -228,6 +259,10 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
             self.listeners = listeners
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.nodeId = try buffer.readKafkaInt32(field: "DescribeQuorumResponse.Node.nodeId")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 5, field: "DescribeQuorumResponse.Node.listeners") {
@@ -243,6 +278,11 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeQuorumResponse.Node.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.nodeId)
             buffer.writeKafkaLength(self.listeners.count, compact: true, wide: true)
@@ -262,6 +302,7 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
         /// The port
         public var port: UInt16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             host: String = "",
@@ -272,6 +313,10 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
             self.port = port
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "DescribeQuorumResponse.Listener.name")
             self.host = try buffer.kafkaReadString(compact: true, version: version, field: "DescribeQuorumResponse.Listener.host")
@@ -279,6 +324,11 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeQuorumResponse.Listener.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "DescribeQuorumResponse.Listener.name")
             try buffer.kafkaWriteString(self.host, compact: true, field: "DescribeQuorumResponse.Listener.host")
@@ -297,6 +347,7 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
         /// The leader wall clock append time of the offset for which the follower made the most recent fetch request. This is reported as the current time for the leader and -1 if unknown for a voter
         public var lastCaughtUpTimestamp: Int64
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             replicaId: Int32 = 0,
             replicaDirectoryId: KafkaUUID = .zero,
@@ -311,6 +362,10 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
             self.lastCaughtUpTimestamp = lastCaughtUpTimestamp
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.replicaId = try buffer.readKafkaInt32(field: "DescribeQuorumResponse.ReplicaState.replicaId")
             if version >= 2 {
@@ -332,6 +387,11 @@ public struct DescribeQuorumResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeQuorumResponse.ReplicaState.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.replicaId)
             if version >= 2 {

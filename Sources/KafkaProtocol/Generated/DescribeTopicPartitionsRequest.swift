@@ -16,6 +16,7 @@ public struct DescribeTopicPartitionsRequest: KafkaRequestMessage {
     /// The first topic and partition index to fetch details for.
     public var cursor: Cursor?
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         topics: [TopicRequest] = [],
         responsePartitionLimit: Int32 = 2000,
@@ -26,6 +27,10 @@ public struct DescribeTopicPartitionsRequest: KafkaRequestMessage {
         self.cursor = cursor
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeTopicPartitionsRequest", version: version)
@@ -49,6 +54,11 @@ public struct DescribeTopicPartitionsRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "DescribeTopicPartitionsRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeTopicPartitionsRequest", version: version)
@@ -72,17 +82,27 @@ public struct DescribeTopicPartitionsRequest: KafkaRequestMessage {
         /// The topic name
         public var name: String
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = ""
         ) {
             self.name = name
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "DescribeTopicPartitionsRequest.TopicRequest.name")
             try buffer.readKafkaTaggedFields(field: "DescribeTopicPartitionsRequest.TopicRequest.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "DescribeTopicPartitionsRequest.TopicRequest.name")
             buffer.writeKafkaEmptyTaggedFields()
@@ -96,6 +116,7 @@ public struct DescribeTopicPartitionsRequest: KafkaRequestMessage {
         /// The partition index to start with
         public var partitionIndex: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicName: String = "",
             partitionIndex: Int32 = 0
@@ -104,12 +125,21 @@ public struct DescribeTopicPartitionsRequest: KafkaRequestMessage {
             self.partitionIndex = partitionIndex
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicName = try buffer.kafkaReadString(compact: true, version: version, field: "DescribeTopicPartitionsRequest.Cursor.topicName")
             self.partitionIndex = try buffer.readKafkaInt32(field: "DescribeTopicPartitionsRequest.Cursor.partitionIndex")
             try buffer.readKafkaTaggedFields(field: "DescribeTopicPartitionsRequest.Cursor.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.topicName, compact: true, field: "DescribeTopicPartitionsRequest.Cursor.topicName")
             buffer.writeKafkaInt32(self.partitionIndex)

@@ -15,6 +15,7 @@ public struct DescribeTopicPartitionsResponse: KafkaResponseMessage {
     /// The next topic and partition index to fetch details for.
     public var nextCursor: Cursor?
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         topics: [DescribeTopicPartitionsResponseTopic] = [],
@@ -25,6 +26,10 @@ public struct DescribeTopicPartitionsResponse: KafkaResponseMessage {
         self.nextCursor = nextCursor
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeTopicPartitionsResponse", version: version)
@@ -48,6 +53,11 @@ public struct DescribeTopicPartitionsResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "DescribeTopicPartitionsResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeTopicPartitionsResponse", version: version)
@@ -81,6 +91,7 @@ public struct DescribeTopicPartitionsResponse: KafkaResponseMessage {
         /// 32-bit bitfield to represent authorized operations for this topic.
         public var topicAuthorizedOperations: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             errorCode: Int16 = 0,
             name: String? = "",
@@ -97,6 +108,10 @@ public struct DescribeTopicPartitionsResponse: KafkaResponseMessage {
             self.topicAuthorizedOperations = topicAuthorizedOperations
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.errorCode = try buffer.readKafkaInt16(field: "DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic.errorCode")
             self.name = try buffer.kafkaReadNullableString(compact: true, nullable: true, version: version, field: "DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic.name")
@@ -116,6 +131,11 @@ public struct DescribeTopicPartitionsResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.errorCode)
             try buffer.kafkaWriteNullableString(self.name, compact: true, nullable: true, version: version, field: "DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic.name")
@@ -151,6 +171,7 @@ public struct DescribeTopicPartitionsResponse: KafkaResponseMessage {
         /// The set of offline replicas of this partition.
         public var offlineReplicas: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             errorCode: Int16 = 0,
             partitionIndex: Int32 = 0,
@@ -173,6 +194,10 @@ public struct DescribeTopicPartitionsResponse: KafkaResponseMessage {
             self.offlineReplicas = offlineReplicas
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.errorCode = try buffer.readKafkaInt16(field: "DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition.errorCode")
             self.partitionIndex = try buffer.readKafkaInt32(field: "DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition.partitionIndex")
@@ -231,6 +256,11 @@ public struct DescribeTopicPartitionsResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.errorCode)
             buffer.writeKafkaInt32(self.partitionIndex)
@@ -275,6 +305,7 @@ public struct DescribeTopicPartitionsResponse: KafkaResponseMessage {
         /// The partition index to start with
         public var partitionIndex: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicName: String = "",
             partitionIndex: Int32 = 0
@@ -283,12 +314,21 @@ public struct DescribeTopicPartitionsResponse: KafkaResponseMessage {
             self.partitionIndex = partitionIndex
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicName = try buffer.kafkaReadString(compact: true, version: version, field: "DescribeTopicPartitionsResponse.Cursor.topicName")
             self.partitionIndex = try buffer.readKafkaInt32(field: "DescribeTopicPartitionsResponse.Cursor.partitionIndex")
             try buffer.readKafkaTaggedFields(field: "DescribeTopicPartitionsResponse.Cursor.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.topicName, compact: true, field: "DescribeTopicPartitionsResponse.Cursor.topicName")
             buffer.writeKafkaInt32(self.partitionIndex)

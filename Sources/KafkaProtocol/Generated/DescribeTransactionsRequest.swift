@@ -12,12 +12,17 @@ public struct DescribeTransactionsRequest: KafkaRequestMessage {
     /// Array of transactionalIds to include in describe results. If empty, then no results will be returned.
     public var transactionalIds: [String]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         transactionalIds: [String] = []
     ) {
         self.transactionalIds = transactionalIds
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeTransactionsRequest", version: version)
@@ -35,6 +40,11 @@ public struct DescribeTransactionsRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "DescribeTransactionsRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeTransactionsRequest", version: version)

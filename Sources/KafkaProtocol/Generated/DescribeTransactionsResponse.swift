@@ -12,6 +12,7 @@ public struct DescribeTransactionsResponse: KafkaResponseMessage {
     public var throttleTimeMs: Int32
     public var transactionStates: [TransactionState]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         transactionStates: [TransactionState] = []
@@ -20,6 +21,10 @@ public struct DescribeTransactionsResponse: KafkaResponseMessage {
         self.transactionStates = transactionStates
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeTransactionsResponse", version: version)
@@ -38,6 +43,11 @@ public struct DescribeTransactionsResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "DescribeTransactionsResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeTransactionsResponse", version: version)
@@ -61,6 +71,7 @@ public struct DescribeTransactionsResponse: KafkaResponseMessage {
         /// The set of partitions included in the current transaction (if active). When a transaction is preparing to commit or abort, this will include only partitions which do not have markers.
         public var topics: [TopicData]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             errorCode: Int16 = 0,
             transactionalId: String = "",
@@ -81,6 +92,10 @@ public struct DescribeTransactionsResponse: KafkaResponseMessage {
             self.topics = topics
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.errorCode = try buffer.readKafkaInt16(field: "DescribeTransactionsResponse.TransactionState.errorCode")
             self.transactionalId = try buffer.kafkaReadString(compact: true, version: version, field: "DescribeTransactionsResponse.TransactionState.transactionalId")
@@ -102,6 +117,11 @@ public struct DescribeTransactionsResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeTransactionsResponse.TransactionState.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.errorCode)
             try buffer.kafkaWriteString(self.transactionalId, compact: true, field: "DescribeTransactionsResponse.TransactionState.transactionalId")
@@ -123,6 +143,7 @@ public struct DescribeTransactionsResponse: KafkaResponseMessage {
         public var topic: String
         public var partitions: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topic: String = "",
             partitions: [Int32] = []
@@ -131,6 +152,10 @@ public struct DescribeTransactionsResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topic = try buffer.kafkaReadString(compact: true, version: version, field: "DescribeTransactionsResponse.TopicData.topic")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 4, field: "DescribeTransactionsResponse.TopicData.partitions") {
@@ -146,6 +171,11 @@ public struct DescribeTransactionsResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeTransactionsResponse.TopicData.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.topic, compact: true, field: "DescribeTransactionsResponse.TopicData.topic")
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)

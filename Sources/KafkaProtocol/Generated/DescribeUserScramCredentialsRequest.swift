@@ -12,12 +12,17 @@ public struct DescribeUserScramCredentialsRequest: KafkaRequestMessage {
     /// The users to describe, or null/empty to describe all users.
     public var users: [UserName]?
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         users: [UserName]? = []
     ) {
         self.users = users
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeUserScramCredentialsRequest", version: version)
@@ -35,6 +40,11 @@ public struct DescribeUserScramCredentialsRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "DescribeUserScramCredentialsRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeUserScramCredentialsRequest", version: version)
@@ -55,17 +65,27 @@ public struct DescribeUserScramCredentialsRequest: KafkaRequestMessage {
         /// The user name.
         public var name: String
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = ""
         ) {
             self.name = name
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "DescribeUserScramCredentialsRequest.UserName.name")
             try buffer.readKafkaTaggedFields(field: "DescribeUserScramCredentialsRequest.UserName.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "DescribeUserScramCredentialsRequest.UserName.name")
             buffer.writeKafkaEmptyTaggedFields()

@@ -17,6 +17,7 @@ public struct DescribeUserScramCredentialsResponse: KafkaResponseMessage {
     /// The results for descriptions, one per user.
     public var results: [DescribeUserScramCredentialsResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -29,6 +30,10 @@ public struct DescribeUserScramCredentialsResponse: KafkaResponseMessage {
         self.results = results
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeUserScramCredentialsResponse", version: version)
@@ -49,6 +54,11 @@ public struct DescribeUserScramCredentialsResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "DescribeUserScramCredentialsResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeUserScramCredentialsResponse", version: version)
@@ -74,6 +84,7 @@ public struct DescribeUserScramCredentialsResponse: KafkaResponseMessage {
         /// The mechanism and related information associated with the user's SCRAM credentials.
         public var credentialInfos: [CredentialInfo]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             user: String = "",
             errorCode: Int16 = 0,
@@ -86,6 +97,10 @@ public struct DescribeUserScramCredentialsResponse: KafkaResponseMessage {
             self.credentialInfos = credentialInfos
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.user = try buffer.kafkaReadString(compact: true, version: version, field: "DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.user")
             self.errorCode = try buffer.readKafkaInt16(field: "DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.errorCode")
@@ -103,6 +118,11 @@ public struct DescribeUserScramCredentialsResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.user, compact: true, field: "DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.user")
             buffer.writeKafkaInt16(self.errorCode)
@@ -122,6 +142,7 @@ public struct DescribeUserScramCredentialsResponse: KafkaResponseMessage {
         /// The number of iterations used in the SCRAM credential.
         public var iterations: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             mechanism: Int8 = 0,
             iterations: Int32 = 0
@@ -130,12 +151,21 @@ public struct DescribeUserScramCredentialsResponse: KafkaResponseMessage {
             self.iterations = iterations
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.mechanism = try buffer.readKafkaInt8(field: "DescribeUserScramCredentialsResponse.CredentialInfo.mechanism")
             self.iterations = try buffer.readKafkaInt32(field: "DescribeUserScramCredentialsResponse.CredentialInfo.iterations")
             try buffer.readKafkaTaggedFields(field: "DescribeUserScramCredentialsResponse.CredentialInfo.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt8(self.mechanism)
             buffer.writeKafkaInt32(self.iterations)

@@ -16,6 +16,7 @@ public struct ElectLeadersRequest: KafkaRequestMessage {
     /// The time in ms to wait for the election to complete.
     public var timeoutMs: Int32
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         electionType: Int8 = 0,
         topicPartitions: [TopicPartitions]? = [],
@@ -26,6 +27,10 @@ public struct ElectLeadersRequest: KafkaRequestMessage {
         self.timeoutMs = timeoutMs
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ElectLeadersRequest", version: version)
@@ -51,6 +56,11 @@ public struct ElectLeadersRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ElectLeadersRequest", version: version)
@@ -81,6 +91,7 @@ public struct ElectLeadersRequest: KafkaRequestMessage {
         /// The partitions of this topic whose leader should be elected.
         public var partitions: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topic: String = "",
             partitions: [Int32] = []
@@ -89,6 +100,10 @@ public struct ElectLeadersRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topic = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "ElectLeadersRequest.TopicPartitions.topic")
             if let count = try buffer.readKafkaLength(compact: version >= 2, wide: true, minimumElementSize: 4, field: "ElectLeadersRequest.TopicPartitions.partitions") {
@@ -106,6 +121,11 @@ public struct ElectLeadersRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.topic, compact: version >= 2, field: "ElectLeadersRequest.TopicPartitions.topic")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 2, wide: true)

@@ -15,6 +15,7 @@ public struct ElectLeadersResponse: KafkaResponseMessage {
     /// The election results, or an empty array if the requester did not have permission and the request asks for all partitions.
     public var replicaElectionResults: [ReplicaElectionResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -25,6 +26,10 @@ public struct ElectLeadersResponse: KafkaResponseMessage {
         self.replicaElectionResults = replicaElectionResults
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ElectLeadersResponse", version: version)
@@ -50,6 +55,11 @@ public struct ElectLeadersResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ElectLeadersResponse", version: version)
@@ -76,6 +86,7 @@ public struct ElectLeadersResponse: KafkaResponseMessage {
         /// The results for each partition
         public var partitionResult: [PartitionResult]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topic: String = "",
             partitionResult: [PartitionResult] = []
@@ -84,6 +95,10 @@ public struct ElectLeadersResponse: KafkaResponseMessage {
             self.partitionResult = partitionResult
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topic = try buffer.kafkaReadString(compact: version >= 2, version: version, field: "ElectLeadersResponse.ReplicaElectionResult.topic")
             if let count = try buffer.readKafkaLength(compact: version >= 2, wide: true, minimumElementSize: 8, field: "ElectLeadersResponse.ReplicaElectionResult.partitionResult") {
@@ -101,6 +116,11 @@ public struct ElectLeadersResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.topic, compact: version >= 2, field: "ElectLeadersResponse.ReplicaElectionResult.topic")
             buffer.writeKafkaLength(self.partitionResult.count, compact: version >= 2, wide: true)
@@ -122,6 +142,7 @@ public struct ElectLeadersResponse: KafkaResponseMessage {
         /// The result message, or null if there was no error.
         public var errorMessage: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionId: Int32 = 0,
             errorCode: Int16 = 0,
@@ -132,6 +153,10 @@ public struct ElectLeadersResponse: KafkaResponseMessage {
             self.errorMessage = errorMessage
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionId = try buffer.readKafkaInt32(field: "ElectLeadersResponse.PartitionResult.partitionId")
             self.errorCode = try buffer.readKafkaInt16(field: "ElectLeadersResponse.PartitionResult.errorCode")
@@ -141,6 +166,11 @@ public struct ElectLeadersResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionId)
             buffer.writeKafkaInt16(self.errorCode)

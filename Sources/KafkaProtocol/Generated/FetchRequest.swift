@@ -33,6 +33,7 @@ public struct FetchRequest: KafkaRequestMessage {
     /// Rack ID of the consumer making this request
     public var rackId: String
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         clusterId: String? = nil,
         replicaId: Int32 = -1,
@@ -61,6 +62,10 @@ public struct FetchRequest: KafkaRequestMessage {
         self.rackId = rackId
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "FetchRequest", version: version)
@@ -146,6 +151,11 @@ public struct FetchRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "FetchRequest", version: version)
@@ -215,6 +225,7 @@ public struct FetchRequest: KafkaRequestMessage {
         /// The epoch of this follower, or -1 if not available.
         public var replicaEpoch: Int64
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             replicaId: Int32 = -1,
             replicaEpoch: Int64 = -1
@@ -223,12 +234,21 @@ public struct FetchRequest: KafkaRequestMessage {
             self.replicaEpoch = replicaEpoch
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.replicaId = try buffer.readKafkaInt32(field: "FetchRequest.ReplicaState.replicaId")
             self.replicaEpoch = try buffer.readKafkaInt64(field: "FetchRequest.ReplicaState.replicaEpoch")
             try buffer.readKafkaTaggedFields(field: "FetchRequest.ReplicaState.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.replicaId)
             buffer.writeKafkaInt64(self.replicaEpoch)
@@ -245,6 +265,7 @@ public struct FetchRequest: KafkaRequestMessage {
         /// The partitions to fetch.
         public var partitions: [FetchPartition]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topic: String = "",
             topicId: KafkaUUID = .zero,
@@ -255,6 +276,10 @@ public struct FetchRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             if version <= 12 {
                 self.topic = try buffer.kafkaReadString(compact: version >= 12, version: version, field: "FetchRequest.FetchTopic.topic")
@@ -281,6 +306,11 @@ public struct FetchRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             if version <= 12 {
                 try buffer.kafkaWriteString(self.topic, compact: version >= 12, field: "FetchRequest.FetchTopic.topic")
@@ -315,6 +345,7 @@ public struct FetchRequest: KafkaRequestMessage {
         /// The directory id of the follower fetching
         public var replicaDirectoryId: KafkaUUID
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partition: Int32 = 0,
             currentLeaderEpoch: Int32 = -1,
@@ -333,6 +364,10 @@ public struct FetchRequest: KafkaRequestMessage {
             self.replicaDirectoryId = replicaDirectoryId
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partition = try buffer.readKafkaInt32(field: "FetchRequest.FetchPartition.partition")
             if version >= 9 {
@@ -374,6 +409,11 @@ public struct FetchRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partition)
             if version >= 9 {
@@ -413,6 +453,7 @@ public struct FetchRequest: KafkaRequestMessage {
         /// The partitions indexes to forget.
         public var partitions: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topic: String = "",
             topicId: KafkaUUID = .zero,
@@ -423,6 +464,10 @@ public struct FetchRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             if version <= 12 {
                 self.topic = try buffer.kafkaReadString(compact: version >= 12, version: version, field: "FetchRequest.ForgottenTopic.topic")
@@ -449,6 +494,11 @@ public struct FetchRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             if version <= 12 {
                 try buffer.kafkaWriteString(self.topic, compact: version >= 12, field: "FetchRequest.ForgottenTopic.topic")

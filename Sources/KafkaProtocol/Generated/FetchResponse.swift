@@ -19,6 +19,7 @@ public struct FetchResponse: KafkaResponseMessage {
     /// Endpoints for all current-leaders enumerated in PartitionData, with errors NOT_LEADER_OR_FOLLOWER & FENCED_LEADER_EPOCH.
     public var nodeEndpoints: [NodeEndpoint]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -33,6 +34,10 @@ public struct FetchResponse: KafkaResponseMessage {
         self.nodeEndpoints = nodeEndpoints
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "FetchResponse", version: version)
@@ -93,6 +98,11 @@ public struct FetchResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "FetchResponse", version: version)
@@ -141,6 +151,7 @@ public struct FetchResponse: KafkaResponseMessage {
         /// The topic partitions.
         public var partitions: [PartitionData]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topic: String = "",
             topicId: KafkaUUID = .zero,
@@ -151,6 +162,10 @@ public struct FetchResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             if version <= 12 {
                 self.topic = try buffer.kafkaReadString(compact: version >= 12, version: version, field: "FetchResponse.FetchableTopicResponse.topic")
@@ -177,6 +192,11 @@ public struct FetchResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             if version <= 12 {
                 try buffer.kafkaWriteString(self.topic, compact: version >= 12, field: "FetchResponse.FetchableTopicResponse.topic")
@@ -218,6 +238,7 @@ public struct FetchResponse: KafkaResponseMessage {
         /// The record data.
         public var records: ByteBuffer?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             errorCode: Int16 = 0,
@@ -244,6 +265,10 @@ public struct FetchResponse: KafkaResponseMessage {
             self.records = records
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "FetchResponse.PartitionData.partitionIndex")
             self.errorCode = try buffer.readKafkaInt16(field: "FetchResponse.PartitionData.errorCode")
@@ -306,6 +331,11 @@ public struct FetchResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt16(self.errorCode)
@@ -377,6 +407,7 @@ public struct FetchResponse: KafkaResponseMessage {
         public var epoch: Int32
         public var endOffset: Int64
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             epoch: Int32 = -1,
             endOffset: Int64 = -1
@@ -385,12 +416,21 @@ public struct FetchResponse: KafkaResponseMessage {
             self.endOffset = endOffset
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.epoch = try buffer.readKafkaInt32(field: "FetchResponse.EpochEndOffset.epoch")
             self.endOffset = try buffer.readKafkaInt64(field: "FetchResponse.EpochEndOffset.endOffset")
             try buffer.readKafkaTaggedFields(field: "FetchResponse.EpochEndOffset.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.epoch)
             buffer.writeKafkaInt64(self.endOffset)
@@ -404,6 +444,7 @@ public struct FetchResponse: KafkaResponseMessage {
         /// The latest known leader epoch
         public var leaderEpoch: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             leaderId: Int32 = -1,
             leaderEpoch: Int32 = -1
@@ -412,12 +453,21 @@ public struct FetchResponse: KafkaResponseMessage {
             self.leaderEpoch = leaderEpoch
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.leaderId = try buffer.readKafkaInt32(field: "FetchResponse.LeaderIdAndEpoch.leaderId")
             self.leaderEpoch = try buffer.readKafkaInt32(field: "FetchResponse.LeaderIdAndEpoch.leaderEpoch")
             try buffer.readKafkaTaggedFields(field: "FetchResponse.LeaderIdAndEpoch.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.leaderId)
             buffer.writeKafkaInt32(self.leaderEpoch)
@@ -430,6 +480,7 @@ public struct FetchResponse: KafkaResponseMessage {
         public var endOffset: Int64
         public var epoch: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             endOffset: Int64 = -1,
             epoch: Int32 = -1
@@ -438,12 +489,21 @@ public struct FetchResponse: KafkaResponseMessage {
             self.epoch = epoch
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.endOffset = try buffer.readKafkaInt64(field: "FetchResponse.SnapshotId.endOffset")
             self.epoch = try buffer.readKafkaInt32(field: "FetchResponse.SnapshotId.epoch")
             try buffer.readKafkaTaggedFields(field: "FetchResponse.SnapshotId.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt64(self.endOffset)
             buffer.writeKafkaInt32(self.epoch)
@@ -458,6 +518,7 @@ public struct FetchResponse: KafkaResponseMessage {
         /// The first offset in the aborted transaction.
         public var firstOffset: Int64
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             producerId: Int64 = 0,
             firstOffset: Int64 = 0
@@ -466,6 +527,10 @@ public struct FetchResponse: KafkaResponseMessage {
             self.firstOffset = firstOffset
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.producerId = try buffer.readKafkaInt64(field: "FetchResponse.AbortedTransaction.producerId")
             self.firstOffset = try buffer.readKafkaInt64(field: "FetchResponse.AbortedTransaction.firstOffset")
@@ -474,6 +539,11 @@ public struct FetchResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt64(self.producerId)
             buffer.writeKafkaInt64(self.firstOffset)
@@ -494,6 +564,7 @@ public struct FetchResponse: KafkaResponseMessage {
         /// The rack of the node, or null if it has not been assigned to a rack.
         public var rack: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             nodeId: Int32 = 0,
             host: String = "",
@@ -506,6 +577,10 @@ public struct FetchResponse: KafkaResponseMessage {
             self.rack = rack
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.nodeId = try buffer.readKafkaInt32(field: "FetchResponse.NodeEndpoint.nodeId")
             self.host = try buffer.kafkaReadString(compact: true, version: version, field: "FetchResponse.NodeEndpoint.host")
@@ -514,6 +589,11 @@ public struct FetchResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "FetchResponse.NodeEndpoint.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.nodeId)
             try buffer.kafkaWriteString(self.host, compact: true, field: "FetchResponse.NodeEndpoint.host")

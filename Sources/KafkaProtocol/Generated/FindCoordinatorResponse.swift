@@ -23,6 +23,7 @@ public struct FindCoordinatorResponse: KafkaResponseMessage {
     /// Each coordinator result in the response
     public var coordinators: [Coordinator]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -41,6 +42,10 @@ public struct FindCoordinatorResponse: KafkaResponseMessage {
         self.coordinators = coordinators
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "FindCoordinatorResponse", version: version)
@@ -94,6 +99,11 @@ public struct FindCoordinatorResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "FindCoordinatorResponse", version: version)
@@ -152,6 +162,7 @@ public struct FindCoordinatorResponse: KafkaResponseMessage {
         /// The error message, or null if there was no error.
         public var errorMessage: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             key: String = "",
             nodeId: Int32 = 0,
@@ -168,6 +179,10 @@ public struct FindCoordinatorResponse: KafkaResponseMessage {
             self.errorMessage = errorMessage
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.key = try buffer.kafkaReadString(compact: true, version: version, field: "FindCoordinatorResponse.Coordinator.key")
             self.nodeId = try buffer.readKafkaInt32(field: "FindCoordinatorResponse.Coordinator.nodeId")
@@ -178,6 +193,11 @@ public struct FindCoordinatorResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "FindCoordinatorResponse.Coordinator.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.key, compact: true, field: "FindCoordinatorResponse.Coordinator.key")
             buffer.writeKafkaInt32(self.nodeId)

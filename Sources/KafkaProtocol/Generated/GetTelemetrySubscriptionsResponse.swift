@@ -27,6 +27,7 @@ public struct GetTelemetrySubscriptionsResponse: KafkaResponseMessage {
     /// Requested metrics prefix string match. Empty array: No metrics subscribed, Array[0] empty string: All metrics subscribed.
     public var requestedMetrics: [String]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -49,6 +50,10 @@ public struct GetTelemetrySubscriptionsResponse: KafkaResponseMessage {
         self.requestedMetrics = requestedMetrics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "GetTelemetrySubscriptionsResponse", version: version)
@@ -83,6 +88,11 @@ public struct GetTelemetrySubscriptionsResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "GetTelemetrySubscriptionsResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "GetTelemetrySubscriptionsResponse", version: version)

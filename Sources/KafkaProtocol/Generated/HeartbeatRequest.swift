@@ -18,6 +18,7 @@ public struct HeartbeatRequest: KafkaRequestMessage {
     /// The unique identifier of the consumer instance provided by end user.
     public var groupInstanceId: String?
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         groupId: String = "",
         generationId: Int32 = 0,
@@ -30,6 +31,10 @@ public struct HeartbeatRequest: KafkaRequestMessage {
         self.groupInstanceId = groupInstanceId
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "HeartbeatRequest", version: version)
@@ -47,6 +52,11 @@ public struct HeartbeatRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "HeartbeatRequest", version: version)

@@ -14,6 +14,7 @@ public struct IncrementalAlterConfigsRequest: KafkaRequestMessage {
     /// True if we should validate the request, but not change the configurations.
     public var validateOnly: Bool
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         resources: [AlterConfigsResource] = [],
         validateOnly: Bool = false
@@ -22,6 +23,10 @@ public struct IncrementalAlterConfigsRequest: KafkaRequestMessage {
         self.validateOnly = validateOnly
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "IncrementalAlterConfigsRequest", version: version)
@@ -42,6 +47,11 @@ public struct IncrementalAlterConfigsRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "IncrementalAlterConfigsRequest", version: version)
@@ -65,6 +75,7 @@ public struct IncrementalAlterConfigsRequest: KafkaRequestMessage {
         /// The configurations.
         public var configs: [AlterableConfig]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             resourceType: Int8 = 0,
             resourceName: String = "",
@@ -75,6 +86,10 @@ public struct IncrementalAlterConfigsRequest: KafkaRequestMessage {
             self.configs = configs
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.resourceType = try buffer.readKafkaInt8(field: "IncrementalAlterConfigsRequest.AlterConfigsResource.resourceType")
             self.resourceName = try buffer.kafkaReadString(compact: version >= 1, version: version, field: "IncrementalAlterConfigsRequest.AlterConfigsResource.resourceName")
@@ -93,6 +108,11 @@ public struct IncrementalAlterConfigsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt8(self.resourceType)
             try buffer.kafkaWriteString(self.resourceName, compact: version >= 1, field: "IncrementalAlterConfigsRequest.AlterConfigsResource.resourceName")
@@ -115,6 +135,7 @@ public struct IncrementalAlterConfigsRequest: KafkaRequestMessage {
         /// The value to set for the configuration key.
         public var value: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             configOperation: Int8 = 0,
@@ -125,6 +146,10 @@ public struct IncrementalAlterConfigsRequest: KafkaRequestMessage {
             self.value = value
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 1, version: version, field: "IncrementalAlterConfigsRequest.AlterableConfig.name")
             self.configOperation = try buffer.readKafkaInt8(field: "IncrementalAlterConfigsRequest.AlterableConfig.configOperation")
@@ -134,6 +159,11 @@ public struct IncrementalAlterConfigsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 1, field: "IncrementalAlterConfigsRequest.AlterableConfig.name")
             buffer.writeKafkaInt8(self.configOperation)

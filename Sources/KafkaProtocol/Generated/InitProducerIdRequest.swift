@@ -18,6 +18,7 @@ public struct InitProducerIdRequest: KafkaRequestMessage {
     /// The producer's current epoch. This will be checked against the producer epoch on the broker, and the request will return an error if they do not match.
     public var producerEpoch: Int16
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         transactionalId: String? = "",
         transactionTimeoutMs: Int32 = 0,
@@ -30,6 +31,10 @@ public struct InitProducerIdRequest: KafkaRequestMessage {
         self.producerEpoch = producerEpoch
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "InitProducerIdRequest", version: version)
@@ -51,6 +56,11 @@ public struct InitProducerIdRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "InitProducerIdRequest", version: version)

@@ -26,6 +26,7 @@ public struct JoinGroupRequest: KafkaRequestMessage {
     /// The reason why the member (re-)joins the group.
     public var reason: String?
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         groupId: String = "",
         sessionTimeoutMs: Int32 = 0,
@@ -46,6 +47,10 @@ public struct JoinGroupRequest: KafkaRequestMessage {
         self.reason = reason
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "JoinGroupRequest", version: version)
@@ -84,6 +89,11 @@ public struct JoinGroupRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "JoinGroupRequest", version: version)
@@ -119,6 +129,7 @@ public struct JoinGroupRequest: KafkaRequestMessage {
         /// The protocol metadata.
         public var metadata: ByteBuffer
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             metadata: ByteBuffer = ByteBuffer()
@@ -127,6 +138,10 @@ public struct JoinGroupRequest: KafkaRequestMessage {
             self.metadata = metadata
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 6, version: version, field: "JoinGroupRequest.JoinGroupRequestProtocol.name")
             self.metadata = try buffer.kafkaReadBytes(compact: version >= 6, version: version, field: "JoinGroupRequest.JoinGroupRequestProtocol.metadata")
@@ -135,6 +150,11 @@ public struct JoinGroupRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 6, field: "JoinGroupRequest.JoinGroupRequestProtocol.name")
             buffer.kafkaWriteBytes(self.metadata, compact: version >= 6)

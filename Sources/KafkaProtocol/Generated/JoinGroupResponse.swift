@@ -26,6 +26,7 @@ public struct JoinGroupResponse: KafkaResponseMessage {
     public var memberId: String
     public var members: [JoinGroupResponseMember]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -48,6 +49,10 @@ public struct JoinGroupResponse: KafkaResponseMessage {
         self.members = members
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "JoinGroupResponse", version: version)
@@ -87,6 +92,11 @@ public struct JoinGroupResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "JoinGroupResponse", version: version)
@@ -124,6 +134,7 @@ public struct JoinGroupResponse: KafkaResponseMessage {
         /// The group member metadata.
         public var metadata: ByteBuffer
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             memberId: String = "",
             groupInstanceId: String? = nil,
@@ -134,6 +145,10 @@ public struct JoinGroupResponse: KafkaResponseMessage {
             self.metadata = metadata
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.memberId = try buffer.kafkaReadString(compact: version >= 6, version: version, field: "JoinGroupResponse.JoinGroupResponseMember.memberId")
             if version >= 5 {
@@ -147,6 +162,11 @@ public struct JoinGroupResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.memberId, compact: version >= 6, field: "JoinGroupResponse.JoinGroupResponseMember.memberId")
             if version >= 5 {

@@ -16,6 +16,7 @@ public struct LeaveGroupRequest: KafkaRequestMessage {
     /// List of leaving member identities.
     public var members: [MemberIdentity]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         groupId: String = "",
         memberId: String = "",
@@ -26,6 +27,10 @@ public struct LeaveGroupRequest: KafkaRequestMessage {
         self.members = members
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "LeaveGroupRequest", version: version)
@@ -55,6 +60,11 @@ public struct LeaveGroupRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "LeaveGroupRequest", version: version)
@@ -87,6 +97,7 @@ public struct LeaveGroupRequest: KafkaRequestMessage {
         /// The reason why the member left the group.
         public var reason: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             memberId: String = "",
             groupInstanceId: String? = nil,
@@ -97,6 +108,10 @@ public struct LeaveGroupRequest: KafkaRequestMessage {
             self.reason = reason
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.memberId = try buffer.kafkaReadString(compact: version >= 4, version: version, field: "LeaveGroupRequest.MemberIdentity.memberId")
             self.groupInstanceId = try buffer.kafkaReadNullableString(compact: version >= 4, nullable: true, version: version, field: "LeaveGroupRequest.MemberIdentity.groupInstanceId")
@@ -110,6 +125,11 @@ public struct LeaveGroupRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.memberId, compact: version >= 4, field: "LeaveGroupRequest.MemberIdentity.memberId")
             try buffer.kafkaWriteNullableString(self.groupInstanceId, compact: version >= 4, nullable: true, version: version, field: "LeaveGroupRequest.MemberIdentity.groupInstanceId")

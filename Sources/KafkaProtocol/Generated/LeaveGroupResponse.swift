@@ -15,6 +15,7 @@ public struct LeaveGroupResponse: KafkaResponseMessage {
     /// List of leaving member responses.
     public var members: [MemberResponse]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -25,6 +26,10 @@ public struct LeaveGroupResponse: KafkaResponseMessage {
         self.members = members
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "LeaveGroupResponse", version: version)
@@ -54,6 +59,11 @@ public struct LeaveGroupResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "LeaveGroupResponse", version: version)
@@ -84,6 +94,7 @@ public struct LeaveGroupResponse: KafkaResponseMessage {
         /// The error code, or 0 if there was no error.
         public var errorCode: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             memberId: String = "",
             groupInstanceId: String? = "",
@@ -94,6 +105,10 @@ public struct LeaveGroupResponse: KafkaResponseMessage {
             self.errorCode = errorCode
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.memberId = try buffer.kafkaReadString(compact: version >= 4, version: version, field: "LeaveGroupResponse.MemberResponse.memberId")
             self.groupInstanceId = try buffer.kafkaReadNullableString(compact: version >= 4, nullable: true, version: version, field: "LeaveGroupResponse.MemberResponse.groupInstanceId")
@@ -103,6 +118,11 @@ public struct LeaveGroupResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.memberId, compact: version >= 4, field: "LeaveGroupResponse.MemberResponse.memberId")
             try buffer.kafkaWriteNullableString(self.groupInstanceId, compact: version >= 4, nullable: true, version: version, field: "LeaveGroupResponse.MemberResponse.groupInstanceId")

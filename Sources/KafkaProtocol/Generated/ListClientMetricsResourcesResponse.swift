@@ -15,6 +15,7 @@ public struct ListClientMetricsResourcesResponse: KafkaResponseMessage {
     /// Each client metrics resource in the response.
     public var clientMetricsResources: [ClientMetricsResource]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -25,6 +26,10 @@ public struct ListClientMetricsResourcesResponse: KafkaResponseMessage {
         self.clientMetricsResources = clientMetricsResources
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListClientMetricsResourcesResponse", version: version)
@@ -44,6 +49,11 @@ public struct ListClientMetricsResourcesResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "ListClientMetricsResourcesResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListClientMetricsResourcesResponse", version: version)
@@ -62,17 +72,27 @@ public struct ListClientMetricsResourcesResponse: KafkaResponseMessage {
         /// The resource name.
         public var name: String
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = ""
         ) {
             self.name = name
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "ListClientMetricsResourcesResponse.ClientMetricsResource.name")
             try buffer.readKafkaTaggedFields(field: "ListClientMetricsResourcesResponse.ClientMetricsResource.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "ListClientMetricsResourcesResponse.ClientMetricsResource.name")
             buffer.writeKafkaEmptyTaggedFields()

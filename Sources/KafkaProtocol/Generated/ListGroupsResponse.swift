@@ -15,6 +15,7 @@ public struct ListGroupsResponse: KafkaResponseMessage {
     /// Each group in the response.
     public var groups: [ListedGroup]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -25,6 +26,10 @@ public struct ListGroupsResponse: KafkaResponseMessage {
         self.groups = groups
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListGroupsResponse", version: version)
@@ -50,6 +55,11 @@ public struct ListGroupsResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListGroupsResponse", version: version)
@@ -78,6 +88,7 @@ public struct ListGroupsResponse: KafkaResponseMessage {
         /// The group type name.
         public var groupType: String
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             groupId: String = "",
             protocolType: String = "",
@@ -90,6 +101,10 @@ public struct ListGroupsResponse: KafkaResponseMessage {
             self.groupType = groupType
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.groupId = try buffer.kafkaReadString(compact: version >= 3, version: version, field: "ListGroupsResponse.ListedGroup.groupId")
             self.protocolType = try buffer.kafkaReadString(compact: version >= 3, version: version, field: "ListGroupsResponse.ListedGroup.protocolType")
@@ -108,6 +123,11 @@ public struct ListGroupsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.groupId, compact: version >= 3, field: "ListGroupsResponse.ListedGroup.groupId")
             try buffer.kafkaWriteString(self.protocolType, compact: version >= 3, field: "ListGroupsResponse.ListedGroup.protocolType")

@@ -18,6 +18,7 @@ public struct ListOffsetsRequest: KafkaRequestMessage {
     /// The timeout to await a response in milliseconds for requests that require reading from remote storage for topics enabled with tiered storage.
     public var timeoutMs: Int32
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         replicaId: Int32 = 0,
         isolationLevel: Int8 = 0,
@@ -30,6 +31,10 @@ public struct ListOffsetsRequest: KafkaRequestMessage {
         self.timeoutMs = timeoutMs
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListOffsetsRequest", version: version)
@@ -60,6 +65,11 @@ public struct ListOffsetsRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListOffsetsRequest", version: version)
@@ -89,6 +99,7 @@ public struct ListOffsetsRequest: KafkaRequestMessage {
         /// Each partition in the request.
         public var partitions: [ListOffsetsPartition]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [ListOffsetsPartition] = []
@@ -97,6 +108,10 @@ public struct ListOffsetsRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 6, version: version, field: "ListOffsetsRequest.ListOffsetsTopic.name")
             if let count = try buffer.readKafkaLength(compact: version >= 6, wide: true, minimumElementSize: 12, field: "ListOffsetsRequest.ListOffsetsTopic.partitions") {
@@ -114,6 +129,11 @@ public struct ListOffsetsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 6, field: "ListOffsetsRequest.ListOffsetsTopic.name")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 6, wide: true)
@@ -137,6 +157,7 @@ public struct ListOffsetsRequest: KafkaRequestMessage {
         /// The maximum number of offsets to report.
         public var maxNumOffsets: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             currentLeaderEpoch: Int32 = -1,
@@ -149,6 +170,10 @@ public struct ListOffsetsRequest: KafkaRequestMessage {
             self.maxNumOffsets = maxNumOffsets
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "ListOffsetsRequest.ListOffsetsPartition.partitionIndex")
             if version >= 4 {
@@ -167,6 +192,11 @@ public struct ListOffsetsRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             if version >= 4 {

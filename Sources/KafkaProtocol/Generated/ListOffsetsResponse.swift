@@ -13,6 +13,7 @@ public struct ListOffsetsResponse: KafkaResponseMessage {
     /// Each topic in the response.
     public var topics: [ListOffsetsTopicResponse]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         topics: [ListOffsetsTopicResponse] = []
@@ -21,6 +22,10 @@ public struct ListOffsetsResponse: KafkaResponseMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListOffsetsResponse", version: version)
@@ -45,6 +50,11 @@ public struct ListOffsetsResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListOffsetsResponse", version: version)
@@ -68,6 +78,7 @@ public struct ListOffsetsResponse: KafkaResponseMessage {
         /// Each partition in the response.
         public var partitions: [ListOffsetsPartitionResponse]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [ListOffsetsPartitionResponse] = []
@@ -76,6 +87,10 @@ public struct ListOffsetsResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 6, version: version, field: "ListOffsetsResponse.ListOffsetsTopicResponse.name")
             if let count = try buffer.readKafkaLength(compact: version >= 6, wide: true, minimumElementSize: 10, field: "ListOffsetsResponse.ListOffsetsTopicResponse.partitions") {
@@ -93,6 +108,11 @@ public struct ListOffsetsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 6, field: "ListOffsetsResponse.ListOffsetsTopicResponse.name")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 6, wide: true)
@@ -119,6 +139,7 @@ public struct ListOffsetsResponse: KafkaResponseMessage {
         public var offset: Int64
         public var leaderEpoch: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             errorCode: Int16 = 0,
@@ -135,6 +156,10 @@ public struct ListOffsetsResponse: KafkaResponseMessage {
             self.leaderEpoch = leaderEpoch
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "ListOffsetsResponse.ListOffsetsPartitionResponse.partitionIndex")
             self.errorCode = try buffer.readKafkaInt16(field: "ListOffsetsResponse.ListOffsetsPartitionResponse.errorCode")
@@ -172,6 +197,11 @@ public struct ListOffsetsResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt16(self.errorCode)

@@ -14,6 +14,7 @@ public struct ListPartitionReassignmentsRequest: KafkaRequestMessage {
     /// The topics to list partition reassignments for, or null to list everything.
     public var topics: [ListPartitionReassignmentsTopics]?
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         timeoutMs: Int32 = 60000,
         topics: [ListPartitionReassignmentsTopics]? = nil
@@ -22,6 +23,10 @@ public struct ListPartitionReassignmentsRequest: KafkaRequestMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListPartitionReassignmentsRequest", version: version)
@@ -40,6 +45,11 @@ public struct ListPartitionReassignmentsRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "ListPartitionReassignmentsRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListPartitionReassignmentsRequest", version: version)
@@ -63,6 +73,7 @@ public struct ListPartitionReassignmentsRequest: KafkaRequestMessage {
         /// The partitions to list partition reassignments for.
         public var partitionIndexes: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitionIndexes: [Int32] = []
@@ -71,6 +82,10 @@ public struct ListPartitionReassignmentsRequest: KafkaRequestMessage {
             self.partitionIndexes = partitionIndexes
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics.name")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 4, field: "ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics.partitionIndexes") {
@@ -86,6 +101,11 @@ public struct ListPartitionReassignmentsRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "ListPartitionReassignmentsRequest.ListPartitionReassignmentsTopics.name")
             buffer.writeKafkaLength(self.partitionIndexes.count, compact: true, wide: true)

@@ -17,6 +17,7 @@ public struct ListPartitionReassignmentsResponse: KafkaResponseMessage {
     /// The ongoing reassignments for each topic.
     public var topics: [OngoingTopicReassignment]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -29,6 +30,10 @@ public struct ListPartitionReassignmentsResponse: KafkaResponseMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListPartitionReassignmentsResponse", version: version)
@@ -49,6 +54,11 @@ public struct ListPartitionReassignmentsResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "ListPartitionReassignmentsResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListPartitionReassignmentsResponse", version: version)
@@ -70,6 +80,7 @@ public struct ListPartitionReassignmentsResponse: KafkaResponseMessage {
         /// The ongoing reassignments for each partition.
         public var partitions: [OngoingPartitionReassignment]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [OngoingPartitionReassignment] = []
@@ -78,6 +89,10 @@ public struct ListPartitionReassignmentsResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "ListPartitionReassignmentsResponse.OngoingTopicReassignment.name")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 8, field: "ListPartitionReassignmentsResponse.OngoingTopicReassignment.partitions") {
@@ -93,6 +108,11 @@ public struct ListPartitionReassignmentsResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ListPartitionReassignmentsResponse.OngoingTopicReassignment.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "ListPartitionReassignmentsResponse.OngoingTopicReassignment.name")
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -114,6 +134,7 @@ public struct ListPartitionReassignmentsResponse: KafkaResponseMessage {
         /// The set of replicas we are currently removing.
         public var removingReplicas: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             replicas: [Int32] = [],
@@ -126,6 +147,10 @@ public struct ListPartitionReassignmentsResponse: KafkaResponseMessage {
             self.removingReplicas = removingReplicas
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "ListPartitionReassignmentsResponse.OngoingPartitionReassignment.partitionIndex")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 4, field: "ListPartitionReassignmentsResponse.OngoingPartitionReassignment.replicas") {
@@ -161,6 +186,11 @@ public struct ListPartitionReassignmentsResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ListPartitionReassignmentsResponse.OngoingPartitionReassignment.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaLength(self.replicas.count, compact: true, wide: true)

@@ -16,6 +16,7 @@ public struct ListTransactionsRequest: KafkaRequestMessage {
     /// Duration (in millis) to filter by: if < 0, all transactions will be returned; otherwise, only transactions running longer than this duration will be returned
     public var durationFilter: Int64
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         stateFilters: [String] = [],
         producerIdFilters: [Int64] = [],
@@ -26,6 +27,10 @@ public struct ListTransactionsRequest: KafkaRequestMessage {
         self.durationFilter = durationFilter
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListTransactionsRequest", version: version)
@@ -58,6 +63,11 @@ public struct ListTransactionsRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "ListTransactionsRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListTransactionsRequest", version: version)

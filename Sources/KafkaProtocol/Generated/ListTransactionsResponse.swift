@@ -15,6 +15,7 @@ public struct ListTransactionsResponse: KafkaResponseMessage {
     public var unknownStateFilters: [String]
     public var transactionStates: [TransactionState]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -27,6 +28,10 @@ public struct ListTransactionsResponse: KafkaResponseMessage {
         self.transactionStates = transactionStates
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListTransactionsResponse", version: version)
@@ -56,6 +61,11 @@ public struct ListTransactionsResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "ListTransactionsResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ListTransactionsResponse", version: version)
@@ -79,6 +89,7 @@ public struct ListTransactionsResponse: KafkaResponseMessage {
         /// The current transaction state of the producer
         public var transactionState: String
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             transactionalId: String = "",
             producerId: Int64 = 0,
@@ -89,6 +100,10 @@ public struct ListTransactionsResponse: KafkaResponseMessage {
             self.transactionState = transactionState
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.transactionalId = try buffer.kafkaReadString(compact: true, version: version, field: "ListTransactionsResponse.TransactionState.transactionalId")
             self.producerId = try buffer.readKafkaInt64(field: "ListTransactionsResponse.TransactionState.producerId")
@@ -96,6 +111,11 @@ public struct ListTransactionsResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ListTransactionsResponse.TransactionState.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.transactionalId, compact: true, field: "ListTransactionsResponse.TransactionState.transactionalId")
             buffer.writeKafkaInt64(self.producerId)

@@ -18,6 +18,7 @@ public struct MetadataRequest: KafkaRequestMessage {
     /// Whether to include topic authorized operations.
     public var includeTopicAuthorizedOperations: Bool
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         topics: [MetadataRequestTopic]? = [],
         allowAutoTopicCreation: Bool = true,
@@ -30,6 +31,10 @@ public struct MetadataRequest: KafkaRequestMessage {
         self.includeTopicAuthorizedOperations = includeTopicAuthorizedOperations
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "MetadataRequest", version: version)
@@ -67,6 +72,11 @@ public struct MetadataRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "MetadataRequest", version: version)
@@ -109,6 +119,7 @@ public struct MetadataRequest: KafkaRequestMessage {
         /// The topic name.
         public var name: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicId: KafkaUUID = .zero,
             name: String? = ""
@@ -117,6 +128,10 @@ public struct MetadataRequest: KafkaRequestMessage {
             self.name = name
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             if version >= 10 {
                 self.topicId = try buffer.readKafkaUUID(field: "MetadataRequest.MetadataRequestTopic.topicId")
@@ -129,6 +144,11 @@ public struct MetadataRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             if version >= 10 {
                 buffer.writeKafkaUUID(self.topicId)

@@ -21,6 +21,7 @@ public struct MetadataResponse: KafkaResponseMessage {
     /// 32-bit bitfield to represent authorized operations for this cluster.
     public var clusterAuthorizedOperations: Int32
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         brokers: [MetadataResponseBroker] = [],
@@ -37,6 +38,10 @@ public struct MetadataResponse: KafkaResponseMessage {
         self.clusterAuthorizedOperations = clusterAuthorizedOperations
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "MetadataResponse", version: version)
@@ -86,6 +91,11 @@ public struct MetadataResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "MetadataResponse", version: version)
@@ -128,6 +138,7 @@ public struct MetadataResponse: KafkaResponseMessage {
         /// The rack of the broker, or null if it has not been assigned to a rack.
         public var rack: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             nodeId: Int32 = 0,
             host: String = "",
@@ -140,6 +151,10 @@ public struct MetadataResponse: KafkaResponseMessage {
             self.rack = rack
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.nodeId = try buffer.readKafkaInt32(field: "MetadataResponse.MetadataResponseBroker.nodeId")
             self.host = try buffer.kafkaReadString(compact: version >= 9, version: version, field: "MetadataResponse.MetadataResponseBroker.host")
@@ -154,6 +169,11 @@ public struct MetadataResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.nodeId)
             try buffer.kafkaWriteString(self.host, compact: version >= 9, field: "MetadataResponse.MetadataResponseBroker.host")
@@ -182,6 +202,7 @@ public struct MetadataResponse: KafkaResponseMessage {
         /// 32-bit bitfield to represent authorized operations for this topic.
         public var topicAuthorizedOperations: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             errorCode: Int16 = 0,
             name: String? = "",
@@ -198,6 +219,10 @@ public struct MetadataResponse: KafkaResponseMessage {
             self.topicAuthorizedOperations = topicAuthorizedOperations
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.errorCode = try buffer.readKafkaInt16(field: "MetadataResponse.MetadataResponseTopic.errorCode")
             self.name = try buffer.kafkaReadNullableString(compact: version >= 9, nullable: version >= 12, version: version, field: "MetadataResponse.MetadataResponseTopic.name")
@@ -231,6 +256,11 @@ public struct MetadataResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.errorCode)
             try buffer.kafkaWriteNullableString(self.name, compact: version >= 9, nullable: version >= 12, version: version, field: "MetadataResponse.MetadataResponseTopic.name")
@@ -272,6 +302,7 @@ public struct MetadataResponse: KafkaResponseMessage {
         /// The set of offline replicas of this partition.
         public var offlineReplicas: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             errorCode: Int16 = 0,
             partitionIndex: Int32 = 0,
@@ -290,6 +321,10 @@ public struct MetadataResponse: KafkaResponseMessage {
             self.offlineReplicas = offlineReplicas
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.errorCode = try buffer.readKafkaInt16(field: "MetadataResponse.MetadataResponsePartition.errorCode")
             self.partitionIndex = try buffer.readKafkaInt32(field: "MetadataResponse.MetadataResponsePartition.partitionIndex")
@@ -338,6 +373,11 @@ public struct MetadataResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.errorCode)
             buffer.writeKafkaInt32(self.partitionIndex)

@@ -22,6 +22,7 @@ public struct OffsetCommitRequest: KafkaRequestMessage {
     /// The topics to commit offsets for.
     public var topics: [OffsetCommitRequestTopic]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         groupId: String = "",
         generationIdOrMemberEpoch: Int32 = -1,
@@ -38,6 +39,10 @@ public struct OffsetCommitRequest: KafkaRequestMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetCommitRequest", version: version)
@@ -78,6 +83,11 @@ public struct OffsetCommitRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetCommitRequest", version: version)
@@ -113,6 +123,7 @@ public struct OffsetCommitRequest: KafkaRequestMessage {
         /// Each partition to commit offsets for.
         public var partitions: [OffsetCommitRequestPartition]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [OffsetCommitRequestPartition] = []
@@ -121,6 +132,10 @@ public struct OffsetCommitRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 8, version: version, field: "OffsetCommitRequest.OffsetCommitRequestTopic.name")
             if let count = try buffer.readKafkaLength(compact: version >= 8, wide: true, minimumElementSize: 14, field: "OffsetCommitRequest.OffsetCommitRequestTopic.partitions") {
@@ -138,6 +153,11 @@ public struct OffsetCommitRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 8, field: "OffsetCommitRequest.OffsetCommitRequestTopic.name")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 8, wide: true)
@@ -163,6 +183,7 @@ public struct OffsetCommitRequest: KafkaRequestMessage {
         /// Any associated metadata the client wants to keep.
         public var committedMetadata: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             committedOffset: Int64 = 0,
@@ -177,6 +198,10 @@ public struct OffsetCommitRequest: KafkaRequestMessage {
             self.committedMetadata = committedMetadata
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "OffsetCommitRequest.OffsetCommitRequestPartition.partitionIndex")
             self.committedOffset = try buffer.readKafkaInt64(field: "OffsetCommitRequest.OffsetCommitRequestPartition.committedOffset")
@@ -196,6 +221,11 @@ public struct OffsetCommitRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt64(self.committedOffset)

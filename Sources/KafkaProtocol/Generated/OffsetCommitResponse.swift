@@ -13,6 +13,7 @@ public struct OffsetCommitResponse: KafkaResponseMessage {
     /// The responses for each topic.
     public var topics: [OffsetCommitResponseTopic]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         topics: [OffsetCommitResponseTopic] = []
@@ -21,6 +22,10 @@ public struct OffsetCommitResponse: KafkaResponseMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetCommitResponse", version: version)
@@ -45,6 +50,11 @@ public struct OffsetCommitResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetCommitResponse", version: version)
@@ -68,6 +78,7 @@ public struct OffsetCommitResponse: KafkaResponseMessage {
         /// The responses for each partition in the topic.
         public var partitions: [OffsetCommitResponsePartition]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [OffsetCommitResponsePartition] = []
@@ -76,6 +87,10 @@ public struct OffsetCommitResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 8, version: version, field: "OffsetCommitResponse.OffsetCommitResponseTopic.name")
             if let count = try buffer.readKafkaLength(compact: version >= 8, wide: true, minimumElementSize: 6, field: "OffsetCommitResponse.OffsetCommitResponseTopic.partitions") {
@@ -93,6 +108,11 @@ public struct OffsetCommitResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 8, field: "OffsetCommitResponse.OffsetCommitResponseTopic.name")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 8, wide: true)
@@ -112,6 +132,7 @@ public struct OffsetCommitResponse: KafkaResponseMessage {
         /// The error code, or 0 if there was no error.
         public var errorCode: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             errorCode: Int16 = 0
@@ -120,6 +141,10 @@ public struct OffsetCommitResponse: KafkaResponseMessage {
             self.errorCode = errorCode
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "OffsetCommitResponse.OffsetCommitResponsePartition.partitionIndex")
             self.errorCode = try buffer.readKafkaInt16(field: "OffsetCommitResponse.OffsetCommitResponsePartition.errorCode")
@@ -128,6 +153,11 @@ public struct OffsetCommitResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt16(self.errorCode)

@@ -14,6 +14,7 @@ public struct OffsetDeleteRequest: KafkaRequestMessage {
     /// The topics to delete offsets for
     public var topics: [OffsetDeleteRequestTopic]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         groupId: String = "",
         topics: [OffsetDeleteRequestTopic] = []
@@ -22,6 +23,10 @@ public struct OffsetDeleteRequest: KafkaRequestMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetDeleteRequest", version: version)
@@ -39,6 +44,11 @@ public struct OffsetDeleteRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetDeleteRequest", version: version)
@@ -57,6 +67,7 @@ public struct OffsetDeleteRequest: KafkaRequestMessage {
         /// Each partition to delete offsets for.
         public var partitions: [OffsetDeleteRequestPartition]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [OffsetDeleteRequestPartition] = []
@@ -65,6 +76,10 @@ public struct OffsetDeleteRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: false, version: version, field: "OffsetDeleteRequest.OffsetDeleteRequestTopic.name")
             if let count = try buffer.readKafkaLength(compact: false, wide: true, minimumElementSize: 4, field: "OffsetDeleteRequest.OffsetDeleteRequestTopic.partitions") {
@@ -79,6 +94,11 @@ public struct OffsetDeleteRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: false, field: "OffsetDeleteRequest.OffsetDeleteRequestTopic.name")
             buffer.writeKafkaLength(self.partitions.count, compact: false, wide: true)
@@ -93,16 +113,26 @@ public struct OffsetDeleteRequest: KafkaRequestMessage {
         /// The partition index.
         public var partitionIndex: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0
         ) {
             self.partitionIndex = partitionIndex
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "OffsetDeleteRequest.OffsetDeleteRequestPartition.partitionIndex")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
         }

@@ -15,6 +15,7 @@ public struct OffsetDeleteResponse: KafkaResponseMessage {
     /// The responses for each topic.
     public var topics: [OffsetDeleteResponseTopic]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         errorCode: Int16 = 0,
         throttleTimeMs: Int32 = 0,
@@ -25,6 +26,10 @@ public struct OffsetDeleteResponse: KafkaResponseMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetDeleteResponse", version: version)
@@ -43,6 +48,11 @@ public struct OffsetDeleteResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetDeleteResponse", version: version)
@@ -62,6 +72,7 @@ public struct OffsetDeleteResponse: KafkaResponseMessage {
         /// The responses for each partition in the topic.
         public var partitions: [OffsetDeleteResponsePartition]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [OffsetDeleteResponsePartition] = []
@@ -70,6 +81,10 @@ public struct OffsetDeleteResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: false, version: version, field: "OffsetDeleteResponse.OffsetDeleteResponseTopic.name")
             if let count = try buffer.readKafkaLength(compact: false, wide: true, minimumElementSize: 6, field: "OffsetDeleteResponse.OffsetDeleteResponseTopic.partitions") {
@@ -84,6 +99,11 @@ public struct OffsetDeleteResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: false, field: "OffsetDeleteResponse.OffsetDeleteResponseTopic.name")
             buffer.writeKafkaLength(self.partitions.count, compact: false, wide: true)
@@ -100,6 +120,7 @@ public struct OffsetDeleteResponse: KafkaResponseMessage {
         /// The error code, or 0 if there was no error.
         public var errorCode: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             errorCode: Int16 = 0
@@ -108,11 +129,20 @@ public struct OffsetDeleteResponse: KafkaResponseMessage {
             self.errorCode = errorCode
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "OffsetDeleteResponse.OffsetDeleteResponsePartition.partitionIndex")
             self.errorCode = try buffer.readKafkaInt16(field: "OffsetDeleteResponse.OffsetDeleteResponsePartition.errorCode")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt16(self.errorCode)

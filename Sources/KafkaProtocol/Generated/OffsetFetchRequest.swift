@@ -18,6 +18,7 @@ public struct OffsetFetchRequest: KafkaRequestMessage {
     /// Whether broker should hold on returning unstable offsets but set a retriable error code for the partitions.
     public var requireStable: Bool
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         groupId: String = "",
         topics: [OffsetFetchRequestTopic]? = [],
@@ -30,6 +31,10 @@ public struct OffsetFetchRequest: KafkaRequestMessage {
         self.requireStable = requireStable
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetFetchRequest", version: version)
@@ -80,6 +85,11 @@ public struct OffsetFetchRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetFetchRequest", version: version)
@@ -129,6 +139,7 @@ public struct OffsetFetchRequest: KafkaRequestMessage {
         /// The partition indexes we would like to fetch offsets for.
         public var partitionIndexes: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitionIndexes: [Int32] = []
@@ -137,6 +148,10 @@ public struct OffsetFetchRequest: KafkaRequestMessage {
             self.partitionIndexes = partitionIndexes
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 6, version: version, field: "OffsetFetchRequest.OffsetFetchRequestTopic.name")
             if let count = try buffer.readKafkaLength(compact: version >= 6, wide: true, minimumElementSize: 4, field: "OffsetFetchRequest.OffsetFetchRequestTopic.partitionIndexes") {
@@ -154,6 +169,11 @@ public struct OffsetFetchRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 6, field: "OffsetFetchRequest.OffsetFetchRequestTopic.name")
             buffer.writeKafkaLength(self.partitionIndexes.count, compact: version >= 6, wide: true)
@@ -177,6 +197,7 @@ public struct OffsetFetchRequest: KafkaRequestMessage {
         /// Each topic we would like to fetch offsets for, or null to fetch offsets for all topics.
         public var topics: [OffsetFetchRequestTopics]?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             groupId: String = "",
             memberId: String? = nil,
@@ -189,6 +210,10 @@ public struct OffsetFetchRequest: KafkaRequestMessage {
             self.topics = topics
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.groupId = try buffer.kafkaReadString(compact: true, version: version, field: "OffsetFetchRequest.OffsetFetchRequestGroup.groupId")
             if version >= 9 {
@@ -214,6 +239,11 @@ public struct OffsetFetchRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "OffsetFetchRequest.OffsetFetchRequestGroup.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.groupId, compact: true, field: "OffsetFetchRequest.OffsetFetchRequestGroup.groupId")
             if version >= 9 {
@@ -241,6 +271,7 @@ public struct OffsetFetchRequest: KafkaRequestMessage {
         /// The partition indexes we would like to fetch offsets for.
         public var partitionIndexes: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitionIndexes: [Int32] = []
@@ -249,6 +280,10 @@ public struct OffsetFetchRequest: KafkaRequestMessage {
             self.partitionIndexes = partitionIndexes
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "OffsetFetchRequest.OffsetFetchRequestTopics.name")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 4, field: "OffsetFetchRequest.OffsetFetchRequestTopics.partitionIndexes") {
@@ -264,6 +299,11 @@ public struct OffsetFetchRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "OffsetFetchRequest.OffsetFetchRequestTopics.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "OffsetFetchRequest.OffsetFetchRequestTopics.name")
             buffer.writeKafkaLength(self.partitionIndexes.count, compact: true, wide: true)

@@ -17,6 +17,7 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
     /// The responses per group id.
     public var groups: [OffsetFetchResponseGroup]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         topics: [OffsetFetchResponseTopic] = [],
@@ -29,6 +30,10 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
         self.groups = groups
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetFetchResponse", version: version)
@@ -76,6 +81,11 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetFetchResponse", version: version)
@@ -114,6 +124,7 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
         /// The responses per partition
         public var partitions: [OffsetFetchResponsePartition]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [OffsetFetchResponsePartition] = []
@@ -122,6 +133,10 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 6, version: version, field: "OffsetFetchResponse.OffsetFetchResponseTopic.name")
             if let count = try buffer.readKafkaLength(compact: version >= 6, wide: true, minimumElementSize: 16, field: "OffsetFetchResponse.OffsetFetchResponseTopic.partitions") {
@@ -139,6 +154,11 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 6, field: "OffsetFetchResponse.OffsetFetchResponseTopic.name")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 6, wide: true)
@@ -164,6 +184,7 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
         /// The error code, or 0 if there was no error.
         public var errorCode: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             committedOffset: Int64 = 0,
@@ -178,6 +199,10 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
             self.errorCode = errorCode
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "OffsetFetchResponse.OffsetFetchResponsePartition.partitionIndex")
             self.committedOffset = try buffer.readKafkaInt64(field: "OffsetFetchResponse.OffsetFetchResponsePartition.committedOffset")
@@ -193,6 +218,11 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt64(self.committedOffset)
@@ -216,6 +246,7 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
         /// The group-level error code, or 0 if there was no error.
         public var errorCode: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             groupId: String = "",
             topics: [OffsetFetchResponseTopics] = [],
@@ -226,6 +257,10 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
             self.errorCode = errorCode
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.groupId = try buffer.kafkaReadString(compact: true, version: version, field: "OffsetFetchResponse.OffsetFetchResponseGroup.groupId")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 3, field: "OffsetFetchResponse.OffsetFetchResponseGroup.topics") {
@@ -242,6 +277,11 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "OffsetFetchResponse.OffsetFetchResponseGroup.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.groupId, compact: true, field: "OffsetFetchResponse.OffsetFetchResponseGroup.groupId")
             buffer.writeKafkaLength(self.topics.count, compact: true, wide: true)
@@ -260,6 +300,7 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
         /// The responses per partition
         public var partitions: [OffsetFetchResponsePartitions]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [OffsetFetchResponsePartitions] = []
@@ -268,6 +309,10 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: true, version: version, field: "OffsetFetchResponse.OffsetFetchResponseTopics.name")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 20, field: "OffsetFetchResponse.OffsetFetchResponseTopics.partitions") {
@@ -283,6 +328,11 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "OffsetFetchResponse.OffsetFetchResponseTopics.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "OffsetFetchResponse.OffsetFetchResponseTopics.name")
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -306,6 +356,7 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
         /// The partition-level error code, or 0 if there was no error.
         public var errorCode: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             committedOffset: Int64 = 0,
@@ -320,6 +371,10 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
             self.errorCode = errorCode
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "OffsetFetchResponse.OffsetFetchResponsePartitions.partitionIndex")
             self.committedOffset = try buffer.readKafkaInt64(field: "OffsetFetchResponse.OffsetFetchResponsePartitions.committedOffset")
@@ -329,6 +384,11 @@ public struct OffsetFetchResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "OffsetFetchResponse.OffsetFetchResponsePartitions.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt64(self.committedOffset)

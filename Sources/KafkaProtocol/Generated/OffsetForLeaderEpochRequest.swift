@@ -14,6 +14,7 @@ public struct OffsetForLeaderEpochRequest: KafkaRequestMessage {
     /// Each topic to get offsets for.
     public var topics: [OffsetForLeaderTopic]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         replicaId: Int32 = -2,
         topics: [OffsetForLeaderTopic] = []
@@ -22,6 +23,10 @@ public struct OffsetForLeaderEpochRequest: KafkaRequestMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetForLeaderEpochRequest", version: version)
@@ -46,6 +51,11 @@ public struct OffsetForLeaderEpochRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetForLeaderEpochRequest", version: version)
@@ -69,6 +79,7 @@ public struct OffsetForLeaderEpochRequest: KafkaRequestMessage {
         /// Each partition to get offsets for.
         public var partitions: [OffsetForLeaderPartition]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topic: String = "",
             partitions: [OffsetForLeaderPartition] = []
@@ -77,6 +88,10 @@ public struct OffsetForLeaderEpochRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topic = try buffer.kafkaReadString(compact: version >= 4, version: version, field: "OffsetForLeaderEpochRequest.OffsetForLeaderTopic.topic")
             if let count = try buffer.readKafkaLength(compact: version >= 4, wide: true, minimumElementSize: 8, field: "OffsetForLeaderEpochRequest.OffsetForLeaderTopic.partitions") {
@@ -94,6 +109,11 @@ public struct OffsetForLeaderEpochRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.topic, compact: version >= 4, field: "OffsetForLeaderEpochRequest.OffsetForLeaderTopic.topic")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 4, wide: true)
@@ -115,6 +135,7 @@ public struct OffsetForLeaderEpochRequest: KafkaRequestMessage {
         /// The epoch to look up an offset for.
         public var leaderEpoch: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partition: Int32 = 0,
             currentLeaderEpoch: Int32 = -1,
@@ -125,6 +146,10 @@ public struct OffsetForLeaderEpochRequest: KafkaRequestMessage {
             self.leaderEpoch = leaderEpoch
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partition = try buffer.readKafkaInt32(field: "OffsetForLeaderEpochRequest.OffsetForLeaderPartition.partition")
             if version >= 2 {
@@ -138,6 +163,11 @@ public struct OffsetForLeaderEpochRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partition)
             if version >= 2 {

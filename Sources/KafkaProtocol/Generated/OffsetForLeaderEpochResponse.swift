@@ -13,6 +13,7 @@ public struct OffsetForLeaderEpochResponse: KafkaResponseMessage {
     /// Each topic we fetched offsets for.
     public var topics: [OffsetForLeaderTopicResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         topics: [OffsetForLeaderTopicResult] = []
@@ -21,6 +22,10 @@ public struct OffsetForLeaderEpochResponse: KafkaResponseMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetForLeaderEpochResponse", version: version)
@@ -45,6 +50,11 @@ public struct OffsetForLeaderEpochResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "OffsetForLeaderEpochResponse", version: version)
@@ -68,6 +78,7 @@ public struct OffsetForLeaderEpochResponse: KafkaResponseMessage {
         /// Each partition in the topic we fetched offsets for.
         public var partitions: [EpochEndOffset]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topic: String = "",
             partitions: [EpochEndOffset] = []
@@ -76,6 +87,10 @@ public struct OffsetForLeaderEpochResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topic = try buffer.kafkaReadString(compact: version >= 4, version: version, field: "OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult.topic")
             if let count = try buffer.readKafkaLength(compact: version >= 4, wide: true, minimumElementSize: 14, field: "OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult.partitions") {
@@ -93,6 +108,11 @@ public struct OffsetForLeaderEpochResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.topic, compact: version >= 4, field: "OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult.topic")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 4, wide: true)
@@ -116,6 +136,7 @@ public struct OffsetForLeaderEpochResponse: KafkaResponseMessage {
         /// The end offset of the epoch.
         public var endOffset: Int64
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             errorCode: Int16 = 0,
             partition: Int32 = 0,
@@ -128,6 +149,10 @@ public struct OffsetForLeaderEpochResponse: KafkaResponseMessage {
             self.endOffset = endOffset
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.errorCode = try buffer.readKafkaInt16(field: "OffsetForLeaderEpochResponse.EpochEndOffset.errorCode")
             self.partition = try buffer.readKafkaInt32(field: "OffsetForLeaderEpochResponse.EpochEndOffset.partition")
@@ -142,6 +167,11 @@ public struct OffsetForLeaderEpochResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.errorCode)
             buffer.writeKafkaInt32(self.partition)

@@ -18,6 +18,7 @@ public struct ProduceRequest: KafkaRequestMessage {
     /// Each topic to produce to.
     public var topicData: [TopicProduceData]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         transactionalId: String? = nil,
         acks: Int16 = 0,
@@ -30,6 +31,10 @@ public struct ProduceRequest: KafkaRequestMessage {
         self.topicData = topicData
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ProduceRequest", version: version)
@@ -56,6 +61,11 @@ public struct ProduceRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ProduceRequest", version: version)
@@ -83,6 +93,7 @@ public struct ProduceRequest: KafkaRequestMessage {
         /// Each partition to produce to.
         public var partitionData: [PartitionProduceData]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitionData: [PartitionProduceData] = []
@@ -91,6 +102,10 @@ public struct ProduceRequest: KafkaRequestMessage {
             self.partitionData = partitionData
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 9, version: version, field: "ProduceRequest.TopicProduceData.name")
             if let count = try buffer.readKafkaLength(compact: version >= 9, wide: true, minimumElementSize: 6, field: "ProduceRequest.TopicProduceData.partitionData") {
@@ -108,6 +123,11 @@ public struct ProduceRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 9, field: "ProduceRequest.TopicProduceData.name")
             buffer.writeKafkaLength(self.partitionData.count, compact: version >= 9, wide: true)
@@ -127,6 +147,7 @@ public struct ProduceRequest: KafkaRequestMessage {
         /// The record data to be produced.
         public var records: ByteBuffer?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             index: Int32 = 0,
             records: ByteBuffer? = nil
@@ -135,6 +156,10 @@ public struct ProduceRequest: KafkaRequestMessage {
             self.records = records
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.index = try buffer.readKafkaInt32(field: "ProduceRequest.PartitionProduceData.index")
             self.records = try buffer.kafkaReadNullableBytes(compact: version >= 9, nullable: true, version: version, field: "ProduceRequest.PartitionProduceData.records")
@@ -143,6 +168,11 @@ public struct ProduceRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.index)
             try buffer.kafkaWriteNullableBytes(self.records, compact: version >= 9, nullable: true, version: version, field: "ProduceRequest.PartitionProduceData.records")

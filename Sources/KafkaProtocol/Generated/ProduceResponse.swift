@@ -15,6 +15,7 @@ public struct ProduceResponse: KafkaResponseMessage {
     /// Endpoints for all current-leaders enumerated in PartitionProduceResponses, with errors NOT_LEADER_OR_FOLLOWER.
     public var nodeEndpoints: [NodeEndpoint]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         responses: [TopicProduceResponse] = [],
         throttleTimeMs: Int32 = 0,
@@ -25,6 +26,10 @@ public struct ProduceResponse: KafkaResponseMessage {
         self.nodeEndpoints = nodeEndpoints
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ProduceResponse", version: version)
@@ -75,6 +80,11 @@ public struct ProduceResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ProduceResponse", version: version)
@@ -113,6 +123,7 @@ public struct ProduceResponse: KafkaResponseMessage {
         /// Each partition that we produced to within the topic.
         public var partitionResponses: [PartitionProduceResponse]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitionResponses: [PartitionProduceResponse] = []
@@ -121,6 +132,10 @@ public struct ProduceResponse: KafkaResponseMessage {
             self.partitionResponses = partitionResponses
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 9, version: version, field: "ProduceResponse.TopicProduceResponse.name")
             if let count = try buffer.readKafkaLength(compact: version >= 9, wide: true, minimumElementSize: 14, field: "ProduceResponse.TopicProduceResponse.partitionResponses") {
@@ -138,6 +153,11 @@ public struct ProduceResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 9, field: "ProduceResponse.TopicProduceResponse.name")
             buffer.writeKafkaLength(self.partitionResponses.count, compact: version >= 9, wide: true)
@@ -168,6 +188,7 @@ public struct ProduceResponse: KafkaResponseMessage {
         public var errorMessage: String?
         public var currentLeader: LeaderIdAndEpoch
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             index: Int32 = 0,
             errorCode: Int16 = 0,
@@ -188,6 +209,10 @@ public struct ProduceResponse: KafkaResponseMessage {
             self.currentLeader = currentLeader
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.index = try buffer.readKafkaInt32(field: "ProduceResponse.PartitionProduceResponse.index")
             self.errorCode = try buffer.readKafkaInt16(field: "ProduceResponse.PartitionProduceResponse.errorCode")
@@ -243,6 +268,11 @@ public struct ProduceResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.index)
             buffer.writeKafkaInt16(self.errorCode)
@@ -287,6 +317,7 @@ public struct ProduceResponse: KafkaResponseMessage {
         /// The error message of the record that caused the batch to be dropped
         public var batchIndexErrorMessage: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             batchIndex: Int32 = 0,
             batchIndexErrorMessage: String? = nil
@@ -295,6 +326,10 @@ public struct ProduceResponse: KafkaResponseMessage {
             self.batchIndexErrorMessage = batchIndexErrorMessage
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.batchIndex = try buffer.readKafkaInt32(field: "ProduceResponse.BatchIndexAndErrorMessage.batchIndex")
             self.batchIndexErrorMessage = try buffer.kafkaReadNullableString(compact: version >= 9, nullable: true, version: version, field: "ProduceResponse.BatchIndexAndErrorMessage.batchIndexErrorMessage")
@@ -303,6 +338,11 @@ public struct ProduceResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.batchIndex)
             try buffer.kafkaWriteNullableString(self.batchIndexErrorMessage, compact: version >= 9, nullable: true, version: version, field: "ProduceResponse.BatchIndexAndErrorMessage.batchIndexErrorMessage")
@@ -318,6 +358,7 @@ public struct ProduceResponse: KafkaResponseMessage {
         /// The latest known leader epoch
         public var leaderEpoch: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             leaderId: Int32 = -1,
             leaderEpoch: Int32 = -1
@@ -326,12 +367,21 @@ public struct ProduceResponse: KafkaResponseMessage {
             self.leaderEpoch = leaderEpoch
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.leaderId = try buffer.readKafkaInt32(field: "ProduceResponse.LeaderIdAndEpoch.leaderId")
             self.leaderEpoch = try buffer.readKafkaInt32(field: "ProduceResponse.LeaderIdAndEpoch.leaderEpoch")
             try buffer.readKafkaTaggedFields(field: "ProduceResponse.LeaderIdAndEpoch.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.leaderId)
             buffer.writeKafkaInt32(self.leaderEpoch)
@@ -350,6 +400,7 @@ public struct ProduceResponse: KafkaResponseMessage {
         /// The rack of the node, or null if it has not been assigned to a rack.
         public var rack: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             nodeId: Int32 = 0,
             host: String = "",
@@ -362,6 +413,10 @@ public struct ProduceResponse: KafkaResponseMessage {
             self.rack = rack
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.nodeId = try buffer.readKafkaInt32(field: "ProduceResponse.NodeEndpoint.nodeId")
             self.host = try buffer.kafkaReadString(compact: true, version: version, field: "ProduceResponse.NodeEndpoint.host")
@@ -370,6 +425,11 @@ public struct ProduceResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ProduceResponse.NodeEndpoint.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.nodeId)
             try buffer.kafkaWriteString(self.host, compact: true, field: "ProduceResponse.NodeEndpoint.host")

@@ -20,6 +20,7 @@ public struct PushTelemetryRequest: KafkaRequestMessage {
     /// Metrics encoded in OpenTelemetry MetricsData v1 protobuf format.
     public var metrics: ByteBuffer
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         clientInstanceId: KafkaUUID = .zero,
         subscriptionId: Int32 = 0,
@@ -34,6 +35,10 @@ public struct PushTelemetryRequest: KafkaRequestMessage {
         self.metrics = metrics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "PushTelemetryRequest", version: version)
@@ -46,6 +51,11 @@ public struct PushTelemetryRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "PushTelemetryRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "PushTelemetryRequest", version: version)

@@ -11,12 +11,17 @@ public struct ReadShareGroupStateResponse: KafkaResponseMessage {
     /// The read results
     public var results: [ReadStateResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         results: [ReadStateResult] = []
     ) {
         self.results = results
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ReadShareGroupStateResponse", version: version)
@@ -34,6 +39,11 @@ public struct ReadShareGroupStateResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "ReadShareGroupStateResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ReadShareGroupStateResponse", version: version)
@@ -52,6 +62,7 @@ public struct ReadShareGroupStateResponse: KafkaResponseMessage {
         /// The results for the partitions.
         public var partitions: [PartitionResult]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicId: KafkaUUID = .zero,
             partitions: [PartitionResult] = []
@@ -60,6 +71,10 @@ public struct ReadShareGroupStateResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicId = try buffer.readKafkaUUID(field: "ReadShareGroupStateResponse.ReadStateResult.topicId")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 21, field: "ReadShareGroupStateResponse.ReadStateResult.partitions") {
@@ -75,6 +90,11 @@ public struct ReadShareGroupStateResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ReadShareGroupStateResponse.ReadStateResult.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -99,6 +119,7 @@ public struct ReadShareGroupStateResponse: KafkaResponseMessage {
         public var startOffset: Int64
         public var stateBatches: [StateBatch]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partition: Int32 = 0,
             errorCode: Int16 = 0,
@@ -115,6 +136,10 @@ public struct ReadShareGroupStateResponse: KafkaResponseMessage {
             self.stateBatches = stateBatches
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partition = try buffer.readKafkaInt32(field: "ReadShareGroupStateResponse.PartitionResult.partition")
             self.errorCode = try buffer.readKafkaInt16(field: "ReadShareGroupStateResponse.PartitionResult.errorCode")
@@ -134,6 +159,11 @@ public struct ReadShareGroupStateResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ReadShareGroupStateResponse.PartitionResult.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partition)
             buffer.writeKafkaInt16(self.errorCode)
@@ -158,6 +188,7 @@ public struct ReadShareGroupStateResponse: KafkaResponseMessage {
         /// The delivery count.
         public var deliveryCount: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             firstOffset: Int64 = 0,
             lastOffset: Int64 = 0,
@@ -170,6 +201,10 @@ public struct ReadShareGroupStateResponse: KafkaResponseMessage {
             self.deliveryCount = deliveryCount
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.firstOffset = try buffer.readKafkaInt64(field: "ReadShareGroupStateResponse.StateBatch.firstOffset")
             self.lastOffset = try buffer.readKafkaInt64(field: "ReadShareGroupStateResponse.StateBatch.lastOffset")
@@ -178,6 +213,11 @@ public struct ReadShareGroupStateResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ReadShareGroupStateResponse.StateBatch.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt64(self.firstOffset)
             buffer.writeKafkaInt64(self.lastOffset)

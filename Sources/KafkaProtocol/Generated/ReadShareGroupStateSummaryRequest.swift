@@ -14,6 +14,7 @@ public struct ReadShareGroupStateSummaryRequest: KafkaRequestMessage {
     /// The data for the topics.
     public var topics: [ReadStateSummaryData]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         groupId: String = "",
         topics: [ReadStateSummaryData] = []
@@ -22,6 +23,10 @@ public struct ReadShareGroupStateSummaryRequest: KafkaRequestMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ReadShareGroupStateSummaryRequest", version: version)
@@ -40,6 +45,11 @@ public struct ReadShareGroupStateSummaryRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "ReadShareGroupStateSummaryRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ReadShareGroupStateSummaryRequest", version: version)
@@ -59,6 +69,7 @@ public struct ReadShareGroupStateSummaryRequest: KafkaRequestMessage {
         /// The data for the partitions.
         public var partitions: [PartitionData]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicId: KafkaUUID = .zero,
             partitions: [PartitionData] = []
@@ -67,6 +78,10 @@ public struct ReadShareGroupStateSummaryRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicId = try buffer.readKafkaUUID(field: "ReadShareGroupStateSummaryRequest.ReadStateSummaryData.topicId")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 9, field: "ReadShareGroupStateSummaryRequest.ReadStateSummaryData.partitions") {
@@ -82,6 +97,11 @@ public struct ReadShareGroupStateSummaryRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "ReadShareGroupStateSummaryRequest.ReadStateSummaryData.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -99,6 +119,7 @@ public struct ReadShareGroupStateSummaryRequest: KafkaRequestMessage {
         /// The leader epoch of the share-partition.
         public var leaderEpoch: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partition: Int32 = 0,
             leaderEpoch: Int32 = 0
@@ -107,12 +128,21 @@ public struct ReadShareGroupStateSummaryRequest: KafkaRequestMessage {
             self.leaderEpoch = leaderEpoch
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partition = try buffer.readKafkaInt32(field: "ReadShareGroupStateSummaryRequest.PartitionData.partition")
             self.leaderEpoch = try buffer.readKafkaInt32(field: "ReadShareGroupStateSummaryRequest.PartitionData.leaderEpoch")
             try buffer.readKafkaTaggedFields(field: "ReadShareGroupStateSummaryRequest.PartitionData.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partition)
             buffer.writeKafkaInt32(self.leaderEpoch)

@@ -17,6 +17,7 @@ public struct SaslAuthenticateResponse: KafkaResponseMessage {
     /// Number of milliseconds after which only re-authentication over the existing connection to create a new session can occur.
     public var sessionLifetimeMs: Int64
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         errorCode: Int16 = 0,
         errorMessage: String? = "",
@@ -29,6 +30,10 @@ public struct SaslAuthenticateResponse: KafkaResponseMessage {
         self.sessionLifetimeMs = sessionLifetimeMs
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "SaslAuthenticateResponse", version: version)
@@ -46,6 +51,11 @@ public struct SaslAuthenticateResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "SaslAuthenticateResponse", version: version)

@@ -18,6 +18,7 @@ public struct ShareAcknowledgeRequest: KafkaRequestMessage {
     /// The topics containing records to acknowledge.
     public var topics: [AcknowledgeTopic]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         groupId: String? = nil,
         memberId: String? = "",
@@ -30,6 +31,10 @@ public struct ShareAcknowledgeRequest: KafkaRequestMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ShareAcknowledgeRequest", version: version)
@@ -50,6 +55,11 @@ public struct ShareAcknowledgeRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "ShareAcknowledgeRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ShareAcknowledgeRequest", version: version)
@@ -71,6 +81,7 @@ public struct ShareAcknowledgeRequest: KafkaRequestMessage {
         /// The partitions containing records to acknowledge.
         public var partitions: [AcknowledgePartition]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicId: KafkaUUID = .zero,
             partitions: [AcknowledgePartition] = []
@@ -79,6 +90,10 @@ public struct ShareAcknowledgeRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicId = try buffer.readKafkaUUID(field: "ShareAcknowledgeRequest.AcknowledgeTopic.topicId")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 6, field: "ShareAcknowledgeRequest.AcknowledgeTopic.partitions") {
@@ -94,6 +109,11 @@ public struct ShareAcknowledgeRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "ShareAcknowledgeRequest.AcknowledgeTopic.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -111,6 +131,7 @@ public struct ShareAcknowledgeRequest: KafkaRequestMessage {
         /// Record batches to acknowledge.
         public var acknowledgementBatches: [AcknowledgementBatch]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             acknowledgementBatches: [AcknowledgementBatch] = []
@@ -119,6 +140,10 @@ public struct ShareAcknowledgeRequest: KafkaRequestMessage {
             self.acknowledgementBatches = acknowledgementBatches
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "ShareAcknowledgeRequest.AcknowledgePartition.partitionIndex")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 18, field: "ShareAcknowledgeRequest.AcknowledgePartition.acknowledgementBatches") {
@@ -134,6 +159,11 @@ public struct ShareAcknowledgeRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "ShareAcknowledgeRequest.AcknowledgePartition.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaLength(self.acknowledgementBatches.count, compact: true, wide: true)
@@ -153,6 +183,7 @@ public struct ShareAcknowledgeRequest: KafkaRequestMessage {
         /// Array of acknowledge types - 0:Gap,1:Accept,2:Release,3:Reject.
         public var acknowledgeTypes: [Int8]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             firstOffset: Int64 = 0,
             lastOffset: Int64 = 0,
@@ -163,6 +194,10 @@ public struct ShareAcknowledgeRequest: KafkaRequestMessage {
             self.acknowledgeTypes = acknowledgeTypes
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.firstOffset = try buffer.readKafkaInt64(field: "ShareAcknowledgeRequest.AcknowledgementBatch.firstOffset")
             self.lastOffset = try buffer.readKafkaInt64(field: "ShareAcknowledgeRequest.AcknowledgementBatch.lastOffset")
@@ -179,6 +214,11 @@ public struct ShareAcknowledgeRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "ShareAcknowledgeRequest.AcknowledgementBatch.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt64(self.firstOffset)
             buffer.writeKafkaInt64(self.lastOffset)

@@ -19,6 +19,7 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
     /// Endpoints for all current leaders enumerated in PartitionData with error NOT_LEADER_OR_FOLLOWER.
     public var nodeEndpoints: [NodeEndpoint]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -33,6 +34,10 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
         self.nodeEndpoints = nodeEndpoints
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ShareAcknowledgeResponse", version: version)
@@ -63,6 +68,11 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "ShareAcknowledgeResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ShareAcknowledgeResponse", version: version)
@@ -88,6 +98,7 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
         /// The topic partitions.
         public var partitions: [PartitionData]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicId: KafkaUUID = .zero,
             partitions: [PartitionData] = []
@@ -96,6 +107,10 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicId = try buffer.readKafkaUUID(field: "ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse.topicId")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 17, field: "ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse.partitions") {
@@ -111,6 +126,11 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ShareAcknowledgeResponse.ShareAcknowledgeTopicResponse.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -131,6 +151,7 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
         public var errorMessage: String?
         public var currentLeader: LeaderIdAndEpoch
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             errorCode: Int16 = 0,
@@ -143,6 +164,10 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
             self.currentLeader = currentLeader
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "ShareAcknowledgeResponse.PartitionData.partitionIndex")
             self.errorCode = try buffer.readKafkaInt16(field: "ShareAcknowledgeResponse.PartitionData.errorCode")
@@ -151,6 +176,11 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ShareAcknowledgeResponse.PartitionData.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt16(self.errorCode)
@@ -166,6 +196,7 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
         /// The latest known leader epoch.
         public var leaderEpoch: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             leaderId: Int32 = 0,
             leaderEpoch: Int32 = 0
@@ -174,12 +205,21 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
             self.leaderEpoch = leaderEpoch
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.leaderId = try buffer.readKafkaInt32(field: "ShareAcknowledgeResponse.LeaderIdAndEpoch.leaderId")
             self.leaderEpoch = try buffer.readKafkaInt32(field: "ShareAcknowledgeResponse.LeaderIdAndEpoch.leaderEpoch")
             try buffer.readKafkaTaggedFields(field: "ShareAcknowledgeResponse.LeaderIdAndEpoch.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.leaderId)
             buffer.writeKafkaInt32(self.leaderEpoch)
@@ -198,6 +238,7 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
         /// The rack of the node, or null if it has not been assigned to a rack.
         public var rack: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             nodeId: Int32 = 0,
             host: String = "",
@@ -210,6 +251,10 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
             self.rack = rack
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.nodeId = try buffer.readKafkaInt32(field: "ShareAcknowledgeResponse.NodeEndpoint.nodeId")
             self.host = try buffer.kafkaReadString(compact: true, version: version, field: "ShareAcknowledgeResponse.NodeEndpoint.host")
@@ -218,6 +263,11 @@ public struct ShareAcknowledgeResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ShareAcknowledgeResponse.NodeEndpoint.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.nodeId)
             try buffer.kafkaWriteString(self.host, compact: true, field: "ShareAcknowledgeResponse.NodeEndpoint.host")

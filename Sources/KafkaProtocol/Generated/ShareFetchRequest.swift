@@ -26,6 +26,7 @@ public struct ShareFetchRequest: KafkaRequestMessage {
     /// The partitions to remove from this share session.
     public var forgottenTopicsData: [ForgottenTopic]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         groupId: String? = nil,
         memberId: String? = "",
@@ -46,6 +47,10 @@ public struct ShareFetchRequest: KafkaRequestMessage {
         self.forgottenTopicsData = forgottenTopicsData
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ShareFetchRequest", version: version)
@@ -79,6 +84,11 @@ public struct ShareFetchRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "ShareFetchRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ShareFetchRequest", version: version)
@@ -107,6 +117,7 @@ public struct ShareFetchRequest: KafkaRequestMessage {
         /// The partitions to fetch.
         public var partitions: [FetchPartition]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicId: KafkaUUID = .zero,
             partitions: [FetchPartition] = []
@@ -115,6 +126,10 @@ public struct ShareFetchRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicId = try buffer.readKafkaUUID(field: "ShareFetchRequest.FetchTopic.topicId")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 10, field: "ShareFetchRequest.FetchTopic.partitions") {
@@ -130,6 +145,11 @@ public struct ShareFetchRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "ShareFetchRequest.FetchTopic.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -149,6 +169,7 @@ public struct ShareFetchRequest: KafkaRequestMessage {
         /// Record batches to acknowledge.
         public var acknowledgementBatches: [AcknowledgementBatch]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             partitionMaxBytes: Int32 = 0,
@@ -159,6 +180,10 @@ public struct ShareFetchRequest: KafkaRequestMessage {
             self.acknowledgementBatches = acknowledgementBatches
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "ShareFetchRequest.FetchPartition.partitionIndex")
             self.partitionMaxBytes = try buffer.readKafkaInt32(field: "ShareFetchRequest.FetchPartition.partitionMaxBytes")
@@ -175,6 +200,11 @@ public struct ShareFetchRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "ShareFetchRequest.FetchPartition.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt32(self.partitionMaxBytes)
@@ -195,6 +225,7 @@ public struct ShareFetchRequest: KafkaRequestMessage {
         /// Array of acknowledge types - 0:Gap,1:Accept,2:Release,3:Reject.
         public var acknowledgeTypes: [Int8]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             firstOffset: Int64 = 0,
             lastOffset: Int64 = 0,
@@ -205,6 +236,10 @@ public struct ShareFetchRequest: KafkaRequestMessage {
             self.acknowledgeTypes = acknowledgeTypes
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.firstOffset = try buffer.readKafkaInt64(field: "ShareFetchRequest.AcknowledgementBatch.firstOffset")
             self.lastOffset = try buffer.readKafkaInt64(field: "ShareFetchRequest.AcknowledgementBatch.lastOffset")
@@ -221,6 +256,11 @@ public struct ShareFetchRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "ShareFetchRequest.AcknowledgementBatch.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt64(self.firstOffset)
             buffer.writeKafkaInt64(self.lastOffset)
@@ -239,6 +279,7 @@ public struct ShareFetchRequest: KafkaRequestMessage {
         /// The partitions indexes to forget.
         public var partitions: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicId: KafkaUUID = .zero,
             partitions: [Int32] = []
@@ -247,6 +288,10 @@ public struct ShareFetchRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicId = try buffer.readKafkaUUID(field: "ShareFetchRequest.ForgottenTopic.topicId")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 4, field: "ShareFetchRequest.ForgottenTopic.partitions") {
@@ -262,6 +307,11 @@ public struct ShareFetchRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "ShareFetchRequest.ForgottenTopic.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)

@@ -19,6 +19,7 @@ public struct ShareFetchResponse: KafkaResponseMessage {
     /// Endpoints for all current leaders enumerated in PartitionData with error NOT_LEADER_OR_FOLLOWER.
     public var nodeEndpoints: [NodeEndpoint]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -33,6 +34,10 @@ public struct ShareFetchResponse: KafkaResponseMessage {
         self.nodeEndpoints = nodeEndpoints
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ShareFetchResponse", version: version)
@@ -63,6 +68,11 @@ public struct ShareFetchResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "ShareFetchResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ShareFetchResponse", version: version)
@@ -88,6 +98,7 @@ public struct ShareFetchResponse: KafkaResponseMessage {
         /// The topic partitions.
         public var partitions: [PartitionData]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicId: KafkaUUID = .zero,
             partitions: [PartitionData] = []
@@ -96,6 +107,10 @@ public struct ShareFetchResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicId = try buffer.readKafkaUUID(field: "ShareFetchResponse.ShareFetchableTopicResponse.topicId")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 22, field: "ShareFetchResponse.ShareFetchableTopicResponse.partitions") {
@@ -111,6 +126,11 @@ public struct ShareFetchResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ShareFetchResponse.ShareFetchableTopicResponse.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -139,6 +159,7 @@ public struct ShareFetchResponse: KafkaResponseMessage {
         /// The acquired records.
         public var acquiredRecords: [AcquiredRecords]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             errorCode: Int16 = 0,
@@ -159,6 +180,10 @@ public struct ShareFetchResponse: KafkaResponseMessage {
             self.acquiredRecords = acquiredRecords
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "ShareFetchResponse.PartitionData.partitionIndex")
             self.errorCode = try buffer.readKafkaInt16(field: "ShareFetchResponse.PartitionData.errorCode")
@@ -180,6 +205,11 @@ public struct ShareFetchResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ShareFetchResponse.PartitionData.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt16(self.errorCode)
@@ -202,6 +232,7 @@ public struct ShareFetchResponse: KafkaResponseMessage {
         /// The latest known leader epoch.
         public var leaderEpoch: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             leaderId: Int32 = 0,
             leaderEpoch: Int32 = 0
@@ -210,12 +241,21 @@ public struct ShareFetchResponse: KafkaResponseMessage {
             self.leaderEpoch = leaderEpoch
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.leaderId = try buffer.readKafkaInt32(field: "ShareFetchResponse.LeaderIdAndEpoch.leaderId")
             self.leaderEpoch = try buffer.readKafkaInt32(field: "ShareFetchResponse.LeaderIdAndEpoch.leaderEpoch")
             try buffer.readKafkaTaggedFields(field: "ShareFetchResponse.LeaderIdAndEpoch.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.leaderId)
             buffer.writeKafkaInt32(self.leaderEpoch)
@@ -232,6 +272,7 @@ public struct ShareFetchResponse: KafkaResponseMessage {
         /// The delivery count of this batch of acquired records.
         public var deliveryCount: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             firstOffset: Int64 = 0,
             lastOffset: Int64 = 0,
@@ -242,6 +283,10 @@ public struct ShareFetchResponse: KafkaResponseMessage {
             self.deliveryCount = deliveryCount
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.firstOffset = try buffer.readKafkaInt64(field: "ShareFetchResponse.AcquiredRecords.firstOffset")
             self.lastOffset = try buffer.readKafkaInt64(field: "ShareFetchResponse.AcquiredRecords.lastOffset")
@@ -249,6 +294,11 @@ public struct ShareFetchResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ShareFetchResponse.AcquiredRecords.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt64(self.firstOffset)
             buffer.writeKafkaInt64(self.lastOffset)
@@ -268,6 +318,7 @@ public struct ShareFetchResponse: KafkaResponseMessage {
         /// The rack of the node, or null if it has not been assigned to a rack.
         public var rack: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             nodeId: Int32 = 0,
             host: String = "",
@@ -280,6 +331,10 @@ public struct ShareFetchResponse: KafkaResponseMessage {
             self.rack = rack
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.nodeId = try buffer.readKafkaInt32(field: "ShareFetchResponse.NodeEndpoint.nodeId")
             self.host = try buffer.kafkaReadString(compact: true, version: version, field: "ShareFetchResponse.NodeEndpoint.host")
@@ -288,6 +343,11 @@ public struct ShareFetchResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ShareFetchResponse.NodeEndpoint.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.nodeId)
             try buffer.kafkaWriteString(self.host, compact: true, field: "ShareFetchResponse.NodeEndpoint.host")

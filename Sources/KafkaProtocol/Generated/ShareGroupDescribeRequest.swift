@@ -14,6 +14,7 @@ public struct ShareGroupDescribeRequest: KafkaRequestMessage {
     /// Whether to include authorized operations.
     public var includeAuthorizedOperations: Bool
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         groupIds: [String] = [],
         includeAuthorizedOperations: Bool = false
@@ -22,6 +23,10 @@ public struct ShareGroupDescribeRequest: KafkaRequestMessage {
         self.includeAuthorizedOperations = includeAuthorizedOperations
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ShareGroupDescribeRequest", version: version)
@@ -40,6 +45,11 @@ public struct ShareGroupDescribeRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "ShareGroupDescribeRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ShareGroupDescribeRequest", version: version)

@@ -13,6 +13,7 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
     /// Each described group.
     public var groups: [DescribedGroup]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         groups: [DescribedGroup] = []
@@ -21,6 +22,10 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
         self.groups = groups
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ShareGroupDescribeResponse", version: version)
@@ -39,6 +44,11 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "ShareGroupDescribeResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ShareGroupDescribeResponse", version: version)
@@ -72,6 +82,7 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
         /// 32-bit bitfield to represent authorized operations for this group.
         public var authorizedOperations: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             errorCode: Int16 = 0,
             errorMessage: String? = nil,
@@ -94,6 +105,10 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
             self.authorizedOperations = authorizedOperations
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.errorCode = try buffer.readKafkaInt16(field: "ShareGroupDescribeResponse.DescribedGroup.errorCode")
             self.errorMessage = try buffer.kafkaReadNullableString(compact: true, nullable: true, version: version, field: "ShareGroupDescribeResponse.DescribedGroup.errorMessage")
@@ -116,6 +131,11 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ShareGroupDescribeResponse.DescribedGroup.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.errorCode)
             try buffer.kafkaWriteNullableString(self.errorMessage, compact: true, nullable: true, version: version, field: "ShareGroupDescribeResponse.DescribedGroup.errorMessage")
@@ -150,6 +170,7 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
         /// The current assignment.
         public var assignment: Assignment
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             memberId: String = "",
             rackId: String? = nil,
@@ -168,6 +189,10 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
             self.assignment = assignment
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.memberId = try buffer.kafkaReadString(compact: true, version: version, field: "ShareGroupDescribeResponse.Member.memberId")
             self.rackId = try buffer.kafkaReadNullableString(compact: true, nullable: true, version: version, field: "ShareGroupDescribeResponse.Member.rackId")
@@ -188,6 +213,11 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ShareGroupDescribeResponse.Member.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.memberId, compact: true, field: "ShareGroupDescribeResponse.Member.memberId")
             try buffer.kafkaWriteNullableString(self.rackId, compact: true, nullable: true, version: version, field: "ShareGroupDescribeResponse.Member.rackId")
@@ -211,6 +241,7 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
         /// The partitions.
         public var partitions: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicId: KafkaUUID = .zero,
             topicName: String = "",
@@ -221,6 +252,10 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicId = try buffer.readKafkaUUID(field: "ShareGroupDescribeResponse.TopicPartitions.topicId")
             self.topicName = try buffer.kafkaReadString(compact: true, version: version, field: "ShareGroupDescribeResponse.TopicPartitions.topicName")
@@ -237,6 +272,11 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ShareGroupDescribeResponse.TopicPartitions.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             try buffer.kafkaWriteString(self.topicName, compact: true, field: "ShareGroupDescribeResponse.TopicPartitions.topicName")
@@ -252,12 +292,17 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
         /// The assigned topic-partitions to the member.
         public var topicPartitions: [TopicPartitions]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicPartitions: [TopicPartitions] = []
         ) {
             self.topicPartitions = topicPartitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 19, field: "ShareGroupDescribeResponse.Assignment.topicPartitions") {
                 var elements: [TopicPartitions] = []
@@ -272,6 +317,11 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "ShareGroupDescribeResponse.Assignment.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaLength(self.topicPartitions.count, compact: true, wide: true)
             for element in self.topicPartitions {

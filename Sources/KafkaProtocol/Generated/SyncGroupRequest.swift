@@ -24,6 +24,7 @@ public struct SyncGroupRequest: KafkaRequestMessage {
     /// Each assignment.
     public var assignments: [SyncGroupRequestAssignment]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         groupId: String = "",
         generationId: Int32 = 0,
@@ -42,6 +43,10 @@ public struct SyncGroupRequest: KafkaRequestMessage {
         self.assignments = assignments
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "SyncGroupRequest", version: version)
@@ -79,6 +84,11 @@ public struct SyncGroupRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "SyncGroupRequest", version: version)
@@ -113,6 +123,7 @@ public struct SyncGroupRequest: KafkaRequestMessage {
         /// The member assignment.
         public var assignment: ByteBuffer
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             memberId: String = "",
             assignment: ByteBuffer = ByteBuffer()
@@ -121,6 +132,10 @@ public struct SyncGroupRequest: KafkaRequestMessage {
             self.assignment = assignment
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.memberId = try buffer.kafkaReadString(compact: version >= 4, version: version, field: "SyncGroupRequest.SyncGroupRequestAssignment.memberId")
             self.assignment = try buffer.kafkaReadBytes(compact: version >= 4, version: version, field: "SyncGroupRequest.SyncGroupRequestAssignment.assignment")
@@ -129,6 +144,11 @@ public struct SyncGroupRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.memberId, compact: version >= 4, field: "SyncGroupRequest.SyncGroupRequestAssignment.memberId")
             buffer.kafkaWriteBytes(self.assignment, compact: version >= 4)

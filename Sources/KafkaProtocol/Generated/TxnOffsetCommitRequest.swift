@@ -26,6 +26,7 @@ public struct TxnOffsetCommitRequest: KafkaRequestMessage {
     /// Each topic that we want to commit offsets for.
     public var topics: [TxnOffsetCommitRequestTopic]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         transactionalId: String = "",
         groupId: String = "",
@@ -46,6 +47,10 @@ public struct TxnOffsetCommitRequest: KafkaRequestMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "TxnOffsetCommitRequest", version: version)
@@ -84,6 +89,11 @@ public struct TxnOffsetCommitRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "TxnOffsetCommitRequest", version: version)
@@ -123,6 +133,7 @@ public struct TxnOffsetCommitRequest: KafkaRequestMessage {
         /// The partitions inside the topic that we want to commit offsets for.
         public var partitions: [TxnOffsetCommitRequestPartition]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [TxnOffsetCommitRequestPartition] = []
@@ -131,6 +142,10 @@ public struct TxnOffsetCommitRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 3, version: version, field: "TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic.name")
             if let count = try buffer.readKafkaLength(compact: version >= 3, wide: true, minimumElementSize: 14, field: "TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic.partitions") {
@@ -148,6 +163,11 @@ public struct TxnOffsetCommitRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 3, field: "TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic.name")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 3, wide: true)
@@ -171,6 +191,7 @@ public struct TxnOffsetCommitRequest: KafkaRequestMessage {
         /// Any associated metadata the client wants to keep.
         public var committedMetadata: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             committedOffset: Int64 = 0,
@@ -183,6 +204,10 @@ public struct TxnOffsetCommitRequest: KafkaRequestMessage {
             self.committedMetadata = committedMetadata
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition.partitionIndex")
             self.committedOffset = try buffer.readKafkaInt64(field: "TxnOffsetCommitRequest.TxnOffsetCommitRequestPartition.committedOffset")
@@ -197,6 +222,11 @@ public struct TxnOffsetCommitRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt64(self.committedOffset)

@@ -16,6 +16,7 @@ public struct UpdateFeaturesRequest: KafkaRequestMessage {
     /// True if we should validate the request, but not perform the upgrade or downgrade.
     public var validateOnly: Bool
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         timeoutMs: Int32 = 60000,
         featureUpdates: [FeatureUpdateKey] = [],
@@ -26,6 +27,10 @@ public struct UpdateFeaturesRequest: KafkaRequestMessage {
         self.validateOnly = validateOnly
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "UpdateFeaturesRequest", version: version)
@@ -49,6 +54,11 @@ public struct UpdateFeaturesRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "UpdateFeaturesRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "UpdateFeaturesRequest", version: version)
@@ -77,6 +87,7 @@ public struct UpdateFeaturesRequest: KafkaRequestMessage {
         /// Determine which type of upgrade will be performed: 1 will perform an upgrade only (default), 2 is safe downgrades only (lossless), 3 is unsafe downgrades (lossy).
         public var upgradeType: Int8
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             feature: String = "",
             maxVersionLevel: Int16 = 0,
@@ -89,6 +100,10 @@ public struct UpdateFeaturesRequest: KafkaRequestMessage {
             self.upgradeType = upgradeType
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.feature = try buffer.kafkaReadString(compact: true, version: version, field: "UpdateFeaturesRequest.FeatureUpdateKey.feature")
             self.maxVersionLevel = try buffer.readKafkaInt16(field: "UpdateFeaturesRequest.FeatureUpdateKey.maxVersionLevel")
@@ -105,6 +120,11 @@ public struct UpdateFeaturesRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "UpdateFeaturesRequest.FeatureUpdateKey.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.feature, compact: true, field: "UpdateFeaturesRequest.FeatureUpdateKey.feature")
             buffer.writeKafkaInt16(self.maxVersionLevel)

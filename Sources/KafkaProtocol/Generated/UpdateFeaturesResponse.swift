@@ -17,6 +17,7 @@ public struct UpdateFeaturesResponse: KafkaResponseMessage {
     /// Results for each feature update.
     public var results: [UpdatableFeatureResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         throttleTimeMs: Int32 = 0,
         errorCode: Int16 = 0,
@@ -29,6 +30,10 @@ public struct UpdateFeaturesResponse: KafkaResponseMessage {
         self.results = results
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "UpdateFeaturesResponse", version: version)
@@ -53,6 +58,11 @@ public struct UpdateFeaturesResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "UpdateFeaturesResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "UpdateFeaturesResponse", version: version)
@@ -78,6 +88,7 @@ public struct UpdateFeaturesResponse: KafkaResponseMessage {
         /// The feature update error, or `null` if the feature update succeeded.
         public var errorMessage: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             feature: String = "",
             errorCode: Int16 = 0,
@@ -88,6 +99,10 @@ public struct UpdateFeaturesResponse: KafkaResponseMessage {
             self.errorMessage = errorMessage
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.feature = try buffer.kafkaReadString(compact: true, version: version, field: "UpdateFeaturesResponse.UpdatableFeatureResult.feature")
             self.errorCode = try buffer.readKafkaInt16(field: "UpdateFeaturesResponse.UpdatableFeatureResult.errorCode")
@@ -95,6 +110,11 @@ public struct UpdateFeaturesResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "UpdateFeaturesResponse.UpdatableFeatureResult.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.feature, compact: true, field: "UpdateFeaturesResponse.UpdatableFeatureResult.feature")
             buffer.writeKafkaInt16(self.errorCode)

@@ -14,6 +14,7 @@ public struct WriteShareGroupStateRequest: KafkaRequestMessage {
     /// The data for the topics.
     public var topics: [WriteStateData]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         groupId: String = "",
         topics: [WriteStateData] = []
@@ -22,6 +23,10 @@ public struct WriteShareGroupStateRequest: KafkaRequestMessage {
         self.topics = topics
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "WriteShareGroupStateRequest", version: version)
@@ -40,6 +45,11 @@ public struct WriteShareGroupStateRequest: KafkaRequestMessage {
         try buffer.readKafkaTaggedFields(field: "WriteShareGroupStateRequest.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "WriteShareGroupStateRequest", version: version)
@@ -59,6 +69,7 @@ public struct WriteShareGroupStateRequest: KafkaRequestMessage {
         /// The data for the partitions.
         public var partitions: [PartitionData]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicId: KafkaUUID = .zero,
             partitions: [PartitionData] = []
@@ -67,6 +78,10 @@ public struct WriteShareGroupStateRequest: KafkaRequestMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicId = try buffer.readKafkaUUID(field: "WriteShareGroupStateRequest.WriteStateData.topicId")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 22, field: "WriteShareGroupStateRequest.WriteStateData.partitions") {
@@ -82,6 +97,11 @@ public struct WriteShareGroupStateRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "WriteShareGroupStateRequest.WriteStateData.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -104,6 +124,7 @@ public struct WriteShareGroupStateRequest: KafkaRequestMessage {
         public var startOffset: Int64
         public var stateBatches: [StateBatch]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partition: Int32 = 0,
             stateEpoch: Int32 = 0,
@@ -118,6 +139,10 @@ public struct WriteShareGroupStateRequest: KafkaRequestMessage {
             self.stateBatches = stateBatches
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partition = try buffer.readKafkaInt32(field: "WriteShareGroupStateRequest.PartitionData.partition")
             self.stateEpoch = try buffer.readKafkaInt32(field: "WriteShareGroupStateRequest.PartitionData.stateEpoch")
@@ -136,6 +161,11 @@ public struct WriteShareGroupStateRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "WriteShareGroupStateRequest.PartitionData.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partition)
             buffer.writeKafkaInt32(self.stateEpoch)
@@ -159,6 +189,7 @@ public struct WriteShareGroupStateRequest: KafkaRequestMessage {
         /// The delivery count.
         public var deliveryCount: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             firstOffset: Int64 = 0,
             lastOffset: Int64 = 0,
@@ -171,6 +202,10 @@ public struct WriteShareGroupStateRequest: KafkaRequestMessage {
             self.deliveryCount = deliveryCount
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.firstOffset = try buffer.readKafkaInt64(field: "WriteShareGroupStateRequest.StateBatch.firstOffset")
             self.lastOffset = try buffer.readKafkaInt64(field: "WriteShareGroupStateRequest.StateBatch.lastOffset")
@@ -179,6 +214,11 @@ public struct WriteShareGroupStateRequest: KafkaRequestMessage {
             try buffer.readKafkaTaggedFields(field: "WriteShareGroupStateRequest.StateBatch.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt64(self.firstOffset)
             buffer.writeKafkaInt64(self.lastOffset)

@@ -11,12 +11,17 @@ public struct WriteShareGroupStateResponse: KafkaResponseMessage {
     /// The write results
     public var results: [WriteStateResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         results: [WriteStateResult] = []
     ) {
         self.results = results
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "WriteShareGroupStateResponse", version: version)
@@ -34,6 +39,11 @@ public struct WriteShareGroupStateResponse: KafkaResponseMessage {
         try buffer.readKafkaTaggedFields(field: "WriteShareGroupStateResponse.taggedFields")
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "WriteShareGroupStateResponse", version: version)
@@ -52,6 +62,7 @@ public struct WriteShareGroupStateResponse: KafkaResponseMessage {
         /// The results for the partitions.
         public var partitions: [PartitionResult]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             topicId: KafkaUUID = .zero,
             partitions: [PartitionResult] = []
@@ -60,6 +71,10 @@ public struct WriteShareGroupStateResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.topicId = try buffer.readKafkaUUID(field: "WriteShareGroupStateResponse.WriteStateResult.topicId")
             if let count = try buffer.readKafkaLength(compact: true, wide: true, minimumElementSize: 8, field: "WriteShareGroupStateResponse.WriteStateResult.partitions") {
@@ -75,6 +90,11 @@ public struct WriteShareGroupStateResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "WriteShareGroupStateResponse.WriteStateResult.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -94,6 +114,7 @@ public struct WriteShareGroupStateResponse: KafkaResponseMessage {
         /// The error message, or null if there was no error.
         public var errorMessage: String?
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partition: Int32 = 0,
             errorCode: Int16 = 0,
@@ -104,6 +125,10 @@ public struct WriteShareGroupStateResponse: KafkaResponseMessage {
             self.errorMessage = errorMessage
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partition = try buffer.readKafkaInt32(field: "WriteShareGroupStateResponse.PartitionResult.partition")
             self.errorCode = try buffer.readKafkaInt16(field: "WriteShareGroupStateResponse.PartitionResult.errorCode")
@@ -111,6 +136,11 @@ public struct WriteShareGroupStateResponse: KafkaResponseMessage {
             try buffer.readKafkaTaggedFields(field: "WriteShareGroupStateResponse.PartitionResult.taggedFields")
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partition)
             buffer.writeKafkaInt16(self.errorCode)

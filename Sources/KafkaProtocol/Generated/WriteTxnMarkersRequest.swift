@@ -12,12 +12,17 @@ public struct WriteTxnMarkersRequest: KafkaRequestMessage {
     /// The transaction markers to be written.
     public var markers: [WritableTxnMarker]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         markers: [WritableTxnMarker] = []
     ) {
         self.markers = markers
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "WriteTxnMarkersRequest", version: version)
@@ -37,6 +42,11 @@ public struct WriteTxnMarkersRequest: KafkaRequestMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "WriteTxnMarkersRequest", version: version)
@@ -63,6 +73,7 @@ public struct WriteTxnMarkersRequest: KafkaRequestMessage {
         /// Epoch associated with the transaction state partition hosted by this transaction coordinator
         public var coordinatorEpoch: Int32
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             producerId: Int64 = 0,
             producerEpoch: Int16 = 0,
@@ -77,6 +88,10 @@ public struct WriteTxnMarkersRequest: KafkaRequestMessage {
             self.coordinatorEpoch = coordinatorEpoch
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.producerId = try buffer.readKafkaInt64(field: "WriteTxnMarkersRequest.WritableTxnMarker.producerId")
             self.producerEpoch = try buffer.readKafkaInt16(field: "WriteTxnMarkersRequest.WritableTxnMarker.producerEpoch")
@@ -97,6 +112,11 @@ public struct WriteTxnMarkersRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt64(self.producerId)
             buffer.writeKafkaInt16(self.producerEpoch)
@@ -119,6 +139,7 @@ public struct WriteTxnMarkersRequest: KafkaRequestMessage {
         /// The indexes of the partitions to write transaction markers for.
         public var partitionIndexes: [Int32]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitionIndexes: [Int32] = []
@@ -127,6 +148,10 @@ public struct WriteTxnMarkersRequest: KafkaRequestMessage {
             self.partitionIndexes = partitionIndexes
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 1, version: version, field: "WriteTxnMarkersRequest.WritableTxnMarkerTopic.name")
             if let count = try buffer.readKafkaLength(compact: version >= 1, wide: true, minimumElementSize: 4, field: "WriteTxnMarkersRequest.WritableTxnMarkerTopic.partitionIndexes") {
@@ -144,6 +169,11 @@ public struct WriteTxnMarkersRequest: KafkaRequestMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 1, field: "WriteTxnMarkersRequest.WritableTxnMarkerTopic.name")
             buffer.writeKafkaLength(self.partitionIndexes.count, compact: version >= 1, wide: true)

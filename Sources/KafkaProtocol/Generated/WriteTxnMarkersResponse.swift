@@ -11,12 +11,17 @@ public struct WriteTxnMarkersResponse: KafkaResponseMessage {
     /// The results for writing makers.
     public var markers: [WritableTxnMarkerResult]
 
+    /// Creates a value; every omitted field takes its Kafka default.
     public init(
         markers: [WritableTxnMarkerResult] = []
     ) {
         self.markers = markers
     }
 
+    /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+    /// are skipped by their length.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `truncated`,
+    /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
     public init(from buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "WriteTxnMarkersResponse", version: version)
@@ -36,6 +41,11 @@ public struct WriteTxnMarkersResponse: KafkaResponseMessage {
         }
     }
 
+    /// Appends the wire form of `version` to `buffer`.
+    /// - Throws: `KafkaProtocolError`: `unsupportedVersion` for a version outside `validVersions`; `fieldNotSupportedInVersion`
+    /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+    /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+    /// in a non-flexible version.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "WriteTxnMarkersResponse", version: version)
@@ -56,6 +66,7 @@ public struct WriteTxnMarkersResponse: KafkaResponseMessage {
         /// The results by topic.
         public var topics: [WritableTxnMarkerTopicResult]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             producerId: Int64 = 0,
             topics: [WritableTxnMarkerTopicResult] = []
@@ -64,6 +75,10 @@ public struct WriteTxnMarkersResponse: KafkaResponseMessage {
             self.topics = topics
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.producerId = try buffer.readKafkaInt64(field: "WriteTxnMarkersResponse.WritableTxnMarkerResult.producerId")
             if let count = try buffer.readKafkaLength(compact: version >= 1, wide: true, minimumElementSize: 3, field: "WriteTxnMarkersResponse.WritableTxnMarkerResult.topics") {
@@ -81,6 +96,11 @@ public struct WriteTxnMarkersResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt64(self.producerId)
             buffer.writeKafkaLength(self.topics.count, compact: version >= 1, wide: true)
@@ -100,6 +120,7 @@ public struct WriteTxnMarkersResponse: KafkaResponseMessage {
         /// The results by partition.
         public var partitions: [WritableTxnMarkerPartitionResult]
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             name: String = "",
             partitions: [WritableTxnMarkerPartitionResult] = []
@@ -108,6 +129,10 @@ public struct WriteTxnMarkersResponse: KafkaResponseMessage {
             self.partitions = partitions
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.name = try buffer.kafkaReadString(compact: version >= 1, version: version, field: "WriteTxnMarkersResponse.WritableTxnMarkerTopicResult.name")
             if let count = try buffer.readKafkaLength(compact: version >= 1, wide: true, minimumElementSize: 6, field: "WriteTxnMarkersResponse.WritableTxnMarkerTopicResult.partitions") {
@@ -125,6 +150,11 @@ public struct WriteTxnMarkersResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 1, field: "WriteTxnMarkersResponse.WritableTxnMarkerTopicResult.name")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 1, wide: true)
@@ -144,6 +174,7 @@ public struct WriteTxnMarkersResponse: KafkaResponseMessage {
         /// The error code, or 0 if there was no error.
         public var errorCode: Int16
 
+        /// Creates a value; every omitted field takes its Kafka default.
         public init(
             partitionIndex: Int32 = 0,
             errorCode: Int16 = 0
@@ -152,6 +183,10 @@ public struct WriteTxnMarkersResponse: KafkaResponseMessage {
             self.errorCode = errorCode
         }
 
+        /// Decodes the wire form of `version`; fields the version lacks take their defaults, unknown tagged fields
+        /// are skipped by their length.
+        /// - Throws: `KafkaProtocolError`: `truncated`,
+        /// `invalidLength` or `malformedVarint` for malformed input; `unexpectedNull` for a null the version does not allow.
         public init(from buffer: inout ByteBuffer, version: Int16) throws {
             self.partitionIndex = try buffer.readKafkaInt32(field: "WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult.partitionIndex")
             self.errorCode = try buffer.readKafkaInt16(field: "WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult.errorCode")
@@ -160,6 +195,11 @@ public struct WriteTxnMarkersResponse: KafkaResponseMessage {
             }
         }
 
+        /// Appends the wire form of `version` to `buffer`.
+        /// - Throws: `KafkaProtocolError`: `fieldNotSupportedInVersion`
+        /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
+        /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
+        /// in a non-flexible version.
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt16(self.errorCode)
