@@ -67,73 +67,72 @@ extension RecordBatch {
             }
             defer { decoded += 1 }
             if let legacyRecords { return legacyRecords[decoded] }
-            return try Self.decodeRecord(
-                from: &encoded, baseOffset: baseOffset, baseTimestamp: baseTimestamp, logAppendTime: logAppendTime)
+            let (record, size) = try Self.decodeRecord(
+                in: encoded, baseOffset: baseOffset, baseTimestamp: baseTimestamp, logAppendTime: logAppendTime)
+            encoded.moveReaderIndex(forwardBy: size)
+            return record
         }
 
+        /// Decodes the record at the reader index of `buffer` in one bounds-checked pass; key, value
+        /// and header values are slices of `buffer`. Returns the record and its encoded size.
         static func decodeRecord(
-            from buffer: inout ByteBuffer, baseOffset: Int64, baseTimestamp: Int64, logAppendTime: Int64?
-        ) throws -> Record {
-            let length = Int(try buffer.readKafkaVarint(field: "record length"))
-            guard length >= 0 else { throw KafkaProtocolError.invalidLength(field: "record length", length: Int64(length)) }
-            guard var body = buffer.readSlice(length: length) else {
-                throw KafkaProtocolError.truncated(field: "record", needed: length, available: buffer.readableBytes)
-            }
-            let attributes = try body.readKafkaInt8(field: "record attributes")
-            let timestampDelta = try body.readKafkaVarlong(field: "record timestampDelta")
-            let offsetDelta = try body.readKafkaVarint(field: "record offsetDelta")
-            let key = try body.readRecordBytes(field: "record key")
-            let value = try body.readRecordBytes(field: "record value")
-            let headerCount = Int(try body.readKafkaVarint(field: "record headersCount"))
-            // Each header takes at least 2 bytes, which bounds the count before anything is reserved.
-            guard headerCount >= 0, headerCount <= body.readableBytes / 2 else {
-                throw KafkaProtocolError.invalidLength(field: "record headersCount", length: Int64(headerCount))
-            }
-            var headers: [RecordHeader] = []
-            if headerCount > 0 {
-                headers.reserveCapacity(headerCount)
-                for _ in 0..<headerCount {
-                    let keyLength = Int(try body.readKafkaVarint(field: "header key length"))
-                    guard keyLength >= 0, let headerKey = body.readString(length: keyLength) else {
-                        throw KafkaProtocolError.invalidLength(field: "header key length", length: Int64(keyLength))
-                    }
-                    let headerValue = try body.readRecordBytes(field: "header value")
-                    headers.append(RecordHeader(key: headerKey, value: headerValue))
+            in buffer: ByteBuffer, baseOffset: Int64, baseTimestamp: Int64, logAppendTime: Int64?
+        ) throws -> (Record, Int) {
+            let readerIndex = buffer.readerIndex
+            return try buffer.withUnsafeReadableBytes { raw -> (Record, Int) in
+                guard let base = raw.baseAddress else {
+                    throw KafkaProtocolError.truncated(field: "record length", needed: 1, available: 0)
                 }
+                var reader = RecordWireFormat.Reader(base: base, position: 0, end: raw.count)
+                let length = Int(try reader.varint("record length"))
+                guard length >= 0 else {
+                    throw KafkaProtocolError.invalidLength(field: "record length", length: Int64(length))
+                }
+                guard length <= raw.count - reader.position else {
+                    throw KafkaProtocolError.truncated(field: "record", needed: length, available: raw.count - reader.position)
+                }
+                reader.end = reader.position + length
+                let attributes = Int8(bitPattern: try reader.byte("record attributes"))
+                let timestampDelta = try reader.varlong("record timestampDelta")
+                let offsetDelta = try reader.varint("record offsetDelta")
+                let keyField = try reader.bytesField("record key")
+                let valueField = try reader.bytesField("record value")
+                let headerCount = Int(try reader.varint("record headersCount"))
+                // Each header takes at least 2 bytes, which bounds the count before anything is reserved.
+                guard headerCount >= 0, headerCount <= (reader.end - reader.position) / 2 else {
+                    throw KafkaProtocolError.invalidLength(field: "record headersCount", length: Int64(headerCount))
+                }
+                var headers: [RecordHeader] = []
+                if headerCount > 0 {
+                    headers.reserveCapacity(headerCount)
+                    for _ in 0..<headerCount {
+                        let keyLength = Int(try reader.varint("header key length"))
+                        guard keyLength >= 0, keyLength <= reader.end - reader.position else {
+                            throw KafkaProtocolError.invalidLength(field: "header key length", length: Int64(keyLength))
+                        }
+                        let headerKey = String(
+                            decoding: UnsafeRawBufferPointer(start: base + reader.position, count: keyLength), as: UTF8.self)
+                        reader.position += keyLength
+                        let valueField = try reader.bytesField("header value")
+                        let headerValue =
+                            valueField.length < 0
+                            ? nil : buffer.getSlice(at: readerIndex + valueField.offset, length: valueField.length)
+                        headers.append(RecordHeader(key: headerKey, value: headerValue))
+                    }
+                }
+                guard reader.position == reader.end else {
+                    throw KafkaProtocolError.invalidValue(
+                        field: "record", reason: "\(reader.end - reader.position) bytes left after the headers")
+                }
+                let key = keyField.length < 0 ? nil : buffer.getSlice(at: readerIndex + keyField.offset, length: keyField.length)
+                let value =
+                    valueField.length < 0 ? nil : buffer.getSlice(at: readerIndex + valueField.offset, length: valueField.length)
+                let record = Record(
+                    offset: baseOffset &+ Int64(offsetDelta),
+                    timestamp: logAppendTime ?? (baseTimestamp &+ timestampDelta),
+                    key: key, value: value, headers: headers, attributes: attributes)
+                return (record, reader.end)
             }
-            guard body.readableBytes == 0 else {
-                throw KafkaProtocolError.invalidValue(
-                    field: "record", reason: "\(body.readableBytes) bytes left after the headers")
-            }
-            return Record(
-                offset: baseOffset &+ Int64(offsetDelta),
-                timestamp: logAppendTime ?? (baseTimestamp &+ timestampDelta),
-                key: key, value: value, headers: headers, attributes: attributes)
         }
-    }
-}
-
-extension ByteBuffer {
-    /// Varint-length-prefixed bytes of a record (-1 is null), as a slice.
-    @inlinable
-    mutating func readRecordBytes(field: StaticString) throws -> ByteBuffer? {
-        let length = try readKafkaVarint(field: field)
-        if length == -1 { return nil }
-        guard length >= 0 else { throw KafkaProtocolError.invalidLength(field: "\(field)", length: Int64(length)) }
-        guard let slice = readSlice(length: Int(length)) else {
-            throw KafkaProtocolError.truncated(field: "\(field)", needed: Int(length), available: readableBytes)
-        }
-        return slice
-    }
-
-    /// Writes varint-length-prefixed bytes of a record (-1 for null).
-    @inlinable
-    mutating func writeRecordBytes(_ bytes: ByteBuffer?) {
-        guard let bytes else {
-            writeKafkaVarint(-1)
-            return
-        }
-        writeKafkaVarint(Int32(truncatingIfNeeded: bytes.readableBytes))
-        writeImmutableBuffer(bytes)
     }
 }

@@ -131,18 +131,24 @@ public struct RecordBatchWriter: Sendable {
         let timestampDelta = timestamp &- base
         let bodySize = Self.bodySize(
             key: key, value: value, headers: headers, timestampDelta: timestampDelta, offsetDelta: recordCount)
-        buffer.reserveCapacity(minimumWritableBytes: bodySize + 5)
-        buffer.writeKafkaVarint(Int32(truncatingIfNeeded: bodySize))
-        buffer.writeInteger(0 as Int8)  // record attributes
-        buffer.writeKafkaVarlong(timestampDelta)
-        buffer.writeKafkaVarint(recordCount)
-        buffer.writeRecordBytes(key)
-        buffer.writeRecordBytes(value)
-        buffer.writeKafkaVarint(Int32(truncatingIfNeeded: headers.count))
-        for header in headers {
-            buffer.writeKafkaVarint(Int32(truncatingIfNeeded: header.key.utf8.count))
-            buffer.writeString(header.key)
-            buffer.writeRecordBytes(header.value)
+        let total = ByteBuffer.kafkaVarintSize(Int64(bodySize)) + bodySize
+        let offsetDelta = recordCount
+        // One capacity check per record, then raw stores.
+        _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
+            var p = out.baseAddress!
+            p = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(Int64(bodySize)))
+            p.storeBytes(of: 0, as: UInt8.self)  // record attributes
+            p += 1
+            p = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(timestampDelta))
+            p = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(Int64(offsetDelta)))
+            p = RecordWireFormat.putBytes(p, key)
+            p = RecordWireFormat.putBytes(p, value)
+            p = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(Int64(headers.count)))
+            for header in headers {
+                p = RecordWireFormat.putString(p, header.key, utf8Count: header.key.utf8.count)
+                p = RecordWireFormat.putBytes(p, header.value)
+            }
+            return total
         }
         recordCount &+= 1
         if timestamp > maxTimestamp { maxTimestamp = timestamp }
