@@ -178,3 +178,5 @@ struct FetchCallStateMachine<Payload> {
         return .finish(results)
     }
 }
+
+extension FetchCallStateMachine.PartitionOutcome: Sendable where Payload: Sendable {}

@@ -73,3 +73,13 @@ extension ConsumerGroupAssignor {
         Dictionary(members.map { ($0.memberID, ConsumerGroupAssignment()) }, uniquingKeysWith: { a, _ in a })
     }
 }
+
+extension KafkaConsumerGroupConfiguration.Assignor {
+    var implementation: any ConsumerGroupAssignor {
+        switch self {
+        case .range: return RangeAssignor()
+        case .roundRobin: return RoundRobinAssignor()
+        case .cooperativeSticky: return CooperativeStickyAssignor()
+        }
+    }
+}

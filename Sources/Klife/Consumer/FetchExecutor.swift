@@ -1,0 +1,115 @@
+import KafkaProtocol
+import Logging
+import NIOCore
+
+/// Runs one fetch call: drives a ``FetchCallStateMachine`` with the client's metadata and connections.
+/// Requests to different brokers run concurrently in a task group; each decodes its own response.
+struct FetchExecutor: Sendable {
+    let cluster: ClusterManager
+    let logger: Logger
+    let fetcher: KafkaFetcherConfiguration
+    let isolationLevel: KafkaIsolationLevel
+    let maxAttempts = 3
+    /// Pause before retrying partitions that need no metadata change (a broker asking us to wait).
+    let retryBackoff: Duration = .milliseconds(100)
+
+    typealias Output = FetchedPartitionDecoder.Output
+    typealias Results = [KafkaFetchPosition: Result<Output, KafkaError>]
+    typealias Outcomes = [KafkaFetchPosition: FetchCallStateMachine<Output>.PartitionOutcome]
+
+    func run(_ positions: [KafkaFetchPosition], maxBytes: Int) async -> Results {
+        let partitionMaxBytes = Int32(clamping: maxBytes)
+        var machine = FetchCallStateMachine<Output>(
+            items: positions.map { .init(position: $0, maxBytes: partitionMaxBytes) },
+            settings: FetchPlanner.Settings(
+                maxBytesPerRequest: Int32(clamping: fetcher.maxBytesPerRequest),
+                maxWaitMs: Int32(clamping: fetcher.maxWait.milliseconds),
+                minBytes: Int32(clamping: fetcher.minBytes), isolationLevel: isolationLevel),
+            maxAttempts: maxAttempts)
+        cluster.noteTopicsInUse(Set(positions.map(\.topic)))
+        return await withTaskGroup(of: (Int, Result<Outcomes, KafkaError>).self) { group in
+            var action = machine.start(route: routes(cluster.metadata))
+            while true {
+                switch action {
+                case .send(let requests):
+                    for request in requests {
+                        group.addTask { (request.id, await self.perform(request)) }
+                    }
+                    action = .wait
+                case .wait:
+                    guard let (id, result) = await group.next() else { return [:] }
+                    switch result {
+                    case .success(let outcomes): action = machine.responseReceived(requestID: id, outcomes: outcomes)
+                    case .failure(let error): action = machine.requestFailed(requestID: id, error: error)
+                    }
+                case .retry(let topics):
+                    if topics.isEmpty {
+                        try? await Task.sleep(for: retryBackoff)
+                    } else {
+                        cluster.noteTopicsInUse(topics)
+                        _ = try? await cluster.refreshMetadata()
+                    }
+                    action = machine.resume(route: routes(cluster.metadata))
+                case .finish(let results):
+                    return results
+                }
+            }
+        }
+    }
+
+    private func routes(_ metadata: KafkaClusterMetadata) -> (String, Int32) -> FetchRoute {
+        { topic, partition in FetchRoute(metadata: metadata, topic: topic, partition: partition) }
+    }
+
+    /// Sends one request and turns its answer into per-partition outcomes.
+    private func perform(_ request: BrokerFetchRequest) async -> Result<Outcomes, KafkaError> {
+        do {
+            let connection = try await cluster.connection(toBroker: request.brokerID)
+            guard let negotiated = connection.negotiatedVersion(for: FetchRequest.self) else {
+                throw KafkaError(.unsupportedByBroker, "broker \(request.brokerID) supports no usable Fetch version")
+            }
+            let version = request.usableVersion(negotiated: negotiated)
+            let response = try await connection.send(
+                request.wireRequest(version: version), version: version, timeout: fetcher.requestTimeout + fetcher.maxWait)
+            if response.errorCode != 0 {
+                throw KafkaError(
+                    .brokerError, "Fetch to broker \(request.brokerID) failed with Kafka error code \(response.errorCode)",
+                    kafkaCode: response.errorCode, isRetriable: true)
+            }
+            var outcomes: Outcomes = [:]
+            let matched = request.matchResponse(response, version: version)
+            if matched.count != request.partitionCount {
+                logger.debug("Fetch response from broker \(request.brokerID) (v\(version)) answered \(matched.count) of \(request.partitionCount) partitions", metadata: [
+                    "response.topics": "\(response.responses.map { "\($0.topic)/\($0.topicId): \($0.partitions.map(\.partitionIndex))" })",
+                    "request.topics": "\(request.topics.map { "\($0.name)/\($0.topicID)" })",
+                ])
+            }
+            for (position, data) in matched {
+                if data.errorCode != 0 {
+                    outcomes[position] = .errorCode(data.errorCode)
+                    if KafkaClusterMetadata.requiresMetadataRefresh(errorCode: data.errorCode) { cluster.requestRefresh() }
+                    continue
+                }
+                let decoder = FetchedPartitionDecoder(
+                    topic: position.topic, partition: position.partition, fetchOffset: position.offset,
+                    isolationLevel: isolationLevel)
+                do {
+                    let output = try decoder.decode(
+                        records: data.records,
+                        abortedTransactions: (data.abortedTransactions ?? []).map {
+                            .init(producerID: $0.producerId, firstOffset: $0.firstOffset)
+                        })
+                    outcomes[position] = .delivered(output)
+                } catch let error as KafkaError {
+                    outcomes[position] = .failed(error)
+                }
+            }
+            return .success(outcomes)
+        } catch let error as KafkaError {
+            return .failure(error)
+        } catch {
+            return .failure(KafkaError(.brokerError, "Fetch to broker \(request.brokerID) failed: \(error)", isRetriable: true, underlying: error))
+        }
+    }
+}
+

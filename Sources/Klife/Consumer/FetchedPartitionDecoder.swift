@@ -1,0 +1,66 @@
+import KafkaProtocol
+import NIOCore
+
+/// Turns the records of one Fetch response partition into the records a user sees.
+///
+/// Batches are read in order with ``KafkaProtocol/RecordBatchReader`` (records stay slices of the fetched
+/// buffer unless the batch was compressed). Records before the requested offset are dropped (the broker
+/// returns whole batches, which may start earlier); control batches never reach the user; under
+/// `read_committed`, batches of aborted transactions are dropped using the partition's aborted-transactions
+/// list (see ``AbortedTransactionFilter``).
+struct FetchedPartitionDecoder {
+    typealias Output = KafkaFetchedPartition
+
+    var topic: String
+    var partition: Int32
+    var fetchOffset: Int64
+    var isolationLevel: KafkaIsolationLevel
+
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/corruptRecords`` when a batch fails its checksum,
+    ///   cannot be decompressed or is malformed.
+    func decode(records: ByteBuffer?, abortedTransactions: [AbortedTransactionFilter.AbortedTransaction]) throws -> Output {
+        guard let records, records.readableBytes > 0 else {
+            return Output(records: [], nextOffset: fetchOffset, truncatedTailBytes: 0)
+        }
+        var filter = AbortedTransactionFilter(isolationLevel: isolationLevel, abortedTransactions: abortedTransactions)
+        var reader = RecordBatchReader(records: records)
+        var output: [KafkaRecord] = []
+        var nextOffset = fetchOffset
+        do {
+            while let batch = try reader.next() {
+                nextOffset = max(nextOffset, batch.nextOffset)
+                if batch.lastOffset < fetchOffset && !batch.isControlBatch { continue }
+                var controlType: Int16? = nil
+                if batch.isControlBatch { controlType = (try? batch.controlRecord())?.type.rawValue }
+                let header = AbortedTransactionFilter.BatchHeader(
+                    lastOffset: batch.lastOffset, producerID: batch.producerId, isTransactional: batch.isTransactional,
+                    isControl: batch.isControlBatch, controlType: controlType)
+                guard filter.disposition(of: header) == .deliver, batch.lastOffset >= fetchOffset else { continue }
+                let attributes = KafkaRecord.BatchAttributes(
+                    compression: KafkaCompression(rawValue: batch.compression.rawValue) ?? .none,
+                    timestampType: batch.timestampType == .logAppendTime ? .logAppendTime : .createTime,
+                    isTransactional: batch.isTransactional, isControl: false)
+                let leaderEpoch = batch.partitionLeaderEpoch >= 0 ? batch.partitionLeaderEpoch : nil
+                var iterator = batch.makeRecordIterator()
+                output.reserveCapacity(output.count + Int(max(0, batch.recordCount)))
+                while let r = try iterator.next() {
+                    if r.offset < fetchOffset { continue }
+                    var record = KafkaRecord(
+                        topic: topic, partition: partition, key: r.key, value: r.value,
+                        headers: r.headers.map { KafkaRecord.Header(key: $0.key, value: $0.value) }, timestamp: r.timestamp)
+                    record.offset = r.offset
+                    record.batchAttributes = attributes
+                    record.leaderEpoch = leaderEpoch
+                    output.append(record)
+                }
+            }
+        } catch let error as KafkaProtocolError {
+            // Records decoded before the bad batch are still good, but handing out a prefix would make the
+            // caller skip the bad batch silently; fail the partition.
+            throw KafkaError(
+                .corruptRecords, "records of \(topic)/\(partition) from offset \(fetchOffset) could not be decoded: \(error)",
+                underlying: error)
+        }
+        return Output(records: output, nextOffset: nextOffset, truncatedTailBytes: reader.truncatedTailBytes)
+    }
+}

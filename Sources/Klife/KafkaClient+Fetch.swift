@@ -1,0 +1,88 @@
+import KafkaProtocol
+
+extension KafkaClient {
+    /// Reads the records of one partition from `offset` on, up to about `options.maxBytes` (Klife's `fetch/4`).
+    ///
+    /// Records before `offset` are dropped (the broker returns whole batches), control records never appear,
+    /// and under ``KafkaIsolationLevel/readCommitted`` (the default) records of aborted transactions are
+    /// removed. An offset at the end of the partition gives an empty array. Each record carries its topic,
+    /// partition, offset, key, value, headers, timestamp and batch attributes (compression, timestamp type,
+    /// transactional). A partition whose leader moved is fetched again after a metadata refresh.
+    ///
+    /// - Throws: ``KafkaError`` with code
+    ///   ``KafkaError/Code/offsetOutOfRange`` (the offset is outside the log),
+    ///   ``KafkaError/Code/unknownTopicOrPartition`` (no such topic or partition),
+    ///   ``KafkaError/Code/leaderNotAvailable`` (no usable leader after the retries; retriable),
+    ///   ``KafkaError/Code/authorizationFailed``, ``KafkaError/Code/corruptRecords`` (bad checksum or
+    ///   compressed data), ``KafkaError/Code/brokerError`` (other Kafka error codes),
+    ///   ``KafkaError/Code/invalidArgument`` (unknown fetcher, negative offset or max bytes),
+    ///   ``KafkaError/Code/clientNotRunning``, or a connection error
+    ///   (``KafkaError/Code/connectionFailed``, ``KafkaError/Code/requestTimedOut``, …).
+    public func fetch(
+        topic: String, partition: Int32, offset: Int64, options: KafkaFetchOptions = KafkaFetchOptions()
+    ) async throws -> [KafkaRecord] {
+        let position = KafkaFetchPosition(topic: topic, partition: partition, offset: offset)
+        let results = try await fetchPartitionsThrowing([position], options: options)
+        guard let result = results[position] else {
+            throw KafkaError(.leaderNotAvailable, "fetch of \(position) produced no result", isRetriable: true)
+        }
+        return try result.get().records
+    }
+
+    /// Reads several partitions at once (Klife's `fetch/2`): partitions led by the same broker share one Fetch
+    /// request. The result holds one entry per distinct input position, each with the records or the error
+    /// described in ``fetch(topic:partition:offset:options:)``.
+    ///
+    /// Call-wide failures (client not running, unknown fetcher, invalid options) are reported as the failure
+    /// of every position.
+    public func fetch(
+        _ positions: [KafkaFetchPosition], options: KafkaFetchOptions = KafkaFetchOptions()
+    ) async -> [KafkaFetchPosition: Result<[KafkaRecord], KafkaError>] {
+        await fetchPartitions(positions, options: options).mapValues { $0.map(\.records) }
+    }
+
+    /// ``fetch(_:options:)`` with `(topic, partition, offset)` tuples.
+    public func fetch(
+        _ positions: [(topic: String, partition: Int32, offset: Int64)], options: KafkaFetchOptions = KafkaFetchOptions()
+    ) async -> [KafkaFetchPosition: Result<[KafkaRecord], KafkaError>] {
+        await fetch(positions.map { KafkaFetchPosition(topic: $0.topic, partition: $0.partition, offset: $0.offset) }, options: options)
+    }
+
+    /// ``fetch(_:options:)`` that also tells, per partition, the offset to fetch next: what a caller that
+    /// reads a partition in a loop needs, since aborted transactions, control records and compaction can
+    /// leave gaps after the last record returned.
+    public func fetchPartitions(
+        _ positions: [KafkaFetchPosition], options: KafkaFetchOptions = KafkaFetchOptions()
+    ) async -> [KafkaFetchPosition: Result<KafkaFetchedPartition, KafkaError>] {
+        do {
+            return try await fetchPartitionsThrowing(positions, options: options)
+        } catch {
+            let failure = error as? KafkaError ?? KafkaError(.invalidArgument, "\(error)")
+            return Dictionary(positions.map { ($0, .failure(failure)) }, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    func fetchPartitionsThrowing(
+        _ positions: [KafkaFetchPosition], options: KafkaFetchOptions
+    ) async throws -> [KafkaFetchPosition: Result<KafkaFetchedPartition, KafkaError>] {
+        try requireRunning()
+        let fetcher = try fetcherConfiguration(options)
+        if let bad = positions.first(where: { $0.offset < 0 || $0.partition < 0 }) {
+            throw KafkaError(.invalidArgument, "fetch position \(bad) has a negative partition or offset")
+        }
+        guard !positions.isEmpty else { return [:] }
+        let executor = FetchExecutor(cluster: cluster, logger: logger, fetcher: fetcher, isolationLevel: options.isolationLevel)
+        return await executor.run(positions, maxBytes: options.maxBytes)
+    }
+
+    private func fetcherConfiguration(_ options: KafkaFetchOptions) throws -> KafkaFetcherConfiguration {
+        if options.maxBytes <= 0 {
+            throw KafkaError(.invalidArgument, "fetch option maxBytes must be > 0 (got \(options.maxBytes))")
+        }
+        let name = options.fetcher ?? configuration.defaultFetcher
+        guard let fetcher = configuration.fetcher(named: name) else {
+            throw KafkaError(.invalidArgument, "no fetcher named \(name) is configured (fetch option fetcher)")
+        }
+        return fetcher
+    }
+}

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Klife
+
+/// `klife consume`: read records from a topic until a count or an idle timeout.
+struct ConsumeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "consume",
+        abstract: "Consume records from a topic and print one per line.",
+        discussion: """
+            Reads the chosen partitions (all by default) from --offset on, printing each record as JSON \
+            (topic, partition, offset, key, value, headers, timestamp) or only its value. Stops after --count \
+            records, or when --timeout-ms passes without a new record.
+            """
+    )
+
+    enum StartOffset: ExpressibleByArgument, Sendable {
+        case earliest
+        case latest
+        case offset(Int64)
+
+        init?(argument: String) {
+            switch argument {
+            case "earliest": self = .earliest
+            case "latest": self = .latest
+            default:
+                guard let n = Int64(argument), n >= 0 else { return nil }
+                self = .offset(n)
+            }
+        }
+    }
+
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .long, help: "Topic.") var topic: String
+    @Option(name: .long, help: "Only this partition (default: all).") var partition: Int32?
+    @Option(name: .long, help: "earliest (default), latest or an offset.") var offset: StartOffset = .earliest
+    @Option(name: .long, help: "Consumer group (not available yet: consumes without a group).") var group: String?
+    @Option(name: .long, help: "Stop after this many records.") var count: Int?
+    @Option(name: .long, help: "read_committed (default) or read_uncommitted.") var isolation: RecordOutputFormat.Isolation = .readCommitted
+    @Option(name: .customLong("timeout-ms"), help: "Stop when no record arrives for this long (default 5000).") var timeoutMs: Int = 5_000
+    @Option(name: .long, help: "json (default) or value.") var format: RecordOutputFormat = .json
+    @Option(name: .customLong("max-bytes"), help: "Most bytes per partition per fetch.") var maxBytes: Int = 1_000_000
+
+    func validate() throws {
+        if let partition, partition < 0 { throw ValidationError("--partition must be >= 0") }
+        if let count, count <= 0 { throw ValidationError("--count must be > 0") }
+        guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be > 0") }
+        guard maxBytes > 0 else { throw ValidationError("--max-bytes must be > 0") }
+        if group != nil { throw ValidationError("--group: consumer groups are not available in this build yet") }
+    }
+
+    func run() async throws {
+        try await runReportingErrors {
+            let longPoll = Duration.milliseconds(min(timeoutMs, 500))
+            try await global.withClient(adjust: { configuration in
+                // Let the broker hold an empty fetch a while (long poll) instead of asking in a tight loop.
+                configuration.fetchers = [KafkaFetcherConfiguration(maxWait: longPoll)]
+            }) { [topic, partition, offset, count, isolation, timeoutMs, format, maxBytes] client in
+                let partitions: [Int32]
+                if let partition {
+                    partitions = [partition]
+                } else {
+                    partitions = (0..<(try await client.describeTopic(topic).partitionCount)).map { $0 }
+                }
+                var next: [Int32: Int64] = [:]
+                switch offset {
+                case .offset(let n):
+                    for p in partitions { next[p] = n }
+                case .earliest, .latest:
+                    let answers = try await client.listOffsets(
+                        topic: topic, partitions: partitions, at: offset.isEarliest ? .earliest : .latest,
+                        isolation: isolation.level)
+                    for p in partitions { next[p] = max(0, answers[p]?.offset ?? 0) }
+                }
+                let options = KafkaFetchOptions(isolationLevel: isolation.level, maxBytes: maxBytes)
+                var printed = 0
+                var lastProgress = ContinuousClock.now
+                let idle = Duration.milliseconds(timeoutMs)
+                while ContinuousClock.now - lastProgress < idle {
+                    let positions = partitions.map { KafkaFetchPosition(topic: topic, partition: $0, offset: next[$0]!) }
+                    let results = await client.fetchPartitions(positions, options: options)
+                    var gotRecords = false
+                    for position in positions {
+                        let fetched = try results[position]?.get() ?? KafkaFetchedPartition(records: [], nextOffset: position.offset)
+                        for record in fetched.records {
+                            print(format.line(for: record))
+                            printed += 1
+                            if let count, printed >= count { return }
+                        }
+                        gotRecords = gotRecords || !fetched.records.isEmpty
+                        next[position.partition] = max(position.offset, fetched.nextOffset)
+                    }
+                    if gotRecords {
+                        lastProgress = .now
+                    } else {
+                        // Nothing new: wait a little before asking again, without overshooting the timeout.
+                        let left = idle - (ContinuousClock.now - lastProgress)
+                        if left > .zero { try await Task.sleep(for: min(left, .milliseconds(100))) }
+                    }
+                }
+                if let count, printed < count {
+                    printError("klife: only \(printed) of \(count) records arrived before --timeout-ms \(timeoutMs) passed without a new one")
+                    throw ExitCode(2)
+                }
+            }
+        }
+    }
+}
+
+extension ConsumeCommand.StartOffset {
+    fileprivate var isEarliest: Bool {
+        if case .earliest = self { return true }
+        return false
+    }
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import Klife
+
+/// `klife fetch`: one fetch of one partition, printed one record per line.
+struct FetchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fetch",
+        abstract: "Fetch the records of one partition from an offset (one Fetch request, no group).",
+        discussion: """
+            Prints one line per record: a JSON object with topic, partition, offset, key, value (UTF-8 \
+            strings, null when absent), headers ([[key, value], …]) and timestamp; or only the value with \
+            --format value. An offset at the end of the partition prints nothing.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .long, help: "Topic.") var topic: String
+    @Option(name: .long, help: "Partition.") var partition: Int32
+    @Option(name: .long, help: "First offset to return.") var offset: Int64
+    @Option(name: .customLong("max-bytes"), help: "Most bytes of records to fetch.") var maxBytes: Int = KafkaFetchOptions.defaultFetchMaxBytes
+    @Option(name: .long, help: "read_committed (default) or read_uncommitted.") var isolation: RecordOutputFormat.Isolation = .readCommitted
+    @Option(name: .long, help: "json (default) or value.") var format: RecordOutputFormat = .json
+
+    func validate() throws {
+        guard partition >= 0 else { throw ValidationError("--partition must be >= 0") }
+        guard offset >= 0 else { throw ValidationError("--offset must be >= 0") }
+        guard maxBytes > 0 else { throw ValidationError("--max-bytes must be > 0") }
+    }
+
+    func run() async throws {
+        try await runReportingErrors {
+            let options = KafkaFetchOptions(isolationLevel: isolation.level, maxBytes: maxBytes)
+            let records = try await global.withClient { [topic, partition, offset] client in
+                try await client.fetch(topic: topic, partition: partition, offset: offset, options: options)
+            }
+            for record in records { print(format.line(for: record)) }
+        }
+    }
+}
+
+/// How `klife fetch` and `klife consume` print a record.
+enum RecordOutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case json
+    case value
+
+    enum Isolation: String, ExpressibleByArgument, CaseIterable, Sendable {
+        case readCommitted = "read_committed"
+        case readUncommitted = "read_uncommitted"
+
+        var level: KafkaIsolationLevel { self == .readCommitted ? .readCommitted : .readUncommitted }
+    }
+
+    func line(for record: KafkaRecord) -> String {
+        switch self {
+        case .value:
+            return record.valueString ?? ""
+        case .json:
+            var s = "{\"topic\":" + Self.json(record.topic)
+            s += ",\"partition\":\(record.partition ?? -1)"
+            s += ",\"offset\":\(record.offset ?? -1)"
+            s += ",\"key\":" + (record.keyString.map(Self.json) ?? "null")
+            s += ",\"value\":" + (record.valueString.map(Self.json) ?? "null")
+            s += ",\"headers\":["
+            s += record.headers.map { "[" + Self.json($0.key) + "," + ($0.valueString.map(Self.json) ?? "null") + "]" }.joined(separator: ",")
+            s += "],\"timestamp\":" + (record.timestamp.map { String($0) } ?? "null")
+            return s + "}"
+        }
+    }
+
+    /// A JSON string literal.
+    static func json(_ string: String) -> String {
+        var out = "\""
+        for scalar in string.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Klife
+import Logging
+import NIOCore
+import Testing
+
+/// The fetch API against real brokers: records written by librdkafka 2.16 read back exactly (Tansu),
+/// multi-partition fetches across brokers and a leader move (librdkafka mock cluster).
+@Suite("Fetch", .serialized)
+struct FetchTests {
+    static func configuration(_ bootstrap: String) throws -> KafkaClient.Configuration {
+        let brokers = try bootstrap.split(separator: ",").map { entry in
+            let (host, port) = try TestBrokers.hostAndPort(String(entry))
+            return KafkaConnectionConfiguration.BrokerAddress(host: host, port: port)
+        }
+        return KafkaClient.Configuration(connection: KafkaConnectionConfiguration(bootstrapServers: brokers, clientID: "klife-fetch-tests"))
+    }
+
+    static func withClient<T: Sendable>(_ bootstrap: String, _ body: @Sendable (KafkaClient) async throws -> T) async throws -> T {
+        var logger = Logger(label: "klife-test")
+        if ProcessInfo.processInfo.environment["KLIFE_TEST_DEBUG"] != nil { logger.logLevel = .debug }
+        return try await KafkaClient.withRunningClient(configuration: try configuration(bootstrap), logger: logger, body)
+    }
+
+    @Test("records of every codec written by librdkafka are fetched back exactly from Tansu", arguments: ["none", "gzip", "snappy", "lz4", "zstd"])
+    func everyCodecFromTansu(codec: String) async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("fetch-\(codec)")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        let input: [(key: String?, value: String)] = (0..<20).map { i in
+            (key: i % 3 == 0 ? nil : "key-\(i)", value: "value-\(i)-" + String(repeating: "x", count: i * 7))
+        }
+        try await RdKafkaTool.produce(
+            bootstrap: bootstrap, topic: topic, records: input, partition: 0,
+            compression: RdKafkaTool.Compression(rawValue: codec)!, headers: [("h1", "a"), ("h2", "b")])
+        let expected = try await RdKafkaTool.consume(bootstrap: bootstrap, topic: topic, count: input.count)
+        #expect(expected.count == input.count)
+
+        let records = try await Self.withClient(bootstrap) { client in
+            try await client.fetch(topic: topic, partition: 0, offset: 0)
+        }
+        #expect(records.count == expected.count)
+        for (record, reference) in zip(records, expected) {
+            #expect(record.topic == topic)
+            #expect(record.partition == 0)
+            #expect(record.offset == reference.offset)
+            #expect(record.keyBytes == reference.key)
+            #expect(record.valueBytes == reference.value)
+            #expect(record.headers.map(\.key) == reference.headers.map(\.key))
+            #expect(record.headers.map { $0.value.map { Array($0.readableBytesView) } } == reference.headers.map(\.value))
+            #expect(record.timestamp == reference.timestamp)
+            #expect(record.batchAttributes?.compression.description == codec)
+            #expect(record.batchAttributes?.isTransactional == false)
+        }
+    }
+
+    @Test("fetch starts at the requested offset, is empty at the end, and names unknown partitions")
+    func offsetsAndErrorsOnTansu() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("fetch-offsets")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 2)
+        // One batch of 10: a fetch from the middle of it must drop the records before the offset.
+        try await RdKafkaTool.produce(
+            bootstrap: bootstrap, topic: topic, records: (0..<10).map { (key: nil, value: "r\($0)") }, partition: 1,
+            compression: .lz4)
+        try await Self.withClient(bootstrap) { client in
+            let fromSix = try await client.fetch(topic: topic, partition: 1, offset: 6)
+            #expect(fromSix.map(\.offset) == [6, 7, 8, 9])
+            #expect(fromSix.map(\.valueString) == ["r6", "r7", "r8", "r9"])
+            #expect(try await client.fetch(topic: topic, partition: 1, offset: 10).isEmpty)
+            #expect(try await client.fetch(topic: topic, partition: 0, offset: 0).isEmpty)
+            let error = await #expect(throws: KafkaError.self) {
+                try await client.fetch(topic: topic, partition: 5, offset: 0)
+            }
+            #expect(error?.code == .unknownTopicOrPartition)
+            let missing = await #expect(throws: KafkaError.self) {
+                try await client.fetch(topic: TestBrokers.uniqueName("no-such-topic"), partition: 0, offset: 0)
+            }
+            #expect(missing?.code == .unknownTopicOrPartition)
+            // A small max bytes still returns at least the first batch (KIP-74), never an error.
+            let small = try await client.fetch(topic: topic, partition: 1, offset: 0, options: KafkaFetchOptions(maxBytes: 1))
+            #expect(small.first?.offset == 0)
+        }
+    }
+
+    @Test("several partitions on several brokers in one call, then a leader move is followed")
+    func multiPartitionAndLeaderMoveOnMockCluster() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        do {
+            try await multiPartitionAndLeaderMove(cluster)
+        } catch {
+            try? await cluster.destroy()
+            throw error
+        }
+        try await cluster.destroy()
+    }
+
+    private func multiPartitionAndLeaderMove(_ cluster: MockCluster) async throws {
+        let topic = "fetch-multi"
+        try await cluster.createTopic(topic, partitions: 4, replicationFactor: 3)
+        // Partitions 0 and 1 on broker 1, 2 on broker 2, 3 on broker 3.
+        for (partition, broker) in [(0, 1), (1, 1), (2, 2), (3, 3)] as [(Int32, Int32)] {
+            try await cluster.setLeader(topic: topic, partition: partition, broker: broker)
+        }
+        for partition: Int32 in 0..<4 {
+            try await RdKafkaTool.produce(
+                bootstrap: cluster.bootstrap, topic: topic, records: (0..<3).map { (key: "p\(partition)", value: "v\(partition)-\($0)") },
+                partition: partition)
+        }
+        try await Self.withClient(cluster.bootstrap) { client in
+            let positions = (0..<4).map { KafkaFetchPosition(topic: topic, partition: Int32($0), offset: 1) }
+            let results = await client.fetch(positions)
+            #expect(results.count == 4)
+            for position in positions {
+                let records = try #require(try results[position]?.get())
+                #expect(records.map(\.offset) == [1, 2])
+                #expect(records.map(\.valueString) == ["v\(position.partition)-1", "v\(position.partition)-2"])
+            }
+
+            // Move partition 2's leadership to broker 3: the client's metadata is stale, broker 2 answers
+            // NOT_LEADER_OR_FOLLOWER, and the fetch must still succeed after a refresh.
+            try await cluster.setLeader(topic: topic, partition: 2, broker: 3)
+            let moved = try await client.fetch(topic: topic, partition: 2, offset: 0)
+            #expect(moved.map(\.valueString) == ["v2-0", "v2-1", "v2-2"])
+            #expect(client.clusterMetadata.topic(topic)?.partition(2)?.leaderID == 3)
+        }
+    }
+}

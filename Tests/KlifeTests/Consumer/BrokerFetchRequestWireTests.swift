@@ -1,0 +1,55 @@
+import KafkaProtocol
+import NIOCore
+import Testing
+@testable import Klife
+
+@Suite struct BrokerFetchRequestWireTests {
+    static let id = KafkaUUID(high: 0xAB, low: 0xCD)
+    static let request = BrokerFetchRequest(
+        id: 0, brokerID: 1, isolationLevel: .readCommitted, maxWaitMs: 250, minBytes: 1, maxBytes: 5_000_000,
+        topics: [.init(name: "t", topicID: id, partitions: [
+            .init(partition: 0, fetchOffset: 10, partitionMaxBytes: 100_000, currentLeaderEpoch: 3),
+            .init(partition: 2, fetchOffset: 20, partitionMaxBytes: 100_000, currentLeaderEpoch: 3),
+        ])])
+
+    @Test func namesBeforeVersion13IdsFrom13() throws {
+        let v12 = Self.request.wireRequest(version: 12)
+        #expect(v12.topics[0].topic == "t" && v12.topics[0].topicId == .zero)
+        let v13 = Self.request.wireRequest(version: 13)
+        #expect(v13.topics[0].topic == "" && v13.topics[0].topicId == Self.id)
+        #expect(Self.request.wireRequest(version: 13).maxWaitMs == 250)
+        var noWait = Self.request
+        noWait.maxWaitMs = 0
+        #expect(noWait.wireRequest(version: 13).maxWaitMs == BrokerFetchRequest.minimumMaxWaitMs)
+        #expect(v13.isolationLevel == 1 && v13.maxWaitMs == 250 && v13.minBytes == 1 && v13.maxBytes == 5_000_000)
+        #expect(v13.topics[0].partitions.map(\.fetchOffset) == [10, 20])
+        #expect(v13.topics[0].partitions.map(\.partitionMaxBytes) == [100_000, 100_000])
+        #expect(v13.topics[0].partitions.allSatisfy { $0.currentLeaderEpoch == -1 })
+        // Both encode at their version.
+        for version: Int16 in [4, 12, 13, 17] {
+            var buffer = ByteBuffer()
+            try Self.request.wireRequest(version: version).encode(into: &buffer, version: version)
+            #expect(buffer.readableBytes > 0)
+        }
+    }
+
+    @Test func topicWithoutIDCapsTheVersionAt12() {
+        var noID = Self.request
+        noID.topics[0].topicID = .zero
+        #expect(noID.usableVersion(negotiated: 17) == 12)
+        #expect(Self.request.usableVersion(negotiated: 17) == 17)
+        #expect(Self.request.usableVersion(negotiated: 11) == 11)
+    }
+
+    @Test func responsePartitionsMapBackByIdOrName() {
+        let byID = FetchResponse(responses: [
+            .init(topicId: Self.id, partitions: [.init(partitionIndex: 2, errorCode: 6), .init(partitionIndex: 7)]),
+            .init(topicId: KafkaUUID(high: 9, low: 9), partitions: [.init(partitionIndex: 0)]),
+        ])
+        let matched = Self.request.matchResponse(byID, version: 13)
+        #expect(matched.map(\.0) == [KafkaFetchPosition(topic: "t", partition: 2, offset: 20)])
+        #expect(matched.first?.1.errorCode == 6)
+        let byName = FetchResponse(responses: [.init(topic: "t", partitions: [.init(partitionIndex: 0)])])
+        #expect(Self.request.matchResponse(byName, version: 12).map(\.0) == [KafkaFetchPosition(topic: "t", partition: 0, offset: 10)])
+    }
+}

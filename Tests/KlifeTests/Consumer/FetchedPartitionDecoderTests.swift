@@ -1,0 +1,119 @@
+import KafkaProtocol
+import NIOCore
+import Testing
+@testable import Klife
+
+@Suite struct FetchedPartitionDecoderTests {
+    /// Writes a data batch of `count` records at `baseOffset`; record i has value "v<offset>".
+    static func data(
+        _ buffer: inout ByteBuffer, base: Int64, count: Int, pid: Int64 = -1, txn: Bool = false,
+        codec: KafkaCompressionCodec = .none, headers: [RecordHeader] = []
+    ) throws {
+        var writer = RecordBatchWriter(
+            baseOffset: base, partitionLeaderEpoch: 4, producerId: pid, producerEpoch: pid < 0 ? -1 : 0,
+            baseSequence: pid < 0 ? -1 : 0, isTransactional: txn, compression: codec, baseTimestamp: 1_000)
+        for i in 0..<count {
+            writer.append(
+                key: ByteBuffer(string: "k\(base + Int64(i))"), value: ByteBuffer(string: "v\(base + Int64(i))"),
+                headers: headers, timestamp: 1_000 + Int64(i))
+        }
+        var batch = try writer.finish()
+        buffer.writeBuffer(&batch)
+    }
+
+    static func marker(_ buffer: inout ByteBuffer, offset: Int64, pid: Int64, abort: Bool) throws {
+        var writer = RecordBatchWriter(
+            baseOffset: offset, producerId: pid, producerEpoch: 0, isTransactional: true, isControl: true, baseTimestamp: 2_000)
+        let control = ControlRecord(type: abort ? .abort : .commit, coordinatorEpoch: 0)
+        writer.append(key: control.encodedKey, value: control.encodedValue, timestamp: 2_000)
+        var batch = try writer.finish()
+        buffer.writeBuffer(&batch)
+    }
+
+    /// Producer 1 aborts offsets 0-2 (marker 5) and 8-9 (gzip, marker 10); producer 2 commits 3-4 (marker 6);
+    /// offset 7 is a plain record.
+    static func transactionalLog() throws -> ByteBuffer {
+        var b = ByteBuffer()
+        try data(&b, base: 0, count: 3, pid: 1, txn: true)
+        try data(&b, base: 3, count: 2, pid: 2, txn: true)
+        try marker(&b, offset: 5, pid: 1, abort: true)
+        try marker(&b, offset: 6, pid: 2, abort: false)
+        try data(&b, base: 7, count: 1)
+        try data(&b, base: 8, count: 2, pid: 1, txn: true, codec: .gzip)
+        try marker(&b, offset: 10, pid: 1, abort: true)
+        return b
+    }
+    static let aborted: [AbortedTransactionFilter.AbortedTransaction] = [.init(producerID: 1, firstOffset: 0), .init(producerID: 1, firstOffset: 8)]
+
+    static func decoder(offset: Int64, _ isolation: KafkaIsolationLevel) -> FetchedPartitionDecoder {
+        FetchedPartitionDecoder(topic: "t", partition: 2, fetchOffset: offset, isolationLevel: isolation)
+    }
+
+    @Test func readCommittedDropsAbortedTransactionsAndControlRecords() throws {
+        let out = try Self.decoder(offset: 0, .readCommitted).decode(records: Self.transactionalLog(), abortedTransactions: Self.aborted)
+        #expect(out.records.map(\.offset) == [3, 4, 7])
+        #expect(out.records.map(\.valueString) == ["v3", "v4", "v7"])
+        #expect(out.nextOffset == 11)
+        #expect(out.truncatedTailBytes == 0)
+        #expect(out.records[0].batchAttributes == KafkaRecord.BatchAttributes(isTransactional: true))
+        #expect(out.records[2].batchAttributes == KafkaRecord.BatchAttributes(isTransactional: false))
+    }
+
+    @Test func readUncommittedKeepsAbortedDataButNotMarkers() throws {
+        let out = try Self.decoder(offset: 0, .readUncommitted).decode(records: Self.transactionalLog(), abortedTransactions: [])
+        #expect(out.records.map(\.offset) == [0, 1, 2, 3, 4, 7, 8, 9])
+        #expect(out.records.last?.batchAttributes?.compression == .gzip)
+        #expect(out.records.last?.valueString == "v9")
+    }
+
+    @Test func recordsBeforeTheRequestedOffsetAreDropped() throws {
+        let out = try Self.decoder(offset: 4, .readCommitted).decode(records: Self.transactionalLog(), abortedTransactions: Self.aborted)
+        #expect(out.records.map(\.offset) == [4, 7])
+        let late = try Self.decoder(offset: 9, .readUncommitted).decode(records: Self.transactionalLog(), abortedTransactions: [])
+        #expect(late.records.map(\.offset) == [9])
+    }
+
+    @Test func recordCarriesEveryField() throws {
+        var b = ByteBuffer()
+        try Self.data(&b, base: 40, count: 1, codec: .zstd, headers: [RecordHeader(key: "h", value: ByteBuffer(string: "x")), RecordHeader(key: "n", value: nil)])
+        let out = try Self.decoder(offset: 40, .readCommitted).decode(records: b, abortedTransactions: [])
+        let r = try #require(out.records.first)
+        #expect(r.topic == "t" && r.partition == 2 && r.offset == 40)
+        #expect(r.keyString == "k40" && r.valueString == "v40")
+        #expect(r.headers == [KafkaRecord.Header(key: "h", value: "x"), KafkaRecord.Header(key: "n", value: nil as ByteBuffer?)])
+        #expect(r.timestamp == 1_000)
+        #expect(r.leaderEpoch == 4)
+        #expect(r.batchAttributes == KafkaRecord.BatchAttributes(compression: .zstd, timestampType: .createTime, isTransactional: false, isControl: false))
+    }
+
+    @Test func emptyOrNullRecordsGiveNothingAtTheRequestedOffset() throws {
+        let none = try Self.decoder(offset: 12, .readCommitted).decode(records: nil, abortedTransactions: [])
+        #expect(none.records.isEmpty && none.nextOffset == 12)
+        let empty = try Self.decoder(offset: 12, .readCommitted).decode(records: ByteBuffer(), abortedTransactions: [])
+        #expect(empty.records.isEmpty && empty.nextOffset == 12)
+    }
+
+    @Test func partialTrailingBatchIsNotAnError() throws {
+        var b = ByteBuffer()
+        try Self.data(&b, base: 0, count: 2)
+        var second = ByteBuffer()
+        try Self.data(&second, base: 2, count: 5)
+        b.writeBytes(second.readableBytesView.prefix(30))
+        let out = try Self.decoder(offset: 0, .readCommitted).decode(records: b, abortedTransactions: [])
+        #expect(out.records.map(\.offset) == [0, 1])
+        #expect(out.truncatedTailBytes == 30)
+        #expect(out.nextOffset == 2)
+    }
+
+    @Test func corruptBatchFailsThePartition() throws {
+        var b = ByteBuffer()
+        try Self.data(&b, base: 0, count: 3)
+        let index = b.readerIndex + b.readableBytes - 3
+        b.setInteger(b.getInteger(at: index, as: UInt8.self)! ^ 0xFF, at: index)
+        #expect {
+            try Self.decoder(offset: 0, .readCommitted).decode(records: b, abortedTransactions: [])
+        } throws: { error in
+            (error as? KafkaError)?.code == .corruptRecords
+        }
+    }
+}
