@@ -1,5 +1,6 @@
 import ArgumentParser
 import Klife
+import Synchronization
 
 /// `klife consume`: read records from a topic until a count or an idle timeout.
 struct ConsumeCommand: AsyncParsableCommand {
@@ -33,7 +34,7 @@ struct ConsumeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Topic.") var topic: String
     @Option(name: .long, help: "Only this partition (default: all).") var partition: Int32?
     @Option(name: .long, help: "earliest (default), latest or an offset.") var offset: StartOffset = .earliest
-    @Option(name: .long, help: "Consumer group (not available yet: consumes without a group).") var group: String?
+    @Option(name: .long, help: "Consume as a member of this consumer group (classic protocol), committing what was printed.") var group: String?
     @Option(name: .long, help: "Stop after this many records.") var count: Int?
     @Option(name: .long, help: "read_committed (default) or read_uncommitted.") var isolation: RecordOutputFormat.Isolation = .readCommitted
     @Option(name: .customLong("timeout-ms"), help: "Stop when no record arrives for this long (default 5000).") var timeoutMs: Int = 5_000
@@ -45,10 +46,14 @@ struct ConsumeCommand: AsyncParsableCommand {
         if let count, count <= 0 { throw ValidationError("--count must be > 0") }
         guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be > 0") }
         guard maxBytes > 0 else { throw ValidationError("--max-bytes must be > 0") }
-        if group != nil { throw ValidationError("--group: consumer groups are not available in this build yet") }
+        if group != nil {
+            if partition != nil { throw ValidationError("--partition cannot be used with --group (the group assigns partitions)") }
+            if case .offset = offset { throw ValidationError("--offset with --group must be earliest or latest (used when nothing is committed)") }
+        }
     }
 
     func run() async throws {
+        if let group { return try await runInGroup(group) }
         try await runReportingErrors {
             let longPoll = Duration.milliseconds(min(timeoutMs, 500))
             try await global.withClient(adjust: { configuration in
@@ -101,6 +106,57 @@ struct ConsumeCommand: AsyncParsableCommand {
                     printError("klife: only \(printed) of \(count) records arrived before --timeout-ms \(timeoutMs) passed without a new one")
                     throw ExitCode(2)
                 }
+            }
+        }
+    }
+}
+
+extension ConsumeCommand {
+    /// Consumes as a group member: prints each batch, commits it, and stops after --count records or when
+    /// --timeout-ms passes without a new record once partitions are assigned.
+    func runInGroup(_ group: String) async throws {
+        try await runReportingErrors {
+            let printed = try await global.withClient { [topic, offset, count, isolation, timeoutMs, format, maxBytes] client in
+                let progress = Mutex<(printed: Int, last: ContinuousClock.Instant?)>((0, nil))
+                let configuration = KafkaConsumerGroupConfiguration(
+                    groupID: group, topics: [topic], sessionTimeout: .seconds(6), heartbeatInterval: .seconds(1),
+                    isolationLevel: isolation.level, offsetResetPolicy: offset.isEarliest ? .earliest : .latest,
+                    fetchMaxBytes: maxBytes)
+                let member = try client.startConsumerGroup(configuration) { batch in
+                    var records = batch.records
+                    // Past --count: print (and commit) only up to it.
+                    let allowed = progress.withLock { state -> Int in
+                        let left = count.map { max(0, $0 - state.printed) } ?? records.count
+                        state.printed += min(left, records.count)
+                        state.last = .now
+                        return min(left, records.count)
+                    }
+                    records = Array(records.prefix(allowed))
+                    for record in records { print(format.line(for: record)) }
+                    return .commit
+                }
+                let idle = Duration.milliseconds(timeoutMs)
+                let joinDeadline = ContinuousClock.now + .seconds(60) + idle
+                while true {
+                    let (done, last) = progress.withLock { state in (count.map { state.printed >= $0 } ?? false, state.last) }
+                    if done { break }
+                    let now = ContinuousClock.now
+                    if let last, now - last >= idle { break }
+                    if last == nil {
+                        if member.assignedPartitions.isEmpty {
+                            if now >= joinDeadline { break }
+                        } else {
+                            progress.withLock { state in if state.last == nil { state.last = now } }
+                        }
+                    }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                await member.stop()
+                return progress.withLock { $0.printed }
+            }
+            if let count, printed < count {
+                printError("klife: only \(printed) of \(count) records arrived before --timeout-ms \(timeoutMs) passed without a new one")
+                throw ExitCode(2)
             }
         }
     }
