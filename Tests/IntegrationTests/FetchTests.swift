@@ -83,6 +83,34 @@ struct FetchTests {
         }
     }
 
+    @Test("fetchAsync delivers to a callback and to an async sequence")
+    func fetchAsyncOnTansu() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("fetch-async")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 2)
+        for p: Int32 in 0..<2 {
+            try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: [(key: nil, value: "a\(p)"), (key: nil, value: "b\(p)")], partition: p)
+        }
+        try await Self.withClient(bootstrap) { client in
+            let (stream, continuation) = AsyncStream<Result<[KafkaRecord], KafkaError>>.makeStream()
+            try client.fetchAsync(topic: topic, partition: 1, offset: 1) { result in
+                continuation.yield(result)
+                continuation.finish()
+            }
+            var callbackResults: [Result<[KafkaRecord], KafkaError>] = []
+            for await result in stream { callbackResults.append(result) }
+            #expect(callbackResults.count == 1)
+            #expect(try callbackResults.first?.get().map(\.valueString) == ["b1"])
+
+            let positions = [KafkaFetchPosition(topic: topic, partition: 0, offset: 0), KafkaFetchPosition(topic: topic, partition: 1, offset: 0)]
+            var seen: [KafkaFetchPosition: [String?]] = [:]
+            for await (position, result) in try client.fetchAsync(positions) {
+                seen[position] = try result.get().map(\.valueString)
+            }
+            #expect(seen == [positions[0]: ["a0", "b0"], positions[1]: ["a1", "b1"]])
+        }
+    }
+
     @Test("several partitions on several brokers in one call, then a leader move is followed")
     func multiPartitionAndLeaderMoveOnMockCluster() async throws {
         let cluster = try await MockCluster.create(brokers: 3)
