@@ -146,3 +146,38 @@ import Testing
         }
     }
 }
+
+/// The metadata loop recovers when the broker dies and comes back.
+@Suite struct ClientReconnectIntegrationTests {
+    @Test func clientRecoversAfterTheBrokerIsKilledAndRestarted() async throws {
+        let (tansu, bootstrap) = try await TansuControl.startPrivate(prefix: "tansu-api")
+        do {
+            try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: ClientTestSupport.logger) { client in
+                let first = TestBrokers.uniqueName("before")
+                try await client.createTopic(first)
+                try await tansu.kill()
+                // While the broker is gone, refreshes fail with a retriable transport error.
+                do {
+                    _ = try await client.refreshMetadata()
+                    Issue.record("metadata refreshed without a broker")
+                } catch let error as KafkaError {
+                    #expect(error.isRetriable, "\(error)")
+                }
+                _ = try await tansu.restart()
+                // Memory storage: the restarted broker is empty; the client reconnects and sees that.
+                let recovered = await ClientTestSupport.eventually(timeout: .seconds(20)) {
+                    guard let metadata = try? await client.refreshMetadata() else { return false }
+                    return metadata.topic(first) == nil && metadata.sortedBrokers.count == 1
+                }
+                #expect(recovered, "the client did not get metadata from the restarted broker")
+                let second = TestBrokers.uniqueName("after")
+                try await client.createTopic(second, partitions: 2)
+                #expect(try await client.describeTopic(second).partitionCount == 2)
+            }
+        } catch {
+            try? await tansu.stop()
+            throw error
+        }
+        try await tansu.stop()
+    }
+}
