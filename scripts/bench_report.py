@@ -210,6 +210,9 @@ def main():
     ap.add_argument("--klife-commit", default="?")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--ours-pending", action="store_true")
+    ap.add_argument("--produce-settings", default="librdkafka's defaults (linger 5 ms, batch.size 1,000,000 B, "
+                    "5 requests in flight, queue.buffering.max.kbytes 1 GiB)")
+    ap.add_argument("--latency-settings", default="linger 0, librdkafka's other defaults")
     a = ap.parse_args()
 
     data = medians(load(a.results))
@@ -254,14 +257,14 @@ def main():
         "- Record values: no key, no headers; values are slices of one 1 MiB pool of the letters a–p "
         "(xorshift64, the same bytes on both sides), so compression has something to do. Produce sends "
         "record *i* to partition *i* mod *P*. MB/s counts value bytes (10⁶ B).",
-        "- Produce: acks=all, idempotence on, each client's default batching (librdkafka: linger.ms=5); the "
+        f"- Produce: acks=all, idempotence on, {a.produce_settings}, the same for both clients; the "
         "clock runs from the first produce call to the last acknowledgement (connecting and metadata happen "
         "before it).",
         "- Consume: both clients read the same topic (written by librdkafka in the same workload) from offset 0 "
         "of every partition until they have the N records; no consumer group.",
         "- Latency: C threads/tasks each produce one record and wait for its acknowledgement before the next "
-        "(linger 0, acks=all, idempotent, one partition, one warm-up record outside the clock); percentiles "
-        "over all records of the run.",
+        f"(acks=all, idempotent, {a.latency_settings}, one partition, one warm-up record outside the clock); "
+        "percentiles over all records of the run.",
         "- CPU: user + system seconds of the client process (getrusage), per million records. Peak RSS: "
         "ru_maxrss of the client process.",
         "",

@@ -55,6 +55,10 @@ struct options {
     const char *acks;
     int idempotence;
     int concurrency;
+    const char *linger_ms;     /* NULL: librdkafka's default (latency mode: 0) */
+    const char *batch_size;    /* NULL: librdkafka's default */
+    const char *max_in_flight; /* NULL: librdkafka's default */
+    long max_buffered_mb;      /* 0: librdkafka's default queue.buffering.max.kbytes (1 GiB) */
     double timeout_s;
     int n_extra;
     const char *extra_keys[MAX_EXTRA_PROPS];
@@ -95,6 +99,10 @@ static void usage(void) {
             "  --acks A                all|1|0 (all)\n"
             "  --idempotence on|off    (on)\n"
             "  --concurrency C         latency: concurrent synchronous callers (1)\n"
+            "  --linger-ms MS          linger.ms (librdkafka's default; latency mode: 0)\n"
+            "  --batch-size B          batch.size (librdkafka's default)\n"
+            "  --max-in-flight N       max.in.flight.requests.per.connection (librdkafka's default)\n"
+            "  --max-buffered-mb M     queue.buffering.max.kbytes = M * 1024 (librdkafka's default)\n"
             "  --timeout S             give up after S seconds without finishing (300)\n"
             "  -X key=value            extra librdkafka property (repeatable)\n");
     exit(2);
@@ -109,11 +117,14 @@ static void parse_options(int argc, char **argv) {
         {"partitions", required_argument, 0, 'p'},  {"compression", required_argument, 0, 'z'},
         {"acks", required_argument, 0, 'a'},        {"idempotence", required_argument, 0, 'i'},
         {"concurrency", required_argument, 0, 'c'}, {"timeout", required_argument, 0, 'T'},
-        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
+        {"linger-ms", required_argument, 0, 'L'},   {"batch-size", required_argument, 0, 'B'},
+        {"max-in-flight", required_argument, 0, 'F'}, {"max-buffered-mb", required_argument, 0, 'M'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     optind = 2;
     int ch;
-    while ((ch = getopt_long(argc, argv, "b:t:n:s:p:z:a:i:c:T:X:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "b:t:n:s:p:z:a:i:c:T:X:L:B:F:M:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'b': opt.bootstrap = optarg; break;
         case 't': opt.topic = optarg; break;
@@ -129,6 +140,10 @@ static void parse_options(int argc, char **argv) {
             break;
         case 'c': opt.concurrency = atoi(optarg); break;
         case 'T': opt.timeout_s = atof(optarg); break;
+        case 'L': opt.linger_ms = optarg; break;
+        case 'B': opt.batch_size = optarg; break;
+        case 'F': opt.max_in_flight = optarg; break;
+        case 'M': opt.max_buffered_mb = atol(optarg); break;
         case 'X': {
             char *eq = strchr(optarg, '=');
             if (!eq || opt.n_extra == MAX_EXTRA_PROPS) die("bad -X '%s' (want key=value)", optarg);
@@ -356,6 +371,14 @@ static rd_kafka_conf_t *producer_conf(void) {
     set_conf(conf, "acks", opt.acks);
     set_conf(conf, "enable.idempotence", opt.idempotence ? "true" : "false");
     set_conf(conf, "compression.codec", opt.compression);
+    if (opt.linger_ms) set_conf(conf, "linger.ms", opt.linger_ms);
+    if (opt.batch_size) set_conf(conf, "batch.size", opt.batch_size);
+    if (opt.max_in_flight) set_conf(conf, "max.in.flight.requests.per.connection", opt.max_in_flight);
+    if (opt.max_buffered_mb > 0) {
+        char kb[32];
+        snprintf(kb, sizeof kb, "%ld", opt.max_buffered_mb * 1024);
+        set_conf(conf, "queue.buffering.max.kbytes", kb);
+    }
     return conf;
 }
 
@@ -507,8 +530,8 @@ static void *caller_thread(void *arg) {
 
 static void run_latency(void) {
     make_value_pool();
+    if (!opt.linger_ms) opt.linger_ms = "0"; /* each caller waits for its own record: do not hold it back */
     rd_kafka_conf_t *conf = producer_conf();
-    set_conf(conf, "linger.ms", "0"); /* each caller waits for its own record: do not hold it back */
     rd_kafka_conf_set_dr_msg_cb(conf, waking_dr_cb);
     apply_extra_props(conf);
     rd_kafka_t *rk = new_client(RD_KAFKA_PRODUCER, conf);

@@ -53,6 +53,18 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Print the summary as one line of JSON.")
     var json = false
 
+    @Option(name: .customLong("linger-ms"), help: "Producer linger in milliseconds (default: the client's; --sync: 0).")
+    var lingerMilliseconds: Double?
+
+    @Option(name: .customLong("batch-size"), help: "Producer batch size in bytes (default: the client's).")
+    var batchSize: Int?
+
+    @Option(name: .customLong("max-in-flight"), help: "Unacknowledged produce requests per connection (default: the client's).")
+    var maxInFlight: Int?
+
+    @Option(name: .customLong("max-buffered-mb"), help: "Bound on produced but unacknowledged data in MiB (default: the client's).")
+    var maxBufferedMegabytes: Int?
+
     @Option(help: "Give up after this many seconds without progress.")
     var timeout: Double = 300
 
@@ -64,7 +76,9 @@ struct BenchCommand: AsyncParsableCommand {
         try BenchConfiguration(
             workload: workload, bootstrap: bootstrap, topic: topic, records: records, recordSize: recordSize,
             partitions: partitions, compression: compression, acks: acks, idempotence: idempotence,
-            producers: producers, concurrency: concurrency, sync: sync, timeoutSeconds: timeout
+            producers: producers, concurrency: concurrency, sync: sync, timeoutSeconds: timeout,
+            lingerMilliseconds: lingerMilliseconds, batchSizeBytes: batchSize, maxInFlightRequests: maxInFlight,
+            maxBufferedMegabytes: maxBufferedMegabytes
         )
     }
 

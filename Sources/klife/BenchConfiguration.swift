@@ -30,6 +30,14 @@ struct BenchConfiguration: Sendable, Equatable {
     var sync: Bool
     /// Give up when a run makes no progress for this long.
     var timeoutSeconds: Double
+    /// Producer linger in milliseconds; nil: the client's default (synchronous produce: 0).
+    var lingerMilliseconds: Double? = nil
+    /// Producer batch size in bytes; nil: the client's default.
+    var batchSizeBytes: Int? = nil
+    /// Unacknowledged produce requests per connection; nil: the client's default.
+    var maxInFlightRequests: Int? = nil
+    /// Bound on produced-but-unacknowledged bytes (MiB); nil: the client's default.
+    var maxBufferedMegabytes: Int? = nil
 
     static let compressions = ["none", "gzip", "snappy", "lz4", "zstd"]
 
@@ -49,7 +57,8 @@ struct BenchConfiguration: Sendable, Equatable {
     init(
         workload: BenchWorkloadKind, bootstrap: String, topic: String, records: Int, recordSize: Int,
         partitions: Int?, compression: String, acks: String, idempotence: String, producers: Int,
-        concurrency: Int, sync: Bool, timeoutSeconds: Double
+        concurrency: Int, sync: Bool, timeoutSeconds: Double, lingerMilliseconds: Double? = nil,
+        batchSizeBytes: Int? = nil, maxInFlightRequests: Int? = nil, maxBufferedMegabytes: Int? = nil
     ) throws(BenchOptionError) {
         guard !topic.isEmpty else { throw BenchOptionError("--topic must not be empty") }
         guard !bootstrap.isEmpty else { throw BenchOptionError("--bootstrap must not be empty") }
@@ -87,6 +96,18 @@ struct BenchConfiguration: Sendable, Equatable {
         guard concurrency > 0 else { throw BenchOptionError("--concurrency must be at least 1, not \(concurrency)") }
         if sync && workload != .produce { throw BenchOptionError("--sync only applies to produce") }
         guard timeoutSeconds > 0 else { throw BenchOptionError("--timeout must be positive") }
+        if let lingerMilliseconds, !(lingerMilliseconds >= 0 && lingerMilliseconds <= 60_000) {
+            throw BenchOptionError("--linger-ms must be 0…60000, not \(lingerMilliseconds)")
+        }
+        if let batchSizeBytes, batchSizeBytes <= 0 {
+            throw BenchOptionError("--batch-size must be at least 1, not \(batchSizeBytes)")
+        }
+        if let maxBufferedMegabytes, maxBufferedMegabytes <= 0 {
+            throw BenchOptionError("--max-buffered-mb must be at least 1, not \(maxBufferedMegabytes)")
+        }
+        if let maxInFlightRequests, !(1...(idempotent ? 5 : 1000)).contains(maxInFlightRequests) {
+            throw BenchOptionError("--max-in-flight must be 1…\(idempotent ? 5 : 1000)\(idempotent ? " with idempotence" : ""), not \(maxInFlightRequests)")
+        }
 
         self.workload = workload
         self.bootstrap = bootstrap
@@ -101,6 +122,10 @@ struct BenchConfiguration: Sendable, Equatable {
         self.concurrency = concurrency
         self.sync = sync
         self.timeoutSeconds = timeoutSeconds
+        self.lingerMilliseconds = lingerMilliseconds
+        self.batchSizeBytes = batchSizeBytes
+        self.maxInFlightRequests = maxInFlightRequests
+        self.maxBufferedMegabytes = maxBufferedMegabytes
     }
 }
 

@@ -6,12 +6,15 @@ import Testing
     static func make(
         _ workload: BenchWorkloadKind = .produce, records: Int = 10, recordSize: Int = 100, partitions: Int? = nil,
         compression: String = "none", acks: String = "all", idempotence: String = "on", producers: Int = 1,
-        concurrency: Int = 1, sync: Bool = false
+        concurrency: Int = 1, sync: Bool = false, linger: Double? = nil, batchSize: Int? = nil, maxInFlight: Int? = nil,
+        maxBuffered: Int? = nil
     ) throws(BenchOptionError) -> BenchConfiguration {
         try BenchConfiguration(
             workload: workload, bootstrap: "127.0.0.1:9092", topic: "t", records: records, recordSize: recordSize,
             partitions: partitions, compression: compression, acks: acks, idempotence: idempotence,
-            producers: producers, concurrency: concurrency, sync: sync, timeoutSeconds: 60
+            producers: producers, concurrency: concurrency, sync: sync, timeoutSeconds: 60,
+            lingerMilliseconds: linger, batchSizeBytes: batchSize, maxInFlightRequests: maxInFlight,
+            maxBufferedMegabytes: maxBuffered
         )
     }
 
@@ -45,6 +48,10 @@ import Testing
             ("--producers", { () throws(BenchOptionError) in try Self.make(producers: 0) }),
             ("--concurrency", { () throws(BenchOptionError) in try Self.make(concurrency: 0) }),
             ("--sync", { () throws(BenchOptionError) in try Self.make(.consume, sync: true) }),
+            ("--linger-ms", { () throws(BenchOptionError) in try Self.make(linger: -1) }),
+            ("--batch-size", { () throws(BenchOptionError) in try Self.make(batchSize: 0) }),
+            ("--max-in-flight", { () throws(BenchOptionError) in try Self.make(maxInFlight: 6) }),
+            ("--max-buffered-mb", { () throws(BenchOptionError) in try Self.make(maxBuffered: 0) }),
         ]
         for (option, make) in cases {
             do {
@@ -54,6 +61,14 @@ import Testing
                 #expect(error.description.contains(option), "\(error.description)")
             }
         }
+    }
+
+    @Test func producerTuning() throws {
+        let c = try Self.make(linger: 5, batchSize: 1_000_000, maxInFlight: 5)
+        #expect(c.lingerMilliseconds == 5)
+        #expect(c.batchSizeBytes == 1_000_000)
+        #expect(c.maxInFlightRequests == 5)
+        #expect(try Self.make(acks: "1", idempotence: "off", maxInFlight: 10).maxInFlightRequests == 10)
     }
 
     @Test func acksOneWithoutIdempotence() throws {
