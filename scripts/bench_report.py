@@ -46,8 +46,10 @@ def medians(runs):
     """{workload: {side: {metric: median, 'n': ok runs, 'failed': failed runs, 'all': [records/s…]}}}"""
     out = {}
     for r in runs:
-        side = out.setdefault(r["workload"], {}).setdefault(r["side"], {"ok": [], "failed": 0})
-        if r.get("failed"):
+        side = out.setdefault(r["workload"], {}).setdefault(r["side"], {"ok": [], "failed": 0, "pending": 0})
+        if r.get("pending"):
+            side["pending"] += 1
+        elif r.get("failed"):
             side["failed"] += 1
         else:
             side["ok"].append(r)
@@ -141,22 +143,24 @@ def table(kind, data, pending):
         t = sides.get(THEIRS, {})
         o = sides.get(OURS, {})
         g = lambda s, k: s.get(k) if s else None  # noqa: E731
-        ours_note = "pending" if pending else ("failed" if o.get("failed") and not o.get("n") else "—")
+        ours_note = "pending" if pending or (o.get("pending") and not o.get("n")) else (
+            "failed" if o.get("failed") and not o.get("n") else "—")
+        pending_here = pending or bool(o.get("pending") and not o.get("n"))
         ov = lambda k, d=0: fmt(g(o, k), d) if g(o, k) is not None else ours_note  # noqa: E731
         if kind == "latency":
             rows.append([label_of(workload), fmt(g(t, "p50_us")), ov("p50_us"), fmt(g(t, "p99_us")), ov("p99_us"),
                          fmt(g(t, "p999_us")), ov("p999_us"),
-                         fmt_ratio(ratio(g(o, "p99_us"), g(t, "p99_us")), pending),
+                         fmt_ratio(ratio(g(o, "p99_us"), g(t, "p99_us")), pending_here),
                          fmt(g(t, "records_per_s")), ov("records_per_s"), fmt(g(t, "cpu_s_per_million"), 2),
                          ov("cpu_s_per_million", 2), fmt(g(t, "peak_rss_mb"), 1), ov("peak_rss_mb", 1)])
         else:
             rows.append([label_of(workload), fmt(g(t, "records_per_s")), ov("records_per_s"),
-                         fmt_ratio(ratio(g(o, "records_per_s"), g(t, "records_per_s")), pending),
+                         fmt_ratio(ratio(g(o, "records_per_s"), g(t, "records_per_s")), pending_here),
                          fmt(g(t, "mb_per_s"), 1), ov("mb_per_s", 1), fmt(g(t, "cpu_s_per_million"), 2),
                          ov("cpu_s_per_million", 2),
-                         fmt_ratio(ratio(g(o, "cpu_s_per_million"), g(t, "cpu_s_per_million")), pending),
+                         fmt_ratio(ratio(g(o, "cpu_s_per_million"), g(t, "cpu_s_per_million")), pending_here),
                          fmt(g(t, "peak_rss_mb"), 1), ov("peak_rss_mb", 1),
-                         fmt_ratio(ratio(g(o, "peak_rss_mb"), g(t, "peak_rss_mb")), pending)])
+                         fmt_ratio(ratio(g(o, "peak_rss_mb"), g(t, "peak_rss_mb")), pending_here)])
     return head, rows
 
 
@@ -285,6 +289,8 @@ def main():
                 runs = ", ".join(f"{v:,.0f}" for v in s["all"]) or "—"
                 if s["failed"]:
                     runs += f" ({s['failed']} failed)"
+                if s["pending"]:
+                    runs += f" ({s['pending']} pending: not wired yet)"
                 md.append(f"| {workload} | {side} | {runs} |")
     md.append("")
     with open(a.output, "w") as f:

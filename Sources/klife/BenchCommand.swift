@@ -1,4 +1,5 @@
 import ArgumentParser
+import Klife
 
 /// `klife bench produce|consume|roundtrip`: measures the client against a broker and prints records/s,
 /// MB/s, latency percentiles, CPU seconds and peak RSS (or the same as JSON with `--json`).
@@ -17,8 +18,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Argument(help: "produce, consume or roundtrip.")
     var workload: BenchWorkloadKind
 
-    @Option(help: "Bootstrap broker host:port.")
-    var bootstrap: String = "127.0.0.1:9092"
+    @OptionGroup var global: GlobalOptions
 
     @Option(help: "Topic to produce to or consume from.")
     var topic: String
@@ -74,7 +74,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     func makeConfiguration() throws(BenchOptionError) -> BenchConfiguration {
         try BenchConfiguration(
-            workload: workload, bootstrap: bootstrap, topic: topic, records: records, recordSize: recordSize,
+            workload: workload, bootstrap: global.effectiveBootstrap, topic: topic, records: records, recordSize: recordSize,
             partitions: partitions, compression: compression, acks: acks, idempotence: idempotence,
             producers: producers, concurrency: concurrency, sync: sync, timeoutSeconds: timeout,
             lingerMilliseconds: lingerMilliseconds, batchSizeBytes: batchSize, maxInFlightRequests: maxInFlight,
@@ -84,18 +84,22 @@ struct BenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try makeConfiguration()
-        let report: BenchReport
-        do {
-            report = try await Self.run(config)
-        } catch let error as BenchWorkloadError {
-            BenchProgressReporter.writeStderr(error.description + "\n")
-            throw ExitCode(error.kind == .notWired ? 3 : 1)
+        try await runReportingErrors {
+            let report: BenchReport
+            do {
+                report = try await global.withClient(adjust: { BenchWorkloads.adjust(&$0, for: config) }) { client in
+                    try await Self.run(config, client: client)
+                }
+            } catch let error as BenchWorkloadError {
+                printError(error.description)
+                throw ExitCode(error.kind == .notWired ? 3 : 1)
+            }
+            print(json ? report.json : report.table)
         }
-        print(json ? report.json : report.table)
     }
 
     /// Runs the workload with the progress line on stderr and returns the full report.
-    static func run(_ config: BenchConfiguration) async throws -> BenchReport {
+    static func run(_ config: BenchConfiguration, client: KafkaClient) async throws -> BenchReport {
         let progress = BenchProgress(totalRecords: config.records)
         let needsPayload = config.workload != .consume
         let payload = BenchPayload(recordSize: needsPayload ? config.recordSize : 0)
@@ -108,10 +112,14 @@ struct BenchCommand: AsyncParsableCommand {
             }
             group.addTask {
                 switch (config.workload, config.sync) {
-                case (.produce, false): try await BenchWorkloads.produce(config, payload: payload, progress: progress)
-                case (.produce, true): try await BenchWorkloads.syncProduce(config, payload: payload, progress: progress)
-                case (.consume, _): try await BenchWorkloads.consume(config, progress: progress)
-                case (.roundtrip, _): try await BenchWorkloads.roundtrip(config, payload: payload, progress: progress)
+                case (.produce, false):
+                    try await BenchWorkloads.produce(config, client: client, payload: payload, progress: progress)
+                case (.produce, true):
+                    try await BenchWorkloads.syncProduce(config, client: client, payload: payload, progress: progress)
+                case (.consume, _):
+                    try await BenchWorkloads.consume(config, client: client, progress: progress)
+                case (.roundtrip, _):
+                    try await BenchWorkloads.roundtrip(config, client: client, payload: payload, progress: progress)
                 }
             }
             defer { group.cancelAll() }

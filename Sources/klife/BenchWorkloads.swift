@@ -1,36 +1,191 @@
-/// The workloads `klife bench` runs against a broker. Each one connects, waits for the topic's metadata,
-/// then runs the clock over the work itself and reports into `progress` as records complete.
+import Klife
+import NIOCore
+import Synchronization
+
+/// The workloads `klife bench` runs against a broker. Each one learns the topic's partitions first, then
+/// runs the clock over the work itself and reports into `progress` as records complete.
 ///
-/// STUBBED: the producer (`produce`, `produceBatch`, `produceAsync`) and fetch APIs of `KafkaClient` are
-/// not on main yet, so every workload throws ``BenchWorkloadError/notWired(_:)`` (exit status 3).
+/// `consume` and `roundtrip` are STUBBED until `KafkaClient.fetch` lands on main: they throw
+/// ``BenchWorkloadError/notWired(_:)`` (exit status 3).
 enum BenchWorkloads {
-    /// Produce `records` values as fast as possible: record i to partition i % P, `concurrency` tasks
-    /// calling the asynchronous produce, waiting for every acknowledgement.
-    static func produce(
-        _ config: BenchConfiguration, payload: BenchPayload, progress: BenchProgress
-    ) async throws -> BenchMeasurement {
-        throw BenchWorkloadError.notWired("produce (KafkaClient.produceAsync)")
+    /// The names of the benchmark's producers (`--producers K` of them).
+    static func producerNames(_ config: BenchConfiguration) -> [String] {
+        (0..<config.producers).map { "klife-bench-\($0)" }
     }
 
-    /// `concurrency` callers each produce one record and wait for its acknowledgement before the next
-    /// (one warm-up record first, outside the clock); latency per record.
-    static func syncProduce(
-        _ config: BenchConfiguration, payload: BenchPayload, progress: BenchProgress
+    /// Adds the benchmark's producers, with its settings, to the client configuration.
+    static func adjust(_ clientConfiguration: inout KafkaClient.Configuration, for config: BenchConfiguration) {
+        clientConfiguration.producers = producerNames(config).map { name in
+            var producer = KafkaProducerConfiguration(
+                name: name,
+                acks: KafkaProducerConfiguration.Acks(name: config.acks) ?? .all,
+                enableIdempotence: config.idempotence,
+                compression: KafkaCompression.allCases.first { $0.description == config.compression } ?? .none
+            )
+            if let linger = config.lingerMilliseconds { producer.linger = .microseconds(Int64(linger * 1000)) }
+            if config.sync { producer.linger = .zero }
+            if let batch = config.batchSizeBytes { producer.batchSizeBytes = batch }
+            if let inFlight = config.maxInFlightRequests { producer.maxInFlightRequests = inFlight }
+            if let buffered = config.maxBufferedMegabytes {
+                producer.maxBufferedBytes = max(buffered << 20, producer.batchSizeBytes)
+            }
+            return producer
+        }
+        clientConfiguration.defaultProducer = producerNames(config)[0]
+    }
+
+    /// The partitions to spread records over: `--partitions` (creating the topic with that many when it does
+    /// not exist), else the topic's partition count.
+    static func partitionCount(_ client: KafkaClient, _ config: BenchConfiguration) async throws -> Int {
+        let existing: KafkaTopicMetadata?
+        do {
+            existing = try await client.describeTopic(config.topic)
+        } catch let error as KafkaError where error.code == .unknownTopicOrPartition {
+            existing = nil
+        }
+        if let existing, existing.partitionCount > 0 {
+            guard let wanted = config.partitions else { return Int(existing.partitionCount) }
+            guard Int(existing.partitionCount) >= wanted else {
+                throw BenchWorkloadError(
+                    kind: .failed,
+                    description: "klife bench: topic \(config.topic) has \(existing.partitionCount) partitions, fewer than --partitions \(wanted)")
+            }
+            return wanted
+        }
+        guard let wanted = config.partitions else {
+            throw BenchWorkloadError(
+                kind: .failed, description: "klife bench: topic \(config.topic) does not exist (pass --partitions to create it)")
+        }
+        do {
+            try await client.createTopic(config.topic, partitions: Int32(wanted))
+        } catch let error as KafkaError where error.code == .topicAlreadyExists {}
+        return wanted
+    }
+
+    /// Record values as slices of one pool buffer: no copy or allocation per record.
+    struct Values: Sendable {
+        let pool: ByteBuffer
+        let payload: BenchPayload
+
+        init(_ payload: BenchPayload) {
+            self.payload = payload
+            self.pool = ByteBuffer(bytes: payload.pool)
+        }
+
+        func value(ofRecord index: Int) -> ByteBuffer {
+            pool.getSlice(at: payload.offset(ofRecord: index), length: payload.recordSize)!
+        }
+    }
+
+    /// Failures reported by produce callbacks; the first one is kept for the message.
+    final class Failures: Sendable {
+        private let state = Mutex<(count: Int, first: KafkaError?)>((0, nil))
+
+        func record(_ error: KafkaError) {
+            state.withLock { state in
+                state.count += 1
+                if state.first == nil { state.first = error }
+            }
+        }
+
+        func check() throws {
+            let (count, first) = state.withLock { ($0.count, $0.first) }
+            if let first {
+                throw BenchWorkloadError(kind: .failed, description: "klife bench: \(count) records failed; the first: \(first)")
+            }
+        }
+    }
+
+    /// Produce `records` values as fast as possible: record i to partition i % P (and producer i % K),
+    /// `concurrency` tasks calling `produceAsync`, then `flush` waits for every acknowledgement.
+    static func produce(
+        _ config: BenchConfiguration, client: KafkaClient, payload: BenchPayload, progress: BenchProgress
     ) async throws -> BenchMeasurement {
-        throw BenchWorkloadError.notWired("synchronous produce (KafkaClient.produce)")
+        let partitions = try await partitionCount(client, config)
+        let values = Values(payload)
+        let failures = Failures()
+        let options = producerNames(config).map { KafkaProduceOptions(producer: $0) }
+        let size = config.recordSize
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for caller in 0..<config.concurrency {
+                group.addTask {
+                    var i = caller
+                    while i < config.records {
+                        let record = KafkaRecord(
+                            topic: config.topic, partition: Int32(i % partitions), value: values.value(ofRecord: i))
+                        try await client.produceAsync(record, options: options[i % options.count]) { result in
+                            switch result {
+                            case .success: progress.add(records: 1, bytes: size)
+                            case .failure(let error): failures.record(error)
+                            }
+                        }
+                        i += config.concurrency
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        await client.flush()
+        let elapsed = clock.now - start
+        try failures.check()
+        return BenchMeasurement(
+            records: config.records, bytes: config.records * size, elapsed: elapsed, partitions: partitions, latency: nil)
+    }
+
+    /// `concurrency` callers each produce one record with `produce` and wait for its acknowledgement
+    /// before the next; one warm-up record first, outside the clock.
+    static func syncProduce(
+        _ config: BenchConfiguration, client: KafkaClient, payload: BenchPayload, progress: BenchProgress
+    ) async throws -> BenchMeasurement {
+        let partitions = try await partitionCount(client, config)
+        let values = Values(payload)
+        let options = producerNames(config).map { KafkaProduceOptions(producer: $0) }
+        for option in options {
+            _ = try await client.produce(
+                KafkaRecord(topic: config.topic, partition: 0, value: values.value(ofRecord: 0)), options: option)
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let latency = try await withThrowingTaskGroup(of: BenchLatencyRecorder.self) { group in
+            for caller in 0..<config.concurrency {
+                group.addTask {
+                    var recorder = BenchLatencyRecorder()
+                    var i = caller
+                    while i < config.records {
+                        let record = KafkaRecord(
+                            topic: config.topic, partition: Int32(i % partitions), value: values.value(ofRecord: i))
+                        let sent = clock.now
+                        _ = try await client.produce(record, options: options[i % options.count])
+                        recorder.record(clock.now - sent)
+                        progress.add(records: 1, bytes: config.recordSize)
+                        i += config.concurrency
+                    }
+                    return recorder
+                }
+            }
+            var all = BenchLatencyRecorder()
+            for try await recorder in group { all.merge(recorder) }
+            return all
+        }
+        let elapsed = clock.now - start
+        return BenchMeasurement(
+            records: config.records, bytes: config.records * config.recordSize, elapsed: elapsed,
+            partitions: partitions, latency: latency)
     }
 
     /// Read `records` records from offset 0 of every partition of the topic (no consumer group).
     static func consume(
-        _ config: BenchConfiguration, progress: BenchProgress
+        _ config: BenchConfiguration, client: KafkaClient, progress: BenchProgress
     ) async throws -> BenchMeasurement {
         throw BenchWorkloadError.notWired("consume (KafkaClient.fetch)")
     }
 
     /// Produce and consume concurrently; each value starts with the send time, latency is send → fetched.
     static func roundtrip(
-        _ config: BenchConfiguration, payload: BenchPayload, progress: BenchProgress
+        _ config: BenchConfiguration, client: KafkaClient, payload: BenchPayload, progress: BenchProgress
     ) async throws -> BenchMeasurement {
-        throw BenchWorkloadError.notWired("roundtrip (KafkaClient.produceAsync and fetch)")
+        throw BenchWorkloadError.notWired("roundtrip (KafkaClient.fetch)")
     }
 }
