@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+import Klife
+import NIOCore
+
+/// `klife produce`: records from stdin, one per line; prints `partition<TAB>offset` per record in input order.
+struct ProduceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "produce",
+        abstract: "Produce records read from stdin, one per line (value, or key SEP value).",
+        discussion: """
+            Prints partition<TAB>offset per record on stdout, in input order (--quiet: only a summary on stderr). \
+            Exits with status 1 if any record failed; the failed records and their error codes go to stderr.
+            --producer-config FILE reads producer options as KEY=VALUE lines: acks, linger_ms, batch_size_bytes, \
+            delivery_timeout_ms, request_timeout_ms, retry_backoff_ms, max_in_flight_requests, batchers_count, \
+            enable_idempotence, compression, max_buffered_bytes; command-line flags win.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .long, help: "Topic to produce to.") var topic: String
+    @Option(name: .long, help: "Partition (default: the partitioner picks one).") var partition: Int32?
+    @Option(name: .customLong("key-separator"), help: "Split each line into key and value at the first SEP.") var keySeparator: String?
+    @Option(name: .customLong("header"), help: "Header K=V added to every record (repeatable; K alone: null value).") var headers: [String] = []
+    @Option(name: .long, help: "Compression: none, gzip, snappy, lz4, zstd.") var compression: String?
+    @Option(name: .long, help: "Acks: all, 1 or 0.") var acks: String?
+    @Flag(name: .customLong("no-idempotence"), help: "Disable the idempotent producer.") var noIdempotence = false
+    @Option(name: .customLong("linger-ms"), help: "Linger in milliseconds.") var lingerMs: Int?
+    @Option(name: .customLong("producer-config"), help: "File of producer options (KEY=VALUE lines).") var producerConfig: String?
+    @Flag(name: .long, help: "Print only a summary on stderr.") var quiet = false
+
+    func validate() throws {
+        if let compression, KafkaCompression(name: compression) == nil { throw ValidationError("--compression \(compression): expected none, gzip, snappy, lz4 or zstd") }
+        if let acks, KafkaProducerConfiguration.Acks(name: acks) == nil { throw ValidationError("--acks \(acks): expected all, 1 or 0") }
+        if let lingerMs, lingerMs < 0 { throw ValidationError("--linger-ms must be >= 0") }
+        if let partition, partition < 0 { throw ValidationError("--partition must be >= 0") }
+        if let keySeparator, keySeparator.isEmpty { throw ValidationError("--key-separator must not be empty") }
+    }
+
+    func run() async throws {
+        try await runReportingErrors {
+            let producer = try makeProducerConfiguration()
+            let recordHeaders = headers.map { header -> KafkaRecord.Header in
+                let parts = header.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                return KafkaRecord.Header(key: String(parts[0]), value: parts.count > 1 ? String(parts[1]) : nil)
+            }
+            let (topic, partition, keySeparator, quiet) = (self.topic, self.partition, self.keySeparator, self.quiet)
+            let failed = try await global.withClient(adjust: { configuration in
+                configuration.producers = [producer]
+                configuration.defaultProducer = producer.name
+            }) { client in
+                var failed = 0
+                var total = 0
+                var lines: [String] = []
+                func flushChunk() async {
+                    let records = lines.map { line -> KafkaRecord in
+                        var key: ByteBuffer?
+                        var value = Substring(line)
+                        if let keySeparator, let range = line.range(of: keySeparator) {
+                            key = ByteBuffer(string: String(line[..<range.lowerBound]))
+                            value = line[range.upperBound...]
+                        }
+                        return KafkaRecord(topic: topic, partition: partition, key: key, value: ByteBuffer(string: String(value)), headers: recordHeaders)
+                    }
+                    let results = await client.produceBatch(records)
+                    var out = ""
+                    for (index, result) in results.enumerated() {
+                        switch result {
+                        case .success(let record):
+                            if !quiet { out += "\(record.partition ?? -1)\t\(record.offset ?? -1)\n" }
+                        case .failure(let error):
+                            failed += 1
+                            printError("record \(total + index + 1) failed: \(error.code)\(error.kafkaCode.map { " (Kafka error code \($0))" } ?? ""): \(error.message)")
+                            if !quiet { out += "-1\t-1\n" }
+                        }
+                    }
+                    if !out.isEmpty { FileHandle.standardOutput.write(Data(out.utf8)) }
+                    total += records.count
+                    lines.removeAll(keepingCapacity: true)
+                }
+                while let line = readLine(strippingNewline: true) {
+                    lines.append(line)
+                    if lines.count >= 10_000 { await flushChunk() }
+                }
+                if !lines.isEmpty { await flushChunk() }
+                if quiet { printError("produced \(total - failed) of \(total) records to \(topic)") }
+                return failed
+            }
+            if failed > 0 { throw ExitCode.failure }
+        }
+    }
+
+    /// The producer options: defaults, then the --producer-config file, then the flags.
+    func makeProducerConfiguration() throws -> KafkaProducerConfiguration {
+        var producer = KafkaProducerConfiguration(name: "klife-cli", maxInFlightRequests: 5)
+        if let producerConfig {
+            let text = try String(contentsOfFile: producerConfig, encoding: .utf8)
+            for rawLine in text.split(separator: "\n") {
+                let line = rawLine.trimmingCharacters(in: .whitespaces)
+                if line.isEmpty || line.hasPrefix("#") { continue }
+                let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2 else { throw ValidationError("\(producerConfig): expected KEY=VALUE, got \(line)") }
+                try apply(key: parts[0], value: parts[1], to: &producer, file: producerConfig)
+            }
+        }
+        if let compression { producer.compression = KafkaCompression(name: compression)! }
+        if let acks { producer.acks = KafkaProducerConfiguration.Acks(name: acks)! }
+        if let lingerMs { producer.linger = .milliseconds(lingerMs) }
+        if noIdempotence || producer.acks != .all { producer.enableIdempotence = false }
+        if producer.enableIdempotence { producer.maxInFlightRequests = min(producer.maxInFlightRequests, 5) }
+        return producer
+    }
+
+    private func apply(key: String, value: String, to producer: inout KafkaProducerConfiguration, file: String) throws {
+        func int() throws -> Int {
+            guard let number = Int(value) else { throw ValidationError("\(file): \(key) must be an integer, got \(value)") }
+            return number
+        }
+        switch key {
+        case "acks":
+            guard let acks = KafkaProducerConfiguration.Acks(name: value) else { throw ValidationError("\(file): acks must be all, 1 or 0") }
+            producer.acks = acks
+        case "linger_ms": producer.linger = .milliseconds(try int())
+        case "batch_size_bytes": producer.batchSizeBytes = try int()
+        case "delivery_timeout_ms": producer.deliveryTimeout = .milliseconds(try int())
+        case "request_timeout_ms": producer.requestTimeout = .milliseconds(try int())
+        case "retry_backoff_ms": producer.retryBackoff = .milliseconds(try int())
+        case "max_in_flight_requests": producer.maxInFlightRequests = try int()
+        case "batchers_count": producer.batchersCount = try int()
+        case "max_buffered_bytes": producer.maxBufferedBytes = try int()
+        case "enable_idempotence":
+            guard let flag = Bool(value) else { throw ValidationError("\(file): enable_idempotence must be true or false") }
+            producer.enableIdempotence = flag
+        case "compression":
+            guard let codec = KafkaCompression(name: value) else { throw ValidationError("\(file): unknown compression \(value)") }
+            producer.compression = codec
+        default:
+            throw ValidationError("\(file): unknown producer option \(key)")
+        }
+    }
+}
