@@ -9,7 +9,7 @@ struct CodeWriter {
 
     mutating func block(_ opening: String, _ body: (inout CodeWriter) throws -> Void) rethrows {
         let pad = String(repeating: "    ", count: level)
-        if opening.hasPrefix("else"), let last = lines.last, last == pad + "}" {
+        if opening.hasPrefix("else") || opening.hasPrefix("catch"), let last = lines.last, last == pad + "}" {
             lines[lines.count - 1] = pad + "} " + opening + " {"
         } else {
             line(opening + " {")

@@ -304,12 +304,27 @@ struct MessageEmitter {
         w.doc("  when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);")
         w.doc("  `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes")
         w.doc("  in a non-flexible version.")
-        try w.block("public func encode(into buffer: inout ByteBuffer, version: Int16) throws") { w in
-            if isTop {
+        w.doc(isTop ? "  On error `buffer` is left as it was." : "  On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).")
+        if isTop {
+            w.block("public func encode(into buffer: inout ByteBuffer, version: Int16) throws") { w in
                 w.block("guard Self.validVersions.contains(version) else") { w in
                     w.line("throw KafkaProtocolError.unsupportedVersion(message: \(Naming.stringLiteral(message.name)), version: version)")
                 }
+                w.line("let startIndex = buffer.writerIndex")
+                w.block("do") { w in
+                    w.line("try encodeFields(into: &buffer, version: version)")
+                }
+                w.block("catch") { w in
+                    w.line("buffer.moveWriterIndex(to: startIndex)")
+                    w.line("throw error")
+                }
             }
+            w.line()
+        }
+        let signature = isTop
+            ? "@inline(__always) private func encodeFields(into buffer: inout ByteBuffer, version: Int16) throws"
+            : "public func encode(into buffer: inout ByteBuffer, version: Int16) throws"
+        try w.block(signature) { w in
             var taggedFields: [FieldSpec] = []
             for f in spec.fields {
                 let value = "self.\(Naming.escaped(f.swiftName))"

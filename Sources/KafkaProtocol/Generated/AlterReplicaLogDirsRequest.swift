@@ -47,10 +47,21 @@ public struct AlterReplicaLogDirsRequest: KafkaRequestMessage {
     /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
     /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
     /// in a non-flexible version.
+    /// On error `buffer` is left as it was.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterReplicaLogDirsRequest", version: version)
         }
+        let startIndex = buffer.writerIndex
+        do {
+            try encodeFields(into: &buffer, version: version)
+        } catch {
+            buffer.moveWriterIndex(to: startIndex)
+            throw error
+        }
+    }
+
+    @inline(__always) private func encodeFields(into buffer: inout ByteBuffer, version: Int16) throws {
         buffer.writeKafkaLength(self.dirs.count, compact: version >= 2, wide: true)
         for element in self.dirs {
             try element.encode(into: &buffer, version: version)
@@ -102,6 +113,7 @@ public struct AlterReplicaLogDirsRequest: KafkaRequestMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.path, compact: version >= 2, field: "AlterReplicaLogDirsRequest.AlterReplicaLogDir.path")
             buffer.writeKafkaLength(self.topics.count, compact: version >= 2, wide: true)
@@ -156,6 +168,7 @@ public struct AlterReplicaLogDirsRequest: KafkaRequestMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: version >= 2, field: "AlterReplicaLogDirsRequest.AlterReplicaLogDirTopic.name")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 2, wide: true)

@@ -51,10 +51,21 @@ public struct AlterReplicaLogDirsResponse: KafkaResponseMessage {
     /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
     /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
     /// in a non-flexible version.
+    /// On error `buffer` is left as it was.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterReplicaLogDirsResponse", version: version)
         }
+        let startIndex = buffer.writerIndex
+        do {
+            try encodeFields(into: &buffer, version: version)
+        } catch {
+            buffer.moveWriterIndex(to: startIndex)
+            throw error
+        }
+    }
+
+    @inline(__always) private func encodeFields(into buffer: inout ByteBuffer, version: Int16) throws {
         buffer.writeKafkaInt32(self.throttleTimeMs)
         buffer.writeKafkaLength(self.results.count, compact: version >= 2, wide: true)
         for element in self.results {
@@ -107,6 +118,7 @@ public struct AlterReplicaLogDirsResponse: KafkaResponseMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.topicName, compact: version >= 2, field: "AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult.topicName")
             buffer.writeKafkaLength(self.partitions.count, compact: version >= 2, wide: true)
@@ -152,6 +164,7 @@ public struct AlterReplicaLogDirsResponse: KafkaResponseMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt16(self.errorCode)

@@ -59,10 +59,21 @@ public struct AlterUserScramCredentialsRequest: KafkaRequestMessage {
     /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
     /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
     /// in a non-flexible version.
+    /// On error `buffer` is left as it was.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "AlterUserScramCredentialsRequest", version: version)
         }
+        let startIndex = buffer.writerIndex
+        do {
+            try encodeFields(into: &buffer, version: version)
+        } catch {
+            buffer.moveWriterIndex(to: startIndex)
+            throw error
+        }
+    }
+
+    @inline(__always) private func encodeFields(into buffer: inout ByteBuffer, version: Int16) throws {
         buffer.writeKafkaLength(self.deletions.count, compact: true, wide: true)
         for element in self.deletions {
             try element.encode(into: &buffer, version: version)
@@ -105,6 +116,7 @@ public struct AlterUserScramCredentialsRequest: KafkaRequestMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "AlterUserScramCredentialsRequest.ScramCredentialDeletion.name")
             buffer.writeKafkaInt8(self.mechanism)
@@ -158,6 +170,7 @@ public struct AlterUserScramCredentialsRequest: KafkaRequestMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.name, compact: true, field: "AlterUserScramCredentialsRequest.ScramCredentialUpsertion.name")
             buffer.writeKafkaInt8(self.mechanism)

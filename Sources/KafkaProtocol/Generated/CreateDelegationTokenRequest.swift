@@ -70,10 +70,21 @@ public struct CreateDelegationTokenRequest: KafkaRequestMessage {
     /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
     /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
     /// in a non-flexible version.
+    /// On error `buffer` is left as it was.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "CreateDelegationTokenRequest", version: version)
         }
+        let startIndex = buffer.writerIndex
+        do {
+            try encodeFields(into: &buffer, version: version)
+        } catch {
+            buffer.moveWriterIndex(to: startIndex)
+            throw error
+        }
+    }
+
+    @inline(__always) private func encodeFields(into buffer: inout ByteBuffer, version: Int16) throws {
         if version >= 3 {
             try buffer.kafkaWriteNullableString(self.ownerPrincipalType, compact: true, nullable: true, version: version, field: "CreateDelegationTokenRequest.ownerPrincipalType")
         } else if self.ownerPrincipalType != "" {
@@ -127,6 +138,7 @@ public struct CreateDelegationTokenRequest: KafkaRequestMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.principalType, compact: version >= 2, field: "CreateDelegationTokenRequest.CreatableRenewers.principalType")
             try buffer.kafkaWriteString(self.principalName, compact: version >= 2, field: "CreateDelegationTokenRequest.CreatableRenewers.principalName")

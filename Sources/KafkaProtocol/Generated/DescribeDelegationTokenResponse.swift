@@ -56,10 +56,21 @@ public struct DescribeDelegationTokenResponse: KafkaResponseMessage {
     /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
     /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
     /// in a non-flexible version.
+    /// On error `buffer` is left as it was.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeDelegationTokenResponse", version: version)
         }
+        let startIndex = buffer.writerIndex
+        do {
+            try encodeFields(into: &buffer, version: version)
+        } catch {
+            buffer.moveWriterIndex(to: startIndex)
+            throw error
+        }
+    }
+
+    @inline(__always) private func encodeFields(into buffer: inout ByteBuffer, version: Int16) throws {
         buffer.writeKafkaInt16(self.errorCode)
         buffer.writeKafkaLength(self.tokens.count, compact: version >= 2, wide: true)
         for element in self.tokens {
@@ -161,6 +172,7 @@ public struct DescribeDelegationTokenResponse: KafkaResponseMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.principalType, compact: version >= 2, field: "DescribeDelegationTokenResponse.DescribedDelegationToken.principalType")
             try buffer.kafkaWriteString(self.principalName, compact: version >= 2, field: "DescribeDelegationTokenResponse.DescribedDelegationToken.principalName")
@@ -222,6 +234,7 @@ public struct DescribeDelegationTokenResponse: KafkaResponseMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.principalType, compact: version >= 2, field: "DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer.principalType")
             try buffer.kafkaWriteString(self.principalName, compact: version >= 2, field: "DescribeDelegationTokenResponse.DescribedDelegationTokenRenewer.principalName")

@@ -59,10 +59,21 @@ public struct DescribeUserScramCredentialsResponse: KafkaResponseMessage {
     /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
     /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
     /// in a non-flexible version.
+    /// On error `buffer` is left as it was.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "DescribeUserScramCredentialsResponse", version: version)
         }
+        let startIndex = buffer.writerIndex
+        do {
+            try encodeFields(into: &buffer, version: version)
+        } catch {
+            buffer.moveWriterIndex(to: startIndex)
+            throw error
+        }
+    }
+
+    @inline(__always) private func encodeFields(into buffer: inout ByteBuffer, version: Int16) throws {
         buffer.writeKafkaInt32(self.throttleTimeMs)
         buffer.writeKafkaInt16(self.errorCode)
         try buffer.kafkaWriteNullableString(self.errorMessage, compact: true, nullable: true, version: version, field: "DescribeUserScramCredentialsResponse.errorMessage")
@@ -123,6 +134,7 @@ public struct DescribeUserScramCredentialsResponse: KafkaResponseMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.user, compact: true, field: "DescribeUserScramCredentialsResponse.DescribeUserScramCredentialsResult.user")
             buffer.writeKafkaInt16(self.errorCode)
@@ -166,6 +178,7 @@ public struct DescribeUserScramCredentialsResponse: KafkaResponseMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt8(self.mechanism)
             buffer.writeKafkaInt32(self.iterations)

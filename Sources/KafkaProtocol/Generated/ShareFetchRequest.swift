@@ -89,10 +89,21 @@ public struct ShareFetchRequest: KafkaRequestMessage {
     /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
     /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
     /// in a non-flexible version.
+    /// On error `buffer` is left as it was.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ShareFetchRequest", version: version)
         }
+        let startIndex = buffer.writerIndex
+        do {
+            try encodeFields(into: &buffer, version: version)
+        } catch {
+            buffer.moveWriterIndex(to: startIndex)
+            throw error
+        }
+    }
+
+    @inline(__always) private func encodeFields(into buffer: inout ByteBuffer, version: Int16) throws {
         try buffer.kafkaWriteNullableString(self.groupId, compact: true, nullable: true, version: version, field: "ShareFetchRequest.groupId")
         try buffer.kafkaWriteNullableString(self.memberId, compact: true, nullable: true, version: version, field: "ShareFetchRequest.memberId")
         buffer.writeKafkaInt32(self.shareSessionEpoch)
@@ -150,6 +161,7 @@ public struct ShareFetchRequest: KafkaRequestMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)
@@ -205,6 +217,7 @@ public struct ShareFetchRequest: KafkaRequestMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt32(self.partitionIndex)
             buffer.writeKafkaInt32(self.partitionMaxBytes)
@@ -261,6 +274,7 @@ public struct ShareFetchRequest: KafkaRequestMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt64(self.firstOffset)
             buffer.writeKafkaInt64(self.lastOffset)
@@ -312,6 +326,7 @@ public struct ShareFetchRequest: KafkaRequestMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             buffer.writeKafkaLength(self.partitions.count, compact: true, wide: true)

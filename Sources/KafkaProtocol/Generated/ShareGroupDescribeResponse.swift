@@ -49,10 +49,21 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
     /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
     /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
     /// in a non-flexible version.
+    /// On error `buffer` is left as it was.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "ShareGroupDescribeResponse", version: version)
         }
+        let startIndex = buffer.writerIndex
+        do {
+            try encodeFields(into: &buffer, version: version)
+        } catch {
+            buffer.moveWriterIndex(to: startIndex)
+            throw error
+        }
+    }
+
+    @inline(__always) private func encodeFields(into buffer: inout ByteBuffer, version: Int16) throws {
         buffer.writeKafkaInt32(self.throttleTimeMs)
         buffer.writeKafkaLength(self.groups.count, compact: true, wide: true)
         for element in self.groups {
@@ -136,6 +147,7 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaInt16(self.errorCode)
             try buffer.kafkaWriteNullableString(self.errorMessage, compact: true, nullable: true, version: version, field: "ShareGroupDescribeResponse.DescribedGroup.errorMessage")
@@ -218,6 +230,7 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             try buffer.kafkaWriteString(self.memberId, compact: true, field: "ShareGroupDescribeResponse.Member.memberId")
             try buffer.kafkaWriteNullableString(self.rackId, compact: true, nullable: true, version: version, field: "ShareGroupDescribeResponse.Member.rackId")
@@ -277,6 +290,7 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaUUID(self.topicId)
             try buffer.kafkaWriteString(self.topicName, compact: true, field: "ShareGroupDescribeResponse.TopicPartitions.topicName")
@@ -322,6 +336,7 @@ public struct ShareGroupDescribeResponse: KafkaResponseMessage {
         /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
         /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
         /// in a non-flexible version.
+        /// On error `buffer` may hold a partial encoding (the message's `encode` rolls it back).
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
             buffer.writeKafkaLength(self.topicPartitions.count, compact: true, wide: true)
             for element in self.topicPartitions {

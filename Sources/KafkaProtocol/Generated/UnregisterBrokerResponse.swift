@@ -45,10 +45,21 @@ public struct UnregisterBrokerResponse: KafkaResponseMessage {
     /// when a non-ignorable field the version lacks holds a non-default value (ignorable ones are dropped);
     /// `unexpectedNull` for a null the version does not allow; `invalidValue` for a string longer than 32767 bytes
     /// in a non-flexible version.
+    /// On error `buffer` is left as it was.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws {
         guard Self.validVersions.contains(version) else {
             throw KafkaProtocolError.unsupportedVersion(message: "UnregisterBrokerResponse", version: version)
         }
+        let startIndex = buffer.writerIndex
+        do {
+            try encodeFields(into: &buffer, version: version)
+        } catch {
+            buffer.moveWriterIndex(to: startIndex)
+            throw error
+        }
+    }
+
+    @inline(__always) private func encodeFields(into buffer: inout ByteBuffer, version: Int16) throws {
         buffer.writeKafkaInt32(self.throttleTimeMs)
         buffer.writeKafkaInt16(self.errorCode)
         try buffer.kafkaWriteNullableString(self.errorMessage, compact: true, nullable: true, version: version, field: "UnregisterBrokerResponse.errorMessage")

@@ -56,6 +56,15 @@ struct GeneratedErrorCaseTests {
         }
     }
 
+    @Test func failedEncodeLeavesTheBufferAsItWas() {
+        var buffer = ByteBuffer(bytes: [9, 9])
+        // The topic count is written before the null name (nullable only from v10) is found.
+        #expect(throws: KafkaProtocolError.self) {
+            try MetadataRequest(topics: [.init(name: "ok"), .init(name: nil)]).encode(into: &buffer, version: 9)
+        }
+        #expect(Array(buffer.readableBytesView) == [9, 9])
+    }
+
     @Test func unsupportedVersionThrows() {
         var buffer = ByteBuffer()
         #expect(throws: KafkaProtocolError.unsupportedVersion(message: "ProduceRequest", version: 12)) {
