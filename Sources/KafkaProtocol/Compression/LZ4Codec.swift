@@ -25,10 +25,22 @@ enum LZ4Codec {
     static func decompress(_ input: ByteBuffer, maxOutputBytes: Int, legacyHeaderChecksum: Bool = false) throws -> ByteBuffer {
         var input = input
         if legacyHeaderChecksum { fixLegacyHeaderChecksum(&input) }
-        var context: OpaquePointer?
-        let created = LZ4F_createDecompressionContext(&context, UInt32(LZ4F_VERSION))
-        guard LZ4F_isError(created) == 0, let context else { throw failure(created) }
-        defer { LZ4F_freeDecompressionContext(context) }
+        return try decompressionContexts.withContext(codec: "lz4") { context in
+            // A pooled context may hold the state of a failed frame.
+            LZ4F_resetDecompressionContext(context)
+            return try decompress(input, maxOutputBytes: maxOutputBytes, context: context)
+        }
+    }
+
+    static let decompressionContexts = CodecContextPool(
+        create: {
+            var context: OpaquePointer?
+            let created = LZ4F_createDecompressionContext(&context, UInt32(LZ4F_VERSION))
+            return LZ4F_isError(created) == 0 ? context : nil
+        },
+        destroy: { _ = LZ4F_freeDecompressionContext($0) })
+
+    private static func decompress(_ input: ByteBuffer, maxOutputBytes: Int, context: OpaquePointer) throws -> ByteBuffer {
         var output = BoundedOutput(
             initialCapacity: max(64 * 1024, input.readableBytes * 4), limit: maxOutputBytes, codec: .lz4)
         try input.withUnsafeReadableBytes { source in

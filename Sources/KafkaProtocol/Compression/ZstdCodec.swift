@@ -9,22 +9,40 @@ enum ZstdCodec {
     static let windowLogMax: Int32 = 25
     static let defaultLevel: Int32 = 3
 
+    static let compressionContexts = CodecContextPool(
+        create: { ZSTD_createCCtx() }, destroy: { ZSTD_freeCCtx($0) })
+    static let decompressionContexts = CodecContextPool(
+        create: {
+            guard let context = ZSTD_createDCtx() else { return nil }
+            ZSTD_DCtx_setParameter(context, ZSTD_d_windowLogMax, windowLogMax)
+            return context
+        },
+        destroy: { ZSTD_freeDCtx($0) })
+
     static func compress(_ input: ByteBuffer, level: Int32?, into output: inout ByteBuffer) throws {
         let bound = ZSTD_compressBound(input.readableBytes)
+        try compressionContexts.withContext(codec: "zstd") { context in
         try input.withUnsafeReadableBytes { source in
             _ = try output.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { destination in
-                let written = ZSTD_compress(
-                    destination.baseAddress, destination.count, source.baseAddress, source.count, level ?? defaultLevel)
+                let written = ZSTD_compressCCtx(
+                    context, destination.baseAddress, destination.count, source.baseAddress, source.count,
+                    level ?? defaultLevel)
                 guard ZSTD_isError(written) == 0 else { throw failure(written) }
                 return written
             }
         }
+        }
     }
 
     static func decompress(_ input: ByteBuffer, maxOutputBytes: Int) throws -> ByteBuffer {
-        guard let context = ZSTD_createDCtx() else { throw failure(reason: "cannot create a context") }
-        defer { ZSTD_freeDCtx(context) }
-        ZSTD_DCtx_setParameter(context, ZSTD_d_windowLogMax, windowLogMax)
+        try decompressionContexts.withContext(codec: "zstd") { context in
+            // A pooled context may hold the state of a failed frame; parameters stay.
+            ZSTD_DCtx_reset(context, ZSTD_reset_session_only)
+            return try decompress(input, maxOutputBytes: maxOutputBytes, context: context)
+        }
+    }
+
+    private static func decompress(_ input: ByteBuffer, maxOutputBytes: Int, context: OpaquePointer) throws -> ByteBuffer {
         var initial = max(64 * 1024, input.readableBytes * 4)
         // A announced content size is only a hint, and only when plausible for the input size.
         let announced = input.withUnsafeReadableBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }

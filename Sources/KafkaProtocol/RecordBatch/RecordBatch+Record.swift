@@ -73,65 +73,99 @@ extension RecordBatch {
             return record
         }
 
+        /// Where the parts of one encoded record are, relative to the reader index.
+        struct Layout {
+            var size = 0
+            var attributes: Int8 = 0
+            var timestampDelta: Int64 = 0
+            var offsetDelta: Int32 = 0
+            var keyOffset = 0
+            var keyLength = -1
+            var valueOffset = 0
+            var valueLength = -1
+            var headersOffset = 0
+            var headerCount = 0
+        }
+
         /// Decodes the record at the reader index of `buffer` in one bounds-checked pass; key, value
         /// and header values are slices of `buffer`. Returns the record and its encoded size.
+        @inline(__always)
         static func decodeRecord(
             in buffer: ByteBuffer, baseOffset: Int64, baseTimestamp: Int64, logAppendTime: Int64?
         ) throws -> (Record, Int) {
+            let layout = try buffer.withUnsafeReadableBytes { try parseLayout($0) }
             let readerIndex = buffer.readerIndex
-            return try buffer.withUnsafeReadableBytes { raw -> (Record, Int) in
-                guard let base = raw.baseAddress else {
-                    throw KafkaProtocolError.truncated(field: "record length", needed: 1, available: 0)
-                }
-                var reader = RecordWireFormat.Reader(base: base, position: 0, end: raw.count)
-                let length = Int(try reader.varint("record length"))
-                guard length >= 0 else {
-                    throw KafkaProtocolError.invalidLength(field: "record length", length: Int64(length))
-                }
-                guard length <= raw.count - reader.position else {
-                    throw KafkaProtocolError.truncated(field: "record", needed: length, available: raw.count - reader.position)
-                }
-                reader.end = reader.position + length
-                let attributes = Int8(bitPattern: try reader.byte("record attributes"))
-                let timestampDelta = try reader.varlong("record timestampDelta")
-                let offsetDelta = try reader.varint("record offsetDelta")
-                let keyField = try reader.bytesField("record key")
-                let valueField = try reader.bytesField("record value")
-                let headerCount = Int(try reader.varint("record headersCount"))
-                // Each header takes at least 2 bytes, which bounds the count before anything is reserved.
-                guard headerCount >= 0, headerCount <= (reader.end - reader.position) / 2 else {
-                    throw KafkaProtocolError.invalidLength(field: "record headersCount", length: Int64(headerCount))
-                }
+            let key = layout.keyLength < 0 ? nil : buffer.getSlice(at: readerIndex + layout.keyOffset, length: layout.keyLength)
+            let value =
+                layout.valueLength < 0 ? nil : buffer.getSlice(at: readerIndex + layout.valueOffset, length: layout.valueLength)
+            let headers = layout.headerCount == 0 ? [] : try decodeHeaders(in: buffer, layout: layout)
+            let record = Record(
+                offset: baseOffset &+ Int64(layout.offsetDelta),
+                timestamp: logAppendTime ?? (baseTimestamp &+ layout.timestampDelta),
+                key: key, value: value, headers: headers, attributes: layout.attributes)
+            return (record, layout.size)
+        }
+
+        static func parseLayout(_ raw: UnsafeRawBufferPointer) throws -> Layout {
+            guard let base = raw.baseAddress else {
+                throw KafkaProtocolError.truncated(field: "record length", needed: 1, available: 0)
+            }
+            var reader = RecordWireFormat.Reader(base: base, position: 0, end: raw.count)
+            let length = Int(try reader.varint("record length"))
+            guard length >= 0 else {
+                throw KafkaProtocolError.invalidLength(field: "record length", length: Int64(length))
+            }
+            guard length <= raw.count - reader.position else {
+                throw KafkaProtocolError.truncated(field: "record", needed: length, available: raw.count - reader.position)
+            }
+            reader.end = reader.position + length
+            var layout = Layout()
+            layout.size = reader.end
+            layout.attributes = Int8(bitPattern: try reader.byte("record attributes"))
+            layout.timestampDelta = try reader.varlong("record timestampDelta")
+            layout.offsetDelta = try reader.varint("record offsetDelta")
+            (layout.keyOffset, layout.keyLength) = try reader.bytesField("record key")
+            (layout.valueOffset, layout.valueLength) = try reader.bytesField("record value")
+            let headerCount = Int(try reader.varint("record headersCount"))
+            // Each header takes at least 2 bytes, which bounds the count before anything is reserved.
+            guard headerCount >= 0, headerCount <= (reader.end - reader.position) / 2 else {
+                throw KafkaProtocolError.invalidLength(field: "record headersCount", length: Int64(headerCount))
+            }
+            layout.headerCount = headerCount
+            layout.headersOffset = reader.position
+            if headerCount == 0 && reader.position != reader.end {
+                throw KafkaProtocolError.invalidValue(
+                    field: "record", reason: "\(reader.end - reader.position) bytes left after the headers")
+            }
+            return layout
+        }
+
+        static func decodeHeaders(in buffer: ByteBuffer, layout: Layout) throws -> [RecordHeader] {
+            let readerIndex = buffer.readerIndex
+            return try buffer.withUnsafeReadableBytes { raw -> [RecordHeader] in
+                let base = raw.baseAddress!
+                var reader = RecordWireFormat.Reader(base: base, position: layout.headersOffset, end: layout.size)
                 var headers: [RecordHeader] = []
-                if headerCount > 0 {
-                    headers.reserveCapacity(headerCount)
-                    for _ in 0..<headerCount {
-                        let keyLength = Int(try reader.varint("header key length"))
-                        guard keyLength >= 0, keyLength <= reader.end - reader.position else {
-                            throw KafkaProtocolError.invalidLength(field: "header key length", length: Int64(keyLength))
-                        }
-                        let headerKey = String(
-                            decoding: UnsafeRawBufferPointer(start: base + reader.position, count: keyLength), as: UTF8.self)
-                        reader.position += keyLength
-                        let valueField = try reader.bytesField("header value")
-                        let headerValue =
-                            valueField.length < 0
-                            ? nil : buffer.getSlice(at: readerIndex + valueField.offset, length: valueField.length)
-                        headers.append(RecordHeader(key: headerKey, value: headerValue))
+                headers.reserveCapacity(layout.headerCount)
+                for _ in 0..<layout.headerCount {
+                    let keyLength = Int(try reader.varint("header key length"))
+                    guard keyLength >= 0, keyLength <= reader.end - reader.position else {
+                        throw KafkaProtocolError.invalidLength(field: "header key length", length: Int64(keyLength))
                     }
+                    let headerKey = String(
+                        decoding: UnsafeRawBufferPointer(start: base + reader.position, count: keyLength), as: UTF8.self)
+                    reader.position += keyLength
+                    let valueField = try reader.bytesField("header value")
+                    let headerValue =
+                        valueField.length < 0
+                        ? nil : buffer.getSlice(at: readerIndex + valueField.offset, length: valueField.length)
+                    headers.append(RecordHeader(key: headerKey, value: headerValue))
                 }
                 guard reader.position == reader.end else {
                     throw KafkaProtocolError.invalidValue(
                         field: "record", reason: "\(reader.end - reader.position) bytes left after the headers")
                 }
-                let key = keyField.length < 0 ? nil : buffer.getSlice(at: readerIndex + keyField.offset, length: keyField.length)
-                let value =
-                    valueField.length < 0 ? nil : buffer.getSlice(at: readerIndex + valueField.offset, length: valueField.length)
-                let record = Record(
-                    offset: baseOffset &+ Int64(offsetDelta),
-                    timestamp: logAppendTime ?? (baseTimestamp &+ timestampDelta),
-                    key: key, value: value, headers: headers, attributes: attributes)
-                return (record, reader.end)
+                return headers
             }
         }
     }
