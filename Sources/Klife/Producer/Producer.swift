@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// One named producer of a client: its engine (``ProducerDriver``) plus record preparation.
@@ -9,6 +10,9 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
 
     let configuration: KafkaProducerConfiguration
     let driver: ProducerDriver<Backend>
+    /// Keyless bytes routed by a partitioner per topic since its last batch switch (KIP-480 sticky
+    /// partitioning moves on after about one batch of data).
+    private let keylessBytes = NIOLockedValueBox<[String: Int]>([:])
 
     init(configuration: KafkaProducerConfiguration, backend: Backend, eventLoop: any EventLoop) {
         self.configuration = configuration
@@ -50,10 +54,11 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
             do {
                 let route = try router.route(&record)
                 if record.timestamp == nil { record.timestamp = now }
+                let size = ProducerEntry.estimatedSize(of: record)
+                if original.partition == nil && original.key == nil { noteKeyless(record, size: size, router: router) }
                 items.append(Item(
                     entry: ProducerEntry(record: record, completion: completion(index)),
-                    size: ProducerEntry.estimatedSize(of: record), topicPartition: route.topicPartition,
-                    leader: route.leader))
+                    size: size, topicPartition: route.topicPartition, leader: route.leader))
                 itemIndices.append(index)
             } catch let error as KafkaError {
                 rejected.append((index, error))
@@ -70,6 +75,22 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
             rejected.sort { $0.0 < $1.0 }
         }
         return rejected
+    }
+
+    /// Tells the record's partitioner that a batch is full once a batch's worth of keyless bytes went to
+    /// the current sticky partition, so that it moves on (Kafka's KIP-480 behaviour).
+    private func noteKeyless(_ record: KafkaRecord, size: Int, router: ProducerRecordRouter) {
+        let full = keylessBytes.withLockedValue { bytes -> Bool in
+            bytes[record.topic, default: 0] += size
+            guard bytes[record.topic]! >= configuration.batchSizeBytes else { return false }
+            bytes[record.topic] = 0
+            return true
+        }
+        guard full, let partition = record.partition,
+              let partitioner = router.clientConfiguration.partitioner(forTopic: record.topic, override: router.partitionerOverride),
+              let count = router.metadata.partitionCount(of: record.topic)
+        else { return }
+        partitioner.onNewBatch(topic: record.topic, previousPartition: partition, partitionCount: count)
     }
 
     func run() async {

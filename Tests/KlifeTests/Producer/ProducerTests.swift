@@ -116,4 +116,29 @@ struct ProducerTests {
         #expect((try? results[0].get().timestamp) != nil)
         #expect((try? results[0].get().partition) == 0)
     }
+
+    @Test func keylessRecordsMoveToAnotherPartitionAfterABatch() async throws {
+        var configuration = KafkaProducerConfiguration(name: "p", batchSizeBytes: 1_000)
+        configuration.enableIdempotence = false
+        let producer = Producer(
+            configuration: configuration, backend: ScriptedBackend(), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        let records = (0..<100).map { KafkaRecord(topic: "t", value: "keyless value \($0)") }
+        let results = await withTaskGroup(of: Void.self) { group in
+            group.addTask { await producer.run() }
+            let collector = ProducerResultCollector(count: records.count)
+            let rejected = await producer.submit(records, router: Self.router()) { .collector(collector, index: $0) }
+            for (index, error) in rejected { collector.set(index, .failure(error)) }
+            let results = await collector.results()
+            group.cancelAll()
+            return results
+        }
+        // Partition 2 of the scripted broker rejects everything; count where records went either way.
+        let partitions = Set(results.map { result -> Int32? in
+            switch result {
+            case .success(let record): return record.partition
+            case .failure: return 2
+            }
+        })
+        #expect(partitions.count > 1)
+    }
 }
