@@ -5,8 +5,7 @@ import Synchronization
 /// The workloads `klife bench` runs against a broker. Each one learns the topic's partitions first, then
 /// runs the clock over the work itself and reports into `progress` as records complete.
 ///
-/// `consume` and `roundtrip` are STUBBED until `KafkaClient.fetch` lands on main: they throw
-/// ``BenchWorkloadError/notWired(_:)`` (exit status 3).
+/// `roundtrip` is still a STUB: it throws ``BenchWorkloadError/notWired(_:)`` (exit status 3).
 enum BenchWorkloads {
     /// The names of the benchmark's producers (`--producers K` of them).
     static func producerNames(_ config: BenchConfiguration) -> [String] {
@@ -175,17 +174,63 @@ enum BenchWorkloads {
             partitions: partitions, latency: latency)
     }
 
-    /// Read `records` records from offset 0 of every partition of the topic (no consumer group).
+    /// Read `records` records from offset 0 of every partition of the topic (no consumer group): one
+    /// `fetchPartitions` call for all unfinished partitions at a time, 1 MiB per partition (librdkafka's
+    /// max.partition.fetch.bytes), until N records have arrived.
     static func consume(
         _ config: BenchConfiguration, client: KafkaClient, progress: BenchProgress
     ) async throws -> BenchMeasurement {
-        throw BenchWorkloadError.notWired("consume (KafkaClient.fetch)")
+        let topic = try await client.describeTopic(config.topic)
+        let partitions = Int(topic.partitionCount)
+        guard partitions > 0 else {
+            throw BenchWorkloadError(kind: .failed, description: "klife bench: topic \(config.topic) has no partitions")
+        }
+        var positions = (0..<partitions).map { KafkaFetchPosition(topic: config.topic, partition: Int32($0), offset: 0) }
+        let options = KafkaFetchOptions(maxBytes: 1 << 20)
+        var records = 0
+        var bytes = 0
+        let clock = ContinuousClock()
+        let start = clock.now
+        var lastProgress = start
+        while records < config.records {
+            let results = await client.fetchPartitions(positions, options: options)
+            var next: [KafkaFetchPosition] = []
+            next.reserveCapacity(positions.count)
+            for position in positions {
+                guard let result = results[position] else {
+                    next.append(position)
+                    continue
+                }
+                let fetched = try result.get()
+                var count = 0
+                var size = 0
+                for record in fetched.records where records + count < config.records {
+                    count += 1
+                    size += record.value?.readableBytes ?? 0
+                }
+                records += count
+                bytes += size
+                if count > 0 {
+                    progress.add(records: count, bytes: size)
+                    lastProgress = clock.now
+                }
+                next.append(KafkaFetchPosition(topic: position.topic, partition: position.partition, offset: fetched.nextOffset))
+            }
+            positions = next
+            if records < config.records && clock.now - lastProgress > .seconds(config.timeoutSeconds) {
+                throw BenchWorkloadError(
+                    kind: .timedOut,
+                    description: "klife bench: consumed \(records) of \(config.records) records, nothing new for \(Int(config.timeoutSeconds)) s")
+            }
+        }
+        let elapsed = clock.now - start
+        return BenchMeasurement(records: records, bytes: bytes, elapsed: elapsed, partitions: partitions, latency: nil)
     }
 
     /// Produce and consume concurrently; each value starts with the send time, latency is send → fetched.
     static func roundtrip(
         _ config: BenchConfiguration, client: KafkaClient, payload: BenchPayload, progress: BenchProgress
     ) async throws -> BenchMeasurement {
-        throw BenchWorkloadError.notWired("roundtrip (KafkaClient.fetch)")
+        throw BenchWorkloadError.notWired("roundtrip")
     }
 }
