@@ -62,8 +62,8 @@ import Testing
             topics: [.init(name: topic, numPartitions: 1, replicationFactor: 1)], timeoutMs: 10_000
         ))
         #expect(created.topics.first?.errorCode == 0)
-        // A fetch at the end of an empty partition is parked by the broker for maxWaitMs (5 s).
-        var fetch = FetchRequest(maxWaitMs: 5_000, minBytes: 1, maxBytes: 1 << 20)
+        // A fetch at the end of an empty partition is parked by the broker for maxWaitMs (30 s).
+        var fetch = FetchRequest(maxWaitMs: 30_000, minBytes: 1, maxBytes: 1 << 20)
         fetch.topics = [.init(topic: topic, partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)])]
         let started = ContinuousClock.now
         let error = await #expect(throws: KafkaError.self) {
@@ -72,7 +72,7 @@ import Testing
         let elapsed = ContinuousClock.now - started
         #expect(error?.code == .requestTimedOut)
         #expect(error?.isRetriable == true)
-        #expect(elapsed >= .milliseconds(500) && elapsed < .seconds(4), "took \(elapsed)")
+        #expect(elapsed >= .milliseconds(500) && elapsed < .seconds(20), "took \(elapsed)")
         #expect(await connection.waitUntilClosed().code == .connectionClosed)
 
         let cleanup = try await connect(try address(TestBrokers.tansuBootstrap))
@@ -132,13 +132,14 @@ import Testing
         let cluster = try await MockCluster.create(brokers: 1)
         defer { Task { try? await cluster.destroy() } }
         let connection = try await connect(try address(cluster.bootstrap))
-        try await cluster.setRTT(broker: 1, milliseconds: 3_000)
+        try await cluster.setRTT(broker: 1, milliseconds: 20_000)
         let started = ContinuousClock.now
         let error = await #expect(throws: KafkaError.self) {
             try await connection.send(MetadataRequest(topics: []), timeout: .milliseconds(300))
         }
         #expect(error?.code == .requestTimedOut)
-        #expect(ContinuousClock.now - started < .milliseconds(2_500))
+        // Well below the 20 s RTT: the timeout fired, the response was not awaited (generous for loaded CI machines).
+        #expect(ContinuousClock.now - started < .seconds(15))
     }
 
     @Test func poolReconnectsAfterTheBrokerRestarts() async throws {

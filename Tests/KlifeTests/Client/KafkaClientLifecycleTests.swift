@@ -100,7 +100,8 @@ import Testing
             #expect(error.code == .requestTimedOut)
             #expect(error.message.contains("127.0.0.1:1"))
         }
-        #expect(ContinuousClock.now - start < .seconds(5))
+        // The server never answers: only the timeout can end the wait (bound generous for loaded CI machines).
+        #expect(ContinuousClock.now - start < .seconds(20))
         run.cancel()
         try await run.value
     }

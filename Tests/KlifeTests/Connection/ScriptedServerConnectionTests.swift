@@ -148,7 +148,7 @@ import Glibc
         }
         let elapsed = ContinuousClock.now - started
         #expect(error?.code == .requestTimedOut)
-        #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(3))
+        #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(15))
         #expect(await connection.waitUntilClosed().code == .connectionClosed)
     }
 
