@@ -7,6 +7,6 @@ struct KlifeCommand: AsyncParsableCommand {
         commandName: "klife",
         abstract: "Klife for Swift: a Kafka client.",
         // Each subcommand lives in its own file; add new ones here.
-        subcommands: [TopicsCommand.self, ProduceCommand.self, BenchCommand.self, FetchCommand.self, ConsumeCommand.self]
+        subcommands: [TopicsCommand.self, ProduceCommand.self, BenchCommand.self, FetchCommand.self, ConsumeCommand.self, DemoCommand.self]
     )
 }
