@@ -92,7 +92,7 @@ struct BenchCommand: AsyncParsableCommand {
                 }
             } catch let error as BenchWorkloadError {
                 printError(error.description)
-                throw ExitCode(error.kind == .notWired ? 3 : 1)
+                throw ExitCode(1)
             }
             print(json ? report.json : report.table)
         }

@@ -14,13 +14,7 @@ struct BenchMeasurement: Sendable {
 
 /// The benchmark could not run its workload.
 struct BenchWorkloadError: Error, CustomStringConvertible {
-    enum Kind: Sendable { case notWired, failed, timedOut }
+    enum Kind: Sendable { case failed, timedOut }
     var kind: Kind
     var description: String
-
-    /// The workload is a stub until the client API it needs exists; `klife bench` exits with status 3 so
-    /// scripts/bench.sh can mark our side pending instead of failed.
-    static func notWired(_ what: String) -> Self {
-        Self(kind: .notWired, description: "klife bench: \(what) is not wired to the client yet")
-    }
 }

@@ -5,7 +5,7 @@ import Synchronization
 /// The workloads `klife bench` runs against a broker. Each one learns the topic's partitions first, then
 /// runs the clock over the work itself and reports into `progress` as records complete.
 ///
-/// `roundtrip` is still a STUB: it throws ``BenchWorkloadError/notWired(_:)`` (exit status 3).
+/// `roundtrip` lives in `BenchWorkloads+Roundtrip.swift`.
 enum BenchWorkloads {
     /// The names of the benchmark's producers (`--producers K` of them).
     static func producerNames(_ config: BenchConfiguration) -> [String] {
@@ -225,12 +225,5 @@ enum BenchWorkloads {
         }
         let elapsed = clock.now - start
         return BenchMeasurement(records: records, bytes: bytes, elapsed: elapsed, partitions: partitions, latency: nil)
-    }
-
-    /// Produce and consume concurrently; each value starts with the send time, latency is send → fetched.
-    static func roundtrip(
-        _ config: BenchConfiguration, client: KafkaClient, payload: BenchPayload, progress: BenchProgress
-    ) async throws -> BenchMeasurement {
-        throw BenchWorkloadError.notWired("roundtrip")
     }
 }

@@ -69,6 +69,23 @@ import Testing
         #expect(good.status == 0)
     }
 
+    @Test func benchRoundtripMeasuresEndToEndLatency() async throws {
+        // Records produced while a reader fetches from the log end: every one arrives, with a latency.
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("bench-roundtrip")
+        let result = try await klife([
+            "bench", "roundtrip", "--topic", topic, "--records", "3000", "--record-size", "64", "--partitions", "2",
+            "--concurrency", "4", "--timeout", "30", "--json", "--bootstrap", bootstrap,
+        ])
+        let line = try #require(result.stdoutText.split(separator: "\n").last.map(String.init))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["mode"] as? String == "roundtrip")
+        #expect(object["records"] as? Int == 3000)
+        let p50 = try #require(object["p50_us"] as? Double)
+        let p99 = try #require(object["p99_us"] as? Double)
+        #expect(p50 > 0 && p50 <= p99)
+    }
+
     @Test func unreachableBrokerFailsWithAMessage() async throws {
         let result = try await klife(["topics", "list", "--bootstrap", "127.0.0.1:1", "--connect-timeout-ms", "1500"], check: false)
         #expect(result.status != 0)
