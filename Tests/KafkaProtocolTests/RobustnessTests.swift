@@ -74,7 +74,7 @@ struct RobustnessTests {
         var rng = BatchTestRandom(seed: 0xB17F_11B5)
         let corpus = try Self.corpus()
         var failures = 0
-        for round in 0..<6_000 {
+        for round in 0..<FuzzBudget.iterations(6_000) {
             var entry = corpus[round % corpus.count]
             let flips = Int.random(in: 1...4, using: &rng)
             for _ in 0..<flips {
@@ -91,7 +91,7 @@ struct RobustnessTests {
     @Test("random bytes, also behind a plausible batch header")
     func randomInputs() {
         var rng = BatchTestRandom(seed: 12_345)
-        for round in 0..<4_000 {
+        for round in 0..<FuzzBudget.iterations(4_000) {
             let length = Int.random(in: 0...400, using: &rng)
             var bytes = ByteBuffer(bytes: (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) })
             if round % 2 == 0 && length >= 61 {
@@ -116,7 +116,7 @@ struct RobustnessTests {
         xerial.writeInteger(Int32(compressed.readableBytes), endianness: .big)
         xerial.writeImmutableBuffer(compressed)
         let seeds = codec == .snappy ? [compressed, xerial] : [compressed]
-        for round in 0..<2_500 {
+        for round in 0..<FuzzBudget.iterations(2_500) {
             var input: ByteBuffer
             switch round % 3 {
             case 0:

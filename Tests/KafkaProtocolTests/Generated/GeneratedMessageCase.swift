@@ -23,6 +23,9 @@ struct GeneratedMessageCase: Sendable, CustomStringConvertible {
     let versions: ClosedRange<Int16>
     let roundTrip: @Sendable (_ version: Int16, _ nulls: Bool) throws -> GeneratedRoundTrip
     let decode: @Sendable (inout ByteBuffer, Int16) throws -> Void
+    /// Decodes at a version (throwing the decode error) and returns the outcome of encoding what was decoded
+    /// again at that version (the fuzz tests' oracle).
+    let decodeAndReencode: @Sendable (inout ByteBuffer, Int16) throws -> Result<ByteBuffer, any Error>
 
     init<T: GeneratedCodable>(_: T.Type, versions: ClosedRange<Int16>) {
         name = String(describing: T.self)
@@ -40,6 +43,14 @@ struct GeneratedMessageCase: Sendable, CustomStringConvertible {
                 leftoverBytes: buffer.readableBytes, reencoded: reencoded)
         }
         decode = { buffer, version in _ = try T(from: &buffer, version: version) }
+        decodeAndReencode = { buffer, version in
+            let decoded = try T(from: &buffer, version: version)
+            return Result {
+                var reencoded = ByteBuffer()
+                try decoded.encode(into: &reencoded, version: version)
+                return reencoded
+            }
+        }
     }
 
     var description: String { name }
