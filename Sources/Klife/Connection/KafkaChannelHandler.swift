@@ -169,7 +169,9 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
     /// Maps whatever the pipeline raised to a ``KafkaError``.
     static func classify(_ error: any Error, peer: String) -> KafkaError {
         switch error {
-        case let error as KafkaError:
+        case var error as KafkaError:
+            // The frame decoder does not know whom it reads from; the caller must learn which broker it was.
+            if error.code == .frameTooLarge && !error.message.contains(peer) { error.message = "\(peer) sent a bad frame: \(error.message)" }
             return error
         case ChannelError.ioOnClosedChannel, ChannelError.alreadyClosed, ChannelError.eof:
             return KafkaError(.connectionClosed, "connection to \(peer) is closed", isRetriable: true, underlying: error)

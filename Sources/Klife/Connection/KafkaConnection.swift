@@ -85,7 +85,7 @@ public final class KafkaConnection: Sendable {
         let version = try resolveVersion(R.self, version)
         let frame = try encode(request, version: version)
         var response = try await sendFrame(frame, timeout: timeout)
-        return try Self.decodeResponse(R.self, from: &response, version: version, peer: peer)
+        return try decodeResponse(to: R.self, from: &response, version: version)
     }
 
     /// Sends `request` without waiting for a response (Produce with acks=0); returns when the bytes
@@ -175,11 +175,21 @@ public final class KafkaConnection: Sendable {
     /// Decodes a response frame returned by ``sendFrame(_:timeout:)`` for a request of type `R` sent at
     /// `version`: the response header, then the body.
     ///
+    /// A response that does not decode closes the connection: the broker and we disagree about the
+    /// protocol, so nothing else it sends on this connection can be trusted (outstanding requests fail
+    /// with ``KafkaError/Code/connectionClosed``; the pool dials a fresh connection next time).
+    ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/protocolViolation``.
     public func decodeResponse<R: KafkaRequestMessage>(
         to type: R.Type, from frame: inout ByteBuffer, version: Int16
     ) throws -> R.Response {
-        try Self.decodeResponse(type, from: &frame, version: version, peer: peer)
+        do {
+            return try Self.decodeResponse(type, from: &frame, version: version, peer: peer)
+        } catch {
+            logger.warning("closing the connection after an undecodable response", metadata: [KafkaLogKey.brokerHost: "\(address)", "kafka.error": "\(error)"])
+            channel.close(mode: .all, promise: nil)
+            throw error
+        }
     }
 
     static func decodeResponse<R: KafkaRequestMessage>(

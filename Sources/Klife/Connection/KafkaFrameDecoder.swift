@@ -18,7 +18,10 @@ struct KafkaFrameDecoder: NIOSingleStepByteToMessageDecoder {
         guard let size = buffer.getInteger(at: buffer.readerIndex, endianness: .big, as: Int32.self) else {
             return nil
         }
-        guard size >= 0, Int(size) <= maxFrameBytes else {
+        guard size >= 0 else {
+            throw KafkaError(.frameTooLarge, "response frame size \(size) is negative")
+        }
+        guard Int(size) <= maxFrameBytes else {
             throw KafkaError(
                 .frameTooLarge,
                 "response frame of \(size) bytes exceeds the maximum of \(maxFrameBytes) bytes (maxFrameBytes)"

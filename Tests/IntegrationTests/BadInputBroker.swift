@@ -1,0 +1,172 @@
+import KafkaProtocol
+import NIOCore
+import NIOPosix
+import Synchronization
+
+@testable import Klife
+
+/// A broker impostor in the test process that answers ApiVersions and Metadata correctly (it advertises
+/// itself as node 1) until a test queues a fault for an API: then the next request of that API gets
+/// garbage instead of an answer. What a broken, hostile or half-dead broker can send.
+final class BadInputBroker: Sendable {
+    enum Fault: String, Sendable, CaseIterable, CustomStringConvertible {
+        /// A well-framed response with the right correlation id whose body is not the response.
+        case garbageBody
+        /// A frame size of ~2 GiB (above any maxFrameBytes).
+        case hugeFrameLength
+        /// A negative frame size.
+        case negativeFrameLength
+        /// A valid response under a correlation id that was never sent.
+        case wrongCorrelationID
+        /// A frame too short to hold a correlation id.
+        case shortFrame
+        /// The first half of a valid response, then the connection closes.
+        case truncatedThenClose
+        /// The connection closes without an answer.
+        case closeWithoutAnswer
+        /// Nothing is answered (the client's request timeout must fire).
+        case noAnswer
+
+        var description: String { rawValue }
+    }
+
+    let channel: any Channel
+    private let faults = Mutex<[Int16: [Fault]]>([:])
+    fileprivate let accepted = Mutex(0)
+
+    private init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    var port: Int { channel.localAddress!.port! }
+    var address: KafkaConnectionConfiguration.BrokerAddress { .init(host: "127.0.0.1", port: port) }
+    var bootstrap: String { "127.0.0.1:\(port)" }
+    /// Connections accepted so far.
+    var acceptedConnections: Int { accepted.withLock { $0 } }
+
+    /// Starts a broker; `permanent` faults apply to every request of their API, forever.
+    static func start(permanent: [Int16: Fault] = [:]) async throws -> BadInputBroker {
+        let box = BrokerBox()
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let broker = box.broker.withLock { $0 }!
+                    broker.accepted.withLock { $0 += 1 }
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: 1 << 20)))
+                    try channel.pipeline.syncOperations.addHandler(BadInputBrokerHandler(broker: broker, permanent: permanent))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let broker = BadInputBroker(channel: channel)
+        box.broker.withLock { $0 = broker }
+        return broker
+    }
+
+    /// Queues `fault` for the next `times` requests with `apiKey`.
+    func inject(_ fault: Fault, apiKey: Int16, times: Int = 1) {
+        faults.withLock { $0[apiKey, default: []] += Array(repeating: fault, count: times) }
+    }
+
+    /// Removes the next queued fault for `apiKey`.
+    fileprivate func takeFault(apiKey: Int16) -> Fault? {
+        faults.withLock { queue in
+            guard var list = queue[apiKey], !list.isEmpty else { return nil }
+            let fault = list.removeFirst()
+            queue[apiKey] = list
+            return fault
+        }
+    }
+
+    func stop() async { try? await channel.close() }
+}
+
+/// Lets the child initializer reach the broker object created after bind.
+private final class BrokerBox: Sendable {
+    let broker = Mutex<BadInputBroker?>(nil)
+}
+
+private final class BadInputBrokerHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let broker: BadInputBroker
+    let permanent: [Int16: BadInputBroker.Fault]
+
+    init(broker: BadInputBroker, permanent: [Int16: BadInputBroker.Fault]) {
+        self.broker = broker
+        self.permanent = permanent
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var frame = unwrapInboundIn(data)
+        do {
+            try handle(context: context, frame: &frame)
+        } catch {
+            context.close(promise: nil)
+        }
+    }
+
+    private func handle(context: ChannelHandlerContext, frame: inout ByteBuffer) throws {
+        guard let apiKey = frame.getInteger(at: frame.readerIndex, as: Int16.self),
+            let version = frame.getInteger(at: frame.readerIndex + 2, as: Int16.self),
+            let correlationID = frame.getInteger(at: frame.readerIndex + 4, as: Int32.self)
+        else { return context.close(promise: nil) }
+        var response = context.channel.allocator.buffer(capacity: 256)
+        response.writeInteger(Int32(0))
+        switch apiKey {
+        case ApiVersionsRequest.apiKey:
+            let answered = min(version, 3)
+            KafkaResponseHeader(correlationID: correlationID).encode(into: &response, headerVersion: 0)
+            let apis: [(Int16, ClosedRange<Int16>)] = [(3, 0...12), (18, 0...3)]
+            try ApiVersionsResponse(
+                errorCode: version > 3 ? 35 : 0,
+                apiKeys: apis.map { .init(apiKey: $0.0, minVersion: $0.1.lowerBound, maxVersion: $0.1.upperBound) }
+            ).encode(into: &response, version: version > 3 ? 0 : answered)
+        case MetadataRequest.apiKey:
+            KafkaResponseHeader(correlationID: correlationID).encode(into: &response, headerVersion: MetadataRequest.responseHeaderVersion(for: version))
+            try MetadataResponse(
+                brokers: [.init(nodeId: 1, host: "127.0.0.1", port: Int32(broker.port), rack: nil)], clusterId: "bad-input", controllerId: 1,
+                topics: []
+            ).encode(into: &response, version: version)
+        default:
+            return context.close(promise: nil)
+        }
+        response.setInteger(Int32(response.readableBytes - 4), at: response.readerIndex)
+        guard let fault = permanent[apiKey] ?? broker.takeFault(apiKey: apiKey) else {
+            context.writeAndFlush(wrapOutboundOut(response), promise: nil)
+            return
+        }
+        var bad = context.channel.allocator.buffer(capacity: 64)
+        switch fault {
+        case .garbageBody:
+            bad.writeInteger(Int32(4 + 7))
+            bad.writeInteger(correlationID)
+            if apiKey != ApiVersionsRequest.apiKey && MetadataRequest.responseHeaderVersion(for: version) == 1 { bad.writeInteger(UInt8(0)) }
+            bad.writeBytes([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+            bad.setInteger(Int32(bad.readableBytes - 4), at: 0)
+        case .hugeFrameLength:
+            bad.writeInteger(Int32(0x7FFF_FFF0))
+            bad.writeInteger(correlationID)
+        case .negativeFrameLength:
+            bad.writeInteger(Int32(-5))
+            bad.writeInteger(correlationID)
+        case .wrongCorrelationID:
+            bad = response
+            bad.setInteger(correlationID &+ 1000, at: bad.readerIndex + 4)
+        case .shortFrame:
+            bad.writeInteger(Int32(2))
+            bad.writeInteger(UInt16(7))
+        case .truncatedThenClose:
+            bad = response.getSlice(at: response.readerIndex, length: response.readableBytes / 2)!
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(bad)).whenComplete { _ in channel.close(promise: nil) }
+            return
+        case .closeWithoutAnswer:
+            return context.close(promise: nil)
+        case .noAnswer:
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(bad), promise: nil)
+    }
+}

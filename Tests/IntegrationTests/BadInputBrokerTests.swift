@@ -1,0 +1,172 @@
+import KafkaProtocol
+import Klife
+import Logging
+import NIOPosix
+import Testing
+
+/// Runs `body` but gives up after `timeout`, returning nil: a hang becomes a test failure, not a stuck run.
+func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async rethrows -> T? {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = try await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+}
+
+/// A broker that sends garbage (``BadInputBroker``): the connection is closed, the caller gets a typed
+/// error naming the problem, nothing hangs, and the client keeps working with a good broker.
+@Suite("A broker sending garbage")
+struct BadInputBrokerTests {
+    typealias Fault = BadInputBroker.Fault
+
+    static let expectedCode: [Fault: KafkaError.Code] = [
+        .garbageBody: .protocolViolation,
+        .hugeFrameLength: .frameTooLarge,
+        .negativeFrameLength: .frameTooLarge,
+        .wrongCorrelationID: .protocolViolation,
+        .shortFrame: .protocolViolation,
+        .truncatedThenClose: .connectionClosed,
+        .closeWithoutAnswer: .connectionClosed,
+        .noAnswer: .requestTimedOut,
+    ]
+
+    static func connectionConfiguration(_ broker: BadInputBroker) -> KafkaConnectionConfiguration {
+        var configuration = KafkaConnectionConfiguration(bootstrapServers: [broker.address], connectTimeout: .seconds(5))
+        configuration.requestTimeout = .seconds(2)
+        return configuration
+    }
+
+    static func connect(_ broker: BadInputBroker) async throws -> KafkaConnection {
+        try await KafkaConnection.connect(
+            to: broker.address, brokerID: 1, configuration: connectionConfiguration(broker),
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: ClientTestSupport.logger)
+    }
+
+    @Test("a bad response fails the request with a typed error and closes the connection", arguments: Fault.allCases)
+    func badResponse(_ fault: Fault) async throws {
+        let broker = try await BadInputBroker.start()
+        defer { Task { await broker.stop() } }
+        let connection = try await Self.connect(broker)
+        #expect(try await connection.send(MetadataRequest(topics: [])).clusterId == "bad-input")
+
+        broker.inject(fault, apiKey: MetadataRequest.apiKey)
+        let started = ContinuousClock.now
+        let error = await #expect(throws: KafkaError.self) {
+            try await connection.send(MetadataRequest(topics: []))
+        }
+        #expect(error?.code == Self.expectedCode[fault], "\(fault): \(String(describing: error))")
+        #expect(error?.message.contains("127.0.0.1:\(broker.port)") == true, "the message names the broker: \(String(describing: error))")
+        #expect(ContinuousClock.now - started < .seconds(8), "\(fault) took \(ContinuousClock.now - started)")
+        // The connection is closed (promptly), and later requests on it fail fast instead of hanging.
+        let closed = await withDeadline(.seconds(5)) { await connection.waitUntilClosed() }
+        #expect(closed != nil, "\(fault): the connection stayed open")
+        let late = await withDeadline(.seconds(5)) { () -> KafkaError? in
+            do {
+                _ = try await connection.send(MetadataRequest(topics: []))
+                return nil
+            } catch {
+                return error as? KafkaError
+            }
+        }
+        // A later request fails with the reason the connection closed (or as plainly closed).
+        let lateCode = try #require(late, "\(fault): a request after the close hung")?.code
+        #expect(lateCode == .connectionClosed || lateCode == Self.expectedCode[fault], "\(fault): a request after the close gave \(String(describing: late))")
+
+        // The same broker, now behaving, is usable again on a fresh connection.
+        let fresh = try await Self.connect(broker)
+        #expect(try await fresh.send(MetadataRequest(topics: [])).clusterId == "bad-input")
+        await fresh.close()
+    }
+
+    @Test("requests pipelined behind a bad response succeed or fail retriably, none hangs")
+    func pipelinedRequestsBehindABadResponse() async throws {
+        let broker = try await BadInputBroker.start()
+        defer { Task { await broker.stop() } }
+        let connection = try await Self.connect(broker)
+        broker.inject(.wrongCorrelationID, apiKey: MetadataRequest.apiKey)
+        let outcomes = await withDeadline(.seconds(10)) {
+            await withTaskGroup(of: KafkaError?.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        do {
+                            _ = try await connection.send(MetadataRequest(topics: []))
+                            return nil
+                        } catch {
+                            return error as? KafkaError ?? KafkaError(.init("untyped"), "\(error)")
+                        }
+                    }
+                }
+                return await group.reduce(into: [KafkaError?]()) { $0.append($1) }
+            }
+        }
+        let errors = try #require(outcomes, "pipelined requests hung").compactMap { $0 }
+        #expect(errors.contains { $0.code == .protocolViolation }, "\(errors)")
+        // Behind the mismatch the stream cannot be trusted: every other request fails as a retriable close.
+        for error in errors where error.code != .protocolViolation {
+            #expect(error.code == .connectionClosed && error.isRetriable, "\(error)")
+        }
+    }
+
+    @Test("garbage during connection setup fails the connect with a typed error; a retry works", arguments: [
+        Fault.garbageBody, .hugeFrameLength, .wrongCorrelationID, .shortFrame, .truncatedThenClose, .closeWithoutAnswer,
+    ])
+    func badApiVersionsAnswer(_ fault: Fault) async throws {
+        let broker = try await BadInputBroker.start()
+        defer { Task { await broker.stop() } }
+        broker.inject(fault, apiKey: ApiVersionsRequest.apiKey)
+        let error = await #expect(throws: KafkaError.self) {
+            let connection = try await Self.connect(broker)
+            await connection.close()
+        }
+        #expect(error?.message.isEmpty == false)
+        #expect(error?.code != nil)
+        let connection = try await Self.connect(broker)
+        #expect(try await connection.send(MetadataRequest(topics: [])).clusterId == "bad-input")
+        await connection.close()
+    }
+
+    @Test("the client reports garbage from its broker, then reconnects and keeps working", arguments: [
+        Fault.garbageBody, .wrongCorrelationID, .hugeFrameLength, .truncatedThenClose,
+    ])
+    func clientSurvivesGarbage(_ fault: Fault) async throws {
+        let broker = try await BadInputBroker.start()
+        defer { Task { await broker.stop() } }
+        try await KafkaClient.withRunningClient(
+            configuration: try ClientTestSupport.configuration(bootstrap: broker.bootstrap), logger: ClientTestSupport.logger
+        ) { client in
+            #expect(try await client.refreshMetadata().sortedBrokers.map(\.nodeID) == [1])
+            let connectionsBefore = broker.acceptedConnections
+            broker.inject(fault, apiKey: MetadataRequest.apiKey)
+            let error = await #expect(throws: KafkaError.self) { try await client.refreshMetadata() }
+            #expect(error?.code == Self.expectedCode[fault], "\(String(describing: error))")
+            // The next refresh dials a new connection and succeeds.
+            let recovered = try await client.refreshMetadata()
+            #expect(recovered.sortedBrokers.map(\.nodeID) == [1])
+            #expect(broker.acceptedConnections > connectionsBefore)
+        }
+    }
+
+    @Test("a bootstrap server that always sends garbage is skipped for the next one", arguments: [
+        (ApiVersionsRequest.apiKey, Fault.garbageBody), (MetadataRequest.apiKey, .garbageBody),
+        (MetadataRequest.apiKey, .hugeFrameLength), (MetadataRequest.apiKey, .wrongCorrelationID), (MetadataRequest.apiKey, .noAnswer),
+    ])
+    func bootstrapSkipsAGarbageBroker(apiKey: Int16, fault: Fault) async throws {
+        let broker = try await BadInputBroker.start(permanent: [apiKey: fault])
+        defer { Task { await broker.stop() } }
+        let tansu = try TestBrokers.tansuBootstrap
+        var configuration = try ClientTestSupport.configuration(bootstrap: "\(broker.bootstrap),\(tansu)")
+        configuration.connection.requestTimeout = .seconds(2)
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger, readyTimeout: .seconds(20)) { client in
+            let addresses = client.clusterMetadata.sortedBrokers.map(\.address.description)
+            #expect(!addresses.contains(broker.bootstrap), "\(addresses)")
+            #expect(!addresses.isEmpty)
+            _ = try await client.listTopics()
+        }
+        #expect(broker.acceptedConnections >= 1, "the bad bootstrap server was never tried")
+    }
+}
