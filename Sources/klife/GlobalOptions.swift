@@ -5,6 +5,16 @@ import Logging
 
 /// Options every subcommand that talks to a cluster shares: `@OptionGroup var global: GlobalOptions`.
 struct GlobalOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "JSON client configuration file (keys as in KafkaClient.Configuration(configReader:); see Examples/klife-config.json).",
+            discussion: "The other options override the file's values when given.", valueName: "file"))
+    var config: String?
+
+    @Option(name: .customLong("config-scope"), help: "Dotted key path of the client section inside --config (e.g. klife).")
+    var configScope: String?
+
     @Option(name: .long, help: "Bootstrap brokers, host:port[,host:port...] (default: $KLIFE_BOOTSTRAP, else 127.0.0.1:9092).")
     var bootstrap: String?
 
@@ -69,6 +79,26 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// The configuration of the `--config` file (unknown keys rejected), nil without `--config`.
+    func loadConfigFile() async throws -> KafkaClient.Configuration? {
+        guard let config else { return nil }
+        let scope = configScope.map { $0.split(separator: ".").map(String.init) } ?? []
+        return try await KafkaClient.Configuration.load(jsonFile: config, scope: scope)
+    }
+
+    /// The `--config` file's configuration with the command-line options applied on top (flags given win),
+    /// or the flags alone without `--config`.
+    func makeConfiguration(file: KafkaClient.Configuration?) throws -> KafkaClient.Configuration {
+        guard var configuration = file else { return try makeConfiguration() }
+        if bootstrap != nil || ProcessInfo.processInfo.environment["KLIFE_BOOTSTRAP"].map({ !$0.isEmpty }) == true {
+            configuration.connection.bootstrapServers = try Self.parseBrokers(effectiveBootstrap)
+        }
+        let flags = try makeConfiguration().connection
+        if let tls = flags.tls { configuration.connection.tls = tls }
+        if let sasl = flags.sasl { configuration.connection.sasl = sasl }
+        return configuration
+    }
+
     /// The client configuration these options describe; subcommands adjust it before creating the client.
     func makeConfiguration() throws -> KafkaClient.Configuration {
         var connection = KafkaConnectionConfiguration(bootstrapServers: try Self.parseBrokers(effectiveBootstrap), clientID: "klife-cli")
@@ -94,7 +124,7 @@ struct GlobalOptions: ParsableArguments {
         adjust: (inout KafkaClient.Configuration) -> Void = { _ in },
         _ body: @Sendable (KafkaClient) async throws -> T
     ) async throws -> T {
-        var configuration = try makeConfiguration()
+        var configuration = try makeConfiguration(file: try await loadConfigFile())
         adjust(&configuration)
         return try await KafkaClient.withRunningClient(
             configuration: configuration, logger: makeLogger(), readyTimeout: .milliseconds(connectTimeoutMs), body)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Klife
 import Testing
 
@@ -38,5 +39,33 @@ import Testing
     ])
     func rejectsBadOptions(arguments: [String]) {
         #expect(throws: (any Error).self) { _ = try GlobalOptions.parse(arguments) }
+    }
+}
+
+@Suite struct GlobalOptionsConfigFileTests {
+    static let sampleFile = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Examples/klife-config.json").path
+
+    @Test func configFileIsTheBaseAndFlagsOverrideIt() async throws {
+        let fileOnly = try GlobalOptions.parse(["--config", Self.sampleFile, "--config-scope", "klife"])
+        let loaded = try #require(try await fileOnly.loadConfigFile())
+        let configuration = try fileOnly.makeConfiguration(file: loaded)
+        #expect(configuration.connection.clientID == "orders-service")
+        #expect(configuration.defaultProducer == "orders")
+        if ProcessInfo.processInfo.environment["KLIFE_BOOTSTRAP"] == nil {
+            #expect(configuration.connection.bootstrapServers.map(\.description) == ["127.0.0.1:9092"])
+        }
+
+        let withFlags = try GlobalOptions.parse(["--config", Self.sampleFile, "--config-scope", "klife", "--bootstrap", "h:1", "--tls"])
+        let overridden = try withFlags.makeConfiguration(file: try await withFlags.loadConfigFile())
+        #expect(overridden.connection.bootstrapServers.map(\.description) == ["h:1"])
+        #expect(overridden.connection.tls != nil)
+        #expect(overridden.producers.map(\.name) == ["orders", "bulk"])
+    }
+
+    @Test func unknownKeysInTheFileFail() async throws {
+        let options = try GlobalOptions.parse(["--config", Self.sampleFile])  // no scope: "klife" is unknown
+        await #expect(throws: KafkaError.self) { _ = try await options.loadConfigFile() }
     }
 }

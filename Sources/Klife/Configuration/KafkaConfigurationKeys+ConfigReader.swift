@@ -1,0 +1,202 @@
+import Configuration
+import Foundation
+
+/// Every key the `init(configReader:)` initialisers read, relative to the section they read from.
+///
+/// `<name>` stands for an entry name listed in the section's `names` key. Unknown-key checks and the
+/// configuration reference test use these lists.
+public enum KafkaConfigurationKeys {
+    /// Keys of ``KafkaConnectionConfiguration/init(configReader:)``.
+    public static let connection = [
+        "bootstrapServers", "clientID", "connectionsPerBroker", "requestTimeout", "connectTimeout",
+        "reconnectBackoff", "reconnectBackoffMax", "tcpNoDelay", "keepAlive", "maxFrameBytes",
+        "tls.enabled", "tls.caCertificateFile", "tls.clientCertificateFile", "tls.clientPrivateKeyFile",
+        "tls.verifyHostname", "tls.verifyCertificate", "sasl.mechanism", "sasl.username", "sasl.password",
+    ]
+    /// Keys of ``KafkaProducerConfiguration/init(name:configReader:)``.
+    public static let producer = [
+        "clientID", "acks", "linger", "batchSizeBytes", "deliveryTimeout", "requestTimeout", "retryBackoff",
+        "maxInFlightRequests", "batchersCount", "enableIdempotence", "compression", "maxBufferedBytes",
+    ]
+    /// Keys of ``KafkaTransactionalPoolConfiguration/init(name:configReader:)``.
+    public static let transactionalPool = [
+        "baseTransactionalID", "poolSize", "transactionTimeout", "deliveryTimeout", "requestTimeout", "retryBackoff",
+        "compression",
+    ]
+    /// Keys of ``KafkaFetcherConfiguration/init(name:configReader:)``.
+    public static let fetcher = [
+        "clientID", "linger", "maxBytesPerRequest", "maxInFlightRequests", "batchersCount", "requestTimeout",
+        "maxWait", "minBytes",
+    ]
+    /// Keys of ``KafkaTopicConfiguration/init(name:configReader:)``.
+    public static let topic = ["producer", "partitioner"]
+    /// Keys of ``KafkaConsumerGroupConfiguration/init(configReader:)``.
+    public static let consumerGroup = [
+        "groupID", "topics", "instanceID", "sessionTimeout", "rebalanceTimeout", "heartbeatInterval", "assignors",
+        "isolationLevel", "offsetResetPolicy", "fetchMaxBytes", "fetcher",
+    ]
+    /// Top-level keys of ``KafkaClient/Configuration/init(configReader:)`` that are not sections.
+    public static let clientTopLevel = [
+        "defaultProducer", "defaultTransactionalPool", "defaultFetcher", "disabledFeatures", "enableUnknownTopics",
+        "metadataRefreshInterval",
+    ]
+
+    /// Every key of a client configuration, with `<name>` for entry names (e.g. `producers.<name>.linger`).
+    public static var client: [String] {
+        clientTopLevel + connection.map { "connection.\($0)" }
+            + ["producers.names"] + producer.map { "producers.<name>.\($0)" }
+            + ["transactionalPools.names"] + transactionalPool.map { "transactionalPools.<name>.\($0)" }
+            + ["fetchers.names"] + fetcher.map { "fetchers.<name>.\($0)" }
+            + ["topics.names"] + topic.map { "topics.<name>.\($0)" }
+    }
+
+    /// The keys of the JSON object `object` (below `scope`) that a client configuration does not read,
+    /// each as its full dotted path. Entry sections count only for names listed in `names` (or the default
+    /// entry's name).
+    static func unknownClientKeys(in object: [String: Any], path: [String]) -> [String] {
+        var unknown: [String] = []
+        let defaults = [
+            "producers": (object["defaultProducer"] as? String) ?? KafkaProducerConfiguration.defaultName,
+            "transactionalPools": (object["defaultTransactionalPool"] as? String) ?? KafkaTransactionalPoolConfiguration.defaultName,
+            "fetchers": (object["defaultFetcher"] as? String) ?? KafkaFetcherConfiguration.defaultName,
+        ]
+        let sections: [String: [String]] = [
+            "producers": producer, "transactionalPools": transactionalPool, "fetchers": fetcher, "topics": topic,
+        ]
+        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
+            if clientTopLevel.contains(key) { continue }
+            if key == "connection" {
+                unknown += unknownKeys(in: value, known: connection, path: path + [key])
+            } else if let entryKeys = sections[key] {
+                guard let section = value as? [String: Any] else {
+                    unknown.append((path + [key]).joined(separator: "."))
+                    continue
+                }
+                var names = Set(Self.names(section["names"]))
+                if let defaultName = defaults[key] { names.insert(defaultName) }
+                for (name, entry) in section.sorted(by: { $0.key < $1.key }) where name != "names" {
+                    if names.contains(name) {
+                        unknown += unknownKeys(in: entry, known: entryKeys, path: path + [key, name])
+                    } else {
+                        unknown.append((path + [key, name]).joined(separator: ".") + " (not listed in \(key).names)")
+                    }
+                }
+            } else {
+                unknown.append((path + [key]).joined(separator: "."))
+            }
+        }
+        return unknown
+    }
+
+    /// Leaf paths of `value` (a JSON value below `path`) that are not among `known` (dotted, relative).
+    static func unknownKeys(in value: Any, known: [String], path: [String]) -> [String] {
+        var unknown: [String] = []
+        func walk(_ value: Any, _ relative: [String]) {
+            if let object = value as? [String: Any] {
+                for (key, child) in object.sorted(by: { $0.key < $1.key }) { walk(child, relative + [key]) }
+                return
+            }
+            if !known.contains(relative.joined(separator: ".")) {
+                unknown.append((path + relative).joined(separator: "."))
+            }
+        }
+        walk(value, [])
+        return unknown
+    }
+
+    private static func names(_ value: Any?) -> [String] {
+        if let list = value as? [String] { return list }
+        if let text = value as? String { return text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+        return []
+    }
+
+    /// The JSON object at `scope` inside `data`.
+    static func jsonObject(_ data: Data, scope: [String]) throws -> [String: Any] {
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw KafkaError(.invalidConfiguration, "The configuration is not valid JSON", underlying: error)
+        }
+        var current = parsed
+        for (index, component) in scope.enumerated() {
+            guard let object = current as? [String: Any], let child = object[component] else {
+                throw KafkaError(
+                    .invalidConfiguration, "The configuration has no section \(scope[...index].joined(separator: "."))")
+            }
+            current = child
+        }
+        guard let object = current as? [String: Any] else {
+            throw KafkaError(.invalidConfiguration, "The configuration section \(scope.joined(separator: ".")) is not a JSON object")
+        }
+        return object
+    }
+}
+
+extension KafkaClient.Configuration {
+    /// The keys of a JSON configuration that ``init(configReader:)`` would ignore (typos, misplaced
+    /// options, entries missing from a `names` list), each with its full dotted path.
+    ///
+    /// swift-configuration's readers cannot list keys, so this check works on the JSON text itself.
+    ///
+    /// - Parameters:
+    ///   - data: The JSON document.
+    ///   - scope: The key path of the Klife section inside the document (empty: the whole document).
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/invalidConfiguration`` when `data` is not JSON or
+    ///   has no object at `scope`.
+    public static func unknownKeys(inJSON data: Data, scope: [String] = []) throws -> [String] {
+        KafkaConfigurationKeys.unknownClientKeys(in: try KafkaConfigurationKeys.jsonObject(data, scope: scope), path: scope)
+    }
+
+    /// Loads a client configuration from a JSON file, rejecting unknown keys, with optional overrides.
+    ///
+    /// Sources in order of precedence: `overrides` (for example
+    /// `EnvironmentVariablesProvider()` or `CommandLineArgumentsProvider()`), then the file.
+    ///
+    /// - Parameters:
+    ///   - path: The JSON file.
+    ///   - scope: The key path of the Klife section inside the file (empty: the whole file). Overrides are
+    ///     read under the same scope (e.g. `KLIFE_CONNECTION_CLIENT_ID` for scope `["klife"]`).
+    ///   - overrides: Providers consulted before the file.
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/invalidConfiguration`` when the file cannot be
+    ///   read, is not JSON, holds unknown keys (all listed with their paths) or values of the wrong type.
+    public static func load(
+        jsonFile path: String, scope: [String] = [], overrides: [any ConfigProvider] = []
+    ) async throws -> KafkaClient.Configuration {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw KafkaError(.invalidConfiguration, "Cannot read the configuration file \(path)", underlying: error)
+        }
+        let unknown = try unknownKeys(inJSON: data, scope: scope)
+        guard unknown.isEmpty else {
+            throw KafkaError(.invalidConfiguration, "Unknown configuration keys in \(path): " + unknown.joined(separator: ", "))
+        }
+        let file: FileProvider<JSONSnapshot>
+        do {
+            file = try await FileProvider<JSONSnapshot>(filePath: .init(path))
+        } catch {
+            throw KafkaError(.invalidConfiguration, "Cannot load the configuration file \(path)", underlying: error)
+        }
+        var reader = ConfigReader(providers: overrides + [file])
+        if !scope.isEmpty { reader = reader.scoped(to: ConfigKey(scope)) }
+        do {
+            return try KafkaClient.Configuration(configReader: reader)
+        } catch var error as KafkaError {
+            error.message += " (in \(path))"
+            throw error
+        }
+    }
+}
+
+extension KafkaConsumerGroupConfiguration {
+    /// The keys of a JSON consumer group section that ``init(configReader:)`` would ignore, with full paths.
+    ///
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/invalidConfiguration`` when `data` is not JSON or
+    ///   has no object at `scope`.
+    public static func unknownKeys(inJSON data: Data, scope: [String] = []) throws -> [String] {
+        let object = try KafkaConfigurationKeys.jsonObject(data, scope: scope)
+        return KafkaConfigurationKeys.unknownKeys(in: object, known: KafkaConfigurationKeys.consumerGroup, path: scope)
+    }
+}
