@@ -15,8 +15,9 @@ protocol ProducerDriverBackend<Entry>: Sendable {
     func write(_ plan: ProduceRequestPlan<Entry>) async -> PendingRequest
     /// Waits for the answer of a written request. Must not throw: every failure is a ``ProduceRequestResult``.
     func result(of request: PendingRequest) async -> ProduceRequestResult
-    /// InitProducerId for an idempotent producer.
-    func fetchProducerID() async throws -> (id: Int64, epoch: Int16)
+    /// InitProducerId for an idempotent producer: a fresh producer id, or (KIP-360) an epoch bump of the
+    /// current one. Throws a ``KafkaError`` carrying the broker's code when the broker refuses.
+    func fetchProducerID(_ request: ProducerIDRequest) async throws -> (id: Int64, epoch: Int16)
     /// Refreshes metadata and returns the current leader (nil = unknown) of each given partition.
     func refreshLeaders(of partitions: [ProducerTopicPartition]) async -> [(ProducerTopicPartition, Int32?)]
     /// Delivers results. Called outside the driver's lock, in per-partition order.
@@ -123,14 +124,19 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
         update { ((), $0.machine.requestCompleted(requestID, result: result, now: .now())) }
     }
 
+    /// Sends the InitProducerId the machine asks for (the first one, and KIP-360 bumps), one at a time.
     private func producerIDLoop() async {
         while !Task.isCancelled && !isStopped {
-            do {
-                let (id, epoch) = try await backend.fetchProducerID()
-                update { ((), $0.machine.producerIDReceived(id: id, epoch: epoch)) }
-                // Sleep until a partition exhausts its epochs and asks for a new producer id.
+            guard let request = state.withLockedValue({ $0.machine.producerIDRequest }) else {
                 await producerIDSignal.wait(until: nil)
+                continue
+            }
+            do {
+                let (id, epoch) = try await backend.fetchProducerID(request)
+                update { ((), $0.machine.producerIDReceived(id: id, epoch: epoch)) }
             } catch {
+                let code = (error as? KafkaError)?.kafkaCode
+                state.withLockedValue { $0.machine.producerIDRequestFailed(errorCode: code) }
                 await producerIDSignal.wait(until: .now() + configuration.retryBackoff)
             }
         }

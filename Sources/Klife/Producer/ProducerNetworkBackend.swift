@@ -118,10 +118,15 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
         return frame
     }
 
-    func fetchProducerID() async throws -> (id: Int64, epoch: Int16) {
+    func fetchProducerID(_ request: ProducerIDRequest) async throws -> (id: Int64, epoch: Int16) {
         let connection = try await cluster.anyConnection()
+        var current = request.current
+        if let version = connection.negotiatedVersion(for: InitProducerIdRequest.self), version < 3 {
+            current = (-1, -1)  // before v3 a bump cannot be asked for; a new producer id does as well
+        }
         let response = try await connection.send(
-            InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60_000, producerId: -1, producerEpoch: -1))
+            InitProducerIdRequest(
+                transactionalId: nil, transactionTimeoutMs: 60_000, producerId: current.id, producerEpoch: current.epoch))
         guard response.errorCode == 0 else {
             throw KafkaError(
                 .brokerError, "InitProducerId failed with Kafka error code \(response.errorCode)",

@@ -56,12 +56,18 @@ extension ProducerStateMachine {
 // MARK: - Producer identity
 
 extension ProducerStateMachine {
-    /// InitProducerId answered. Sinks waiting for it are woken; partitions waiting for a new producer id
-    /// (epoch exhausted) reset onto it.
+    /// InitProducerId answered ``producerIDRequest``. Sinks waiting for a first identity are woken;
+    /// partitions waiting for a new one (KIP-360) reset onto it. An answer that is not newer than the
+    /// identity a bump was asked for (a broker that ignored the bump) asks for a fresh producer id instead.
     mutating func producerIDReceived(id: Int64, epoch: Int16) -> Output {
         var output = Output()
+        if case .bump(let oldID, let oldEpoch) = producerIDRequest, id == oldID, epoch <= oldEpoch {
+            producerIDRequest = .fresh
+            output.needsProducerID = true
+            return output
+        }
         producerIdentity = (id, epoch)
-        producerIDRequested = false
+        producerIDRequest = nil
         for topicPartition in Array(partitions.keys) where partitions[topicPartition]!.needsSequenceReset {
             var partition = partitions.removeValue(forKey: topicPartition)!
             resetSequencesIfReady(&partition, topicPartition, into: &output)
@@ -72,6 +78,22 @@ extension ProducerStateMachine {
         }
         finishEvent(into: &output)
         return output
+    }
+
+    /// InitProducerId failed (`errorCode` nil: no answer). The executor retries after the backoff; a bump
+    /// the broker refused for good (e.g. INVALID_PRODUCER_EPOCH) becomes a request for a fresh producer id.
+    mutating func producerIDRequestFailed(errorCode: Int16?) {
+        if case .bump = producerIDRequest, let errorCode, !configuration.isRetriable(errorCode) {
+            producerIDRequest = .fresh
+        }
+    }
+
+    /// Asks for an identity newer than the current one, unless a request is already pending (its answer
+    /// will be newer than what the caller's partition used).
+    mutating func requestNewProducerIdentity(into output: inout Output) {
+        guard producerIDRequest == nil, let identity = producerIdentity else { return }
+        producerIDRequest = identity.epoch < Int16.max ? .bump(id: identity.id, epoch: identity.epoch) : .fresh
+        output.needsProducerID = true
     }
 }
 

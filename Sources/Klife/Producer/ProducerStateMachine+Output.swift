@@ -15,7 +15,7 @@ struct ProducerStateMachineOutput<Entry> {
     var resumedFlushWaiters: [UInt64] = []
     /// Some partition's leader looks stale or unknown.
     var refreshMetadata = false
-    /// A new producer id is needed (a partition exhausted its epochs).
+    /// An InitProducerId is needed: see ``ProducerStateMachine/producerIDRequest``.
     var needsProducerID = false
 
     init() {}

@@ -229,28 +229,25 @@ extension ProducerStateMachine {
         }
     }
 
-    /// KIP-360 reset, done once nothing of the partition is in flight: a new epoch (or the new producer id),
-    /// sequences from 0. A batch whose last attempt has an unknown outcome may already be in the log, unless
-    /// an earlier batch was definitely rejected (the broker appends a producer's batches only in sequence
-    /// order); such a batch cannot be re-sent safely and fails with ``ProducerFailure/outcomeUnknown``.
+    /// KIP-360 reset, done once nothing of the partition is in flight: the partition moves to a producer
+    /// identity (id and epoch) newer than the one its sequences were issued under, which the broker granted
+    /// through InitProducerId, and restarts at sequence 0. If there is no newer identity yet, one is
+    /// requested and the partition stays parked until it arrives. A batch whose last attempt has an unknown
+    /// outcome may already be in the log, unless an earlier batch was definitely rejected (the broker appends
+    /// a producer's batches only in sequence order); such a batch cannot be re-sent safely and fails with
+    /// ``ProducerFailure/outcomeUnknown``.
     mutating func resetSequencesIfReady(
         _ partition: inout Partition, _ topicPartition: ProducerTopicPartition, into output: inout Output
     ) {
         guard configuration.idempotent, partition.needsSequenceReset, partition.inFlight == 0,
               let identity = producerIdentity
         else { return }
-        if identity.id != partition.producerID {
-            partition.producerID = identity.id
-            partition.producerEpoch = identity.epoch
-        } else if partition.producerEpoch < Int16.max {
-            partition.producerEpoch += 1
-        } else {
-            if !producerIDRequested {
-                producerIDRequested = true
-                output.needsProducerID = true
-            }
+        if identity.id == partition.producerID && identity.epoch == partition.producerEpoch {
+            requestNewProducerIdentity(into: &output)
             return
         }
+        partition.producerID = identity.id
+        partition.producerEpoch = identity.epoch
         var earlierRejected = false
         var index = 0
         while index < partition.batches.count {

@@ -14,7 +14,9 @@ import NIOCore
 ///   stamp across retries; per partition at most one batch per request, in sequence order; responses of a
 ///   sink are processed strictly in send order. A sequence gap (a discarded batch with later batches
 ///   already sent), OUT_OF_ORDER_SEQUENCE_NUMBER on the oldest batch or UNKNOWN_PRODUCER_ID resets the
-///   partition (KIP-360) once nothing of it is in flight: a bumped epoch and sequences from 0.
+///   partition (KIP-360) once nothing of it is in flight: the broker bumps our epoch (InitProducerId with
+///   the current id and epoch; never a local bump the broker has not granted), then the partition restarts
+///   at sequence 0 under the new identity and re-sends its batches in order.
 /// - Retries follow the partition's *current* leader, so after a leader change a batch goes to the new one.
 struct ProducerStateMachine<Entry> {
     struct Configuration: Sendable {
@@ -96,7 +98,8 @@ struct ProducerStateMachine<Entry> {
 
     /// The producer id and epoch from InitProducerId (idempotent producers only).
     var producerIdentity: (id: Int64, epoch: Int16)?
-    var producerIDRequested = false
+    /// The InitProducerId the executor should send (and is sending) next; nil when none is needed.
+    var producerIDRequest: ProducerIDRequest?
 
     /// Estimated bytes of buffered records plus reservations handed to resumed buffer waiters.
     var bufferedBytes = 0
@@ -115,6 +118,7 @@ struct ProducerStateMachine<Entry> {
         }
         configuration.lanesPerBroker = max(1, configuration.lanesPerBroker)
         self.configuration = configuration
+        self.producerIDRequest = configuration.idempotent ? .fresh : nil
     }
 
     var isIdle: Bool { bufferedRecords == 0 }

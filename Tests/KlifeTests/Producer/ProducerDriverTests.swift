@@ -6,7 +6,8 @@ import Testing
 @testable import Klife
 
 /// A broker stand-in: answers every batch with contiguous offsets per partition and checks idempotent
-/// sequences are contiguous too.
+/// sequences are contiguous too. It models KIP-360 as a broker does: an epoch is only valid once
+/// InitProducerId granted it, and a newer epoch restarts the partition's sequences at 0.
 private final class FakeProduceBackend: ProducerDriverBackend {
     typealias Entry = Int
     typealias PendingRequest = ProduceRequestResult
@@ -20,7 +21,15 @@ private final class FakeProduceBackend: ProducerDriverBackend {
         var maxBatchesPerRequest = 0
         var sequenceErrors: [String] = []
         var producerIDCalls = 0
+        var producerIDRequests: [ProducerIDRequest] = []
+        var grantedEpoch: Int16 = -1
+        var partitionEpoch: [ProducerTopicPartition: Int16] = [:]
         var failNextRequests = 0
+        /// The next this many batches are answered OUT_OF_ORDER_SEQUENCE_NUMBER without being appended.
+        var rejectNextBatchesOutOfOrder = 0
+        /// Partitions with an injected rejection: the batches pipelined behind it see a gap, legitimately,
+        /// until the client restarts the partition under a new epoch.
+        var gapExpected: Set<ProducerTopicPartition> = []
     }
 
     let state = Mutex(State())
@@ -47,14 +56,32 @@ private final class FakeProduceBackend: ProducerDriverBackend {
             var results: [ProducePartitionResult] = []
             for batch in plan.batches {
                 let tp = batch.topicPartition
+                if state.rejectNextBatchesOutOfOrder > 0 {
+                    state.rejectNextBatchesOutOfOrder -= 1
+                    state.gapExpected.insert(tp)
+                    results.append(.init(tp, errorCode: ProducerErrorCodes.outOfOrderSequenceNumber))
+                    continue
+                }
                 if batch.baseSequence >= 0 {
+                    if batch.producerEpoch != state.grantedEpoch && batch.producerEpoch > state.partitionEpoch[tp, default: -1] {
+                        state.sequenceErrors.append("\(tp): epoch \(batch.producerEpoch) was never granted")
+                        results.append(.init(tp, errorCode: ProducerErrorCodes.invalidProducerEpoch))
+                        continue
+                    }
+                    if batch.producerEpoch > state.partitionEpoch[tp, default: -1] {
+                        state.partitionEpoch[tp] = batch.producerEpoch
+                        state.nextSequence[tp] = 0
+                        state.gapExpected.remove(tp)
+                    }
                     let expected = state.nextSequence[tp, default: 0]
                     if batch.baseSequence < expected {
                         results.append(.init(tp, errorCode: ProducerErrorCodes.duplicateSequenceNumber))
                         continue
                     }
                     if batch.baseSequence != expected {
-                        state.sequenceErrors.append("\(tp): got \(batch.baseSequence), expected \(expected)")
+                        if !state.gapExpected.contains(tp) {
+                            state.sequenceErrors.append("\(tp): got \(batch.baseSequence), expected \(expected)")
+                        }
                         results.append(.init(tp, errorCode: ProducerErrorCodes.outOfOrderSequenceNumber))
                         continue
                     }
@@ -68,9 +95,16 @@ private final class FakeProduceBackend: ProducerDriverBackend {
         }
     }
 
-    func fetchProducerID() async throws -> (id: Int64, epoch: Int16) {
-        state.withLock { $0.producerIDCalls += 1 }
-        return (1000, 0)
+    func fetchProducerID(_ request: ProducerIDRequest) async throws -> (id: Int64, epoch: Int16) {
+        state.withLock { state in
+            state.producerIDCalls += 1
+            state.producerIDRequests.append(request)
+            switch request {
+            case .fresh: state.grantedEpoch = 0
+            case .bump(_, let epoch): state.grantedEpoch = epoch + 1
+            }
+            return (1000, state.grantedEpoch)
+        }
     }
 
     func refreshLeaders(of partitions: [ProducerTopicPartition]) async -> [(ProducerTopicPartition, Int32?)] {
@@ -150,6 +184,33 @@ struct ProducerDriverTests {
                 #expect(state.delivered.count == 300)
                 #expect(state.delivered.values.allSatisfy { (try? $0.get()) != nil })
                 #expect(state.nextOffset.values.reduce(0, +) == 300)
+            }
+        }
+    }
+
+    @Test func outOfOrderRejectionsAreRecoveredWithABrokerGrantedEpochBump() async throws {
+        try await withDriver({
+            $0.maxInFlightRequests = 5
+            $0.batchSizeBytes = 500
+        }) { driver, backend in
+            #expect(await driver.append(items(0..<30)) == 30)
+            await driver.flush()
+            backend.state.withLock { $0.rejectNextBatchesOutOfOrder = 2 }
+            #expect(await driver.append(items(30..<300)) == 300 - 30)
+            await driver.flush()
+            backend.state.withLock { state in
+                #expect(state.sequenceErrors.isEmpty)
+                #expect(state.delivered.count == 300)
+                #expect(state.delivered.values.allSatisfy { (try? $0.get()) != nil })
+                #expect(state.producerIDRequests.first == .fresh)
+                #expect(state.producerIDRequests.contains(.bump(id: 1000, epoch: 0)))
+                #expect(state.grantedEpoch >= 1)
+                for partition in Int32(0)..<3 {
+                    let ids = state.deliveredOrder[ProducerTopicPartition("t", partition)] ?? []
+                    #expect(ids == Array(stride(from: Int(partition), to: 300, by: 3)), "partition \(partition) in order")
+                    let offsets = ids.compactMap { try? state.delivered[$0]?.get().offset }
+                    #expect(offsets == Array(0..<Int64(ids.count)), "offsets of partition \(partition): each record once")
+                }
             }
         }
     }

@@ -32,6 +32,13 @@ private extension ProducerStateMachine where Entry == Int {
         return plan
     }
 
+    /// Checks the machine asks the broker for an epoch bump of (42, 3) and grants it (42, 4).
+    @discardableResult
+    mutating func grantBump(sourceLocation: SourceLocation = #_sourceLocation) -> ProducerStateMachineOutput<Int> {
+        #expect(producerIDRequest == .bump(id: 42, epoch: 3), sourceLocation: sourceLocation)
+        return producerIDReceived(id: 42, epoch: 4)
+    }
+
     mutating func expectWait(_ broker: Int32, now: NIODeadline = t0) -> NIODeadline?? {
         if case .wait(let until) = nextAction(for: ProducerSinkID(broker: broker), now: now) { return .some(until) }
         return nil
@@ -359,7 +366,7 @@ struct ProducerIdempotenceTests {
         #expect(retrySecond.batch(tp(0))?.producerEpoch == 3)
     }
 
-    @Test func outOfOrderOnTheOldestBatchBumpsTheEpochAndRestartsSequences() throws {
+    @Test func outOfOrderOnTheOldestBatchBumpsTheEpochThroughTheBrokerAndRestartsSequences() throws {
         var machine = idempotentMachine()
         machine.add(1...2, to: tp(0), leader: 1)
         let first = try machine.expectSend(1)
@@ -371,8 +378,16 @@ struct ProducerIdempotenceTests {
             .init(tp(0), errorCode: ProducerErrorCodes.outOfOrderSequenceNumber),
         ]), now: t0)
         #expect(output.completions.isEmpty)
+        // No local bump: the partition waits for the broker to grant a new epoch.
+        #expect(output.needsProducerID)
+        #expect(machine.producerIDRequest == .bump(id: 42, epoch: 3))
+        #expect(machine.expectWait(1, now: t0 + ms(100)) == .some(nil))
+        let granted = machine.grantBump()
+        #expect(granted.wake == [ProducerSinkID(broker: 1)])
+        #expect(machine.producerIDRequest == nil)
         let retry = try machine.expectSend(1, now: t0 + ms(100))
         #expect(retry.ids(tp(0)) == [3, 4])
+        #expect(retry.batch(tp(0))?.producerID == 42)
         #expect(retry.batch(tp(0))?.producerEpoch == 4)
         #expect(retry.batch(tp(0))?.baseSequence == 0)
         // A second OUT_OF_ORDER on the same batch after a reset fails it.
@@ -382,11 +397,89 @@ struct ProducerIdempotenceTests {
         #expect(failures(failed) == [3: .broker(code: 45, message: nil), 4: .broker(code: 45, message: nil)])
     }
 
+    @Test func theBumpWaitsUntilNothingOfThePartitionIsInFlight() throws {
+        var machine = idempotentMachine()
+        machine.add(1...1, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        machine.add(2...2, to: tp(0), leader: 1)
+        let second = try machine.expectSend(1)
+        machine.add(3...3, to: tp(1), leader: 1)
+        var output = machine.requestCompleted(first.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.outOfOrderSequenceNumber),
+        ]), now: t0)
+        // Batch 2 is still out: neither a bump request nor a resend yet; other partitions carry on.
+        #expect(!output.needsProducerID)
+        #expect(machine.producerIDRequest == nil)
+        let other = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(other.ids(tp(0)).isEmpty)
+        #expect(other.ids(tp(1)) == [3])
+        #expect(other.batch(tp(1))?.producerEpoch == 3)
+        _ = machine.requestCompleted(other.requestID, result: .response([.init(tp(1), baseOffset: 0)]), now: t0 + ms(100))
+        output = machine.requestCompleted(second.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.outOfOrderSequenceNumber),
+        ]), now: t0)
+        #expect(output.needsProducerID)
+        machine.grantBump()
+        let resent = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(resent.ids(tp(0)) == [1])
+        #expect(resent.batch(tp(0))?.baseSequence == 0)
+        #expect(resent.batch(tp(0))?.producerEpoch == 4)
+        _ = machine.requestCompleted(resent.requestID, result: .response([.init(tp(0), baseOffset: 0)]), now: t0 + ms(100))
+        let next = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(next.ids(tp(0)) == [2])
+        #expect(next.batch(tp(0))?.baseSequence == 1)
+        // Partition 1 keeps the identity its sequences were issued under.
+        machine.add(4...4, to: tp(1), leader: 1)
+        _ = machine.requestCompleted(next.requestID, result: .response([.init(tp(0), baseOffset: 1)]), now: t0 + ms(100))
+        let later = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(later.batch(tp(1))?.producerEpoch == 3)
+        #expect(later.batch(tp(1))?.baseSequence == 1)
+    }
+
+    @Test func aRefusedBumpAsksForAFreshProducerID() throws {
+        var machine = idempotentMachine()
+        machine.add(1...1, to: tp(0), leader: 1)
+        let plan = try machine.expectSend(1)
+        _ = machine.requestCompleted(plan.requestID, result: .response([.init(tp(0), errorCode: ProducerErrorCodes.unknownProducerID)]), now: t0)
+        #expect(machine.producerIDRequest == .bump(id: 42, epoch: 3))
+        // A retriable failure keeps asking for the bump; a refusal asks for a new producer id.
+        machine.producerIDRequestFailed(errorCode: nil)
+        #expect(machine.producerIDRequest == .bump(id: 42, epoch: 3))
+        machine.producerIDRequestFailed(errorCode: ProducerErrorCodes.invalidProducerEpoch)
+        #expect(machine.producerIDRequest == .fresh)
+        _ = machine.producerIDReceived(id: 77, epoch: 0)
+        let resent = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(resent.batch(tp(0))?.producerID == 77)
+        #expect(resent.batch(tp(0))?.producerEpoch == 0)
+        #expect(resent.batch(tp(0))?.baseSequence == 0)
+    }
+
+    @Test func aBumpAnsweredWithTheOldIdentityAsksForAFreshProducerID() throws {
+        var machine = idempotentMachine()
+        machine.add(1...1, to: tp(0), leader: 1)
+        let plan = try machine.expectSend(1)
+        _ = machine.requestCompleted(plan.requestID, result: .response([.init(tp(0), errorCode: ProducerErrorCodes.unknownProducerID)]), now: t0)
+        let output = machine.producerIDReceived(id: 42, epoch: 3)
+        #expect(output.needsProducerID)
+        #expect(machine.producerIDRequest == .fresh)
+        #expect(machine.expectWait(1, now: t0 + ms(100)) == .some(nil))
+    }
+
+    @Test func anExhaustedEpochAsksForAFreshProducerID() throws {
+        var machine = makeMachine { $0.idempotent = true }
+        _ = machine.producerIDReceived(id: 5, epoch: .max)
+        machine.add(1...1, to: tp(0), leader: 1)
+        let plan = try machine.expectSend(1)
+        _ = machine.requestCompleted(plan.requestID, result: .response([.init(tp(0), errorCode: ProducerErrorCodes.unknownProducerID)]), now: t0)
+        #expect(machine.producerIDRequest == .fresh)
+    }
+
     @Test func unknownProducerIDResetsThePartition() throws {
         var machine = idempotentMachine()
         machine.add(1...1, to: tp(0), leader: 1)
         let plan = try machine.expectSend(1)
         _ = machine.requestCompleted(plan.requestID, result: .response([.init(tp(0), errorCode: ProducerErrorCodes.unknownProducerID)]), now: t0)
+        machine.grantBump()
         let retry = try machine.expectSend(1, now: t0 + ms(100))
         #expect(retry.batch(tp(0))?.producerEpoch == 4)
         #expect(retry.batch(tp(0))?.baseSequence == 0)
@@ -409,6 +502,7 @@ struct ProducerIdempotenceTests {
             .init(tp(0), errorCode: ProducerErrorCodes.outOfOrderSequenceNumber),
         ]), now: t0)
         #expect(output.completions.isEmpty)
+        machine.grantBump()
         let retry = try machine.expectSend(1, now: t0 + ms(100))
         #expect(retry.ids(tp(0)) == [2])
         #expect(retry.batch(tp(0))?.producerEpoch == 4)
@@ -445,6 +539,7 @@ struct ProducerIdempotenceTests {
             1: .deliveryTimeout(lastErrorCode: nil, mayHaveBeenWritten: true),
             2: .deliveryTimeout(lastErrorCode: nil, mayHaveBeenWritten: true),
         ])
+        machine.grantBump()
         let next = try machine.expectSend(1, now: t0 + ms(150))
         #expect(next.ids(tp(0)) == [3])
         #expect(next.batch(tp(0))?.producerEpoch == 4)
@@ -469,6 +564,7 @@ struct ProducerIdempotenceTests {
             .init(tp(0), errorCode: ProducerErrorCodes.unknownProducerID),
         ]), now: t0 + ms(100))
         #expect(output.completions.isEmpty)  // definitely rejected: re-sent under the new epoch
+        machine.grantBump()
         let resent = try machine.expectSend(1, now: t0 + ms(200))
         #expect(resent.batch(tp(0))?.baseSequence == 0)
         #expect(resent.batch(tp(0))?.producerEpoch == 4)

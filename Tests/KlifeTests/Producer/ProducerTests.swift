@@ -34,7 +34,7 @@ private final class ScriptedBackend: ProducerDriverBackend {
     }
 
     func result(of request: ProduceRequestResult) async -> ProduceRequestResult { request }
-    func fetchProducerID() async throws -> (id: Int64, epoch: Int16) { (5, 0) }
+    func fetchProducerID(_ request: ProducerIDRequest) async throws -> (id: Int64, epoch: Int16) { (5, 0) }
     func refreshLeaders(of partitions: [ProducerTopicPartition]) async -> [(ProducerTopicPartition, Int32?)] {
         partitions.map { ($0, Int32?(1)) }
     }
