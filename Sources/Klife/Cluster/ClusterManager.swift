@@ -323,10 +323,16 @@ final class ClusterManager: Sendable {
     /// The metadata of `topic`: from the cache, else after one refresh (a topic created since the last
     /// refresh). With unknown topics disabled, only configured topics are accepted.
     ///
-    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/unknownTopicOrPartition`` when the topic is not
-    ///   configured (unknown topics disabled) or does not exist; the refresh's failure.
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/invalidArgument`` for an illegal topic name,
+    ///   ``KafkaError/Code/unknownTopicOrPartition`` when the topic is not configured (unknown topics disabled)
+    ///   or does not exist; the refresh's failure.
     func topicMetadata(_ topic: String) async throws -> KafkaTopicMetadata {
         if let known = metadata.topic(topic) { return known }
+        // No broker can know an illegal name; asking would only come back as "unknown topic" (retriable).
+        guard KafkaTopicConfiguration.isValidTopicName(topic) else {
+            throw KafkaError(
+                .invalidArgument, "\"\(topic)\" is not a legal topic name (1-249 characters of a-z A-Z 0-9 . _ -, not . or ..)")
+        }
         if !configuration.enableUnknownTopics && configuration.topic(named: topic) == nil {
             throw KafkaError(
                 .unknownTopicOrPartition, "topic \(topic) is not configured and unknown topics are disabled (enableUnknownTopics)",

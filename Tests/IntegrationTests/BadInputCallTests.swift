@@ -1,0 +1,146 @@
+import Klife
+import NIOCore
+import Testing
+
+/// Every public call with invalid input gets a typed error whose message names the problem, and nothing the
+/// client had already accepted is dropped because of it (Tansu).
+@Suite("Public calls with invalid input")
+struct BadInputCallTests {
+    /// One invalid call: what it is, the code we expect, text the message must contain.
+    struct Case: Sendable {
+        var name: String
+        var code: KafkaError.Code
+        var mentions: String
+        var call: @Sendable (KafkaClient) async throws -> Void
+    }
+
+    static func cases(topic: String) -> [Case] {
+        // A record the broker finds too large (MESSAGE_TOO_LARGE) is ProducerMockClusterTests.injectedErrorsFailOnlyTheirRecords:
+        // the client itself has no record size limit beyond the broker's (like Klife).
+        return [
+            Case(name: "produce to an unknown producer", code: .unknownProducer, mentions: "nope") {
+                _ = try await $0.produce(KafkaRecord(topic: topic, value: "x"), options: .init(producer: "nope"))
+            },
+            Case(name: "produce with an unknown partitioner", code: .invalidArgument, mentions: "nope") {
+                _ = try await $0.produce(KafkaRecord(topic: topic, value: "x"), options: .init(partitioner: "nope"))
+            },
+            Case(name: "produce to a partition the topic lacks", code: .invalidPartition, mentions: "7") {
+                _ = try await $0.produce(KafkaRecord(topic: topic, partition: 7, value: "x"))
+            },
+            Case(name: "produceAsync to a negative partition", code: .invalidPartition, mentions: "-2") {
+                try await $0.produceAsync(KafkaRecord(topic: topic, partition: -2, value: "x"))
+            },
+            Case(name: "produce to an illegal topic name", code: .invalidArgument, mentions: "bad topic!") {
+                _ = try await $0.produce(KafkaRecord(topic: "bad topic!", value: "x"))
+            },
+            Case(name: "produce to an empty topic name", code: .invalidArgument, mentions: "topic") {
+                _ = try await $0.produce(KafkaRecord(topic: "", value: "x"))
+            },
+            Case(name: "fetch from a negative offset", code: .invalidArgument, mentions: "negative") {
+                _ = try await $0.fetch(topic: topic, partition: 0, offset: -1)
+            },
+            Case(name: "fetch from a negative partition", code: .invalidArgument, mentions: "negative") {
+                _ = try await $0.fetch(topic: topic, partition: -1, offset: 0)
+            },
+            Case(name: "fetch with an unknown fetcher", code: .invalidArgument, mentions: "nope") {
+                _ = try await $0.fetch(topic: topic, partition: 0, offset: 0, options: .init(fetcher: "nope"))
+            },
+            Case(name: "fetch with maxBytes 0", code: .invalidArgument, mentions: "maxBytes") {
+                _ = try await $0.fetch(topic: topic, partition: 0, offset: 0, options: .init(maxBytes: 0))
+            },
+            Case(name: "fetch a partition the topic lacks", code: .unknownTopicOrPartition, mentions: "9") {
+                _ = try await $0.fetch(topic: topic, partition: 9, offset: 0)
+            },
+            Case(name: "fetch from an illegal topic name", code: .invalidArgument, mentions: "bad topic!") {
+                _ = try await $0.fetch(topic: "bad topic!", partition: 0, offset: 0)
+            },
+            Case(name: "listOffsets of a partition the topic lacks", code: .unknownTopicOrPartition, mentions: "5") {
+                _ = try await $0.listOffsets(topic: topic, partitions: [5], at: .latest)
+            },
+            Case(name: "listOffsets of an illegal topic name", code: .invalidArgument, mentions: "bad topic!") {
+                _ = try await $0.listOffsets(topic: "bad topic!", at: .latest)
+            },
+            Case(name: "describeTopic of an illegal topic name", code: .invalidArgument, mentions: "bad topic!") {
+                _ = try await $0.describeTopic("bad topic!")
+            },
+            Case(name: "deleteTopic of an illegal topic name", code: .invalidArgument, mentions: "bad topic!") {
+                try await $0.deleteTopic("bad topic!")
+            },
+            Case(name: "createTopic with 0 partitions", code: .invalidArgument, mentions: "partitions") {
+                try await $0.createTopics([.init(name: "ok-name", partitions: 0)])
+            },
+            Case(name: "a consumer group without a group id", code: .invalidArgument, mentions: "group id") {
+                _ = try $0.startConsumerGroup(.init(groupID: "", topics: [topic])) { _ in .commit }
+            },
+            Case(name: "a consumer group without topics", code: .invalidArgument, mentions: "topics") {
+                _ = try $0.startConsumerGroup(.init(groupID: "g", topics: [])) { _ in .commit }
+            },
+            Case(name: "a consumer group on an illegal topic name", code: .invalidArgument, mentions: "bad topic!") {
+                let group = try $0.startConsumerGroup(.init(groupID: "g-bad-topic", topics: ["bad topic!"])) { _ in .commit }
+                await group.stop()
+            },
+        ]
+    }
+
+    /// Cases whose current behaviour does not meet the rule yet, owned by other parts of the client; each is
+    /// reported as a known issue so the test starts failing (unexpectedly passing) once it is fixed.
+    static let knownGaps: [String: String] = [
+        "produce to an illegal topic name":
+            "Producer (ProducerRecordRouter): an illegal topic name is reported as unknownTopicOrPartition 'not in the cluster metadata', not invalidArgument naming the rule",
+        "fetch from an illegal topic name":
+            "Consumer (FetchCallStateMachine): an illegal topic name is reported as unknownTopicOrPartition 'does not exist', not invalidArgument",
+        "deleteTopic of an illegal topic name":
+            "Admin (KafkaClient+Admin deleteTopics): an illegal topic name is sent to the broker and reported as unknownTopicOrPartition, while createTopics rejects it as invalidArgument",
+        "a consumer group on an illegal topic name":
+            "Consumer groups (startConsumerGroup): topic names are not validated; the member starts and never gets partitions",
+    ]
+
+    @Test("each invalid call gets a typed error naming the problem, and accepted records are still delivered")
+    func invalidCalls() async throws {
+        let topic = TestBrokers.uniqueName("bad-input")
+        var configuration = try ClientTestSupport.configuration(bootstrap: try TestBrokers.tansuBootstrap)
+        configuration.producers = [KafkaProducerConfiguration(linger: .milliseconds(200))]
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            try await client.createTopics([.init(name: topic, partitions: 2)])
+            _ = try await client.refreshMetadata()
+            // Records accepted before the bad calls (still lingering in the producer while they happen).
+            let accepted = (0..<20).map { KafkaRecord(topic: topic, partition: 0, value: "accepted-\($0)") }
+            await client.produceBatchAsync(accepted)
+
+            for invalid in Self.cases(topic: topic) {
+                let error: KafkaError?
+                do {
+                    try await invalid.call(client)
+                    error = nil
+                } catch let caught as KafkaError {
+                    error = caught
+                } catch {
+                    Issue.record("\(invalid.name): threw a \(type(of: error)), not a KafkaError: \(error)")
+                    continue
+                }
+                let check = {
+                    #expect(error != nil, "\(invalid.name): accepted")
+                    #expect(error?.code == invalid.code, "\(invalid.name): \(String(describing: error))")
+                    #expect(error?.message.contains(invalid.mentions) == true, "\(invalid.name): the message does not name \(invalid.mentions): \(String(describing: error))")
+                }
+                if let gap = Self.knownGaps[invalid.name] {
+                    withKnownIssue(Comment(rawValue: gap)) { check() }
+                } else {
+                    check()
+                }
+            }
+
+            // Empty inputs are no-ops, not errors.
+            #expect(await client.produceBatch([]).isEmpty)
+            #expect(await client.fetch([KafkaFetchPosition](), options: .init()).isEmpty)
+
+            // Nothing accepted before (or between) the bad calls was dropped: all 20, once, in order.
+            await client.flush()
+            let after = try await client.produce(KafkaRecord(topic: topic, partition: 0, value: "after"))
+            #expect(after.offset == 20)
+            let fetched = try await client.fetch(topic: topic, partition: 0, offset: 0)
+            #expect(fetched.map(\.valueString) == accepted.map(\.valueString) + ["after"])
+            try await client.deleteTopic(topic)
+        }
+    }
+}
