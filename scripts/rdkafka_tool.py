@@ -17,6 +17,9 @@
       Bytes are given as UTF-8 text when they decode as UTF-8 (encoding "utf8"), else base64 ("base64");
       null keys/values/header values are null with encoding null.
   create-topic --bootstrap B --topic T [--partitions N] [--replication-factor R]
+  txn-bench --bootstrap B --topic T [--transactions N] [--records-per-txn M] [--size S] [--transactional-id ID]
+      Runs N transactions of M records of S bytes each (init_transactions once, then begin, produce M,
+      commit) and prints {"transactions", "records_per_txn", "seconds", "per_second", "cpu_seconds"}.
   partition-for --partitions N [--partitioner murmur2_random|murmur2|consistent_random|fnv1a_random…] KEY…
       Prints "KEY<TAB>PARTITION" per key: the partition librdkafka's partitioner picks, found by really
       producing each key to an N-partition topic of a private librdkafka mock cluster.
@@ -125,6 +128,34 @@ def produce(args) -> int:
     for f in failed[:10]:
         print(f"rdkafka_tool: delivery failed: {f}", file=sys.stderr)
     return 1 if failed else 0
+
+
+# ---- txn-bench ----------------------------------------------------------------------------------------
+def txn_bench(args) -> int:
+    conf = log_cb_conf(args)
+    conf.update({"transactional.id": args.transactional_id or f"klife-txn-bench-{os.getpid()}-{time.time_ns()}",
+                 "linger.ms": 1, "acks": "all"})
+    producer = Producer(conf)
+    producer.init_transactions(30)
+    payload = b"x" * args.size
+    failed = []
+
+    def on_delivery(err, msg):
+        if err is not None:
+            failed.append(str(err))
+
+    start, cpu_start = time.monotonic(), time.process_time()
+    for _ in range(args.transactions):
+        producer.begin_transaction()
+        for _ in range(args.records_per_txn):
+            producer.produce(args.topic, payload, on_delivery=on_delivery)
+        producer.commit_transaction(30)  # flushes first
+    seconds, cpu = time.monotonic() - start, time.process_time() - cpu_start
+    if failed:
+        die(f"{len(failed)} record(s) failed: {failed[0]}")
+    print(json.dumps({"transactions": args.transactions, "records_per_txn": args.records_per_txn, "seconds": seconds,
+                      "per_second": args.transactions / seconds, "cpu_seconds": cpu}))
+    return 0
 
 
 # ---- consume ------------------------------------------------------------------------------------------
@@ -288,6 +319,15 @@ def main() -> int:
     ct.add_argument("--replication-factor", type=int, default=1)
     ct.add_argument("--debug")
 
+    tb = sub.add_parser("txn-bench")
+    tb.add_argument("--bootstrap", required=True)
+    tb.add_argument("--topic", required=True)
+    tb.add_argument("--transactions", type=int, default=100)
+    tb.add_argument("--records-per-txn", type=int, default=1)
+    tb.add_argument("--size", type=int, default=100)
+    tb.add_argument("--transactional-id")
+    tb.add_argument("--debug")
+
     pf = sub.add_parser("partition-for")
     pf.add_argument("--partitions", type=int, required=True)
     pf.add_argument("--partitioner", default="murmur2_random")
@@ -295,7 +335,7 @@ def main() -> int:
 
     args = p.parse_args()
     return {"produce": produce, "consume": consume, "create-topic": create_topic,
-            "partition-for": partition_for}[args.cmd](args)
+            "partition-for": partition_for, "txn-bench": txn_bench}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ extension KafkaClient {
     ///     ``KafkaError/Code/producerFenced``, EndTxn's ``KafkaError/Code/brokerError``, or
     ///     ``KafkaError/Code/transactionTimedOut`` (outcome unknown); an abort follows unless the producer was
     ///     fenced or the outcome is unknown, with ``KafkaTransactionError/abortError`` set if it failed.
+    @discardableResult
     public func withTransaction<T>(
         options: KafkaTransactionOptions = .init(),
         isolation: isolated (any Actor)? = #isolation,

@@ -22,6 +22,7 @@ struct DemoCommand: AsyncParsableCommand {
     static let partitions: Int32 = 4
     static let customers = 1_000
     static let syncRecords = 5
+    static let transactionRecords = 5
 
     func validate() throws {
         guard records > 0 else { throw ValidationError("--records must be > 0") }
@@ -246,10 +247,32 @@ struct DemoRun: Sendable {
         let split = groupResult.perMember.map { String($0.values.reduce(0, +)) }.joined(separator: "+")
         summary.rows.append(.init(step: "consumer group", detail: "2 members: \(split)", seconds: groupSeconds, records: groupResult.distinct))
 
-        // 6. Transactions.
-        say("6. Transactions are not available in this build yet (no transactional produce API on KafkaClient)")
-        summary.rows.append(.init(step: "transactions", detail: "not available in this build yet", seconds: 0))
+        // 6. Transactions: one committed, one aborted by a throwing closure.
+        say("6. Transactions: one committed, one aborted")
+        start = .now
+        let (transactionalID, committed) = try await client.withTransaction { txn in
+            var produced: [KafkaRecord] = []
+            for i in 0..<DemoCommand.transactionRecords {
+                produced.append(try await txn.produce(KafkaRecord(topic: topic, key: "txn-\(i)", value: "committed in a transaction")))
+            }
+            return (txn.transactionalID, produced)
+        }
+        let placed = committed.map { "p\($0.partition.map(String.init) ?? "?")@\($0.offset.map(String.init) ?? "?")" }.joined(separator: " ")
+        say("   committed \(committed.count) records as transactional id \(transactionalID): \(placed)")
+        do {
+            try await client.withTransaction { txn in
+                _ = try await txn.produce(KafkaRecord(topic: topic, key: "txn-aborted", value: "never visible to read_committed readers"))
+                throw DemoAbort()
+            }
+        } catch let error as KafkaTransactionError where error.closureError is DemoAbort && error.abortError == nil {
+            say("   the closure threw after producing 1 record: the transaction was aborted")
+        }
+        summary.rows.append(.init(
+            step: "transactions", detail: "1 committed, 1 aborted", seconds: seconds(since: start), records: DemoCommand.transactionRecords))
     }
+
+    /// Thrown inside the demo's second transaction to show an abort.
+    private struct DemoAbort: Error {}
 
     private struct GroupResult: Sendable {
         var perMember: [[Int32: Int]]
