@@ -95,6 +95,65 @@ struct TransactionMockClusterTests {
         try await cluster.destroy()
     }
 
+    @Test func transactionFollowsItsCoordinatorWhenItMoves() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        let topic = TestBrokers.uniqueName("txn-mock")
+        try await cluster.createTopic(topic, partitions: 3)
+        let base = TestBrokers.uniqueName("move")
+        let transactionalID = KafkaTransactionalPoolConfiguration.transactionalID(base: base, worker: 0)
+        try await cluster.setCoordinator(.transaction, key: transactionalID, broker: 1)
+        var configuration = try Self.configuration(cluster)
+        configuration.transactionalPools[0].baseTransactionalID = base
+        configuration.transactionalPools[0].poolSize = 1
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            _ = try await client.produceBatchTransactionally([KafkaRecord(topic: topic, partition: 0, value: "before")])
+            try await client.withTransaction { txn in
+                #expect(txn.transactionalID == transactionalID)
+                _ = try await txn.produce(KafkaRecord(topic: topic, partition: 0, value: "m0"))
+                // The coordinator moves: the next AddPartitionsToTxn and the EndTxn must find broker 2.
+                try await cluster.setCoordinator(.transaction, key: transactionalID, broker: 2)
+                _ = try await txn.produce(KafkaRecord(topic: topic, partition: 1, value: "m1"))
+            }
+            try await cluster.setCoordinator(.transaction, key: transactionalID, broker: 3)
+            _ = try await client.produceBatchTransactionally([KafkaRecord(topic: topic, partition: 2, value: "after")])
+        }
+        let consumed = try await RdKafkaTool.consume(bootstrap: cluster.bootstrap, topic: topic, isolation: .readCommitted, count: 4)
+        #expect(Set(consumed.compactMap(\.valueString)) == ["before", "m0", "m1", "after"])
+        try await cluster.destroy()
+    }
+
+    @Test func transactionAbortableAndFencingAnswersToProduce() async throws {
+        let cluster = try await MockCluster.create(brokers: 1)
+        let topic = TestBrokers.uniqueName("txn-mock")
+        try await cluster.createTopic(topic, partitions: 1)
+        try await KafkaClient.withRunningClient(configuration: try Self.configuration(cluster), logger: ClientTestSupport.logger) { client in
+            _ = try await client.produceBatchTransactionally([KafkaRecord(topic: topic, partition: 0, value: "warm")])
+            // KIP-890 TRANSACTION_ABORTABLE: the produce fails, the closure's error aborts, the member goes on.
+            try await cluster.pushErrors(apiKey: 0, codes: [120])
+            do {
+                try await client.withTransaction { txn in
+                    _ = try await txn.produce(KafkaRecord(topic: topic, partition: 0, value: "abortable"))
+                }
+                Issue.record("the produce must fail")
+            } catch let error as KafkaTransactionError {
+                let produceError = try #require(error.closureError as? KafkaError)
+                #expect(produceError.code == .transactionAbortable && produceError.kafkaCode == 120)
+                #expect(error.abortError == nil)
+            }
+            #expect(try await client.produceBatchTransactionally([KafkaRecord(topic: topic, partition: 0, value: "ok")]).count == 1)
+            // INVALID_PRODUCER_EPOCH: fenced; no abort; the member re-initialises for the next transaction.
+            try await cluster.pushErrors(apiKey: 0, codes: [47])
+            do {
+                _ = try await client.produceBatchTransactionally([KafkaRecord(topic: topic, partition: 0, value: "fenced")])
+                Issue.record("the batch must fail")
+            } catch let error as KafkaError {
+                #expect(error.transactionRecords?.first?.error?.code == .producerFenced)
+            }
+            #expect(try await client.produceBatchTransactionally([KafkaRecord(topic: topic, partition: 0, value: "again")]).count == 1)
+        }
+        try await cluster.destroy()
+    }
+
     @Test func coordinatorErrorsAreRetried() async throws {
         let cluster = try await MockCluster.create(brokers: 3)
         let topic = TestBrokers.uniqueName("txn-mock")

@@ -194,6 +194,29 @@ struct TransactionTansuTests {
         #expect(!values.contains("zombie-2"))
     }
 
+    @Test func leftoverTransactionOfACrashedProcessIsAbortedOnFirstUse() async throws {
+        let topic = try await Self.topic(partitions: 1)
+        let base = TestBrokers.uniqueName("crash")
+        let bootstrap = try TestBrokers.tansuBootstrap
+        // A process opens a transaction and dies without ending it (no EndTxn is ever sent).
+        try await KafkaClient.withRunningClient(configuration: try Self.configuration(base: base), logger: ClientTestSupport.logger) { client in
+            let pool = try client.transactionalPool(named: client.configuration.defaultTransactionalPool)
+            let member = try await pool.checkout()
+            try await member.begin()
+            let results = await member.produce([KafkaRecord(topic: topic, partition: 0, value: "leftover")])
+            #expect(results.count == 1 && (try? results[0].get()) != nil)
+        }
+        // The open transaction holds read_committed readers back.
+        let blocked = try await RdKafkaTool.consume(bootstrap: bootstrap, topic: topic, isolation: .readCommitted, timeoutMilliseconds: 2000)
+        #expect(blocked.isEmpty)
+        // The next process with the same ids: its first transaction's InitProducerId aborts the leftover.
+        try await KafkaClient.withRunningClient(configuration: try Self.configuration(base: base), logger: ClientTestSupport.logger) { client in
+            _ = try await client.produceBatchTransactionally([KafkaRecord(topic: topic, partition: 0, value: "next")])
+        }
+        let consumed = try await RdKafkaTool.consume(bootstrap: bootstrap, topic: topic, isolation: .readCommitted, timeoutMilliseconds: 5000)
+        #expect(consumed.compactMap(\.valueString).contains("next"))
+    }
+
     @Test func offsetsAreCommittedOnlyWhenTheTransactionCommits() async throws {
         let input = try await Self.topic(partitions: 1)
         let output = try await Self.topic(partitions: 1)

@@ -202,7 +202,14 @@ extension TransactionalProducer {
                 failPending(error)
                 break
             }
-            if needRefresh { _ = try? await cluster.refreshMetadata() } else { try? await Task.sleep(for: delay) }
+            if Task.isCancelled && attempt > Self.attemptsWhenCancelled {
+                let error = KafkaError(.cancelled, "the task was cancelled before the records were acknowledged", underlying: lastReason)
+                machine.withLock { $0.recordsFailed(error) }
+                failPending(error)
+                break
+            }
+            if needRefresh { _ = try? await cluster.refreshMetadata() }
+            try? await Task.sleep(for: delay)
         }
         return finish()
     }

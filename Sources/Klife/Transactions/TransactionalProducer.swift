@@ -228,7 +228,8 @@ final class TransactionalProducer: Sendable {
             }
             let delay = backoff(attempt: attempt)
             attempt += 1
-            guard ContinuousClock.now + delay < deadline else {
+            // A cancelled task's sleeps return at once: give up after a few quick tries instead of spinning.
+            guard ContinuousClock.now + delay < deadline, !(Task.isCancelled && attempt > Self.attemptsWhenCancelled) else {
                 throw KafkaError(
                     .transactionTimedOut,
                     "\(what) for transactional id \(transactionalID) did not succeed within the delivery timeout (\(configuration.deliveryTimeout))"
@@ -238,6 +239,10 @@ final class TransactionalProducer: Sendable {
             try? await Task.sleep(for: delay)
         }
     }
+
+    /// Retries of a step that keep going after the task was cancelled (an abort must still try to reach the
+    /// coordinator, but sleeps no longer wait).
+    static let attemptsWhenCancelled = 5
 
     /// 20 ms doubling up to the pool's retry backoff: CONCURRENT_TRANSACTIONS clears within milliseconds of
     /// the previous EndTxn, while a moving coordinator takes longer.
