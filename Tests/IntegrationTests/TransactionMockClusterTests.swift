@@ -154,6 +154,26 @@ struct TransactionMockClusterTests {
         try await cluster.destroy()
     }
 
+    @Test func partitionLeaderMovingInsideATransaction() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        let topic = TestBrokers.uniqueName("txn-mock")
+        try await cluster.createTopic(topic, partitions: 2, replicationFactor: 3)
+        try await cluster.setLeader(topic: topic, partition: 0, broker: 1)
+        try await cluster.setLeader(topic: topic, partition: 1, broker: 2)
+        try await KafkaClient.withRunningClient(configuration: try Self.configuration(cluster), logger: ClientTestSupport.logger) { client in
+            let offsets = try await client.withTransaction { txn in
+                let first = await txn.produceBatch([KafkaRecord(topic: topic, partition: 0, value: "p0-a"), KafkaRecord(topic: topic, partition: 1, value: "p1-a")])
+                try await cluster.setLeader(topic: topic, partition: 0, broker: 3)
+                let second = await txn.produceBatch([KafkaRecord(topic: topic, partition: 0, value: "p0-b"), KafkaRecord(topic: topic, partition: 1, value: "p1-b")])
+                return (first + second).map { try? $0.get().offset }
+            }
+            #expect(offsets == [0, 0, 1, 1])
+        }
+        let consumed = try await RdKafkaTool.consume(bootstrap: cluster.bootstrap, topic: topic, isolation: .readCommitted, count: 4)
+        #expect(Set(consumed.compactMap(\.valueString)) == ["p0-a", "p1-a", "p0-b", "p1-b"])
+        try await cluster.destroy()
+    }
+
     @Test func coordinatorErrorsAreRetried() async throws {
         let cluster = try await MockCluster.create(brokers: 3)
         let topic = TestBrokers.uniqueName("txn-mock")

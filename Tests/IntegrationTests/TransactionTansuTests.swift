@@ -68,6 +68,20 @@ struct TransactionTansuTests {
         #expect(consumedOther.map(\.valueString) == ["t1-d"])
     }
 
+    @Test(arguments: Klife.KafkaCompression.allCases)
+    func poolCompressionIsReadBackByLibrdkafka(_ compression: Klife.KafkaCompression) async throws {
+        let topic = try await Self.topic(partitions: 1)
+        var configuration = try Self.configuration()
+        configuration.transactionalPools[0].compression = compression
+        let values = (0..<20).map { String(repeating: "value \($0) ", count: 10) }
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            let produced = try await client.produceBatchTransactionally(values.map { KafkaRecord(topic: topic, partition: 0, key: "k", value: $0) })
+            #expect(produced.map(\.offset) == (0..<20).map { Int64($0) })
+        }
+        let consumed = try await RdKafkaTool.consume(bootstrap: try TestBrokers.tansuBootstrap, topic: topic, isolation: .readCommitted, count: 20)
+        #expect(consumed.sorted { $0.offset < $1.offset }.map(\.valueString) == values)
+    }
+
     @Test func openTransactionIsHiddenUntilCommit() async throws {
         let topic = try await Self.topic(partitions: 1)
         let bootstrap = try TestBrokers.tansuBootstrap
@@ -112,7 +126,11 @@ struct TransactionTansuTests {
     @Test func handleIsClosedAfterTheClosure() async throws {
         let topic = try await Self.topic(partitions: 1)
         try await KafkaClient.withRunningClient(configuration: try Self.configuration(), logger: ClientTestSupport.logger) { client in
-            let escaped = try await client.withTransaction { txn in txn }
+            let escaped = try await client.withTransaction { txn in
+                #expect(txn.isActive)
+                return txn
+            }
+            #expect(!escaped.isActive)
             await #expect(throws: KafkaError.self) { try await escaped.produce(KafkaRecord(topic: topic, value: "late")) }
             do {
                 _ = try await escaped.produce(KafkaRecord(topic: topic, value: "late"))

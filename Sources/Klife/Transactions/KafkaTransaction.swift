@@ -20,6 +20,10 @@ public final class KafkaTransaction: Sendable {
     /// The transactional id of the pool member running this transaction.
     public var transactionalID: String { producer.transactionalID }
 
+    /// Whether the handle still accepts calls: true until its closure has returned or thrown (Klife's
+    /// `in_txn?`, for the explicit handle). It may also be true while the transaction can only abort.
+    public var isActive: Bool { isOpen.withLock { $0 } }
+
     let producer: TransactionalProducer
     private let lock = AsyncSerialLock()
     private let isOpen = Mutex(true)
