@@ -174,6 +174,24 @@ struct TransactionMockClusterTests {
         try await cluster.destroy()
     }
 
+    @Test func droppedConnectionsAreRetriedWithoutDuplicates() async throws {
+        let cluster = try await MockCluster.create(brokers: 1)
+        let topic = TestBrokers.uniqueName("txn-mock")
+        try await cluster.createTopic(topic, partitions: 1)
+        try await KafkaClient.withRunningClient(configuration: try Self.configuration(cluster), logger: ClientTestSupport.logger) { client in
+            _ = try await client.produceBatchTransactionally([KafkaRecord(topic: topic, partition: 0, value: "warm")])
+            // -195 makes the mock broker drop the connection instead of answering: the Produce, the
+            // AddPartitionsToTxn and the EndTxn are sent again (the Produce with the same sequence).
+            try await cluster.pushErrors(apiKey: 0, codes: [-195])
+            try await cluster.pushErrors(apiKey: Self.endTxn, codes: [-195])
+            let produced = try await client.produceBatchTransactionally((0..<3).map { KafkaRecord(topic: topic, partition: 0, value: "r\($0)") })
+            #expect(produced.count == 3)
+        }
+        let consumed = try await RdKafkaTool.consume(bootstrap: cluster.bootstrap, topic: topic, isolation: .readCommitted, timeoutMilliseconds: 5000)
+        #expect(consumed.compactMap(\.valueString).sorted() == ["r0", "r1", "r2", "warm"])
+        try await cluster.destroy()
+    }
+
     @Test func coordinatorErrorsAreRetried() async throws {
         let cluster = try await MockCluster.create(brokers: 3)
         let topic = TestBrokers.uniqueName("txn-mock")
