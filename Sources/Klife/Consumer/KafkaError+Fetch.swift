@@ -10,3 +10,14 @@ extension KafkaError.Code {
     /// The fetched records could not be decoded (bad CRC, truncated batch, failed decompression).
     public static let corruptRecords = Self("corruptRecords")
 }
+
+extension KafkaError.Code {
+    /// An offset commit of a consumer group member failed (the Kafka error code is in
+    /// ``KafkaError/kafkaCode``, when the coordinator answered).
+    public static let offsetCommitFailed = Self("offsetCommitFailed")
+    /// A consumer group member stopped for good: an error rejoining cannot fix (fenced static instance id,
+    /// group authorization, unsupported protocol).
+    public static let consumerGroupFailed = Self("consumerGroupFailed")
+    /// A consumer group batch was answered twice, or after its partition was taken away.
+    public static let batchAlreadyCompleted = Self("batchAlreadyCompleted")
+}

@@ -2,7 +2,7 @@ import Testing
 @testable import Klife
 
 @Suite struct ClassicGroupMemberStateMachineTests {
-    typealias TP = TopicPartitionKey
+    typealias TP = KafkaTopicPartition
     static let p = (0..<4).map { TP("t", Int32($0)) }
 
     /// Runs a member through coordinator lookup, MEMBER_ID_REQUIRED, join and sync as a follower.

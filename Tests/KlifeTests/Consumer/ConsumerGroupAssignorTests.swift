@@ -2,7 +2,7 @@ import Testing
 @testable import Klife
 
 @Suite struct ConsumerGroupAssignorTests {
-    typealias TP = TopicPartitionKey
+    typealias TP = KafkaTopicPartition
 
     static func parts(_ r: [String: ConsumerGroupAssignment], _ member: String) -> [String] {
         (r[member]?.partitions ?? []).map(\.description)

@@ -2,7 +2,7 @@ import Testing
 @testable import Klife
 
 @Suite struct ConsumerGroupHeartbeatStateMachineTests {
-    typealias TP = TopicPartitionKey
+    typealias TP = KafkaTopicPartition
     typealias Machine = ConsumerGroupHeartbeatStateMachine
     static let p = (0..<6).map { TP("t", Int32($0)) }
 

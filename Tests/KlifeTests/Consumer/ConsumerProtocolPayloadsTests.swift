@@ -7,7 +7,7 @@ import Testing
 /// non-flexible body: int32 array counts, int16 string lengths, int32 byte lengths with -1 for null).
 @Suite struct ConsumerProtocolPayloadsTests {
     @Test func subscriptionV2GoldenBytes() throws {
-        let bytes = try ConsumerProtocolPayloads.encodeSubscription(topics: ["ab"], owned: [TopicPartitionKey("ab", 1)], generation: 7)
+        let bytes = try ConsumerProtocolPayloads.encodeSubscription(topics: ["ab"], owned: [KafkaTopicPartition("ab", 1)], generation: 7)
         #expect(Array(bytes.readableBytesView) == [
             0x00, 0x02,  // version 2
             0x00, 0x00, 0x00, 0x01, 0x00, 0x02, 0x61, 0x62,  // topics ["ab"]
@@ -34,13 +34,13 @@ import Testing
     }
 
     @Test func assignmentGoldenBytesAndEmptyAssignment() throws {
-        let bytes = try ConsumerProtocolPayloads.encodeAssignment(ConsumerGroupAssignment([TopicPartitionKey("t", 2), TopicPartitionKey("t", 0)]))
+        let bytes = try ConsumerProtocolPayloads.encodeAssignment(ConsumerGroupAssignment([KafkaTopicPartition("t", 2), KafkaTopicPartition("t", 0)]))
         #expect(Array(bytes.readableBytesView) == [
             0x00, 0x00,  // version 0
             0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x74, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,  // [t: [0, 2]]
             0xFF, 0xFF, 0xFF, 0xFF,  // user data null
         ])
-        #expect(try ConsumerProtocolPayloads.decodeAssignment(bytes) == [TopicPartitionKey("t", 0), TopicPartitionKey("t", 2)])
+        #expect(try ConsumerProtocolPayloads.decodeAssignment(bytes) == [KafkaTopicPartition("t", 0), KafkaTopicPartition("t", 2)])
         #expect(try ConsumerProtocolPayloads.decodeAssignment(ByteBuffer()) == [])
     }
 

@@ -24,16 +24,16 @@ struct ClassicGroupMemberStateMachine {
         case findCoordinator
         /// Send JoinGroup with this member id ("" for a new member) and our owned partitions in the
         /// subscription (cooperative assignors only).
-        case sendJoinGroup(memberID: String, ownedPartitions: [TopicPartitionKey])
+        case sendJoinGroup(memberID: String, ownedPartitions: [KafkaTopicPartition])
         /// This member leads `generation`: run the assignor `protocol` on `members` and send SyncGroup with
         /// the result.
         case assignAndSync(generation: Int32, protocol: String, members: [ConsumerGroupMember])
         /// Send SyncGroup without assignments (followers).
         case sendSyncGroup(generation: Int32)
         /// Stop consuming these partitions: commit what was processed, then release them.
-        case revoke([TopicPartitionKey], reason: RevokeReason)
+        case revoke([KafkaTopicPartition], reason: RevokeReason)
         /// Start consuming these partitions.
-        case start([TopicPartitionKey])
+        case start([KafkaTopicPartition])
         /// Heartbeat every `interval`; the executor reports each answer with ``heartbeatResponse(errorCode:)``.
         case sendHeartbeat(generation: Int32, memberID: String)
         case sendLeaveGroup(memberID: String)
@@ -52,7 +52,7 @@ struct ClassicGroupMemberStateMachine {
 
     private(set) var state: State = .findingCoordinator
     private(set) var memberID: String = ""
-    private(set) var owned: [TopicPartitionKey] = []
+    private(set) var owned: [KafkaTopicPartition] = []
     /// The generation to resume after a coordinator change that happened while stable.
     private var resumableGeneration: Int32?
     let isCooperative: Bool
@@ -100,7 +100,7 @@ struct ClassicGroupMemberStateMachine {
         }
     }
 
-    mutating func syncGroupResponse(errorCode: Int16, assignment: [TopicPartitionKey]) -> [Action] {
+    mutating func syncGroupResponse(errorCode: Int16, assignment: [KafkaTopicPartition]) -> [Action] {
         guard case .syncing(let generation) = state else { return [] }
         guard errorCode == 0 else { return handleError(errorCode) }
         state = .stable(generation: generation)

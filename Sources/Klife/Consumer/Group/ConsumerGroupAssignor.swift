@@ -19,11 +19,11 @@ struct ConsumerGroupMember: Equatable, Sendable {
     var instanceID: String?
     var topics: [String]
     /// What the member owns now (subscription v1+); the sticky assignors keep these where possible.
-    var ownedPartitions: [TopicPartitionKey]
+    var ownedPartitions: [KafkaTopicPartition]
     /// The generation the owned partitions belong to (subscription v2+, -1 when unknown).
     var generation: Int32
 
-    init(memberID: String, instanceID: String? = nil, topics: [String], ownedPartitions: [TopicPartitionKey] = [], generation: Int32 = -1) {
+    init(memberID: String, instanceID: String? = nil, topics: [String], ownedPartitions: [KafkaTopicPartition] = [], generation: Int32 = -1) {
         self.memberID = memberID
         self.instanceID = instanceID
         self.topics = topics
@@ -36,25 +36,11 @@ struct ConsumerGroupMember: Equatable, Sendable {
     var sortKey: String { instanceID ?? memberID }
 }
 
-/// A topic and partition, as a dictionary key.
-struct TopicPartitionKey: Hashable, Comparable, Sendable, CustomStringConvertible {
-    var topic: String
-    var partition: Int32
-
-    init(_ topic: String, _ partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    static func < (a: Self, b: Self) -> Bool { (a.topic, a.partition) < (b.topic, b.partition) }
-    var description: String { "\(topic)/\(partition)" }
-}
-
 /// What one member is given.
 struct ConsumerGroupAssignment: Equatable, Sendable {
-    var partitions: [TopicPartitionKey]
+    var partitions: [KafkaTopicPartition]
 
-    init(_ partitions: [TopicPartitionKey] = []) { self.partitions = partitions }
+    init(_ partitions: [KafkaTopicPartition] = []) { self.partitions = partitions }
 
     /// The partitions grouped by topic, topics and partitions sorted (the wire form of the assignment).
     var byTopic: [(topic: String, partitions: [Int32])] {
@@ -64,9 +50,9 @@ struct ConsumerGroupAssignment: Equatable, Sendable {
 
 extension ConsumerGroupAssignor {
     /// The sorted partitions of `topic`, nil when its partition count is unknown.
-    static func partitions(of topic: String, _ counts: [String: Int32]) -> [TopicPartitionKey]? {
+    static func partitions(of topic: String, _ counts: [String: Int32]) -> [KafkaTopicPartition]? {
         guard let n = counts[topic], n > 0 else { return nil }
-        return (0..<n).map { TopicPartitionKey(topic, $0) }
+        return (0..<n).map { KafkaTopicPartition(topic, $0) }
     }
 
     static func emptyResult(_ members: [ConsumerGroupMember]) -> [String: ConsumerGroupAssignment] {

@@ -24,7 +24,7 @@ struct ConsumerGroupHeartbeatStateMachine {
         var subscribedTopics: [String]?
         var rebalanceTimeoutMs: Int32
         /// The owned partitions when they changed since the last heartbeat (always on a join), nil otherwise.
-        var ownedPartitions: [TopicPartitionKey]?
+        var ownedPartitions: [KafkaTopicPartition]?
     }
 
     enum Action: Equatable {
@@ -32,8 +32,8 @@ struct ConsumerGroupHeartbeatStateMachine {
         case sendHeartbeat(Heartbeat)
         /// Schedule the next heartbeat after this many milliseconds.
         case scheduleHeartbeat(afterMs: Int32)
-        case revoke([TopicPartitionKey], reason: ClassicGroupMemberStateMachine.RevokeReason)
-        case start([TopicPartitionKey])
+        case revoke([KafkaTopicPartition], reason: ClassicGroupMemberStateMachine.RevokeReason)
+        case start([KafkaTopicPartition])
         case fail(kafkaCode: Int16)
     }
 
@@ -44,7 +44,7 @@ struct ConsumerGroupHeartbeatStateMachine {
     private(set) var state: State = .findingCoordinator
     private(set) var memberID: String
     private(set) var memberEpoch: Int32 = 0
-    private(set) var owned: [TopicPartitionKey] = []
+    private(set) var owned: [KafkaTopicPartition] = []
     private(set) var heartbeatIntervalMs: Int32 = 1_000
     /// Whether the next heartbeat must carry the full subscription and owned partitions.
     private var sendFullState = true
@@ -79,7 +79,7 @@ struct ConsumerGroupHeartbeatStateMachine {
     /// (topic ids already resolved to names by the caller).
     mutating func heartbeatResponse(
         errorCode: Int16, memberID newMemberID: String?, memberEpoch newEpoch: Int32, heartbeatIntervalMs interval: Int32,
-        assignment: [TopicPartitionKey]?
+        assignment: [KafkaTopicPartition]?
     ) -> [Action] {
         switch state {
         case .heartbeating: break

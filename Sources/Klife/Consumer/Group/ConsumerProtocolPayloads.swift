@@ -8,7 +8,7 @@ enum ConsumerProtocolPayloads {
     static let subscriptionVersion: Int16 = 2
     static let assignmentVersion: Int16 = 0
 
-    static func encodeSubscription(topics: [String], owned: [TopicPartitionKey], generation: Int32) throws -> ByteBuffer {
+    static func encodeSubscription(topics: [String], owned: [KafkaTopicPartition], generation: Int32) throws -> ByteBuffer {
         let subscription = ConsumerProtocolSubscription(
             topics: topics,
             ownedPartitions: ConsumerGroupAssignment(owned).byTopic.map { .init(topic: $0.topic, partitions: $0.partitions) },
@@ -29,7 +29,7 @@ enum ConsumerProtocolPayloads {
             from: &buffer, version: min(version, ConsumerProtocolSubscription.validVersions.upperBound))
         return ConsumerGroupMember(
             memberID: memberID, instanceID: instanceID, topics: subscription.topics,
-            ownedPartitions: subscription.ownedPartitions.flatMap { tp in tp.partitions.map { TopicPartitionKey(tp.topic, $0) } },
+            ownedPartitions: subscription.ownedPartitions.flatMap { tp in tp.partitions.map { KafkaTopicPartition(tp.topic, $0) } },
             generation: subscription.generationId)
     }
 
@@ -43,7 +43,7 @@ enum ConsumerProtocolPayloads {
     }
 
     /// An empty assignment (zero bytes) means nothing assigned.
-    static func decodeAssignment(_ bytes: ByteBuffer) throws -> [TopicPartitionKey] {
+    static func decodeAssignment(_ bytes: ByteBuffer) throws -> [KafkaTopicPartition] {
         guard bytes.readableBytes > 0 else { return [] }
         var buffer = bytes
         let version = try buffer.readKafkaInt16(field: "ConsumerProtocolAssignment.version")
@@ -52,6 +52,6 @@ enum ConsumerProtocolPayloads {
         }
         let assignment = try ConsumerProtocolAssignment(
             from: &buffer, version: min(version, ConsumerProtocolAssignment.validVersions.upperBound))
-        return assignment.assignedPartitions.flatMap { tp in tp.partitions.map { TopicPartitionKey(tp.topic, $0) } }.sorted()
+        return assignment.assignedPartitions.flatMap { tp in tp.partitions.map { KafkaTopicPartition(tp.topic, $0) } }.sorted()
     }
 }

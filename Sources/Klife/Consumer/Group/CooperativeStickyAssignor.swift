@@ -16,7 +16,7 @@ struct CooperativeStickyAssignor: ConsumerGroupAssignor {
         let exists = Set(all)
 
         // The valid previous owner of each partition: the member that claims it in the highest generation.
-        var previousOwner: [TopicPartitionKey: (member: String, generation: Int32)] = [:]
+        var previousOwner: [KafkaTopicPartition: (member: String, generation: Int32)] = [:]
         for member in sorted {
             for p in member.ownedPartitions where exists.contains(p) && member.topics.contains(p.topic) {
                 if let current = previousOwner[p], current.generation >= member.generation { continue }
@@ -27,8 +27,8 @@ struct CooperativeStickyAssignor: ConsumerGroupAssignor {
         // Quotas: ⌊P/M⌋ for everyone, ⌈P/M⌉ for the first P % M members that reach it.
         let minQuota = all.count / sorted.count
         var maxQuotaSlots = all.count % sorted.count
-        var assigned: [String: [TopicPartitionKey]] = [:]
-        var taken = Set<TopicPartitionKey>()
+        var assigned: [String: [KafkaTopicPartition]] = [:]
+        var taken = Set<KafkaTopicPartition>()
         // Members owning the most keep the extra slots first, so the fewest partitions move.
         let byOwned = sorted.sorted { a, b in
             let ca = a.ownedPartitions.count, cb = b.ownedPartitions.count

@@ -1,0 +1,152 @@
+import Logging
+import Synchronization
+
+/// Consumes one assigned partition: fetches ahead into a bounded queue (``PartitionConsumerState``), hands
+/// batches to the handler one at a time, commits by the topic's rules, and on stop commits what was processed
+/// before it ends.
+final class ConsumerGroupPartitionWorker: Sendable {
+    let partition: KafkaTopicPartition
+    let startOffset: Int64
+    let options: KafkaConsumerTopicOptions
+    /// Fired by ``requestStop(_:)``.
+    let stopSignal = GroupSignal()
+    /// Fired when ``run(_:)`` has ended.
+    let finished = GroupSignal()
+    private let stopReason = Mutex<KafkaPartitionStopReason?>(nil)
+    /// The manual batch the caller holds, abandoned when the worker stops.
+    private let outstanding = Mutex<(batch: ConsumerBatchDecision?, closed: Bool)>((nil, false))
+    /// How long a stopping worker keeps trying to commit.
+    static let finalCommitDeadline: Duration = .seconds(10)
+    static let commitRetryBackoff: Duration = .milliseconds(500)
+
+    init(partition: KafkaTopicPartition, startOffset: Int64, options: KafkaConsumerTopicOptions) {
+        self.partition = partition
+        self.startOffset = startOffset
+        self.options = options
+    }
+
+    /// Asks the worker to stop after the current batch; the first reason given wins.
+    func requestStop(_ reason: KafkaPartitionStopReason) {
+        stopReason.withLock { if $0 == nil { $0 = reason } }
+        stopSignal.fire()
+        let batch = outstanding.withLock { state -> ConsumerBatchDecision? in
+            state.closed = true
+            return state.batch
+        }
+        batch?.resolve(nil)
+    }
+
+    /// Records the manual batch in the caller's hands; false when the worker is stopping.
+    func setOutstanding(_ batch: ConsumerBatchDecision?) -> Bool {
+        outstanding.withLock { state in
+            if batch != nil && state.closed { return false }
+            state.batch = batch
+            return true
+        }
+    }
+
+    private var isStopping: Bool { stopSignal.isFired || Task.isCancelled }
+
+    func run(_ group: ConsumerGroupPartitions) async {
+        defer { finished.fire() }
+        let logger = group.logger
+        await group.handler?.partitionStarted(partition)
+        var state = PartitionConsumerState(partition: partition, startOffset: startOffset, options: options)
+        while !isStopping {
+            if state.queue.isEmpty {
+                // Idle: send commits that were allowed to wait (maxUnackedCommits > 0).
+                if state.hasUncommitted { _ = await commitPending(&state, group, until: nil) }
+                let offset = state.nextFetchOffset
+                let outcome = await group.fetch(partition, offset: offset, options: options)
+                let wait = await apply(outcome, requestedOffset: offset, &state, group)
+                if wait > .zero { await stopSignal.sleep(for: wait) }
+                continue
+            }
+            guard let records = state.takeBatch() else { continue }
+            let offset = state.nextFetchOffset
+            let prefetch = state.wantsFetch
+            // The next fetch overlaps the handler (Klife's prefetch), bounded by maxQueueSize.
+            async let prefetched = prefetch ? group.fetch(partition, offset: offset, options: options) : nil
+            let batch = KafkaConsumerBatch(topic: partition.topic, partition: partition.partition, records: records)
+            let answer = await group.process(batch, options: options, worker: self)
+            var cooldown = options.handlerCooldown
+            switch answer {
+            case .success(let result)?:
+                state.apply(result, to: records)
+                if let override = result.cooldown { cooldown = override }
+            case .failure(let error)?:
+                logger.warning("consumer group \(group.groupID): handler failed for \(partition), the batch is delivered again: \(error)")
+                state.handlerFailed(records)
+            case nil:
+                // Stopped while the caller held a manual batch: it stays unprocessed.
+                state.apply(.perRecord([:]), to: records)
+            }
+            if let outcome = await prefetched { _ = await apply(outcome, requestedOffset: offset, &state, group) }
+            if state.mustCommit { _ = await commitPending(&state, group, until: nil, persistent: true) }
+            if cooldown > .zero { await stopSignal.sleep(for: cooldown) }
+        }
+        let reason = stopReason.withLock { $0 } ?? .shutdown
+        switch reason {
+        case .revoked, .shutdown:
+            if !Task.isCancelled && state.hasUncommitted {
+                let committed = await commitPending(&state, group, until: .now + Self.finalCommitDeadline, persistent: true)
+                if !committed {
+                    logger.warning("consumer group \(group.groupID): released \(partition) without committing offset \(state.commitOffset)")
+                }
+            }
+        case .lost, .failure:
+            break
+        }
+        logger.debug("consumer group \(group.groupID): stopped \(partition) (\(reason)) at committed offset \(state.committedOffset)")
+        await group.handler?.partitionStopped(partition, reason: reason)
+    }
+
+    /// Applies a fetch outcome; returns how long to wait before the next fetch.
+    private func apply(
+        _ outcome: Result<KafkaFetchedPartition, KafkaError>, requestedOffset: Int64, _ state: inout PartitionConsumerState,
+        _ group: ConsumerGroupPartitions
+    ) async -> Duration {
+        switch outcome {
+        case .success(let fetched):
+            state.fetched(records: fetched.records, nextOffset: fetched.nextOffset, requestedOffset: requestedOffset)
+            return state.queue.isEmpty ? state.idleWait : .zero
+        case .failure(let error) where error.code == .offsetOutOfRange:
+            guard requestedOffset == state.nextFetchOffset else { return .zero }
+            if let offset = await group.resetOffset(partition, options: options) {
+                group.logger.info("consumer group \(group.groupID): offset \(requestedOffset) of \(partition) is out of range, continuing at \(offset)")
+                state.reset(to: offset)
+                return .zero
+            }
+            return max(options.fetchInterval, .milliseconds(100))
+        case .failure(let error):
+            group.logger.debug("consumer group \(group.groupID): fetch of \(partition)@\(requestedOffset) failed: \(error)")
+            return max(options.fetchInterval / 2, .milliseconds(100))
+        }
+    }
+
+    /// Commits the processed records. Tries once, or with `persistent` keeps trying (a failed commit never
+    /// counts as done) until it succeeds, the worker is stopping (unless `until` is given) or `until` passes.
+    /// Every failure is reported to the handler. Returns whether everything processed is committed.
+    private func commitPending(
+        _ state: inout PartitionConsumerState, _ group: ConsumerGroupPartitions, until deadline: ContinuousClock.Instant?,
+        persistent: Bool = false
+    ) async -> Bool {
+        while true {
+            let offset = state.commitOffset
+            guard offset > state.committedOffset else { return true }
+            guard let error = await group.commit(partition, offset: offset) else {
+                state.committed(offset)
+                return true
+            }
+            group.logger.debug("\(error.message)")
+            await group.handler?.commitFailed(partition, offset: offset, error: error)
+            guard persistent, !Task.isCancelled else { return false }
+            if let deadline {
+                if ContinuousClock.now >= deadline { return false }
+                try? await Task.sleep(for: Self.commitRetryBackoff)
+            } else if await stopSignal.sleep(for: Self.commitRetryBackoff) {
+                return false
+            }
+        }
+    }
+}

@@ -1,0 +1,196 @@
+import KafkaProtocol
+import Logging
+import Synchronization
+
+/// Where a member's offset commits go: set by the membership protocol when it joins and whenever its
+/// generation (classic) or member epoch (KIP-848) changes.
+struct GroupCommitTarget: Sendable {
+    var connection: KafkaConnection
+    var memberID: String
+    /// The classic generation, or the KIP-848 member epoch.
+    var generationOrEpoch: Int32
+}
+
+/// The partitions one group member consumes: a ``ConsumerGroupPartitionWorker`` per partition, started and
+/// stopped by the membership protocol (classic or KIP-848), all running as child tasks of ``runWorkers()``.
+///
+/// Stopping a partition lets its handler finish the current batch, commits what was processed (unless the
+/// partition was lost), and only then returns, so the membership releases a partition after its commit.
+final class ConsumerGroupPartitions: Sendable {
+    let client: KafkaClient
+    let configuration: KafkaConsumerGroupConfiguration
+    /// nil: every batch goes to ``manualBatches``.
+    let handler: (any KafkaConsumerGroupHandler)?
+    let manualBatches: AsyncThrowingStream<KafkaConsumerGroupBatch, any Error>
+    private let manualContinuation: AsyncThrowingStream<KafkaConsumerGroupBatch, any Error>.Continuation
+    private let workers = Mutex<[KafkaTopicPartition: ConsumerGroupPartitionWorker]>([:])
+    private let commitTarget = Mutex<GroupCommitTarget?>(nil)
+    private let newWorkers: AsyncStream<ConsumerGroupPartitionWorker>
+    private let newWorkersContinuation: AsyncStream<ConsumerGroupPartitionWorker>.Continuation
+
+    var logger: Logger { client.logger }
+    var groupID: String { configuration.groupID }
+
+    init(client: KafkaClient, configuration: KafkaConsumerGroupConfiguration, handler: (any KafkaConsumerGroupHandler)?) {
+        self.client = client
+        self.configuration = configuration
+        self.handler = handler
+        (manualBatches, manualContinuation) = AsyncThrowingStream.makeStream(of: KafkaConsumerGroupBatch.self)
+        (newWorkers, newWorkersContinuation) = AsyncStream.makeStream(of: ConsumerGroupPartitionWorker.self)
+    }
+
+    /// The partitions being consumed, sorted.
+    var assigned: [KafkaTopicPartition] { workers.withLock { $0.keys.sorted() } }
+
+    func setCommitTarget(_ target: GroupCommitTarget?) {
+        commitTarget.withLock { $0 = target }
+    }
+
+    /// Runs the workers until ``finish(failure:)`` and every worker has ended.
+    func runWorkers() async {
+        await withDiscardingTaskGroup { group in
+            for await worker in newWorkers {
+                group.addTask { await worker.run(self) }
+            }
+        }
+    }
+
+    /// No more partitions will start; ends ``manualBatches`` (with `failure`, if any).
+    func finish(failure: KafkaError?) {
+        newWorkersContinuation.finish()
+        manualContinuation.finish(throwing: failure)
+    }
+
+    /// Starts consuming each partition at its offset (the next offset to read).
+    func start(_ offsets: [KafkaTopicPartition: Int64]) {
+        for (partition, offset) in offsets.sorted(by: { $0.key < $1.key }) {
+            let worker = ConsumerGroupPartitionWorker(
+                partition: partition, startOffset: offset, options: configuration.options(for: partition.topic))
+            let added = workers.withLock { workers -> Bool in
+                guard workers[partition] == nil else { return false }
+                workers[partition] = worker
+                return true
+            }
+            guard added else { continue }
+            if case .terminated = newWorkersContinuation.yield(worker) {
+                _ = workers.withLock { $0.removeValue(forKey: partition) }
+            }
+        }
+    }
+
+    /// Stops the workers of `partitions` (all at once) and returns when they have ended.
+    func stop(_ partitions: [KafkaTopicPartition], reason: KafkaPartitionStopReason) async {
+        let stopping = workers.withLock { workers in partitions.compactMap { workers[$0] } }
+        for worker in stopping { worker.requestStop(reason) }
+        for worker in stopping { await worker.finished.wait() }
+        workers.withLock { workers in
+            for worker in stopping where workers[worker.partition] === worker { workers[worker.partition] = nil }
+        }
+    }
+
+    func stopAll(reason: KafkaPartitionStopReason) async {
+        await stop(assigned, reason: reason)
+    }
+
+    // MARK: - Services for the workers
+
+    /// Hands `batch` to the handler, or to ``manualBatches`` for manual topics. nil: the worker was stopped
+    /// before the caller answered a manual batch.
+    func process(_ batch: KafkaConsumerBatch, options: KafkaConsumerTopicOptions, worker: ConsumerGroupPartitionWorker) async -> Result<KafkaConsumerBatchResult, any Error>? {
+        if let handler, options.mode == .auto {
+            do {
+                return .success(try await handler.handle(batch))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let decision = ConsumerBatchDecision()
+        guard worker.setOutstanding(decision) else { return nil }
+        defer { _ = worker.setOutstanding(nil) }
+        if case .terminated = manualContinuation.yield(KafkaConsumerGroupBatch(batch, decision: decision)) { return nil }
+        return await decision.wait().map { .success($0) }
+    }
+
+    /// One fetch of `partition` from `offset`.
+    func fetch(_ partition: KafkaTopicPartition, offset: Int64, options: KafkaConsumerTopicOptions) async -> Result<KafkaFetchedPartition, KafkaError> {
+        let position = KafkaFetchPosition(topic: partition.topic, partition: partition.partition, offset: offset)
+        let fetchOptions = KafkaFetchOptions(fetcher: configuration.fetcher, isolationLevel: options.isolationLevel, maxBytes: options.fetchMaxBytes)
+        let results = await client.fetchPartitions([position], options: fetchOptions)
+        return results[position] ?? .failure(KafkaError(.leaderNotAvailable, "fetch of \(position) produced no result", isRetriable: true))
+    }
+
+    /// The offset the reset policy gives `partition` (earliest or latest), nil when the lookup failed.
+    func resetOffset(_ partition: KafkaTopicPartition, options: KafkaConsumerTopicOptions) async -> Int64? {
+        let spec: KafkaClient.OffsetSpec = options.offsetResetPolicy == .earliest ? .earliest : .latest
+        let answers = try? await client.listOffsets(topic: partition.topic, partitions: [partition.partition], at: spec, isolation: options.isolationLevel)
+        return answers?[partition.partition].map { max(0, $0.offset) }
+    }
+
+    /// Commits `offset` (the next offset to read, Kafka's convention) for `partition`; nil on success.
+    func commit(_ partition: KafkaTopicPartition, offset: Int64) async -> KafkaError? {
+        guard let target = commitTarget.withLock({ $0 }) else {
+            return KafkaError(.offsetCommitFailed, "consumer group \(groupID): no coordinator to commit \(partition)@\(offset) to", isRetriable: true)
+        }
+        let request = OffsetCommitRequest(
+            groupId: groupID, generationIdOrMemberEpoch: target.generationOrEpoch, memberId: target.memberID,
+            groupInstanceId: configuration.instanceID,
+            topics: [.init(name: partition.topic, partitions: [.init(partitionIndex: partition.partition, committedOffset: offset)])])
+        do {
+            let version = min(target.connection.negotiatedVersion(for: OffsetCommitRequest.self) ?? 0, 9)
+            let response = try await target.connection.send(request, version: version, timeout: .seconds(30))
+            for topic in response.topics {
+                for p in topic.partitions where p.errorCode != 0 {
+                    return KafkaError(
+                        .offsetCommitFailed, "consumer group \(groupID): commit of \(partition)@\(offset) failed with Kafka error code \(p.errorCode)",
+                        kafkaCode: p.errorCode, isRetriable: true)
+                }
+            }
+            return nil
+        } catch {
+            return KafkaError(.offsetCommitFailed, "consumer group \(groupID): commit of \(partition)@\(offset) failed: \(error)", isRetriable: true, underlying: error)
+        }
+    }
+
+    /// Committed offsets of `partitions` (read from the coordinator, retried until it answers or `stop`
+    /// fires), or the reset policy's offset where none is committed. nil when stopped first.
+    func startOffsets(_ partitions: [KafkaTopicPartition], stop: GroupSignal) async -> [KafkaTopicPartition: Int64]? {
+        var offsets: [KafkaTopicPartition: Int64] = [:]
+        let byTopic = ConsumerGroupAssignment(partitions).byTopic
+        let key = CoordinatorCache.Key(type: .group, key: groupID)
+        let request = OffsetFetchRequest(groupId: groupID, topics: byTopic.map { .init(name: $0.topic, partitionIndexes: $0.partitions) })
+        fetchCommitted: while true {
+            if stop.isFired || Task.isCancelled { return nil }
+            do {
+                let coordinator = try await client.cluster.coordinatorConnection(for: key).0
+                let version = min(coordinator.negotiatedVersion(for: OffsetFetchRequest.self) ?? 0, 7)
+                let response = try await coordinator.send(request, version: version, timeout: .seconds(30))
+                if response.errorCode != 0 {
+                    _ = client.cluster.handleCoordinatorError(response.errorCode, for: key)
+                    throw KafkaError(.brokerError, "OffsetFetch failed with Kafka error code \(response.errorCode)", kafkaCode: response.errorCode)
+                }
+                for topic in response.topics {
+                    for p in topic.partitions {
+                        // UNSTABLE_OFFSET_COMMIT (88): a transactional commit is pending; ask again.
+                        if p.errorCode == 88 { throw KafkaError(.brokerError, "OffsetFetch: unstable offset commit", kafkaCode: 88) }
+                        if p.errorCode == 0 && p.committedOffset >= 0 {
+                            offsets[KafkaTopicPartition(topic.name, p.partitionIndex)] = p.committedOffset
+                        }
+                    }
+                }
+                break fetchCommitted
+            } catch {
+                logger.debug("consumer group \(groupID): OffsetFetch failed, retrying: \(error)")
+                offsets = [:]
+                if await stop.sleep(for: .milliseconds(500)) { return nil }
+            }
+        }
+        let missing = partitions.filter { offsets[$0] == nil }
+        for (topic, indexes) in ConsumerGroupAssignment(missing).byTopic {
+            let options = configuration.options(for: topic)
+            let spec: KafkaClient.OffsetSpec = options.offsetResetPolicy == .earliest ? .earliest : .latest
+            let answers = (try? await client.listOffsets(topic: topic, partitions: indexes, at: spec, isolation: options.isolationLevel)) ?? [:]
+            for index in indexes { offsets[KafkaTopicPartition(topic, index)] = max(0, answers[index]?.offset ?? 0) }
+        }
+        return offsets
+    }
+}

@@ -1,0 +1,176 @@
+import KafkaProtocol
+import Logging
+
+/// The classic group protocol: executes the actions of a ``ClassicGroupMemberStateMachine`` (JoinGroup,
+/// SyncGroup with the leader's assignment, Heartbeat, LeaveGroup) and starts and stops partition workers.
+extension ConsumerGroupRunner {
+    private struct ClassicMember {
+        var machine: ClassicGroupMemberStateMachine
+        var connection: KafkaConnection?
+        var generation: Int32 = -1
+    }
+
+    func runClassicProtocol() async {
+        let cooperative = configuration.assignors.first?.implementation.isCooperative ?? false
+        var member = ClassicMember(machine: ClassicGroupMemberStateMachine(groupID: groupID, isCooperative: cooperative))
+        var pending = member.machine.start()
+        while !pending.isEmpty {
+            if Task.isCancelled { return }
+            if stopRequested.isFired, member.machine.state != .leaving, member.machine.state != .stopped {
+                // Pending revocations still run (their partitions are no longer in the machine's owned list).
+                pending = pending.filter { if case .revoke = $0 { return true } else { return false } } + member.machine.leave()
+                if pending.isEmpty { break }
+            }
+            let action = pending.removeFirst()
+            do {
+                pending += try await performClassic(action, &member)
+            } catch is CancellationError {
+                return
+            } catch let error as KafkaError {
+                fail(error)
+                await partitions.stopAll(reason: .failure(error))
+                return
+            } catch {
+                let failure = KafkaError(.consumerGroupFailed, "consumer group \(groupID) failed: \(error)", underlying: error)
+                fail(failure)
+                await partitions.stopAll(reason: .failure(failure))
+                return
+            }
+        }
+        partitions.setCommitTarget(nil)
+    }
+
+    private func performClassic(_ action: ClassicGroupMemberStateMachine.Action, _ member: inout ClassicMember) async throws -> [ClassicGroupMemberStateMachine.Action] {
+        switch action {
+        case .findCoordinator:
+            guard let connection = await findCoordinator() else {
+                if Task.isCancelled { throw CancellationError() }
+                return member.machine.leave()
+            }
+            member.connection = connection
+            return member.machine.coordinatorFound()
+
+        case .sendJoinGroup(let memberID, let owned):
+            let protocols = try configuration.assignors.map { assignor in
+                JoinGroupRequest.JoinGroupRequestProtocol(
+                    name: assignor.rawValue,
+                    metadata: try ConsumerProtocolPayloads.encodeSubscription(topics: configuration.topics, owned: owned, generation: member.generation))
+            }
+            let request = JoinGroupRequest(
+                groupId: groupID, sessionTimeoutMs: Int32(configuration.sessionTimeout.milliseconds),
+                rebalanceTimeoutMs: Int32(configuration.rebalanceTimeout.milliseconds), memberId: memberID,
+                groupInstanceId: configuration.instanceID, protocolType: "consumer", protocols: protocols)
+            guard let response = try await coordinatorRequest(request, member, timeout: configuration.rebalanceTimeout + .seconds(5)) else {
+                return member.machine.coordinatorUnreachable()
+            }
+            let members = try response.members.map {
+                try ConsumerProtocolPayloads.decodeMember(memberID: $0.memberId, instanceID: $0.groupInstanceId, metadata: $0.metadata)
+            }
+            if response.errorCode == 0 { member.generation = response.generationId }
+            return member.machine.joinGroupResponse(
+                errorCode: response.errorCode, generation: response.generationId, protocolName: response.protocolName,
+                leader: response.leader, memberID: response.memberId, members: members)
+
+        case .assignAndSync(let generation, let protocolName, let members):
+            let assignor = KafkaConsumerGroupConfiguration.Assignor(rawValue: protocolName)?.implementation ?? RangeAssignor()
+            let counts = await partitionCounts(Set(members.flatMap(\.topics)))
+            let result = assignor.assign(members: members, partitionCounts: counts)
+            let assignments = try result.map { memberID, assignment in
+                SyncGroupRequest.SyncGroupRequestAssignment(memberId: memberID, assignment: try ConsumerProtocolPayloads.encodeAssignment(assignment))
+            }
+            return try await sync(generation: generation, protocolName: protocolName, assignments: assignments, &member)
+
+        case .sendSyncGroup(let generation):
+            return try await sync(generation: generation, protocolName: nil, assignments: [], &member)
+
+        case .revoke(let revoked, let reason):
+            logger.debug("consumer group \(groupID): revoking \(revoked) (\(reason))")
+            await partitions.stop(revoked, reason: KafkaPartitionStopReason(reason))
+            return []
+
+        case .start(let added):
+            if let connection = member.connection {
+                partitions.setCommitTarget(GroupCommitTarget(connection: connection, memberID: member.machine.memberID, generationOrEpoch: member.generation))
+            }
+            guard let offsets = await partitions.startOffsets(added, stop: stopRequested) else { return [] }
+            logger.debug("consumer group \(groupID): starting \(added) at \(offsets)")
+            partitions.start(offsets)
+            return []
+
+        case .sendHeartbeat(let generation, let memberID):
+            guard let connection = member.connection else { return member.machine.coordinatorUnreachable() }
+            partitions.setCommitTarget(GroupCommitTarget(connection: connection, memberID: memberID, generationOrEpoch: generation))
+            switch await classicHeartbeats(connection, generation: generation, memberID: memberID) {
+            case .heartbeatError(let code): return member.machine.heartbeatResponse(errorCode: code)
+            case .coordinatorLost: return member.machine.coordinatorUnreachable()
+            case .stop:
+                if Task.isCancelled { throw CancellationError() }
+                return member.machine.leave()
+            }
+
+        case .sendLeaveGroup(let memberID):
+            // v0-2 name one member; v3+ (KIP-345) a list of members instead.
+            let version = member.connection?.negotiatedVersion(for: LeaveGroupRequest.self) ?? 0
+            let request =
+                version >= 3
+                ? LeaveGroupRequest(groupId: groupID, members: [.init(memberId: memberID, groupInstanceId: configuration.instanceID)])
+                : LeaveGroupRequest(groupId: groupID, memberId: memberID)
+            _ = try? await coordinatorRequest(request, member, timeout: .seconds(5))
+            return member.machine.leaveGroupResponse()
+
+        case .fail(let code):
+            throw KafkaError(.consumerGroupFailed, "consumer group \(groupID) failed with Kafka error code \(code)", kafkaCode: code)
+        }
+    }
+
+    private func sync(
+        generation: Int32, protocolName: String?, assignments: [SyncGroupRequest.SyncGroupRequestAssignment], _ member: inout ClassicMember
+    ) async throws -> [ClassicGroupMemberStateMachine.Action] {
+        let request = SyncGroupRequest(
+            groupId: groupID, generationId: generation, memberId: member.machine.memberID,
+            groupInstanceId: configuration.instanceID, protocolType: "consumer", protocolName: protocolName, assignments: assignments)
+        guard let response = try await coordinatorRequest(request, member, timeout: configuration.rebalanceTimeout + .seconds(5)) else {
+            return member.machine.coordinatorUnreachable()
+        }
+        let assignment = response.errorCode == 0 ? try ConsumerProtocolPayloads.decodeAssignment(response.assignment) : []
+        return member.machine.syncGroupResponse(errorCode: response.errorCode, assignment: assignment)
+    }
+
+    /// Sends to the coordinator; nil when the coordinator could not be reached (its cache entry is dropped).
+    private func coordinatorRequest<R: KafkaRequestMessage>(_ request: R, _ member: ClassicMember, timeout: Duration) async throws -> R.Response? {
+        guard let connection = member.connection else { return nil }
+        do {
+            return try await connection.send(request, timeout: timeout)
+        } catch let error as KafkaError where error.code == .unsupportedByBroker {
+            throw KafkaError(.consumerGroupFailed, "the group coordinator does not support \(R.self): \(error.message)", underlying: error)
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            logger.debug("consumer group \(groupID): \(R.self) failed: \(error)")
+            cluster.invalidateCoordinator(key)
+            return nil
+        }
+    }
+
+    private enum ClassicHeartbeatOutcome {
+        case heartbeatError(Int16)
+        case coordinatorLost
+        case stop
+    }
+
+    /// Heartbeats until one fails or the member is asked to stop (the workers keep consuming meanwhile).
+    private func classicHeartbeats(_ connection: KafkaConnection, generation: Int32, memberID: String) async -> ClassicHeartbeatOutcome {
+        while true {
+            if await stopRequested.sleep(for: configuration.heartbeatInterval) || Task.isCancelled { return .stop }
+            let request = HeartbeatRequest(
+                groupId: groupID, generationId: generation, memberId: memberID, groupInstanceId: configuration.instanceID)
+            do {
+                let response = try await connection.send(request, timeout: configuration.sessionTimeout)
+                if response.errorCode != 0 { return .heartbeatError(response.errorCode) }
+            } catch {
+                if Task.isCancelled { return .stop }
+                cluster.invalidateCoordinator(key)
+                return .coordinatorLost
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import KafkaProtocol
+import Logging
+
+/// The KIP-848 consumer group protocol: executes the actions of a ``ConsumerGroupHeartbeatStateMachine``
+/// (ConsumerGroupHeartbeat at the broker's interval; the broker assigns partitions). A partition the
+/// coordinator takes away is revoked (its worker commits, then stops) before the next heartbeat reports it
+/// released; leaving sends member epoch -1 (-2 for a static member).
+extension ConsumerGroupRunner {
+    func runHeartbeatProtocol() async {
+        guard var connection = await findCoordinator() else { return }
+        // ConsumerGroupHeartbeat v1 (KIP-1082) lets the member choose its id; v0 gets it from the coordinator.
+        let version = connection.negotiatedVersion(for: ConsumerGroupHeartbeatRequest.self) ?? 0
+        var machine = ConsumerGroupHeartbeatStateMachine(
+            groupID: groupID, memberID: version >= 1 ? KafkaUUID.random().description : "", instanceID: configuration.instanceID,
+            topics: configuration.topics, rebalanceTimeoutMs: Int32(clamping: configuration.rebalanceTimeout.milliseconds))
+        cluster.noteTopicsInUse(configuration.topics)
+        var pending = machine.start() + machine.coordinatorFound()
+        pending.removeAll { $0 == .findCoordinator }
+        while !pending.isEmpty {
+            if Task.isCancelled { return }
+            let action = pending.removeFirst()
+            switch action {
+            case .findCoordinator:
+                guard let found = await findCoordinator() else {
+                    if Task.isCancelled { return }
+                    pending = machine.leave()
+                    continue
+                }
+                connection = found
+                pending += machine.coordinatorFound()
+
+            case .sendHeartbeat(let heartbeat):
+                pending += await sendHeartbeat(heartbeat, connection, &machine)
+
+            case .scheduleHeartbeat(let afterMs):
+                if await stopRequested.sleep(for: .milliseconds(Int64(afterMs))) {
+                    if Task.isCancelled { return }
+                    // Pending revocations still run (their partitions are no longer in the machine's owned list).
+                    pending = pending.filter { if case .revoke = $0 { return true } else { return false } } + machine.leave()
+                } else {
+                    if Task.isCancelled { return }
+                    pending += machine.heartbeatDue()
+                }
+
+            case .revoke(let revoked, let reason):
+                logger.debug("consumer group \(groupID): revoking \(revoked) (\(reason))")
+                await partitions.stop(revoked, reason: KafkaPartitionStopReason(reason))
+
+            case .start(let added):
+                guard let offsets = await partitions.startOffsets(added, stop: stopRequested) else { continue }
+                logger.debug("consumer group \(groupID): starting \(added) at \(offsets)")
+                partitions.start(offsets)
+
+            case .fail(let code):
+                let error = KafkaError(
+                    .consumerGroupFailed, "consumer group \(groupID) failed with Kafka error code \(code) in ConsumerGroupHeartbeat",
+                    kafkaCode: code)
+                fail(error)
+                await partitions.stopAll(reason: .failure(error))
+                return
+            }
+        }
+        partitions.setCommitTarget(nil)
+    }
+
+    /// Sends one heartbeat and feeds the answer to the machine.
+    private func sendHeartbeat(
+        _ heartbeat: ConsumerGroupHeartbeatStateMachine.Heartbeat, _ connection: KafkaConnection,
+        _ machine: inout ConsumerGroupHeartbeatStateMachine
+    ) async -> [ConsumerGroupHeartbeatStateMachine.Action] {
+        var owned: [ConsumerGroupHeartbeatRequest.TopicPartitions]?
+        if let partitionsOwned = heartbeat.ownedPartitions {
+            owned = await topicIDs(for: partitionsOwned)
+        }
+        let request = ConsumerGroupHeartbeatRequest(
+            groupId: groupID, memberId: heartbeat.memberID, memberEpoch: heartbeat.memberEpoch, instanceId: heartbeat.instanceID,
+            rebalanceTimeoutMs: heartbeat.rebalanceTimeoutMs, subscribedTopicNames: heartbeat.subscribedTopics,
+            // With the names, an empty regex ("no pattern"), as librdkafka sends: its mock cluster asserts both or neither.
+            subscribedTopicRegex: heartbeat.subscribedTopics == nil ? nil : "", topicPartitions: owned)
+        let response: ConsumerGroupHeartbeatResponse
+        do {
+            response = try await connection.send(request, timeout: configuration.rebalanceTimeout)
+        } catch let error as KafkaError where error.code == .unsupportedByBroker {
+            logger.error("consumer group \(groupID): the coordinator does not support ConsumerGroupHeartbeat: \(error.message)")
+            return machine.heartbeatResponse(errorCode: 35, memberID: nil, memberEpoch: 0, heartbeatIntervalMs: 0, assignment: nil)
+        } catch {
+            logger.debug("consumer group \(groupID): ConsumerGroupHeartbeat failed: \(error)")
+            cluster.invalidateCoordinator(key)
+            return machine.coordinatorUnreachable()
+        }
+        if response.errorCode != 0 {
+            logger.debug("consumer group \(groupID): ConsumerGroupHeartbeat answered error \(response.errorCode) \(response.errorMessage ?? "")")
+            if CoordinatorCache.coordinatorErrorCodes.contains(response.errorCode) { cluster.invalidateCoordinator(key) }
+        }
+        var assignment: [KafkaTopicPartition]?
+        if let assigned = response.assignment, response.errorCode == 0 {
+            assignment = await topicNames(for: assigned.topicPartitions)
+        }
+        let actions = machine.heartbeatResponse(
+            errorCode: response.errorCode, memberID: response.memberId, memberEpoch: response.memberEpoch,
+            heartbeatIntervalMs: response.heartbeatIntervalMs, assignment: assignment)
+        if response.errorCode == 0, machine.state == .idle {
+            // Commits (also those of partitions being revoked now) carry the new epoch.
+            partitions.setCommitTarget(GroupCommitTarget(connection: connection, memberID: machine.memberID, generationOrEpoch: machine.memberEpoch))
+        }
+        return actions
+    }
+
+    /// The wire form of owned partitions (topic ids from the metadata, refreshed when one is unknown).
+    private func topicIDs(for owned: [KafkaTopicPartition]) async -> [ConsumerGroupHeartbeatRequest.TopicPartitions] {
+        let byTopic = ConsumerGroupAssignment(owned).byTopic
+        var metadata = cluster.metadata
+        if byTopic.contains(where: { metadata.topic($0.topic)?.topicID == nil }) {
+            metadata = (try? await cluster.refreshMetadata()) ?? metadata
+        }
+        return byTopic.compactMap { entry in
+            guard let id = metadata.topic(entry.topic)?.topicID else {
+                logger.warning("consumer group \(groupID): no topic id known for \(entry.topic); its partitions are not reported as owned")
+                return nil
+            }
+            return .init(topicId: id, partitions: entry.partitions)
+        }
+    }
+
+    /// Topic names of an assignment (the metadata is refreshed when an id is unknown; partitions of ids still
+    /// unknown are left out).
+    private func topicNames(for assigned: [ConsumerGroupHeartbeatResponse.TopicPartitions]) async -> [KafkaTopicPartition] {
+        var metadata = cluster.metadata
+        if assigned.contains(where: { metadata.topicNamesByID[$0.topicId] == nil }) {
+            metadata = (try? await cluster.refreshMetadata()) ?? metadata
+        }
+        var result: [KafkaTopicPartition] = []
+        for entry in assigned {
+            guard let name = metadata.topicNamesByID[entry.topicId] else {
+                logger.warning("consumer group \(groupID): assigned partitions of unknown topic id \(entry.topicId) are ignored")
+                continue
+            }
+            result += entry.partitions.map { KafkaTopicPartition(name, $0) }
+        }
+        return result.sorted()
+    }
+}

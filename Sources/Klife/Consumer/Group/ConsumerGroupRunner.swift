@@ -1,0 +1,122 @@
+import KafkaProtocol
+import Logging
+import Synchronization
+
+/// Runs one consumer group member inside the client's task group: picks the membership protocol (KIP-848
+/// when the coordinator advertises ConsumerGroupHeartbeat, else classic, unless configured), runs it
+/// (`ConsumerGroupRunner+Classic.swift`, `ConsumerGroupRunner+Heartbeat.swift`), and runs the partition
+/// workers it starts and stops (``ConsumerGroupPartitions``). A graceful stop revokes every partition
+/// (commit, then release) and leaves the group.
+final class ConsumerGroupRunner: KafkaClientComponent {
+    let client: KafkaClient
+    let configuration: KafkaConsumerGroupConfiguration
+    let partitions: ConsumerGroupPartitions
+    let key: CoordinatorCache.Key
+    /// Fired by ``stop()``.
+    let stopRequested = GroupSignal()
+    /// Fired when ``run()`` has ended.
+    let finished = GroupSignal()
+    private let outcome = Mutex<(groupProtocol: KafkaConsumerGroupConfiguration.GroupProtocol?, failure: KafkaError?)>((nil, nil))
+
+    var logger: Logger { client.logger }
+    var cluster: ClusterManager { client.cluster }
+    var groupID: String { configuration.groupID }
+
+    init(client: KafkaClient, configuration: KafkaConsumerGroupConfiguration, handler: (any KafkaConsumerGroupHandler)?) {
+        self.client = client
+        self.configuration = configuration
+        self.partitions = ConsumerGroupPartitions(client: client, configuration: configuration, handler: handler)
+        self.key = CoordinatorCache.Key(type: .group, key: configuration.groupID)
+    }
+
+    /// The protocol in use (``KafkaConsumerGroupConfiguration/GroupProtocol/classic`` or
+    /// ``KafkaConsumerGroupConfiguration/GroupProtocol/consumer``), nil before it is chosen.
+    var groupProtocol: KafkaConsumerGroupConfiguration.GroupProtocol? { outcome.withLock { $0.groupProtocol } }
+
+    /// Why the member stopped for good, if it did.
+    var failure: KafkaError? { outcome.withLock { $0.failure } }
+
+    /// Asks the member to leave; returns when it has.
+    func stop() async {
+        stopRequested.fire()
+        await finished.wait()
+    }
+
+    func shutdownGracefully() async {
+        await stop()
+    }
+
+    func run() async throws {
+        defer { finished.fire() }
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.partitions.runWorkers() }
+            await self.runMembership()
+            // Normally empty by now (the protocol revoked everything); after a cancellation workers end at once.
+            await self.partitions.stopAll(reason: self.failure.map { .failure($0) } ?? .shutdown)
+            self.partitions.finish(failure: self.failure)
+        }
+    }
+
+    private func runMembership() async {
+        var chosen = configuration.groupProtocol
+        if chosen == .automatic {
+            guard let connection = await findCoordinator() else { return }
+            chosen = connection.negotiatedVersion(for: ConsumerGroupHeartbeatRequest.self) != nil ? .consumer : .classic
+        }
+        outcome.withLock { $0.groupProtocol = chosen }
+        logger.debug("consumer group \(groupID): using the \(chosen == .consumer ? "KIP-848 consumer" : "classic") protocol")
+        if chosen == .consumer {
+            await runHeartbeatProtocol()
+        } else {
+            await runClassicProtocol()
+        }
+    }
+
+    /// The member failed for good.
+    func fail(_ error: KafkaError) {
+        logger.error("consumer group \(groupID) stopped: \(error.message)")
+        outcome.withLock { $0.failure = error }
+    }
+
+    /// A connection to the group coordinator, looked up until found; nil when stopped or cancelled first.
+    func findCoordinator() async -> KafkaConnection? {
+        while !stopRequested.isFired && !Task.isCancelled {
+            do {
+                return try await cluster.coordinatorConnection(for: key).0
+            } catch {
+                logger.debug("consumer group \(groupID): coordinator lookup failed: \(error)")
+                cluster.invalidateCoordinator(key)
+                if await stopRequested.sleep(for: .milliseconds(500)) { return nil }
+            }
+        }
+        return nil
+    }
+
+    /// The partition counts of `topics` from the metadata (refreshed when a topic is missing).
+    func partitionCounts(_ topics: Set<String>) async -> [String: Int32] {
+        cluster.noteTopicsInUse(topics)
+        var metadata = cluster.metadata
+        if topics.contains(where: { metadata.topic($0) == nil }) { metadata = (try? await cluster.refreshMetadata()) ?? metadata }
+        var counts: [String: Int32] = [:]
+        for topic in topics { if let n = metadata.partitionCount(of: topic) { counts[topic] = n } }
+        return counts
+    }
+}
+
+extension KafkaPartitionStopReason {
+    init(_ reason: ClassicGroupMemberStateMachine.RevokeReason) {
+        switch reason {
+        case .revoked: self = .revoked
+        case .lost: self = .lost
+        case .shutdown: self = .shutdown
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded down.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

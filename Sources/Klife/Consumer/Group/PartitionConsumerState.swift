@@ -1,0 +1,125 @@
+import DequeModule
+
+/// The consumption of one assigned partition as a value type: the queue of fetched batches waiting for the
+/// handler, where the next fetch starts, which offset may be committed and when a commit must happen.
+///
+/// The queue stays in offset order (retried records go back to its front), so the first unprocessed
+/// offset, the one to commit, is the first queued record's offset, or the next fetch offset when the queue
+/// is empty.
+struct PartitionConsumerState {
+    let partition: KafkaTopicPartition
+    let maxQueueSize: Int
+    /// nil: a fetch result is one batch.
+    let maxBatchSize: Int?
+    let maxUnackedCommits: Int
+    let fetchInterval: Duration
+    /// Where the next fetch starts.
+    private(set) var nextFetchOffset: Int64
+    /// The last offset the coordinator confirmed (the next offset to read), or the start offset.
+    private(set) var committedOffset: Int64
+    private(set) var queue: Deque<[KafkaRecord]> = []
+    /// Empty fetches in a row.
+    private(set) var emptyFetches = 0
+    /// Records processed since the last confirmed commit.
+    private(set) var processedSinceCommit = 0
+
+    init(partition: KafkaTopicPartition, startOffset: Int64, options: KafkaConsumerTopicOptions) {
+        self.partition = partition
+        self.maxQueueSize = options.effectiveMaxQueueSize
+        if case .records(let n) = options.handlerMaxBatchSize { maxBatchSize = n } else { maxBatchSize = nil }
+        self.maxUnackedCommits = options.maxUnackedCommits
+        self.fetchInterval = options.fetchInterval
+        self.nextFetchOffset = startOffset
+        self.committedOffset = startOffset
+    }
+
+    /// Whether a fetch may start: the queue has room.
+    var wantsFetch: Bool { queue.count < maxQueueSize }
+
+    /// A fetch from `requestedOffset` returned `records` and said to fetch from `nextOffset` next. Answers
+    /// to a fetch made before a reset are ignored.
+    mutating func fetched(records: [KafkaRecord], nextOffset: Int64, requestedOffset: Int64) {
+        guard requestedOffset == nextFetchOffset else { return }
+        let fresh = records.filter { ($0.offset ?? -1) >= requestedOffset }
+        guard let last = fresh.last?.offset else {
+            emptyFetches += 1
+            nextFetchOffset = max(nextFetchOffset, nextOffset)
+            return
+        }
+        emptyFetches = 0
+        nextFetchOffset = max(nextOffset, last + 1)
+        if let maxBatchSize, fresh.count > maxBatchSize {
+            var start = fresh.startIndex
+            while start < fresh.endIndex {
+                let end = min(start + maxBatchSize, fresh.endIndex)
+                queue.append(Array(fresh[start..<end]))
+                start = end
+            }
+        } else {
+            queue.append(fresh)
+        }
+    }
+
+    /// How long to wait after an empty fetch: Klife's ramp, `ceil(min(n / 10, 1) × fetchInterval)` after the
+    /// n-th empty fetch in a row.
+    var idleWait: Duration {
+        let steps = min(max(emptyFetches, 1), 10)
+        return fetchInterval * steps / 10
+    }
+
+    /// The next batch for the handler, removed from the queue.
+    mutating func takeBatch() -> [KafkaRecord]? {
+        queue.popFirst()
+    }
+
+    /// Applies the handler's answer for `batch` (taken with ``takeBatch()``): retried records return to the
+    /// front of the queue with their attempt counter raised. Returns how many records were processed.
+    @discardableResult
+    mutating func apply(_ result: KafkaConsumerBatchResult, to batch: [KafkaRecord]) -> Int {
+        var retried: [KafkaRecord] = []
+        switch result.decisions {
+        case .batch(.commit): break
+        case .batch(.retry): retried = batch
+        case .records(let decisions):
+            retried = batch.filter { record in decisions[record.offset ?? -1] != .commit }
+        }
+        let processed = batch.count - retried.count
+        processedSinceCommit += processed
+        if !retried.isEmpty {
+            for i in retried.indices { retried[i].consumerAttempts += 1 }
+            queue.prepend(retried)
+        }
+        return processed
+    }
+
+    /// The handler failed (threw): the batch comes back unchanged but for the attempt counter.
+    mutating func handlerFailed(_ batch: [KafkaRecord]) {
+        apply(.retry, to: batch)
+    }
+
+    /// The offset to commit: the first record not processed yet.
+    var commitOffset: Int64 {
+        queue.first?.first?.offset ?? nextFetchOffset
+    }
+
+    /// Processed records wait for a commit.
+    var hasUncommitted: Bool { commitOffset > committedOffset }
+
+    /// Processing must wait until a commit confirms: more processed records are unconfirmed than
+    /// ``KafkaConsumerTopicOptions/maxUnackedCommits`` allows.
+    var mustCommit: Bool { hasUncommitted && processedSinceCommit > maxUnackedCommits }
+
+    /// The coordinator confirmed `offset`.
+    mutating func committed(_ offset: Int64) {
+        guard offset > committedOffset else { return }
+        committedOffset = offset
+        if offset >= commitOffset { processedSinceCommit = 0 }
+    }
+
+    /// Start over from `offset` (the fetch position left the log and the reset policy chose `offset`).
+    mutating func reset(to offset: Int64) {
+        queue.removeAll()
+        nextFetchOffset = offset
+        emptyFetches = 0
+    }
+}

@@ -1,0 +1,30 @@
+/// A running consumer group member (see ``KafkaClient/startConsumerGroup(_:handler:)-(_,KafkaConsumerGroupHandler)``).
+public struct KafkaConsumerGroup: Sendable {
+    let runner: ConsumerGroupRunner
+
+    /// The group id.
+    public var groupID: String { runner.configuration.groupID }
+
+    /// The partitions this member consumes now.
+    public var assignedPartitions: [KafkaTopicPartition] { runner.partitions.assigned }
+
+    /// The membership protocol in use (``KafkaConsumerGroupConfiguration/GroupProtocol/classic`` or
+    /// ``KafkaConsumerGroupConfiguration/GroupProtocol/consumer``), nil until the member has chosen.
+    public var groupProtocol: KafkaConsumerGroupConfiguration.GroupProtocol? { runner.groupProtocol }
+
+    /// Why the member stopped for good (an error rejoining cannot fix), nil while it runs or after a normal stop.
+    public var failure: KafkaError? { runner.failure }
+
+    /// Batches of manual topics (every topic when the group was started without a handler), to be answered
+    /// with ``KafkaConsumerGroupBatch/commit(cooldown:)`` or ``KafkaConsumerGroupBatch/retry(cooldown:)``.
+    /// Batches of different partitions may be outstanding at once; a partition's next batch comes after the
+    /// answer. The sequence ends when the member stops, throwing ``failure`` if it failed. Iterate it from
+    /// one task only.
+    public var batches: AsyncThrowingStream<KafkaConsumerGroupBatch, any Error> { runner.partitions.manualBatches }
+
+    /// Stops consuming (handlers finish their current batch), commits what was processed, gives the
+    /// partitions back and leaves the group; returns when done.
+    public func stop() async {
+        await runner.stop()
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Klife
+import Synchronization
+import Testing
+
+/// KIP-848 consumer groups (ConsumerGroupHeartbeat) on librdkafka's 3-broker mock cluster.
+@Suite("Consumer groups, KIP-848 (mock cluster)", .serialized)
+struct ConsumerGroupKIP848Tests {
+    /// Every record every member handled, as "partition:offset:value", with the member's name.
+    final class Ledger: Sendable {
+        let entries = Mutex<[(member: String, record: String)]>([])
+        func handler(_ member: String) -> @Sendable (KafkaConsumerBatch) async throws -> KafkaConsumerBatchResult {
+            { batch in
+                self.entries.withLock { entries in
+                    entries += batch.records.map { (member, "\(batch.partition):\($0.offset ?? -1):\($0.valueString ?? "")") }
+                }
+                return .commit
+            }
+        }
+        var records: [String] { entries.withLock { $0.map(\.record) } }
+        var values: [String] { records.map { String($0.split(separator: ":", maxSplits: 2)[2]) } }
+    }
+
+    static func configuration(_ group: String, _ topic: String) -> KafkaConsumerGroupConfiguration {
+        var configuration = KafkaConsumerGroupConfiguration(groupID: group, topics: [topic], offsetResetPolicy: .earliest)
+        configuration.defaultTopicOptions.fetchInterval = .milliseconds(200)
+        return configuration
+    }
+
+    static func produce(_ cluster: MockCluster, _ topic: String, partitions: Int32, prefix: String, perPartition: Int) async throws {
+        for p in 0..<partitions {
+            try await RdKafkaTool.produce(
+                bootstrap: cluster.bootstrap, topic: topic,
+                records: (0..<perPartition).map { (key: nil, value: "\(prefix)-\(p)-\($0)") }, partition: p)
+        }
+    }
+
+    @Test("3 members share 6 partitions and consume every record exactly once, across a broker outage, a coordinator move and a member leaving")
+    func threeMembersSixPartitions() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        let topic = TestBrokers.uniqueName("kip848")
+        let group = TestBrokers.uniqueName("g848")
+        try await cluster.createTopic(topic, partitions: 6)
+        try await cluster.setCoordinator(.group, key: group, broker: 1)
+        let ledger = Ledger()
+        var expected: [String] = []
+
+        try await FetchTests.withClient(cluster.bootstrap) { a in
+            try await FetchTests.withClient(cluster.bootstrap) { b in
+                try await FetchTests.withClient(cluster.bootstrap) { c in
+                    let members = try [
+                        a.startConsumerGroup(Self.configuration(group, topic), handler: ledger.handler("a")),
+                        b.startConsumerGroup(Self.configuration(group, topic), handler: ledger.handler("b")),
+                        c.startConsumerGroup(Self.configuration(group, topic), handler: ledger.handler("c")),
+                    ]
+                    try await ConsumerGroupTests.waitUntil("each member owns 2 of the 6 partitions", timeout: .seconds(60)) {
+                        members.allSatisfy { $0.assignedPartitions.count == 2 }
+                    }
+                    #expect(members.allSatisfy { $0.groupProtocol == .consumer })
+                    #expect(Set(members.flatMap(\.assignedPartitions)).count == 6)
+
+                    try await Self.produce(cluster, topic, partitions: 6, prefix: "one", perPartition: 5)
+                    try await ConsumerGroupTests.waitUntil("the first 30 records arrived") { ledger.records.count >= 30 }
+
+                    // A broker goes down for a while: its partitions pause, then resume where they were.
+                    try await Self.produce(cluster, topic, partitions: 6, prefix: "two", perPartition: 5)
+                    try await cluster.down(broker: 2)
+                    try await Task.sleep(for: .seconds(2))
+                    try await cluster.up(broker: 2)
+                    try await ConsumerGroupTests.waitUntil("60 records arrived after the outage", timeout: .seconds(60)) { ledger.records.count >= 60 }
+
+                    // The coordinator moves: members find the new one and keep their membership.
+                    try await cluster.setCoordinator(.group, key: group, broker: 3)
+                    try await Self.produce(cluster, topic, partitions: 6, prefix: "three", perPartition: 5)
+                    try await ConsumerGroupTests.waitUntil("90 records arrived after the coordinator move", timeout: .seconds(60)) {
+                        ledger.records.count >= 90
+                    }
+
+                    // A member leaves: its partitions move to the others after its last commit.
+                    await members[2].stop()
+                    try await ConsumerGroupTests.waitUntil("the 2 remaining members own 3 partitions each", timeout: .seconds(60)) {
+                        members[0].assignedPartitions.count == 3 && members[1].assignedPartitions.count == 3
+                    }
+                    try await Self.produce(cluster, topic, partitions: 6, prefix: "four", perPartition: 5)
+                    try await ConsumerGroupTests.waitUntil("120 records arrived", timeout: .seconds(60)) { ledger.records.count >= 120 }
+                    await members[0].stop()
+                    await members[1].stop()
+                }
+            }
+        }
+        for prefix in ["one", "two", "three", "four"] {
+            for p in 0..<6 { for i in 0..<5 { expected.append("\(prefix)-\(p)-\(i)") } }
+        }
+        let values = ledger.values
+        #expect(values.count == 120, "records handled: \(values.count)")
+        #expect(values.sorted() == expected.sorted())
+    }
+}

@@ -1,0 +1,122 @@
+import NIOCore
+import Testing
+
+@testable import Klife
+
+@Suite("PartitionConsumerState")
+struct PartitionConsumerStateTests {
+    static let partition = KafkaTopicPartition(topic: "t", partition: 0)
+
+    static func records(_ offsets: ClosedRange<Int64>) -> [KafkaRecord] {
+        offsets.map { offset in
+            var record = KafkaRecord(topic: "t", partition: 0, value: "v\(offset)")
+            record.offset = offset
+            return record
+        }
+    }
+
+    static func state(start: Int64 = 10, _ options: KafkaConsumerTopicOptions = KafkaConsumerTopicOptions()) -> PartitionConsumerState {
+        PartitionConsumerState(partition: partition, startOffset: start, options: options)
+    }
+
+    @Test func dynamicBatchesAreWholeFetchesAndRecordsBeforeTheOffsetAreDropped() {
+        var state = Self.state()
+        state.fetched(records: Self.records(8...14), nextOffset: 15, requestedOffset: 10)
+        #expect(state.queue.count == 1)
+        #expect(state.queue.first?.map(\.offset) == [10, 11, 12, 13, 14])
+        #expect(state.nextFetchOffset == 15)
+        #expect(state.commitOffset == 10)
+    }
+
+    @Test func fixedBatchSizeCutsFetches() {
+        var state = Self.state(KafkaConsumerTopicOptions(handlerMaxBatchSize: .records(2)))
+        state.fetched(records: Self.records(10...14), nextOffset: 15, requestedOffset: 10)
+        #expect(state.queue.map { $0.map(\.offset) } == [[10, 11], [12, 13], [14]])
+        #expect(state.maxQueueSize == 20)
+    }
+
+    @Test func staleFetchAnswersAreIgnored() {
+        var state = Self.state()
+        state.fetched(records: Self.records(10...11), nextOffset: 12, requestedOffset: 10)
+        state.fetched(records: Self.records(10...11), nextOffset: 12, requestedOffset: 10)
+        #expect(state.queue.count == 1)
+        #expect(state.nextFetchOffset == 12)
+    }
+
+    @Test func emptyFetchesAdvancePastGapsAndRampTheWait() {
+        var state = Self.state(KafkaConsumerTopicOptions(fetchInterval: .seconds(1)))
+        state.fetched(records: [], nextOffset: 12, requestedOffset: 10)
+        #expect(state.nextFetchOffset == 12)
+        #expect(state.idleWait == .milliseconds(100))
+        state.fetched(records: [], nextOffset: 12, requestedOffset: 12)
+        #expect(state.idleWait == .milliseconds(200))
+        for _ in 0..<20 { state.fetched(records: [], nextOffset: 12, requestedOffset: 12) }
+        #expect(state.idleWait == .seconds(1))
+        state.fetched(records: Self.records(12...12), nextOffset: 13, requestedOffset: 12)
+        #expect(state.emptyFetches == 0)
+    }
+
+    @Test func commitCommitsThroughTheBatchAndEveryBatchWaitsForItsCommitByDefault() {
+        var state = Self.state()
+        state.fetched(records: Self.records(10...12), nextOffset: 13, requestedOffset: 10)
+        let batch = state.takeBatch()!
+        state.apply(.commit, to: batch)
+        #expect(state.commitOffset == 13)
+        #expect(state.mustCommit)
+        state.committed(13)
+        #expect(!state.hasUncommitted)
+        #expect(!state.mustCommit)
+    }
+
+    @Test func maxUnackedCommitsLetsCommitsWait() {
+        var state = Self.state(KafkaConsumerTopicOptions(maxUnackedCommits: 5, handlerMaxBatchSize: .records(3)))
+        state.fetched(records: Self.records(10...17), nextOffset: 18, requestedOffset: 10)
+        state.apply(.commit, to: state.takeBatch()!)
+        #expect(state.hasUncommitted && !state.mustCommit)
+        state.apply(.commit, to: state.takeBatch()!)
+        #expect(state.processedSinceCommit == 6)
+        #expect(state.mustCommit)
+        #expect(state.commitOffset == 16)
+    }
+
+    @Test func retryPutsTheBatchBackFirstWithItsAttemptCounterRaised() {
+        var state = Self.state(KafkaConsumerTopicOptions(handlerMaxBatchSize: .records(2)))
+        state.fetched(records: Self.records(10...13), nextOffset: 14, requestedOffset: 10)
+        let batch = state.takeBatch()!
+        state.apply(.retry, to: batch)
+        #expect(state.queue.map { $0.map(\.offset) } == [[10, 11], [12, 13]])
+        #expect(state.queue.first?.map(\.consumerAttempts) == [1, 1])
+        #expect(!state.hasUncommitted)
+        state.handlerFailed(state.takeBatch()!)
+        #expect(state.queue.first?.map(\.consumerAttempts) == [2, 2])
+    }
+
+    @Test func perRecordDecisionsRetryTheRestAndCommitOnlyBeforeTheFirstRetry() {
+        var state = Self.state()
+        state.fetched(records: Self.records(10...14), nextOffset: 15, requestedOffset: 10)
+        let batch = state.takeBatch()!
+        // 10 and 11 processed, 12 retried, 13 processed, 14 left out (retried).
+        let processed = state.apply(.perRecord([10: .commit, 11: .commit, 12: .retry, 13: .commit]), to: batch)
+        #expect(processed == 3)
+        #expect(state.queue.first?.map(\.offset) == [12, 14])
+        #expect(state.commitOffset == 12)
+        state.apply(.commit, to: state.takeBatch()!)
+        #expect(state.commitOffset == 15)
+    }
+
+    @Test func resetDropsTheQueue() {
+        var state = Self.state()
+        state.fetched(records: Self.records(10...12), nextOffset: 13, requestedOffset: 10)
+        state.reset(to: 100)
+        #expect(state.queue.isEmpty)
+        #expect(state.nextFetchOffset == 100)
+        #expect(state.commitOffset == 100)
+    }
+
+    @Test func queueBoundStopsPrefetch() {
+        var state = Self.state(KafkaConsumerTopicOptions(maxQueueSize: 1))
+        #expect(state.wantsFetch)
+        state.fetched(records: Self.records(10...10), nextOffset: 11, requestedOffset: 10)
+        #expect(!state.wantsFetch)
+    }
+}
