@@ -1,0 +1,101 @@
+import Foundation
+import Klife
+import Logging
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Synchronization
+import Testing
+
+/// Graceful shutdown as swift-service-lifecycle drives it: buffered records are delivered, consumer groups
+/// commit and leave, all before `run()` returns (Tansu).
+@Suite("Graceful shutdown", .serialized)
+struct GracefulShutdownTests {
+    static func quietLogger() -> Logger {
+        var logger = Logger(label: "graceful-shutdown-test")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    @Test("graceful shutdown delivers records still lingering in the producer")
+    func gracefulShutdownFlushesProducers() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("graceful-produce")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 2)
+        var configuration = KafkaClient.Configuration(bootstrapServers: try KafkaConnectionConfiguration.BrokerAddress.parseList(bootstrap))
+        // A long linger: without the flush on shutdown the records would wait a minute.
+        configuration.producers = [KafkaProducerConfiguration(linger: .seconds(60), deliveryTimeout: .seconds(120))]
+        let client = try KafkaClient(configuration: configuration, logger: Self.quietLogger())
+        let delivered = Mutex<[Result<KafkaRecord, KafkaError>]>([])
+
+        let elapsed = try await ContinuousClock().measure {
+            try await testGracefulShutdown { trigger in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await client.run() }
+                    try await client.waitUntilReady(timeout: .seconds(30))
+                    for index in 0..<20 {
+                        try await client.produceAsync(KafkaRecord(topic: topic, value: "r\(index)")) { result in
+                            delivered.withLock { $0.append(result) }
+                        }
+                    }
+                    #expect(delivered.withLock { $0.isEmpty })  // still lingering
+                    trigger.triggerGracefulShutdown()
+                    try await group.waitForAll()  // run() returned
+                }
+            }
+        }
+        let results = delivered.withLock { $0 }
+        #expect(results.count == 20)
+        #expect(results.allSatisfy { if case .success(let record) = $0 { record.offset != nil } else { false } })
+        #expect(elapsed < .seconds(30))
+    }
+
+    /// (Leaving is not observable here: Tansu holds every first join for about half the session timeout
+    /// either way; the member state machine's tests cover the LeaveGroup.)
+    @Test("a ServiceGroup's graceful shutdown stops the group member after committing what it handled")
+    func gracefulShutdownCommitsAndLeaves() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("graceful-group")
+        let groupID = TestBrokers.uniqueName("graceful")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: (0..<5).map { (key: nil, value: "old-\($0)") }, partition: 0)
+        let groupConfiguration = KafkaConsumerGroupConfiguration(
+            groupID: groupID, topics: [topic], sessionTimeout: .seconds(6),
+            heartbeatInterval: .milliseconds(500), offsetResetPolicy: .earliest)
+        let configuration = KafkaClient.Configuration(bootstrapServers: try KafkaConnectionConfiguration.BrokerAddress.parseList(bootstrap))
+
+        let firstSeen = Mutex<[String]>([])
+        let first = try KafkaClient(configuration: configuration, logger: Self.quietLogger())
+        var serviceConfiguration = ServiceGroupConfiguration(services: [first], logger: Self.quietLogger())
+        serviceConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+        let serviceGroup = ServiceGroup(configuration: serviceConfiguration)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await serviceGroup.run() }
+            try await first.waitUntilReady(timeout: .seconds(30))
+            _ = try first.startConsumerGroup(groupConfiguration) { batch in
+                firstSeen.withLock { $0 += batch.records.compactMap(\.valueString) }
+                return .commit
+            }
+            try await ConsumerGroupTests.waitUntil("the first member handled the old records") { firstSeen.withLock { $0.count } >= 5 }
+            let shutdownStart = ContinuousClock.now
+            await serviceGroup.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            #expect(ContinuousClock.now - shutdownStart < .seconds(20))
+        }
+        #expect(firstSeen.withLock { $0 } == (0..<5).map { "old-\($0)" })
+
+        // A new member resumes after the commit: it sees only the new record.
+        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: [(key: nil, value: "new")], partition: 0)
+        let secondSeen = Mutex<[String]>([])
+        let start = ContinuousClock.now
+        try await FetchTests.withClient(bootstrap) { client in
+            let member = try client.startConsumerGroup(groupConfiguration) { batch in
+                secondSeen.withLock { $0 += batch.records.compactMap(\.valueString) }
+                return .commit
+            }
+            try await ConsumerGroupTests.waitUntil("the second member handled the new record") { !secondSeen.withLock { $0.isEmpty } }
+            await member.stop()
+        }
+        #expect(secondSeen.withLock { $0 } == ["new"])
+        #expect(ContinuousClock.now - start < .seconds(30))
+    }
+}
