@@ -34,7 +34,9 @@ struct ConsumeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Topic.") var topic: String
     @Option(name: .long, help: "Only this partition (default: all).") var partition: Int32?
     @Option(name: .long, help: "earliest (default), latest or an offset.") var offset: StartOffset = .earliest
-    @Option(name: .long, help: "Consume as a member of this consumer group (classic protocol), committing what was printed.") var group: String?
+    @Option(name: .long, help: "Consume as a member of this consumer group, committing what was printed.") var group: String?
+    @Option(name: .customLong("group-protocol"), help: "With --group: auto (default: KIP-848 when the broker offers it, else classic), classic or consumer.")
+    var groupProtocol: GroupProtocolOption = .auto
     @Option(name: .long, help: "Stop after this many records.") var count: Int?
     @Option(name: .long, help: "read_committed (default) or read_uncommitted.") var isolation: RecordOutputFormat.Isolation = .readCommitted
     @Option(name: .customLong("timeout-ms"), help: "Stop when no record arrives for this long (default 5000).") var timeoutMs: Int = 5_000
@@ -116,12 +118,13 @@ extension ConsumeCommand {
     /// --timeout-ms passes without a new record once partitions are assigned.
     func runInGroup(_ group: String) async throws {
         try await runReportingErrors {
-            let printed = try await global.withClient { [topic, offset, count, isolation, timeoutMs, format, maxBytes] client in
+            let printed = try await global.withClient { [topic, offset, count, isolation, timeoutMs, format, maxBytes, groupProtocol] client in
                 let progress = Mutex<(printed: Int, last: ContinuousClock.Instant?)>((0, nil))
-                let configuration = KafkaConsumerGroupConfiguration(
+                var configuration = KafkaConsumerGroupConfiguration(
                     groupID: group, topics: [topic], sessionTimeout: .seconds(6), heartbeatInterval: .seconds(1),
                     isolationLevel: isolation.level, offsetResetPolicy: offset.isEarliest ? .earliest : .latest,
                     fetchMaxBytes: maxBytes)
+                configuration.groupProtocol = groupProtocol.value
                 let member = try client.startConsumerGroup(configuration) { batch in
                     var records = batch.records
                     // Past --count: print (and commit) only up to it.
@@ -133,7 +136,9 @@ extension ConsumeCommand {
                     }
                     records = Array(records.prefix(allowed))
                     for record in records { print(format.line(for: record)) }
-                    return .commit
+                    // Commit only what was printed; records past --count stay for the next consumer.
+                    if allowed == batch.records.count { return .commit }
+                    return .perRecord(Dictionary(uniqueKeysWithValues: records.compactMap { $0.offset }.map { ($0, .commit) }), cooldown: .milliseconds(100))
                 }
                 let idle = Duration.milliseconds(timeoutMs)
                 let joinDeadline = ContinuousClock.now + .seconds(60) + idle
@@ -166,5 +171,20 @@ extension ConsumeCommand.StartOffset {
     fileprivate var isEarliest: Bool {
         if case .earliest = self { return true }
         return false
+    }
+}
+
+/// `--group-protocol`.
+enum GroupProtocolOption: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case auto
+    case classic
+    case consumer
+
+    var value: KafkaConsumerGroupConfiguration.GroupProtocol {
+        switch self {
+        case .auto: return .automatic
+        case .classic: return .classic
+        case .consumer: return .consumer
+        }
     }
 }

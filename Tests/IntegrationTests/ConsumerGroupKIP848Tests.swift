@@ -96,4 +96,93 @@ struct ConsumerGroupKIP848Tests {
         #expect(values.count == 120, "records handled: \(values.count)")
         #expect(values.sorted() == expected.sorted())
     }
+
+    /// Records every commit failure.
+    final class CommitFailureHandler: KafkaConsumerGroupHandler {
+        let failures = Mutex<[Int16?]>([])
+        let values = Mutex<[String]>([])
+        func handle(_ batch: KafkaConsumerBatch) async throws -> KafkaConsumerBatchResult {
+            values.withLock { $0 += batch.records.compactMap(\.valueString) }
+            return .commit
+        }
+        func commitFailed(_ partition: KafkaTopicPartition, offset: Int64, error: KafkaError) async {
+            failures.withLock { $0.append(error.kafkaCode) }
+        }
+    }
+
+    @Test("a failed commit is reported and retried, never skipped: the next member starts after it")
+    func failedCommitIsRetried() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        let topic = TestBrokers.uniqueName("commitfail")
+        let group = TestBrokers.uniqueName("g848")
+        try await cluster.createTopic(topic, partitions: 1)
+        let handler = CommitFailureHandler()
+        try await FetchTests.withClient(cluster.bootstrap) { client in
+            let member = try client.startConsumerGroup(Self.configuration(group, topic), handler: handler)
+            try await ConsumerGroupTests.waitUntil("the member owns the partition", timeout: .seconds(60)) { member.assignedPartitions.count == 1 }
+            // The next two OffsetCommit requests fail with COORDINATOR_LOAD_IN_PROGRESS.
+            try await cluster.pushErrors(apiKey: 8, codes: [14, 14])
+            try await RdKafkaTool.produce(bootstrap: cluster.bootstrap, topic: topic, records: [(key: nil, value: "x1")], partition: 0)
+            try await ConsumerGroupTests.waitUntil("two failures were reported") { handler.failures.withLock { $0.count } >= 2 }
+            try await RdKafkaTool.produce(bootstrap: cluster.bootstrap, topic: topic, records: [(key: nil, value: "x2")], partition: 0)
+            try await ConsumerGroupTests.waitUntil("the second record arrived") { handler.values.withLock { $0.count } >= 2 }
+            await member.stop()
+        }
+        #expect(handler.failures.withLock { $0 } == [14, 14])
+        #expect(handler.values.withLock { $0 } == ["x1", "x2"])
+
+        let next = CommitFailureHandler()
+        try await RdKafkaTool.produce(bootstrap: cluster.bootstrap, topic: topic, records: [(key: nil, value: "x3")], partition: 0)
+        try await FetchTests.withClient(cluster.bootstrap) { client in
+            let member = try client.startConsumerGroup(Self.configuration(group, topic), handler: next)
+            try await ConsumerGroupTests.waitUntil("the new record arrived", timeout: .seconds(60)) { next.values.withLock { $0.count } >= 1 }
+            await member.stop()
+        }
+        #expect(next.values.withLock { $0 } == ["x3"])
+        #expect(next.failures.withLock { $0 }.isEmpty)
+    }
+
+    @Test("a klife member and a librdkafka group.protocol=consumer member split a KIP-848 group and consume every record once")
+    func interopWithLibrdkafkaConsumerProtocol() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        let topic = TestBrokers.uniqueName("interop848")
+        let group = TestBrokers.uniqueName("g848")
+        try await cluster.createTopic(topic, partitions: 4)
+        let klifeSeen = Mutex<[String]>([])
+        let (klifeValues, rdkafkaValues) = try await FetchTests.withClient(cluster.bootstrap) { client in
+            let member = try client.startConsumerGroup(Self.configuration(group, topic)) { batch in
+                klifeSeen.withLock { $0 += batch.records.map { "\(batch.partition):\($0.valueString ?? "")" } }
+                return .commit
+            }
+            try await ConsumerGroupTests.waitUntil("klife owns all 4 partitions", timeout: .seconds(60)) { member.assignedPartitions.count == 4 }
+            async let rdkafka = RdKafkaTool.consume(
+                bootstrap: cluster.bootstrap, topic: topic, group: group, groupProtocol: .consumer, timeoutMilliseconds: 25_000)
+            try await ConsumerGroupTests.waitUntil("librdkafka joined and took 2 partitions", timeout: .seconds(45)) {
+                member.assignedPartitions.count == 2
+            }
+            for p: Int32 in 0..<4 {
+                try await RdKafkaTool.produce(
+                    bootstrap: cluster.bootstrap, topic: topic, records: (0..<10).map { (key: nil, value: "p\(p)-\($0)") }, partition: p)
+            }
+            let fromRdkafka = try await rdkafka
+            try await ConsumerGroupTests.waitUntil("klife owns all 4 partitions again", timeout: .seconds(60)) { member.assignedPartitions.count == 4 }
+            for p: Int32 in 0..<4 {
+                try await RdKafkaTool.produce(bootstrap: cluster.bootstrap, topic: topic, records: [(key: nil, value: "end-\(p)")], partition: p)
+            }
+            try await ConsumerGroupTests.waitUntil("klife got every end marker") { klifeSeen.withLock { $0.filter { $0.contains(":end-") }.count } == 4 }
+            await member.stop()
+            return (klifeSeen.withLock { $0 }, fromRdkafka.map { "\($0.partition):\(String(decoding: $0.value ?? [], as: UTF8.self))" })
+        }
+        let klifeRecords = klifeValues.filter { !$0.contains(":end-") }
+        let klifePartitions = Set(klifeRecords.map { $0.split(separator: ":")[0] })
+        let rdkafkaPartitions = Set(rdkafkaValues.map { $0.split(separator: ":")[0] })
+        #expect(klifePartitions.count == 2)
+        #expect(rdkafkaPartitions.count == 2)
+        #expect(klifePartitions.isDisjoint(with: rdkafkaPartitions))
+        let all = klifeRecords + rdkafkaValues
+        #expect(all.count == 40, "klife \(klifeRecords.count) + librdkafka \(rdkafkaValues.count)")
+        #expect(Set(all).count == 40)
+    }
 }

@@ -1,0 +1,24 @@
+import Foundation
+import Testing
+
+/// `klife consume --group` run as a subprocess against Tansu.
+@Suite("klife consume --group", .serialized)
+struct ConsumerGroupCLITests {
+    func klife(_ arguments: [String]) async throws -> ScriptProcess.Result {
+        try await ScriptProcess.run(try CLIIntegrationTests.klifeExecutable(), arguments, timeout: 90, check: true)
+    }
+
+    @Test("--count commits only the records printed: the next run continues right after them")
+    func countCommitsOnlyWhatWasPrinted() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("cli-group")
+        let group = TestBrokers.uniqueName("g")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: (0..<5).map { (key: nil, value: "c\($0)") }, partition: 0)
+        let common = ["consume", "--bootstrap", bootstrap, "--topic", topic, "--group", group, "--format", "value", "--timeout-ms", "3000"]
+        let first = try await klife(common + ["--count", "3", "--group-protocol", "classic"])
+        #expect(first.stdoutText.split(separator: "\n") == ["c0", "c1", "c2"])
+        let second = try await klife(common + ["--count", "2"])
+        #expect(second.stdoutText.split(separator: "\n") == ["c3", "c4"])
+    }
+}
