@@ -1,0 +1,42 @@
+import Testing
+
+@testable import Klife
+
+@Suite("KafkaConsumerGroupConfiguration")
+struct KafkaConsumerGroupConfigurationTests {
+    @Test func topicOptionsFallBackToTheDefaults() {
+        var configuration = KafkaConsumerGroupConfiguration(groupID: "g", topics: ["a", "b"], isolationLevel: .readUncommitted, fetchMaxBytes: 10)
+        configuration.topicOptions["b"] = KafkaConsumerTopicOptions(offsetResetPolicy: .earliest, mode: .manual)
+        #expect(configuration.options(for: "a").isolationLevel == .readUncommitted)
+        #expect(configuration.options(for: "a").fetchMaxBytes == 10)
+        #expect(configuration.options(for: "b").offsetResetPolicy == .earliest)
+        #expect(configuration.options(for: "b").mode == .manual)
+        #expect(configuration.groupProtocol == .automatic)
+        #expect(configuration.validationProblems().isEmpty)
+    }
+
+    @Test func queueSizeDefaultsFollowTheBatchSize() {
+        #expect(KafkaConsumerTopicOptions().effectiveMaxQueueSize == 5)
+        #expect(KafkaConsumerTopicOptions(handlerMaxBatchSize: .records(10)).effectiveMaxQueueSize == 20)
+        #expect(KafkaConsumerTopicOptions(maxQueueSize: 2, handlerMaxBatchSize: .records(10)).effectiveMaxQueueSize == 2)
+    }
+
+    @Test func invalidOptionsAreNamed() {
+        var configuration = KafkaConsumerGroupConfiguration(groupID: "", topics: [], assignors: [])
+        configuration.topicOptions["t"] = KafkaConsumerTopicOptions(fetchMaxBytes: 0, maxUnackedCommits: -1, handlerMaxBatchSize: .records(0))
+        let problems = configuration.validationProblems()
+        #expect(problems.contains("groupID must not be empty"))
+        #expect(problems.contains("topics must not be empty"))
+        #expect(problems.contains("assignors must not be empty"))
+        #expect(problems.contains("topicOptions[t].fetchMaxBytes must be > 0"))
+        #expect(problems.contains("topicOptions[t].maxUnackedCommits must be >= 0"))
+        #expect(problems.contains("topicOptions[t].handlerMaxBatchSize must be > 0"))
+    }
+
+    @Test func batchResultShapes() {
+        #expect(KafkaConsumerBatchResult.commit.cooldown == nil)
+        #expect(KafkaConsumerBatchResult.retry(cooldown: .seconds(1)).cooldown == .seconds(1))
+        #expect(KafkaConsumerBatchResult.commit != .retry)
+        #expect(KafkaConsumerBatchResult.perRecord([1: .commit]) == .perRecord([1: .commit]))
+    }
+}
