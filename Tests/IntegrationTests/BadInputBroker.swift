@@ -5,9 +5,10 @@ import Synchronization
 
 @testable import Klife
 
-/// A broker impostor in the test process that answers ApiVersions and Metadata correctly (it advertises
-/// itself as node 1) until a test queues a fault for an API: then the next request of that API gets
-/// garbage instead of an answer. What a broken, hostile or half-dead broker can send.
+/// A broker impostor in the test process that answers ApiVersions, Metadata and FindCoordinator correctly
+/// (it advertises itself as node 1 and coordinator of everything) until a test queues a fault for an API:
+/// then the next request of that API gets garbage instead of an answer. What a broken, hostile or half-dead
+/// broker can send. FindCoordinator errors can be queued too, answered the way Kafka does (node -1, host "").
 final class BadInputBroker: Sendable {
     enum Fault: String, Sendable, CaseIterable, CustomStringConvertible {
         /// A well-framed response with the right correlation id whose body is not the response.
@@ -32,6 +33,7 @@ final class BadInputBroker: Sendable {
 
     let channel: any Channel
     private let faults = Mutex<[Int16: [Fault]]>([:])
+    private let coordinatorErrors = Mutex<[Int16]>([])
     fileprivate let accepted = Mutex(0)
 
     private init(channel: any Channel) {
@@ -66,6 +68,15 @@ final class BadInputBroker: Sendable {
     /// Queues `fault` for the next `times` requests with `apiKey`.
     func inject(_ fault: Fault, apiKey: Int16, times: Int = 1) {
         faults.withLock { $0[apiKey, default: []] += Array(repeating: fault, count: times) }
+    }
+
+    /// The next FindCoordinator answers carry these error codes, one per request.
+    func injectCoordinatorErrors(_ codes: [Int16]) {
+        coordinatorErrors.withLock { $0 += codes }
+    }
+
+    fileprivate func takeCoordinatorError() -> Int16 {
+        coordinatorErrors.withLock { $0.isEmpty ? 0 : $0.removeFirst() }
     }
 
     /// Removes the next queued fault for `apiKey`.
@@ -118,7 +129,7 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
         case ApiVersionsRequest.apiKey:
             let answered = min(version, 3)
             KafkaResponseHeader(correlationID: correlationID).encode(into: &response, headerVersion: 0)
-            let apis: [(Int16, ClosedRange<Int16>)] = [(3, 0...12), (18, 0...3)]
+            let apis: [(Int16, ClosedRange<Int16>)] = [(3, 0...12), (10, 0...4), (18, 0...3)]
             try ApiVersionsResponse(
                 errorCode: version > 3 ? 35 : 0,
                 apiKeys: apis.map { .init(apiKey: $0.0, minVersion: $0.1.lowerBound, maxVersion: $0.1.upperBound) }
@@ -129,6 +140,21 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
                 brokers: [.init(nodeId: 1, host: "127.0.0.1", port: Int32(broker.port), rack: nil)], clusterId: "bad-input", controllerId: 1,
                 topics: []
             ).encode(into: &response, version: version)
+        case FindCoordinatorRequest.apiKey:
+            let header = try KafkaRequestHeader(from: &frame, headerVersion: FindCoordinatorRequest.requestHeaderVersion(for: version))
+            let request = try FindCoordinatorRequest(from: &frame, version: version)
+            KafkaResponseHeader(correlationID: header.correlationID)
+                .encode(into: &response, headerVersion: FindCoordinatorRequest.responseHeaderVersion(for: version))
+            let code = broker.takeCoordinatorError()
+            let (node, host, port): (Int32, String, Int32) = code == 0 ? (1, "127.0.0.1", Int32(broker.port)) : (-1, "", -1)
+            let message: String? = code == 0 ? nil : "injected error \(code)"
+            let answer =
+                version >= 4
+                ? FindCoordinatorResponse(coordinators: request.coordinatorKeys.map {
+                    .init(key: $0, nodeId: node, host: host, port: port, errorCode: code, errorMessage: message)
+                })
+                : FindCoordinatorResponse(errorCode: code, errorMessage: message, nodeId: node, host: host, port: port)
+            try answer.encode(into: &response, version: version)
         default:
             return context.close(promise: nil)
         }

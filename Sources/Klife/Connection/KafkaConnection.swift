@@ -75,6 +75,10 @@ public final class KafkaConnection: Sendable {
     /// - Parameters:
     ///   - version: the version to encode; nil uses the negotiated one.
     ///   - timeout: nil uses ``requestTimeout``. When it expires the connection is closed.
+    ///
+    /// A response that does not decode closes the connection before the error is thrown (see
+    /// ``decodeResponse(to:from:version:)``).
+    ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/unsupportedByBroker`` (no usable version),
     ///   ``KafkaError/Code/protocolViolation`` (encoding or decoding failed, or a correlation mismatch),
     ///   ``KafkaError/Code/requestTimedOut``, ``KafkaError/Code/connectionClosed``,
@@ -85,7 +89,14 @@ public final class KafkaConnection: Sendable {
         let version = try resolveVersion(R.self, version)
         let frame = try encode(request, version: version)
         var response = try await sendFrame(frame, timeout: timeout)
-        return try decodeResponse(to: R.self, from: &response, version: version)
+        do {
+            return try Self.decodeResponse(R.self, from: &response, version: version, peer: peer)
+        } catch {
+            // Closed before the caller hears of it, so that a retry is never handed this connection again.
+            logger.warning("closing the connection after an undecodable response", metadata: [KafkaLogKey.brokerHost: "\(address)", "kafka.error": "\(error)"])
+            await close()
+            throw error
+        }
     }
 
     /// Sends `request` without waiting for a response (Produce with acks=0); returns when the bytes

@@ -1,0 +1,412 @@
+import Foundation
+import KafkaProtocol
+import NIOCore
+import Synchronization
+import Testing
+
+@testable import Klife
+
+/// Faults outside the producer, injected into the librdkafka mock cluster (errors per API, RTT, brokers
+/// down and up, connections cut) and into Tansu (SIGKILL and restart): retriable errors are recovered from
+/// within the documented retry budget, non-retriable ones reach the caller as the documented error, nothing
+/// hangs, and the client works normally once the fault is gone.
+@Suite("Fault injection: fetch, metadata, offsets, coordinators, groups", .serialized)
+struct FaultInjectionTests {
+    /// A mock cluster with `topic` (1 partition, replicated on all 3 brokers, leader `leader`) holding
+    /// `records` records "r-0"…, and a client on it.
+    static func withTopic(
+        records: Int = 5, leader: Int32 = 1, requestTimeout: Duration = .seconds(10), fetcherRequestTimeout: Duration = .seconds(10),
+        connectTimeout: Duration = .seconds(5),
+        _ body: @Sendable (MockCluster, KafkaClient, String) async throws -> Void
+    ) async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        let topic = TestBrokers.uniqueName("fault")
+        try await cluster.createTopic(topic, partitions: 1, replicationFactor: 3)
+        try await cluster.setLeader(topic: topic, partition: 0, broker: leader)
+        var configuration = try ClientTestSupport.configuration(bootstrap: cluster.bootstrap)
+        configuration.connection.requestTimeout = requestTimeout
+        configuration.connection.connectTimeout = connectTimeout
+        configuration.fetchers = [KafkaFetcherConfiguration(requestTimeout: fetcherRequestTimeout)]
+        var logger = ClientTestSupport.logger
+        if ProcessInfo.processInfo.environment["KLIFE_TEST_DEBUG"] != nil { logger.logLevel = .debug }
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: logger) { client in
+            let produced = await client.produceBatch((0..<records).map { KafkaRecord(topic: topic, partition: 0, value: "r-\($0)") })
+            #expect(produced.allSatisfy { (try? $0.get()) != nil }, "setup produce failed: \(produced)")
+            try await body(cluster, client, topic)
+        }
+    }
+
+    static func values(_ records: [KafkaRecord]) -> [String] { records.compactMap(\.valueString) }
+
+    // MARK: Fetch
+
+    @Test("Fetch: retriable errors within the retry budget are recovered from", arguments: [
+        Int16(3),  // UNKNOWN_TOPIC_OR_PARTITION
+        5,  // LEADER_NOT_AVAILABLE
+        6,  // NOT_LEADER_OR_FOLLOWER
+        7,  // REQUEST_TIMED_OUT
+        9,  // REPLICA_NOT_AVAILABLE
+        56,  // KAFKA_STORAGE_ERROR
+        74,  // FENCED_LEADER_EPOCH
+        -195,  // librdkafka mock: the broker cuts the connection instead of answering
+    ])
+    func fetchRecovers(code: Int16) async throws {
+        try await Self.withTopic { cluster, client, topic in
+            try await cluster.pushErrors(apiKey: 1, codes: [code, code])
+            let records = try await client.fetch(topic: topic, partition: 0, offset: 0)
+            #expect(Self.values(records) == (0..<5).map { "r-\($0)" })
+        }
+    }
+
+    @Test("Fetch: a retriable error that outlasts the retries is a typed retriable error, and the next fetch works")
+    func fetchExhaustsRetries() async throws {
+        try await Self.withTopic { cluster, client, topic in
+            try await cluster.pushErrors(apiKey: 1, codes: [6, 6, 6, 6, 6, 6])
+            let error = await #expect(throws: KafkaError.self) { try await client.fetch(topic: topic, partition: 0, offset: 0) }
+            #expect(error?.isRetriable == true)
+            #expect(error?.kafkaCode == 6)
+            withKnownIssue("Consumer (FetchExecutor.perform): a top-level Fetch error code (what the mock cluster sends) fails the whole request as brokerError 'Fetch to broker N failed', bypassing FetchPartitionErrorPolicy: after the retries the caller gets brokerError without the partition, not leaderNotAvailable") {
+                #expect(error?.code == .leaderNotAvailable, "\(String(describing: error))")
+                #expect(error?.message.contains(topic) == true)
+            }
+            try await cluster.clearErrors(apiKey: 1)
+            #expect(Self.values(try await client.fetch(topic: topic, partition: 0, offset: 2)) == ["r-2", "r-3", "r-4"])
+        }
+    }
+
+    @Test("Fetch: non-retriable errors reach the caller as the documented error", arguments: [
+        (Int16(29), KafkaError.Code.authorizationFailed),  // TOPIC_AUTHORIZATION_FAILED
+        (1, .offsetOutOfRange),  // OFFSET_OUT_OF_RANGE
+        (2, .brokerError),  // CORRUPT_MESSAGE
+        (-1, .brokerError),  // UNKNOWN_SERVER_ERROR
+    ])
+    func fetchNonRetriable(code: Int16, expected: KafkaError.Code) async throws {
+        try await Self.withTopic { cluster, client, topic in
+            try await cluster.pushErrors(apiKey: 1, codes: [code])
+            let outcome: Result<[KafkaRecord], any Error>
+            do {
+                outcome = .success(try await client.fetch(topic: topic, partition: 0, offset: 0))
+            } catch {
+                outcome = .failure(error)
+            }
+            withKnownIssue("Consumer (FetchExecutor.perform): top-level Fetch error codes are all retried, so a non-retriable one (here \(code)) is swallowed instead of reported") {
+                guard case .failure(let failure) = outcome, let error = failure as? KafkaError else {
+                    Issue.record("error \(code) was not reported: \(outcome)")
+                    return
+                }
+                #expect(error.code == expected, "\(error)")
+                #expect(error.kafkaCode == code)
+                #expect(error.isRetriable == false)
+            }
+            // Not retried: the one pushed error was used up by a single request, and the next call works.
+            #expect(Self.values(try await client.fetch(topic: topic, partition: 0, offset: 4)) == ["r-4"])
+        }
+    }
+
+    @Test("Fetch: a slow broker makes the request time out (no hang); it answers again once fast")
+    func slowBrokerFetch() async throws {
+        try await Self.withTopic(fetcherRequestTimeout: .seconds(1), connectTimeout: .seconds(2)) { cluster, client, topic in
+            try await cluster.setRTT(broker: 1, milliseconds: 2_500)
+            let started = ContinuousClock.now
+            let error = await #expect(throws: KafkaError.self) { try await client.fetch(topic: topic, partition: 0, offset: 0) }
+            let elapsed = ContinuousClock.now - started
+            #expect(error?.isRetriable == true, "\(String(describing: error))")
+            #expect([.requestTimedOut, .leaderNotAvailable, .connectionClosed].contains(error?.code), "\(String(describing: error))")
+            // Bounded by the configured timeouts: each of the 3 attempts waits at most the fetch request timeout
+            // (1 s) or, when the timeout closed the connection, the connect timeout (2 s) for the next one.
+            #expect(elapsed < .seconds(3 * (1 + 2) + 4), "fetch against a slow broker took \(elapsed)")
+            try await cluster.setRTT(broker: 1, milliseconds: 0)
+            let recovered = await ClientTestSupport.eventually {
+                (try? await client.fetch(topic: topic, partition: 0, offset: 0)).map(Self.values) == (0..<5).map { "r-\($0)" }
+            }
+            #expect(recovered)
+        }
+    }
+
+    @Test("Fetch: the leader going down and up while a reader polls loses and duplicates nothing")
+    func brokerDownAndUpDuringFetch() async throws {
+        try await Self.withTopic(records: 10, leader: 2, requestTimeout: .seconds(2)) { cluster, client, topic in
+            let errors = LockedBox<[KafkaError]>([])
+            let read = LockedBox<[String]>([])
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    // A reader that fetches from its next offset until it has 20 records.
+                    var next: Int64 = 0
+                    let deadline = ContinuousClock.now + .seconds(60)
+                    while next < 20 && ContinuousClock.now < deadline {
+                        let result = await client.fetchPartitions([KafkaFetchPosition(topic: topic, partition: 0, offset: next)])
+                        switch result.first?.value {
+                        case .success(let partition)?:
+                            read.withLock { $0 += partition.records.compactMap(\.valueString) }
+                            next = partition.nextOffset
+                            if partition.records.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+                        case .failure(let error)?:
+                            errors.withLock { $0.append(error) }
+                            try await Task.sleep(for: .milliseconds(50))
+                        case nil:
+                            Issue.record("fetchPartitions returned no result")
+                            return
+                        }
+                    }
+                }
+                try await ClientTestSupport.eventuallyOrFail("the first 10 records were read") { read.withLock { $0.count } >= 10 }
+                try await cluster.down(broker: 2)
+                try await ClientTestSupport.eventuallyOrFail("the reader saw the broker down") { !errors.withLock { $0.isEmpty } }
+                try await cluster.up(broker: 2)
+                let more = await client.produceBatch((10..<20).map { KafkaRecord(topic: topic, partition: 0, value: "r-\($0)") })
+                #expect(more.allSatisfy { (try? $0.get()) != nil }, "\(more)")
+                try await group.waitForAll()
+            }
+            #expect(read.withLock { $0 } == (0..<20).map { "r-\($0)" })
+            for error in errors.withLock({ $0 }) {
+                #expect(error.isRetriable, "a non-retriable error while the broker was down: \(error)")
+            }
+        }
+    }
+
+    // MARK: ListOffsets and Metadata
+
+    @Test("ListOffsets: retriable errors are recovered from", arguments: [Int16(3), 5, 6, 7, 56, 74])
+    func listOffsetsRecovers(code: Int16) async throws {
+        try await Self.withTopic { cluster, client, topic in
+            try await cluster.pushErrors(apiKey: 2, codes: [code, code])
+            let check = {
+                let offsets = try await client.listOffsets(topic: topic, at: .latest)
+                #expect(offsets[0]?.offset == 5)
+            }
+            if code == 7 {
+                await withKnownIssue("Admin (KafkaClient.listOffsets): REQUEST_TIMED_OUT (7) in a ListOffsets partition is reported as brokerError instead of retried") {
+                    try await check()
+                }
+            } else {
+                try await check()
+            }
+        }
+    }
+
+    @Test("Metadata: a topic without a leader is waited out; once it has one, calls work")
+    func topicWithoutLeader() async throws {
+        try await Self.withTopic { cluster, client, topic in
+            try await cluster.setTopicError(topic: topic, code: 5)  // LEADER_NOT_AVAILABLE in Metadata
+            // A topic error is not a failed refresh, and a retriable one keeps what was known about the topic.
+            let during = try await client.refreshMetadata()
+            #expect(during.topic(topic)?.partitionCount == 1)
+            try await cluster.setTopicError(topic: topic, code: 0)
+            let recovered = await ClientTestSupport.eventually {
+                (try? await client.listOffsets(topic: topic, at: .latest))?[0]?.offset == 5
+            }
+            #expect(recovered)
+        }
+    }
+
+    // MARK: Coordinators
+
+    /// A client on a ``BadInputBroker``, which answers FindCoordinator errors the way Kafka does.
+    static func withScriptedCoordinator(_ body: @Sendable (BadInputBroker, KafkaClient) async throws -> Void) async throws {
+        let broker = try await BadInputBroker.start()
+        defer { Task { await broker.stop() } }
+        try await KafkaClient.withRunningClient(
+            configuration: try ClientTestSupport.configuration(bootstrap: broker.bootstrap), logger: ClientTestSupport.logger
+        ) { client in try await body(broker, client) }
+    }
+
+    @Test("FindCoordinator: coordinator errors are typed and retriable, and the next lookup succeeds", arguments: [
+        Int16(14),  // COORDINATOR_LOAD_IN_PROGRESS
+        15,  // COORDINATOR_NOT_AVAILABLE
+        16,  // NOT_COORDINATOR
+    ])
+    func coordinatorErrors(code: Int16) async throws {
+        try await Self.withScriptedCoordinator { broker, client in
+            for type in [CoordinatorCache.KeyType.group, .transaction] {
+                let key = CoordinatorCache.Key(type: type, key: TestBrokers.uniqueName("key"))
+                broker.injectCoordinatorErrors([code])
+                let error = await #expect(throws: KafkaError.self) { try await client.cluster.coordinator(for: key) }
+                #expect(error?.code == .coordinatorNotAvailable, "\(String(describing: error))")
+                #expect(error?.kafkaCode == code)
+                #expect(error?.isRetriable == true)
+                let recovered = try await client.cluster.coordinator(for: key)
+                #expect(recovered.nodeID == 1)
+            }
+        }
+    }
+
+    @Test("FindCoordinator: a non-retriable error reaches the caller with its code")
+    func coordinatorAuthorizationFailure() async throws {
+        try await Self.withScriptedCoordinator { broker, client in
+            let key = CoordinatorCache.Key(type: .group, key: TestBrokers.uniqueName("g"))
+            broker.injectCoordinatorErrors([30])  // GROUP_AUTHORIZATION_FAILED
+            let error = await #expect(throws: KafkaError.self) { try await client.cluster.coordinator(for: key) }
+            #expect(error?.code == .brokerError)
+            #expect(error?.kafkaCode == 30)
+            #expect(error?.isRetriable == false)
+            #expect(error?.message.contains(key.key) == true, "\(String(describing: error))")
+        }
+    }
+
+    @Test("FindCoordinator: the mock cluster's error answer (a null host) is a typed protocol error, and the next lookup works")
+    func coordinatorErrorFromTheMockCluster() async throws {
+        try await Self.withTopic(records: 0) { cluster, client, _ in
+            let group = TestBrokers.uniqueName("g")
+            try await cluster.setCoordinator(.group, key: group, broker: 3)
+            let key = CoordinatorCache.Key(type: .group, key: group)
+            try await cluster.pushErrors(apiKey: 10, codes: [15])
+            // librdkafka's mock writes a null Host with the error; the field is not nullable, so we refuse it.
+            let error = await #expect(throws: KafkaError.self) { try await client.cluster.coordinator(for: key) }
+            #expect(error?.code == .protocolViolation && error?.message.contains("host") == true, "\(String(describing: error))")
+            #expect(try await client.cluster.coordinator(for: key).nodeID == 3)
+        }
+    }
+
+    @Test("A consumer group on the mock cluster reads and commits everything, also through FindCoordinator, OffsetFetch and OffsetCommit errors", arguments: [false, true])
+    func groupRecoversFromCoordinatorAndOffsetErrors(injectErrors: Bool) async throws {
+        try await Self.withTopic(records: 10) { cluster, client, topic in
+            try await cluster.setInitialRebalanceDelay(milliseconds: 0)
+            // The mock cluster closes the connection on our flexible JoinGroup (v6+) and SyncGroup (v4+) requests
+            // (Tansu takes them), so the group APIs are held to their last non-flexible versions here.
+            for (api, max) in [(Int16(11), Int16(5)), (14, 3), (12, 3), (13, 3), (8, 7), (9, 5)] {
+                try await cluster.setApiVersion(apiKey: api, min: 0, max: max)
+            }
+            let group = TestBrokers.uniqueName("g")
+            if injectErrors {
+                try await cluster.pushErrors(apiKey: 10, codes: [15, 14])  // FindCoordinator
+                try await cluster.pushErrors(apiKey: 9, codes: [14, 16])  // OffsetFetch
+                try await cluster.pushErrors(apiKey: 8, codes: [14, 15, 16])  // OffsetCommit
+            }
+            let seen = LockedBox<[String]>([])
+            let member = try client.startConsumerGroup(
+                KafkaConsumerGroupConfiguration(
+                    groupID: group, topics: [topic], sessionTimeout: .seconds(6), heartbeatInterval: .milliseconds(500),
+                    offsetResetPolicy: .earliest)
+            ) { batch in
+                seen.withLock { $0 += batch.records.compactMap(\.valueString) }
+                return .commit
+            }
+            try await ClientTestSupport.eventuallyOrFail("the group read all 10 records", timeout: .seconds(45)) { Set(seen.withLock { $0 }).count >= 10 }
+            // Every record at least once, in order per partition (redelivery after a failed commit is allowed).
+            let values = seen.withLock { $0 }
+            #expect(Set(values) == Set((0..<10).map { "r-\($0)" }))
+            #expect(values.firstIndex(of: "r-9").map { index in values[..<index].contains("r-0") } ?? false)
+            // The commit went through in the end: the group's committed offset is 10.
+            let committed = await ClientTestSupport.eventuallyValue(timeout: .seconds(30)) { () -> Int64? in
+                let offsets = try? await Self.committedOffset(client: client, group: group, topic: topic)
+                return offsets == 10 ? offsets : nil
+            }
+            if injectErrors {
+                withKnownIssue("Consumer groups (ClassicConsumerGroupRunner): a commit that fails with a retriable coordinator error (14/15/16) is not retried; the offset stays uncommitted until a later batch commits") {
+                    #expect(committed == 10)
+                }
+            } else {
+                #expect(committed == 10)
+            }
+            await member.stop()
+        }
+    }
+
+    /// The group's committed offset of `topic`/0, read with OffsetFetch (v7 at most) from the coordinator.
+    static func committedOffset(client: KafkaClient, group: String, topic: String) async throws -> Int64? {
+        let (connection, _) = try await client.cluster.coordinatorConnection(for: .init(type: .group, key: group))
+        let version = min(connection.negotiatedVersion(for: OffsetFetchRequest.self) ?? 1, 7)
+        let response = try await connection.send(
+            OffsetFetchRequest(groupId: group, topics: [.init(name: topic, partitionIndexes: [0])]), version: version)
+        return response.topics.first?.partitions.first?.committedOffset
+    }
+
+    // MARK: Tansu killed
+
+    @Test("Tansu SIGKILLed and restarted while a reader fetches: typed retriable errors, no hang, reading resumes")
+    func tansuKilledWhileFetching() async throws {
+        let (tansu, bootstrap) = try await TansuControl.startPrivate(prefix: "tansu-fault")
+        do {
+            var configuration = try ClientTestSupport.configuration(bootstrap: bootstrap)
+            configuration.connection.requestTimeout = .seconds(3)
+            try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+                let topic = TestBrokers.uniqueName("killed")
+                try await client.createTopic(topic)
+                _ = await client.produceBatch((0..<5).map { KafkaRecord(topic: topic, partition: 0, value: "before-\($0)") })
+                let errors = LockedBox<[KafkaError]>([])
+                let read = LockedBox<[String]>([])
+                let stop = LockedBox(false)
+                // Set once the restarted (empty) broker has the topic again: the reader starts over at 0.
+                let restartAt = LockedBox<Int64?>(nil)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        var next: Int64 = 0
+                        while !stop.withLock({ $0 }) {
+                            if let restart = restartAt.withLock({ value -> Int64? in defer { value = nil }; return value }) { next = restart }
+                            let started = ContinuousClock.now
+                            let result = await client.fetchPartitions([KafkaFetchPosition(topic: topic, partition: 0, offset: next)])
+                            #expect(ContinuousClock.now - started < .seconds(30), "one fetch call took \(ContinuousClock.now - started)")
+                            switch result.first?.value {
+                            case .success(let partition)?:
+                                read.withLock { $0 += partition.records.compactMap(\.valueString) }
+                                next = partition.nextOffset
+                                try await Task.sleep(for: .milliseconds(20))
+                            case .failure(let error)?:
+                                errors.withLock { $0.append(error) }
+                                // The restarted broker is empty (memory storage): start over at 0.
+                                if error.code == .offsetOutOfRange { next = 0 }
+                                try await Task.sleep(for: .milliseconds(100))
+                            case nil:
+                                return
+                            }
+                        }
+                    }
+                    try await ClientTestSupport.eventuallyOrFail("the first records were read") { read.withLock { $0.count } >= 5 }
+                    try await tansu.kill()
+                    try await ClientTestSupport.eventuallyOrFail("the reader saw the broker gone") { !errors.withLock { $0.isEmpty } }
+                    _ = try await tansu.restart()
+                    // Memory storage: recreate the topic on the restarted broker and write to it again.
+                    try await ClientTestSupport.eventuallyOrFail("the topic was recreated", timeout: .seconds(30)) {
+                        (try? await client.createTopic(topic)) != nil
+                    }
+                    let after = await client.produceBatch((0..<3).map { KafkaRecord(topic: topic, partition: 0, value: "after-\($0)") })
+                    #expect(after.allSatisfy { (try? $0.get()) != nil }, "produce after the restart: \(after)")
+                    restartAt.withLock { $0 = 0 }
+                    try await ClientTestSupport.eventuallyOrFail("the reader read the new records", timeout: .seconds(30)) {
+                        read.withLock { $0.contains("after-2") }
+                    }
+                    stop.withLock { $0 = true }
+                    try await group.waitForAll()
+                }
+                let values = read.withLock { $0 }
+                #expect(Array(values.prefix(5)) == (0..<5).map { "before-\($0)" })
+                #expect(Array(values.suffix(3)) == (0..<3).map { "after-\($0)" })
+                for error in errors.withLock({ $0 }) where error.code != .offsetOutOfRange && error.code != .unknownTopicOrPartition {
+                    #expect(error.isRetriable, "while the broker was gone: \(error)")
+                }
+            }
+        } catch {
+            try? await tansu.stop()
+            throw error
+        }
+        try await tansu.stop()
+    }
+}
+
+extension ClientTestSupport {
+    /// Waits until `condition` holds; records an issue naming `what` and throws when `timeout` passes first.
+    static func eventuallyOrFail(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
+        guard try await eventually(timeout: timeout, condition) else {
+            Issue.record("timed out waiting until \(what)")
+            throw CancellationError()
+        }
+    }
+
+    /// Polls `value` until it returns non-nil or `timeout` passes.
+    static func eventuallyValue<T>(timeout: Duration = .seconds(20), _ value: () async throws -> T?) async rethrows -> T? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let found = try await value() { return found }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return try await value()
+    }
+}
+
+/// A lock-protected value that escaping closures can share (a `Mutex` itself cannot be captured by them).
+final class LockedBox<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<T: Sendable>(_ body: (inout Value) throws -> T) rethrows -> T { try mutex.withLock { try body(&$0) } }
+}
