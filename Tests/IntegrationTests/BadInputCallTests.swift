@@ -69,7 +69,7 @@ struct BadInputCallTests {
             Case(name: "createTopic with 0 partitions", code: .invalidArgument, mentions: "partitions") {
                 try await $0.createTopics([.init(name: "ok-name", partitions: 0)])
             },
-            Case(name: "a consumer group without a group id", code: .invalidArgument, mentions: "group id") {
+            Case(name: "a consumer group without a group id", code: .invalidArgument, mentions: "groupID") {
                 _ = try $0.startConsumerGroup(.init(groupID: "", topics: [topic])) { _ in .commit }
             },
             Case(name: "a consumer group without topics", code: .invalidArgument, mentions: "topics") {

@@ -292,13 +292,7 @@ struct FaultInjectionTests {
                 let offsets = try? await Self.committedOffset(client: client, group: group, topic: topic)
                 return offsets == 10 ? offsets : nil
             }
-            if injectErrors {
-                withKnownIssue("Consumer groups (ClassicConsumerGroupRunner): a commit that fails with a retriable coordinator error (14/15/16) is not retried; the offset stays uncommitted until a later batch commits") {
-                    #expect(committed == 10)
-                }
-            } else {
-                #expect(committed == 10)
-            }
+            #expect(committed == 10)
             await member.stop()
         }
     }
