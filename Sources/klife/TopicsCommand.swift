@@ -14,12 +14,12 @@ struct TopicsCommand: AsyncParsableCommand {
         @Argument(help: "Topic name.") var name: String
         @Option(name: .long, help: "Number of partitions.") var partitions: Int32 = 1
         @Option(name: .customLong("replication-factor"), help: "Replication factor.") var replicationFactor: Int16 = 1
-        @Option(name: .customLong("config"), help: "Topic config KEY=VALUE (repeatable).") var configs: [String] = []
+        @Option(name: .customLong("topic-config"), help: "Topic config KEY=VALUE (repeatable); --config is the global client configuration file.") var configs: [String] = []
 
         func validate() throws {
             guard partitions > 0 else { throw ValidationError("--partitions must be > 0") }
             guard replicationFactor > 0 else { throw ValidationError("--replication-factor must be > 0") }
-            for config in configs where !config.contains("=") { throw ValidationError("--config \(config): expected KEY=VALUE") }
+            for config in configs where !config.contains("=") { throw ValidationError("--topic-config \(config): expected KEY=VALUE") }
         }
 
         func run() async throws {
