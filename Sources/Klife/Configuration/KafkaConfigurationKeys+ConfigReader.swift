@@ -30,11 +30,20 @@ public enum KafkaConfigurationKeys {
     ]
     /// Keys of ``KafkaTopicConfiguration/init(name:configReader:)``.
     public static let topic = ["producer", "partitioner"]
-    /// Keys of ``KafkaConsumerGroupConfiguration/init(configReader:)``.
-    public static let consumerGroup = [
-        "groupID", "topics", "instanceID", "sessionTimeout", "rebalanceTimeout", "heartbeatInterval", "assignors",
-        "isolationLevel", "offsetResetPolicy", "fetchMaxBytes", "fetcher",
+    /// Keys of ``KafkaConsumerTopicOptions/init(configReader:)``.
+    public static let consumerTopic = [
+        "isolationLevel", "offsetResetPolicy", "fetchMaxBytes", "maxQueueSize", "fetchInterval", "handlerCooldown",
+        "maxUnackedCommits", "handlerMaxBatchSize", "mode",
     ]
+    /// Keys of ``KafkaConsumerGroupConfiguration/init(configReader:)`` outside the topic option sections.
+    public static let consumerGroupTopLevel = [
+        "groupID", "topics", "instanceID", "groupProtocol", "sessionTimeout", "rebalanceTimeout", "heartbeatInterval",
+        "assignors", "isolationLevel", "offsetResetPolicy", "fetchMaxBytes", "fetcher",
+    ]
+    /// Every key of a consumer group, with `<topic>` for a subscribed topic.
+    public static var consumerGroup: [String] {
+        consumerGroupTopLevel + consumerTopic.map { "defaultTopicOptions.\($0)" } + consumerTopic.map { "topicOptions.<topic>.\($0)" }
+    }
     /// Top-level keys of ``KafkaClient/Configuration/init(configReader:)`` that are not sections.
     public static let clientTopLevel = [
         "defaultProducer", "defaultTransactionalPool", "defaultFetcher", "disabledFeatures", "enableUnknownTopics",
@@ -197,6 +206,25 @@ extension KafkaConsumerGroupConfiguration {
     ///   has no object at `scope`.
     public static func unknownKeys(inJSON data: Data, scope: [String] = []) throws -> [String] {
         let object = try KafkaConfigurationKeys.jsonObject(data, scope: scope)
-        return KafkaConfigurationKeys.unknownKeys(in: object, known: KafkaConfigurationKeys.consumerGroup, path: scope)
+        var unknown: [String] = []
+        let topics = Set(
+            (object["topics"] as? [String])
+                ?? ((object["topics"] as? String)?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? []))
+        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
+            if key == "topicOptions", let sections = value as? [String: Any] {
+                for (topic, section) in sections.sorted(by: { $0.key < $1.key }) {
+                    if topics.contains(topic) {
+                        unknown += KafkaConfigurationKeys.unknownKeys(in: section, known: KafkaConfigurationKeys.consumerTopic, path: scope + [key, topic])
+                    } else {
+                        unknown.append((scope + [key, topic]).joined(separator: ".") + " (not one of topics)")
+                    }
+                }
+            } else if key == "defaultTopicOptions" {
+                unknown += KafkaConfigurationKeys.unknownKeys(in: value, known: KafkaConfigurationKeys.consumerTopic, path: scope + [key])
+            } else if !KafkaConfigurationKeys.consumerGroupTopLevel.contains(key) || value is [String: Any] {
+                unknown += KafkaConfigurationKeys.unknownKeys(in: value, known: [], path: scope + [key])
+            }
+        }
+        return unknown
     }
 }

@@ -66,6 +66,10 @@ import Testing
         #expect(group.topics == ["orders"])
         #expect(group.offsetResetPolicy == .earliest)
         #expect(group.heartbeatInterval == .seconds(3))
+        #expect(group.groupProtocol == .classic)
+        #expect(group.topicOptions["orders"]?.handlerMaxBatchSize == .records(100))
+        #expect(group.topicOptions["orders"]?.offsetResetPolicy == .earliest)  // inherits the group default
+        #expect(group.topicOptions["orders"]?.maxUnackedCommits == 50)
     }
 
     @Test func environmentVariablesUseUpperSnakeCase() throws {
@@ -161,6 +165,16 @@ import Testing
         #expect(saslMessage.contains("sasl.mechanism: missing"))
     }
 
+    @Test func consumerGroupKeysAreChecked() throws {
+        let json = #"{"groupID": "g", "topics": ["a"], "sesionTimeout": "1s", "topicOptions": {"a": {"mode": "manual", "batch": 1}, "b": {}}}"#
+        #expect(try KafkaConsumerGroupConfiguration.unknownKeys(inJSON: Data(json.utf8)) == [
+            "sesionTimeout", "topicOptions.a.batch", "topicOptions.b (not one of topics)",
+        ])
+        let reader = ConfigReader(provider: InMemoryProvider(values: ["groupID": "g", "topics": "a", "topicOptions.a.handlerMaxBatchSize": "lots"]))
+        let message = try #require(Self.errorMessage { _ = try KafkaConsumerGroupConfiguration(configReader: reader) })
+        #expect(message.contains("topicOptions.a.handlerMaxBatchSize: expected dynamic or a number of records, got \"lots\""))
+    }
+
     @Test func unknownKeysAreListedWithTheirFullPath() throws {
         let json = """
             {"app": {"klife": {
@@ -226,8 +240,10 @@ import Testing
         #expect(read == expected, "read but not listed: \(read.subtracting(expected).sorted()); listed but not read: \(expected.subtracting(read).sorted())")
 
         let groupRecorder = KeyRecorder()
-        _ = try? KafkaConsumerGroupConfiguration(configReader: ConfigReader(provider: InMemoryProvider(values: [:]), accessReporter: groupRecorder))
-        #expect(groupRecorder.keys == Set(KafkaConfigurationKeys.consumerGroup))
+        let groupValues: [AbsoluteConfigKey: ConfigValue] = ["groupID": "g", "topics": "t", "topicOptions.t.mode": "manual"]
+        _ = try KafkaConsumerGroupConfiguration(configReader: ConfigReader(provider: InMemoryProvider(values: groupValues), accessReporter: groupRecorder))
+        let expectedGroupKeys = Set(KafkaConfigurationKeys.consumerGroup.map { $0.replacingOccurrences(of: "<topic>", with: "t") })
+        #expect(groupRecorder.keys == expectedGroupKeys, "difference: \(groupRecorder.keys.symmetricDifference(expectedGroupKeys).sorted())")
     }
 }
 
