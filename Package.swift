@@ -105,6 +105,18 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "KlifeDocSnippetTests",
+            dependencies: [
+                "Klife",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ]
+        ),
+        .testTarget(
             name: "KlifeCLITests",
             dependencies: ["klife"]
         ),
