@@ -6,7 +6,8 @@ import NIOCore
 /// Kafka answers the requests of one connection in the order it received them, so responses are matched
 /// against a FIFO of in-flight requests: the first response must carry the correlation id of the oldest
 /// in-flight request, anything else is a protocol violation that closes the connection. Requests that
-/// expect no response (Produce with acks=0) get a correlation id but never enter the FIFO.
+/// expect no response (Produce with acks=0) get a correlation id but never enter the FIFO; a broker that
+/// answers them anyway (Tansu does) has those answers dropped, as long as they come in order.
 ///
 /// Timeouts use one timer for the whole connection: it is armed for the earliest deadline and, when it
 /// fires, either closes the connection (a request expired) or re-arms for the next deadline. A request
@@ -18,6 +19,8 @@ import NIOCore
 struct RequestPipelineStateMachine<Context> {
     struct InFlight {
         var correlationID: Int32
+        /// Position in the send order (correlation ids wrap, this does not).
+        var sequence: UInt64
         var apiKey: Int16
         var deadline: NIODeadline
         var context: Context
@@ -53,6 +56,11 @@ struct RequestPipelineStateMachine<Context> {
 
     private var state: State = .open
     private var inFlight: Deque<InFlight> = []
+    /// Recent requests sent without expecting a response, in send order, in case the broker answers them.
+    private var unanswered: Deque<(sequence: UInt64, correlationID: Int32)> = []
+    /// How many unanswered requests are remembered; a compliant broker never answers, so this only bounds memory.
+    static var unansweredLimit: Int { 1024 }
+    private var nextSequence: UInt64 = 0
     private var nextCorrelationID: Int32
     /// The instant the most recently armed timer fires, nil when none is armed.
     private var armedTimer: NIODeadline?
@@ -87,7 +95,8 @@ struct RequestPipelineStateMachine<Context> {
     mutating func sendRequest(apiKey: Int16, deadline: NIODeadline, context: Context) -> SendAction {
         if case .closed(let error) = state { return .fail(error) }
         let id = takeCorrelationID()
-        inFlight.append(InFlight(correlationID: id, apiKey: apiKey, deadline: deadline, context: context))
+        nextSequence += 1
+        inFlight.append(InFlight(correlationID: id, sequence: nextSequence, apiKey: apiKey, deadline: deadline, context: context))
         if let armed = armedTimer, armed <= deadline {
             return .write(correlationID: id, armTimer: nil)
         }
@@ -98,7 +107,11 @@ struct RequestPipelineStateMachine<Context> {
     /// A request that expects no response (Produce acks=0) is about to be written.
     mutating func sendWithoutResponse() -> SendAction {
         if case .closed(let error) = state { return .fail(error) }
-        return .write(correlationID: takeCorrelationID(), armTimer: nil)
+        let id = takeCorrelationID()
+        nextSequence += 1
+        unanswered.append((nextSequence, id))
+        if unanswered.count > Self.unansweredLimit { unanswered.removeFirst() }
+        return .write(correlationID: id, armTimer: nil)
     }
 
     /// A complete response frame arrived; `correlationID` is nil when the frame is too short to hold one.
@@ -106,6 +119,12 @@ struct RequestPipelineStateMachine<Context> {
         guard case .open = state else { return .none }  // already failed everything; drop late frames
         guard let correlationID else {
             return close(KafkaError(.protocolViolation, "response frame from \(peer) is shorter than a correlation id"))
+        }
+        // An answer to a request sent without expecting one, before the oldest request that expects one.
+        let answerableBefore = inFlight.first?.sequence ?? .max
+        if let index = unanswered.firstIndex(where: { $0.correlationID == correlationID && $0.sequence < answerableBefore }) {
+            unanswered.removeFirst(index + 1)
+            return .none
         }
         guard let head = inFlight.first else {
             return close(KafkaError(
@@ -119,6 +138,8 @@ struct RequestPipelineStateMachine<Context> {
             ))
         }
         inFlight.removeFirst()
+        // Requests sent before this one without expecting an answer got none: they never will.
+        while let oldest = unanswered.first, oldest.sequence < head.sequence { unanswered.removeFirst() }
         return .succeed(head.context)
     }
 
