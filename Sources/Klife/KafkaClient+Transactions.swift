@@ -10,7 +10,9 @@ extension KafkaClient {
     ///
     /// Produce through the ``KafkaTransaction`` handle given to `body` (an explicit handle, not Klife's
     /// implicit routing: see ``KafkaTransaction``). When every member of the pool is busy, the call waits
-    /// for one.
+    /// for one; so a transaction nested in another on the same pool waits forever once the enclosing ones
+    /// hold every member. Records produced with ``produce(_:options:)`` inside `body` are not part of the
+    /// transaction.
     ///
     /// ```swift
     /// let offsets = try await client.withTransaction { txn in
