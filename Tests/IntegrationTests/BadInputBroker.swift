@@ -129,7 +129,8 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
         case ApiVersionsRequest.apiKey:
             let answered = min(version, 3)
             KafkaResponseHeader(correlationID: correlationID).encode(into: &response, headerVersion: 0)
-            let apis: [(Int16, ClosedRange<Int16>)] = [(3, 0...12), (10, 0...4), (18, 0...3)]
+            // Group APIs are advertised (so a consumer group starts) but answered by closing the connection.
+            let apis: [(Int16, ClosedRange<Int16>)] = [(3, 0...12), (8, 0...8), (9, 0...7), (10, 0...4), (11, 0...7), (12, 0...4), (13, 0...4), (14, 0...5), (18, 0...3)]
             try ApiVersionsResponse(
                 errorCode: version > 3 ? 35 : 0,
                 apiKeys: apis.map { .init(apiKey: $0.0, minVersion: $0.1.lowerBound, maxVersion: $0.1.upperBound) }

@@ -231,6 +231,23 @@ struct FaultInjectionTests {
         }
     }
 
+    @Test("A coordinator that drops every JoinGroup is retried with a backoff, not hammered")
+    func droppedJoinGroupIsNotHammered() async throws {
+        try await Self.withScriptedCoordinator { broker, client in
+            let before = broker.acceptedConnections
+            let member = try client.startConsumerGroup(
+                KafkaConsumerGroupConfiguration(groupID: TestBrokers.uniqueName("g"), topics: ["t"], assignors: [.range])
+            ) { _ in .commit }
+            // A measurement window, not a synchronisation: count the connections the retries open in 3 s.
+            try await Task.sleep(for: .seconds(3))
+            let dialled = broker.acceptedConnections - before
+            await member.stop()
+            #expect(dialled >= 2, "the member never retried (\(dialled) connections)")
+            // With any backoff of 100 ms or more this stays around 30; without one it reaches thousands.
+            #expect(dialled <= 60, "\(dialled) connections in 3 s: JoinGroup is retried without a backoff")
+        }
+    }
+
     @Test("FindCoordinator: a non-retriable error reaches the caller with its code")
     func coordinatorAuthorizationFailure() async throws {
         try await Self.withScriptedCoordinator { broker, client in

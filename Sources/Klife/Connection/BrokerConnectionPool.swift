@@ -89,7 +89,9 @@ public final class BrokerConnectionPool: Sendable {
             switch action {
             case .use(let connection):
                 if connection.isActive { return connection }
-                state.withLock { $0.slots[key]?.connectionClosed(connection) }
+                state.withLock { state in
+                    _ = state.slots[key]?.connectionClosed(connection, now: .now(), using: &state.random)
+                }
             case .connect:
                 return try await dial(key: key, brokerID: brokerID, promise: promise!)
             case .wait(let future):
@@ -128,7 +130,7 @@ public final class BrokerConnectionPool: Sendable {
                 to: key.address, brokerID: brokerID, configuration: configuration, versionPolicy: versionPolicy,
                 tlsContext: tlsContext, eventLoopGroup: eventLoopGroup, logger: logger
             )
-            let kept = state.withLock { $0.slots[key]?.connectSucceeded(connection) ?? false }
+            let kept = state.withLock { $0.slots[key]?.connectSucceeded(connection, now: .now()) ?? false }
             guard kept else {
                 let error = KafkaError(
                     .clientNotRunning, "the connection pool was shut down (or \(key.address) removed) while connecting"
@@ -139,9 +141,11 @@ public final class BrokerConnectionPool: Sendable {
             }
             connection.onClose { [weak self] reason in
                 guard let self else { return }
-                self.state.withLock { $0.slots[key]?.connectionClosed(connection) }
+                let delay = self.state.withLock { state in
+                    state.slots[key]?.connectionClosed(connection, now: .now(), reason: reason, using: &state.random) ?? .zero
+                }
                 self.logger.info(
-                    "connection closed: \(reason.message)",
+                    "connection closed: \(reason.message)\(delay > .zero ? "; it had just connected, next dial in \(delay)" : "")",
                     metadata: [KafkaLogKey.brokerHost: "\(key.address)"]
                 )
             }

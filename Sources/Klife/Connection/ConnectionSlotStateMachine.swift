@@ -6,9 +6,14 @@ import NIOCore
 ///
 /// ```
 /// idle ──acquire──▶ connecting ──ok──▶ connected ──closed──▶ idle
-///                       │                                       
+///                       │                   │
+///                       │                   └──closed soon after connecting──▶ backingOff
 ///                       └──failed──▶ backingOff ──deadline passed + acquire──▶ connecting
 /// ```
+///
+/// A connection the broker closes soon after it was established counts as a failed connect for the
+/// backoff (as librdkafka's reconnect backoff does): a broker that accepts and then drops every request
+/// (a half-broken coordinator, a hostile peer) is dialled with growing pauses instead of in a tight loop.
 struct ConnectionSlotStateMachine<Connection: AnyObject, Pending> {
     enum State {
         case idle
@@ -33,9 +38,16 @@ struct ConnectionSlotStateMachine<Connection: AnyObject, Pending> {
 
     private(set) var state: State = .idle
     private(set) var backoff: ReconnectBackoff
+    /// Backoff for connections that close soon after connecting; reset by one that lives long enough.
+    private(set) var quickCloseBackoff: ReconnectBackoff
+    /// When the current connection was established (nil when the caller gave no time).
+    private var connectedAt: NIODeadline?
+    /// A connection closed sooner than this after connecting makes the next dial wait.
+    static var quickCloseThreshold: TimeAmount { .seconds(1) }
 
     init(backoff: ReconnectBackoff) {
         self.backoff = backoff
+        self.quickCloseBackoff = backoff
     }
 
     /// A caller wants a connection. `makePending` is called only when a new connect starts.
@@ -61,9 +73,10 @@ struct ConnectionSlotStateMachine<Connection: AnyObject, Pending> {
 
     /// The dial started by ``acquire(now:makePending:)`` succeeded. Returns false when the slot was shut
     /// down meanwhile (the caller closes the connection).
-    mutating func connectSucceeded(_ connection: Connection) -> Bool {
+    mutating func connectSucceeded(_ connection: Connection, now: NIODeadline? = nil) -> Bool {
         guard case .connecting = state else { return false }
         backoff.reset()
+        connectedAt = now
         state = .connected(connection)
         return true
     }
@@ -77,10 +90,30 @@ struct ConnectionSlotStateMachine<Connection: AnyObject, Pending> {
         return delay
     }
 
+    /// `connection` closed; the next acquire dials again, after a backoff when it closed less than
+    /// ``quickCloseThreshold`` after connecting (only when both instants are known). Returns the delay chosen.
+    @discardableResult
+    mutating func connectionClosed(
+        _ connection: Connection, now: NIODeadline? = nil, reason: KafkaError? = nil,
+        using generator: inout some RandomNumberGenerator
+    ) -> Duration {
+        guard case .connected(let current) = state, current === connection else { return .zero }
+        defer { connectedAt = nil }
+        if let now, let connectedAt, now - connectedAt < Self.quickCloseThreshold {
+            let delay = quickCloseBackoff.nextDelay(using: &generator)
+            let error = reason ?? KafkaError(.connectionClosed, "the connection closed right after it was established", isRetriable: true)
+            state = .backingOff(until: now + TimeAmount(delay), lastError: error)
+            return delay
+        }
+        quickCloseBackoff.reset()
+        state = .idle
+        return .zero
+    }
+
     /// `connection` closed; the next acquire dials again.
     mutating func connectionClosed(_ connection: Connection) {
-        guard case .connected(let current) = state, current === connection else { return }
-        state = .idle
+        var generator = SystemRandomNumberGenerator()
+        connectionClosed(connection, using: &generator)
     }
 
     /// Shuts the slot down and returns what the caller must close.

@@ -76,3 +76,59 @@ import Testing
         #expect(error.code == .protocolViolation)
     }
 }
+
+/// A broker that accepts connections and drops them at once is dialled with growing pauses.
+@Suite struct RobustnessSlotTests {
+    final class FakeConnection {}
+    typealias Machine = ConnectionSlotStateMachine<FakeConnection, Int>
+    let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
+
+    /// Connects at `now` and returns the connection.
+    func connect(_ machine: inout Machine, at now: NIODeadline) -> FakeConnection? {
+        guard case .connect = machine.acquire(now: now, makePending: { 0 }) else {
+            Issue.record("expected a dial at \(now)")
+            return nil
+        }
+        let connection = FakeConnection()
+        let accepted = machine.connectSucceeded(connection, now: now)
+        #expect(accepted)
+        return connection
+    }
+
+    @Test func quickClosesBackOffExponentiallyAndALongLivedConnectionResets() throws {
+        var machine = Machine(backoff: ReconnectBackoff(initial: .milliseconds(100), maximum: .seconds(1), jitter: 0))
+        var rng = SystemRandomNumberGenerator()
+        var now = t0
+        for expected: Duration in [.milliseconds(100), .milliseconds(200), .milliseconds(400)] {
+            let connection = try #require(connect(&machine, at: now))
+            let closedAt = now + .milliseconds(5)
+            let reason = KafkaError(.connectionClosed, "closed by the broker", isRetriable: true)
+            let delay = machine.connectionClosed(connection, now: closedAt, reason: reason, using: &rng)
+            #expect(delay == expected)
+            guard case .retryAfter(let until, let error) = machine.acquire(now: closedAt, makePending: { 0 }) else {
+                Issue.record("a quick close must back off")
+                return
+            }
+            #expect(until == closedAt + TimeAmount(expected))
+            #expect(error.message == "closed by the broker")
+            now = until
+        }
+        // A connection that lives past the threshold closes without a pause, and resets the backoff.
+        let stable = try #require(connect(&machine, at: now))
+        let late = now + Machine.quickCloseThreshold + .milliseconds(1)
+        let noPause = machine.connectionClosed(stable, now: late, using: &rng)
+        #expect(noPause == .zero)
+        let next = try #require(connect(&machine, at: late))
+        let firstPause = machine.connectionClosed(next, now: late + .milliseconds(1), using: &rng)
+        #expect(firstPause == .milliseconds(100))
+    }
+
+    @Test func withoutTimesAClosedConnectionIsRedialledAtOnce() throws {
+        var machine = Machine(backoff: ReconnectBackoff(initial: .milliseconds(100), maximum: .seconds(1), jitter: 0))
+        guard case .connect = machine.acquire(now: t0, makePending: { 0 }) else { Issue.record("connect"); return }
+        let connection = FakeConnection()
+        _ = machine.connectSucceeded(connection)
+        machine.connectionClosed(connection)
+        guard case .connect = machine.acquire(now: t0, makePending: { 0 }) else { Issue.record("redial at once"); return }
+    }
+}
