@@ -7,12 +7,20 @@ protocol ProducerDriverBackend<Entry>: Sendable {
 
     /// A request that was handed to the connection and whose answer is pending.
     associatedtype PendingRequest: Sendable
+    /// The connection a request went out on.
+    associatedtype Link: Sendable
 
     /// Encodes a planned Produce request and hands it to the connection of its sink's broker, without
     /// waiting for the answer. The drain loop awaits this before planning the next request, so one sink's
     /// requests reach the wire in plan order (which idempotent sequences rely on). Must not throw: a
     /// failure is returned as the pending request's result.
-    func write(_ plan: ProduceRequestPlan<Entry>) async -> PendingRequest
+    ///
+    /// - Parameter link: when earlier requests of the sink are still unanswered, the connection they went
+    ///   out on. The request must go out on that connection or not at all (``ProduceRequestResult/notSent``
+    ///   when it is closed): on another connection the broker could read it before an earlier request that
+    ///   is about to fail, and a partition's later batch could land before its earlier one.
+    /// - Returns: the pending request and the connection it went out on (nil if it went out on none).
+    func write(_ plan: ProduceRequestPlan<Entry>, pinnedTo link: Link?) async -> (PendingRequest, Link?)
     /// Waits for the answer of a written request. Must not throw: every failure is a ``ProduceRequestResult``.
     func result(of request: PendingRequest) async -> ProduceRequestResult
     /// InitProducerId for an idempotent producer: a fresh producer id, or (KIP-360) an epoch bump of the
@@ -100,15 +108,39 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
 
     private func drainLoop(_ sinkID: ProducerSinkID) async {
         let signal = state.withLockedValue { $0.signals[sinkID] }!
+        // The connection of the sink's unanswered requests. A request written while earlier ones are
+        // unanswered goes on the same connection, so the broker reads a sink's requests in send order; if
+        // an earlier one reached no connection (or its connection closed), the later ones are not sent
+        // either until the earlier ones are answered and can be retried first.
+        var link: Backend.Link?
+        var chainBroken = false
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled {
-                let action = state.withLockedValue { state -> Machine.SinkAction in
-                    state.isStopped ? .wait(until: nil) : state.machine.nextAction(for: sinkID, now: .now())
+                let (action, continuing) = state.withLockedValue { state -> (Machine.SinkAction, Bool) in
+                    if state.isStopped { return (.wait(until: nil), false) }
+                    let action = state.machine.nextAction(for: sinkID, now: .now())
+                    return (action, state.machine.hasEarlierRequestsInFlight(on: sinkID))
                 }
                 if isStopped { return }
                 switch action {
                 case .send(let plan):
-                    let pending = await backend.write(plan)
+                    if !continuing {
+                        link = nil
+                        chainBroken = false
+                    }
+                    if chainBroken {
+                        let requestID = plan.requestID
+                        group.addTask {
+                            self.requestCompleted(requestID, result: .notSent(message: "an earlier request to this broker was not sent"))
+                        }
+                        continue
+                    }
+                    let (pending, written) = await backend.write(plan, pinnedTo: link)
+                    if let written {
+                        link = written
+                    } else {
+                        chainBroken = true
+                    }
                     group.addTask {
                         let result = await self.backend.result(of: pending)
                         self.requestCompleted(plan.requestID, result: result)

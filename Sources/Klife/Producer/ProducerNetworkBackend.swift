@@ -19,15 +19,22 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
     /// Produce v3 is the first with record batches (magic 2).
     static let minimumProduceVersion: Int16 = 3
 
-    func write(_ plan: ProduceRequestPlan<ProducerEntry>) async -> PendingRequest {
+    func write(_ plan: ProduceRequestPlan<ProducerEntry>, pinnedTo link: KafkaConnection?) async -> (PendingRequest, KafkaConnection?) {
         let connection: KafkaConnection
-        do {
-            connection = try await cluster.connection(toBroker: plan.sink.broker, slot: plan.sink.lane == 0 ? nil : plan.sink.lane)
-        } catch {
-            return .finished(.notSent(message: "no connection to broker \(plan.sink.broker): \(error)"))
+        if let link {
+            guard link.isActive else {
+                return (.finished(.notSent(message: "the connection to broker \(plan.sink.broker) closed with requests outstanding")), nil)
+            }
+            connection = link
+        } else {
+            do {
+                connection = try await cluster.connection(toBroker: plan.sink.broker, slot: plan.sink.lane == 0 ? nil : plan.sink.lane)
+            } catch {
+                return (.finished(.notSent(message: "no connection to broker \(plan.sink.broker): \(error)")), nil)
+            }
         }
         guard let version = connection.negotiatedVersion(for: ProduceRequest.self), version >= Self.minimumProduceVersion else {
-            return .finished(.notSent(message: "broker \(plan.sink.broker) offers no Produce version >= 3"))
+            return (.finished(.notSent(message: "broker \(plan.sink.broker) offers no Produce version >= 3")), nil)
         }
         let frame: ByteBuffer
         do {
@@ -35,16 +42,18 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
         } catch {
             // Encoding failures (compression) would repeat on every retry; report them as broker-side
             // corrupt-message rejections so the records fail instead of looping until the timeout.
-            return .finished(.response(plan.batches.map {
+            // Nothing was written, but the batches fail for good, so later requests may follow.
+            return (.finished(.response(plan.batches.map {
                 ProducePartitionResult($0.topicPartition, errorCode: ProducerErrorCodes.invalidRecord,
                                        errorMessage: "could not encode the record batch: \(error)")
-            }))
+            })), connection)
         }
         if plan.expectsResponse {
             let timeout = configuration.requestTimeout + .seconds(5)
-            return .awaitingResponse(connection.enqueueFrame(frame, timeout: timeout), version: version, peer: "broker \(plan.sink.broker)")
+            return (.awaitingResponse(connection.enqueueFrame(frame, timeout: timeout), version: version, peer: "broker \(plan.sink.broker)"),
+                    connection)
         }
-        return .awaitingWrite(connection.enqueueFrameWithoutResponse(frame))
+        return (.awaitingWrite(connection.enqueueFrameWithoutResponse(frame)), connection)
     }
 
     func result(of request: PendingRequest) async -> ProduceRequestResult {

@@ -61,6 +61,11 @@ extension ProducerStateMachine {
         return .send(plan)
     }
 
+    /// Whether the sink has requests in flight besides the one it planned last.
+    func hasEarlierRequestsInFlight(on sinkID: ProducerSinkID) -> Bool {
+        (sinks[sinkID]?.inFlight.count ?? 0) > 1
+    }
+
     /// The batch of `partition` that may go out on `sink` now, if any. In-flight batches form a prefix of
     /// the partition's queue; the next one may join them only if it is not a retry (a retry waits until
     /// nothing of the partition is in flight, so order holds) and all of them are on the same sink.

@@ -11,6 +11,8 @@ import Testing
 private final class FakeProduceBackend: ProducerDriverBackend {
     typealias Entry = Int
     typealias PendingRequest = ProduceRequestResult
+    /// Connection number: a refused connection attempt reaches none.
+    typealias Link = Int
 
     struct State {
         var nextOffset: [ProducerTopicPartition: Int64] = [:]
@@ -30,6 +32,11 @@ private final class FakeProduceBackend: ProducerDriverBackend {
         /// Partitions with an injected rejection: the batches pipelined behind it see a gap, legitimately,
         /// until the client restarts the partition under a new epoch.
         var gapExpected: Set<ProducerTopicPartition> = []
+        /// false: like librdkafka's mock cluster, append whatever arrives without checking sequences.
+        var validatesSequences = true
+        /// The next this many connection attempts are refused (the request is not sent).
+        var refuseNextConnections = 0
+        var connection = 1
     }
 
     let state = Mutex(State())
@@ -45,7 +52,20 @@ private final class FakeProduceBackend: ProducerDriverBackend {
     }
 
     /// Answers at once, in write order, as a broker reading one connection would.
-    func write(_ plan: ProduceRequestPlan<Int>) async -> ProduceRequestResult {
+    func write(_ plan: ProduceRequestPlan<Int>, pinnedTo link: Int?) async -> (ProduceRequestResult, Int?) {
+        let refused = state.withLock { state -> Bool in
+            guard link == nil, state.refuseNextConnections > 0 else { return false }
+            state.refuseNextConnections -= 1
+            state.connection += 1
+            return true
+        }
+        if refused { return (.notSent(message: "connection refused"), nil) }
+        let connection = state.withLock { $0.connection }
+        if let link, link != connection { return (.notSent(message: "connection closed"), nil) }
+        return (answer(plan), connection)
+    }
+
+    private func answer(_ plan: ProduceRequestPlan<Int>) -> ProduceRequestResult {
         state.withLock { state in
             state.requests += 1
             state.maxBatchesPerRequest = max(state.maxBatchesPerRequest, plan.batches.count)
@@ -62,7 +82,7 @@ private final class FakeProduceBackend: ProducerDriverBackend {
                     results.append(.init(tp, errorCode: ProducerErrorCodes.outOfOrderSequenceNumber))
                     continue
                 }
-                if batch.baseSequence >= 0 {
+                if batch.baseSequence >= 0 && state.validatesSequences {
                     if batch.producerEpoch != state.grantedEpoch && batch.producerEpoch > state.partitionEpoch[tp, default: -1] {
                         state.sequenceErrors.append("\(tp): epoch \(batch.producerEpoch) was never granted")
                         results.append(.init(tp, errorCode: ProducerErrorCodes.invalidProducerEpoch))
@@ -210,6 +230,39 @@ struct ProducerDriverTests {
                     #expect(ids == Array(stride(from: Int(partition), to: 300, by: 3)), "partition \(partition) in order")
                     let offsets = ids.compactMap { try? state.delivered[$0]?.get().offset }
                     #expect(offsets == Array(0..<Int64(ids.count)), "offsets of partition \(partition): each record once")
+                }
+            }
+        }
+    }
+
+    @Test func aLaterRequestNeverOvertakesAnEarlierOneThatWasNotSent() async throws {
+        // The broker does not check sequences (as librdkafka's mock cluster), so only the producer keeps
+        // order: when a request reaches no connection, the requests pipelined behind it must not go out on
+        // a new connection before it is retried.
+        for _ in 0..<20 {
+            try await withDriver({
+                $0.maxInFlightRequests = 5
+                $0.batchSizeBytes = 300
+                $0.linger = .zero
+            }) { driver, backend in
+                backend.state.withLock {
+                    $0.validatesSequences = false
+                    $0.refuseNextConnections = 1
+                }
+                for chunk in stride(from: 0, to: 300, by: 10) {
+                    #expect(await driver.append(items(chunk..<chunk + 10)) == 10)
+                    if chunk == 150 { backend.state.withLock { $0.refuseNextConnections = 1 } }
+                }
+                await driver.flush()
+                backend.state.withLock { state in
+                    #expect(state.delivered.count == 300)
+                    for partition in Int32(0)..<3 {
+                        let ids = state.deliveredOrder[ProducerTopicPartition("t", partition)] ?? []
+                        let offsets = ids.compactMap { try? state.delivered[$0]?.get().offset }
+                        // Offsets say where each record landed in the log: in input order means in order.
+                        let logOrder = zip(offsets, ids).sorted { $0.0 < $1.0 }.map(\.1)
+                        #expect(logOrder == Array(stride(from: Int(partition), to: 300, by: 3)), "partition \(partition) log order")
+                    }
                 }
             }
         }

@@ -10,10 +10,15 @@ import Testing
 private final class ScriptedBackend: ProducerDriverBackend {
     typealias Entry = ProducerEntry
     typealias PendingRequest = ProduceRequestResult
+    typealias Link = Int
 
     let nextOffsets = Mutex<[ProducerTopicPartition: Int64]>([:])
 
-    func write(_ plan: ProduceRequestPlan<ProducerEntry>) async -> ProduceRequestResult {
+    func write(_ plan: ProduceRequestPlan<ProducerEntry>, pinnedTo link: Int?) async -> (ProduceRequestResult, Int?) {
+        (answer(plan), 1)
+    }
+
+    private func answer(_ plan: ProduceRequestPlan<ProducerEntry>) -> ProduceRequestResult {
         nextOffsets.withLock { offsets in
             .response(plan.batches.map { batch in
                 let tp = batch.topicPartition
