@@ -95,8 +95,10 @@ struct ConsumerGroupTests {
         #expect(calls.withLock { $0 } == [0, 1, 2])
     }
 
-    @Test("two members split the partitions, and the survivor takes over when one leaves")
-    func twoMembersSplitAndRebalance() async throws {
+    @Test(
+        "two members split the partitions, and the survivor takes over when one leaves",
+        arguments: [[KafkaConsumerGroupConfiguration.Assignor.range], [.roundRobin], [.cooperativeSticky]])
+    func twoMembersSplitAndRebalance(assignors: [KafkaConsumerGroupConfiguration.Assignor]) async throws {
         let bootstrap = try TestBrokers.tansuBootstrap
         let topic = TestBrokers.uniqueName("group-two")
         let group = TestBrokers.uniqueName("g")
@@ -105,9 +107,11 @@ struct ConsumerGroupTests {
         let seenB = Seen()
         try await FetchTests.withClient(bootstrap) { clientA in
             try await FetchTests.withClient(bootstrap) { clientB in
-                let a = try clientA.startConsumerGroup(Self.groupConfiguration(group, topic)) { seenA.add($0); return .commit }
+                var configuration = Self.groupConfiguration(group, topic)
+                configuration.assignors = assignors
+                let a = try clientA.startConsumerGroup(configuration) { seenA.add($0); return .commit }
                 try await Self.waitUntil("A owns all 4 partitions") { a.assignedPartitions.count == 4 }
-                let b = try clientB.startConsumerGroup(Self.groupConfiguration(group, topic)) { seenB.add($0); return .commit }
+                let b = try clientB.startConsumerGroup(configuration) { seenB.add($0); return .commit }
                 try await Self.waitUntil("A and B own 2 partitions each", timeout: .seconds(45)) {
                     a.assignedPartitions.count == 2 && b.assignedPartitions.count == 2
                 }

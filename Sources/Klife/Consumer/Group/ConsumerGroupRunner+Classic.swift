@@ -60,7 +60,8 @@ extension ConsumerGroupRunner {
                 groupId: groupID, sessionTimeoutMs: Int32(configuration.sessionTimeout.milliseconds),
                 rebalanceTimeoutMs: Int32(configuration.rebalanceTimeout.milliseconds), memberId: memberID,
                 groupInstanceId: configuration.instanceID, protocolType: "consumer", protocols: protocols)
-            guard let response = try await coordinatorRequest(request, member, timeout: configuration.rebalanceTimeout + .seconds(5)) else {
+            let version = Self.classicVersion(JoinGroupRequest.self, member.connection)
+            guard let response = try await coordinatorRequest(request, member, version: version, timeout: configuration.rebalanceTimeout + .seconds(5)) else {
                 return member.machine.coordinatorUnreachable()
             }
             let members = try response.members.map {
@@ -109,13 +110,13 @@ extension ConsumerGroupRunner {
             }
 
         case .sendLeaveGroup(let memberID):
-            // v0-2 name one member; v3+ (KIP-345) a list of members instead.
-            let version = member.connection?.negotiatedVersion(for: LeaveGroupRequest.self) ?? 0
-            let request =
-                version >= 3
-                ? LeaveGroupRequest(groupId: groupID, members: [.init(memberId: memberID, groupInstanceId: configuration.instanceID)])
-                : LeaveGroupRequest(groupId: groupID, memberId: memberID)
-            _ = try? await coordinatorRequest(request, member, timeout: .seconds(5))
+            // A static member does not leave (as Kafka's own consumer): its instance id keeps its partitions
+            // for a restart within the session timeout.
+            if configuration.instanceID == nil {
+                let request = LeaveGroupRequest(groupId: groupID, memberId: memberID)
+                _ = try? await coordinatorRequest(
+                    request, member, version: Self.classicVersion(LeaveGroupRequest.self, member.connection), timeout: .seconds(5))
+            }
             return member.machine.leaveGroupResponse()
 
         case .fail(let code):
@@ -129,7 +130,8 @@ extension ConsumerGroupRunner {
         let request = SyncGroupRequest(
             groupId: groupID, generationId: generation, memberId: member.machine.memberID,
             groupInstanceId: configuration.instanceID, protocolType: "consumer", protocolName: protocolName, assignments: assignments)
-        guard let response = try await coordinatorRequest(request, member, timeout: configuration.rebalanceTimeout + .seconds(5)) else {
+        let version = Self.classicVersion(SyncGroupRequest.self, member.connection)
+        guard let response = try await coordinatorRequest(request, member, version: version, timeout: configuration.rebalanceTimeout + .seconds(5)) else {
             return member.machine.coordinatorUnreachable()
         }
         let assignment = response.errorCode == 0 ? try ConsumerProtocolPayloads.decodeAssignment(response.assignment) : []
@@ -137,18 +139,36 @@ extension ConsumerGroupRunner {
     }
 
     /// Sends to the coordinator; nil when the coordinator could not be reached (its cache entry is dropped).
-    private func coordinatorRequest<R: KafkaRequestMessage>(_ request: R, _ member: ClassicMember, timeout: Duration) async throws -> R.Response? {
+    private func coordinatorRequest<R: KafkaRequestMessage>(
+        _ request: R, _ member: ClassicMember, version: Int16? = nil, timeout: Duration
+    ) async throws -> R.Response? {
         guard let connection = member.connection else { return nil }
         do {
-            return try await connection.send(request, timeout: timeout)
+            return try await connection.send(request, version: version, timeout: timeout)
         } catch let error as KafkaError where error.code == .unsupportedByBroker {
             throw KafkaError(.consumerGroupFailed, "the group coordinator does not support \(R.self): \(error.message)", underlying: error)
         } catch {
             if Task.isCancelled { throw CancellationError() }
             logger.debug("consumer group \(groupID): \(R.self) failed: \(error)")
             cluster.invalidateCoordinator(key)
+            // A pause before the coordinator is looked up and asked again, so a broker that keeps failing is
+            // not hammered.
+            await stopRequested.sleep(for: Self.coordinatorRetryBackoff)
             return nil
         }
+    }
+
+    /// The highest versions of the classic group APIs used: they carry everything a consumer needs (static
+    /// membership included; LeaveGroup v2 names the one leaving member) and are what librdkafka sends.
+    /// librdkafka's mock cluster advertises newer versions but cannot handle them (JoinGroup v6 and
+    /// SyncGroup v4 kill the connection or the whole mock process, LeaveGroup v3 answers truncated).
+    static let classicVersionCaps: [Int16: Int16] = [
+        JoinGroupRequest.apiKey: 5, SyncGroupRequest.apiKey: 3, HeartbeatRequest.apiKey: 3, LeaveGroupRequest.apiKey: 2,
+    ]
+
+    static func classicVersion<R: KafkaRequestMessage>(_ type: R.Type, _ connection: KafkaConnection?) -> Int16 {
+        let negotiated = connection?.negotiatedVersion(for: type) ?? 0
+        return min(negotiated, classicVersionCaps[R.apiKey] ?? negotiated)
     }
 
     private enum ClassicHeartbeatOutcome {
@@ -164,8 +184,12 @@ extension ConsumerGroupRunner {
             let request = HeartbeatRequest(
                 groupId: groupID, generationId: generation, memberId: memberID, groupInstanceId: configuration.instanceID)
             do {
-                let response = try await connection.send(request, timeout: configuration.sessionTimeout)
-                if response.errorCode != 0 { return .heartbeatError(response.errorCode) }
+                let response = try await connection.send(
+                    request, version: Self.classicVersion(HeartbeatRequest.self, connection), timeout: configuration.sessionTimeout)
+                if response.errorCode != 0 {
+                    logger.debug("consumer group \(groupID): Heartbeat answered error \(response.errorCode)")
+                    return .heartbeatError(response.errorCode)
+                }
             } catch {
                 if Task.isCancelled { return .stop }
                 cluster.invalidateCoordinator(key)

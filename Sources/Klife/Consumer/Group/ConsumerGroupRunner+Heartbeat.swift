@@ -86,6 +86,7 @@ extension ConsumerGroupRunner {
         } catch {
             logger.debug("consumer group \(groupID): ConsumerGroupHeartbeat failed: \(error)")
             cluster.invalidateCoordinator(key)
+            if machine.state != .leaving { await stopRequested.sleep(for: Self.coordinatorRetryBackoff) }
             return machine.coordinatorUnreachable()
         }
         if response.errorCode != 0 {

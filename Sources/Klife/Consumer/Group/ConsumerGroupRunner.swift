@@ -16,6 +16,8 @@ final class ConsumerGroupRunner: KafkaClientComponent {
     let stopRequested = GroupSignal()
     /// Fired when ``run()`` has ended.
     let finished = GroupSignal()
+    /// Pause after a failed request to the coordinator, before it is looked up and asked again.
+    static let coordinatorRetryBackoff: Duration = .milliseconds(300)
     private let outcome = Mutex<(groupProtocol: KafkaConsumerGroupConfiguration.GroupProtocol?, failure: KafkaError?)>((nil, nil))
 
     var logger: Logger { client.logger }
