@@ -1,22 +1,21 @@
 /// One named fetcher of a ``KafkaClient`` (Klife's `fetchers:` entries), used by the fetch API and consumer groups.
 ///
-/// Each fetch call plans its own requests (one per leader broker) and sends them at once over the broker's
-/// shared connection, so ``linger``, ``maxInFlightRequests`` and ``batchersCount`` are accepted and validated
-/// for Klife compatibility but do not change behaviour yet: there are no batchers that merge calls or hold
-/// requests back. The options that do apply are ``clientID``, ``maxBytesPerRequest``, ``requestTimeout``,
-/// ``maxWait`` and ``minBytes``.
+/// A fetch API call plans its own requests (one per leader broker) and sends them at once. A consumer group
+/// member merges the fetches of its partitions per leader broker, honouring ``linger`` and
+/// ``maxInFlightRequests`` there. ``batchersCount`` is accepted and validated for Klife compatibility but does
+/// not change behaviour yet: a fetcher talks to a broker over one connection.
 public struct KafkaFetcherConfiguration: Sendable {
     /// Unique name within the client (Klife: `name`).
     public var name: String
     /// Client id sent in request headers; nil = `klife_fetcher.<connection client id>.<name>`.
     public var clientID: String?
     /// How long a fetch batch may wait for more partitions before it is sent (Klife: `linger_ms`, default 0).
-    /// Not used yet: every fetch call is sent at once.
+    /// Used by consumer groups; fetch API calls are sent at once.
     public var linger: Duration
     /// Fetch request `max_bytes`, also the batch size limit (Klife: `max_bytes_per_request`, default 5 000 000).
     public var maxBytesPerRequest: Int
-    /// Unanswered fetch requests per batcher (Klife: `max_in_flight_requests`, default 3). Not enforced yet:
-    /// concurrent fetch calls each have their requests in flight.
+    /// Unanswered fetch requests per broker of one consumer group member (Klife: `max_in_flight_requests`
+    /// per batcher, default 3). Concurrent fetch API calls each have their own requests in flight.
     public var maxInFlightRequests: Int
     /// Batchers per broker; nil = ceil(active processors / known brokers), Klife's default. Not used yet: a
     /// fetcher talks to a broker over one connection.

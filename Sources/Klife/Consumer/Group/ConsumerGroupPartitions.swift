@@ -27,6 +27,7 @@ final class ConsumerGroupPartitions: Sendable {
     private let commitTarget = Mutex<GroupCommitTarget?>(nil)
     private let newWorkers: AsyncStream<ConsumerGroupPartitionWorker>
     private let newWorkersContinuation: AsyncStream<ConsumerGroupPartitionWorker>.Continuation
+    private let fetches: GroupFetchCoalescer
 
     var logger: Logger { client.logger }
     var groupID: String { configuration.groupID }
@@ -37,6 +38,7 @@ final class ConsumerGroupPartitions: Sendable {
         self.handler = handler
         (manualBatches, manualContinuation) = AsyncThrowingStream.makeStream(of: KafkaConsumerGroupBatch.self)
         (newWorkers, newWorkersContinuation) = AsyncStream.makeStream(of: ConsumerGroupPartitionWorker.self)
+        self.fetches = GroupFetchCoalescer(client: client, fetcherName: configuration.fetcher)
     }
 
     /// The partitions being consumed, sorted.
@@ -46,18 +48,21 @@ final class ConsumerGroupPartitions: Sendable {
         commitTarget.withLock { $0 = target }
     }
 
-    /// Runs the workers until ``finish(failure:)`` and every worker has ended.
+    /// Runs the workers and their fetches until ``finish(failure:)`` and every worker has ended.
     func runWorkers() async {
         await withDiscardingTaskGroup { group in
+            group.addTask { await self.fetches.run() }
             for await worker in newWorkers {
                 group.addTask { await worker.run(self) }
             }
         }
     }
 
-    /// No more partitions will start; ends ``manualBatches`` (with `failure`, if any).
+    /// No more partitions will start (call after every worker stopped); ends ``manualBatches`` (with
+    /// `failure`, if any).
     func finish(failure: KafkaError?) {
         newWorkersContinuation.finish()
+        fetches.finish()
         manualContinuation.finish(throwing: failure)
     }
 
@@ -111,12 +116,9 @@ final class ConsumerGroupPartitions: Sendable {
         return await decision.wait().map { .success($0) }
     }
 
-    /// One fetch of `partition` from `offset`.
+    /// One fetch of `partition` from `offset` (merged with other partitions' fetches to the same broker).
     func fetch(_ partition: KafkaTopicPartition, offset: Int64, options: KafkaConsumerTopicOptions) async -> Result<KafkaFetchedPartition, KafkaError> {
-        let position = KafkaFetchPosition(topic: partition.topic, partition: partition.partition, offset: offset)
-        let fetchOptions = KafkaFetchOptions(fetcher: configuration.fetcher, isolationLevel: options.isolationLevel, maxBytes: options.fetchMaxBytes)
-        let results = await client.fetchPartitions([position], options: fetchOptions)
-        return results[position] ?? .failure(KafkaError(.leaderNotAvailable, "fetch of \(position) produced no result", isRetriable: true))
+        await fetches.fetch(partition, offset: offset, options: options)
     }
 
     /// The offset the reset policy gives `partition` (earliest or latest), nil when the lookup failed.
