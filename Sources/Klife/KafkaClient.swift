@@ -219,6 +219,14 @@ public final class KafkaClient: Sendable, Service {
         return component
     }
 
+    /// Forgets the component under `key` if it is `component` (one that has finished for good, so that a
+    /// new one may take the key, e.g. a consumer group member started again after it stopped).
+    func removeComponent(_ key: String, ifIdenticalTo component: any KafkaClientComponent) {
+        state.withLock { state in
+            if let existing = state.components[key], existing === component { state.components[key] = nil }
+        }
+    }
+
     private func runComponent(_ component: any KafkaClientComponent) async {
         do {
             try await component.run()

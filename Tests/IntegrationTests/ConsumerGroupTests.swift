@@ -135,4 +135,25 @@ struct ConsumerGroupTests {
         #expect(all.count == 8)
         #expect(Set(all).count == 8)
     }
+
+    @Test("a stopped member's group can be started again in the same client, and a second member of a running group is refused")
+    func restartInTheSameClient() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("group-restart")
+        let group = TestBrokers.uniqueName("g")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: [(key: nil, value: "one")], partition: 0)
+        let seen = Seen()
+        try await FetchTests.withClient(bootstrap) { client in
+            let first = try client.startConsumerGroup(Self.groupConfiguration(group, topic)) { seen.add($0); return .commit }
+            #expect(throws: KafkaError.self) { try client.startConsumerGroup(Self.groupConfiguration(group, topic)) { _ in .commit } }
+            try await Self.waitUntil("the first record arrived") { seen.count >= 1 }
+            await first.stop()
+            try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: [(key: nil, value: "two")], partition: 0)
+            let second = try client.startConsumerGroup(Self.groupConfiguration(group, topic)) { seen.add($0); return .commit }
+            try await Self.waitUntil("the second record arrived") { seen.count >= 2 }
+            await second.stop()
+        }
+        #expect(seen.all == ["0:0:one", "0:1:two"])
+    }
 }

@@ -14,8 +14,9 @@ extension KafkaClient {
     /// leave the group.
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning``, or
-    ///   ``KafkaError/Code/invalidArgument`` when a member of the same group already runs in this client or the
-    ///   configuration is invalid (no group id, no topics, no assignor, bad topic options).
+    ///   ``KafkaError/Code/invalidArgument`` when a member of the same group already runs in this client (one
+    ///   that has stopped does not count) or the configuration is invalid (no group id, no topics, no assignor,
+    ///   bad topic options).
     public func startConsumerGroup(
         _ configuration: KafkaConsumerGroupConfiguration, handler: some KafkaConsumerGroupHandler
     ) throws -> KafkaConsumerGroup {
@@ -58,7 +59,7 @@ extension KafkaClient {
             throw KafkaError(.invalidArgument, "consumer group \(configuration.groupID): \(problems.joined(separator: "; "))")
         }
         var created = false
-        let runner = try component("klife.group.\(configuration.groupID)", as: ConsumerGroupRunner.self) {
+        let runner = try component(ConsumerGroupRunner.componentKey(groupID: configuration.groupID), as: ConsumerGroupRunner.self) {
             created = true
             return ConsumerGroupRunner(client: self, configuration: configuration, handler: handler)
         }

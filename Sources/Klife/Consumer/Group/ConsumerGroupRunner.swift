@@ -48,8 +48,15 @@ final class ConsumerGroupRunner: KafkaClientComponent {
         await stop()
     }
 
+    /// The key of this member among the client's components.
+    static func componentKey(groupID: String) -> String { "klife.group.\(groupID)" }
+
     func run() async throws {
-        defer { finished.fire() }
+        defer {
+            // The group id is free again: a new member of it may start in this client.
+            client.removeComponent(Self.componentKey(groupID: groupID), ifIdenticalTo: self)
+            finished.fire()
+        }
         await withDiscardingTaskGroup { group in
             group.addTask { await self.partitions.runWorkers() }
             await self.runMembership()
