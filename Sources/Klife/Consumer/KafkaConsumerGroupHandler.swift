@@ -5,7 +5,8 @@
 /// concurrently.
 public protocol KafkaConsumerGroupHandler: Sendable {
     /// Processes a batch of one partition. A thrown error counts as ``KafkaConsumerBatchResult/retry``: the
-    /// records are delivered again, never skipped.
+    /// records are delivered again, never skipped, after a pause that grows by 100 ms per attempt up to the
+    /// topic's ``KafkaConsumerTopicOptions/fetchInterval``.
     func handle(_ batch: KafkaConsumerBatch) async throws -> KafkaConsumerBatchResult
 
     /// The member starts consuming `partition` (before its first batch).

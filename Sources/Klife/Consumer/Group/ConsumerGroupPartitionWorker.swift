@@ -77,6 +77,10 @@ final class ConsumerGroupPartitionWorker: Sendable {
             case .failure(let error)?:
                 logger.warning("consumer group \(group.groupID): handler failed for \(partition), the batch is delivered again: \(error)")
                 state.handlerFailed(records)
+                // A pause growing with the attempts (up to fetchInterval), so a handler that keeps failing does
+                // not spin.
+                let attempts = records.first?.consumerAttempts ?? 0
+                cooldown = max(cooldown, min(options.fetchInterval, .milliseconds(100) * (attempts + 1)))
             case nil:
                 // Stopped while the caller held a manual batch: it stays unprocessed.
                 state.apply(.perRecord([:]), to: records)

@@ -38,9 +38,13 @@ final class ConsumerGroupRunner: KafkaClientComponent {
     /// Why the member stopped for good, if it did.
     var failure: KafkaError? { outcome.withLock { $0.failure } }
 
-    /// Asks the member to leave; returns when it has.
+    /// Fired when ``run()`` has started.
+    let started = GroupSignal()
+
+    /// Asks the member to leave; returns when it has (at once when it never ran and the client has stopped).
     func stop() async {
         stopRequested.fire()
+        if !started.isFired, (try? client.requireRunning()) == nil { return }
         await finished.wait()
     }
 
@@ -52,6 +56,7 @@ final class ConsumerGroupRunner: KafkaClientComponent {
     static func componentKey(groupID: String) -> String { "klife.group.\(groupID)" }
 
     func run() async throws {
+        started.fire()
         defer {
             // The group id is free again: a new member of it may start in this client.
             client.removeComponent(Self.componentKey(groupID: groupID), ifIdenticalTo: self)
