@@ -186,3 +186,37 @@ struct ConsumerGroupKIP848Tests {
         #expect(Set(all).count == 40)
     }
 }
+
+extension ConsumerGroupKIP848Tests {
+    @Test("a static member (instance id) that restarts gets its partitions back and resumes after its commits")
+    func staticMemberRestarts() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        let topic = TestBrokers.uniqueName("static848")
+        let group = TestBrokers.uniqueName("g848")
+        try await cluster.createTopic(topic, partitions: 4)
+        var configuration = Self.configuration(group, topic)
+        configuration.instanceID = "instance-a"
+        let staticConfiguration = configuration
+        let ledger = Ledger()
+        try await Self.produce(cluster, topic, partitions: 4, prefix: "one", perPartition: 3)
+        let firstOwned = try await FetchTests.withClient(cluster.bootstrap) { client in
+            let member = try client.startConsumerGroup(staticConfiguration, handler: ledger.handler("a"))
+            try await ConsumerGroupTests.waitUntil("12 records arrived", timeout: .seconds(60)) { ledger.records.count >= 12 }
+            let owned = member.assignedPartitions
+            await member.stop()
+            return owned
+        }
+        #expect(firstOwned.count == 4)
+        try await Self.produce(cluster, topic, partitions: 4, prefix: "two", perPartition: 3)
+        try await FetchTests.withClient(cluster.bootstrap) { client in
+            let member = try client.startConsumerGroup(staticConfiguration, handler: ledger.handler("a2"))
+            try await ConsumerGroupTests.waitUntil("24 records arrived", timeout: .seconds(60)) { ledger.records.count >= 24 }
+            #expect(member.assignedPartitions == firstOwned)
+            await member.stop()
+        }
+        var expected: [String] = []
+        for prefix in ["one", "two"] { for p in 0..<4 { for i in 0..<3 { expected.append("\(prefix)-\(p)-\(i)") } } }
+        #expect(ledger.values.sorted() == expected.sorted())
+    }
+}
