@@ -228,3 +228,60 @@ extension KafkaConsumerGroupConfiguration {
         return unknown
     }
 }
+
+extension KafkaConfigurationKeys {
+    /// `key` as swift-configuration's `EnvironmentVariablesProvider` spells it: camel case split into upper
+    /// snake case, components joined by `_`, other characters replaced by `_` (`producers.fast.linger` →
+    /// `PRODUCERS_FAST_LINGER`).
+    static func environmentName(_ components: [String]) -> String {
+        components.map { component -> String in
+            var output = ""
+            var previous: Character?
+            for character in component {
+                if let previous, previous.isLowercase, character.isUppercase { output.append("_") }
+                output += character.isLetter || character.isNumber ? character.uppercased() : "_"
+                previous = character
+            }
+            return output
+        }.joined(separator: "_")
+    }
+}
+
+extension KafkaClient.Configuration {
+    /// The environment variables starting with `prefix_` that ``init(configReader:)`` (with an
+    /// `EnvironmentVariablesProvider` scoped to `prefix`) would ignore: typos and entries missing from a
+    /// `names` list. Variables under `ignoring` (e.g. `KLIFE_CONSUMER` for a consumer group read from the
+    /// same prefix) are skipped.
+    public static func unknownEnvironmentVariables(
+        _ environment: [String: String], prefix: String = "KLIFE", ignoring: [String] = []
+    ) -> [String] {
+        let head = prefix.isEmpty ? "" : prefix + "_"
+        func value(_ key: [String]) -> String? { environment[head + KafkaConfigurationKeys.environmentName(key)] }
+        func names(_ section: String, default defaultName: String?) -> [String] {
+            var names = (value([section, "names"]) ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            if let defaultName { names.append(defaultName) }
+            return names.filter { !$0.isEmpty }
+        }
+        var known = Set<String>()
+        func add(_ key: [String]) { known.insert(head + KafkaConfigurationKeys.environmentName(key)) }
+        for key in KafkaConfigurationKeys.clientTopLevel { add([key]) }
+        for key in KafkaConfigurationKeys.connection { add(["connection"] + key.split(separator: ".").map(String.init)) }
+        let sections: [(String, [String], String?)] = [
+            ("producers", KafkaConfigurationKeys.producer, value(["defaultProducer"]) ?? KafkaProducerConfiguration.defaultName),
+            ("transactionalPools", KafkaConfigurationKeys.transactionalPool,
+             value(["defaultTransactionalPool"]) ?? KafkaTransactionalPoolConfiguration.defaultName),
+            ("fetchers", KafkaConfigurationKeys.fetcher, value(["defaultFetcher"]) ?? KafkaFetcherConfiguration.defaultName),
+            ("topics", KafkaConfigurationKeys.topic, nil),
+        ]
+        for (section, keys, defaultName) in sections {
+            add([section, "names"])
+            for name in names(section, default: defaultName) {
+                for key in keys { add([section, name, key]) }
+            }
+        }
+        let ignored = ignoring.map { $0 + "_" }
+        return environment.keys.filter { name in
+            name.hasPrefix(head) && !known.contains(name) && !ignored.contains { name.hasPrefix($0) }
+        }.sorted()
+    }
+}

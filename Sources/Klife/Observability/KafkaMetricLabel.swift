@@ -7,7 +7,7 @@
 /// | Label | Type | Dimensions | Meaning |
 /// |---|---|---|---|
 /// | `klife_producer_records_total` | Counter | `client_id`, `producer`, `topic` | Records acknowledged by the broker |
-/// | `klife_producer_bytes_total` | Counter | `client_id`, `producer`, `topic` | Bytes of acknowledged record batches as sent (after compression) |
+/// | `klife_producer_bytes_total` | Counter | `client_id`, `producer`, `topic` | Key, value and header bytes of acknowledged records |
 /// | `klife_producer_batch_records` | Recorder (histogram) | `client_id`, `producer` | Records per sent batch (one partition) |
 /// | `klife_producer_batch_bytes` | Recorder (histogram) | `client_id`, `producer` | Bytes per sent batch |
 /// | `klife_producer_buffered_bytes` | Gauge | `client_id`, `producer` | Bytes buffered and not yet acknowledged |
@@ -17,9 +17,9 @@
 /// | `klife_requests_in_flight` | Meter | `client_id`, `broker` | Requests written and not answered yet |
 /// | `klife_request_errors_total` | Counter | `client_id`, `api`, `broker`, `code` | Requests failed (timeout, closed connection, …) |
 /// | `klife_fetch_records_total` | Counter | `client_id`, `topic` | Records fetched (after transaction filtering) |
-/// | `klife_fetch_bytes_total` | Counter | `client_id`, `topic` | Record batch bytes fetched |
-/// | `klife_consumer_lag` | Gauge | `client_id`, `group`, `topic`, `partition` | High watermark minus the next offset to consume |
-/// | `klife_consumer_rebalances_total` | Counter | `client_id`, `group` | Completed group joins (each new assignment) |
+/// | `klife_fetch_bytes_total` | Counter | `client_id`, `topic` | Record batch bytes fetched (as sent by the broker) |
+/// | `klife_consumer_lag` | Gauge | `client_id`, `topic`, `partition` | High watermark minus the offset of the partition's latest fetch |
+/// | `klife_consumer_rebalances_total` | Counter | `client_id`, `group` | Assignments that gave the member partitions |
 /// | `klife_consumer_batch_duration` | Timer | `client_id`, `group`, `topic` | Time a handler took for one batch |
 ///
 /// `code` is the broker's error name when there is one (e.g. `NOT_LEADER_OR_FOLLOWER`), else the

@@ -18,6 +18,20 @@ final class KafkaMetrics: Sendable {
         enum Kind: Hashable { case producerTopic, producer, producerError, request, requestError, broker, fetchTopic, lag, group, groupTopic }
     }
 
+    /// The metrics of the client whose connections use `clientID`, created on first use through
+    /// `MetricsSystem.factory` (bootstrap the metrics backend before creating clients). Clients sharing a
+    /// client id share their metrics.
+    static func forClient(_ clientID: String) -> KafkaMetrics {
+        registry.withLock { registry in
+            if let existing = registry[clientID] { return existing }
+            let created = KafkaMetrics(clientID: clientID)
+            registry[clientID] = created
+            return created
+        }
+    }
+
+    private static let registry = Mutex<[String: KafkaMetrics]>([:])
+
     /// Metrics through `factory` (the process's `MetricsSystem.factory` by default).
     init(clientID: String, factory: any MetricsFactory = MetricsSystem.factory) {
         self.clientID = clientID
@@ -157,14 +171,14 @@ final class KafkaMetrics: Sendable {
         metrics.bytes.increment(by: Int64(bytes))
     }
 
-    /// Lag of one partition: high watermark minus the next offset the group will consume (never negative).
-    func recordLag(group: String, topic: String, partition: Int32, highWatermark: Int64, nextOffset: Int64) {
-        cached(.lag, [group, topic, String(partition)]) {
+    /// Lag of one partition: its high watermark minus the offset just fetched from (never negative).
+    func recordLag(topic: String, partition: Int32, highWatermark: Int64, fetchOffset: Int64) {
+        cached(.lag, [topic, String(partition)]) {
             Gauge(
                 label: KafkaMetricLabel.consumerLag,
-                dimensions: [("client_id", clientID), ("group", group), ("topic", topic), ("partition", String(partition))],
+                dimensions: [("client_id", clientID), ("topic", topic), ("partition", String(partition))],
                 factory: factory)
-        }.record(max(0, highWatermark - nextOffset))
+        }.record(max(0, highWatermark - fetchOffset))
     }
 
     func recordRebalance(group: String) {

@@ -256,3 +256,30 @@ final class KeyRecorder: AccessReporter {
         storage.withLock { _ = $0.insert(key) }
     }
 }
+
+@Suite struct KafkaEnvironmentKeysTests {
+    @Test func unknownEnvironmentVariablesAreListed() throws {
+        let environment = [
+            "KLIFE_CONNECTION_BOOTSTRAP_SERVERS": "h:1",
+            "KLIFE_CONNECTION_TLS_CA_CERTIFICATE_FILE": "/ca.pem",
+            "KLIFE_PRODUCERS_NAMES": "fast",
+            "KLIFE_PRODUCERS_FAST_LINGER": "5ms",
+            "KLIFE_PRODUCERS_FAST_LINGR": "5ms",
+            "KLIFE_PRODUCERS_SLOW_LINGER": "5ms",
+            "KLIFE_PRODUCERS_KLIFE_DEFAULT_PRODUCER_ACKS": "all",
+            "KLIFE_METADATA_REFRESH_INTERVAL": "1m",
+            "KLIFE_RETRIES": "3",
+            "KLIFE_CONSUMER_GROUP_ID": "g",
+            "PATH": "/usr/bin",
+        ]
+        #expect(KafkaClient.Configuration.unknownEnvironmentVariables(environment, ignoring: ["KLIFE_CONSUMER"]) == [
+            "KLIFE_PRODUCERS_FAST_LINGR", "KLIFE_PRODUCERS_SLOW_LINGER", "KLIFE_RETRIES",
+        ])
+        // Every known key round-trips through swift-configuration's own encoding.
+        let reader = ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: environment)).scoped(to: "klife")
+        let configuration = try KafkaClient.Configuration(configReader: reader)
+        #expect(configuration.producer(named: "fast")?.linger == .milliseconds(5))
+        #expect(configuration.connection.tls?.caCertificateFile == "/ca.pem")
+        #expect(configuration.metadataRefreshInterval == .seconds(60))
+    }
+}
