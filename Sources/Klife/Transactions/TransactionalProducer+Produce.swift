@@ -38,8 +38,6 @@ extension TransactionalProducer {
         var results = [Result<KafkaRecord, KafkaError>?](repeating: nil, count: records.count)
         func failPending(_ error: KafkaError, where condition: (Int) -> Bool = { _ in true }) {
             for index in results.indices where results[index] == nil && condition(index) {
-                var failed = records[index]
-                failed.error = error
                 results[index] = .failure(error)
             }
         }
