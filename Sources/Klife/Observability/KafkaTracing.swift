@@ -9,6 +9,13 @@ import Tracing
 /// `messaging.kafka.destination.partition`, `messaging.consumer.group.name` and `messaging.client.id`.
 /// With no tracer bootstrapped (the no-op tracer) nothing is created or written.
 enum KafkaTracing {
+    /// A tracer used instead of `InstrumentationSystem.tracer` by the tasks that inherit it (tests run a client
+    /// under it, since the process-wide tracer can be bootstrapped only once).
+    @TaskLocal static var tracerOverride: (any Tracer)?
+
+    /// The tracer spans go to.
+    static var tracer: any Tracer { tracerOverride ?? InstrumentationSystem.tracer }
+
     /// Whether `tracer` records anything; the no-op tracer does not, and then the hot path skips all work.
     static func isActive(_ tracer: any Tracer) -> Bool {
         !(tracer is NoOpTracer)
@@ -17,7 +24,7 @@ enum KafkaTracing {
     /// Runs a produce of `records` inside a `send` span; `body` gets the records with the span's context
     /// injected into their headers.
     static func withProduceSpan<Result>(
-        _ records: [KafkaRecord], clientID: String, tracer: any Tracer = InstrumentationSystem.tracer,
+        _ records: [KafkaRecord], clientID: String, tracer: any Tracer = KafkaTracing.tracer,
         _ body: ([KafkaRecord]) async -> Result, failures: (Result) -> [KafkaError] = { _ in [] }
     ) async -> Result {
         guard isActive(tracer), !records.isEmpty else { return await body(records) }
@@ -55,7 +62,7 @@ enum KafkaTracing {
     /// Runs a consumer-group handler on `batch` inside a `process` span whose parent is the trace context of
     /// the batch's first record that carries one; the other records' contexts become span links.
     static func withConsumerBatchSpan<Result>(
-        _ batch: KafkaConsumerBatch, group: String, clientID: String, tracer: any Tracer = InstrumentationSystem.tracer,
+        _ batch: KafkaConsumerBatch, group: String, clientID: String, tracer: any Tracer = KafkaTracing.tracer,
         _ body: () async throws -> Result
     ) async rethrows -> Result {
         guard isActive(tracer) else { return try await body() }

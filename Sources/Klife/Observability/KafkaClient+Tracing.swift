@@ -1,0 +1,64 @@
+import Tracing
+
+// Produce calls re-enter themselves once inside a `send` span with the span's context in the records'
+// headers; the task-local flag stops the second pass from opening another span. With the no-op tracer
+// each helper returns nil at once.
+
+extension KafkaTracing {
+    @TaskLocal static var insideProduceSpan = false
+
+    /// Whether a produce call should open a span: a tracer is bootstrapped and no span is open for this call.
+    static var shouldTraceProduce: Bool {
+        isActive(tracer) && !insideProduceSpan
+    }
+
+    static func failures(_ results: [Result<KafkaRecord, KafkaError>]) -> [KafkaError] {
+        results.compactMap { if case .failure(let error) = $0 { error } else { nil } }
+    }
+}
+
+extension KafkaClient {
+    /// ``produceBatch(_:options:)`` inside a `send` span; nil when it should run untraced.
+    func produceBatchInSpan(_ records: [KafkaRecord], options: KafkaProduceOptions) async -> [Result<KafkaRecord, KafkaError>]? {
+        guard KafkaTracing.shouldTraceProduce else { return nil }
+        return await KafkaTracing.$insideProduceSpan.withValue(true) {
+            await KafkaTracing.withProduceSpan(records, clientID: configuration.connection.clientID, { injected in
+                await self.produceBatch(injected, options: options)
+            }, failures: KafkaTracing.failures)
+        }
+    }
+
+    /// ``produceAsync(_:options:callback:)`` inside a `send` span that ends once the record is buffered; nil
+    /// when it should run untraced.
+    func produceAsyncInSpan(
+        _ record: KafkaRecord, options: KafkaProduceOptions, callback: (@Sendable (Result<KafkaRecord, KafkaError>) -> Void)?
+    ) async -> Result<Void, KafkaError>? {
+        guard KafkaTracing.shouldTraceProduce else { return nil }
+        return await KafkaTracing.$insideProduceSpan.withValue(true) {
+            await KafkaTracing.withProduceSpan([record], clientID: configuration.connection.clientID, { injected in
+                do {
+                    try await self.produceAsync(injected[0], options: options, callback: callback)
+                    return .success(())
+                } catch let error as KafkaError {
+                    return .failure(error)
+                } catch {
+                    return .failure(ClusterManager.asKafkaError(error))
+                }
+            }, failures: { result in if case .failure(let error) = result { [error] } else { [] } })
+        }
+    }
+
+    /// ``produceBatchAsync(_:options:callback:)`` inside a `send` span that ends once the records are buffered;
+    /// false when it should run untraced.
+    func produceBatchAsyncInSpan(
+        _ records: [KafkaRecord], options: KafkaProduceOptions, callback: (@Sendable ([Result<KafkaRecord, KafkaError>]) -> Void)?
+    ) async -> Bool {
+        guard KafkaTracing.shouldTraceProduce, !records.isEmpty else { return false }
+        await KafkaTracing.$insideProduceSpan.withValue(true) {
+            await KafkaTracing.withProduceSpan(records, clientID: configuration.connection.clientID) { injected in
+                await self.produceBatchAsync(injected, options: options, callback: callback)
+            }
+        }
+        return true
+    }
+}
