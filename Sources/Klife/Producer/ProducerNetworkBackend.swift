@@ -109,6 +109,7 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
                     timestamp: record.timestamp ?? 0)
             }
             let partition = ProduceRequest.PartitionProduceData(index: batch.topicPartition.partition, records: try writer.finish())
+            cluster.metrics.recordEncodedBatch(producer: configuration.name, attempt: batch.attempt, records: batch.records.count, bytes: partition.records?.readableBytes ?? 0)
             if let index = topicIndex[batch.topicPartition.topic] {
                 topicData[index].partitionData.append(partition)
             } else {
@@ -152,6 +153,7 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
     }
 
     func deliver(_ completions: [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
+        cluster.metrics.recordCompletions(producer: configuration.name, completions)
         ProducerEntry.deliver(completions)
     }
 }
