@@ -116,6 +116,10 @@ public final class KafkaConnection: Sendable {
     ///   ``KafkaError/Code/tlsHandshakeFailed``, ``KafkaError/Code/frameTooLarge``,
     ///   ``KafkaError/Code/protocolViolation``).
     public func sendFrame(_ frame: ByteBuffer, timeout: Duration? = nil) async throws -> ByteBuffer {
+        try await timedRequest(frame) { try await sendFrameUntimed(frame, timeout: timeout) }
+    }
+
+    private func sendFrameUntimed(_ frame: ByteBuffer, timeout: Duration?) async throws -> ByteBuffer {
         try await Self.roundTrip(
             channel: channel, frame: frame, deadline: .now() + TimeAmount(timeout ?? requestTimeout), peer: peer,
             closeReason: closeReason

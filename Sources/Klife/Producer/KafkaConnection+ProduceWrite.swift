@@ -10,7 +10,7 @@ extension KafkaConnection {
         let peer = self.peer
         channel.writeAndFlush(KafkaOutboundRequest(frame: frame, deadline: .now() + TimeAmount(timeout), responsePromise: promise))
             .whenFailure { promise.fail(KafkaChannelHandler.classify($0, peer: peer)) }
-        return promise.futureResult
+        return trackRequest(frame, promise.futureResult)
     }
 
     /// Hands a frame that gets no response (Produce with acks=0) to the channel now.
