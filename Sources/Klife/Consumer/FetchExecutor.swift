@@ -100,6 +100,7 @@ struct FetchExecutor: Sendable {
                             .init(producerID: $0.producerId, firstOffset: $0.firstOffset)
                         })
                     outcomes[position] = .delivered(output)
+                    cluster.metrics.recordFetchedPartition(position, records: output.records.count, bytes: data.records?.readableBytes ?? 0, highWatermark: data.highWatermark)
                 } catch let error as KafkaError {
                     outcomes[position] = .failed(error)
                 }

@@ -68,6 +68,7 @@ final class ConsumerGroupPartitions: Sendable {
 
     /// Starts consuming each partition at its offset (the next offset to read).
     func start(_ offsets: [KafkaTopicPartition: Int64]) {
+        if !offsets.isEmpty { client.metrics.recordRebalance(group: groupID) }
         for (partition, offset) in offsets.sorted(by: { $0.key < $1.key }) {
             let worker = ConsumerGroupPartitionWorker(
                 partition: partition, startOffset: offset, options: configuration.options(for: partition.topic))
@@ -104,7 +105,7 @@ final class ConsumerGroupPartitions: Sendable {
     func process(_ batch: KafkaConsumerBatch, options: KafkaConsumerTopicOptions, worker: ConsumerGroupPartitionWorker) async -> Result<KafkaConsumerBatchResult, any Error>? {
         if let handler, options.mode == .auto {
             do {
-                return .success(try await handler.handle(batch))
+                return .success(try await client.metrics.processConsumerBatch(batch, group: groupID) { try await handler.handle(batch) })
             } catch {
                 return .failure(error)
             }
