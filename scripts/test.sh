@@ -22,6 +22,13 @@ fi
 step "swift build --build-tests"
 swift build --build-tests
 
+# The example app (a separate package depending on this one by path) must keep compiling; its first build
+# takes several minutes (Hummingbird). KLIFE_SKIP_EXAMPLES=1 skips it.
+if [[ "${KLIFE_SKIP_EXAMPLES:-0}" != 1 ]]; then
+  step "build Examples/OrdersService"
+  swift build --package-path Examples/OrdersService
+fi
+
 trap 'step "stopping brokers"; bash scripts/brokers.sh down' EXIT
 trap 'exit 130' INT TERM
 step "starting brokers"
