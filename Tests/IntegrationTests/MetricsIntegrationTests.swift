@@ -42,6 +42,10 @@ struct MetricsIntegrationTests {
         let batches = try metrics.expectRecorder(KafkaMetricLabel.producerBatchRecords, [("client_id", clientID), ("producer", producer)])
         #expect(batches.values.reduce(0, +) == 10)
 
+        let buffered = try metrics.expectGauge(KafkaMetricLabel.producerBufferedBytes, [("client_id", clientID), ("producer", producer)])
+        #expect(buffered.values.contains { $0 > 0 })  // sampled when the batch was sent
+        #expect(buffered.lastValue == 0)  // and after the acknowledgement
+
         let fetched = [("client_id", clientID), ("topic", topic)]
         #expect(try metrics.expectCounter(KafkaMetricLabel.fetchRecords, fetched).totalValue == 10)
         #expect(try metrics.expectCounter(KafkaMetricLabel.fetchBytes, fetched).totalValue > 0)

@@ -97,3 +97,13 @@ extension KafkaConnection {
         return response
     }
 }
+
+extension ProducerDriverBackend {
+    func observeBufferedBytes(_ bytes: Int) {}
+}
+
+extension ProducerNetworkBackend {
+    func observeBufferedBytes(_ bytes: Int) {
+        cluster.metrics.recordBufferedBytes(producer: configuration.name, bytes)
+    }
+}

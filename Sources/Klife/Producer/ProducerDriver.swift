@@ -30,6 +30,8 @@ protocol ProducerDriverBackend<Entry>: Sendable {
     func refreshLeaders(of partitions: [ProducerTopicPartition]) async -> [(ProducerTopicPartition, Int32?)]
     /// Delivers results. Called outside the driver's lock, in per-partition order.
     func deliver(_ completions: [ProducerStateMachineOutput<Entry>.Completion])
+    /// Reports the bytes buffered and not yet acknowledged (a metrics sample; default: ignored).
+    func observeBufferedBytes(_ bytes: Int)
 }
 
 /// Runs a ``ProducerStateMachine``: the lock around it, a drain loop per sink (started on demand inside
@@ -124,6 +126,7 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
                 if isStopped { return }
                 switch action {
                 case .send(let plan):
+                    backend.observeBufferedBytes(bufferedBytes)
                     if !continuing {
                         link = nil
                         chainBroken = false
@@ -319,6 +322,9 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
     /// Records appended and not yet completed.
     var bufferedRecords: Int { state.withLockedValue { $0.machine.bufferedRecords } }
 
+    /// Bytes appended and not yet completed.
+    var bufferedBytes: Int { state.withLockedValue { $0.machine.bufferedBytes } }
+
     // MARK: Executing outputs
 
     private static func createSignals(
@@ -374,7 +380,10 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
                 return (state.pendingDeliveries, state.pendingFlushResumes)
             }
             if completions.isEmpty && flushIDs.isEmpty { return }
-            if !completions.isEmpty { backend.deliver(completions) }
+            if !completions.isEmpty {
+                backend.deliver(completions)
+                backend.observeBufferedBytes(bufferedBytes)
+            }
             if !flushIDs.isEmpty {
                 let continuations = state.withLockedValue { state in flushIDs.compactMap { state.flushWaiters.removeValue(forKey: $0) } }
                 for continuation in continuations { continuation.resume() }
