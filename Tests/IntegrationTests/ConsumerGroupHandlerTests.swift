@@ -238,4 +238,46 @@ struct ConsumerGroupHandlerTests {
         #expect(all.count == 40, "klife \(klifeRecords.count) + librdkafka \(rdkafkaValues.count)")
         #expect(Set(all).count == 40)
     }
+
+    // Not checked here: a new member resuming after both stop. Tansu (0.6) keeps a member that left as the
+    // leader of the next generation when two members leave at once, so the newcomer's SyncGroup fails with
+    // REBALANCE_IN_PROGRESS for longer than the test waits; resuming after commits is covered above.
+    @Test("two members read 100,000 records of 4 partitions, each record once")
+    func volume() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("volume")
+        let group = TestBrokers.uniqueName("g")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 4)
+        let produced = try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, count: 100_000, size: 100)
+        #expect(produced == 100_000)
+        let offsets = Mutex<[Int32: [Int64]]>([:])
+        let started = ContinuousClock.now
+        try await FetchTests.withClient(bootstrap) { a in
+            try await FetchTests.withClient(bootstrap) { b in
+                let handler: @Sendable (KafkaConsumerBatch) async throws -> KafkaConsumerBatchResult = { batch in
+                    offsets.withLock { $0[batch.partition, default: []] += batch.records.compactMap(\.offset) }
+                    return .commit
+                }
+                let first = try a.startConsumerGroup(Self.configuration(group, topic), handler: handler)
+                let second = try b.startConsumerGroup(Self.configuration(group, topic), handler: handler)
+                try await ConsumerGroupTests.waitUntil("100,000 records arrived", timeout: .seconds(120)) {
+                    offsets.withLock { $0.values.reduce(0) { $0 + $1.count } } >= 100_000
+                }
+                await first.stop()
+                await second.stop()
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        let perPartition = offsets.withLock { $0 }
+        var total = 0
+        for (partition, seen) in perPartition {
+            total += seen.count
+            // A rebalance may deliver a handled-but-uncommitted batch again; never a gap, never out of order
+            // within one delivery run.
+            #expect(Set(seen).count == Int(seen.max()! + 1), "partition \(partition) has gaps")
+        }
+        #expect(total >= 100_000)
+        #expect(Set(perPartition.flatMap { p, o in o.map { "\(p):\($0)" } }).count == 100_000)
+        print("volume: 100,000 records through a 2-member group in \(elapsed), \(total - 100_000) delivered twice")
+    }
 }

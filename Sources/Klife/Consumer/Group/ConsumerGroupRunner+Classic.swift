@@ -67,6 +67,7 @@ extension ConsumerGroupRunner {
             let members = try response.members.map {
                 try ConsumerProtocolPayloads.decodeMember(memberID: $0.memberId, instanceID: $0.groupInstanceId, metadata: $0.metadata)
             }
+            logger.debug("consumer group \(groupID): JoinGroup answered error \(response.errorCode), generation \(response.generationId), \(response.members.count) members, leader \(response.leader == response.memberId ? "me" : response.leader)")
             if response.errorCode == 0 { member.generation = response.generationId }
             return member.machine.joinGroupResponse(
                 errorCode: response.errorCode, generation: response.generationId, protocolName: response.protocolName,
@@ -113,9 +114,13 @@ extension ConsumerGroupRunner {
             // A static member does not leave (as Kafka's own consumer): its instance id keeps its partitions
             // for a restart within the session timeout.
             if configuration.instanceID == nil {
-                let request = LeaveGroupRequest(groupId: groupID, memberId: memberID)
-                _ = try? await coordinatorRequest(
-                    request, member, version: Self.classicVersion(LeaveGroupRequest.self, member.connection), timeout: .seconds(5))
+                // v0-2 name one member; v3+ (KIP-345) a list of members instead.
+                let version = Self.classicVersion(LeaveGroupRequest.self, member.connection)
+                let request =
+                    version >= 3
+                    ? LeaveGroupRequest(groupId: groupID, members: [.init(memberId: memberID)])
+                    : LeaveGroupRequest(groupId: groupID, memberId: memberID)
+                _ = try? await coordinatorRequest(request, member, version: version, timeout: .seconds(5))
             }
             return member.machine.leaveGroupResponse()
 
@@ -134,6 +139,7 @@ extension ConsumerGroupRunner {
         guard let response = try await coordinatorRequest(request, member, version: version, timeout: configuration.rebalanceTimeout + .seconds(5)) else {
             return member.machine.coordinatorUnreachable()
         }
+        logger.debug("consumer group \(groupID): SyncGroup of generation \(generation) answered error \(response.errorCode)")
         let assignment = response.errorCode == 0 ? try ConsumerProtocolPayloads.decodeAssignment(response.assignment) : []
         return member.machine.syncGroupResponse(errorCode: response.errorCode, assignment: assignment)
     }
@@ -159,11 +165,11 @@ extension ConsumerGroupRunner {
     }
 
     /// The highest versions of the classic group APIs used: they carry everything a consumer needs (static
-    /// membership included; LeaveGroup v2 names the one leaving member) and are what librdkafka sends.
-    /// librdkafka's mock cluster advertises newer versions but cannot handle them (JoinGroup v6 and
-    /// SyncGroup v4 kill the connection or the whole mock process, LeaveGroup v3 answers truncated).
+    /// membership included) and are what librdkafka sends. librdkafka's mock cluster advertises newer
+    /// versions but cannot handle them (JoinGroup v6 and SyncGroup v4 kill the connection or the whole mock
+    /// process).
     static let classicVersionCaps: [Int16: Int16] = [
-        JoinGroupRequest.apiKey: 5, SyncGroupRequest.apiKey: 3, HeartbeatRequest.apiKey: 3, LeaveGroupRequest.apiKey: 2,
+        JoinGroupRequest.apiKey: 5, SyncGroupRequest.apiKey: 3, HeartbeatRequest.apiKey: 3, LeaveGroupRequest.apiKey: 3,
     ]
 
     static func classicVersion<R: KafkaRequestMessage>(_ type: R.Type, _ connection: KafkaConnection?) -> Int16 {

@@ -40,7 +40,8 @@ struct PartitionConsumerState {
     /// to a fetch made before a reset are ignored.
     mutating func fetched(records: [KafkaRecord], nextOffset: Int64, requestedOffset: Int64) {
         guard requestedOffset == nextFetchOffset else { return }
-        let fresh = records.filter { ($0.offset ?? -1) >= requestedOffset }
+        // The decoder already drops records before the fetch offset; filter (copy) only if some slipped through.
+        let fresh = (records.first?.offset ?? requestedOffset) >= requestedOffset ? records : records.filter { ($0.offset ?? -1) >= requestedOffset }
         guard let last = fresh.last?.offset else {
             emptyFetches += 1
             nextFetchOffset = max(nextFetchOffset, nextOffset)
