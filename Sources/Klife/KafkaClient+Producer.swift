@@ -98,16 +98,21 @@ extension KafkaClient {
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/unknownProducer``.
     func producer(named name: String, create: Bool = true) throws -> NetworkProducer? {
-        guard let producerConfiguration = configuration.effectiveProducers.first(where: { $0.name == name }) else {
+        // Not `effectiveProducers`: that builds an array, and this runs on every produce call.
+        let configured = configuration.producers.first { $0.name == name }
+            ?? (name == configuration.defaultProducer ? KafkaProducerConfiguration(name: name) : nil)
+        guard let producerConfiguration = configured else {
             throw KafkaError(
                 .unknownProducer,
                 "no producer named \(name) is configured (configured: \(configuration.effectiveProducers.map(\.name).joined(separator: ", ")))")
         }
+        // A short key stays a small (inline) string: no allocation per call.
+        let key = "p:\(name)"
         if !create {
             // `component` stores nothing when `make` throws: this returns the producer only if it exists.
-            return try? component("producer:\(name)", as: NetworkProducer.self) { throw CancellationError() }
+            return try? component(key, as: NetworkProducer.self) { throw CancellationError() }
         }
-        return try component("producer:\(name)", as: NetworkProducer.self) {
+        return try component(key, as: NetworkProducer.self) {
             Producer(
                 configuration: producerConfiguration,
                 backend: ProducerNetworkBackend(
@@ -140,41 +145,51 @@ extension KafkaClient {
         }
 
         var metadata = cluster.metadata
-        let unknownTopics = Set(records.lazy.map(\.topic).filter { metadata.partitionCount(of: $0) == nil && !$0.isEmpty })
-        if !unknownTopics.isEmpty && configuration.enableUnknownTopics {
+        if configuration.enableUnknownTopics,
+           records.contains(where: { metadata.partitionCount(of: $0.topic) == nil && !$0.topic.isEmpty }) {
+            let unknownTopics = Set(records.lazy.map(\.topic).filter { metadata.partitionCount(of: $0) == nil && !$0.isEmpty })
             cluster.noteTopicsInUse(unknownTopics)
             if let refreshed = try? await cluster.refreshMetadata() { metadata = refreshed }
         }
         let router = ProducerRecordRouter(metadata: metadata, clientConfiguration: configuration, partitionerOverride: options.partitioner)
 
-        // Usually every record goes to one producer; split only when topics name different ones.
-        var groups: [String: [Int]] = [:]
-        if let name = options.producer {
-            groups[name] = Array(records.indices)
-        } else {
-            for index in records.indices {
-                groups[configuration.producerName(forTopic: records[index].topic), default: []].append(index)
+        // Usually every record goes to one producer: then no grouping at all.
+        let firstName = options.producer ?? configuration.producerName(forTopic: records[0].topic)
+        var oneProducer = true
+        if options.producer == nil {
+            var lastTopic = records[0].topic
+            for record in records.dropFirst() where record.topic != lastTopic {
+                lastTopic = record.topic
+                if configuration.producerName(forTopic: lastTopic) != firstName {
+                    oneProducer = false
+                    break
+                }
             }
+        }
+        func producer(_ name: String, orFail indices: @autoclosure () -> [Int]) -> NetworkProducer? {
+            do {
+                return try self.producer(named: name)
+            } catch let error as KafkaError {
+                failAll(error, indices())
+            } catch {
+                failAll(KafkaError(.unknownProducer, "\(error)"), indices())
+            }
+            return nil
+        }
+        if oneProducer {
+            guard let producer = producer(firstName, orFail: Array(records.indices)) else { return rejected }
+            return await producer.submit(records, router: router, completion: completion)
+        }
+        var groups: [String: [Int]] = [:]
+        for index in records.indices {
+            groups[configuration.producerName(forTopic: records[index].topic), default: []].append(index)
         }
         for (name, indices) in groups {
-            let producer: NetworkProducer
-            do {
-                guard let created = try self.producer(named: name) else { continue }
-                producer = created
-            } catch let error as KafkaError {
-                failAll(error, indices)
-                continue
-            } catch {
-                failAll(KafkaError(.unknownProducer, "\(error)"), indices)
-                continue
-            }
-            if indices.count == records.count {
-                rejected += await producer.submit(records, router: router, completion: completion)
-            } else {
-                let groupRejected = await producer.submit(indices.map { records[$0] }, router: router) { completion(indices[$0]) }
-                rejected += groupRejected.map { (indices[$0.0], $0.1) }
-            }
+            guard let producer = producer(name, orFail: indices) else { continue }
+            let groupRejected = await producer.submit(indices.map { records[$0] }, router: router) { completion(indices[$0]) }
+            rejected += groupRejected.map { (indices[$0.0], $0.1) }
         }
+        rejected.sort { $0.0 < $1.0 }
         return rejected
     }
 }

@@ -348,7 +348,11 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
             let created = Self.createSignals(for: output.wake, in: &state, eventLoop: eventLoop)
             var deliverNow = false
             if !output.completions.isEmpty || !output.resumedFlushWaiters.isEmpty {
-                state.pendingDeliveries.append(contentsOf: output.completions)
+                if state.pendingDeliveries.isEmpty {
+                    swap(&state.pendingDeliveries, &output.completions)  // the usual case: no copy
+                } else {
+                    state.pendingDeliveries.append(contentsOf: output.completions)
+                }
                 state.pendingFlushResumes.append(contentsOf: output.resumedFlushWaiters)
                 output.completions = []
                 output.resumedFlushWaiters = []

@@ -153,43 +153,23 @@ extension ProducerStateMachine {
         }
         bufferedRecords += 1
 
-        if partitions[topicPartition] == nil {
+        // One hash lookup per record: the partition is then modified in place through its index (moving
+        // it to another sink changes its value, never the dictionary's layout).
+        var slot = partitions.index(forKey: topicPartition)
+        if slot == nil {
             partitions[topicPartition] = Partition()
+            slot = partitions.index(forKey: topicPartition)
         }
+        let index = slot!
         var movedTo: ProducerSinkID?
-        if partitions[topicPartition]!.leader != leader || (leader != nil && partitions[topicPartition]!.sink == nil) {
+        if partitions.values[index].leader != leader || (leader != nil && partitions.values[index].sink == nil) {
             movedTo = moveLeader(topicPartition, to: leader)
         }
+        let (becameReady, startedBatch) = Self.appendRecord(
+            ProducerPendingRecord(entry: entry, estimatedSize: size), to: &partitions.values[index],
+            batchSize: configuration.batchSizeBytes, now: now, nextBatchID: &nextBatchID)
 
-        let batchSize = configuration.batchSizeBytes
-        var becameReady = false
-        var startedBatch = false
-        let canJoinLast: Bool
-        if let last = partitions[topicPartition]!.batches.last, !last.isClosed, !last.isInFlight, last.attempts == 0,
-           last.records.isEmpty || last.estimatedBytes + size <= batchSize {
-            canJoinLast = true
-        } else {
-            canJoinLast = false
-        }
-        if !canJoinLast {
-            let lastIndex = partitions[topicPartition]!.batches.count - 1
-            if lastIndex >= 0, !partitions[topicPartition]!.batches[lastIndex].isClosed {
-                partitions[topicPartition]!.batches[lastIndex].isClosed = true
-                becameReady = true
-            }
-            partitions[topicPartition]!.batches.append(ProducerBatch(id: nextBatchID, createdAt: now))
-            nextBatchID &+= 1
-            startedBatch = true
-        }
-        let lastIndex = partitions[topicPartition]!.batches.count - 1
-        partitions[topicPartition]!.batches[lastIndex].records.append(ProducerPendingRecord(entry: entry, estimatedSize: size))
-        partitions[topicPartition]!.batches[lastIndex].estimatedBytes += size
-        if partitions[topicPartition]!.batches[lastIndex].estimatedBytes >= batchSize {
-            partitions[topicPartition]!.batches[lastIndex].isClosed = true
-            becameReady = true
-        }
-
-        guard let sinkID = partitions[topicPartition]!.sink else { return .appendedWithoutLeader }
+        guard let sinkID = partitions.values[index].sink else { return .appendedWithoutLeader }
         // Wake a parked drain loop only when this append can change its decision.
         guard let parked = sinks[sinkID]?.parked, case .idle(let until) = parked else { return .appended(wake: nil) }
         let lingerDeadline = now + configuration.linger
@@ -199,6 +179,39 @@ extension ProducerStateMachine {
             return .appended(wake: sinkID)
         }
         return .appended(wake: nil)
+    }
+
+    /// Adds the record to the partition's open batch, or to a new batch when the open one cannot take it
+    /// (full, already sent, or a retry). Returns whether a batch became ready to send and whether a new
+    /// batch was started.
+    private static func appendRecord(
+        _ record: ProducerPendingRecord<Entry>, to partition: inout Partition, batchSize: Int, now: NIODeadline,
+        nextBatchID: inout UInt64
+    ) -> (becameReady: Bool, startedBatch: Bool) {
+        var becameReady = false
+        var startedBatch = false
+        let size = record.estimatedSize
+        var last = partition.batches.count - 1
+        let canJoinLast = last >= 0 && !partition.batches[last].isClosed && !partition.batches[last].isInFlight
+            && partition.batches[last].attempts == 0
+            && (partition.batches[last].records.isEmpty || partition.batches[last].estimatedBytes + size <= batchSize)
+        if !canJoinLast {
+            if last >= 0, !partition.batches[last].isClosed {
+                partition.batches[last].isClosed = true
+                becameReady = true
+            }
+            partition.batches.append(ProducerBatch(id: nextBatchID, createdAt: now))
+            nextBatchID &+= 1
+            startedBatch = true
+            last += 1
+        }
+        partition.batches[last].records.append(record)
+        partition.batches[last].estimatedBytes += size
+        if partition.batches[last].estimatedBytes >= batchSize {
+            partition.batches[last].isClosed = true
+            becameReady = true
+        }
+        return (becameReady, startedBatch)
     }
 
     /// Queues a caller that got ``AppendResult/bufferFull`` (call it under the same lock). It is resumed,
