@@ -127,7 +127,7 @@ extension KafkaClient {
     /// - Returns: the records that were not buffered, by input index, with why; their completions are
     ///   not called.
     func submitToProducers(
-        _ records: [KafkaRecord], options: KafkaProduceOptions, completion: @escaping (Int) -> ProducerCompletion
+        _ records: [KafkaRecord], options: KafkaProduceOptions, completion: (Int) -> ProducerCompletion
     ) async -> [(Int, KafkaError)] {
         var rejected: [(Int, KafkaError)] = []
         func failAll(_ error: KafkaError, _ indices: some Sequence<Int>) {

@@ -47,7 +47,8 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         let now = Self.wallClockMilliseconds()
         var rejected: [(Int, KafkaError)] = []
         var items: [Item] = []
-        var itemIndices: [Int] = []
+        // Input index of each item; only built once a record is rejected (until then item i is record i).
+        var itemIndices: [Int]?
         items.reserveCapacity(records.count)
         for (index, original) in records.enumerated() {
             var record = original
@@ -59,11 +60,10 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
                 items.append(Item(
                     entry: ProducerEntry(record: record, completion: completion(index)),
                     size: size, topicPartition: route.topicPartition, leader: route.leader))
-                itemIndices.append(index)
-            } catch let error as KafkaError {
-                rejected.append((index, error))
+                itemIndices?.append(index)
             } catch {
-                rejected.append((index, KafkaError(.invalidArgument, "\(error)")))
+                if itemIndices == nil { itemIndices = Array(0..<items.count) }
+                rejected.append((index, error as? KafkaError ?? KafkaError(.invalidArgument, "\(error)")))
             }
         }
         let appended = await driver.append(items)
@@ -71,7 +71,7 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
             let error = driver.isStopped
                 ? KafkaError(.clientNotRunning, "the producer \(configuration.name) stopped before the record was buffered")
                 : KafkaError(.cancelled, "the produce call was cancelled while waiting for buffer space")
-            for position in appended..<items.count { rejected.append((itemIndices[position], error)) }
+            for position in appended..<items.count { rejected.append((itemIndices?[position] ?? position, error)) }
             rejected.sort { $0.0 < $1.0 }
         }
         return rejected
