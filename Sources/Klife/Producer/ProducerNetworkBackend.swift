@@ -91,41 +91,17 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
         }
     }
 
-    /// One Produce request: batches grouped by topic, each written by a ``RecordBatchWriter``.
+    /// One Produce request, every batch written straight into the frame (see ``ProduceFrameEncoder``).
     func encode(_ plan: ProduceRequestPlan<ProducerEntry>, version: Int16, allocator: ByteBufferAllocator) throws -> ByteBuffer {
-        var topicIndex: [String: Int] = [:]
-        var topicData: [ProduceRequest.TopicProduceData] = []
-        let codec = KafkaCompressionCodec(rawValue: configuration.compression.rawValue) ?? .none
-        for batch in plan.batches {
-            var writer = RecordBatchWriter(
-                buffer: allocator.buffer(capacity: batch.estimatedBytes),
-                producerId: batch.producerID, producerEpoch: batch.producerEpoch, baseSequence: batch.baseSequence,
-                compression: codec)
-            for pending in batch.records {
-                let record = pending.entry.record
-                writer.append(
-                    key: record.key, value: record.value,
-                    headers: record.headers.map { RecordHeader(key: $0.key, value: $0.value) },
-                    timestamp: record.timestamp ?? 0)
-            }
-            let partition = ProduceRequest.PartitionProduceData(index: batch.topicPartition.partition, records: try writer.finish())
-            cluster.metrics.recordEncodedBatch(producer: configuration.name, attempt: batch.attempt, records: batch.records.count, bytes: partition.records?.readableBytes ?? 0)
-            if let index = topicIndex[batch.topicPartition.topic] {
-                topicData[index].partitionData.append(partition)
-            } else {
-                topicIndex[batch.topicPartition.topic] = topicData.count
-                topicData.append(ProduceRequest.TopicProduceData(name: batch.topicPartition.topic, partitionData: [partition]))
-            }
-        }
-        let request = ProduceRequest(
-            transactionalId: nil, acks: plan.acks,
+        try ProduceFrameEncoder.encode(
+            plan, version: version,
             timeoutMs: Int32(clamping: configuration.requestTimeout.components.seconds * 1000
                 + configuration.requestTimeout.components.attoseconds / 1_000_000_000_000_000),
-            topicData: topicData)
-        let size = plan.batches.reduce(64) { $0 + $1.estimatedBytes + 16 }
-        var frame = allocator.buffer(capacity: size)
-        try request.encodeFrame(into: &frame, version: version, correlationID: 0, clientID: clientID)
-        return frame
+            clientID: clientID, compression: KafkaCompressionCodec(rawValue: configuration.compression.rawValue) ?? .none,
+            allocator: allocator
+        ) { batch, bytes in
+            cluster.metrics.recordEncodedBatch(producer: configuration.name, attempt: batch.attempt, records: batch.records.count, bytes: bytes)
+        }
     }
 
     func fetchProducerID(_ request: ProducerIDRequest) async throws -> (id: Int64, epoch: Int16) {

@@ -1,0 +1,115 @@
+import KafkaProtocol
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Encodes a planned Produce request as one frame, writing every record batch straight into the frame
+/// buffer (no intermediate batch buffer, no copy of the records).
+///
+/// The bytes are exactly what `ProduceRequest.encodeFrame` produces for the same request (a unit test
+/// checks this for every version the producer uses); batches of one topic are grouped under it in the
+/// order of their first appearance in the plan.
+enum ProduceFrameEncoder {
+    /// The frame (size prefix, header v1/v2, body) for `plan` at `version` (3 or later).
+    ///
+    /// - Parameter encoded: called after each batch with its encoded size in bytes (for metrics).
+    /// - Throws: ``KafkaProtocolError`` when compressing a batch fails.
+    static func encode(
+        _ plan: ProduceRequestPlan<ProducerEntry>, version: Int16, timeoutMs: Int32, clientID: String?,
+        compression: KafkaCompressionCodec, allocator: ByteBufferAllocator,
+        encoded: (ProduceRequestPlan<ProducerEntry>.Batch, Int) -> Void = { _, _ in }
+    ) throws -> ByteBuffer {
+        let flexible = ProduceRequest.isFlexible(version: version)
+        // Topics in order of first appearance, each with the positions of its batches.
+        var topics: [(name: String, batches: [Int])] = []
+        for (position, batch) in plan.batches.enumerated() {
+            if let index = topics.firstIndex(where: { $0.name == batch.topicPartition.topic }) {
+                topics[index].batches.append(position)
+            } else {
+                topics.append((batch.topicPartition.topic, [position]))
+            }
+        }
+        let capacity = plan.batches.reduce(64 + (clientID?.utf8.count ?? 0)) {
+            $0 + $1.estimatedBytes + $1.topicPartition.topic.utf8.count + 24
+        }
+        var frame = allocator.buffer(capacity: capacity)
+        frame.writeInteger(Int32(0))  // size, patched at the end
+        KafkaRequestHeader(apiKey: ProduceRequest.apiKey, apiVersion: version, correlationID: 0, clientID: clientID)
+            .encode(into: &frame, headerVersion: ProduceRequest.requestHeaderVersion(for: version))
+        // transactionalId: null
+        if flexible { frame.writeKafkaUnsignedVarint(0) } else { frame.writeInteger(Int16(-1)) }
+        frame.writeInteger(plan.acks)
+        frame.writeInteger(timeoutMs)
+        frame.writeKafkaLength(topics.count, compact: flexible, wide: true)
+        for topic in topics {
+            frame.writeKafkaString(topic.name, compact: flexible)
+            frame.writeKafkaLength(topic.batches.count, compact: flexible, wide: true)
+            for position in topic.batches {
+                let batch = plan.batches[position]
+                frame.writeInteger(batch.topicPartition.partition)
+                let length: Int
+                (frame, length) = try writeRecords(of: batch, into: frame, flexible: flexible, compression: compression)
+                encoded(batch, length)
+                if flexible { frame.writeKafkaEmptyTaggedFields() }  // PartitionProduceData
+            }
+            if flexible { frame.writeKafkaEmptyTaggedFields() }  // TopicProduceData
+        }
+        if flexible { frame.writeKafkaEmptyTaggedFields() }  // ProduceRequest
+        frame.setInteger(Int32(frame.writerIndex - frame.readerIndex - 4), at: frame.readerIndex)
+        return frame
+    }
+
+    /// Appends the `records` field (length, then the batch) to `frame`; takes the frame by value and
+    /// returns it so that the batch writer holds the only reference while it writes (no copy-on-write),
+    /// with the batch's encoded length.
+    private static func writeRecords(
+        of batch: ProduceRequestPlan<ProducerEntry>.Batch, into frame: consuming ByteBuffer, flexible: Bool,
+        compression: KafkaCompressionCodec
+    ) throws -> (ByteBuffer, Int) {
+        // Room for the length: an INT32, or (flexible) an unsigned varint of at most 5 bytes whose real
+        // size is only known once the batch is written.
+        let lengthIndex = frame.writerIndex
+        let reserved = flexible ? 5 : 4
+        frame.writeRepeatingByte(0, count: reserved)
+        let batchStart = frame.writerIndex
+        var writer = RecordBatchWriter(
+            buffer: consume frame, producerId: batch.producerID, producerEpoch: batch.producerEpoch,
+            baseSequence: batch.baseSequence, compression: compression)
+        for pending in batch.records {
+            let record = pending.entry.record
+            if record.headers.isEmpty {
+                writer.append(key: record.key, value: record.value, timestamp: record.timestamp ?? 0)
+            } else {
+                writer.append(
+                    key: record.key, value: record.value,
+                    headers: record.headers.map { RecordHeader(key: $0.key, value: $0.value) },
+                    timestamp: record.timestamp ?? 0)
+            }
+        }
+        var result = try writer.finish()
+        let length = result.writerIndex - batchStart
+        if !flexible {
+            result.setInteger(Int32(length), at: lengthIndex)
+            return (result, length)
+        }
+        // Compact bytes: varint(length + 1). Shift the batch left over the unused reserved bytes.
+        var varint = ByteBuffer()
+        varint.writeKafkaUnsignedVarint(UInt32(length + 1))
+        let used = varint.readableBytes
+        if used < reserved {
+            let offset = batchStart - result.readerIndex
+            let gap = reserved - used
+            result.withUnsafeMutableReadableBytes { bytes in
+                let start = bytes.baseAddress! + offset
+                _ = memmove(start - gap, start, length)
+            }
+            result.moveWriterIndex(to: result.writerIndex - gap)
+        }
+        result.setBuffer(varint, at: lengthIndex)
+        return (result, length)
+    }
+}

@@ -1,0 +1,74 @@
+import KafkaProtocol
+import NIOCore
+import Testing
+
+@testable import Klife
+
+/// The direct frame encoder must produce exactly the bytes of the generated `ProduceRequest` encoder.
+@Suite("Produce frames written in place")
+struct ProduceFrameEncoderTests {
+    private func plan(compressible: Bool) -> ProduceRequestPlan<ProducerEntry> {
+        func batch(_ topic: String, _ partition: Int32, _ count: Int, sequence: Int32) -> ProduceRequestPlan<ProducerEntry>.Batch {
+            let records = (0..<count).map { index -> ProducerPendingRecord<ProducerEntry> in
+                var record = KafkaRecord(
+                    topic: topic, partition: partition,
+                    key: index % 3 == 0 ? nil : ByteBuffer(string: "key-\(index)"),
+                    value: index % 5 == 4 ? nil : ByteBuffer(string: String(repeating: compressible ? "a" : "v\(index)", count: 20 + index)))
+                record.timestamp = 1_700_000_000_000 + Int64(index)
+                if index % 4 == 1 {
+                    record.headers = [.init(key: "h", value: ByteBuffer(string: "x")), .init(key: "null", value: ByteBuffer?.none)]
+                }
+                return ProducerPendingRecord(entry: ProducerEntry(record: record, completion: .none), estimatedSize: 10)
+            }
+            return .init(
+                topicPartition: ProducerTopicPartition(topic, partition), producerID: 77, producerEpoch: 2,
+                baseSequence: sequence, records: records, estimatedBytes: 10, attempt: 1)
+        }
+        // Two topics interleaved, and a batch big enough for a 2-byte compact length.
+        return ProduceRequestPlan(requestID: 1, sink: ProducerSinkID(broker: 1), acks: -1, batches: [
+            batch("orders", 0, 3, sequence: 0),
+            batch("t", 5, 1, sequence: 9),
+            batch("orders", 2, 200, sequence: 40),
+        ])
+    }
+
+    private func generated(
+        _ plan: ProduceRequestPlan<ProducerEntry>, version: Int16, compression: KafkaCompressionCodec
+    ) throws -> ByteBuffer {
+        var topics: [ProduceRequest.TopicProduceData] = []
+        for batch in plan.batches {
+            var writer = RecordBatchWriter(
+                producerId: batch.producerID, producerEpoch: batch.producerEpoch, baseSequence: batch.baseSequence,
+                compression: compression)
+            for pending in batch.records {
+                let record = pending.entry.record
+                writer.append(
+                    key: record.key, value: record.value,
+                    headers: record.headers.map { RecordHeader(key: $0.key, value: $0.value) },
+                    timestamp: record.timestamp ?? 0)
+            }
+            let partition = ProduceRequest.PartitionProduceData(index: batch.topicPartition.partition, records: try writer.finish())
+            if let index = topics.firstIndex(where: { $0.name == batch.topicPartition.topic }) {
+                topics[index].partitionData.append(partition)
+            } else {
+                topics.append(.init(name: batch.topicPartition.topic, partitionData: [partition]))
+            }
+        }
+        var frame = ByteBuffer()
+        try ProduceRequest(transactionalId: nil, acks: plan.acks, timeoutMs: 30_000, topicData: topics)
+            .encodeFrame(into: &frame, version: version, correlationID: 0, clientID: "klife-test")
+        return frame
+    }
+
+    @Test(arguments: [Int16(3), 7, 8, 9, 10, 11])
+    func sameBytesAsTheGeneratedEncoder(version: Int16) throws {
+        for (compression, compressible) in [(KafkaCompressionCodec.none, false), (.none, true), (.gzip, true), (.lz4, true)] {
+            let plan = plan(compressible: compressible)
+            let direct = try ProduceFrameEncoder.encode(
+                plan, version: version, timeoutMs: 30_000, clientID: "klife-test", compression: compression,
+                allocator: ByteBufferAllocator())
+            let expected = try generated(plan, version: version, compression: compression)
+            #expect(direct == expected, "version \(version), \(compression): \(direct.readableBytes) vs \(expected.readableBytes) bytes")
+        }
+    }
+}
