@@ -28,30 +28,42 @@ struct TracingIntegrationTests {
                     _ = try await client.produce(KafkaRecord(topic: topic, value: "order"))
                     return span.context.w3cSpanContext!
                 }
+                try await client.withTransaction { txn in
+                    _ = try await txn.produce(KafkaRecord(topic: topic, value: "in a transaction"))
+                }
                 let member = try client.startConsumerGroup(
                     KafkaConsumerGroupConfiguration(groupID: TestBrokers.uniqueName("tracing"), topics: [topic], sessionTimeout: .seconds(6), offsetResetPolicy: .earliest)
                 ) { batch in
-                    let traceparent = batch.records.first?.headers.last { $0.key == "traceparent" }?.valueString
-                    seen.withLock { $0.append((traceparent, ServiceContext.current?.w3cSpanContext)) }
+                    let context = ServiceContext.current?.w3cSpanContext
+                    seen.withLock { seen in
+                        for record in batch.records {
+                            seen.append((record.headers.last { $0.key == "traceparent" }?.valueString, context))
+                        }
+                    }
                     return .commit
                 }
-                try await ConsumerGroupTests.waitUntil("the record was consumed") { !seen.withLock { $0.isEmpty } }
+                try await ConsumerGroupTests.waitUntil("the records were consumed") { seen.withLock { $0.count } >= 2 }
                 await member.stop()
                 return parent
             }
         }
 
         let spans = tracer.finishedSpans
-        let send = try #require(spans.first { $0.operationName == "send \(topic)" })
+        let sends = spans.filter { $0.operationName == "send \(topic)" }
+        #expect(sends.count == 2)  // the produce call and the transactional produce
+        let send = try #require(sends.first { $0.parentSpanID == parent.spanID })
         #expect(send.kind == .producer)
         #expect(send.parentSpanID == parent.spanID)
         #expect(send.context.traceID == parent.traceID)
-        let process = try #require(spans.first { $0.operationName == "process \(topic)" })
+        let process = try #require(spans.first { $0.operationName == "process \(topic)" && $0.parentSpanID == send.context.spanID })
         #expect(process.kind == .consumer)
         #expect(process.context.traceID == parent.traceID)
         #expect(process.parentSpanID == send.context.spanID)
-        let consumed = try #require(seen.withLock { $0.first })
-        #expect(consumed.traceparent == "00-\(send.context.traceID)-\(send.context.spanID)-01")
-        #expect(consumed.context == process.context)  // the handler ran inside the process span
+        let consumed = seen.withLock { $0 }
+        #expect(consumed.count == 2)
+        // Each record carries the traceparent of its own send span; the handler ran inside the process span.
+        #expect(Set(consumed.compactMap(\.traceparent)) == Set(sends.map { "00-\($0.context.traceID)-\($0.context.spanID)-01" }))
+        #expect(consumed.first?.traceparent == "00-\(send.context.traceID)-\(send.context.spanID)-01")
+        #expect(consumed.first?.context == process.context)
     }
 }

@@ -62,3 +62,17 @@ extension KafkaClient {
         return true
     }
 }
+
+extension KafkaTransaction {
+    /// ``produceBatch(_:)`` inside a `send` span (with `messaging.kafka.transactional_id`); nil when it should
+    /// run untraced.
+    func produceBatchInSpan(_ records: [KafkaRecord]) async -> [Result<KafkaRecord, KafkaError>]? {
+        guard KafkaTracing.shouldTraceProduce else { return nil }
+        let transactionalID = producer.transactionalID
+        return await KafkaTracing.$insideProduceSpan.withValue(true) {
+            await KafkaTracing.withProduceSpan(records, clientID: transactionalID, { injected in
+                await self.produceBatch(injected)
+            }, failures: KafkaTracing.failures)
+        }
+    }
+}

@@ -62,6 +62,7 @@ public final class KafkaTransaction: Sendable {
     ///   Any failure makes the transaction abort-only.
     public func produceBatch(_ records: [KafkaRecord]) async -> [Result<KafkaRecord, KafkaError>] {
         guard !records.isEmpty else { return [] }
+        if let traced = await produceBatchInSpan(records) { return traced }
         if Task.isCancelled {
             let error = KafkaError(.cancelled, "the task was cancelled before the records were produced")
             producer.machine.withLock { $0.recordsFailed(error) }
