@@ -38,8 +38,17 @@ set -a
 source "$(bash scripts/brokers.sh env-file)"
 set +a
 
-step "swift test $*"
 status=0
-swift test --skip-build "$@" || status=$?
+if (($#)); then
+  step "swift test $*"
+  swift test --skip-build "$@" || status=$?
+else
+  # Two processes: the CPU-heavy unit suites (fuzzing, codec robustness) run first on their own, so they
+  # cannot starve the integration tests' timers and connections of the two cores' worth of threads.
+  step "swift test: unit tests"
+  swift test --skip-build --skip '^IntegrationTests\.' || status=$?
+  step "swift test: integration tests"
+  swift test --skip-build --filter '^IntegrationTests\.' || status=$?
+fi
 step "swift test exited with $status"
 exit "$status"

@@ -37,7 +37,7 @@ struct BadInputBrokerTests {
 
     static func connectionConfiguration(_ broker: BadInputBroker) -> KafkaConnectionConfiguration {
         var configuration = KafkaConnectionConfiguration(bootstrapServers: [broker.address], connectTimeout: .seconds(5))
-        configuration.requestTimeout = .seconds(2)
+        configuration.requestTimeout = .seconds(6)  // generous: on a loaded 2-core machine a 2 s budget let a prompt close lose the race
         return configuration
     }
 
@@ -61,7 +61,7 @@ struct BadInputBrokerTests {
         }
         #expect(error?.code == Self.expectedCode[fault], "\(fault): \(String(describing: error))")
         #expect(error?.message.contains("127.0.0.1:\(broker.port)") == true, "the message names the broker: \(String(describing: error))")
-        #expect(ContinuousClock.now - started < .seconds(8), "\(fault) took \(ContinuousClock.now - started)")
+        #expect(ContinuousClock.now - started < .seconds(15), "\(fault) took \(ContinuousClock.now - started)")
         // The connection is closed (promptly), and later requests on it fail fast instead of hanging.
         let closed = await withDeadline(.seconds(5)) { await connection.waitUntilClosed() }
         #expect(closed != nil, "\(fault): the connection stayed open")
