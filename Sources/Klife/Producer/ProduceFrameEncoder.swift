@@ -66,14 +66,18 @@ enum ProduceFrameEncoder {
     /// Appends the `records` field (length, then the batch) to `frame`; takes the frame by value and
     /// returns it so that the batch writer holds the only reference while it writes (no copy-on-write),
     /// with the batch's encoded length.
+    private static func varintSize(_ value: UInt32) -> Int {
+        value < 1 << 7 ? 1 : value < 1 << 14 ? 2 : value < 1 << 21 ? 3 : value < 1 << 28 ? 4 : 5
+    }
+
     private static func writeRecords(
         of batch: ProduceRequestPlan<ProducerEntry>.Batch, into frame: consuming ByteBuffer, flexible: Bool,
         compression: KafkaCompressionCodec
     ) throws -> (ByteBuffer, Int) {
-        // Room for the length: an INT32, or (flexible) an unsigned varint of at most 5 bytes whose real
-        // size is only known once the batch is written.
+        // Room for the length: an INT32, or (flexible) an unsigned varint whose size is only known once the
+        // batch is written; sized from the batch's estimate, which is usually right (else the batch moves).
         let lengthIndex = frame.writerIndex
-        let reserved = flexible ? 5 : 4
+        let reserved = flexible ? varintSize(UInt32(clamping: batch.estimatedBytes + 1)) : 4
         frame.writeRepeatingByte(0, count: reserved)
         let batchStart = frame.writerIndex
         var writer = RecordBatchWriter(
@@ -96,18 +100,19 @@ enum ProduceFrameEncoder {
             result.setInteger(Int32(length), at: lengthIndex)
             return (result, length)
         }
-        // Compact bytes: varint(length + 1). Shift the batch left over the unused reserved bytes.
+        // Compact bytes: varint(length + 1). If its size differs from the reserved room, move the batch.
         var varint = ByteBuffer()
         varint.writeKafkaUnsignedVarint(UInt32(length + 1))
-        let used = varint.readableBytes
-        if used < reserved {
+        let shift = varint.readableBytes - reserved
+        if shift != 0 {
+            // Grow first when moving right; shrink after moving left (the move stays within readable bytes).
+            if shift > 0 { result.writeRepeatingByte(0, count: shift) }
             let offset = batchStart - result.readerIndex
-            let gap = reserved - used
             result.withUnsafeMutableReadableBytes { bytes in
                 let start = bytes.baseAddress! + offset
-                _ = memmove(start - gap, start, length)
+                _ = memmove(start + shift, start, length)
             }
-            result.moveWriterIndex(to: result.writerIndex - gap)
+            if shift < 0 { result.moveWriterIndex(to: result.writerIndex + shift) }
         }
         result.setBuffer(varint, at: lengthIndex)
         return (result, length)

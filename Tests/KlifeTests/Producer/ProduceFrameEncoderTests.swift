@@ -7,7 +7,7 @@ import Testing
 /// The direct frame encoder must produce exactly the bytes of the generated `ProduceRequest` encoder.
 @Suite("Produce frames written in place")
 struct ProduceFrameEncoderTests {
-    private func plan(compressible: Bool) -> ProduceRequestPlan<ProducerEntry> {
+    private func plan(compressible: Bool, estimatedBytes: Int) -> ProduceRequestPlan<ProducerEntry> {
         func batch(_ topic: String, _ partition: Int32, _ count: Int, sequence: Int32) -> ProduceRequestPlan<ProducerEntry>.Batch {
             let records = (0..<count).map { index -> ProducerPendingRecord<ProducerEntry> in
                 var record = KafkaRecord(
@@ -22,7 +22,7 @@ struct ProduceFrameEncoderTests {
             }
             return .init(
                 topicPartition: ProducerTopicPartition(topic, partition), producerID: 77, producerEpoch: 2,
-                baseSequence: sequence, records: records, estimatedBytes: 10, attempt: 1)
+                baseSequence: sequence, records: records, estimatedBytes: estimatedBytes, attempt: 1)
         }
         // Two topics interleaved, and a batch big enough for a 2-byte compact length.
         return ProduceRequestPlan(requestID: 1, sink: ProducerSinkID(broker: 1), acks: -1, batches: [
@@ -62,13 +62,15 @@ struct ProduceFrameEncoderTests {
 
     @Test(arguments: [Int16(3), 7, 8, 9, 10, 11])
     func sameBytesAsTheGeneratedEncoder(version: Int16) throws {
-        for (compression, compressible) in [(KafkaCompressionCodec.none, false), (.none, true), (.gzip, true), (.lz4, true)] {
-            let plan = plan(compressible: compressible)
+        // Estimates far below and far above the real size: the batch moves right or left behind its length.
+        let cases = [(KafkaCompressionCodec.none, false), (.none, true), (.gzip, true), (.lz4, true)]
+        for (compression, compressible) in cases { for estimatedBytes in [10, 1_000_000] {
+            let plan = plan(compressible: compressible, estimatedBytes: estimatedBytes)
             let direct = try ProduceFrameEncoder.encode(
                 plan, version: version, timeoutMs: 30_000, clientID: "klife-test", compression: compression,
                 allocator: ByteBufferAllocator())
             let expected = try generated(plan, version: version, compression: compression)
-            #expect(direct == expected, "version \(version), \(compression): \(direct.readableBytes) vs \(expected.readableBytes) bytes")
-        }
+            #expect(direct == expected, "version \(version), \(compression), estimate \(estimatedBytes): \(direct.readableBytes) vs \(expected.readableBytes) bytes")
+        } }
     }
 }
