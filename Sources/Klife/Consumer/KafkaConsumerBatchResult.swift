@@ -5,6 +5,7 @@
 /// return .commit                                  // the whole batch is processed
 /// return .retry(cooldown: .seconds(1))            // deliver it again, after a pause
 /// return .perRecord([10: .commit, 11: .retry])    // by record offset
+/// return .committedInTransaction                  // processed; a transaction committed the offsets
 /// ```
 public struct KafkaConsumerBatchResult: Sendable, Hashable {
     /// What happens to a record.
@@ -21,13 +22,17 @@ public struct KafkaConsumerBatchResult: Sendable, Hashable {
     }
 
     let decisions: Decisions
+    /// The batch's offsets were committed by the handler (in a transaction): record them without an
+    /// OffsetCommit.
+    let offsetsCommitted: Bool
     /// The pause before the partition's next handler call, instead of the topic's
     /// ``KafkaConsumerTopicOptions/handlerCooldown``, for this one cycle.
     public var cooldown: Duration?
 
-    init(_ decisions: Decisions, cooldown: Duration?) {
+    init(_ decisions: Decisions, cooldown: Duration?, offsetsCommitted: Bool = false) {
         self.decisions = decisions
         self.cooldown = cooldown
+        self.offsetsCommitted = offsetsCommitted
     }
 
     /// The batch is processed: commit the offset after its last record.
@@ -37,6 +42,20 @@ public struct KafkaConsumerBatchResult: Sendable, Hashable {
 
     /// ``commit``, then pause the partition for `cooldown` before its next handler call.
     public static func commit(cooldown: Duration) -> Self { Self(.batch(.commit), cooldown: cooldown) }
+
+    /// The batch is processed and its offsets were already committed, by
+    /// ``KafkaTransaction/sendOffsets(_:groupMetadata:)`` in a transaction that committed (exactly once:
+    /// consume, transform, produce). The consumer moves past the batch without an OffsetCommit of its own,
+    /// which could otherwise race with, or overwrite, the transactional commit.
+    ///
+    /// Answer this only after `withTransaction` returned; if it threw, throw (or answer ``retry``) so the
+    /// batch is delivered again.
+    public static let committedInTransaction = Self(.batch(.commit), cooldown: nil, offsetsCommitted: true)
+
+    /// ``committedInTransaction``, then pause the partition for `cooldown` before its next handler call.
+    public static func committedInTransaction(cooldown: Duration) -> Self {
+        Self(.batch(.commit), cooldown: cooldown, offsetsCommitted: true)
+    }
 
     /// ``retry``, after a pause of `cooldown`.
     public static func retry(cooldown: Duration) -> Self { Self(.batch(.retry), cooldown: cooldown) }

@@ -13,6 +13,9 @@ public final class KafkaConsumerGroupBatch: Sendable {
     public var partition: Int32 { batch.partition }
     /// In offset order; never empty.
     public var records: [KafkaRecord] { batch.records }
+    /// The receiving member's group metadata, for ``KafkaTransaction/sendOffsets(_:groupMetadata:)``; see
+    /// ``KafkaConsumerBatch/groupMetadata``.
+    public var groupMetadata: KafkaConsumerGroupMetadata { batch.groupMetadata }
 
     let decision: ConsumerBatchDecision
 
@@ -33,6 +36,14 @@ public final class KafkaConsumerGroupBatch: Sendable {
     ///   another).
     public func commit(cooldown: Duration? = nil) throws {
         try complete(cooldown.map { .commit(cooldown: $0) } ?? .commit)
+    }
+
+    /// The batch is processed and a committed transaction already committed its offsets (see
+    /// ``KafkaConsumerBatchResult/committedInTransaction``): the consumer moves on without an OffsetCommit.
+    ///
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/batchAlreadyCompleted`` as ``commit(cooldown:)``.
+    public func committedInTransaction(cooldown: Duration? = nil) throws {
+        try complete(cooldown.map { .committedInTransaction(cooldown: $0) } ?? .committedInTransaction)
     }
 
     /// Deliver the batch again (after `cooldown`).

@@ -67,12 +67,15 @@ final class ConsumerGroupPartitionWorker: Sendable {
             let prefetch = state.wantsFetch
             // The next fetch overlaps the handler (Klife's prefetch), bounded by maxQueueSize.
             async let prefetched = prefetch ? group.fetch(partition, offset: offset, options: options) : nil
-            let batch = KafkaConsumerBatch(topic: partition.topic, partition: partition.partition, records: records)
+            let batch = KafkaConsumerBatch(
+                topic: partition.topic, partition: partition.partition, records: records, groupMetadata: group.groupMetadata)
             let answer = await group.process(batch, options: options, worker: self)
             var cooldown = options.handlerCooldown
             switch answer {
             case .success(let result)?:
                 state.apply(result, to: records)
+                // The transaction's TxnOffsetCommit already stored the position after the batch.
+                if result.offsetsCommitted { state.committed(state.commitOffset) }
                 if let override = result.cooldown { cooldown = override }
             case .failure(let error)?:
                 logger.warning("consumer group \(group.groupID): handler failed for \(partition), the batch is delivered again: \(error)")

@@ -25,6 +25,7 @@ final class ConsumerGroupPartitions: Sendable {
     private let manualContinuation: AsyncThrowingStream<KafkaConsumerGroupBatch, any Error>.Continuation
     private let workers = Mutex<[KafkaTopicPartition: ConsumerGroupPartitionWorker]>([:])
     private let commitTarget = Mutex<GroupCommitTarget?>(nil)
+    private let lastMembership = Mutex<(memberID: String, generationOrEpoch: Int32)?>(nil)
     private let newWorkers: AsyncStream<ConsumerGroupPartitionWorker>
     private let newWorkersContinuation: AsyncStream<ConsumerGroupPartitionWorker>.Continuation
     private let fetches: GroupFetchCoalescer
@@ -46,6 +47,17 @@ final class ConsumerGroupPartitions: Sendable {
 
     func setCommitTarget(_ target: GroupCommitTarget?) {
         commitTarget.withLock { $0 = target }
+        if let target { lastMembership.withLock { $0 = (target.memberID, target.generationOrEpoch) } }
+    }
+
+    /// The member's identity for transactional offset commits. Between generations it is the last one known
+    /// (never "no check"), so a member that was removed meanwhile is refused by the coordinator; before the
+    /// first join, generation -1 and an empty member id.
+    var groupMetadata: KafkaConsumerGroupMetadata {
+        let last = lastMembership.withLock { $0 }
+        return KafkaConsumerGroupMetadata(
+            groupID: groupID, generationID: last?.generationOrEpoch ?? -1, memberID: last?.memberID ?? "",
+            groupInstanceID: configuration.instanceID)
     }
 
     /// Runs the workers and their fetches until ``finish(failure:)`` and every worker has ended.
