@@ -42,7 +42,10 @@ struct FetchedPartitionDecoder {
                     isTransactional: batch.isTransactional, isControl: false)
                 let leaderEpoch = batch.partitionLeaderEpoch >= 0 ? batch.partitionLeaderEpoch : nil
                 var iterator = batch.makeRecordIterator()
-                output.reserveCapacity(output.count + Int(max(0, batch.recordCount)))
+                // Grow geometrically: reserving the exact sum per batch would reallocate (and copy every
+                // record so far) once per batch, quadratic in the batches of a fetch.
+                let needed = output.count + Int(max(0, batch.recordCount))
+                if needed > output.capacity { output.reserveCapacity(max(needed, output.capacity * 2)) }
                 while let r = try iterator.next() {
                     if r.offset < fetchOffset { continue }
                     var record = KafkaRecord(
