@@ -25,6 +25,7 @@ struct FetchedPartitionDecoder {
         var filter = AbortedTransactionFilter(isolationLevel: isolationLevel, abortedTransactions: abortedTransactions)
         var reader = RecordBatchReader(records: records)
         var output: [KafkaRecord] = []
+        let totalBytes = records.readableBytes
         var nextOffset = fetchOffset
         do {
             while let batch = try reader.next() {
@@ -44,17 +45,20 @@ struct FetchedPartitionDecoder {
                 var iterator = batch.makeRecordIterator()
                 // Grow geometrically: reserving the exact sum per batch would reallocate (and copy every
                 // record so far) once per batch, quadratic in the batches of a fetch.
-                let needed = output.count + Int(max(0, batch.recordCount))
-                if needed > output.capacity { output.reserveCapacity(max(needed, output.capacity * 2)) }
+                // The first batch sizes the array for the whole response (its records per byte, times the
+                // response's bytes), so a response of similar batches needs no reallocation.
+                let count = Int(max(0, batch.recordCount))
+                let needed = output.count + count
+                if needed > output.capacity {
+                    let estimate = output.isEmpty && batch.sizeInBytes > 0 ? count * totalBytes / batch.sizeInBytes + 1 : 0
+                    output.reserveCapacity(max(needed, output.capacity * 2, min(estimate, totalBytes / 8)))
+                }
                 while let r = try iterator.next() {
                     if r.offset < fetchOffset { continue }
-                    var record = KafkaRecord(
-                        topic: topic, partition: partition, key: r.key, value: r.value,
-                        headers: r.headers.map { KafkaRecord.Header(key: $0.key, value: $0.value) }, timestamp: r.timestamp)
-                    record.offset = r.offset
-                    record.batchAttributes = attributes
-                    record.leaderEpoch = leaderEpoch
-                    output.append(record)
+                    output.append(KafkaRecord(
+                        fetchedFrom: topic, partition: partition, offset: r.offset, key: r.key, value: r.value,
+                        headers: r.headers.isEmpty ? [] : r.headers.map { KafkaRecord.Header(key: $0.key, value: $0.value) },
+                        timestamp: r.timestamp, batchAttributes: attributes, leaderEpoch: leaderEpoch))
                 }
             }
         } catch let error as KafkaProtocolError {
