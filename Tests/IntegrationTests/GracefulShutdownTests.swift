@@ -49,6 +49,64 @@ struct GracefulShutdownTests {
         #expect(elapsed < .seconds(30))
     }
 
+    @Test("graceful shutdown waits for an open transaction to commit before run() returns")
+    func gracefulShutdownLetsOpenTransactionsFinish() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("graceful-txn")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        var configuration = KafkaClient.Configuration(bootstrapServers: try KafkaConnectionConfiguration.BrokerAddress.parseList(bootstrap))
+        configuration.transactionalPools = [KafkaTransactionalPoolConfiguration(poolSize: 2)]
+        let client = try KafkaClient(configuration: configuration, logger: Self.quietLogger())
+        let (inside, insideContinuation) = AsyncStream.makeStream(of: Void.self)
+        let (gate, gateContinuation) = AsyncStream.makeStream(of: Void.self)
+        let (runDone, runDoneContinuation) = AsyncStream.makeStream(of: Void.self)
+
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: String.self) { group in
+                group.addTask {
+                    try await client.run()
+                    runDoneContinuation.finish()
+                    return "run"
+                }
+                try await client.waitUntilReady(timeout: .seconds(30))
+                group.addTask {
+                    try await client.withTransaction { txn in
+                        _ = try await txn.produce(KafkaRecord(topic: topic, partition: 0, value: "inside"))
+                        insideContinuation.yield()
+                        for await _ in gate { break }  // held open until the test lets it commit
+                    }
+                    return "transaction"
+                }
+                for await _ in inside { break }
+                trigger.triggerGracefulShutdown()
+                // While the transaction is open, run() must not return (give it 2 s to do so wrongly).
+                let early = await withDeadline(.seconds(2)) { () -> Bool in
+                    while client.isFeatureAvailable(.transactionalProducer) {
+                        do {
+                            try await client.withTransaction { _ in }
+                        } catch {
+                            // clientNotRunning before any transaction started: the client is shutting down.
+                            if (error as? KafkaTransactionError)?.beginError?.code == .clientNotRunning { break }
+                        }
+                    }
+                    return true
+                }
+                #expect(early == true, "the client never started shutting down")
+                let runReturnedEarly = await withDeadline(.seconds(2)) { () -> Bool in
+                    for await _ in runDone {}
+                    return true
+                }
+                #expect(runReturnedEarly == nil, "run() returned while the transaction was open")
+                gateContinuation.finish()
+                var finished: [String] = []
+                while let next = try await group.next() { finished.append(next) }
+                #expect(Set(finished) == ["run", "transaction"])
+            }
+        }
+        let committed = try await RdKafkaTool.consume(bootstrap: bootstrap, topic: topic, isolation: .readCommitted, count: 1)
+        #expect(committed.map(\.valueString) == ["inside"])
+    }
+
     /// (Leaving is not observable here: Tansu holds every first join for about half the session timeout
     /// either way; the member state machine's tests cover the LeaveGroup.)
     @Test("a ServiceGroup's graceful shutdown stops the group member after committing what it handled")

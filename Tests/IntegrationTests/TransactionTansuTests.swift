@@ -223,6 +223,9 @@ struct TransactionTansuTests {
             try await member.begin()
             let results = await member.produce([KafkaRecord(topic: topic, partition: 0, value: "leftover")])
             #expect(results.count == 1 && (try? results[0].get()) != nil)
+            // Back to the pool without EndTxn: as far as the broker knows the process died (a member kept
+            // checked out would hold the graceful shutdown for the transaction timeout).
+            pool.checkin(member)
         }
         // The open transaction holds read_committed readers back.
         let blocked = try await RdKafkaTool.consume(bootstrap: bootstrap, topic: topic, isolation: .readCommitted, timeoutMilliseconds: 2000)

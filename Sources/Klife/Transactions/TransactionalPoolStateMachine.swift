@@ -33,6 +33,8 @@ struct TransactionalPoolStateMachine: Sendable {
     }
 
     var idleCount: Int { idle.count }
+    /// Whether no member is checked out: no transaction is open (the condition a graceful shutdown waits for).
+    var isDrained: Bool { idle.count == size }
     var waiterCount: Int { waiters.count }
 
     /// A member for waiter `waiterID`, or an instruction to wait.

@@ -20,6 +20,8 @@ final class TransactionalProducerPool: KafkaClientComponent {
         var machine: TransactionalPoolStateMachine
         var waiters: [Int: CheckedContinuation<Int, any Error>] = [:]
         var nextWaiterID = 0
+        /// Graceful shutdowns waiting for every open transaction to end (keyed by waiter id).
+        var drainWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
     }
 
     private let state: Mutex<State>
@@ -78,15 +80,19 @@ final class TransactionalProducerPool: KafkaClientComponent {
 
     /// Returns a member; the oldest waiter gets it.
     func checkin(_ member: TransactionalProducer) {
-        let resume = state.withLock { state -> (CheckedContinuation<Int, any Error>, Int)? in
+        let (resume, drained) = state.withLock { state -> ((CheckedContinuation<Int, any Error>, Int)?, [CheckedContinuation<Void, Never>]) in
             switch state.machine.checkin(member.index) {
-            case .none: return nil
+            case .none:
+                guard state.machine.isDrained, !state.drainWaiters.isEmpty else { return (nil, []) }
+                defer { state.drainWaiters.removeAll() }
+                return (nil, Array(state.drainWaiters.values))
             case .resume(let waiterID, let index):
-                guard let continuation = state.waiters.removeValue(forKey: waiterID) else { return nil }
-                return (continuation, index)
+                guard let continuation = state.waiters.removeValue(forKey: waiterID) else { return (nil, []) }
+                return ((continuation, index), [])
             }
         }
         if let (continuation, index) = resume { continuation.resume(returning: index) }
+        for waiter in drained { waiter.resume() }
     }
 
     /// Idle members, for observation in tests.
@@ -117,13 +123,45 @@ final class TransactionalProducerPool: KafkaClientComponent {
         }
     }
 
+    /// Refuses new transactions, fails callers still waiting for a member, then waits until every open
+    /// transaction has committed or aborted (its closure still runs; the connections stay up meanwhile).
+    /// The wait ends early when the task is cancelled (the ServiceGroup's shutdown deadline) and after the
+    /// pool's transaction timeout at most (the coordinator aborts a transaction older than that anyway): an
+    /// open transaction left behind is aborted by the coordinator, or by the next InitProducerId with the
+    /// same transactional id.
     func shutdownGracefully() async {
+        let timeout = configuration.transactionTimeout
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.closeAndDrain() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func closeAndDrain() async {
         let waiters = state.withLock { state -> [CheckedContinuation<Int, any Error>] in
             let ids = state.machine.close()
             return ids.compactMap { state.waiters.removeValue(forKey: $0) }
         }
         for waiter in waiters {
             waiter.resume(throwing: KafkaError(.clientNotRunning, "the client shut down while waiting for a transactional producer of pool \(configuration.name)"))
+        }
+        let drainID = state.withLock { state in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let wait = state.withLock { state -> Bool in
+                    guard !state.machine.isDrained, !Task.isCancelled else { return false }
+                    state.drainWaiters[drainID] = continuation
+                    return true
+                }
+                if !wait { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.drainWaiters.removeValue(forKey: drainID) }?.resume()
         }
     }
 }

@@ -18,6 +18,19 @@ import Testing
         #expect(pool.checkout(waiterID: 5) == .use(0))
     }
 
+    @Test func drainedOnlyWhenEveryMemberIsBack() {
+        var pool = TransactionalPoolStateMachine(size: 2)
+        #expect(pool.isDrained)
+        #expect(pool.checkout(waiterID: 1) == .use(0))
+        #expect(pool.checkout(waiterID: 2) == .use(1))
+        _ = pool.close()
+        #expect(!pool.isDrained)
+        _ = pool.checkin(0)
+        #expect(!pool.isDrained)
+        _ = pool.checkin(1)
+        #expect(pool.isDrained)
+    }
+
     @Test func aNewCallerDoesNotOvertakeWaiters() {
         var pool = TransactionalPoolStateMachine(size: 1)
         #expect(pool.checkout(waiterID: 1) == .use(0))
