@@ -155,6 +155,8 @@ struct ReliabilitySoakTests {
             // Nothing twice, offsets strictly increasing.
             let offsetsByValue = Dictionary(grouping: log, by: \.value).filter { $0.value.count > 1 }
             let twice = offsetsByValue.sorted { $0.value[0].offset < $1.value[0].offset }.prefix(3).map { "\($0.key) at \($0.value.map(\.offset))" }
+            // Known gap (issue 8): the librdkafka mock appends a resend whose first copy it wrote before
+            // dropping the response (it checks no idempotent sequences); a real broker deduplicates it.
             withKnownIssue("Producer: an idempotent producer wrote records twice under chaos (seed \(Self.seed)); reported to the producer owner", isIntermittent: true) {
                 #expect(offsetsByValue.isEmpty, "partition \(partition): \(offsetsByValue.count) records in the log twice, first \(twice)")
             }
@@ -169,11 +171,12 @@ struct ReliabilitySoakTests {
             // Produce order per producer is log order.
             for producer in 0..<2 {
                 let prefix = "p\(producer)-"
+                // First copies only: a duplicate (the known issue above) is checked there, not here.
+                var seen = Set<Int>()
                 let sequence = log.map(\.value).filter { $0.hasPrefix(prefix) }.compactMap { Int($0.dropFirst(prefix.count)) }
+                    .filter { seen.insert($0).inserted }
                 let inOrder = zip(sequence, sequence.dropFirst()).allSatisfy { $0 < $1 }
-                withKnownIssue("Producer: per-partition order under leader moves (see ProducerMockClusterTests.idempotentProduceWhileLeadersMoveDeliversEachRecordOnceInOrder)", isIntermittent: true) {
-                    #expect(inOrder, "partition \(partition): producer \(producer)'s records out of order")
-                }
+                #expect(inOrder, "partition \(partition): producer \(producer)'s records out of order")
             }
         }
         for error in readErrors.withLock({ $0 }) {
