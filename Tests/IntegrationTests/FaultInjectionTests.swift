@@ -66,11 +66,9 @@ struct FaultInjectionTests {
             let error = await #expect(throws: KafkaError.self) { try await client.fetch(topic: topic, partition: 0, offset: 0) }
             #expect(error?.isRetriable == true)
             #expect(error?.kafkaCode == 6)
-            // Known gap (issue 8): top-level Fetch errors bypass the per-partition error policy.
-            withKnownIssue("Consumer (FetchExecutor.perform): a top-level Fetch error code (what the mock cluster sends) fails the whole request as brokerError 'Fetch to broker N failed', bypassing FetchPartitionErrorPolicy: after the retries the caller gets brokerError without the partition, not leaderNotAvailable") {
-                #expect(error?.code == .leaderNotAvailable, "\(String(describing: error))")
-                #expect(error?.message.contains(topic) == true)
-            }
+            // The mock cluster sends the code at the top level of the response: it goes through the per-partition policy.
+            #expect(error?.code == .leaderNotAvailable, "\(String(describing: error))")
+            #expect(error?.message.contains(topic) == true)
             try await cluster.clearErrors(apiKey: 1)
             #expect(Self.values(try await client.fetch(topic: topic, partition: 0, offset: 2)) == ["r-2", "r-3", "r-4"])
         }
@@ -91,16 +89,14 @@ struct FaultInjectionTests {
             } catch {
                 outcome = .failure(error)
             }
-            // Known gap (issue 8): a non-retriable top-level Fetch error is retried instead of reported.
-            withKnownIssue("Consumer (FetchExecutor.perform): top-level Fetch error codes are all retried, so a non-retriable one (here \(code)) is swallowed instead of reported") {
-                guard case .failure(let failure) = outcome, let error = failure as? KafkaError else {
-                    Issue.record("error \(code) was not reported: \(outcome)")
-                    return
-                }
-                #expect(error.code == expected, "\(error)")
-                #expect(error.kafkaCode == code)
-                #expect(error.isRetriable == false)
+            // The mock cluster sends the code at the top level of the response: it is reported, not retried.
+            guard case .failure(let failure) = outcome, let error = failure as? KafkaError else {
+                Issue.record("error \(code) was not reported: \(outcome)")
+                return
             }
+            #expect(error.code == expected, "\(error)")
+            #expect(error.kafkaCode == code)
+            #expect(error.isRetriable == false)
             // Not retried: the one pushed error was used up by a single request, and the next call works.
             #expect(Self.values(try await client.fetch(topic: topic, partition: 0, offset: 4)) == ["r-4"])
         }

@@ -71,12 +71,14 @@ struct FetchExecutor: Sendable {
             let version = request.usableVersion(negotiated: negotiated)
             let response = try await connection.send(
                 request.wireRequest(version: version), version: version, timeout: fetcher.requestTimeout + fetcher.maxWait)
-            if response.errorCode != 0 {
-                throw KafkaError(
-                    .brokerError, "Fetch to broker \(request.brokerID) failed with Kafka error code \(response.errorCode)",
-                    kafkaCode: response.errorCode, isRetriable: true)
-            }
             var outcomes: Outcomes = [:]
+            if response.errorCode != 0 {
+                // A top-level error code applies to every partition of the request (the librdkafka mock
+                // cluster sends injected errors there): the per-partition policy decides retry or report.
+                for position in request.positions { outcomes[position] = .errorCode(response.errorCode) }
+                if KafkaClusterMetadata.requiresMetadataRefresh(errorCode: response.errorCode) { cluster.requestRefresh() }
+                return .success(outcomes)
+            }
             let matched = request.matchResponse(response, version: version)
             if matched.count != request.partitionCount {
                 logger.debug("Fetch response from broker \(request.brokerID) (v\(version)) answered \(matched.count) of \(request.partitionCount) partitions", metadata: [
