@@ -90,9 +90,7 @@ extension KafkaClient {
         guard !topics.isEmpty else { throw KafkaError(.invalidArgument, "createTopics needs at least one topic") }
         var seen = Set<String>()
         for topic in topics {
-            guard KafkaTopicConfiguration.isValidTopicName(topic.name) else {
-                throw KafkaError(.invalidArgument, "\"\(topic.name)\" is not a legal topic name (1-249 characters of a-z A-Z 0-9 . _ -, not . or ..)")
-            }
+            try KafkaTopicConfiguration.validateTopicName(topic.name)
             guard seen.insert(topic.name).inserted else { throw KafkaError(.invalidArgument, "topic \(topic.name) is listed twice") }
             guard topic.partitions == -1 || topic.partitions > 0 else {
                 throw KafkaError(.invalidArgument, "topic \(topic.name): partitions must be > 0 (or -1 for the broker default)")
@@ -127,7 +125,8 @@ extension KafkaClient {
 
     /// Deletes one topic and waits until the metadata no longer shows it.
     ///
-    /// - Throws: ``KafkaError``: ``KafkaError/Code/unknownTopicOrPartition`` when there is no such topic,
+    /// - Throws: ``KafkaError``: ``KafkaError/Code/invalidArgument`` for an illegal topic name (nothing is sent),
+    ///   ``KafkaError/Code/unknownTopicOrPartition`` when there is no such topic,
     ///   ``KafkaError/Code/brokerError`` with the Kafka code for other refusals, ``KafkaError/Code/featureDisabled``,
     ///   ``KafkaError/Code/requestTimedOut``, connection errors, ``KafkaError/Code/clientNotRunning``.
     public func deleteTopic(_ name: String, timeout: Duration = .seconds(30)) async throws {
@@ -139,13 +138,14 @@ extension KafkaClient {
     ///
     /// - Returns: per topic name, nil when it was deleted, else the broker's error for it.
     /// - Throws: ``KafkaError`` for failures of the whole call (``KafkaError/Code/invalidArgument`` for an empty
-    ///   list, ``KafkaError/Code/featureDisabled``, ``KafkaError/Code/requestTimedOut``, connection errors,
+    ///   list or an illegal topic name, before anything is sent; ``KafkaError/Code/featureDisabled``, ``KafkaError/Code/requestTimedOut``, connection errors,
     ///   ``KafkaError/Code/clientNotRunning``).
     @discardableResult
     public func deleteTopics(_ names: [String], timeout: Duration = .seconds(30)) async throws -> [String: KafkaError?] {
         try requireRunning()
         try requireFeature(.admin)
         guard !names.isEmpty else { throw KafkaError(.invalidArgument, "deleteTopics needs at least one topic") }
+        for name in names { try KafkaTopicConfiguration.validateTopicName(name) }
         let request = DeleteTopicsRequest(
             topics: names.map { DeleteTopicsRequest.DeleteTopicState(name: $0, topicId: .zero) }, topicNames: names,
             timeoutMs: Self.milliseconds(timeout))

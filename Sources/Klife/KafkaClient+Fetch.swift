@@ -15,7 +15,8 @@ extension KafkaClient {
     ///   ``KafkaError/Code/leaderNotAvailable`` (no usable leader after the retries; retriable),
     ///   ``KafkaError/Code/authorizationFailed``, ``KafkaError/Code/corruptRecords`` (bad checksum or
     ///   compressed data), ``KafkaError/Code/brokerError`` (other Kafka error codes),
-    ///   ``KafkaError/Code/invalidArgument`` (unknown fetcher, negative offset or max bytes),
+    ///   ``KafkaError/Code/invalidArgument`` (illegal topic name, unknown fetcher, negative offset or max
+    ///   bytes; nothing is sent),
     ///   ``KafkaError/Code/clientNotRunning``, or a connection error
     ///   (``KafkaError/Code/connectionFailed``, ``KafkaError/Code/requestTimedOut``, …).
     public func fetch(
@@ -72,7 +73,16 @@ extension KafkaClient {
         }
         guard !positions.isEmpty else { return [:] }
         let executor = FetchExecutor(cluster: cluster, logger: logger, fetcher: fetcher, isolationLevel: options.isolationLevel)
-        return await executor.run(positions, maxBytes: options.maxBytes)
+        // An illegal topic name fails its own positions, before anything is sent; the others go on.
+        guard positions.contains(where: { !KafkaTopicConfiguration.isValidTopicName($0.topic) }) else {
+            return await executor.run(positions, maxBytes: options.maxBytes)
+        }
+        let legal = positions.filter { KafkaTopicConfiguration.isValidTopicName($0.topic) }
+        var results = legal.isEmpty ? [:] : await executor.run(legal, maxBytes: options.maxBytes)
+        for position in positions where !KafkaTopicConfiguration.isValidTopicName(position.topic) {
+            results[position] = .failure(KafkaTopicConfiguration.illegalTopicNameError(position.topic))
+        }
+        return results
     }
 
     private func fetcherConfiguration(_ options: KafkaFetchOptions) throws -> KafkaFetcherConfiguration {

@@ -12,7 +12,8 @@ extension KafkaClient {
     /// - Throws: ``KafkaError`` whose ``KafkaError/failedRecord`` is the record (with ``KafkaRecord/error``
     ///   set). Codes: ``KafkaError/Code/clientNotRunning``, ``KafkaError/Code/featureDisabled``,
     ///   ``KafkaError/Code/unknownProducer``, ``KafkaError/Code/unknownTopicOrPartition``,
-    ///   ``KafkaError/Code/invalidPartition``, ``KafkaError/Code/invalidArgument`` (unknown partitioner),
+    ///   ``KafkaError/Code/invalidPartition``, ``KafkaError/Code/invalidArgument`` (unknown partitioner, illegal
+    ///   topic name: nothing is sent),
     ///   ``KafkaError/Code/brokerError`` (with `kafkaCode`, e.g. 10 MESSAGE_TOO_LARGE),
     ///   ``KafkaError/Code/recordRejected``, ``KafkaError/Code/deliveryTimeout``,
     ///   ``KafkaError/Code/deliveryOutcomeUnknown``, ``KafkaError/Code/cancelled``.
@@ -49,7 +50,8 @@ extension KafkaClient {
     /// - Throws: ``KafkaError`` for a record that cannot be buffered: ``KafkaError/Code/clientNotRunning``,
     ///   ``KafkaError/Code/featureDisabled``, ``KafkaError/Code/unknownProducer``,
     ///   ``KafkaError/Code/unknownTopicOrPartition``, ``KafkaError/Code/invalidPartition``,
-    ///   ``KafkaError/Code/invalidArgument``, ``KafkaError/Code/cancelled``. The callback is then not called.
+    ///   ``KafkaError/Code/invalidArgument`` (unknown partitioner, illegal topic name),
+    ///   ``KafkaError/Code/cancelled``. The callback is then not called.
     public func produceAsync(
         _ record: KafkaRecord, options: KafkaProduceOptions = .init(),
         callback: (@Sendable (Result<KafkaRecord, KafkaError>) -> Void)? = nil
@@ -146,8 +148,9 @@ extension KafkaClient {
 
         var metadata = cluster.metadata
         if configuration.enableUnknownTopics,
-           records.contains(where: { metadata.partitionCount(of: $0.topic) == nil && !$0.topic.isEmpty }) {
-            let unknownTopics = Set(records.lazy.map(\.topic).filter { metadata.partitionCount(of: $0) == nil && !$0.isEmpty })
+           records.contains(where: { metadata.partitionCount(of: $0.topic) == nil && KafkaTopicConfiguration.isValidTopicName($0.topic) }) {
+            // Illegal names are left to the router, which rejects them; asking the brokers about them is pointless.
+            let unknownTopics = Set(records.lazy.map(\.topic).filter { metadata.partitionCount(of: $0) == nil && KafkaTopicConfiguration.isValidTopicName($0) })
             cluster.noteTopicsInUse(unknownTopics)
             if let refreshed = try? await cluster.refreshMetadata() { metadata = refreshed }
         }

@@ -33,6 +33,20 @@ struct BadInputCallTests {
             Case(name: "produce to an illegal topic name", code: .invalidArgument, mentions: "bad topic!") {
                 _ = try await $0.produce(KafkaRecord(topic: "bad topic!", value: "x"))
             },
+            Case(name: "produceBatch with one illegal topic name: only that record fails", code: .invalidArgument, mentions: "a..b c") {
+                let results = await $0.produceBatch([
+                    KafkaRecord(topic: topic, partition: 1, value: "legal-1"), KafkaRecord(topic: "a..b c", value: "x"),
+                    KafkaRecord(topic: topic, partition: 1, value: "legal-2"),
+                ])
+                #expect(results.count == 3)
+                for index in [0, 2] {
+                    if case .failure(let error) = results[index] { Issue.record("a legal record of the batch failed: \(error)") }
+                }
+                _ = try results[1].get()
+            },
+            Case(name: "produceAsync to an illegal topic name", code: .invalidArgument, mentions: "legal topic name") {
+                try await $0.produceAsync(KafkaRecord(topic: String(repeating: "x", count: 250), value: "x"))
+            },
             Case(name: "produce to an empty topic name", code: .invalidArgument, mentions: "topic") {
                 _ = try await $0.produce(KafkaRecord(topic: "", value: "x"))
             },
@@ -54,6 +68,17 @@ struct BadInputCallTests {
             Case(name: "fetch from an illegal topic name", code: .invalidArgument, mentions: "bad topic!") {
                 _ = try await $0.fetch(topic: "bad topic!", partition: 0, offset: 0)
             },
+            Case(name: "fetch of several positions, one with an illegal topic name: only that one fails", code: .invalidArgument, mentions: "\"..\"") {
+                let good = KafkaFetchPosition(topic: topic, partition: 1, offset: 0)
+                let bad = KafkaFetchPosition(topic: "..", partition: 0, offset: 0)
+                let results = await $0.fetch([good, bad])
+                if case .failure(let error)? = results[good] { Issue.record("the legal position failed: \(error)") }
+                _ = try results[bad]?.get()
+            },
+            Case(name: "fetchAsync from an illegal topic name", code: .invalidArgument, mentions: "bad topic!") {
+                let stream = try $0.fetchAsync([KafkaFetchPosition(topic: "bad topic!", partition: 0, offset: 0)])
+                for await (_, result) in stream { _ = try result.get() }
+            },
             Case(name: "listOffsets of a partition the topic lacks", code: .unknownTopicOrPartition, mentions: "5") {
                 _ = try await $0.listOffsets(topic: topic, partitions: [5], at: .latest)
             },
@@ -65,6 +90,9 @@ struct BadInputCallTests {
             },
             Case(name: "deleteTopic of an illegal topic name", code: .invalidArgument, mentions: "bad topic!") {
                 try await $0.deleteTopic("bad topic!")
+            },
+            Case(name: "deleteTopics with one illegal name deletes nothing", code: .invalidArgument, mentions: "bad topic!") {
+                try await $0.deleteTopics([topic, "bad topic!"])
             },
             Case(name: "createTopic with 0 partitions", code: .invalidArgument, mentions: "partitions") {
                 try await $0.createTopics([.init(name: "ok-name", partitions: 0)])
@@ -81,19 +109,6 @@ struct BadInputCallTests {
             },
         ]
     }
-
-    /// Cases whose current behaviour does not meet the rule yet, owned by other parts of the client; each is
-    /// reported as a known issue so the test starts failing (unexpectedly passing) once it is fixed.
-    static let knownGaps: [String: String] = [
-        "produce to an illegal topic name":
-            "Producer (ProducerRecordRouter): an illegal topic name is reported as unknownTopicOrPartition 'not in the cluster metadata', not invalidArgument naming the rule",
-        "fetch from an illegal topic name":
-            "Consumer (FetchCallStateMachine): an illegal topic name is reported as unknownTopicOrPartition 'does not exist', not invalidArgument",
-        "deleteTopic of an illegal topic name":
-            "Admin (KafkaClient+Admin deleteTopics): an illegal topic name is sent to the broker and reported as unknownTopicOrPartition, while createTopics rejects it as invalidArgument",
-        "a consumer group on an illegal topic name":
-            "Consumer groups (startConsumerGroup): topic names are not validated; the member starts and never gets partitions",
-    ]
 
     @Test("each invalid call gets a typed error naming the problem, and accepted records are still delivered")
     func invalidCalls() async throws {
@@ -118,17 +133,9 @@ struct BadInputCallTests {
                     Issue.record("\(invalid.name): threw a \(type(of: error)), not a KafkaError: \(error)")
                     continue
                 }
-                let check = {
-                    #expect(error != nil, "\(invalid.name): accepted")
-                    #expect(error?.code == invalid.code, "\(invalid.name): \(String(describing: error))")
-                    #expect(error?.message.contains(invalid.mentions) == true, "\(invalid.name): the message does not name \(invalid.mentions): \(String(describing: error))")
-                }
-                // Known gaps (issue 8), each with its reason in `knownGaps`: illegal topic names not rejected up front.
-                if let gap = Self.knownGaps[invalid.name] {
-                    withKnownIssue(Comment(rawValue: gap)) { check() }
-                } else {
-                    check()
-                }
+                #expect(error != nil, "\(invalid.name): accepted")
+                #expect(error?.code == invalid.code, "\(invalid.name): \(String(describing: error))")
+                #expect(error?.message.contains(invalid.mentions) == true, "\(invalid.name): the message does not name \(invalid.mentions): \(String(describing: error))")
             }
 
             // Empty inputs are no-ops, not errors.
@@ -141,6 +148,35 @@ struct BadInputCallTests {
             #expect(after.offset == 20)
             let fetched = try await client.fetch(topic: topic, partition: 0, offset: 0)
             #expect(fetched.map(\.valueString) == accepted.map(\.valueString) + ["after"])
+            try await client.deleteTopic(topic)
+        }
+    }
+
+    @Test("a transaction's produce to an illegal topic name fails that record with invalidArgument, before anything is sent")
+    func illegalTopicNameInATransaction() async throws {
+        let topic = TestBrokers.uniqueName("bad-input-txn")
+        var configuration = try ClientTestSupport.configuration(bootstrap: try TestBrokers.tansuBootstrap)
+        configuration.transactionalPools = [KafkaTransactionalPoolConfiguration(
+            baseTransactionalID: TestBrokers.uniqueName("bad-input-txn"), poolSize: 1, transactionTimeout: .seconds(30))]
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            try await client.createTopics([.init(name: topic, partitions: 1)])
+            var results: [Result<KafkaRecord, KafkaError>] = []
+            do {
+                try await client.withTransaction { txn in
+                    results = await txn.produceBatch([
+                        KafkaRecord(topic: topic, value: "legal"), KafkaRecord(topic: "bad topic!", value: "x"),
+                    ])
+                }
+            } catch {
+                // A failed record makes the transaction abort-only: the commit reports it.
+            }
+            #expect(results.count == 2)
+            guard results.count == 2, case .failure(let error) = results[1] else {
+                Issue.record("the illegal record did not fail: \(results)")
+                return
+            }
+            #expect(error.code == .invalidArgument, "\(error)")
+            #expect(error.message.contains("bad topic!"), "\(error)")
             try await client.deleteTopic(topic)
         }
     }

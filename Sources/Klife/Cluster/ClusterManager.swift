@@ -329,10 +329,7 @@ final class ClusterManager: Sendable {
     func topicMetadata(_ topic: String) async throws -> KafkaTopicMetadata {
         if let known = metadata.topic(topic) { return known }
         // No broker can know an illegal name; asking would only come back as "unknown topic" (retriable).
-        guard KafkaTopicConfiguration.isValidTopicName(topic) else {
-            throw KafkaError(
-                .invalidArgument, "\"\(topic)\" is not a legal topic name (1-249 characters of a-z A-Z 0-9 . _ -, not . or ..)")
-        }
+        try KafkaTopicConfiguration.validateTopicName(topic)
         if !configuration.enableUnknownTopics && configuration.topic(named: topic) == nil {
             throw KafkaError(
                 .unknownTopicOrPartition, "topic \(topic) is not configured and unknown topics are disabled (enableUnknownTopics)",

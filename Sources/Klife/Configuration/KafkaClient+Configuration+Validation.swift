@@ -50,7 +50,7 @@ extension KafkaClient.Configuration {
         for (index, topic) in topics.enumerated() {
             let path = "topics[\(index)]"
             if !KafkaTopicConfiguration.isValidTopicName(topic.name) {
-                problems.append("\(path).name \"\(topic.name)\" is not a legal topic name (1-249 characters of a-z A-Z 0-9 . _ -, not . or ..)")
+                problems.append("\(path).name \"\(topic.name)\" is not a legal topic name (\(KafkaTopicConfiguration.topicNameRule))")
             }
             if let producer = topic.producer, !producerNames.contains(producer) {
                 problems.append("\(path).producer \"\(producer)\" names no configured producer")

@@ -17,6 +17,22 @@ public struct KafkaTopicConfiguration: Sendable, Hashable {
         self.partitioner = partitioner
     }
 
+    /// Kafka's topic naming rule, as error messages state it.
+    static let topicNameRule = "1-249 characters of a-z A-Z 0-9 . _ -, not . or .."
+
+    /// Throws unless `name` is a legal topic name: every call taking a topic name checks it before sending
+    /// anything (a broker can only answer "unknown topic" for an illegal name, which looks retriable).
+    ///
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/invalidArgument`` naming `name` and the rule.
+    static func validateTopicName(_ name: String) throws(KafkaError) {
+        guard isValidTopicName(name) else { throw illegalTopicNameError(name) }
+    }
+
+    /// The `invalidArgument` error for an illegal topic name.
+    static func illegalTopicNameError(_ name: String) -> KafkaError {
+        KafkaError(.invalidArgument, "\"\(name)\" is not a legal topic name (\(topicNameRule))")
+    }
+
     /// Whether `name` is a legal Kafka topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
     public static func isValidTopicName(_ name: String) -> Bool {
         guard !name.isEmpty, name.utf8.count <= 249, name != ".", name != ".." else { return false }

@@ -15,8 +15,8 @@ extension KafkaClient {
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning``, or
     ///   ``KafkaError/Code/invalidArgument`` when a member of the same group already runs in this client (one
-    ///   that has stopped does not count) or the configuration is invalid (no group id, no topics, no assignor,
-    ///   bad topic options).
+    ///   that has stopped does not count) or the configuration is invalid (no group id, no topics, an illegal
+    ///   topic name, no assignor, bad topic options).
     public func startConsumerGroup(
         _ configuration: KafkaConsumerGroupConfiguration, handler: some KafkaConsumerGroupHandler
     ) throws -> KafkaConsumerGroup {

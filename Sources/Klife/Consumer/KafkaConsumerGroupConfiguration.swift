@@ -100,6 +100,9 @@ public struct KafkaConsumerGroupConfiguration: Sendable {
         var problems: [String] = []
         if groupID.isEmpty { problems.append("groupID must not be empty") }
         if topics.isEmpty { problems.append("topics must not be empty") }
+        for topic in topics where !KafkaTopicConfiguration.isValidTopicName(topic) {
+            problems.append("topics: \"\(topic)\" is not a legal topic name (\(KafkaTopicConfiguration.topicNameRule))")
+        }
         if assignors.isEmpty { problems.append("assignors must not be empty") }
         if sessionTimeout <= .zero { problems.append("sessionTimeout must be > 0") }
         if heartbeatInterval <= .zero { problems.append("heartbeatInterval must be > 0") }

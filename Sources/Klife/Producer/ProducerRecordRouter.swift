@@ -18,12 +18,11 @@ struct ProducerRecordRouter {
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/unknownTopicOrPartition`` (topic not in the
     ///   metadata), ``KafkaError/Code/invalidPartition`` (explicit or partitioner-chosen partition out of
-    ///   range), ``KafkaError/Code/invalidArgument`` (unknown partitioner name, empty topic name).
+    ///   range), ``KafkaError/Code/invalidArgument`` (unknown partitioner name, illegal topic name).
     func route(_ record: inout KafkaRecord) throws -> Route {
-        guard !record.topic.isEmpty else {
-            throw KafkaError(.invalidArgument, "a record needs a topic name")
-        }
         guard let count = metadata.partitionCount(of: record.topic), count > 0 else {
+            // Checked only off the hot path: a topic in the metadata has a legal name.
+            try KafkaTopicConfiguration.validateTopicName(record.topic)
             throw KafkaError(
                 .unknownTopicOrPartition,
                 "topic \(record.topic) is not in the cluster metadata"
