@@ -211,15 +211,19 @@ extension KafkaClient {
     /// Tansu quirk: its LATEST answer is the base offset of the last batch + 1, which is wrong when that
     /// batch holds more than one record; a Fetch's high watermark is right there (see the broker notes).
     ///
+    /// Retriable failures (a moved leader, REQUEST_TIMED_OUT and other retriable Kafka codes, lost
+    /// connections) are retried with a growing backoff until the connection's `requestTimeout` has passed.
+    ///
     /// - Parameters:
     ///   - partitions: the partitions to ask about; nil = all of the topic's partitions.
     ///   - spec: earliest, latest or by timestamp.
     ///   - isolation: under read_committed, latest is the last stable offset.
     /// - Returns: one entry per partition asked, keyed by partition.
-    /// - Throws: ``KafkaError``: ``KafkaError/Code/unknownTopicOrPartition`` (unknown topic or partition),
+    /// - Throws: ``KafkaError``: ``KafkaError/Code/invalidArgument`` (illegal topic name),
+    ///   ``KafkaError/Code/unknownTopicOrPartition`` (unknown topic or partition),
     ///   ``KafkaError/Code/leaderNotAvailable`` after retries, ``KafkaError/Code/brokerError`` with the Kafka
-    ///   code, ``KafkaError/Code/featureDisabled`` when the broker lacks ListOffsets, connection errors,
-    ///   ``KafkaError/Code/clientNotRunning``.
+    ///   code (retriable when the code still failed after the retries), ``KafkaError/Code/featureDisabled``
+    ///   when the broker lacks ListOffsets, connection errors, ``KafkaError/Code/clientNotRunning``.
     public func listOffsets(
         topic: String, partitions: [Int32]? = nil, at spec: OffsetSpec, isolation: KafkaIsolationLevel = .readUncommitted
     ) async throws -> [Int32: PartitionOffset] {
@@ -232,12 +236,17 @@ extension KafkaClient {
         var results: [Int32: PartitionOffset] = [:]
         var remaining = Set(wanted)
         var lastError: KafkaError?
-        for attempt in 0..<5 {
-            if remaining.isEmpty { break }
+        // Retriable failures are retried with a growing backoff until the request timeout has passed.
+        let deadline = ContinuousClock.now + configuration.connection.requestTimeout
+        var attempt = 0
+        while !remaining.isEmpty {
             if attempt > 0 {
-                try await Task.sleep(for: .milliseconds(100 * attempt))
+                let backoff = Duration.milliseconds(min(100 * attempt, 1_000))
+                guard ContinuousClock.now + backoff < deadline else { break }
+                try await Task.sleep(for: backoff)
                 _ = try? await cluster.refreshMetadata()
             }
+            attempt += 1
             // Group by leader; partitions without a leader wait for the next attempt.
             var byLeader: [Int32: [Int32]] = [:]
             for partition in remaining.sorted() {
@@ -268,6 +277,11 @@ extension KafkaClient {
                         } else if cluster.requestRefreshIfStale(errorCode: partition.errorCode) {
                             lastError = KafkaError(
                                 .leaderNotAvailable, "ListOffsets for \(topic)/\(partition.partitionIndex) failed with Kafka error code \(partition.errorCode)",
+                                kafkaCode: partition.errorCode, isRetriable: true)
+                        } else if KafkaErrorCode(rawValue: partition.errorCode).isRetriable {
+                            // REQUEST_TIMED_OUT and other transient broker states: the same leader may answer next time.
+                            lastError = KafkaError(
+                                .brokerError, "ListOffsets for \(topic)/\(partition.partitionIndex) kept failing with Kafka error code \(partition.errorCode)",
                                 kafkaCode: partition.errorCode, isRetriable: true)
                         } else {
                             throw KafkaError(

@@ -169,18 +169,25 @@ struct FaultInjectionTests {
     func listOffsetsRecovers(code: Int16) async throws {
         try await Self.withTopic { cluster, client, topic in
             try await cluster.pushErrors(apiKey: 2, codes: [code, code])
-            let check = {
-                let offsets = try await client.listOffsets(topic: topic, at: .latest)
-                #expect(offsets[0]?.offset == 5)
-            }
-            if code == 7 {
-                // Known gap (issue 8): listOffsets does not retry REQUEST_TIMED_OUT.
-                await withKnownIssue("Admin (KafkaClient.listOffsets): REQUEST_TIMED_OUT (7) in a ListOffsets partition is reported as brokerError instead of retried") {
-                    try await check()
-                }
-            } else {
-                try await check()
-            }
+            let offsets = try await client.listOffsets(topic: topic, at: .latest)
+            #expect(offsets[0]?.offset == 5)
+        }
+    }
+
+    @Test("ListOffsets: REQUEST_TIMED_OUT that outlasts the request timeout is reported as retriable with its code, not sooner and without hanging")
+    func listOffsetsGivesUpAtTheRequestTimeout() async throws {
+        try await Self.withTopic(requestTimeout: .seconds(2)) { cluster, client, topic in
+            try await cluster.pushErrors(apiKey: 2, codes: Array(repeating: 7, count: 200))
+            let started = ContinuousClock.now
+            let error = await #expect(throws: KafkaError.self) { try await client.listOffsets(topic: topic, at: .latest) }
+            let elapsed = ContinuousClock.now - started
+            #expect(error?.kafkaCode == 7, "\(String(describing: error))")
+            #expect(error?.isRetriable == true)
+            #expect(error?.message.contains(topic) == true)
+            // Retried for about the request timeout (2 s; backoffs grow to 1 s), then given up.
+            #expect(elapsed > .milliseconds(900) && elapsed < .seconds(5), "gave up after \(elapsed)")
+            try await cluster.clearErrors(apiKey: 2)
+            #expect(try await client.listOffsets(topic: topic, at: .latest)[0]?.offset == 5)
         }
     }
 
