@@ -5,8 +5,9 @@ import Synchronization
 
 @testable import Klife
 
-/// A broker impostor in the test process that answers ApiVersions, Metadata and FindCoordinator correctly
-/// (it advertises itself as node 1 and coordinator of everything) until a test queues a fault for an API:
+/// A broker impostor in the test process that answers ApiVersions, Metadata, FindCoordinator, InitProducerId
+/// and Produce correctly (it advertises itself as node 1, coordinator of everything and leader of the one
+/// partition of ``topic``, and acknowledges every Produce) until a test queues a fault for an API:
 /// then the next request of that API gets garbage instead of an answer. What a broken, hostile or half-dead
 /// broker can send. FindCoordinator errors can be queued too, answered the way Kafka does (node -1, host "").
 final class BadInputBroker: Sendable {
@@ -31,8 +32,22 @@ final class BadInputBroker: Sendable {
         var description: String { rawValue }
     }
 
+    /// One record batch received in a Produce request.
+    struct ProducedBatch: Sendable, Equatable {
+        var producerID: Int64
+        var baseSequence: Int32
+        var records: Int32
+        /// Whether the request it came in was answered with a fault instead of an acknowledgement.
+        var faulted: Bool
+    }
+
+    /// The topic the broker leads (1 partition) and accepts Produce requests for.
+    static let topic = "bad-input-topic"
+
     let channel: any Channel
     private let faults = Mutex<[Int16: [Fault]]>([:])
+    private let produced = Mutex<[ProducedBatch]>([])
+    private let nextOffset = Mutex<Int64>(0)
     private let coordinatorErrors = Mutex<[Int16]>([])
     fileprivate let accepted = Mutex(0)
 
@@ -89,6 +104,17 @@ final class BadInputBroker: Sendable {
         }
     }
 
+    /// Every record batch received in Produce requests so far, in arrival order.
+    var producedBatches: [ProducedBatch] { produced.withLock { $0 } }
+
+    fileprivate func noteProduced(_ batches: [ProducedBatch]) -> Int64 {
+        produced.withLock { $0 += batches }
+        return nextOffset.withLock { offset in
+            defer { offset += Int64(batches.reduce(0) { $0 + $1.records }) }
+            return offset
+        }
+    }
+
     func stop() async { try? await channel.close() }
 }
 
@@ -130,7 +156,7 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
             let answered = min(version, 3)
             KafkaResponseHeader(correlationID: correlationID).encode(into: &response, headerVersion: 0)
             // Group APIs are advertised (so a consumer group starts) but answered by closing the connection.
-            let apis: [(Int16, ClosedRange<Int16>)] = [(3, 0...12), (8, 0...8), (9, 0...7), (10, 0...4), (11, 0...7), (12, 0...4), (13, 0...4), (14, 0...5), (18, 0...3)]
+            let apis: [(Int16, ClosedRange<Int16>)] = [(0, 3...9), (22, 0...4), (3, 0...12), (8, 0...8), (9, 0...7), (10, 0...4), (11, 0...7), (12, 0...4), (13, 0...4), (14, 0...5), (18, 0...3)]
             try ApiVersionsResponse(
                 errorCode: version > 3 ? 35 : 0,
                 apiKeys: apis.map { .init(apiKey: $0.0, minVersion: $0.1.lowerBound, maxVersion: $0.1.upperBound) }
@@ -139,8 +165,41 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
             KafkaResponseHeader(correlationID: correlationID).encode(into: &response, headerVersion: MetadataRequest.responseHeaderVersion(for: version))
             try MetadataResponse(
                 brokers: [.init(nodeId: 1, host: "127.0.0.1", port: Int32(broker.port), rack: nil)], clusterId: "bad-input", controllerId: 1,
-                topics: []
+                topics: [.init(
+                    name: BadInputBroker.topic, topicId: KafkaUUID(high: 0xBAD, low: 1),
+                    partitions: [.init(partitionIndex: 0, leaderId: 1, leaderEpoch: 0, replicaNodes: [1], isrNodes: [1])])]
             ).encode(into: &response, version: version)
+        case InitProducerIdRequest.apiKey:
+            KafkaResponseHeader(correlationID: correlationID)
+                .encode(into: &response, headerVersion: InitProducerIdRequest.responseHeaderVersion(for: version))
+            try InitProducerIdResponse(producerId: 4242, producerEpoch: 0).encode(into: &response, version: version)
+        case ProduceRequest.apiKey:
+            _ = try KafkaRequestHeader(from: &frame, headerVersion: ProduceRequest.requestHeaderVersion(for: version))
+            let request = try ProduceRequest(from: &frame, version: version)
+            let fault = permanent[apiKey] ?? broker.takeFault(apiKey: apiKey)
+            // One batch per partition (what the client sends); the fields at their record batch v2 offsets.
+            var partitions: [(topic: String, index: Int32, batch: BadInputBroker.ProducedBatch)] = []
+            for topic in request.topicData {
+                for data in topic.partitionData {
+                    guard let records = data.records, let producerID = records.getInteger(at: records.readerIndex + 43, as: Int64.self),
+                        let sequence = records.getInteger(at: records.readerIndex + 53, as: Int32.self),
+                        let count = records.getInteger(at: records.readerIndex + 57, as: Int32.self)
+                    else { return context.close(promise: nil) }
+                    partitions.append((topic.name, data.index, .init(producerID: producerID, baseSequence: sequence, records: count, faulted: fault != nil)))
+                }
+            }
+            let baseOffset = broker.noteProduced(partitions.map(\.batch))
+            if request.acks == 0 { return }
+            KafkaResponseHeader(correlationID: correlationID)
+                .encode(into: &response, headerVersion: ProduceRequest.responseHeaderVersion(for: version))
+            var offset = baseOffset
+            try ProduceResponse(responses: partitions.map { partition in
+                defer { offset += Int64(partition.batch.records) }
+                return .init(name: partition.topic, partitionResponses: [.init(index: partition.index, baseOffset: offset)])
+            }).encode(into: &response, version: version)
+            response.setInteger(Int32(response.readableBytes - 4), at: response.readerIndex)
+            answer(context: context, response: response, fault: fault, apiKey: apiKey, version: version, correlationID: correlationID)
+            return
         case FindCoordinatorRequest.apiKey:
             let header = try KafkaRequestHeader(from: &frame, headerVersion: FindCoordinatorRequest.requestHeaderVersion(for: version))
             let request = try FindCoordinatorRequest(from: &frame, version: version)
@@ -160,7 +219,16 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
             return context.close(promise: nil)
         }
         response.setInteger(Int32(response.readableBytes - 4), at: response.readerIndex)
-        guard let fault = permanent[apiKey] ?? broker.takeFault(apiKey: apiKey) else {
+        answer(
+            context: context, response: response, fault: permanent[apiKey] ?? broker.takeFault(apiKey: apiKey), apiKey: apiKey,
+            version: version, correlationID: correlationID)
+    }
+
+    /// Sends `response`, or what `fault` sends instead.
+    private func answer(
+        context: ChannelHandlerContext, response: ByteBuffer, fault: BadInputBroker.Fault?, apiKey: Int16, version: Int16, correlationID: Int32
+    ) {
+        guard let fault else {
             context.writeAndFlush(wrapOutboundOut(response), promise: nil)
             return
         }

@@ -151,6 +151,63 @@ struct BadInputBrokerTests {
         }
     }
 
+    @Test("a Produce answer that does not decode closes the connection; the batch is resent on a fresh one with the same sequence", arguments: [
+        Fault.garbageBody, .wrongCorrelationID, .truncatedThenClose, .closeWithoutAnswer,
+    ])
+    func produceSurvivesGarbage(_ fault: Fault) async throws {
+        let broker = try await BadInputBroker.start()
+        defer { Task { await broker.stop() } }
+        var configuration = try ClientTestSupport.configuration(bootstrap: broker.bootstrap)
+        configuration.producers = [KafkaProducerConfiguration(deliveryTimeout: .seconds(30), retryBackoff: .milliseconds(100))]
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            _ = try await client.produce(KafkaRecord(topic: BadInputBroker.topic, partition: 0, value: "warm-up"))
+            let connectionsBefore = broker.acceptedConnections
+            broker.inject(fault, apiKey: ProduceRequest.apiKey)
+            let results = await client.produceBatch((0..<5).map { KafkaRecord(topic: BadInputBroker.topic, partition: 0, value: "r-\($0)") })
+            let offsets = results.compactMap { try? $0.get().offset }
+            #expect(offsets.count == 5, "\(fault): \(results)")
+            #expect(offsets == offsets.sorted(), "\(fault): \(offsets)")
+            // The connection that carried the bad answer was closed and a new one dialled.
+            #expect(broker.acceptedConnections > connectionsBefore, "\(fault): the connection was not closed")
+            // The batch answered with garbage was resent with its sequence (idempotence: no duplicate).
+            let batches = broker.producedBatches
+            let faulted = batches.filter(\.faulted)
+            #expect(faulted.count == 1, "\(batches)")
+            for bad in faulted {
+                #expect(batches.contains { !$0.faulted && $0.baseSequence == bad.baseSequence && $0.producerID == bad.producerID }, "\(batches)")
+            }
+            let acknowledged = batches.filter { !$0.faulted }.map(\.baseSequence)
+            #expect(acknowledged == acknowledged.sorted() && Set(acknowledged).count == acknowledged.count, "\(batches)")
+        }
+    }
+
+    @Test("a broker that answers every Produce with garbage: the records fail with a typed error by the delivery timeout, no hang")
+    func produceToAGarbageBrokerFailsInTime() async throws {
+        let broker = try await BadInputBroker.start(permanent: [ProduceRequest.apiKey: .garbageBody])
+        defer { Task { await broker.stop() } }
+        var configuration = try ClientTestSupport.configuration(bootstrap: broker.bootstrap)
+        configuration.producers = [KafkaProducerConfiguration(
+            deliveryTimeout: .seconds(3), requestTimeout: .seconds(2), retryBackoff: .milliseconds(100))]
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            let started = ContinuousClock.now
+            let results = await withDeadline(.seconds(20)) {
+                await client.produceBatch((0..<3).map { KafkaRecord(topic: BadInputBroker.topic, partition: 0, value: "r-\($0)") })
+            }
+            let elapsed = ContinuousClock.now - started
+            let outcomes = try #require(results, "produce to a garbage broker hung")
+            for outcome in outcomes {
+                guard case .failure(let error) = outcome else {
+                    Issue.record("a record answered with garbage succeeded: \(outcome)")
+                    continue
+                }
+                // It may have been written (the broker did get it): the error must say so.
+                #expect([.deliveryTimeout, .deliveryOutcomeUnknown].contains(error.code), "\(error)")
+            }
+            #expect(elapsed < .seconds(12), "took \(elapsed)")
+            #expect(broker.producedBatches.count >= 2, "not retried: \(broker.producedBatches)")
+        }
+    }
+
     @Test("a bootstrap server that always sends garbage is skipped for the next one", arguments: [
         (ApiVersionsRequest.apiKey, Fault.garbageBody), (MetadataRequest.apiKey, .garbageBody),
         (MetadataRequest.apiKey, .hugeFrameLength), (MetadataRequest.apiKey, .wrongCorrelationID), (MetadataRequest.apiKey, .noAnswer),

@@ -8,7 +8,7 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
     typealias Entry = ProducerEntry
 
     enum PendingRequest: Sendable {
-        case awaitingResponse(EventLoopFuture<ByteBuffer>, version: Int16, peer: String)
+        case awaitingResponse(EventLoopFuture<ByteBuffer>, version: Int16, connection: KafkaConnection)
         case awaitingWrite(EventLoopFuture<Void>)
         case finished(ProduceRequestResult)
     }
@@ -50,7 +50,7 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
         }
         if plan.expectsResponse {
             let timeout = configuration.requestTimeout + .seconds(5)
-            return (.awaitingResponse(connection.enqueueFrame(frame, timeout: timeout), version: version, peer: "broker \(plan.sink.broker)"),
+            return (.awaitingResponse(connection.enqueueFrame(frame, timeout: timeout), version: version, connection: connection),
                     connection)
         }
         return (.awaitingWrite(connection.enqueueFrameWithoutResponse(frame)), connection)
@@ -67,11 +67,13 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
             } catch {
                 return .transportFailure(message: "\(error)")
             }
-        case .awaitingResponse(let future, let version, let peer):
+        case .awaitingResponse(let future, let version, let connection):
             let response: ProduceResponse
             do {
                 var frame = try await future.get()
-                response = try KafkaConnection.decodeResponse(ProduceRequest.self, from: &frame, version: version, peer: peer)
+                // An undecodable answer closes the connection (nothing more from it can be trusted); the
+                // requests behind it then fail as closed. The batches' outcome is unknown: retried as such.
+                response = try connection.decodeResponse(to: ProduceRequest.self, from: &frame, version: version)
             } catch {
                 return .transportFailure(message: "\(error)")
             }
