@@ -219,7 +219,7 @@ extension KafkaClient {
     ///   - spec: earliest, latest or by timestamp.
     ///   - isolation: under read_committed, latest is the last stable offset.
     /// - Returns: one entry per partition asked, keyed by partition.
-    /// - Throws: ``KafkaError``: ``KafkaError/Code/invalidArgument`` (illegal topic name),
+    /// - Throws: ``KafkaError``: ``KafkaError/Code/invalidArgument`` (illegal topic name, negative partition),
     ///   ``KafkaError/Code/unknownTopicOrPartition`` (unknown topic or partition),
     ///   ``KafkaError/Code/leaderNotAvailable`` after retries, ``KafkaError/Code/brokerError`` with the Kafka
     ///   code (retriable when the code still failed after the retries), ``KafkaError/Code/featureDisabled``
@@ -229,6 +229,9 @@ extension KafkaClient {
     ) async throws -> [Int32: PartitionOffset] {
         try requireRunning()
         let topicMetadata = try await cluster.topicMetadata(topic)
+        if let negative = partitions?.first(where: { $0 < 0 }) {
+            throw KafkaError(.invalidArgument, "listOffsets: partition \(negative) of topic \(topic) is negative")
+        }
         let wanted = partitions ?? topicMetadata.partitions.map(\.partition)
         for partition in wanted where topicMetadata.partition(partition) == nil {
             throw KafkaError(.unknownTopicOrPartition, "topic \(topic) has no partition \(partition) (it has \(topicMetadata.partitionCount))", kafkaCode: 3)

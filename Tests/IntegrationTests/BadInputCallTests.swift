@@ -82,6 +82,9 @@ struct BadInputCallTests {
             Case(name: "listOffsets of a partition the topic lacks", code: .unknownTopicOrPartition, mentions: "5") {
                 _ = try await $0.listOffsets(topic: topic, partitions: [5], at: .latest)
             },
+            Case(name: "listOffsets of a negative partition", code: .invalidArgument, mentions: "-1") {
+                _ = try await $0.listOffsets(topic: topic, partitions: [0, -1], at: .latest)
+            },
             Case(name: "listOffsets of an illegal topic name", code: .invalidArgument, mentions: "bad topic!") {
                 _ = try await $0.listOffsets(topic: "bad topic!", at: .latest)
             },
@@ -94,6 +97,15 @@ struct BadInputCallTests {
             Case(name: "deleteTopics with one illegal name deletes nothing", code: .invalidArgument, mentions: "bad topic!") {
                 try await $0.deleteTopics([topic, "bad topic!"])
             },
+            Case(name: "createTopics with an empty list", code: .invalidArgument, mentions: "at least one topic") {
+                try await $0.createTopics([])
+            },
+            Case(name: "deleteTopics with an empty list", code: .invalidArgument, mentions: "at least one topic") {
+                try await $0.deleteTopics([])
+            },
+            Case(name: "a transaction on an unknown pool", code: .unknownTransactionalPool, mentions: "nope") {
+                _ = try await $0.produceBatchTransactionally([KafkaRecord(topic: topic, value: "x")], options: .init(pool: "nope"))
+            },
             Case(name: "createTopic with 0 partitions", code: .invalidArgument, mentions: "partitions") {
                 try await $0.createTopics([.init(name: "ok-name", partitions: 0)])
             },
@@ -102,6 +114,11 @@ struct BadInputCallTests {
             },
             Case(name: "a consumer group without topics", code: .invalidArgument, mentions: "topics") {
                 _ = try $0.startConsumerGroup(.init(groupID: "g", topics: [])) { _ in .commit }
+            },
+            Case(name: "a consumer group with a zero session timeout", code: .invalidArgument, mentions: "sessionTimeout") {
+                var configuration = KafkaConsumerGroupConfiguration(groupID: "g-bad-timeout", topics: [topic])
+                configuration.sessionTimeout = .zero
+                _ = try $0.startConsumerGroup(configuration) { _ in .commit }
             },
             Case(name: "a consumer group on an illegal topic name", code: .invalidArgument, mentions: "bad topic!") {
                 let group = try $0.startConsumerGroup(.init(groupID: "g-bad-topic", topics: ["bad topic!"])) { _ in .commit }
@@ -149,6 +166,31 @@ struct BadInputCallTests {
             let fetched = try await client.fetch(topic: topic, partition: 0, offset: 0)
             #expect(fetched.map(\.valueString) == accepted.map(\.valueString) + ["after"])
             try await client.deleteTopic(topic)
+        }
+    }
+
+    @Test("a client with a malformed bootstrap address or invalid TLS or SASL settings is refused when created, naming the option")
+    func invalidConnectionSettings() throws {
+        typealias Address = KafkaConnectionConfiguration.BrokerAddress
+        for text in ["host:x", "host", ":9092", "[::1]9092", " , "] {
+            let error = #expect(throws: KafkaError.self, "\(text)") { _ = try Address.parseList(text) }
+            #expect(error?.code == .invalidConfiguration, "\(text): \(String(describing: error))")
+            #expect(error?.message.contains(text) == true, "\(text): the message does not quote the input: \(String(describing: error))")
+        }
+        let cases: [(option: String, change: (inout KafkaConnectionConfiguration) -> Void)] = [
+            ("bootstrapServers", { $0.bootstrapServers = [Address(host: "", port: 9092)] }),
+            ("bootstrapServers", { $0.bootstrapServers = [Address(host: "h", port: 70_000)] }),
+            ("sasl.username", { $0.sasl = .init(mechanism: .scramSHA512, username: "", password: "p") }),
+            ("sasl.password", { $0.sasl = .init(mechanism: .plain, username: "u", password: "") }),
+            ("tls.caCertificateFile", { $0.tls = .init(caCertificateFile: "/nonexistent/ca.pem") }),
+            ("tls.clientCertificateFile", { $0.tls = .init(clientPrivateKeyFile: "/nonexistent/client.key") }),
+        ]
+        for (option, change) in cases {
+            var configuration = KafkaClient.Configuration(connection: KafkaConnectionConfiguration(bootstrapServers: [Address(host: "127.0.0.1", port: 9092)]))
+            change(&configuration.connection)
+            let error = #expect(throws: KafkaError.self, "\(option)") { _ = try KafkaClient(configuration: configuration) }
+            #expect(error?.code == .invalidConfiguration, "\(option): \(String(describing: error))")
+            #expect(error?.message.contains(option) == true, "\(option): \(String(describing: error))")
         }
     }
 
