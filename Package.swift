@@ -78,6 +78,15 @@ let package = Package(
         ),
 
         // MARK: Tests
+        // Test helpers shared by the unit and integration test targets (not a product).
+        .target(
+            name: "KlifeTestSupport",
+            dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+            ],
+            path: "Tests/KlifeTestSupport"
+        ),
         .testTarget(
             name: "KafkaProtocolTests",
             dependencies: ["KafkaProtocol", .product(name: "NIOCore", package: "swift-nio")],
@@ -87,6 +96,7 @@ let package = Package(
             name: "KlifeTests",
             dependencies: [
                 "Klife",
+                "KlifeTestSupport",
                 "KafkaProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -124,6 +134,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "Klife",
+                "KlifeTestSupport",
                 "KafkaProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

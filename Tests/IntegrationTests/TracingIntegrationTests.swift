@@ -1,4 +1,5 @@
 import Foundation
+import KlifeTestSupport
 import Logging
 import Synchronization
 import Testing

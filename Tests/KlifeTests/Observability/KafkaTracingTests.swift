@@ -1,4 +1,5 @@
 import Instrumentation
+import KlifeTestSupport
 import Testing
 import Tracing
 

@@ -3,14 +3,14 @@ import Synchronization
 import Tracing
 
 /// A span context as W3C Trace Context carries it (`traceparent: 00-<trace id>-<span id>-<flags>`).
-struct W3CSpanContext: Sendable, Hashable {
-    var traceID: String  // 32 lowercase hex digits
-    var spanID: String  // 16 lowercase hex digits
+public struct W3CSpanContext: Sendable, Hashable {
+    public var traceID: String  // 32 lowercase hex digits
+    public var spanID: String  // 16 lowercase hex digits
 
-    var traceparent: String { "00-\(traceID)-\(spanID)-01" }
+    public var traceparent: String { "00-\(traceID)-\(spanID)-01" }
 
     /// Parses a `traceparent` value (version 00 only, as the recommendation requires of a first version).
-    init?(traceparent: String) {
+    public init?(traceparent: String) {
         let parts = traceparent.split(separator: "-")
         guard parts.count == 4, parts[0] == "00", parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
             parts[1].allSatisfy(\.isHexDigit), parts[2].allSatisfy(\.isHexDigit)
@@ -19,7 +19,7 @@ struct W3CSpanContext: Sendable, Hashable {
         spanID = String(parts[2])
     }
 
-    init(traceID: String, spanID: String) {
+    public init(traceID: String, spanID: String) {
         self.traceID = traceID
         self.spanID = spanID
     }
@@ -30,28 +30,31 @@ private enum W3CSpanContextKey: ServiceContextKey {
 }
 
 extension ServiceContext {
-    var w3cSpanContext: W3CSpanContext? {
+    public var w3cSpanContext: W3CSpanContext? {
         get { self[W3CSpanContextKey.self] }
         set { self[W3CSpanContextKey.self] = newValue }
     }
 }
 
-/// An in-memory tracer that propagates W3C `traceparent` headers and keeps every finished span.
-final class W3CTestTracer: Tracer, Sendable {
-    struct FinishedSpan: Sendable {
-        var operationName: String
-        var kind: SpanKind
-        var context: W3CSpanContext
-        var parentSpanID: String?
-        var attributes: SpanAttributes
-        var links: [W3CSpanContext]
-        var status: SpanStatus?
-        var errors: [String]
+/// An in-memory tracer that propagates W3C `traceparent` headers and keeps every finished span (shared by the
+/// unit and integration test targets).
+public final class W3CTestTracer: Tracer, Sendable {
+    public init() {}
+
+    public struct FinishedSpan: Sendable {
+        public var operationName: String
+        public var kind: SpanKind
+        public var context: W3CSpanContext
+        public var parentSpanID: String?
+        public var attributes: SpanAttributes
+        public var links: [W3CSpanContext]
+        public var status: SpanStatus?
+        public var errors: [String]
     }
 
     private let state = Mutex<(finished: [FinishedSpan], nextID: UInt64)>(([], 1))
 
-    var finishedSpans: [FinishedSpan] { state.withLock { $0.finished } }
+    public var finishedSpans: [FinishedSpan] { state.withLock { $0.finished } }
 
     fileprivate func finish(_ span: FinishedSpan) { state.withLock { $0.finished.append(span) } }
 
@@ -67,7 +70,7 @@ final class W3CTestTracer: Tracer, Sendable {
         return String(repeating: "0", count: max(0, digits - text.count)) + text
     }
 
-    func startSpan<Instant: TracerInstant>(
+    public func startSpan<Instant: TracerInstant>(
         _ operationName: String, context: @autoclosure () -> ServiceContext, ofKind kind: SpanKind,
         at instant: @autoclosure () -> Instant, function: String, file fileID: String, line: UInt
     ) -> TestSpan {
@@ -82,15 +85,15 @@ final class W3CTestTracer: Tracer, Sendable {
             parentSpanID: parent?.spanID)
     }
 
-    func forceFlush() {}
+    public func forceFlush() {}
 
-    func inject<Carrier, Inject: Injector>(_ context: ServiceContext, into carrier: inout Carrier, using injector: Inject)
+    public func inject<Carrier, Inject: Injector>(_ context: ServiceContext, into carrier: inout Carrier, using injector: Inject)
     where Inject.Carrier == Carrier {
         guard let spanContext = context.w3cSpanContext else { return }
         injector.inject(spanContext.traceparent, forKey: "traceparent", into: &carrier)
     }
 
-    func extract<Carrier, Extract: Extractor>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
+    public func extract<Carrier, Extract: Extractor>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
     where Extract.Carrier == Carrier {
         guard let value = extractor.extract(key: "traceparent", from: carrier), let parsed = W3CSpanContext(traceparent: value) else {
             return
@@ -98,7 +101,7 @@ final class W3CTestTracer: Tracer, Sendable {
         context.w3cSpanContext = parsed
     }
 
-    final class TestSpan: Tracing.Span, Sendable {
+    public final class TestSpan: Tracing.Span, Sendable {
         private struct Mutable {
             var operationName: String
             var attributes: SpanAttributes = [:]
@@ -113,7 +116,7 @@ final class W3CTestTracer: Tracer, Sendable {
         private let spanContext: W3CSpanContext
         private let parentSpanID: String?
         private let mutable: Mutex<Mutable>
-        let context: ServiceContext
+        public let context: ServiceContext
 
         fileprivate init(
             tracer: W3CTestTracer, operationName: String, kind: SpanKind, context: ServiceContext, spanContext: W3CSpanContext,
@@ -127,29 +130,29 @@ final class W3CTestTracer: Tracer, Sendable {
             self.mutable = Mutex(Mutable(operationName: operationName))
         }
 
-        var operationName: String {
+        public var operationName: String {
             get { mutable.withLock { $0.operationName } }
             set { mutable.withLock { $0.operationName = newValue } }
         }
 
-        var attributes: SpanAttributes {
+        public var attributes: SpanAttributes {
             get { mutable.withLock { $0.attributes } }
             set { mutable.withLock { $0.attributes = newValue } }
         }
 
-        var isRecording: Bool { mutable.withLock { !$0.ended } }
+        public var isRecording: Bool { mutable.withLock { !$0.ended } }
 
-        func setStatus(_ status: SpanStatus) { mutable.withLock { $0.status = status } }
-        func addEvent(_ event: SpanEvent) {}
-        func recordError<Instant: TracerInstant>(_ error: any Error, attributes: SpanAttributes, at instant: @autoclosure () -> Instant) {
+        public func setStatus(_ status: SpanStatus) { mutable.withLock { $0.status = status } }
+        public func addEvent(_ event: SpanEvent) {}
+        public func recordError<Instant: TracerInstant>(_ error: any Error, attributes: SpanAttributes, at instant: @autoclosure () -> Instant) {
             mutable.withLock { $0.errors.append("\(error)") }
         }
-        func addLink(_ link: SpanLink) {
+        public func addLink(_ link: SpanLink) {
             guard let linked = link.context.w3cSpanContext else { return }
             mutable.withLock { $0.links.append(linked) }
         }
 
-        func end<Instant: TracerInstant>(at instant: @autoclosure () -> Instant) {
+        public func end<Instant: TracerInstant>(at instant: @autoclosure () -> Instant) {
             let finished = mutable.withLock { state -> FinishedSpan? in
                 guard !state.ended else { return nil }
                 state.ended = true
