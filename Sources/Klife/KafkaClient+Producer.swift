@@ -100,6 +100,7 @@ extension KafkaClient {
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/unknownProducer``.
     func producer(named name: String, create: Bool = true) throws -> NetworkProducer? {
+        if let known = producerLookup.producer(named: name) { return known }
         // Not `effectiveProducers`: that builds an array, and this runs on every produce call.
         let configured = configuration.producers.first { $0.name == name }
             ?? (name == configuration.defaultProducer ? KafkaProducerConfiguration(name: name) : nil)
@@ -114,7 +115,7 @@ extension KafkaClient {
             // `component` stores nothing when `make` throws: this returns the producer only if it exists.
             return try? component(key, as: NetworkProducer.self) { throw CancellationError() }
         }
-        return try component(key, as: NetworkProducer.self) {
+        let producer = try component(key, as: NetworkProducer.self) {
             Producer(
                 configuration: producerConfiguration,
                 backend: ProducerNetworkBackend(
@@ -122,6 +123,8 @@ extension KafkaClient {
                     clientID: producerConfiguration.effectiveClientID(connectionClientID: configuration.connection.clientID)),
                 eventLoop: eventLoopGroup.next())
         }
+        producerLookup.remember(producer, named: name)
+        return producer
     }
 
     /// Routes records to their producers (per-call, else per-topic, else default) and submits them.
@@ -148,7 +151,7 @@ extension KafkaClient {
 
         var metadata = cluster.metadata
         if configuration.enableUnknownTopics,
-           records.contains(where: { metadata.partitionCount(of: $0.topic) == nil && KafkaTopicConfiguration.isValidTopicName($0.topic) }) {
+           records.contains(where: { metadata.topics[$0.topic] == nil && KafkaTopicConfiguration.isValidTopicName($0.topic) }) {
             // Illegal names are left to the router, which rejects them; asking the brokers about them is pointless.
             let unknownTopics = Set(records.lazy.map(\.topic).filter { metadata.partitionCount(of: $0) == nil && KafkaTopicConfiguration.isValidTopicName($0) })
             cluster.noteTopicsInUse(unknownTopics)

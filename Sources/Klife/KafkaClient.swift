@@ -27,6 +27,8 @@ public final class KafkaClient: Sendable, Service {
     let eventLoopGroup: any EventLoopGroup
     /// Connections, metadata, routing.
     let cluster: ClusterManager
+    /// Producers already looked up, by name (the produce hot path; see `Producer/ProducerLookupCache.swift`).
+    let producerLookup = ProducerLookupCache()
 
     private enum Lifecycle {
         case created

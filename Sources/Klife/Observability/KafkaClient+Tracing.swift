@@ -1,3 +1,4 @@
+import Instrumentation
 import Tracing
 
 // Produce calls re-enter themselves once inside a `send` span with the span's context in the records'
@@ -8,8 +9,14 @@ extension KafkaTracing {
     @TaskLocal static var insideProduceSpan = false
 
     /// Whether a produce call should open a span: a tracer is bootstrapped and no span is open for this call.
+    ///
+    /// Runs on every produce call: with nothing bootstrapped (the no-op instrument) it answers with a type
+    /// comparison instead of `InstrumentationSystem.tracer`'s protocol casts.
     static var shouldTraceProduce: Bool {
-        isActive(tracer) && !insideProduceSpan
+        if insideProduceSpan { return false }
+        if let override = tracerOverride { return isActive(override) }
+        if ObjectIdentifier(type(of: InstrumentationSystem.instrument)) == ObjectIdentifier(NoOpInstrument.self) { return false }
+        return isActive(tracer)
     }
 
     static func failures(_ results: [Result<KafkaRecord, KafkaError>]) -> [KafkaError] {

@@ -14,25 +14,32 @@ extension ClusterManager {
 
 extension KafkaMetrics {
     /// Settled records of one producer: successes counted per topic (records and payload bytes), failures
-    /// per error code. One cached lookup per topic and code, not per record.
+    /// per error code. One cached lookup per run of records of one topic (completions come batch by batch),
+    /// not per record.
     func recordCompletions(producer: String, _ completions: [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
         guard !completions.isEmpty else { return }
-        var perTopic: [String: (records: Int, bytes: Int)] = [:]
+        var topic: String?
+        var records = 0
+        var bytes = 0
         var failures: [String: (error: KafkaError, records: Int)] = [:]
         for completion in completions {
-            let record = completion.entry.record
             switch completion.result {
             case .success:
-                var bytes = (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
-                for header in record.headers { bytes += header.key.utf8.count + (header.value?.readableBytes ?? 0) }
-                perTopic[record.topic, default: (0, 0)].records += 1
-                perTopic[record.topic, default: (0, 0)].bytes += bytes
+                let entryTopic = completion.entry.record.topic
+                if topic != entryTopic {
+                    if let topic, records > 0 { recordProducedBatch(producer: producer, topic: topic, records: records, bytes: bytes) }
+                    topic = entryTopic
+                    records = 0
+                    bytes = 0
+                }
+                records += 1
+                bytes += completion.entry.record.payloadBytes
             case .failure(let failure):
-                let error = failure.kafkaError(for: record)
+                let error = failure.kafkaError(for: completion.entry.record)
                 failures[Self.codeLabel(error), default: (error, 0)].records += 1
             }
         }
-        for (topic, counts) in perTopic { recordProducedBatch(producer: producer, topic: topic, records: counts.records, bytes: counts.bytes) }
+        if let topic, records > 0 { recordProducedBatch(producer: producer, topic: topic, records: records, bytes: bytes) }
         for (_, failure) in failures { recordProduceFailure(producer: producer, error: failure.error, records: failure.records) }
     }
 

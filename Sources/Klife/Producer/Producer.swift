@@ -50,13 +50,14 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         // Input index of each item; only built once a record is rejected (until then item i is record i).
         var itemIndices: [Int]?
         items.reserveCapacity(records.count)
-        for (index, original) in records.enumerated() {
-            var record = original
+        for index in records.indices {
+            var record = records[index]
+            let keyless = record.partition == nil && record.key == nil
             do {
                 let route = try router.route(&record)
                 if record.timestamp == nil { record.timestamp = now }
                 let size = ProducerEntry.estimatedSize(of: record)
-                if original.partition == nil && original.key == nil { noteKeyless(record, size: size, router: router) }
+                if keyless { noteKeyless(record, size: size, router: router) }
                 items.append(Item(
                     entry: ProducerEntry(record: record, completion: completion(index)),
                     size: size, topicPartition: route.topicPartition, leader: route.leader))
@@ -87,7 +88,7 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
             return true
         }
         guard full, let partition = record.partition,
-              let partitioner = router.clientConfiguration.partitioner(forTopic: record.topic, override: router.partitionerOverride),
+              let partitioner = router.partitioner(forTopic: record.topic),
               let count = router.metadata.partitionCount(of: record.topic)
         else { return }
         partitioner.onNewBatch(topic: record.topic, previousPartition: partition, partitionCount: count)

@@ -230,11 +230,11 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
             update { state -> ((), Machine.Output) in
                 var output = Machine.Output()
                 guard !state.isStopped else { return ((), output) }
+                let now = NIODeadline.now()  // one clock read per lock hold, not per record
                 while index != items.endIndex {
-                    let item = items[index]
                     let result = state.machine.append(
-                        item.entry, size: item.size, to: item.topicPartition, leader: item.leader, now: .now(),
-                        reserved: reserved)
+                        items[index].entry, size: items[index].size, to: items[index].topicPartition,
+                        leader: items[index].leader, now: now, reserved: reserved)
                     reserved = false
                     switch result {
                     case .appended(let wake):
@@ -244,7 +244,7 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
                     case .bufferFull:
                         let id = state.nextWaiterID
                         state.nextWaiterID += 1
-                        state.machine.registerBufferWaiter(id: id, bytes: item.size)
+                        state.machine.registerBufferWaiter(id: id, bytes: items[index].size)
                         waiterID = id
                         return ((), output)
                     }

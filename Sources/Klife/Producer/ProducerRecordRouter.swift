@@ -3,15 +3,40 @@
 ///
 /// An explicit partition is checked against the topic's partition count (Klife does not check and crashes
 /// later); otherwise the call's partitioner, else the topic's, else the client's default chooses one.
+///
+/// It keeps only the configuration parts routing needs (not a copy of the whole client configuration):
+/// one router is built per produce call.
 struct ProducerRecordRouter {
     let metadata: KafkaClusterMetadata
-    let clientConfiguration: KafkaClient.Configuration
     let partitionerOverride: String?
+    let enableUnknownTopics: Bool
+    private let topicConfigurations: [KafkaTopicConfiguration]
+    private let partitioners: [String: any KafkaPartitioner]
+    private let defaultPartitioner: any KafkaPartitioner
+
+    init(metadata: KafkaClusterMetadata, clientConfiguration: KafkaClient.Configuration, partitionerOverride: String?) {
+        self.metadata = metadata
+        self.partitionerOverride = partitionerOverride
+        self.enableUnknownTopics = clientConfiguration.enableUnknownTopics
+        self.topicConfigurations = clientConfiguration.topics
+        self.partitioners = clientConfiguration.partitioners
+        self.defaultPartitioner = clientConfiguration.defaultPartitioner
+    }
 
     struct Route {
         var topicPartition: ProducerTopicPartition
         /// nil when the partition has no leader right now (the record waits for one).
         var leader: Int32?
+    }
+
+    /// The partitioner for a record of `topic`: the call's, else the topic's, else the default (the rule of
+    /// ``KafkaClient/Configuration/partitioner(forTopic:override:)``). nil when a named one is not configured.
+    func partitioner(forTopic topic: String) -> (any KafkaPartitioner)? {
+        if let partitionerOverride { return partitioners[partitionerOverride] }
+        if !topicConfigurations.isEmpty, let name = topicConfigurations.first(where: { $0.name == topic })?.partitioner {
+            return partitioners[name]
+        }
+        return defaultPartitioner
     }
 
     /// Sets `record.partition` and returns where the record goes.
@@ -20,15 +45,17 @@ struct ProducerRecordRouter {
     ///   metadata), ``KafkaError/Code/invalidPartition`` (explicit or partitioner-chosen partition out of
     ///   range), ``KafkaError/Code/invalidArgument`` (unknown partitioner name, illegal topic name).
     func route(_ record: inout KafkaRecord) throws -> Route {
-        guard let count = metadata.partitionCount(of: record.topic), count > 0 else {
+        // One lookup of the topic serves the count and the leader.
+        guard let topic = metadata.topics[record.topic], topic.partitionCount > 0 else {
             // Checked only off the hot path: a topic in the metadata has a legal name.
             try KafkaTopicConfiguration.validateTopicName(record.topic)
             throw KafkaError(
                 .unknownTopicOrPartition,
                 "topic \(record.topic) is not in the cluster metadata"
-                    + (clientConfiguration.enableUnknownTopics ? "" : " (unknown topics are disabled: configure it under topics or set enableUnknownTopics)"),
+                    + (enableUnknownTopics ? "" : " (unknown topics are disabled: configure it under topics or set enableUnknownTopics)"),
                 kafkaCode: ProducerErrorCodes.unknownTopicOrPartition)
         }
+        let count = topic.partitionCount
         let partition: Int32
         if let explicit = record.partition {
             guard explicit >= 0 && explicit < count else {
@@ -38,7 +65,7 @@ struct ProducerRecordRouter {
             }
             partition = explicit
         } else {
-            guard let partitioner = clientConfiguration.partitioner(forTopic: record.topic, override: partitionerOverride) else {
+            guard let partitioner = partitioner(forTopic: record.topic) else {
                 throw KafkaError(.invalidArgument, "no partitioner named \(partitionerOverride ?? "?") is configured")
             }
             partition = partitioner.partition(for: record, partitionCount: count)
@@ -49,8 +76,7 @@ struct ProducerRecordRouter {
             }
             record.partition = partition
         }
-        let topicPartition = ProducerTopicPartition(record.topic, partition)
-        let leader = metadata.partition(topicPartition).flatMap { $0.hasLeader ? $0.leaderID : nil }
-        return Route(topicPartition: topicPartition, leader: leader)
+        let leader = topic.partition(partition).flatMap { $0.hasLeader ? $0.leaderID : nil }
+        return Route(topicPartition: ProducerTopicPartition(record.topic, partition), leader: leader)
     }
 }
