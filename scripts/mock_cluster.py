@@ -26,6 +26,7 @@ Commands (ID = cluster id from `new`; BROKER = broker id, 1…N, or -1 for all):
   coordinator ID group|transaction KEY BROKER
   apiversion ID APIKEY MIN MAX         restrict (or with -1 -1 disable) an API
   rebalance-delay ID MS                group.initial.rebalance.delay.ms
+  group-timeouts ID SESSION_MS HEARTBEAT_MS   KIP-848 member session timeout and heartbeat interval
   destroy ID
   list                                 -> ok ID…
   ping                                 -> ok pong
@@ -93,6 +94,8 @@ class MockLib:
             "rd_kafka_mock_coordinator_set": (I, [P, S, S, I32]),
             "rd_kafka_mock_set_apiversion": (I, [P, I16, I16, I16]),
             "rd_kafka_mock_group_initial_rebalance_delay_ms": (None, [P, I32]),
+            "rd_kafka_mock_set_group_consumer_session_timeout_ms": (None, [P, I]),
+            "rd_kafka_mock_set_group_consumer_heartbeat_interval_ms": (None, [P, I]),
         }
         for name, (restype, argtypes) in sigs.items():
             fn = getattr(lib, name)
@@ -296,6 +299,12 @@ class Harness:
     def cmd_rebalance_delay(self, cid, ms):
         c = self.get(cid)
         self.lib.mock_group_initial_rebalance_delay_ms(c.mc, int(ms))
+        return "ok"
+
+    def cmd_group_timeouts(self, cid, session_ms, heartbeat_ms):
+        c = self.get(cid)
+        self.lib.mock_set_group_consumer_session_timeout_ms(c.mc, int(session_ms))
+        self.lib.mock_set_group_consumer_heartbeat_interval_ms(c.mc, int(heartbeat_ms))
         return "ok"
 
 
