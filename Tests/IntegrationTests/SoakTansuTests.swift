@@ -9,9 +9,13 @@ import Testing
 /// while Produce responses are on their way back (the producer cannot know whether the batch was written
 /// and must send it again) and every connection at random moments.
 ///
+/// A transactional producer (about one transaction in three aborted on purpose) goes through the same proxy.
+///
 /// Strict checks: every acknowledged record is in the log exactly once (at its reported offset, when the
 /// broker reported one), each producer's records keep their order per partition, no record failed, the
-/// readers saw exactly the log, and memory does not grow.
+/// readers saw exactly the log; every record of a committed transaction is in the log exactly once under a
+/// COMMIT marker, every record of an aborted one under an ABORT marker, none is left open; and memory does
+/// not grow.
 ///
 /// `KLIFE_SOAK_SECONDS` scales the chaos phase (this soak runs 3/5 of it, default 12 s); `KLIFE_SOAK_SEED`
 /// seeds the proxy's choices and the chaos loop (printed at the start).
@@ -45,6 +49,7 @@ struct SoakTansuTests {
 
     private func run(proxy: SoakCuttingProxy) async throws {
         let topic = TestBrokers.uniqueName("soak-tansu")
+        let txnTopic = TestBrokers.uniqueName("soak-tansu-txn")
         var configuration = try ClientTestSupport.configuration(bootstrap: proxy.address)
         configuration.metadataRefreshInterval = .seconds(1)
         configuration.connection.requestTimeout = .seconds(5)
@@ -54,6 +59,9 @@ struct SoakTansuTests {
                 maxInFlightRequests: 5)
         ]
         configuration.fetchers = [KafkaFetcherConfiguration(requestTimeout: .seconds(3))]
+        configuration.transactionalPools = [KafkaTransactionalPoolConfiguration(
+            poolSize: 1, transactionTimeout: .seconds(60), deliveryTimeout: .seconds(60), requestTimeout: .seconds(5),
+            retryBackoff: .milliseconds(100))]
 
         let acked = LockedBox<[Int32: [ReliabilitySoakTests.Acked]]>([:])
         let ackedWithoutOffset = LockedBox<[Int32: [String]]>([:])
@@ -65,9 +73,12 @@ struct SoakTansuTests {
         let rssAfterWarmUp = LockedBox<Int?>(nil)
         let rssAtEnd = LockedBox<Int?>(nil)
         let finalLog = LockedBox<[Int32: [(offset: Int64, value: String)]]>([:])
+        let transactions = LockedBox<[Int: ReliabilitySoakTests.TransactionOutcome]>([:])
+        let rawTxnLog = LockedBox<[Int32: [SoakRawLog.Entry]]>([:])
 
         try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
             try await client.createTopic(topic, partitions: Self.partitions)
+            try await client.createTopic(txnTopic, partitions: ReliabilitySoakTests.txnPartitions)
             proxy.setPolicy(.init(produceCutProbability: 0.08, enabled: true))
             let giveUp = ContinuousClock.now + .seconds(Self.seconds + 180)
             try await withThrowingTaskGroup(of: Void.self) { readers in
@@ -120,6 +131,28 @@ struct SoakTansuTests {
                             }
                         }
                     }
+                    producers.addTask {
+                        var rng = SplitMix64Soak(seed: Self.seed ^ 0x7478)
+                        var number = 0
+                        while !chaosOver.withLock({ $0 }) {
+                            number += 1
+                            let abort = rng.next() % 3 == 0
+                            let records = (0..<6).map { i in
+                                KafkaRecord(topic: txnTopic, partition: Int32(i % Int(ReliabilitySoakTests.txnPartitions)), value: "t\(number)-\(i)")
+                            }
+                            let outcome: ReliabilitySoakTests.TransactionOutcome
+                            do {
+                                try await client.withTransaction { txn in
+                                    _ = await txn.produceBatch(records)
+                                    if abort { throw ReliabilitySoakTests.DeliberateAbort() }
+                                }
+                                outcome = .committed
+                            } catch let error as KafkaTransactionError {
+                                outcome = error.closureError is ReliabilitySoakTests.DeliberateAbort && error.abortError == nil ? .aborted : .failed("\(error)")
+                            }
+                            transactions.withLock { $0[number] = outcome }
+                        }
+                    }
                     var rng = SplitMix64Soak(seed: Self.seed ^ 0x7A45)
                     let started = ContinuousClock.now
                     let deadline = started + .seconds(Self.seconds)
@@ -149,6 +182,10 @@ struct SoakTansuTests {
                     next = fetched.last!.offset! + 1
                 }
                 finalLog.withLock { $0[partition] = log }
+            }
+            for partition in 0..<ReliabilitySoakTests.txnPartitions {
+                let entries = try await SoakRawLog.read(client: client, topic: txnTopic, partition: partition)
+                rawTxnLog.withLock { $0[partition] = entries }
             }
             let rss = ReliabilitySoakTests.residentBytes()
             rssAtEnd.withLock { $0 = rss }
@@ -185,6 +222,8 @@ struct SoakTansuTests {
                 #expect(zip(sequence, sequence.dropFirst()).allSatisfy { $0 < $1 }, "partition \(partition): producer \(producer)'s records out of order")
             }
         }
+        ReliabilitySoakTests.checkTransactions(
+            transactions.withLock { $0 }, rawTxnLog.withLock { $0 }, readCommitted: [], strictDuplicates: true, name: "SoakTansuTests")
         for error in readErrors.withLock({ $0 }) {
             #expect(error.isRetriable, "a reader got a non-retriable error: \(error)")
         }

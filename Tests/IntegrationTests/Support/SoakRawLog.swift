@@ -26,11 +26,12 @@ enum SoakRawLog {
             let (connection, _) = try await client.cluster.leaderConnection(for: KafkaTopicPartition(topic, partition))
             // v4…12 name the topic (13+ use topic ids) and carry the isolation level.
             let version = min(connection.negotiatedVersion(for: FetchRequest.self) ?? 4, 12)
+            // MaxWaitMs 10, not 0: Tansu answers a Fetch with MaxWaitMs 0 with no topics at all.
             let request = FetchRequest(
-                maxWaitMs: 0, minBytes: 0, maxBytes: 4 << 20, isolationLevel: 0,
+                maxWaitMs: 10, minBytes: 0, maxBytes: 4 << 20, isolationLevel: 0,
                 topics: [.init(topic: topic, partitions: [.init(partition: partition, fetchOffset: next, partitionMaxBytes: 4 << 20)])])
             let response = try await connection.send(request, version: version, timeout: .seconds(10))
-            guard let answer = response.responses.first?.partitions.first else { throw Unexpected(what: "no partition in the Fetch answer") }
+            guard let answer = response.responses.first?.partitions.first else { throw Unexpected(what: "no partition in the Fetch answer (v\(version), offset \(next))") }
             guard response.errorCode == 0, answer.errorCode == 0 else {
                 throw Unexpected(what: "Fetch error \(response.errorCode)/\(answer.errorCode) at offset \(next)")
             }
