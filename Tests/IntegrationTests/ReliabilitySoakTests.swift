@@ -4,8 +4,8 @@ import Testing
 
 /// A bounded chaos run on the mock cluster: idempotent producers, a transactional producer (committing and
 /// deliberately aborting), per-partition readers and three KIP-848 consumer group members run while a chaos
-/// loop moves leaders, takes brokers down and up, slows them and kills group members (their client's task
-/// is cancelled: no commit, no LeaveGroup) that come back as new members. Checked like Klife's simulator:
+/// loop moves leaders and coordinators, takes brokers down and up, slows them and kills group members (their
+/// client's task is cancelled: no commit, no LeaveGroup) that come back as new members. Checked like Klife's simulator:
 /// - every acknowledged record is in the log at its reported offset, each partition keeps produce order,
 ///   the readers see exactly the log (nothing twice is a known issue of the mock here: it checks no
 ///   idempotent sequences; `SoakTansuTests` checks it strictly against a broker that does);
@@ -74,8 +74,9 @@ struct ReliabilitySoakTests {
                 maxInFlightRequests: 5)
         ]
         configuration.fetchers = [KafkaFetcherConfiguration(requestTimeout: .seconds(3))]
+        let transactionalID = KafkaTransactionalPoolConfiguration.transactionalID(base: group, worker: 0)
         configuration.transactionalPools = [KafkaTransactionalPoolConfiguration(
-            poolSize: 1, transactionTimeout: .seconds(60), deliveryTimeout: .seconds(60), requestTimeout: .seconds(5),
+            baseTransactionalID: group, poolSize: 1, transactionTimeout: .seconds(60), deliveryTimeout: .seconds(60), requestTimeout: .seconds(5),
             retryBackoff: .milliseconds(100))]
         var groupConfiguration = KafkaConsumerGroupConfiguration(
             groupID: group, topics: [topic], groupProtocol: .consumer, offsetResetPolicy: .earliest)
@@ -202,7 +203,7 @@ struct ReliabilitySoakTests {
                                 nextRSS = nextRSS + .seconds(max(1, Self.seconds / 10))
                             }
                             let broker = Int32(rng.next() % 3) + 1
-                            switch rng.next() % 5 {
+                            switch rng.next() % 6 {
                             case 0, 1:
                                 let txn = rng.next() % 4 == 0
                                 try await cluster.setLeader(
@@ -216,8 +217,15 @@ struct ReliabilitySoakTests {
                                 try await cluster.setRTT(broker: broker, milliseconds: 300)
                                 try await Task.sleep(for: .milliseconds(400))
                                 try await cluster.setRTT(broker: broker, milliseconds: 0)
-                            default:
+                            case 4:
                                 slots[Int(rng.next() % UInt64(slots.count))].send(.kill)
+                            default:
+                                // The group's or the transactional id's coordinator moves.
+                                if rng.next() % 2 == 0 {
+                                    try await cluster.setCoordinator(.group, key: group, broker: broker)
+                                } else {
+                                    try await cluster.setCoordinator(.transaction, key: transactionalID, broker: broker)
+                                }
                             }
                             try await Task.sleep(for: .milliseconds(200))
                         }
