@@ -54,7 +54,7 @@ extension KafkaConnection {
                             NIOSSLClientHandler(context: tlsContext, serverHostname: isIPAddress ? nil : address.host)
                         )
                     }
-                    try pipeline.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: maxFrameBytes)))
+                    try pipeline.addHandler(KafkaFrameHandler(maxFrameBytes: maxFrameBytes))
                     try pipeline.addHandler(KafkaChannelHandler(peer: peer, logger: handlerLogger, closeReason: closeReason))
                 }
             }

@@ -1,6 +1,8 @@
 import NIOCore
 
-/// Splits the inbound byte stream into Kafka frames: an int32 size followed by that many bytes.
+/// Splits the inbound byte stream into Kafka frames: an int32 size followed by that many bytes, as a
+/// `ByteToMessageHandler` decoder (used by the scripted test brokers; client connections use
+/// ``KafkaFrameHandler``, which avoids the growing cumulation buffer).
 ///
 /// Each emitted `ByteBuffer` is the frame body without the size prefix (a slice of the cumulation
 /// buffer, not a copy). A negative size or one above `maxFrameBytes` throws ``KafkaError/Code/frameTooLarge``

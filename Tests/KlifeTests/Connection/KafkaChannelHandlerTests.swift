@@ -13,7 +13,7 @@ import Testing
     init() throws {
         loop = EmbeddedEventLoop()
         channel = EmbeddedChannel(loop: loop)
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: 1024)))
+        try channel.pipeline.syncOperations.addHandler(KafkaFrameHandler(maxFrameBytes: 1024))
         try channel.pipeline.syncOperations.addHandler(KafkaChannelHandler(peer: "test broker", logger: Logger(label: "test")))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9092)).wait()
     }

@@ -1,0 +1,111 @@
+import NIOCore
+
+/// Splits the inbound byte stream into Kafka frames (an int32 size, then that many bytes) with at most one
+/// copy per byte.
+///
+/// A frame that arrives whole inside one read is handed on as a slice of that read (no copy). A frame that
+/// spans reads is copied, once, into a buffer allocated for its size when its size prefix arrives (NIO
+/// rounds capacities to a power of two). A growing cumulation buffer instead reallocates as the frame
+/// arrives, copying everything so far and touching fresh pages at each step. Read buffers are not retained,
+/// so the channel can reuse them.
+///
+/// The buffer of the last large split frame is kept and reused for the next one once nothing else holds it
+/// (the records fetched from it are gone): a steady stream of large responses then writes into memory that
+/// is already mapped instead of faulting in fresh pages for every response. A connection therefore keeps
+/// at most one such buffer (the size of a recent large response) between responses.
+///
+/// A negative size or one above `maxFrameBytes` throws ``KafkaError/Code/frameTooLarge`` before anything
+/// is allocated for it, so a hostile or confused peer cannot make us allocate.
+struct KafkaFrameAssembler {
+    let maxFrameBytes: Int
+    /// The body of a frame that spans reads, being filled.
+    private var partial: ByteBuffer?
+    /// Bytes `partial` still lacks.
+    private var missing = 0
+    /// A size prefix split across reads: its bytes so far (big endian) and how many arrived.
+    private var prefix: UInt32 = 0
+    private var prefixBytes = 0
+    /// The buffer of the last large split frame, reused when no one else holds it any more.
+    private var spare: ByteBuffer?
+    /// Frames smaller than this are not worth keeping a buffer for.
+    static let reuseThreshold = 64 * 1024
+
+    init(maxFrameBytes: Int) {
+        self.maxFrameBytes = maxFrameBytes
+    }
+
+    /// Bytes of an unfinished frame (prefix included) held back, waiting for more input.
+    var bufferedBytes: Int { prefixBytes + (partial?.readableBytes ?? 0) }
+
+    /// The next frame body (without its size prefix) completed by `input`, or nil once `input` is used up
+    /// (its bytes are then held until the rest of their frame arrives). Call until it returns nil.
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/frameTooLarge`` for a negative or too large size;
+    ///   the assembler must not be used afterwards.
+    mutating func nextFrame(from input: inout ByteBuffer, allocator: ByteBufferAllocator) throws -> ByteBuffer? {
+        while input.readableBytes > 0 {
+            if missing > 0 {
+                let count = min(missing, input.readableBytes)
+                input.withUnsafeReadableBytes { source in
+                    _ = partial!.writeBytes(UnsafeRawBufferPointer(rebasing: source[..<count]))
+                }
+                input.moveReaderIndex(forwardBy: count)
+                missing -= count
+                if missing == 0 {
+                    let frame = partial.take()!
+                    // Kept only now that it is full: a second reference while filling would force a copy.
+                    if frame.capacity >= Self.reuseThreshold { spare = frame }
+                    return frame
+                }
+                return nil
+            }
+            let size: Int
+            if prefixBytes == 0, let whole = input.readInteger(endianness: .big, as: Int32.self) {
+                size = try checkedSize(whole)
+            } else {
+                // A size prefix split across reads (rare): gather it byte by byte.
+                while prefixBytes < 4, let byte = input.readInteger(as: UInt8.self) {
+                    prefix = prefix << 8 | UInt32(byte)
+                    prefixBytes += 1
+                }
+                guard prefixBytes == 4 else { return nil }
+                size = try checkedSize(Int32(bitPattern: prefix))
+                prefix = 0
+                prefixBytes = 0
+            }
+            if input.readableBytes >= size {
+                return input.readSlice(length: size)!
+            }
+            var body = buffer(capacity: size, allocator: allocator)
+            body.writeBuffer(&input)
+            missing = size - body.readableBytes
+            partial = body
+        }
+        return nil
+    }
+
+    /// An empty buffer for a split frame of `size` bytes: the spare one when it fits without wasting more
+    /// than half of it (`clear()` keeps its storage when no one else holds it, and allocates a fresh one of
+    /// the same capacity otherwise), else a new one for `size` bytes.
+    private mutating func buffer(capacity size: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+        guard size >= Self.reuseThreshold else { return allocator.buffer(capacity: size) }
+        // Taken out of `spare`, so that clear() sees only the references of frames handed out earlier.
+        if var reused = spare.take(), reused.capacity >= size, reused.capacity / 2 <= size {
+            reused.clear()
+            return reused
+        }
+        return allocator.buffer(capacity: size)
+    }
+
+    private func checkedSize(_ size: Int32) throws -> Int {
+        guard size >= 0 else {
+            throw KafkaError(.frameTooLarge, "response frame size \(size) is negative")
+        }
+        guard Int(size) <= maxFrameBytes else {
+            throw KafkaError(
+                .frameTooLarge,
+                "response frame of \(size) bytes exceeds the maximum of \(maxFrameBytes) bytes (maxFrameBytes)"
+            )
+        }
+        return Int(size)
+    }
+}
