@@ -25,18 +25,19 @@ extension KafkaMetrics {
         for completion in completions {
             switch completion.result {
             case .success:
-                let entryTopic = completion.entry.record.topic
-                if topic != entryTopic {
+                let completionTopic = completion.topicPartition.topic
+                if topic != completionTopic {
                     if let topic, records > 0 { recordProducedBatch(producer: producer, topic: topic, records: records, bytes: bytes) }
-                    topic = entryTopic
+                    topic = completionTopic
                     records = 0
                     bytes = 0
                 }
-                records += 1
-                bytes += completion.entry.record.payloadBytes
+                records += completion.records.count
+                for pending in completion.records { bytes += pending.entry.payloadBytes }
             case .failure(let failure):
-                let error = failure.kafkaError(for: completion.entry.record)
-                failures[Self.codeLabel(error), default: (error, 0)].records += 1
+                guard let first = completion.records.first else { continue }
+                let error = failure.kafkaError(for: first.entry.record(in: completion.topicPartition))
+                failures[Self.codeLabel(error), default: (error, 0)].records += completion.records.count
             }
         }
         if let topic, records > 0 { recordProducedBatch(producer: producer, topic: topic, records: records, bytes: bytes) }

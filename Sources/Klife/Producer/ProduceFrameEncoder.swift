@@ -84,14 +84,13 @@ enum ProduceFrameEncoder {
             buffer: consume frame, producerId: batch.producerID, producerEpoch: batch.producerEpoch,
             baseSequence: batch.baseSequence, compression: compression)
         for pending in batch.records {
-            let record = pending.entry.record
-            if record.headers.isEmpty {
-                writer.append(key: record.key, value: record.value, timestamp: record.timestamp ?? 0)
+            if pending.entry.headers.isEmpty {
+                writer.append(key: pending.entry.key, value: pending.entry.value, timestamp: pending.entry.timestamp)
             } else {
                 writer.append(
-                    key: record.key, value: record.value,
-                    headers: record.headers.map { RecordHeader(key: $0.key, value: $0.value) },
-                    timestamp: record.timestamp ?? 0)
+                    key: pending.entry.key, value: pending.entry.value,
+                    headers: pending.entry.headers.map { RecordHeader(key: $0.key, value: $0.value) },
+                    timestamp: pending.entry.timestamp)
             }
         }
         var result = try writer.finish()

@@ -18,6 +18,8 @@ struct ProducerBatch<Entry> {
     static var overheadBytes: Int { 61 }
 
     let id: UInt64
+    /// The partition the batch belongs to (completions name it).
+    let topicPartition: ProducerTopicPartition
     var records: [ProducerPendingRecord<Entry>]
     /// Estimated encoded size (records plus batch overhead).
     var estimatedBytes: Int
@@ -42,8 +44,9 @@ struct ProducerBatch<Entry> {
     /// Sequence resets this batch went through after an OUT_OF_ORDER_SEQUENCE_NUMBER of its own.
     var outOfOrderResets = 0
 
-    init(id: UInt64, createdAt: NIODeadline) {
+    init(id: UInt64, topicPartition: ProducerTopicPartition, createdAt: NIODeadline) {
         self.id = id
+        self.topicPartition = topicPartition
         self.records = []
         self.estimatedBytes = Self.overheadBytes
         self.createdAt = createdAt

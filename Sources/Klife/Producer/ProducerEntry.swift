@@ -1,9 +1,45 @@
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// A record in the producer engine, with where its result goes.
+///
+/// Only what the batch encoder and the result need: topic and partition are the batch's, and the rest of
+/// a ``KafkaRecord`` (output fields) is filled in on delivery. A small value, moved along with few
+/// reference counts (key, value, headers, completion).
 struct ProducerEntry: Sendable {
-    var record: KafkaRecord
+    var key: ByteBuffer?
+    var value: ByteBuffer?
+    var headers: [KafkaRecord.Header]
+    /// Milliseconds since the Unix epoch (the caller's, else the producer's clock when it was submitted).
+    var timestamp: Int64
     var completion: ProducerCompletion
+
+    init(key: ByteBuffer?, value: ByteBuffer?, headers: [KafkaRecord.Header], timestamp: Int64, completion: ProducerCompletion) {
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.timestamp = timestamp
+        self.completion = completion
+    }
+
+    /// The entry of a routed record (its timestamp set).
+    init(record: KafkaRecord, completion: ProducerCompletion) {
+        self.init(key: record.key, value: record.value, headers: record.headers, timestamp: record.timestamp ?? 0, completion: completion)
+    }
+
+    /// The record as its caller gets it back (before the output fields are set).
+    func record(in topicPartition: ProducerTopicPartition) -> KafkaRecord {
+        KafkaRecord(
+            topic: topicPartition.topic, partition: topicPartition.partition, key: key, value: value, headers: headers,
+            timestamp: timestamp)
+    }
+
+    /// Bytes of key, value and headers (what the produce metrics count).
+    var payloadBytes: Int {
+        var bytes = (key?.readableBytes ?? 0) + (value?.readableBytes ?? 0)
+        for header in headers { bytes += header.key.utf8.count + (header.value?.readableBytes ?? 0) }
+        return bytes
+    }
 }
 
 /// Where a produced record's result goes.
@@ -77,16 +113,23 @@ extension ProducerEntry {
     /// Turns engine completions into enriched records or errors and hands them to their callers.
     static func deliver(_ completions: [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
         for completion in completions {
-            var record = completion.entry.record
             switch completion.result {
             case .success(let info):
-                record.offset = info.offset >= 0 ? info.offset : nil
-                if info.logAppendTime >= 0 { record.timestamp = info.logAppendTime }
-                completion.entry.completion.complete(.success(record))
+                var offset = info.offset
+                for pending in completion.records {
+                    var record = pending.entry.record(in: completion.topicPartition)
+                    record.offset = offset >= 0 ? offset : nil
+                    if info.logAppendTime >= 0 { record.timestamp = info.logAppendTime }
+                    if offset >= 0 { offset += 1 }
+                    pending.entry.completion.complete(.success(record))
+                }
             case .failure(let failure):
-                let error = failure.kafkaError(for: record)
-                record.error = error
-                completion.entry.completion.complete(.failure(error))
+                for pending in completion.records {
+                    var record = pending.entry.record(in: completion.topicPartition)
+                    let error = failure.kafkaError(for: record)
+                    record.error = error
+                    pending.entry.completion.complete(.failure(error))
+                }
             }
         }
     }

@@ -130,7 +130,7 @@ extension ProducerStateMachine {
         for (position, record) in batch.records.enumerated() {
             if let message = rejected[Int32(position)] {
                 output.completions.append(.init(
-                    entry: record.entry,
+                    topicPartition: batch.topicPartition, records: [record],
                     result: .failure(.recordRejected(code: result.errorCode, message: message ?? result.errorMessage))))
                 releaseBufferedRecord(bytes: record.estimatedSize)
             } else {
@@ -165,16 +165,11 @@ extension ProducerStateMachine {
         into output: inout Output
     ) {
         let batch = partition.batches.remove(at: index)
-        output.completions.reserveCapacity(output.completions.count + batch.records.count)
-        var offset = baseOffset
-        for record in batch.records {
-            output.completions.append(.init(
-                entry: record.entry,
-                result: .success(ProducedRecordInfo(offset: baseOffset >= 0 ? offset : -1, logAppendTime: logAppendTime))))
-            offset &+= 1
-            bufferedBytes -= record.estimatedSize
-        }
+        bufferedBytes -= batch.estimatedBytes - ProducerBatch<Entry>.overheadBytes
         bufferedRecords -= batch.records.count
+        output.completions.append(.init(
+            topicPartition: batch.topicPartition, records: batch.records,
+            result: .success(ProducedRecordInfo(offset: baseOffset >= 0 ? baseOffset : -1, logAppendTime: logAppendTime))))
     }
 
     /// Schedules a retry after the backoff, unless that would pass the delivery timeout.
@@ -202,12 +197,10 @@ extension ProducerStateMachine {
 extension ProducerStateMachine {
     /// Fails every record of a batch (already removed from its partition).
     mutating func fail(_ batch: ProducerBatch<Entry>, with failure: ProducerFailure, into output: inout Output) {
-        output.completions.reserveCapacity(output.completions.count + batch.records.count)
-        for record in batch.records {
-            output.completions.append(.init(entry: record.entry, result: .failure(failure)))
-            bufferedBytes -= record.estimatedSize
-        }
+        guard !batch.records.isEmpty else { return }
+        bufferedBytes -= batch.estimatedBytes - ProducerBatch<Entry>.overheadBytes
         bufferedRecords -= batch.records.count
+        output.completions.append(.init(topicPartition: batch.topicPartition, records: batch.records, result: .failure(failure)))
     }
 
     mutating func releaseBufferedRecord(bytes: Int) {

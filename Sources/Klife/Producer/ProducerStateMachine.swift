@@ -167,6 +167,7 @@ extension ProducerStateMachine {
         }
         let (becameReady, startedBatch) = Self.appendRecord(
             ProducerPendingRecord(entry: entry, estimatedSize: size), to: &partitions.values[index],
+            topicPartition: partitions.keys[index],
             batchSize: configuration.batchSizeBytes, now: now, nextBatchID: &nextBatchID)
 
         guard let sinkID = partitions.values[index].sink else { return .appendedWithoutLeader }
@@ -185,7 +186,8 @@ extension ProducerStateMachine {
     /// (full, already sent, or a retry). Returns whether a batch became ready to send and whether a new
     /// batch was started.
     private static func appendRecord(
-        _ record: ProducerPendingRecord<Entry>, to partition: inout Partition, batchSize: Int, now: NIODeadline,
+        _ record: ProducerPendingRecord<Entry>, to partition: inout Partition, topicPartition: ProducerTopicPartition,
+        batchSize: Int, now: NIODeadline,
         nextBatchID: inout UInt64
     ) -> (becameReady: Bool, startedBatch: Bool) {
         var becameReady = false
@@ -200,7 +202,7 @@ extension ProducerStateMachine {
                 partition.batches[last].isClosed = true
                 becameReady = true
             }
-            partition.batches.append(ProducerBatch(id: nextBatchID, createdAt: now))
+            partition.batches.append(ProducerBatch(id: nextBatchID, topicPartition: topicPartition, createdAt: now))
             nextBatchID &+= 1
             startedBatch = true
             last += 1

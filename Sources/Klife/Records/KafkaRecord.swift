@@ -152,12 +152,3 @@ extension KafkaRecord: CustomStringConvertible {
         return s + ")"
     }
 }
-
-extension KafkaRecord {
-    /// Bytes of key, value and headers (keys and values): what the produce metrics count.
-    var payloadBytes: Int {
-        var bytes = (key?.readableBytes ?? 0) + (value?.readableBytes ?? 0)
-        for header in headers { bytes += header.key.utf8.count + (header.value?.readableBytes ?? 0) }
-        return bytes
-    }
-}

@@ -41,7 +41,7 @@ struct ProduceFrameEncoderTests {
                 producerId: batch.producerID, producerEpoch: batch.producerEpoch, baseSequence: batch.baseSequence,
                 compression: compression)
             for pending in batch.records {
-                let record = pending.entry.record
+                let record = pending.entry.record(in: batch.topicPartition)
                 writer.append(
                     key: record.key, value: record.value,
                     headers: record.headers.map { RecordHeader(key: $0.key, value: $0.value) },

@@ -134,8 +134,11 @@ private final class FakeProduceBackend: ProducerDriverBackend {
     func deliver(_ completions: [ProducerStateMachineOutput<Int>.Completion]) {
         state.withLock { state in
             for completion in completions {
-                state.delivered[completion.entry] = completion.result
-                state.deliveredOrder[partitionOf(completion.entry), default: []].append(completion.entry)
+                for position in completion.records.indices {
+                    let entry = completion.records[position].entry
+                    state.delivered[entry] = completion.result(at: position)
+                    state.deliveredOrder[partitionOf(entry), default: []].append(entry)
+                }
             }
         }
     }

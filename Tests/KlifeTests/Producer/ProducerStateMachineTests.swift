@@ -54,13 +54,13 @@ private extension ProduceRequestPlan where Entry == Int {
 
 private func successes(_ output: ProducerStateMachineOutput<Int>) -> [Int: Int64] {
     var result: [Int: Int64] = [:]
-    for completion in output.completions { if case .success(let info) = completion.result { result[completion.entry] = info.offset } }
+    for completion in output.recordResults { if case .success(let info) = completion.result { result[completion.entry] = info.offset } }
     return result
 }
 
 private func failures(_ output: ProducerStateMachineOutput<Int>) -> [Int: ProducerFailure] {
     var result: [Int: ProducerFailure] = [:]
-    for completion in output.completions { if case .failure(let failure) = completion.result { result[completion.entry] = failure } }
+    for completion in output.recordResults { if case .failure(let failure) = completion.result { result[completion.entry] = failure } }
     return result
 }
 
@@ -189,7 +189,7 @@ struct ProducerBatchingTests {
         let early = machine.requestCompleted(second.requestID, result: .response([.init(tp(0), baseOffset: 11)]), now: t0)
         #expect(early.completions.isEmpty)
         let late = machine.requestCompleted(first.requestID, result: .response([.init(tp(0), baseOffset: 10)]), now: t0)
-        #expect(late.completions.map(\.entry) == [1, 2])
+        #expect(late.recordResults.map(\.entry) == [1, 2])
         #expect(successes(late) == [1: 10, 2: 11])
     }
 }

@@ -25,7 +25,7 @@ private final class ScriptedBackend: ProducerDriverBackend {
                 if tp.partition == 2 {
                     return ProducePartitionResult(tp, errorCode: ProducerErrorCodes.messageTooLarge, errorMessage: "too large")
                 }
-                let bad = batch.records.enumerated().filter { $0.element.entry.record.valueString == "bad" }
+                let bad = batch.records.enumerated().filter { $0.element.entry.value.map { String(buffer: $0) } == "bad" }
                 if !bad.isEmpty {
                     return ProducePartitionResult(
                         tp, errorCode: ProducerErrorCodes.invalidRecord,
