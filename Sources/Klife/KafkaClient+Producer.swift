@@ -56,10 +56,18 @@ extension KafkaClient {
         _ record: KafkaRecord, options: KafkaProduceOptions = .init(),
         callback: (@Sendable (Result<KafkaRecord, KafkaError>) -> Void)? = nil
     ) async throws {
-        if let traced = await produceAsyncInSpan(record, options: options, callback: callback) { return try traced.get() }
-        let rejected = await submitToProducers([record], options: options) { _ in
-            callback.map { ProducerCompletion.callback($0) } ?? .none
+        if KafkaTracing.shouldTraceProduce,
+           let traced = await produceAsyncInSpan(record, options: options, callback: callback) {
+            return try traced.get()
         }
+        let completion = callback.map { ProducerCompletion.callback($0) } ?? .none
+        // The usual case, buffered at once without suspending: no async call chain per record.
+        switch submitNow(record, options: options, completion: completion) {
+        case .buffered: return
+        case .rejected(let error): throw error
+        case .notNow: break
+        }
+        let rejected = await submitToProducers([record], options: options) { _ in completion }
         if let (_, error) = rejected.first { throw error }
     }
 
@@ -125,6 +133,20 @@ extension KafkaClient {
         }
         producerLookup.remember(producer, named: name)
         return producer
+    }
+
+    /// Buffers one record if that needs no waiting: the client runs, the topic is known, the producer
+    /// exists and has buffer space. Otherwise ``ProducerSubmitNow/notNow`` (nothing was buffered and the
+    /// completion will not be called): ``submitToProducers(_:options:completion:)`` then does it all,
+    /// including the errors.
+    func submitNow(_ record: KafkaRecord, options: KafkaProduceOptions, completion: ProducerCompletion) -> ProducerSubmitNow {
+        guard (try? requireRunning()) != nil, (try? requireFeature(.producer)) != nil else { return .notNow }
+        let metadata = cluster.metadata
+        if configuration.enableUnknownTopics && metadata.topics[record.topic] == nil { return .notNow }
+        let name = options.producer ?? configuration.producerName(forTopic: record.topic)
+        guard let producer = try? producer(named: name) else { return .notNow }
+        let router = ProducerRecordRouter(metadata: metadata, clientConfiguration: configuration, partitionerOverride: options.partitioner)
+        return producer.submitNow(record, router: router, completion: completion)
     }
 
     /// Routes records to their producers (per-call, else per-topic, else default) and submits them.

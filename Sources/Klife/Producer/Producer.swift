@@ -78,6 +78,28 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         return rejected
     }
 
+    /// Routes one record and appends it if the engine has buffer space right now (see
+    /// ``KafkaClient/submitNow(_:options:completion:)``); never waits.
+    func submitNow(_ record: KafkaRecord, router: ProducerRecordRouter, completion: ProducerCompletion) -> ProducerSubmitNow {
+        var record = record
+        let keyless = record.partition == nil && record.key == nil
+        let route: ProducerRecordRouter.Route
+        do {
+            route = try router.route(&record)
+        } catch {
+            return .rejected(error as? KafkaError ?? KafkaError(.invalidArgument, "\(error)"))
+        }
+        let size = ProducerEntry.estimatedSize(of: record)
+        let entry = ProducerEntry(
+            key: record.key, value: record.value, headers: record.headers,
+            timestamp: record.timestamp ?? Self.wallClockMilliseconds(), completion: completion)
+        guard driver.appendNow(Item(entry: entry, size: size, topicPartition: route.topicPartition, leader: route.leader)) else {
+            return .notNow
+        }
+        if keyless { noteKeyless(record, size: size, router: router) }
+        return .buffered
+    }
+
     /// Tells the record's partitioner that a batch is full once a batch's worth of keyless bytes went to
     /// the current sticky partition, so that it moves on (Kafka's KIP-480 behaviour).
     private func noteKeyless(_ record: KafkaRecord, size: Int, router: ProducerRecordRouter) {
@@ -117,3 +139,14 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// The outcome of a produce call's attempt to buffer a record without waiting.
+enum ProducerSubmitNow {
+    /// Buffered; the completion will be called.
+    case buffered
+    /// Refused for good (routing: unknown topic, bad partition, …); the completion will not be called.
+    case rejected(KafkaError)
+    /// Not buffered, for a reason the waiting path handles (buffer full, producer stopped or not created,
+    /// client not running, metadata to refresh); the completion will not be called.
+    case notNow
+}

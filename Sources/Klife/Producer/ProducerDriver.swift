@@ -263,6 +263,26 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
         return appended
     }
 
+    /// Appends one record if there is buffer space now (and no earlier caller waits for space); false when
+    /// it was not appended (buffer full or producer stopped): the caller then goes through ``append(_:)``.
+    func appendNow(_ item: Item) -> Bool {
+        update { state -> (Bool, Machine.Output) in
+            var output = Machine.Output()
+            guard !state.isStopped else { return (false, output) }
+            switch state.machine.append(
+                item.entry, size: item.size, to: item.topicPartition, leader: item.leader, now: .now(), reserved: false)
+            {
+            case .appended(let wake):
+                if let wake { output.wake.append(wake) }
+            case .appendedWithoutLeader:
+                output.refreshMetadata = true
+            case .bufferFull:
+                return (false, output)
+            }
+            return (true, output)
+        }
+    }
+
     /// Waits until the waiter is resumed with its bytes reserved. False if cancelled or stopped first.
     private func waitForBufferSpace(_ id: UInt64, bytes: Int) async -> Bool {
         let granted = await withTaskCancellationHandler {
