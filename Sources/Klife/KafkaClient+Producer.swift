@@ -141,12 +141,15 @@ extension KafkaClient {
     /// including the errors.
     func submitNow(_ record: KafkaRecord, options: KafkaProduceOptions, completion: ProducerCompletion) -> ProducerSubmitNow {
         guard (try? requireRunning()) != nil, (try? requireFeature(.producer)) != nil else { return .notNow }
-        let metadata = cluster.metadata
-        if configuration.enableUnknownTopics && metadata.topics[record.topic] == nil { return .notNow }
         let name = options.producer ?? configuration.producerName(forTopic: record.topic)
         guard let producer = try? producer(named: name) else { return .notNow }
-        let router = ProducerRecordRouter(metadata: metadata, clientConfiguration: configuration, partitionerOverride: options.partitioner)
-        return producer.submitNow(record, router: router, completion: completion)
+        let router = ProducerRecordRouter(metadata: cluster.metadata, clientConfiguration: configuration, partitionerOverride: options.partitioner)
+        let outcome = producer.submitNow(record, router: router, completion: completion)
+        // An unknown topic may be created or just not fetched yet: the waiting path refreshes metadata.
+        if case .rejected(let error) = outcome, error.code == .unknownTopicOrPartition, configuration.enableUnknownTopics {
+            return .notNow
+        }
+        return outcome
     }
 
     /// Routes records to their producers (per-call, else per-topic, else default) and submits them.

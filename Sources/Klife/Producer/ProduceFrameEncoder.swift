@@ -83,14 +83,17 @@ enum ProduceFrameEncoder {
         var writer = RecordBatchWriter(
             buffer: consume frame, producerId: batch.producerID, producerEpoch: batch.producerEpoch,
             baseSequence: batch.baseSequence, compression: compression)
-        for pending in batch.records {
-            if pending.entry.headers.isEmpty {
-                writer.append(key: pending.entry.key, value: pending.entry.value, timestamp: pending.entry.timestamp)
-            } else {
-                writer.append(
-                    key: pending.entry.key, value: pending.entry.value,
-                    headers: pending.entry.headers.map { RecordHeader(key: $0.key, value: $0.value) },
-                    timestamp: pending.entry.timestamp)
+        // Elements are read in place (a `for pending in` loop would copy each one, with its reference counts).
+        batch.records.withUnsafeBufferPointer { records in
+            for position in records.indices {
+                if records[position].entry.headers.isEmpty {
+                    writer.append(key: records[position].entry.key, value: records[position].entry.value, timestamp: records[position].entry.timestamp)
+                } else {
+                    writer.append(
+                        key: records[position].entry.key, value: records[position].entry.value,
+                        headers: records[position].entry.headers.map { RecordHeader(key: $0.key, value: $0.value) },
+                        timestamp: records[position].entry.timestamp)
+                }
             }
         }
         var result = try writer.finish()

@@ -51,15 +51,16 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         var itemIndices: [Int]?
         items.reserveCapacity(records.count)
         for index in records.indices {
-            var record = records[index]
-            let keyless = record.partition == nil && record.key == nil
             do {
-                let route = try router.route(&record)
-                if record.timestamp == nil { record.timestamp = now }
-                let size = ProducerEntry.estimatedSize(of: record)
-                if keyless { noteKeyless(record, size: size, router: router) }
+                let route = try router.route(records[index])
+                let size = ProducerEntry.estimatedSize(of: records[index])
+                if records[index].partition == nil && records[index].key == nil {
+                    noteKeyless(topic: records[index].topic, partition: route.topicPartition.partition, size: size, router: router)
+                }
                 items.append(Item(
-                    entry: ProducerEntry(record: record, completion: completion(index)),
+                    entry: ProducerEntry(
+                        key: records[index].key, value: records[index].value, headers: records[index].headers,
+                        timestamp: records[index].timestamp ?? now, completion: completion(index)),
                     size: size, topicPartition: route.topicPartition, leader: route.leader))
                 itemIndices?.append(index)
             } catch {
@@ -81,11 +82,9 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
     /// Routes one record and appends it if the engine has buffer space right now (see
     /// ``KafkaClient/submitNow(_:options:completion:)``); never waits.
     func submitNow(_ record: KafkaRecord, router: ProducerRecordRouter, completion: ProducerCompletion) -> ProducerSubmitNow {
-        var record = record
-        let keyless = record.partition == nil && record.key == nil
         let route: ProducerRecordRouter.Route
         do {
-            route = try router.route(&record)
+            route = try router.route(record)
         } catch {
             return .rejected(error as? KafkaError ?? KafkaError(.invalidArgument, "\(error)"))
         }
@@ -96,24 +95,26 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         guard driver.appendNow(Item(entry: entry, size: size, topicPartition: route.topicPartition, leader: route.leader)) else {
             return .notNow
         }
-        if keyless { noteKeyless(record, size: size, router: router) }
+        if record.partition == nil && record.key == nil {
+            noteKeyless(topic: record.topic, partition: route.topicPartition.partition, size: size, router: router)
+        }
         return .buffered
     }
 
     /// Tells the record's partitioner that a batch is full once a batch's worth of keyless bytes went to
     /// the current sticky partition, so that it moves on (Kafka's KIP-480 behaviour).
-    private func noteKeyless(_ record: KafkaRecord, size: Int, router: ProducerRecordRouter) {
+    private func noteKeyless(topic: String, partition: Int32, size: Int, router: ProducerRecordRouter) {
         let full = keylessBytes.withLockedValue { bytes -> Bool in
-            bytes[record.topic, default: 0] += size
-            guard bytes[record.topic]! >= configuration.batchSizeBytes else { return false }
-            bytes[record.topic] = 0
+            bytes[topic, default: 0] += size
+            guard bytes[topic]! >= configuration.batchSizeBytes else { return false }
+            bytes[topic] = 0
             return true
         }
-        guard full, let partition = record.partition,
-              let partitioner = router.partitioner(forTopic: record.topic),
-              let count = router.metadata.partitionCount(of: record.topic)
+        guard full,
+              let partitioner = router.partitioner(forTopic: topic),
+              let count = router.metadata.partitionCount(of: topic)
         else { return }
-        partitioner.onNewBatch(topic: record.topic, previousPartition: partition, partitionCount: count)
+        partitioner.onNewBatch(topic: topic, previousPartition: partition, partitionCount: count)
     }
 
     func run() async {

@@ -265,13 +265,15 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
 
     /// Appends one record if there is buffer space now (and no earlier caller waits for space); false when
     /// it was not appended (buffer full or producer stopped): the caller then goes through ``append(_:)``.
-    func appendNow(_ item: Item) -> Bool {
-        update { state -> (Bool, Machine.Output) in
+    func appendNow(_ item: consuming Item) -> Bool {
+        let size = item.size
+        let topicPartition = item.topicPartition
+        let leader = item.leader
+        var entry: Entry? = item.entry  // moved into the machine below, not copied
+        return update { state -> (Bool, Machine.Output) in
             var output = Machine.Output()
             guard !state.isStopped else { return (false, output) }
-            switch state.machine.append(
-                item.entry, size: item.size, to: item.topicPartition, leader: item.leader, now: .now(), reserved: false)
-            {
+            switch state.machine.append(entry.take()!, size: size, to: topicPartition, leader: leader, now: .now(), reserved: false) {
             case .appended(let wake):
                 if let wake { output.wake.append(wake) }
             case .appendedWithoutLeader:

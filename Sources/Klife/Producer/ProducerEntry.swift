@@ -116,19 +116,24 @@ extension ProducerEntry {
             switch completion.result {
             case .success(let info):
                 var offset = info.offset
-                for pending in completion.records {
-                    var record = pending.entry.record(in: completion.topicPartition)
-                    record.offset = offset >= 0 ? offset : nil
-                    if info.logAppendTime >= 0 { record.timestamp = info.logAppendTime }
-                    if offset >= 0 { offset += 1 }
-                    pending.entry.completion.complete(.success(record))
+                // Elements are read in place (a `for pending in` loop would copy each one).
+                completion.records.withUnsafeBufferPointer { records in
+                    for position in records.indices {
+                        var record = records[position].entry.record(in: completion.topicPartition)
+                        record.offset = offset >= 0 ? offset : nil
+                        if info.logAppendTime >= 0 { record.timestamp = info.logAppendTime }
+                        if offset >= 0 { offset += 1 }
+                        records[position].entry.completion.complete(.success(record))
+                    }
                 }
             case .failure(let failure):
-                for pending in completion.records {
-                    var record = pending.entry.record(in: completion.topicPartition)
-                    let error = failure.kafkaError(for: record)
-                    record.error = error
-                    pending.entry.completion.complete(.failure(error))
+                completion.records.withUnsafeBufferPointer { records in
+                    for position in records.indices {
+                        var record = records[position].entry.record(in: completion.topicPartition)
+                        let error = failure.kafkaError(for: record)
+                        record.error = error
+                        records[position].entry.completion.complete(.failure(error))
+                    }
                 }
             }
         }

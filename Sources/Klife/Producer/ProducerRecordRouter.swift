@@ -39,12 +39,13 @@ struct ProducerRecordRouter {
         return defaultPartitioner
     }
 
-    /// Sets `record.partition` and returns where the record goes.
+    /// Where the record goes: its explicit partition, else the partitioner's choice, with the leader. The
+    /// record is only read (no copy of it).
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/unknownTopicOrPartition`` (topic not in the
     ///   metadata), ``KafkaError/Code/invalidPartition`` (explicit or partitioner-chosen partition out of
     ///   range), ``KafkaError/Code/invalidArgument`` (unknown partitioner name, illegal topic name).
-    func route(_ record: inout KafkaRecord) throws -> Route {
+    func route(_ record: KafkaRecord) throws -> Route {
         // One lookup of the topic serves the count and the leader.
         guard let topic = metadata.topics[record.topic], topic.partitionCount > 0 else {
             // Checked only off the hot path: a topic in the metadata has a legal name.
@@ -74,7 +75,6 @@ struct ProducerRecordRouter {
                     .invalidPartition,
                     "the partitioner chose partition \(partition) of topic \(record.topic), which has \(count) partitions")
             }
-            record.partition = partition
         }
         let leader = topic.partition(partition).flatMap { $0.hasLeader ? $0.leaderID : nil }
         return Route(topicPartition: ProducerTopicPartition(record.topic, partition), leader: leader)

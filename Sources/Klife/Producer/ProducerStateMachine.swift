@@ -142,7 +142,7 @@ extension ProducerStateMachine {
     ///     partition to the new leader's sink.
     ///   - reserved: the bytes were reserved when this caller's buffer waiter was resumed.
     mutating func append(
-        _ entry: Entry, size: Int, to topicPartition: ProducerTopicPartition, leader: Int32?,
+        _ entry: consuming Entry, size: Int, to topicPartition: ProducerTopicPartition, leader: Int32?,
         now: NIODeadline, reserved: Bool = false
     ) -> AppendResult {
         if !reserved {
@@ -162,34 +162,43 @@ extension ProducerStateMachine {
         }
         let index = slot!
         var movedTo: ProducerSinkID?
-        if partitions.values[index].leader != leader || (leader != nil && partitions.values[index].sink == nil) {
+        // Fields are read through inout access: reading `partitions.values[index]` would copy the partition.
+        if Self.leaderChanges(&partitions.values[index], to: leader) {
             movedTo = moveLeader(topicPartition, to: leader)
         }
-        let (becameReady, startedBatch) = Self.appendRecord(
+        let (becameReady, startedBatch, sink) = Self.appendRecord(
             ProducerPendingRecord(entry: entry, estimatedSize: size), to: &partitions.values[index],
-            topicPartition: partitions.keys[index],
+            topicPartition: topicPartition,
             batchSize: configuration.batchSizeBytes, now: now, nextBatchID: &nextBatchID)
 
-        guard let sinkID = partitions.values[index].sink else { return .appendedWithoutLeader }
+        guard let sinkID = sink else { return .appendedWithoutLeader }
         // Wake a parked drain loop only when this append can change its decision.
-        guard let parked = sinks[sinkID]?.parked, case .idle(let until) = parked else { return .appended(wake: nil) }
+        guard let sinkIndex = sinks.index(forKey: sinkID), let parked = Self.parkReason(&sinks.values[sinkIndex]),
+              case .idle(let until) = parked
+        else { return .appended(wake: nil) }
         let lingerDeadline = now + configuration.linger
         if becameReady || configuration.linger == .zero || flushWaiters.count > 0 || movedTo != nil
             || (startedBatch && (until == nil || until! > lingerDeadline)) {
-            sinks[sinkID]!.parked = nil
+            sinks.values[sinkIndex].parked = nil
             return .appended(wake: sinkID)
         }
         return .appended(wake: nil)
     }
 
+    private static func leaderChanges(_ partition: inout Partition, to leader: Int32?) -> Bool {
+        partition.leader != leader || (leader != nil && partition.sink == nil)
+    }
+
+    private static func parkReason(_ sink: inout Sink) -> ParkReason? { sink.parked }
+
     /// Adds the record to the partition's open batch, or to a new batch when the open one cannot take it
     /// (full, already sent, or a retry). Returns whether a batch became ready to send and whether a new
     /// batch was started.
     private static func appendRecord(
-        _ record: ProducerPendingRecord<Entry>, to partition: inout Partition, topicPartition: ProducerTopicPartition,
+        _ record: consuming ProducerPendingRecord<Entry>, to partition: inout Partition, topicPartition: ProducerTopicPartition,
         batchSize: Int, now: NIODeadline,
         nextBatchID: inout UInt64
-    ) -> (becameReady: Bool, startedBatch: Bool) {
+    ) -> (becameReady: Bool, startedBatch: Bool, sink: ProducerSinkID?) {
         var becameReady = false
         var startedBatch = false
         let size = record.estimatedSize
@@ -213,7 +222,7 @@ extension ProducerStateMachine {
             partition.batches[last].isClosed = true
             becameReady = true
         }
-        return (becameReady, startedBatch)
+        return (becameReady, startedBatch, partition.sink)
     }
 
     /// Queues a caller that got ``AppendResult/bufferFull`` (call it under the same lock). It is resumed,
