@@ -84,6 +84,56 @@ struct RecordBatchRoundTripTests {
         Self.check(decoded.records[0], against: inputs)
     }
 
+    /// Every record of every batch, read with the parts-handing `next(_:)`.
+    static func decodeWithParts(_ encoded: ByteBuffer) throws -> [[RecordBatch.Record]] {
+        var reader = RecordBatchReader(records: encoded)
+        var batches: [[RecordBatch.Record]] = []
+        while let batch = try reader.next() {
+            var iterator = batch.makeRecordIterator()
+            var records: [RecordBatch.Record] = []
+            while let record = try iterator.next({ offset, timestamp, key, value, headers in
+                RecordBatch.Record(offset: offset, timestamp: timestamp, key: key, value: value, headers: headers)
+            }) {
+                records.append(record)
+            }
+            batches.append(records)
+        }
+        return batches
+    }
+
+    @Test("next(_:) hands over the same records as next(), plain, compressed and legacy", arguments: [
+        KafkaCompressionCodec.none, .lz4, .zstd,
+    ])
+    func partsMatchRecords(compression: KafkaCompressionCodec) throws {
+        let inputs = Self.sampleInputs(count: 500, seed: 11)
+        let encoded = try Self.encode(inputs, compression: compression)
+        let parts = try Self.decodeWithParts(encoded)
+        #expect(parts.count == 1)
+        Self.check(parts[0], against: inputs)
+        #expect(parts == (try RecordBatchTestSupport.decodeAll(encoded)).records)
+
+        let legacy = RecordBatchTestSupport.buffer(hex: """
+            0000000000000005 00000011 165764b1 00 00 00000001 6b 00000002 7630
+            0000000000000006 00000018 6a5500fb 01 00 0000018bcfe56800 ffffffff 00000002 7631
+            """)
+        #expect(try Self.decodeWithParts(legacy) == (try RecordBatchTestSupport.decodeAll(legacy)).records)
+    }
+
+    @Test("next(_:) stops at the count and rejects bytes left after the last record")
+    func partsRejectTrailingBytes() throws {
+        var encoded = try Self.encode(Self.sampleInputs(count: 3, seed: 3))
+        // recordsCount 3 -> 2: the third record's bytes are left over (CRC recomputed so it is not the error).
+        encoded.setInteger(Int32(2), at: encoded.readerIndex + 57)
+        let crc = encoded.withUnsafeReadableBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[21...])) }
+        encoded.setInteger(crc, at: encoded.readerIndex + 17)
+        #expect {
+            try Self.decodeWithParts(encoded)
+        } throws: { error in
+            if case .invalidValue(field: "records", _) = error as? KafkaProtocolError { return true }
+            return false
+        }
+    }
+
     @Test("uncompressed keys and values are slices of the input buffer")
     func zeroCopy() throws {
         let encoded = try Self.encode([Input(key: ByteBuffer(string: "key"), value: ByteBuffer(string: "value"), headers: [], timestamp: 1)])

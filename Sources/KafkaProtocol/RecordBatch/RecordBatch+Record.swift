@@ -29,15 +29,19 @@ extension RecordBatch {
     }
 
     /// Decodes the records of a batch one at a time.
+    ///
+    /// `next()` is inlinable so that a consumer in another module (Klife's fetch decoder) can move the key
+    /// and value slices into its own record type instead of copying them (a retain and release each).
     public struct RecordIterator: Sendable {
-        var encoded: ByteBuffer
-        let legacyRecords: [Record]?
-        let baseOffset: Int64
-        let baseTimestamp: Int64
-        let logAppendTime: Int64?
-        let expected: Int
-        var decoded = 0
+        @usableFromInline var encoded: ByteBuffer
+        @usableFromInline let legacyRecords: [Record]?
+        @usableFromInline let baseOffset: Int64
+        @usableFromInline let baseTimestamp: Int64
+        @usableFromInline let logAppendTime: Int64?
+        @usableFromInline let expected: Int
+        @usableFromInline var decoded = 0
 
+        @usableFromInline
         init(batch: RecordBatch) {
             baseOffset = batch.baseOffset
             baseTimestamp = batch.baseTimestamp
@@ -57,6 +61,7 @@ extension RecordBatch {
         /// The next record, or nil after the last.
         /// - Throws: ``KafkaProtocolError`` when a record is malformed, the records end before
         ///   recordsCount records, or bytes are left after them.
+        @inlinable
         public mutating func next() throws -> Record? {
             guard decoded < expected else {
                 if encoded.readableBytes != 0 {
@@ -73,23 +78,62 @@ extension RecordBatch {
             return record
         }
 
+        /// Decodes the next record and hands its parts to `body`, which owns them; nil after the last record.
+        ///
+        /// For consumers with a record type of their own: they can move the key, value and headers into it,
+        /// where going through ``Record`` costs a copy (a retain and a release) of each.
+        /// - Throws: what ``next()`` throws, and what `body` throws.
+        @inlinable
+        public mutating func next<Result>(
+            _ body: (
+                _ offset: Int64, _ timestamp: Int64, _ key: consuming ByteBuffer?, _ value: consuming ByteBuffer?,
+                _ headers: consuming [RecordHeader]
+            ) throws -> Result
+        ) throws -> Result? {
+            guard decoded < expected else {
+                if encoded.readableBytes != 0 {
+                    throw KafkaProtocolError.invalidValue(
+                        field: "records", reason: "\(encoded.readableBytes) bytes left after \(expected) records")
+                }
+                return nil
+            }
+            decoded += 1
+            if let legacyRecords {
+                let record = legacyRecords[decoded - 1]
+                return try body(record.offset, record.timestamp, record.key, record.value, record.headers)
+            }
+            let layout = try encoded.withUnsafeReadableBytes { try Self.parseLayout($0) }
+            let readerIndex = encoded.readerIndex
+            let key = layout.keyLength < 0 ? nil : encoded.getSlice(at: readerIndex + layout.keyOffset, length: layout.keyLength)
+            let value =
+                layout.valueLength < 0 ? nil : encoded.getSlice(at: readerIndex + layout.valueOffset, length: layout.valueLength)
+            let headers = layout.headerCount == 0 ? [] : try Self.decodeHeaders(in: encoded, layout: layout)
+            encoded.moveReaderIndex(forwardBy: layout.size)
+            return try body(
+                baseOffset &+ Int64(layout.offsetDelta), logAppendTime ?? (baseTimestamp &+ layout.timestampDelta),
+                key, value, headers)
+        }
+
         /// Where the parts of one encoded record are, relative to the reader index.
+        @usableFromInline
         struct Layout {
-            var size = 0
-            var attributes: Int8 = 0
-            var timestampDelta: Int64 = 0
-            var offsetDelta: Int32 = 0
-            var keyOffset = 0
-            var keyLength = -1
-            var valueOffset = 0
-            var valueLength = -1
-            var headersOffset = 0
-            var headerCount = 0
+            @usableFromInline var size = 0
+            @usableFromInline var attributes: Int8 = 0
+            @usableFromInline var timestampDelta: Int64 = 0
+            @usableFromInline var offsetDelta: Int32 = 0
+            @usableFromInline var keyOffset = 0
+            @usableFromInline var keyLength = -1
+            @usableFromInline var valueOffset = 0
+            @usableFromInline var valueLength = -1
+            @usableFromInline var headersOffset = 0
+            @usableFromInline var headerCount = 0
+
+            @usableFromInline init() {}
         }
 
         /// Decodes the record at the reader index of `buffer` in one bounds-checked pass; key, value
         /// and header values are slices of `buffer`. Returns the record and its encoded size.
-        @inline(__always)
+        @inlinable
         static func decodeRecord(
             in buffer: ByteBuffer, baseOffset: Int64, baseTimestamp: Int64, logAppendTime: Int64?
         ) throws -> (Record, Int) {
@@ -106,6 +150,7 @@ extension RecordBatch {
             return (record, layout.size)
         }
 
+        @usableFromInline
         static func parseLayout(_ raw: UnsafeRawBufferPointer) throws -> Layout {
             guard let base = raw.baseAddress else {
                 throw KafkaProtocolError.truncated(field: "record length", needed: 1, available: 0)
@@ -140,6 +185,7 @@ extension RecordBatch {
             return layout
         }
 
+        @usableFromInline
         static func decodeHeaders(in buffer: ByteBuffer, layout: Layout) throws -> [RecordHeader] {
             let readerIndex = buffer.readerIndex
             return try buffer.withUnsafeReadableBytes { raw -> [RecordHeader] in

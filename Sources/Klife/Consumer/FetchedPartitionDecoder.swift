@@ -53,13 +53,14 @@ struct FetchedPartitionDecoder {
                     let estimate = output.isEmpty && batch.sizeInBytes > 0 ? count * totalBytes / batch.sizeInBytes + 1 : 0
                     output.reserveCapacity(max(needed, output.capacity * 2, min(estimate, totalBytes / 8)))
                 }
-                while let r = try iterator.next() {
-                    if r.offset < fetchOffset { continue }
+                // The iterator hands over the key and value it sliced; they move into the record uncopied.
+                while try iterator.next({ offset, timestamp, key, value, headers in
+                    guard offset >= fetchOffset else { return }
                     output.append(KafkaRecord(
-                        fetchedFrom: topic, partition: partition, offset: r.offset, key: r.key, value: r.value,
-                        headers: r.headers.isEmpty ? [] : r.headers.map { KafkaRecord.Header(key: $0.key, value: $0.value) },
-                        timestamp: r.timestamp, batchAttributes: attributes, leaderEpoch: leaderEpoch))
-                }
+                        fetchedFrom: topic, partition: partition, offset: offset, key: key, value: value,
+                        headers: headers.isEmpty ? [] : headers.map { KafkaRecord.Header(key: $0.key, value: $0.value) },
+                        timestamp: timestamp, batchAttributes: attributes, leaderEpoch: leaderEpoch))
+                }) != nil {}
             }
         } catch let error as KafkaProtocolError {
             // Records decoded before the bad batch are still good, but handing out a prefix would make the
