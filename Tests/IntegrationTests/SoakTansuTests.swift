@@ -10,7 +10,9 @@ extension SoakRuns {
     /// while Produce responses are on their way back (the producer cannot know whether the batch was written
     /// and must send it again) and every connection at random moments.
     ///
-    /// A transactional producer (about one transaction in three aborted on purpose) goes through the same proxy.
+    /// A transactional producer (about one transaction in three aborted on purpose) goes through the same proxy,
+    /// in a client of its own that the chaos loop kills (mid-transaction, no EndTxn) and restarts: the new
+    /// process's InitProducerId must end what the old one left open.
     ///
     /// Strict checks: every acknowledged record is in the log exactly once (at its reported offset, when the
     /// broker reported one), each producer's records keep their order per partition, no record failed, the
@@ -60,9 +62,14 @@ extension SoakRuns {
                     maxInFlightRequests: 5)
             ]
             configuration.fetchers = [KafkaFetcherConfiguration(requestTimeout: .seconds(3))]
-            configuration.transactionalPools = [KafkaTransactionalPoolConfiguration(
-                poolSize: 1, transactionTimeout: .seconds(60), deliveryTimeout: .seconds(60), requestTimeout: .seconds(5),
-                retryBackoff: .milliseconds(100))]
+            // The transactional producer: a client of its own with a fixed id, killed and restarted.
+            var txnConfiguration = try ClientTestSupport.configuration(bootstrap: proxy.address)
+            txnConfiguration.metadataRefreshInterval = .seconds(1)
+            txnConfiguration.connection.requestTimeout = .seconds(5)
+            txnConfiguration.transactionalPools = [KafkaTransactionalPoolConfiguration(
+                baseTransactionalID: TestBrokers.uniqueName("soak-tansu-txid"), poolSize: 1, transactionTimeout: .seconds(60),
+                deliveryTimeout: .seconds(60), requestTimeout: .seconds(5), retryBackoff: .milliseconds(100))]
+            let transactionalConfiguration = txnConfiguration
 
             let acked = LockedBox<[Int32: [ReliabilitySoakTests.Acked]]>([:])
             let ackedWithoutOffset = LockedBox<[Int32: [String]]>([:])
@@ -74,7 +81,7 @@ extension SoakRuns {
             let rssAfterWarmUp = LockedBox<Int?>(nil)
             let rssAtEnd = LockedBox<Int?>(nil)
             let finalLog = LockedBox<[Int32: [(offset: Int64, value: String)]]>([:])
-            let transactions = LockedBox<[Int: ReliabilitySoakTests.TransactionOutcome]>([:])
+            let transactional = SoakTransactionalSlot(seed: Self.seed)
             let rawTxnLog = LockedBox<[Int32: [SoakRawLog.Entry]]>([:])
 
             try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
@@ -133,26 +140,7 @@ extension SoakRuns {
                             }
                         }
                         producers.addTask {
-                            var rng = SplitMix64Soak(seed: Self.seed ^ 0x7478)
-                            var number = 0
-                            while !chaosOver.withLock({ $0 }) {
-                                number += 1
-                                let abort = rng.next() % 3 == 0
-                                let records = (0..<6).map { i in
-                                    KafkaRecord(topic: txnTopic, partition: Int32(i % Int(ReliabilitySoakTests.txnPartitions)), value: "t\(number)-\(i)")
-                                }
-                                let outcome: ReliabilitySoakTests.TransactionOutcome
-                                do {
-                                    try await client.withTransaction { txn in
-                                        _ = await txn.produceBatch(records)
-                                        if abort { throw ReliabilitySoakTests.DeliberateAbort() }
-                                    }
-                                    outcome = .committed
-                                } catch let error as KafkaTransactionError {
-                                    outcome = error.closureError is ReliabilitySoakTests.DeliberateAbort && error.abortError == nil ? .aborted : .failed("\(error)")
-                                }
-                                transactions.withLock { $0[number] = outcome }
-                            }
+                            await transactional.run(configuration: transactionalConfiguration, topic: txnTopic, partitions: ReliabilitySoakTests.txnPartitions)
                         }
                         var rng = SplitMix64Soak(seed: Self.seed ^ 0x7A45)
                         let started = ContinuousClock.now
@@ -162,11 +150,16 @@ extension SoakRuns {
                                 let rss = ReliabilitySoakTests.residentBytes()
                                 rssAfterWarmUp.withLock { $0 = rss }
                             }
-                            if rng.next() % 3 == 0 { proxy.cutAll() }
+                            switch rng.next() % 8 {
+                            case 0, 1, 2: proxy.cutAll()
+                            case 3: transactional.send(.kill)
+                            default: break
+                            }
                             try await Task.sleep(for: .milliseconds(200 + Int(rng.next() % 600)))
                         }
                         proxy.setPolicy(.init(produceCutProbability: 0, enabled: false))
                         chaosOver.withLock { $0 = true }
+                        transactional.send(.stop)
                         try await producers.waitForAll()
                     }
                     producersDone.withLock { $0 = true }
@@ -224,7 +217,10 @@ extension SoakRuns {
                 }
             }
             ReliabilitySoakTests.checkTransactions(
-                transactions.withLock { $0 }, rawTxnLog.withLock { $0 }, readCommitted: [], strictDuplicates: true, name: "SoakTansuTests")
+                transactional.outcomes.withLock { $0 }, rawTxnLog.withLock { $0 }, readCommitted: [], killed: transactional.killedDuring.withLock { $0 },
+                strictDuplicates: true, name: "SoakTansuTests")
+            print("SoakTansuTests: transactional producer killed \(transactional.kills.withLock { $0 }) times")
+            for failure in transactional.startFailures.withLock({ $0 }).prefix(3) { print("  transactional producer start failed: \(failure)") }
             for error in readErrors.withLock({ $0 }) {
                 #expect(error.isRetriable, "a reader got a non-retriable error: \(error)")
             }

@@ -110,9 +110,10 @@ final class SoakTransactionalSlot: Sendable {
                 outcome = .failed("\(error)")
             }
             begun += 1
-            // A kill that lands after withTransaction returned leaves this outcome standing.
+            // A kill that lands after withTransaction returned leaves this outcome standing; one that landed
+            // while it ran cut the transaction short, whatever it reported (e.g. "connection pool is shut down").
             let recorded = state.withLock { state -> Bool in
-                guard state.inFlight == number else { return false }
+                guard state.inFlight == number, !Task.isCancelled else { return false }
                 state.inFlight = nil
                 return true
             }
