@@ -32,6 +32,13 @@ protocol ProducerDriverBackend<Entry>: Sendable {
     func deliver(_ completions: [ProducerStateMachineOutput<Entry>.Completion])
     /// Reports the bytes buffered and not yet acknowledged (a metrics sample; default: ignored).
     func observeBufferedBytes(_ bytes: Int)
+    /// The event loop of the connection `link` (default: nil). A sink's drain loop and its requests' waits
+    /// then run on it: writes and answers without a thread hop each.
+    func eventLoop(of link: Link) -> (any EventLoop)?
+}
+
+extension ProducerDriverBackend {
+    func eventLoop(of link: Link) -> (any EventLoop)? { nil }
 }
 
 /// Runs a ``ProducerStateMachine``: the lock around it, a drain loop per sink (started on demand inside
@@ -81,6 +88,11 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
     // MARK: Running
 
     /// Runs the loops until cancelled; then fails whatever is left with ``ProducerFailure/shutdown``.
+    ///
+    /// Reached through the client's component protocol, i.e. from unspecialized generic code; the
+    /// `@_specialize` makes the network backend's loops (and everything they call) run specialized code
+    /// instead of generic code that looks up type metadata and witnesses on every call.
+    @_specialize(where Backend == ProducerNetworkBackend)
     func run() async {
         await withDiscardingTaskGroup { group in
             if configuration.idempotent {
@@ -108,7 +120,17 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
 
     var isStopped: Bool { state.withLockedValue { $0.isStopped } }
 
+    /// Runs a sink's loop on the event loop of the connection it writes to (see ``EventLoopTaskExecutor``):
+    /// a lone request then costs one hop to the loop (the caller's wake) and one back (its result), not
+    /// four (wake, write, answer, delivery).
     private func drainLoop(_ sinkID: ProducerSinkID) async {
+        let executor = EventLoopTaskExecutor(eventLoop: eventLoop)
+        await withTaskExecutorPreference(executor) {
+            await drainLoop(sinkID, executor: executor)
+        }
+    }
+
+    private func drainLoop(_ sinkID: ProducerSinkID, executor: EventLoopTaskExecutor) async {
         let signal = state.withLockedValue { $0.signals[sinkID] }!
         // The connection of the sink's unanswered requests. A request written while earlier ones are
         // unanswered goes on the same connection, so the broker reads a sink's requests in send order; if
@@ -141,6 +163,7 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
                     let (pending, written) = await backend.write(plan, pinnedTo: link)
                     if let written {
                         link = written
+                        if let loop = backend.eventLoop(of: written), loop !== executor.eventLoop { executor.moveTo(loop) }
                     } else {
                         chainBroken = true
                     }

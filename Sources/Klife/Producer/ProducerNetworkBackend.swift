@@ -130,6 +130,8 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
         }
     }
 
+    func eventLoop(of link: KafkaConnection) -> (any EventLoop)? { link.eventLoop }
+
     func deliver(_ completions: [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
         cluster.metrics.recordCompletions(producer: configuration.name, completions)
         ProducerEntry.deliver(completions)
