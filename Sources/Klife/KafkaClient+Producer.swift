@@ -129,7 +129,7 @@ extension KafkaClient {
                 backend: ProducerNetworkBackend(
                     cluster: cluster, configuration: producerConfiguration,
                     clientID: producerConfiguration.effectiveClientID(connectionClientID: configuration.connection.clientID)),
-                eventLoop: eventLoopGroup.next())
+                eventLoop: eventLoopGroup.next(), partitioning: ProducerPartitioning(configuration))
         }
         producerLookup.remember(producer, named: name)
         return producer
@@ -143,8 +143,8 @@ extension KafkaClient {
         guard (try? requireRunning()) != nil, (try? requireFeature(.producer)) != nil else { return .notNow }
         let name = options.producer ?? configuration.producerName(forTopic: record.topic)
         guard let producer = try? producer(named: name) else { return .notNow }
-        let router = ProducerRecordRouter(metadata: cluster.metadata, clientConfiguration: configuration, partitionerOverride: options.partitioner)
-        let outcome = producer.submitNow(record, router: router, completion: completion)
+        let outcome = producer.submitNow(
+            record, metadata: cluster.metadata, partitionerOverride: options.partitioner, completion: completion)
         // An unknown topic may be created or just not fetched yet: the waiting path refreshes metadata.
         if case .rejected(let error) = outcome, error.code == .unknownTopicOrPartition, configuration.enableUnknownTopics {
             return .notNow

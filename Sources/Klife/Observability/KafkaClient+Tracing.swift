@@ -13,10 +13,9 @@ extension KafkaTracing {
     /// Runs on every produce call: with nothing bootstrapped (the no-op instrument) it answers with a type
     /// comparison instead of `InstrumentationSystem.tracer`'s protocol casts.
     static var shouldTraceProduce: Bool {
-        if insideProduceSpan { return false }
-        if let override = tracerOverride { return isActive(override) }
+        if let override = tracerOverride { return isActive(override) && !insideProduceSpan }
         if ObjectIdentifier(type(of: InstrumentationSystem.instrument)) == ObjectIdentifier(NoOpInstrument.self) { return false }
-        return isActive(tracer)
+        return isActive(tracer) && !insideProduceSpan
     }
 
     static func failures(_ results: [Result<KafkaRecord, KafkaError>]) -> [KafkaError] {

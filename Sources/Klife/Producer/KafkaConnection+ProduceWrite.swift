@@ -5,18 +5,22 @@ extension KafkaConnection {
     ///
     /// Unlike ``sendFrame(_:timeout:)`` this does not suspend before writing, so frames enqueued one after
     /// another by one task reach the socket in that order (the producer's sequences rely on it).
-    func enqueueFrame(_ frame: ByteBuffer, timeout: Duration) -> EventLoopFuture<ByteBuffer> {
+    ///
+    /// The frame is consumed: the channel handler writes the correlation id into it, and a reference still
+    /// held here at that moment would make it copy the whole frame.
+    func enqueueFrame(_ frame: consuming ByteBuffer, timeout: Duration) -> EventLoopFuture<ByteBuffer> {
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         let peer = self.peer
-        channel.writeAndFlush(KafkaOutboundRequest(frame: frame, deadline: .now() + TimeAmount(timeout), responsePromise: promise))
+        let response = trackRequest(frame, promise.futureResult)
+        channel.writeAndFlush(KafkaOutboundRequest(frame: consume frame, deadline: .now() + TimeAmount(timeout), responsePromise: promise))
             .whenFailure { promise.fail(KafkaChannelHandler.classify($0, peer: peer)) }
-        return trackRequest(frame, promise.futureResult)
+        return response
     }
 
     /// Hands a frame that gets no response (Produce with acks=0) to the channel now.
-    func enqueueFrameWithoutResponse(_ frame: ByteBuffer) -> EventLoopFuture<Void> {
+    func enqueueFrameWithoutResponse(_ frame: consuming ByteBuffer) -> EventLoopFuture<Void> {
         let peer = self.peer
-        return channel.writeAndFlush(KafkaOutboundRequest(frame: frame, deadline: .distantFuture, responsePromise: nil))
+        return channel.writeAndFlush(KafkaOutboundRequest(frame: consume frame, deadline: .distantFuture, responsePromise: nil))
             .flatMapErrorThrowing { throw KafkaChannelHandler.classify($0, peer: peer) }
     }
 }

@@ -10,12 +10,18 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
 
     let configuration: KafkaProducerConfiguration
     let driver: ProducerDriver<Backend>
+    /// The client's partitioner choice, for routers made by ``submitNow(_:metadata:partitionerOverride:completion:)``.
+    let partitioning: ProducerPartitioning?
     /// Keyless bytes routed by a partitioner per topic since its last batch switch (KIP-480 sticky
     /// partitioning moves on after about one batch of data).
     private let keylessBytes = NIOLockedValueBox<[String: Int]>([:])
 
-    init(configuration: KafkaProducerConfiguration, backend: Backend, eventLoop: any EventLoop) {
+    init(
+        configuration: KafkaProducerConfiguration, backend: Backend, eventLoop: any EventLoop,
+        partitioning: ProducerPartitioning? = nil
+    ) {
         self.configuration = configuration
+        self.partitioning = partitioning
         self.driver = ProducerDriver(
             configuration: Self.engineConfiguration(configuration), backend: backend, eventLoop: eventLoop)
     }
@@ -81,7 +87,11 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
 
     /// Routes one record and appends it if the engine has buffer space right now (see
     /// ``KafkaClient/submitNow(_:options:completion:)``); never waits.
-    func submitNow(_ record: KafkaRecord, router: ProducerRecordRouter, completion: ProducerCompletion) -> ProducerSubmitNow {
+    func submitNow(
+        _ record: KafkaRecord, metadata: KafkaClusterMetadata, partitionerOverride: String?, completion: ProducerCompletion
+    ) -> ProducerSubmitNow {
+        guard let partitioning else { return .notNow }
+        let router = ProducerRecordRouter(metadata: metadata, partitioning: partitioning, partitionerOverride: partitionerOverride)
         let route: ProducerRecordRouter.Route
         do {
             route = try router.route(record)
@@ -92,7 +102,7 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         let entry = ProducerEntry(
             key: record.key, value: record.value, headers: record.headers,
             timestamp: record.timestamp ?? Self.wallClockMilliseconds(), completion: completion)
-        guard driver.appendNow(Item(entry: entry, size: size, topicPartition: route.topicPartition, leader: route.leader)) else {
+        guard driver.appendNow(consume entry, size: size, to: route.topicPartition, leader: route.leader) else {
             return .notNow
         }
         if record.partition == nil && record.key == nil {

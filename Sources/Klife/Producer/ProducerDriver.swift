@@ -288,11 +288,8 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
 
     /// Appends one record if there is buffer space now (and no earlier caller waits for space); false when
     /// it was not appended (buffer full or producer stopped): the caller then goes through ``append(_:)``.
-    func appendNow(_ item: consuming Item) -> Bool {
-        let size = item.size
-        let topicPartition = item.topicPartition
-        let leader = item.leader
-        var entry: Entry? = item.entry  // moved into the machine below, not copied
+    func appendNow(_ entry: consuming Entry, size: Int, to topicPartition: ProducerTopicPartition, leader: Int32?) -> Bool {
+        var entry: Entry? = consume entry  // moved into the machine below, not copied
         return update { state -> (Bool, Machine.Output) in
             var output = Machine.Output()
             guard !state.isStopped else { return (false, output) }

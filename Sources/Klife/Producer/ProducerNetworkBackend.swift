@@ -50,10 +50,10 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
         }
         if plan.expectsResponse {
             let timeout = configuration.requestTimeout + .seconds(5)
-            return (.awaitingResponse(connection.enqueueFrame(frame, timeout: timeout), version: version, connection: connection),
+            return (.awaitingResponse(connection.enqueueFrame(consume frame, timeout: timeout), version: version, connection: connection),
                     connection)
         }
-        return (.awaitingWrite(connection.enqueueFrameWithoutResponse(frame)), connection)
+        return (.awaitingWrite(connection.enqueueFrameWithoutResponse(consume frame)), connection)
     }
 
     func result(of request: PendingRequest) async -> ProduceRequestResult {

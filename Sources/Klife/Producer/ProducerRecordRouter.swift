@@ -4,23 +4,22 @@
 /// An explicit partition is checked against the topic's partition count (Klife does not check and crashes
 /// later); otherwise the call's partitioner, else the topic's, else the client's default chooses one.
 ///
-/// It keeps only the configuration parts routing needs (not a copy of the whole client configuration):
-/// one router is built per produce call.
+/// It holds the partitioner choice as one shared object (not a copy of the client configuration): one
+/// router is built per produce call.
 struct ProducerRecordRouter {
     let metadata: KafkaClusterMetadata
     let partitionerOverride: String?
-    let enableUnknownTopics: Bool
-    private let topicConfigurations: [KafkaTopicConfiguration]
-    private let partitioners: [String: any KafkaPartitioner]
-    private let defaultPartitioner: any KafkaPartitioner
+    let partitioning: ProducerPartitioning
+    var enableUnknownTopics: Bool { partitioning.enableUnknownTopics }
+
+    init(metadata: KafkaClusterMetadata, partitioning: ProducerPartitioning, partitionerOverride: String?) {
+        self.metadata = metadata
+        self.partitioning = partitioning
+        self.partitionerOverride = partitionerOverride
+    }
 
     init(metadata: KafkaClusterMetadata, clientConfiguration: KafkaClient.Configuration, partitionerOverride: String?) {
-        self.metadata = metadata
-        self.partitionerOverride = partitionerOverride
-        self.enableUnknownTopics = clientConfiguration.enableUnknownTopics
-        self.topicConfigurations = clientConfiguration.topics
-        self.partitioners = clientConfiguration.partitioners
-        self.defaultPartitioner = clientConfiguration.defaultPartitioner
+        self.init(metadata: metadata, partitioning: ProducerPartitioning(clientConfiguration), partitionerOverride: partitionerOverride)
     }
 
     struct Route {
@@ -29,14 +28,10 @@ struct ProducerRecordRouter {
         var leader: Int32?
     }
 
-    /// The partitioner for a record of `topic`: the call's, else the topic's, else the default (the rule of
-    /// ``KafkaClient/Configuration/partitioner(forTopic:override:)``). nil when a named one is not configured.
+    /// The partitioner for a record of `topic` (see ``ProducerPartitioning``). nil when a named one is not
+    /// configured.
     func partitioner(forTopic topic: String) -> (any KafkaPartitioner)? {
-        if let partitionerOverride { return partitioners[partitionerOverride] }
-        if !topicConfigurations.isEmpty, let name = topicConfigurations.first(where: { $0.name == topic })?.partitioner {
-            return partitioners[name]
-        }
-        return defaultPartitioner
+        partitioning.partitioner(forTopic: topic, override: partitionerOverride)
     }
 
     /// Where the record goes: its explicit partition, else the partitioner's choice, with the leader. The

@@ -143,7 +143,7 @@ extension ProducerStateMachine {
     ///   - reserved: the bytes were reserved when this caller's buffer waiter was resumed.
     mutating func append(
         _ entry: consuming Entry, size: Int, to topicPartition: ProducerTopicPartition, leader: Int32?,
-        now: NIODeadline, reserved: Bool = false
+        now: @autoclosure () -> NIODeadline, reserved: Bool = false
     ) -> AppendResult {
         if !reserved {
             if !bufferWaiters.isEmpty || (bufferedBytes > 0 && bufferedBytes + size > configuration.maxBufferedBytes) {
@@ -170,15 +170,15 @@ extension ProducerStateMachine {
             ProducerPendingRecord(entry: entry, estimatedSize: size), to: &partitions.values[index],
             topicPartition: topicPartition,
             batchSize: configuration.batchSizeBytes, now: now, nextBatchID: &nextBatchID)
+        // The clock is read only when the answer depends on it (a new batch), not per record.
 
         guard let sinkID = sink else { return .appendedWithoutLeader }
         // Wake a parked drain loop only when this append can change its decision.
         guard let sinkIndex = sinks.index(forKey: sinkID), let parked = Self.parkReason(&sinks.values[sinkIndex]),
               case .idle(let until) = parked
         else { return .appended(wake: nil) }
-        let lingerDeadline = now + configuration.linger
         if becameReady || configuration.linger == .zero || flushWaiters.count > 0 || movedTo != nil
-            || (startedBatch && (until == nil || until! > lingerDeadline)) {
+            || (startedBatch && (until == nil || until! > now() + configuration.linger)) {
             sinks.values[sinkIndex].parked = nil
             return .appended(wake: sinkID)
         }
@@ -196,7 +196,7 @@ extension ProducerStateMachine {
     /// batch was started.
     private static func appendRecord(
         _ record: consuming ProducerPendingRecord<Entry>, to partition: inout Partition, topicPartition: ProducerTopicPartition,
-        batchSize: Int, now: NIODeadline,
+        batchSize: Int, now: () -> NIODeadline,
         nextBatchID: inout UInt64
     ) -> (becameReady: Bool, startedBatch: Bool, sink: ProducerSinkID?) {
         var becameReady = false
@@ -211,7 +211,7 @@ extension ProducerStateMachine {
                 partition.batches[last].isClosed = true
                 becameReady = true
             }
-            partition.batches.append(ProducerBatch(id: nextBatchID, topicPartition: topicPartition, createdAt: now))
+            partition.batches.append(ProducerBatch(id: nextBatchID, topicPartition: topicPartition, createdAt: now()))
             nextBatchID &+= 1
             startedBatch = true
             last += 1
