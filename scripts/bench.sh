@@ -145,7 +145,11 @@ run_one() {
   local side=$1 workload=$2 kind=$3 run=$4; shift 4
   local out rc=0
   if [[ $side == librdkafka ]]; then
-    out=$(harness "$kind" "$@" 2>>"$ERRLOG") || rc=$?
+    local extra=()
+    # Klife checks every batch's CRC-32C (as Java's consumer does by default); librdkafka's check.crcs
+    # defaults to false, so it is turned on for the same work.
+    [[ $kind == consume ]] && extra=(-X check.crcs=true)
+    out=$(harness "$kind" "$@" "${extra[@]}" 2>>"$ERRLOG") || rc=$?
   else
     local sub=(bench "$kind")
     [[ $kind == latency ]] && sub=(bench produce --sync)

@@ -265,7 +265,8 @@ def main():
         "clock runs from the first produce call to the last acknowledgement (connecting and metadata happen "
         "before it).",
         "- Consume: both clients read the same topic (written by librdkafka in the same workload) from offset 0 "
-        "of every partition until they have the N records; no consumer group.",
+        "of every partition until they have the N records; no consumer group. Both check every batch's CRC "
+        "(Klife always does; librdkafka runs with check.crcs=true, its default being false).",
         "- Latency: C threads/tasks each produce one record and wait for its acknowledgement before the next "
         f"(acks=all, idempotent, {a.latency_settings}, one partition, one warm-up record outside the clock); "
         "percentiles over all records of the run.",

@@ -25,7 +25,7 @@ struct FetchedPartitionDecoder {
         var filter = AbortedTransactionFilter(isolationLevel: isolationLevel, abortedTransactions: abortedTransactions)
         var reader = RecordBatchReader(records: records)
         var output: [KafkaRecord] = []
-        let totalBytes = records.readableBytes
+        output.reserveCapacity(Self.reservation(for: records))
         var nextOffset = fetchOffset
         do {
             while let batch = try reader.next() {
@@ -43,15 +43,11 @@ struct FetchedPartitionDecoder {
                     isTransactional: batch.isTransactional, isControl: false)
                 let leaderEpoch = batch.partitionLeaderEpoch >= 0 ? batch.partitionLeaderEpoch : nil
                 var iterator = batch.makeRecordIterator()
-                // Grow geometrically: reserving the exact sum per batch would reallocate (and copy every
-                // record so far) once per batch, quadratic in the batches of a fetch.
-                // The first batch sizes the array for the whole response (its records per byte, times the
-                // response's bytes), so a response of similar batches needs no reallocation.
-                let count = Int(max(0, batch.recordCount))
-                let needed = output.count + count
+                // Room for every record was reserved up front (see reservation(for:)); should a batch hold
+                // more than its header promised, grow geometrically, not per batch (quadratic copying).
+                let needed = output.count + Int(max(0, batch.recordCount))
                 if needed > output.capacity {
-                    let estimate = output.isEmpty && batch.sizeInBytes > 0 ? count * totalBytes / batch.sizeInBytes + 1 : 0
-                    output.reserveCapacity(max(needed, output.capacity * 2, min(estimate, totalBytes / 8)))
+                    output.reserveCapacity(max(needed, output.capacity * 2))
                 }
                 // The iterator hands over the key and value it sliced; they move into the record uncopied.
                 while try iterator.next({ offset, timestamp, key, value, headers in
