@@ -245,7 +245,7 @@ extension SoakRuns {
                     // Bounded lag: the group commits up to the log end soon after the producers stop.
                     let ends = readEnd.withLock { $0 }
                     let waitStart = ContinuousClock.now
-                    while ContinuousClock.now - waitStart < .seconds(45) {
+                    while ContinuousClock.now - waitStart < .seconds(30) {
                         let committed = ledger.latestCommitted
                         if (0..<Self.partitions).allSatisfy({ committed[$0] == ends[$0] }) {
                             lagWait.withLock { $0 = ContinuousClock.now - waitStart }
@@ -459,7 +459,7 @@ extension SoakRuns {
                 let unprocessed = records.filter { delivered[$0.offset] == nil }
                 #expect(unprocessed.isEmpty, "partition \(partition): \(unprocessed.count) records never reached a member, first offsets \(unprocessed.prefix(3).map(\.offset))")
             }
-            #expect(lagWait != nil, "the group's committed offsets did not reach the log end within 45 s after the producers stopped (last seen \(ledger.latestCommitted))")
+            #expect(lagWait != nil, "the group's committed offsets did not reach the log end within 30 s after the producers stopped (last seen \(ledger.latestCommitted))")
         }
     }
 }

@@ -61,9 +61,8 @@ final class SoakGroupLedger: Sendable {
     func record(_ delivery: Delivery) { state.withLock { $0.deliveries.append(delivery) } }
     func record(_ sample: CommitSample) { state.withLock { $0.samples.append(sample) } }
 
-    /// Reads the group's committed offsets of `topic` from its coordinator and stores them with the time the
-    /// request was sent (a commit seen in the answer was made before the answer, so "sent" is conservative
-    /// only when the check compares against ownership starts after it: see ``redeliveredAfterCommit()``).
+    /// Reads the group's committed offsets of `topic` from its coordinator and stores them with the moment
+    /// the answer arrived: every commit it shows was made before then (see ``redeliveredAfterCommit()``).
     func sample(client: KafkaClient, group: String, topic: String, partitions: Int32) async throws {
         let key = CoordinatorCache.Key(type: .group, key: group)
         let request = OffsetFetchRequest(groupId: group, topics: [.init(name: topic, partitionIndexes: Array(0..<partitions))])
@@ -74,7 +73,6 @@ final class SoakGroupLedger: Sendable {
             _ = client.cluster.handleCoordinatorError(response.errorCode, for: key)
             return
         }
-        // The answer's moment: every commit it shows happened before it.
         let at = ContinuousClock.now
         var committed: [Int32: Int64] = [:]
         for topic in response.topics {
