@@ -38,6 +38,9 @@ struct BenchConfiguration: Sendable, Equatable {
     var maxInFlightRequests: Int? = nil
     /// Bound on produced-but-unacknowledged bytes (MiB); nil: the client's default.
     var maxBufferedMegabytes: Int? = nil
+    /// Records per produce call (produce workload): 1 calls `produceAsync` per record, more call
+    /// `produceBatchAsync` with that many records and one callback.
+    var recordsPerCall: Int = 1
 
     static let compressions = ["none", "gzip", "snappy", "lz4", "zstd"]
 
@@ -58,8 +61,13 @@ struct BenchConfiguration: Sendable, Equatable {
         workload: BenchWorkloadKind, bootstrap: String, topic: String, records: Int, recordSize: Int,
         partitions: Int?, compression: String, acks: String, idempotence: String, producers: Int,
         concurrency: Int, sync: Bool, timeoutSeconds: Double, lingerMilliseconds: Double? = nil,
-        batchSizeBytes: Int? = nil, maxInFlightRequests: Int? = nil, maxBufferedMegabytes: Int? = nil
+        batchSizeBytes: Int? = nil, maxInFlightRequests: Int? = nil, maxBufferedMegabytes: Int? = nil,
+        recordsPerCall: Int = 1
     ) throws(BenchOptionError) {
+        guard recordsPerCall >= 1 else { throw BenchOptionError("--records-per-call must be at least 1, not \(recordsPerCall)") }
+        if recordsPerCall > 1 && (sync || workload != .produce) {
+            throw BenchOptionError("--records-per-call applies to the produce workload without --sync")
+        }
         guard !topic.isEmpty else { throw BenchOptionError("--topic must not be empty") }
         guard !bootstrap.isEmpty else { throw BenchOptionError("--bootstrap must not be empty") }
         guard records > 0 else { throw BenchOptionError("--records must be at least 1, not \(records)") }
@@ -126,6 +134,7 @@ struct BenchConfiguration: Sendable, Equatable {
         self.batchSizeBytes = batchSizeBytes
         self.maxInFlightRequests = maxInFlightRequests
         self.maxBufferedMegabytes = maxBufferedMegabytes
+        self.recordsPerCall = recordsPerCall
     }
 }
 

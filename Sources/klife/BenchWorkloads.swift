@@ -96,7 +96,8 @@ enum BenchWorkloads {
     }
 
     /// Produce `records` values as fast as possible: record i to partition i % P (and producer i % K),
-    /// `concurrency` tasks calling `produceAsync`, then `flush` waits for every acknowledgement.
+    /// `concurrency` tasks calling `produceAsync` (or, with `--records-per-call N`, `produceBatchAsync` with N
+    /// records), then `flush` waits for every acknowledgement.
     static func produce(
         _ config: BenchConfiguration, client: KafkaClient, payload: BenchPayload, progress: BenchProgress
     ) async throws -> BenchMeasurement {
@@ -108,7 +109,31 @@ enum BenchWorkloads {
         let clock = ContinuousClock()
         let start = clock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for caller in 0..<config.concurrency {
+            for caller in 0..<config.concurrency where config.recordsPerCall > 1 {
+                // Calls of `recordsPerCall` consecutive records (all to one producer), one callback per call.
+                group.addTask {
+                    let step = config.recordsPerCall
+                    var start = caller * step
+                    while start < config.records {
+                        let end = min(start + step, config.records)
+                        let records = (start..<end).map { i in
+                            KafkaRecord(topic: config.topic, partition: Int32(i % partitions), value: values.value(ofRecord: i))
+                        }
+                        await client.produceBatchAsync(records, options: options[(start / step) % options.count]) { results in
+                            var done = 0
+                            for result in results {
+                                switch result {
+                                case .success: done += 1
+                                case .failure(let error): failures.record(error)
+                                }
+                            }
+                            progress.add(records: done, bytes: done * size)
+                        }
+                        start += step * config.concurrency
+                    }
+                }
+            }
+            for caller in 0..<config.concurrency where config.recordsPerCall == 1 {
                 group.addTask {
                     var i = caller
                     while i < config.records {

@@ -7,15 +7,22 @@ import Testing
         _ workload: BenchWorkloadKind = .produce, records: Int = 10, recordSize: Int = 100, partitions: Int? = nil,
         compression: String = "none", acks: String = "all", idempotence: String = "on", producers: Int = 1,
         concurrency: Int = 1, sync: Bool = false, linger: Double? = nil, batchSize: Int? = nil, maxInFlight: Int? = nil,
-        maxBuffered: Int? = nil
+        maxBuffered: Int? = nil, recordsPerCall: Int = 1
     ) throws(BenchOptionError) -> BenchConfiguration {
         try BenchConfiguration(
             workload: workload, bootstrap: "127.0.0.1:9092", topic: "t", records: records, recordSize: recordSize,
             partitions: partitions, compression: compression, acks: acks, idempotence: idempotence,
             producers: producers, concurrency: concurrency, sync: sync, timeoutSeconds: 60,
             lingerMilliseconds: linger, batchSizeBytes: batchSize, maxInFlightRequests: maxInFlight,
-            maxBufferedMegabytes: maxBuffered
+            maxBufferedMegabytes: maxBuffered, recordsPerCall: recordsPerCall
         )
+    }
+
+    @Test func recordsPerCallIsForAsyncProduceOnly() throws {
+        #expect(try Self.make(recordsPerCall: 1000).recordsPerCall == 1000)
+        #expect(throws: BenchOptionError.self) { () throws(BenchOptionError) in try Self.make(recordsPerCall: 0) }
+        #expect(throws: BenchOptionError.self) { () throws(BenchOptionError) in try Self.make(sync: true, recordsPerCall: 10) }
+        #expect(throws: BenchOptionError.self) { () throws(BenchOptionError) in try Self.make(.consume, recordsPerCall: 10) }
     }
 
     @Test func normalises() throws {

@@ -96,6 +96,24 @@ final class ProducerResultCollector: Sendable {
         onDone?(results)
     }
 
+    /// Sets several results under one lock acquisition.
+    func set(_ results: [(Int, Result<KafkaRecord, KafkaError>)]) {
+        let done = state.withLockedValue { state -> (Results, CheckedContinuation<Results, Never>?)? in
+            for (index, result) in results where state.results[index] == nil {
+                state.results[index] = result
+                state.remaining -= 1
+            }
+            guard state.remaining == 0, state.finished == nil else { return nil }
+            let all = state.results.map { $0! }
+            state.finished = all
+            defer { state.continuation = nil }
+            return (all, state.continuation)
+        }
+        guard let (all, continuation) = done else { return }
+        continuation?.resume(returning: all)
+        onDone?(all)
+    }
+
     /// Waits for every result.
     func results() async -> Results {
         await withCheckedContinuation { continuation in
@@ -111,31 +129,59 @@ final class ProducerResultCollector: Sendable {
 
 extension ProducerEntry {
     /// Turns engine completions into enriched records or errors and hands them to their callers.
+    ///
+    /// Results for one call's collector (produceBatch*) are handed over a run at a time, under one lock
+    /// acquisition, not one per record.
     static func deliver(_ completions: [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
+        var run = CollectorRun()
         for completion in completions {
-            switch completion.result {
-            case .success(let info):
-                var offset = info.offset
-                // Elements are read in place (a `for pending in` loop would copy each one).
-                completion.records.withUnsafeBufferPointer { records in
+            // Elements are read in place (a `for pending in` loop would copy each one).
+            completion.records.withUnsafeBufferPointer { records in
+                switch completion.result {
+                case .success(let info):
+                    var offset = info.offset
                     for position in records.indices {
                         var record = records[position].entry.record(in: completion.topicPartition)
                         record.offset = offset >= 0 ? offset : nil
                         if info.logAppendTime >= 0 { record.timestamp = info.logAppendTime }
                         if offset >= 0 { offset += 1 }
-                        records[position].entry.completion.complete(.success(record))
+                        run.complete(records[position].entry.completion, .success(record))
                     }
-                }
-            case .failure(let failure):
-                completion.records.withUnsafeBufferPointer { records in
+                case .failure(let failure):
                     for position in records.indices {
                         var record = records[position].entry.record(in: completion.topicPartition)
                         let error = failure.kafkaError(for: record)
                         record.error = error
-                        records[position].entry.completion.complete(.failure(error))
+                        run.complete(records[position].entry.completion, .failure(error))
                     }
                 }
             }
+        }
+        run.flush()
+    }
+
+    /// Consecutive results for one collector, handed over together.
+    private struct CollectorRun {
+        var collector: ProducerResultCollector?
+        var results: [(Int, Result<KafkaRecord, KafkaError>)] = []
+
+        mutating func complete(_ completion: ProducerCompletion, _ result: Result<KafkaRecord, KafkaError>) {
+            guard case .collector(let target, let index) = completion else {
+                flush()
+                completion.complete(result)
+                return
+            }
+            if collector !== target {
+                flush()
+                collector = target
+            }
+            results.append((index, result))
+        }
+
+        mutating func flush() {
+            guard let collector, !results.isEmpty else { return }
+            collector.set(results)
+            results.removeAll(keepingCapacity: true)
         }
     }
 

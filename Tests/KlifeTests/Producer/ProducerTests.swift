@@ -147,4 +147,35 @@ struct ProducerTests {
         })
         #expect(partitions.count > 1)
     }
+
+    @Test func resultsOfOneCallAreHandedOverTogetherAndInOrder() async throws {
+        let first = ProducerResultCollector(count: 3)
+        let second = ProducerResultCollector(count: 1)
+        func pending(_ value: String, _ completion: ProducerCompletion) -> ProducerPendingRecord<ProducerEntry> {
+            ProducerPendingRecord(
+                entry: ProducerEntry(key: nil, value: ByteBuffer(string: value), headers: [], timestamp: 1, completion: completion),
+                estimatedSize: 10)
+        }
+        let tp = ProducerTopicPartition("t", 0)
+        ProducerEntry.deliver([
+            .init(
+                topicPartition: tp,
+                records: [
+                    pending("a0", .collector(first, index: 0)), pending("b0", .collector(second, index: 0)),
+                    pending("a1", .collector(first, index: 1)),
+                ],
+                result: .success(ProducedRecordInfo(offset: 10, logAppendTime: -1))),
+            .init(topicPartition: tp, records: [pending("a2", .collector(first, index: 2))], result: .failure(.shutdown)),
+        ])
+        let results = await first.results()
+        #expect(try results[0].get().valueString == "a0")
+        #expect(try results[0].get().offset == 10)
+        #expect(try results[1].get().valueString == "a1")
+        #expect(try results[1].get().offset == 12)
+        #expect(try results[1].get().partition == 0)
+        if case .success = results[2] { Issue.record("the third record failed") }
+        let other = await second.results()
+        #expect(try other[0].get().offset == 11)
+        #expect(try other[0].get().topic == "t")
+    }
 }
