@@ -103,6 +103,7 @@ extension ProducerStateMachine {
             partition.nextSequence = Self.incrementSequence(
                 partition.nextSequence, by: partition.batches[index].recordCount)
         }
+        if partition.batches[index].attempts == 0 { partition.recentBatchRecords = partition.batches[index].recordCount }
         partition.batches[index].attempts += 1
         partition.batches[index].inFlightRequest = requestID
         partition.batches[index].outcomeUnknown = true

@@ -49,6 +49,9 @@ struct ProducerStateMachine<Entry> {
         var inFlightSink: ProducerSinkID?
         var retryAt: NIODeadline?
         var needsSequenceReset = false
+        /// Records in the partition's last sent batch: a new batch's record array starts with that
+        /// capacity (no regrowth and copy while it fills like the last one; follows the traffic down too).
+        var recentBatchRecords = 0
     }
 
     enum ParkReason: Equatable, Sendable {
@@ -211,7 +214,9 @@ extension ProducerStateMachine {
                 partition.batches[last].isClosed = true
                 becameReady = true
             }
-            partition.batches.append(ProducerBatch(id: nextBatchID, topicPartition: topicPartition, createdAt: now()))
+            var batch = ProducerBatch<Entry>(id: nextBatchID, topicPartition: topicPartition, createdAt: now())
+            batch.records.reserveCapacity(partition.recentBatchRecords)
+            partition.batches.append(batch)
             nextBatchID &+= 1
             startedBatch = true
             last += 1
