@@ -105,7 +105,7 @@ struct BenchCommand: AsyncParsableCommand {
     static func run(_ config: BenchConfiguration, client: KafkaClient) async throws -> BenchReport {
         let progress = BenchProgress(totalRecords: config.records)
         let needsPayload = config.workload != .consume
-        let payload = BenchPayload(recordSize: needsPayload ? config.recordSize : 0)
+        let payload = needsPayload ? BenchPayload(recordSize: config.recordSize) : .none
         let reporter = BenchProgressReporter(progress: progress)
         let start = reporter.clock.now
         let measurement = try await withThrowingTaskGroup(of: BenchMeasurement?.self) { group in
