@@ -26,6 +26,11 @@ import Testing
         #expect(FetchedPartitionDecoder.reservation(for: buffer) == size / 7)
         buffer.setInteger(Int32(-4), at: buffer.readerIndex + 57)
         #expect(FetchedPartitionDecoder.reservation(for: buffer) == 0)
+
+        var compressed = ByteBuffer()
+        try Batches.data(&compressed, base: 0, count: 2, codec: .zstd)
+        compressed.setInteger(Int32.max, at: compressed.readerIndex + 57)
+        #expect(FetchedPartitionDecoder.reservation(for: compressed) == compressed.readableBytes)
     }
 
     @Test func legacyMessagesStopTheScan() throws {
