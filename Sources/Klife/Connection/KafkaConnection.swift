@@ -31,6 +31,8 @@ public final class KafkaConnection: Sendable {
     let closeReason: EventLoopFuture<KafkaError>
     /// Names the broker in error messages.
     let peer: String
+    /// The client's metrics, looked up once (not per request).
+    let metrics: KafkaMetrics
 
     init(
         address: KafkaConnectionConfiguration.BrokerAddress, brokerID: Int32?, versions: KafkaNegotiatedVersions,
@@ -46,6 +48,7 @@ public final class KafkaConnection: Sendable {
         self.logger = logger
         self.closeReason = closeReason
         self.peer = peer
+        self.metrics = KafkaMetrics.forClient(clientID)
     }
 
     /// The event loop of this connection's channel.

@@ -17,7 +17,7 @@ extension KafkaMetrics {
     /// per error code. One cached lookup per run of records of one topic (completions come batch by batch),
     /// not per record.
     func recordCompletions(producer: String, _ completions: [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
-        guard !completions.isEmpty else { return }
+        guard isEnabled, !completions.isEmpty else { return }
         var topic: String?
         var records = 0
         var bytes = 0
@@ -46,6 +46,7 @@ extension KafkaMetrics {
 
     /// One batch encoded into a Produce request; attempts after the first count as retries.
     func recordEncodedBatch(producer: String, attempt: Int, records: Int, bytes: Int) {
+        guard isEnabled else { return }
         recordSentBatch(producer: producer, records: records, bytes: bytes)
         if attempt > 0 { recordRetry(producer: producer) }
     }
@@ -75,7 +76,7 @@ extension KafkaConnection {
     /// Times the request in `frame` (its API key is at bytes 4..<6) around `body`, counting failures.
     func timedRequest<T>(_ frame: ByteBuffer, _ body: () async throws -> T) async throws -> T {
         let apiKey = frame.getInteger(at: frame.readerIndex + 4, endianness: .big, as: Int16.self) ?? -1
-        let metrics = KafkaMetrics.forClient(clientID)
+        guard metrics.isEnabled else { return try await body() }
         let target = metrics.requestTarget(apiKey: apiKey, broker: metricsBrokerLabel)
         let start = target.start()
         do {
@@ -92,7 +93,8 @@ extension KafkaConnection {
     /// Times the request in `frame` until `response` completes (requests enqueued without suspending).
     func trackRequest(_ frame: ByteBuffer, _ response: EventLoopFuture<ByteBuffer>) -> EventLoopFuture<ByteBuffer> {
         let apiKey = frame.getInteger(at: frame.readerIndex + 4, endianness: .big, as: Int16.self) ?? -1
-        let metrics = KafkaMetrics.forClient(clientID)
+        let metrics = self.metrics
+        guard metrics.isEnabled else { return response }
         let broker = metricsBrokerLabel
         let target = metrics.requestTarget(apiKey: apiKey, broker: broker)
         let start = target.start()
@@ -112,6 +114,6 @@ extension ProducerDriverBackend {
 
 extension ProducerNetworkBackend {
     func observeBufferedBytes(_ bytes: Int) {
-        cluster.metrics.recordBufferedBytes(producer: configuration.name, bytes)
+        metrics.recordBufferedBytes(producer: configuration.name, bytes)
     }
 }

@@ -10,6 +10,8 @@ import Synchronization
 final class KafkaMetrics: Sendable {
     let clientID: String
     private let factory: any MetricsFactory
+    /// False with the no-op factory (no metrics backend bootstrapped): the hooks on hot paths then do nothing.
+    let isEnabled: Bool
     private let cache = Mutex<[CacheKey: any Sendable]>([:])
 
     private struct CacheKey: Hashable {
@@ -36,6 +38,7 @@ final class KafkaMetrics: Sendable {
     init(clientID: String, factory: any MetricsFactory = MetricsSystem.factory) {
         self.clientID = clientID
         self.factory = factory
+        self.isEnabled = !(factory is NOOPMetricsHandler)
     }
 
     private func cached<T: Sendable>(_ kind: CacheKey.Kind, _ dimensions: [String], make: () -> T) -> T {
@@ -99,6 +102,7 @@ final class KafkaMetrics: Sendable {
     }
 
     func recordBufferedBytes(producer: String, _ bytes: Int) {
+        guard isEnabled else { return }
         self.producer(producer).bufferedBytes.record(bytes)
     }
 

@@ -10,10 +10,16 @@ extension KafkaConnection {
     /// held here at that moment would make it copy the whole frame.
     func enqueueFrame(_ frame: consuming ByteBuffer, timeout: Duration) -> EventLoopFuture<ByteBuffer> {
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
-        let peer = self.peer
         let response = trackRequest(frame, promise.futureResult)
-        channel.writeAndFlush(KafkaOutboundRequest(frame: consume frame, deadline: .now() + TimeAmount(timeout), responsePromise: promise))
-            .whenFailure { promise.fail(KafkaChannelHandler.classify($0, peer: peer)) }
+        let request = KafkaOutboundRequest(frame: consume frame, deadline: .now() + TimeAmount(timeout), responsePromise: promise)
+        if channel.eventLoop.inEventLoop && channel.isActive {
+            // In-loop on an open channel the write reaches KafkaChannelHandler at once, and from then on the
+            // handler completes the response promise whatever happens to the write: no write promise needed.
+            channel.writeAndFlush(consume request, promise: nil)
+        } else {
+            let peer = self.peer
+            channel.writeAndFlush(consume request).whenFailure { promise.fail(KafkaChannelHandler.classify($0, peer: peer)) }
+        }
         return response
     }
 

@@ -16,6 +16,15 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
     let cluster: ClusterManager
     let configuration: KafkaProducerConfiguration
     let clientID: String
+    /// The client's metrics, looked up once (not per request).
+    let metrics: KafkaMetrics
+
+    init(cluster: ClusterManager, configuration: KafkaProducerConfiguration, clientID: String) {
+        self.cluster = cluster
+        self.configuration = configuration
+        self.clientID = clientID
+        self.metrics = cluster.metrics
+    }
     /// Produce v3 is the first with record batches (magic 2).
     static let minimumProduceVersion: Int16 = 3
 
@@ -102,7 +111,7 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
             clientID: clientID, compression: KafkaCompressionCodec(rawValue: configuration.compression.rawValue) ?? .none,
             allocator: allocator
         ) { batch, bytes in
-            cluster.metrics.recordEncodedBatch(producer: configuration.name, attempt: batch.attempt, records: batch.records.count, bytes: bytes)
+            metrics.recordEncodedBatch(producer: configuration.name, attempt: batch.attempt, records: batch.records.count, bytes: bytes)
         }
     }
 
@@ -133,7 +142,7 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
     func eventLoop(of link: KafkaConnection) -> (any EventLoop)? { link.eventLoop }
 
     func deliver(_ completions: [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
-        cluster.metrics.recordCompletions(producer: configuration.name, completions)
+        metrics.recordCompletions(producer: configuration.name, completions)
         ProducerEntry.deliver(completions)
     }
 }
