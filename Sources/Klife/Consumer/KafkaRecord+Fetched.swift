@@ -9,15 +9,18 @@ extension KafkaRecord {
         timestamp: Int64, batchAttributes: BatchAttributes, leaderEpoch: Int32?
     ) {
         self.topic = topic
-        self.partition = partition
         self.key = key
         self.value = value
         self.headers = headers
-        self.timestamp = timestamp
-        self.offset = offset
-        self.error = nil
-        self.batchAttributes = batchAttributes
-        self.leaderEpoch = leaderEpoch
-        self.consumerAttempts = 0
+        self.storedTimestamp = timestamp
+        self.storedOffset = offset
+        self.storedFailure = nil
+        self.storedPartition = partition
+        self.storedLeaderEpoch = leaderEpoch ?? 0
+        self.storedConsumerAttempts = 0
+        self.storedFlags =
+            StoredFlag.partition | StoredFlag.timestamp | StoredFlag.offset | StoredFlag.batchAttributes
+            | (leaderEpoch != nil ? StoredFlag.leaderEpoch : 0)
+        self.storedBatchAttributes = batchAttributes.packed
     }
 }

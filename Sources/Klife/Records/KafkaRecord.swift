@@ -56,27 +56,80 @@ public struct KafkaRecord: Sendable {
 
     /// The topic (required).
     public var topic: String
-    /// The partition: chosen by the caller, or by the partitioner when nil; always set on output.
-    public var partition: Int32?
     /// The key; nil = no key (distinct from an empty key).
     public var key: ByteBuffer?
     /// The value; nil = a tombstone (deletes the key on a compacted topic).
     public var value: ByteBuffer?
     /// Headers in order; duplicate keys are allowed.
     public var headers: [Header]
+
+    // Compact storage (the stride stays <= 128 B: a fetch response holds tens of thousands of records).
+    // The optional scalars are stored non-optional with a presence bit in `storedFlags`, so no value is
+    // reserved as a sentinel; the produce-failure error lives behind one reference, set only on failure.
+    var storedTimestamp: Int64
+    var storedOffset: Int64
+    var storedFailure: KafkaRecordFailure?
+    var storedPartition: Int32
+    var storedLeaderEpoch: Int32
+    var storedConsumerAttempts: Int32
+    /// Presence bits (`StoredFlag`) of the optional scalars.
+    var storedFlags: UInt8
+    /// ``BatchAttributes`` packed by `BatchAttributes.packed` (meaningful when `StoredFlag.batchAttributes` is set).
+    var storedBatchAttributes: UInt8
+
+    /// The partition: chosen by the caller, or by the partitioner when nil; always set on output.
+    public var partition: Int32? {
+        get { storedFlags & StoredFlag.partition != 0 ? storedPartition : nil }
+        set {
+            storedPartition = newValue ?? 0
+            setFlag(StoredFlag.partition, newValue != nil)
+        }
+    }
     /// Milliseconds since the Unix epoch. On input, the user's timestamp (nil = the producer's clock at
     /// batching time). On output, the timestamp stored by the broker.
-    public var timestamp: Int64?
+    public var timestamp: Int64? {
+        get { storedFlags & StoredFlag.timestamp != 0 ? storedTimestamp : nil }
+        set {
+            storedTimestamp = newValue ?? 0
+            setFlag(StoredFlag.timestamp, newValue != nil)
+        }
+    }
     /// The offset, set on output by a successful produce (unless acks is 0) and by fetch.
-    public var offset: Int64?
+    public var offset: Int64? {
+        get { storedFlags & StoredFlag.offset != 0 ? storedOffset : nil }
+        set {
+            storedOffset = newValue ?? 0
+            setFlag(StoredFlag.offset, newValue != nil)
+        }
+    }
     /// The reason a produce of this record failed, set on output only.
-    public var error: KafkaError?
+    public var error: KafkaError? {
+        get { storedFailure?.error }
+        set { storedFailure = newValue.map(KafkaRecordFailure.init) }
+    }
     /// Batch facts, set on fetched records only.
-    public var batchAttributes: BatchAttributes?
+    public var batchAttributes: BatchAttributes? {
+        get { storedFlags & StoredFlag.batchAttributes != 0 ? BatchAttributes(packed: storedBatchAttributes) : nil }
+        set {
+            storedBatchAttributes = newValue?.packed ?? 0
+            setFlag(StoredFlag.batchAttributes, newValue != nil)
+        }
+    }
     /// Leader epoch of the batch, set on fetched records when the broker stores it.
-    public var leaderEpoch: Int32?
+    public var leaderEpoch: Int32? {
+        get { storedFlags & StoredFlag.leaderEpoch != 0 ? storedLeaderEpoch : nil }
+        set {
+            storedLeaderEpoch = newValue ?? 0
+            setFlag(StoredFlag.leaderEpoch, newValue != nil)
+        }
+    }
     /// How many times a consumer group handler has been given this record before (Klife: `consumer_attempts`).
-    public var consumerAttempts: Int
+    ///
+    /// Stored in 32 bits: values beyond `Int32` are clamped (a record is never redelivered 2^31 times).
+    public var consumerAttempts: Int {
+        get { Int(storedConsumerAttempts) }
+        set { storedConsumerAttempts = Int32(clamping: newValue) }
+    }
 
     /// A record with binary key and value.
     public init(
@@ -88,16 +141,17 @@ public struct KafkaRecord: Sendable {
         timestamp: Int64? = nil
     ) {
         self.topic = topic
-        self.partition = partition
         self.key = key
         self.value = value
         self.headers = headers
-        self.timestamp = timestamp
-        self.offset = nil
-        self.error = nil
-        self.batchAttributes = nil
-        self.leaderEpoch = nil
-        self.consumerAttempts = 0
+        self.storedTimestamp = timestamp ?? 0
+        self.storedOffset = 0
+        self.storedFailure = nil
+        self.storedPartition = partition ?? 0
+        self.storedLeaderEpoch = 0
+        self.storedConsumerAttempts = 0
+        self.storedFlags = (partition != nil ? StoredFlag.partition : 0) | (timestamp != nil ? StoredFlag.timestamp : 0)
+        self.storedBatchAttributes = 0
     }
 
     /// A record whose key and value are the UTF-8 bytes of the strings.
