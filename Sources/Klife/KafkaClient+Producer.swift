@@ -44,8 +44,9 @@ extension KafkaClient {
     }
 
     /// Hands one record to its producer and returns once it is buffered (waiting only while the producer's
-    /// `maxBufferedBytes` is reached). `callback`, if given, gets the result later, on an internal task:
-    /// keep it short and do not block in it.
+    /// `maxBufferedBytes` is reached). `callback`, if given, gets the result later, on the event loop of
+    /// the connection that carried the record: keep it short and never block in it (a blocking callback holds
+    /// up that connection's requests); hand longer work to a task of your own.
     ///
     /// - Throws: ``KafkaError`` for a record that cannot be buffered: ``KafkaError/Code/clientNotRunning``,
     ///   ``KafkaError/Code/featureDisabled``, ``KafkaError/Code/unknownProducer``,
@@ -72,7 +73,8 @@ extension KafkaClient {
     }
 
     /// Hands records to their producers and returns once all are buffered (waiting only for buffer space).
-    /// `callback`, if given, gets all results in input order once every record is done.
+    /// `callback`, if given, gets all results in input order once every record is done, on the event loop of
+    /// the connection that carried the last of them: keep it short and never block in it.
     public func produceBatchAsync(
         _ records: [KafkaRecord], options: KafkaProduceOptions = .init(),
         callback: (@Sendable ([Result<KafkaRecord, KafkaError>]) -> Void)? = nil
