@@ -25,14 +25,6 @@ extension SoakRuns {
         static let seed = UInt64(ProcessInfo.processInfo.environment["KLIFE_SOAK_SEED"] ?? "") ?? 20_261_129
         static let partitions: Int32 = 6
 
-        /// Resident set size of this process in bytes (Linux /proc), nil elsewhere.
-        static func residentBytes() -> Int? {
-            guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-            for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-                return line.split(separator: " ").compactMap { Int($0) }.first.map { $0 * 1024 }
-            }
-            return nil
-        }
 
         /// One acknowledged record: where the broker put it.
         struct Acked: Sendable {
@@ -168,20 +160,14 @@ extension SoakRuns {
                             // Producers: two tasks, each with its own sequence of values, round-robin over the partitions.
                             for producer in 0..<2 {
                                 producers.addTask {
-                                    var sequence = 0
-                                    while !chaosOver.withLock({ $0 }) {
-                                        let records = (0..<100).map { i in
-                                            KafkaRecord(topic: topic, partition: Int32((sequence + i) % Int(Self.partitions)), value: "p\(producer)-\(sequence + i)")
-                                        }
-                                        sequence += records.count
-                                        let results = await client.produceBatch(records)
-                                        for (record, result) in zip(records, results) {
-                                            switch result {
-                                            case .success(let done):
-                                                acked.withLock { $0[done.partition!, default: []].append(Acked(value: record.valueString!, offset: done.offset!)) }
-                                            case .failure(let error):
-                                                failed.withLock { $0.append("\(record.valueString!): \(error)") }
-                                            }
+                                    await SoakIdempotentProducer.run(
+                                        client, topic: topic, partitions: Self.partitions, producer: producer, until: chaosOver
+                                    ) { value, result in
+                                        switch result {
+                                        case .success(let done):
+                                            acked.withLock { $0[done.partition!, default: []].append(Acked(value: value, offset: done.offset!)) }
+                                        case .failure(let error):
+                                            failed.withLock { $0.append("\(value): \(error)") }
                                         }
                                     }
                                 }
@@ -195,7 +181,7 @@ extension SoakRuns {
                             while ContinuousClock.now < deadline {
                                 if ContinuousClock.now >= nextRSS {
                                     // After warm-up, then every tenth of the run.
-                                    if let bytes = Self.residentBytes() { rss.withLock { $0.append(bytes) } }
+                                    if let bytes = ProcessMemory.residentBytes() { rss.withLock { $0.append(bytes) } }
                                     nextRSS = nextRSS + .seconds(max(1, Self.seconds / 10))
                                 }
                                 let broker = Int32(rng.next() % 3) + 1
@@ -281,7 +267,7 @@ extension SoakRuns {
                     try await readers.waitForAll()
                 }
                 Self.phase("transactional topic read")
-                if let bytes = Self.residentBytes() { rss.withLock { $0.append(bytes) } }
+                if let bytes = ProcessMemory.residentBytes() { rss.withLock { $0.append(bytes) } }
             }
 
             let failures = failed.withLock { $0 }
@@ -381,6 +367,8 @@ extension SoakRuns {
             let openOthers = open.filter { !openKilled.contains($0) }
             #expect(openOthers.isEmpty, "\(openOthers.count) transactional records have no marker after them (transaction left open), first \(openOthers.prefix(6))")
             if killedTransactionsStayOpen {
+                // Known issue of the mock (issue 8): its InitProducerId does not end the open transaction of the
+                // killed process; strict on Tansu (SoakTansuTests/cutConnections).
                 let count = openKilled.count
                 withKnownIssue("the librdkafka mock cluster does not end a killed producer's open transaction when its successor calls InitProducerId", isIntermittent: true) {
                     #expect(count == 0, "\(count) records of transactions cut short by a kill were left open, first \(openKilled.prefix(6))")
@@ -420,7 +408,8 @@ extension SoakRuns {
             }
             #expect(missing.isEmpty, "\(missing.count) records of committed transactions are not in the log, first \(missing.sorted().prefix(3))")
             #expect(wrong.isEmpty, "\(wrong.count) transactional records under the wrong marker, first \(wrong.sorted().prefix(3))")
-            // Same known issue of the mock as above: a resent transactional batch is appended again.
+            // Known issue of the mock (issue 8), as above: a resent transactional batch is appended again;
+            // strict on Tansu (SoakTansuTests/cutConnections sets strictDuplicates).
             let recordsTwice = twice.count
             if strictDuplicates {
                 #expect(recordsTwice == 0, "\(recordsTwice) records of committed transactions are in the log twice, first \(twice.sorted().prefix(3))")

@@ -118,23 +118,17 @@ extension SoakRuns {
                     try await withThrowingTaskGroup(of: Void.self) { producers in
                         for producer in 0..<2 {
                             producers.addTask {
-                                var sequence = 0
-                                while !chaosOver.withLock({ $0 }) {
-                                    let records = (0..<100).map { i in
-                                        KafkaRecord(topic: topic, partition: Int32((sequence + i) % Int(Self.partitions)), value: "p\(producer)-\(sequence + i)")
-                                    }
-                                    sequence += records.count
-                                    let results = await client.produceBatch(records)
-                                    for (record, result) in zip(records, results) {
-                                        switch result {
-                                        case .success(let done) where (done.offset ?? -1) >= 0:
-                                            acked.withLock { $0[done.partition!, default: []].append(.init(value: record.valueString!, offset: done.offset!)) }
-                                        case .success(let done):
-                                            // DUPLICATE_SEQUENCE_NUMBER: Tansu says it has the batch, without its offset.
-                                            ackedWithoutOffset.withLock { $0[done.partition!, default: []].append(record.valueString!) }
-                                        case .failure(let error):
-                                            failed.withLock { $0.append("\(record.valueString!): \(error)") }
-                                        }
+                                await SoakIdempotentProducer.run(
+                                    client, topic: topic, partitions: Self.partitions, producer: producer, until: chaosOver
+                                ) { value, result in
+                                    switch result {
+                                    case .success(let done) where (done.offset ?? -1) >= 0:
+                                        acked.withLock { $0[done.partition!, default: []].append(.init(value: value, offset: done.offset!)) }
+                                    case .success(let done):
+                                        // DUPLICATE_SEQUENCE_NUMBER: Tansu says it has the batch, without its offset.
+                                        ackedWithoutOffset.withLock { $0[done.partition!, default: []].append(value) }
+                                    case .failure(let error):
+                                        failed.withLock { $0.append("\(value): \(error)") }
                                     }
                                 }
                             }
@@ -147,7 +141,7 @@ extension SoakRuns {
                         let deadline = started + .seconds(Self.seconds)
                         while ContinuousClock.now < deadline {
                             if rssAfterWarmUp.withLock({ $0 == nil }), ContinuousClock.now - started > .seconds(max(2, Self.seconds / 5)) {
-                                let rss = ReliabilitySoakTests.residentBytes()
+                                let rss = ProcessMemory.residentBytes()
                                 rssAfterWarmUp.withLock { $0 = rss }
                             }
                             switch rng.next() % 8 {
@@ -181,7 +175,7 @@ extension SoakRuns {
                     let entries = try await SoakRawLog.read(client: client, topic: txnTopic, partition: partition)
                     rawTxnLog.withLock { $0[partition] = entries }
                 }
-                let rss = ReliabilitySoakTests.residentBytes()
+                let rss = ProcessMemory.residentBytes()
                 rssAtEnd.withLock { $0 = rss }
             }
             print("SoakTansuTests: proxy \(proxy.counts)")

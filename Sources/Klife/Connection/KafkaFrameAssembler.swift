@@ -60,7 +60,7 @@ struct KafkaFrameAssembler {
             }
             let size: Int
             if prefixBytes == 0, let whole = input.readInteger(endianness: .big, as: Int32.self) {
-                size = try checkedSize(whole)
+                size = try Self.checkedSize(whole, maxFrameBytes: maxFrameBytes)
             } else {
                 // A size prefix split across reads (rare): gather it byte by byte.
                 while prefixBytes < 4, let byte = input.readInteger(as: UInt8.self) {
@@ -68,7 +68,7 @@ struct KafkaFrameAssembler {
                     prefixBytes += 1
                 }
                 guard prefixBytes == 4 else { return nil }
-                size = try checkedSize(Int32(bitPattern: prefix))
+                size = try Self.checkedSize(Int32(bitPattern: prefix), maxFrameBytes: maxFrameBytes)
                 prefix = 0
                 prefixBytes = 0
             }
@@ -96,7 +96,9 @@ struct KafkaFrameAssembler {
         return allocator.buffer(capacity: size)
     }
 
-    private func checkedSize(_ size: Int32) throws -> Int {
+    /// A frame's size prefix as a length, or ``KafkaError/Code/frameTooLarge`` when it is negative or above
+    /// `maxFrameBytes` (checked before anything is buffered for the frame).
+    static func checkedSize(_ size: Int32, maxFrameBytes: Int) throws -> Int {
         guard size >= 0 else {
             throw KafkaError(.frameTooLarge, "response frame size \(size) is negative")
         }

@@ -20,18 +20,10 @@ struct KafkaFrameDecoder: NIOSingleStepByteToMessageDecoder {
         guard let size = buffer.getInteger(at: buffer.readerIndex, endianness: .big, as: Int32.self) else {
             return nil
         }
-        guard size >= 0 else {
-            throw KafkaError(.frameTooLarge, "response frame size \(size) is negative")
-        }
-        guard Int(size) <= maxFrameBytes else {
-            throw KafkaError(
-                .frameTooLarge,
-                "response frame of \(size) bytes exceeds the maximum of \(maxFrameBytes) bytes (maxFrameBytes)"
-            )
-        }
-        guard buffer.readableBytes >= 4 + Int(size) else { return nil }
+        let length = try KafkaFrameAssembler.checkedSize(size, maxFrameBytes: maxFrameBytes)
+        guard buffer.readableBytes >= 4 + length else { return nil }
         buffer.moveReaderIndex(forwardBy: 4)
-        return buffer.readSlice(length: Int(size))
+        return buffer.readSlice(length: length)
     }
 
     mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ByteBuffer? {
