@@ -6,6 +6,11 @@ extension ProducerStateMachine {
     /// A request is built when at least one partition of the sink has a batch that is ready (full, closed,
     /// lingered long enough, a retry, or a flush is pending); every other partition with records then
     /// travels along, up to `maxRequestBytes`.
+    ///
+    /// At linger 0 a batch that is ready only because its (zero) linger elapsed goes at once while the
+    /// sink has nothing in flight, and otherwise waits until the sink's requests are answered
+    /// (``gathersBehindInFlight(_:)``): concurrent callers' records gather into one request per round trip
+    /// instead of queueing at the broker as one tiny request each, while a lone record leaves immediately.
     mutating func nextAction(for sinkID: ProducerSinkID, now: NIODeadline) -> SinkAction {
         guard let sink = sinks[sinkID], !isShutDown else { return .wait(until: nil) }
         if sink.inFlight.count >= configuration.maxInFlightRequests {
@@ -19,6 +24,7 @@ extension ProducerStateMachine {
 
         var earliest: NIODeadline?
         var anyReady = false
+        var anyLingered = false
         var candidates: [(ProducerTopicPartition, Int)] = []
         let count = sink.partitions.count
         for step in 0..<count {
@@ -28,12 +34,21 @@ extension ProducerStateMachine {
             else { continue }
             let batch = partition.batches[index]
             let lingerDeadline = batch.createdAt + configuration.linger
-            if batch.isClosed || batch.attempts > 0 || !flushWaiters.isEmpty || now >= lingerDeadline {
+            if batch.isClosed || batch.attempts > 0 || !flushWaiters.isEmpty {
                 anyReady = true
+            } else if now >= lingerDeadline {
+                anyLingered = true
             } else {
                 earliest = earliest.map { min($0, lingerDeadline) } ?? lingerDeadline
             }
             candidates.append((topicPartition, index))
+        }
+        if !anyReady && anyLingered {
+            if gathersBehindInFlight(sink) {
+                sinks[sinkID]!.parked = .gathering(until: earliest)
+                return .wait(until: earliest)
+            }
+            anyReady = true
         }
         guard anyReady else {
             sinks[sinkID]!.parked = .idle(until: earliest)
@@ -59,6 +74,19 @@ extension ProducerStateMachine {
         sinks[sinkID]!.parked = nil
         requests[requestID] = InFlightRequest(sink: sinkID, batches: sent, result: nil)
         return .send(plan)
+    }
+
+    /// Whether open batches whose linger elapsed wait instead of going out now: at linger 0 while the sink
+    /// has a request in flight (each answer wakes the drain loop to look again).
+    ///
+    /// Sent at once, they would put a request of one or two records behind each in-flight one: the
+    /// broker's per-request cost then sets the pace and every caller waits behind the queue. Held, they
+    /// leave together once the connection is free, one request per round trip, as a Kafka client's sender
+    /// sends what gathered while it was busy. Full or closed batches, retries and flushes are not held
+    /// (they pipeline up to `maxInFlightRequests`), nor is any batch at linger > 0, whose own deadline
+    /// bounds its wait.
+    private func gathersBehindInFlight(_ sink: Sink) -> Bool {
+        configuration.linger == .zero && !sink.inFlight.isEmpty
     }
 
     /// Whether the sink has requests in flight besides the one it planned last.

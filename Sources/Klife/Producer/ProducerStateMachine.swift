@@ -56,6 +56,9 @@ struct ProducerStateMachine<Entry> {
 
     enum ParkReason: Equatable, Sendable {
         case idle(until: NIODeadline?)
+        /// Linger-0 records wait until the sink's in-flight requests are answered (see `nextAction`); an
+        /// append wakes the sink only when a batch becomes ready on its own (full).
+        case gathering(until: NIODeadline?)
         case inFlightFull
         case awaitingProducerID
     }
@@ -177,15 +180,21 @@ extension ProducerStateMachine {
 
         guard let sinkID = sink else { return .appendedWithoutLeader }
         // Wake a parked drain loop only when this append can change its decision.
-        guard let sinkIndex = sinks.index(forKey: sinkID), let parked = Self.parkReason(&sinks.values[sinkIndex]),
-              case .idle(let until) = parked
+        guard let sinkIndex = sinks.index(forKey: sinkID), let parked = Self.parkReason(&sinks.values[sinkIndex])
         else { return .appended(wake: nil) }
-        if becameReady || configuration.linger == .zero || flushWaiters.count > 0 || movedTo != nil
-            || (startedBatch && (until == nil || until! > now() + configuration.linger)) {
-            sinks.values[sinkIndex].parked = nil
-            return .appended(wake: sinkID)
+        let wakes: Bool
+        switch parked {
+        case .idle(let until):
+            wakes = becameReady || configuration.linger == .zero || flushWaiters.count > 0 || movedTo != nil
+                || (startedBatch && (until == nil || until! > now() + configuration.linger))
+        case .gathering:
+            wakes = becameReady || flushWaiters.count > 0 || movedTo != nil
+        case .inFlightFull, .awaitingProducerID:
+            wakes = false
         }
-        return .appended(wake: nil)
+        guard wakes else { return .appended(wake: nil) }
+        sinks.values[sinkIndex].parked = nil
+        return .appended(wake: sinkID)
     }
 
     private static func leaderChanges(_ partition: inout Partition, to leader: Int32?) -> Bool {

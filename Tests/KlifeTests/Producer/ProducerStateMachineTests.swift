@@ -107,6 +107,11 @@ struct ProducerBatchingTests {
         #expect(first.ids(tp(0)) == [1, 2, 3])
         let second = try machine.expectSend(1)
         #expect(second.ids(tp(0)) == [4, 5, 6])
+        // The last batch is open and the sink busy: at linger 0 it waits until the sink's requests are answered.
+        #expect(machine.expectWait(1) == .some(nil))
+        _ = machine.requestCompleted(first.requestID, result: .response([.init(tp(0), baseOffset: 0)]), now: t0)
+        #expect(machine.expectWait(1) == .some(nil))
+        _ = machine.requestCompleted(second.requestID, result: .response([.init(tp(0), baseOffset: 3)]), now: t0)
         let third = try machine.expectSend(1)
         #expect(third.ids(tp(0)) == [7])
     }
@@ -116,8 +121,14 @@ struct ProducerBatchingTests {
         machine.add(1...1, to: tp(0), leader: 1, size: 10)
         machine.add(2...2, to: tp(0), leader: 1, size: 5000)
         machine.add(3...3, to: tp(0), leader: 1, size: 10)
-        #expect(try machine.expectSend(1).ids(tp(0)) == [1])
-        #expect(try machine.expectSend(1).ids(tp(0)) == [2])
+        let first = try machine.expectSend(1)
+        #expect(first.ids(tp(0)) == [1])
+        let second = try machine.expectSend(1)
+        #expect(second.ids(tp(0)) == [2])
+        // Record 3's batch is open: at linger 0 it waits until the sink's requests are answered.
+        #expect(machine.expectWait(1) == .some(nil))
+        _ = machine.requestCompleted(first.requestID, result: .response([.init(tp(0), baseOffset: 0)]), now: t0)
+        _ = machine.requestCompleted(second.requestID, result: .response([.init(tp(0), baseOffset: 1)]), now: t0)
         #expect(try machine.expectSend(1).ids(tp(0)) == [3])
     }
 
@@ -136,12 +147,83 @@ struct ProducerBatchingTests {
     }
 
     @Test func aParkedSinkIsWokenOnceByAppends() throws {
+        // An idle sink (nothing in flight; with a request in flight linger-0 records gather instead, see
+        // `linger0RecordsGatherWhileTheSinkHasARequestInFlight`).
         var machine = makeMachine()
         machine.add(1...1, to: tp(0), leader: 1)
-        _ = try machine.expectSend(1)
+        let first = try machine.expectSend(1)
+        _ = machine.requestCompleted(first.requestID, result: .response([.init(tp(0), baseOffset: 0)]), now: t0)
         #expect(machine.expectWait(1) == .some(nil))
         let appended = machine.add(2...3, to: tp(0), leader: 1)
         #expect(appended == [.appended(wake: ProducerSinkID(broker: 1)), .appended(wake: nil)])
+    }
+
+    @Test func linger0RecordsGatherWhileTheSinkHasARequestInFlight() throws {
+        var machine = makeMachine()
+        machine.add(1...1, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)  // nothing in flight: a lone record goes at once
+        machine.add(2...2, to: tp(0), leader: 1)
+        machine.add(3...3, to: tp(1), leader: 1)
+        #expect(machine.expectWait(1) == .some(nil))
+        // Parked for the answer: further appends do not wake the drain loop.
+        #expect(machine.add(4...5, to: tp(0), leader: 1) == [.appended(wake: nil), .appended(wake: nil)])
+        let output = machine.requestCompleted(first.requestID, result: .response([.init(tp(0), baseOffset: 0)]), now: t0)
+        #expect(output.wake == [ProducerSinkID(broker: 1)])
+        let second = try machine.expectSend(1)
+        #expect(second.ids(tp(0)) == [2, 4, 5])
+        #expect(second.ids(tp(1)) == [3])
+    }
+
+    @Test func aBatchThatFillsWhileGatheringGoesWithoutWaitingForTheAnswer() throws {
+        var machine = makeMachine {
+            $0.maxInFlightRequests = 5
+            $0.batchSizeBytes = ProducerBatch<Int>.overheadBytes + 30
+        }
+        machine.add(1...1, to: tp(0), leader: 1)
+        _ = try machine.expectSend(1)
+        machine.add(2...2, to: tp(0), leader: 1)
+        #expect(machine.expectWait(1) == .some(nil))
+        #expect(machine.add(3...4, to: tp(0), leader: 1) == [.appended(wake: nil), .appended(wake: ProducerSinkID(broker: 1))])
+        let second = try machine.expectSend(1)
+        #expect(second.ids(tp(0)) == [2, 3, 4])
+    }
+
+    @Test func aFlushSendsGatheringRecordsWithoutWaitingForTheAnswer() throws {
+        var machine = makeMachine()
+        machine.add(1...1, to: tp(0), leader: 1)
+        _ = try machine.expectSend(1)
+        machine.add(2...2, to: tp(0), leader: 1)
+        #expect(machine.expectWait(1) == .some(nil))
+        let (done, output) = machine.beginFlush(waiterID: 1)
+        #expect(!done)
+        #expect(output.wake == [ProducerSinkID(broker: 1)])
+        #expect(try machine.expectSend(1).ids(tp(0)) == [2])
+    }
+
+    @Test func lingeredBatchesAboveLinger0DoNotWaitForInFlightRequests() throws {
+        var machine = makeMachine { $0.linger = ms(10) }
+        machine.add(1...1, to: tp(0), leader: 1)
+        _ = try machine.expectSend(1, now: t0 + ms(10))
+        machine.add(2...2, to: tp(0), leader: 1, now: t0 + ms(10))
+        #expect(machine.expectWait(1, now: t0 + ms(10)) == .some(t0 + ms(20)))
+        #expect(try machine.expectSend(1, now: t0 + ms(20)).ids(tp(0)) == [2])
+    }
+
+    @Test func retriesDoNotWaitForInFlightRequests() throws {
+        var machine = makeMachine { $0.maxInFlightRequests = 5 }
+        machine.add(1...1, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        machine.add(2...2, to: tp(1), leader: 1)
+        machine.add(3...3, to: tp(2), leader: 1, size: ProducerStateMachine<Int>.Configuration().batchSizeBytes)  // full
+        let second = try machine.expectSend(1)
+        #expect(second.ids(tp(1)) == [2])
+        #expect(second.ids(tp(2)) == [3])
+        _ = machine.requestCompleted(first.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.leaderNotAvailable),
+        ]), now: t0)
+        // The second request is still out; the retry of record 1 goes anyway after its backoff.
+        #expect(machine.expectWait(1) == .some(t0 + ms(100)))
+        #expect(try machine.expectSend(1, now: t0 + ms(100)).ids(tp(0)) == [1])
     }
 
     @Test func lanesSpreadPartitionsOfOneBroker() throws {
@@ -181,7 +263,11 @@ struct ProducerBatchingTests {
     }
 
     @Test func responsesAreAppliedInSendOrder() throws {
-        var machine = makeMachine { $0.maxInFlightRequests = 3 }
+        // One record fills a batch: full batches pipeline (open linger-0 ones would wait for the answer).
+        var machine = makeMachine {
+            $0.maxInFlightRequests = 3
+            $0.batchSizeBytes = ProducerBatch<Int>.overheadBytes + 10
+        }
         machine.add(1...1, to: tp(0), leader: 1)
         let first = try machine.expectSend(1)
         machine.add(2...2, to: tp(0), leader: 1)
@@ -293,6 +379,15 @@ struct ProducerIdempotenceTests {
         return machine
     }
 
+    /// One record fills a batch, so batches pipeline up to 5 in flight (open linger-0 batches would wait
+    /// for the sink's answer instead).
+    private func pipeliningMachine(_ configure: (inout Machine.Configuration) -> Void = { _ in }) -> Machine {
+        idempotentMachine {
+            $0.batchSizeBytes = ProducerBatch<Int>.overheadBytes + 10
+            configure(&$0)
+        }
+    }
+
     @Test func sinksWaitForTheProducerID() throws {
         var machine = makeMachine { $0.idempotent = true }
         machine.add(1...1, to: tp(0), leader: 1)
@@ -304,7 +399,7 @@ struct ProducerIdempotenceTests {
     }
 
     @Test func sequencesAdvancePerPartition() throws {
-        var machine = idempotentMachine()
+        var machine = idempotentMachine { $0.batchSizeBytes = ProducerBatch<Int>.overheadBytes + 30 }
         machine.add(1...3, to: tp(0), leader: 1)
         machine.add(4...4, to: tp(1), leader: 1)
         let first = try machine.expectSend(1)
@@ -312,7 +407,7 @@ struct ProducerIdempotenceTests {
         #expect(first.batch(tp(0))?.producerID == 42)
         #expect(first.batch(tp(0))?.producerEpoch == 3)
         #expect(first.batch(tp(1))?.baseSequence == 0)
-        machine.add(5...6, to: tp(0), leader: 1)
+        machine.add(5...6, to: tp(0), leader: 1, size: 15)  // fills its batch: pipelined behind the first
         let second = try machine.expectSend(1)
         #expect(second.batch(tp(0))?.baseSequence == 3)
         #expect(second.batch(tp(1)) == nil)
@@ -342,7 +437,7 @@ struct ProducerIdempotenceTests {
     }
 
     @Test func retriedBatchesKeepTheirSequencesAndOrder() throws {
-        var machine = idempotentMachine()
+        var machine = pipeliningMachine()
         machine.add(1...1, to: tp(0), leader: 1)
         let first = try machine.expectSend(1)
         machine.add(2...2, to: tp(0), leader: 1)
@@ -398,7 +493,7 @@ struct ProducerIdempotenceTests {
     }
 
     @Test func theBumpWaitsUntilNothingOfThePartitionIsInFlight() throws {
-        var machine = idempotentMachine()
+        var machine = pipeliningMachine()
         machine.add(1...1, to: tp(0), leader: 1)
         let first = try machine.expectSend(1)
         machine.add(2...2, to: tp(0), leader: 1)
@@ -486,7 +581,7 @@ struct ProducerIdempotenceTests {
     }
 
     @Test func aDiscardedBatchWithLaterBatchesSentResetsOnceNothingIsInFlight() throws {
-        var machine = idempotentMachine()
+        var machine = pipeliningMachine()
         machine.add(1...1, to: tp(0), leader: 1)
         let first = try machine.expectSend(1)
         machine.add(2...2, to: tp(0), leader: 1)
@@ -525,7 +620,7 @@ struct ProducerIdempotenceTests {
     }
 
     @Test func aResetNeverResendsABatchThatMayBeInTheLog() throws {
-        var machine = idempotentMachine { $0.deliveryTimeout = ms(150) }
+        var machine = pipeliningMachine { $0.deliveryTimeout = ms(150) }
         machine.add(1...1, to: tp(0), leader: 1)
         let first = try machine.expectSend(1)
         machine.add(2...2, to: tp(0), leader: 1)
@@ -547,7 +642,7 @@ struct ProducerIdempotenceTests {
     }
 
     @Test func unknownOutcomeBatchesBehindAResetFail() throws {
-        var machine = idempotentMachine()
+        var machine = pipeliningMachine()
         machine.add(1...1, to: tp(0), leader: 1)
         let first = try machine.expectSend(1)
         machine.add(2...2, to: tp(0), leader: 1)
