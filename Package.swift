@@ -20,8 +20,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
-        // JSON files + command-line arguments; environment variables need no trait. YAML (Yams) is left out.
-        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: ["JSON", "CommandLineArguments"]),
+        // Command-line arguments; environment variables need no trait. Not the JSON trait: its JSONSnapshot loads
+        // full Foundation + ICU (~6 MB resident); Klife reads JSON files with its own KafkaJSONSnapshot. No YAML.
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: ["CommandLineArguments"]),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import Klife
 import Synchronization
 
@@ -65,12 +64,12 @@ struct DemoSummary: Sendable {
         let header = ["step", "records", "time", "records/s", "detail"]
         let lines = rows.map { row -> [String] in
             let rate = row.records.map { row.seconds > 0 ? String(Int(Double($0) / row.seconds)) : "-" } ?? "-"
-            return [row.step, row.records.map(String.init) ?? "-", String(format: "%.2fs", row.seconds), rate, row.detail]
+            return [row.step, row.records.map(String.init) ?? "-", cFormat("%.2fs", row.seconds), rate, row.detail]
         }
         let widths = header.indices.map { i in ([header] + lines).map { $0[i].count }.max() ?? 0 }
         func format(_ cells: [String]) -> String {
             cells.enumerated().map { i, cell in
-                i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                i == cells.count - 1 ? cell : cell + String(repeating: " ", count: max(0, widths[i] - cell.count))
             }.joined(separator: "  ")
         }
         let rule = String(repeating: "-", count: widths.reduce(0, +) + 2 * (widths.count - 1))
@@ -127,7 +126,7 @@ struct DemoRun: Sendable {
     }
 
     private func ms(since start: ContinuousClock.Instant) -> String {
-        String(format: "%.1f ms", seconds(since: start) * 1000)
+        cFormat("%.1f ms", seconds(since: start) * 1000)
     }
 
     private func runSteps(_ client: KafkaClient, topic: String, summary: inout DemoSummary) async throws {
@@ -138,7 +137,7 @@ struct DemoRun: Sendable {
         let header = KafkaRecord.Header(key: "source", value: "klife-demo")
         var start = ContinuousClock.now
         var lastProgress = start
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = wallClockMilliseconds()
         var submitted = 0
         while submitted < records {
             let count = min(chunk, records - submitted)
@@ -175,14 +174,14 @@ struct DemoRun: Sendable {
             throw KafkaError(.invalidArgument, "demo: \(produced.failed) record(s) failed, \(records - produced.acked - produced.failed) unanswered; first error: \(produced.firstError?.message ?? "none")")
         }
         let mb = Double(produced.bytes) / 1_000_000
-        say(String(format: "   %d records (%.1f MB of keys+values) in %.2fs: %.0f records/s, %.1f MB/s",
+        say(cFormat("   %ld records (%.1f MB of keys+values) in %.2fs: %.0f records/s, %.1f MB/s",
                    records, mb, produceSeconds, Double(records) / produceSeconds, mb / produceSeconds))
-        summary.rows.append(.init(step: "produce async", detail: String(format: "%.1f MB/s", mb / produceSeconds), seconds: produceSeconds, records: records))
+        summary.rows.append(.init(step: "produce async", detail: cFormat("%.1f MB/s", mb / produceSeconds), seconds: produceSeconds, records: records))
 
         start = .now
         for i in 0..<DemoCommand.syncRecords {
             let n = records + i
-            let event = DemoCommand.orderEvent(n, timestamp: Int64(Date().timeIntervalSince1970 * 1000))
+            let event = DemoCommand.orderEvent(n, timestamp: wallClockMilliseconds())
             let t0 = ContinuousClock.now
             let done = try await client.produce(KafkaRecord(topic: topic, key: event.key, value: event.value, headers: [header]))
             say("   produce \(event.key) -> partition \(done.partition.map(String.init) ?? "?") offset \(done.offset.map(String.init) ?? "?") in \(ms(since: t0))")
@@ -222,7 +221,7 @@ struct DemoRun: Sendable {
         }
         let fetchSeconds = seconds(since: start)
         let consistency = misplaced == 0 ? "every key on exactly one partition" : "\(misplaced) records on a different partition than their key's first"
-        say(String(format: "   %d records in %.2fs: %.0f records/s; ", fetched, fetchSeconds, Double(fetched) / fetchSeconds)
+        say(cFormat("   %ld records in %.2fs: %.0f records/s; ", fetched, fetchSeconds, Double(fetched) / fetchSeconds)
             + "\(keyPartition.count) distinct keys, \(consistency)")
         guard fetched == total, misplaced == 0 else {
             throw KafkaError(.invalidArgument, "demo: fetched \(fetched) of \(total) records, \(misplaced) on an inconsistent partition")
@@ -239,7 +238,7 @@ struct DemoRun: Sendable {
             let detail = partitions.sorted { $0.key < $1.key }.map { "p\($0.key)=\($0.value)" }.joined(separator: " ")
             say("   member \(member + 1): \(partitions.values.reduce(0, +)) records (\(detail.isEmpty ? "no partitions" : detail))")
         }
-        say(String(format: "   %d distinct records consumed and committed in %.2fs (incl. joining): %.0f records/s",
+        say(cFormat("   %ld distinct records consumed and committed in %.2fs (incl. joining): %.0f records/s",
                    groupResult.distinct, groupSeconds, Double(groupResult.distinct) / groupSeconds))
         guard groupResult.distinct == total else {
             throw KafkaError(.invalidArgument, "demo: the group consumed \(groupResult.distinct) of \(total) records")
@@ -336,5 +335,5 @@ private final class DemoGroupTally: Sendable {
 
 /// Writes to stderr without a trailing newline (progress lines).
 private func printError(_ message: String, newline: Bool) {
-    FileHandle.standardError.write(Data((message + (newline ? "\n" : "")).utf8))
+    writeToStandardError(message + (newline ? "\n" : ""))
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import Klife
 import Logging
 
@@ -48,7 +47,7 @@ struct GlobalOptions: ParsableArguments {
     /// The bootstrap list in effect: the option, else $KLIFE_BOOTSTRAP, else 127.0.0.1:9092.
     var effectiveBootstrap: String {
         if let bootstrap { return bootstrap }
-        if let env = ProcessInfo.processInfo.environment["KLIFE_BOOTSTRAP"], !env.isEmpty { return env }
+        if let env = environmentValue("KLIFE_BOOTSTRAP"), !env.isEmpty { return env }
         return "127.0.0.1:9092"
     }
 
@@ -90,7 +89,7 @@ struct GlobalOptions: ParsableArguments {
     /// or the flags alone without `--config`.
     func makeConfiguration(file: KafkaClient.Configuration?) throws -> KafkaClient.Configuration {
         guard var configuration = file else { return try makeConfiguration() }
-        if bootstrap != nil || ProcessInfo.processInfo.environment["KLIFE_BOOTSTRAP"].map({ !$0.isEmpty }) == true {
+        if bootstrap != nil || environmentValue("KLIFE_BOOTSTRAP").map({ !$0.isEmpty }) == true {
             configuration.connection.bootstrapServers = try Self.parseBrokers(effectiveBootstrap)
         }
         let flags = try makeConfiguration().connection
@@ -133,7 +132,7 @@ struct GlobalOptions: ParsableArguments {
 
 /// Writes a line to stderr.
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    writeToStandardError(message + "\n")
 }
 
 /// Runs a subcommand body; a thrown error is printed to stderr and becomes exit status 1.

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import Klife
 import NIOCore
 
@@ -56,7 +55,7 @@ struct ProduceCommand: AsyncParsableCommand {
                     let records = lines.map { line -> KafkaRecord in
                         var key: ByteBuffer?
                         var value = Substring(line)
-                        if let keySeparator, let range = line.range(of: keySeparator) {
+                        if let keySeparator, let range = line.firstRange(of: keySeparator) {
                             key = ByteBuffer(string: String(line[..<range.lowerBound]))
                             value = line[range.upperBound...]
                         }
@@ -74,7 +73,7 @@ struct ProduceCommand: AsyncParsableCommand {
                             if !quiet { out += "-1\t-1\n" }
                         }
                     }
-                    if !out.isEmpty { FileHandle.standardOutput.write(Data(out.utf8)) }
+                    if !out.isEmpty { writeToStandardOutput(out) }
                     total += records.count
                     lines.removeAll(keepingCapacity: true)
                 }
@@ -94,11 +93,11 @@ struct ProduceCommand: AsyncParsableCommand {
     func makeProducerConfiguration() throws -> KafkaProducerConfiguration {
         var producer = KafkaProducerConfiguration(name: "klife-cli", maxInFlightRequests: 5)
         if let producerConfig {
-            let text = try String(contentsOfFile: producerConfig, encoding: .utf8)
+            let text = try readTextFile(producerConfig)
             for rawLine in text.split(separator: "\n") {
-                let line = rawLine.trimmingCharacters(in: .whitespaces)
+                let line = rawLine.trimmingBlanks
                 if line.isEmpty || line.hasPrefix("#") { continue }
-                let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                let parts = line.split(separator: "=", maxSplits: 1).map(\.trimmingBlanks)
                 guard parts.count == 2 else { throw ValidationError("\(producerConfig): expected KEY=VALUE, got \(line)") }
                 try apply(key: parts[0], value: parts[1], to: &producer, file: producerConfig)
             }

@@ -1,5 +1,9 @@
 import Configuration
+#if canImport(FoundationEssentials)
+import FoundationEssentials  // Data, URL; full Foundation would load ICU (about 6 MB resident) into every process
+#else
 import Foundation
+#endif
 
 /// Every key the `init(configReader:)` initialisers read, relative to the section they read from.
 ///
@@ -62,12 +66,12 @@ public enum KafkaConfigurationKeys {
     /// The keys of the JSON object `object` (below `scope`) that a client configuration does not read,
     /// each as its full dotted path. Entry sections count only for names listed in `names` (or the default
     /// entry's name).
-    static func unknownClientKeys(in object: [String: Any], path: [String]) -> [String] {
+    static func unknownClientKeys(in object: [String: KafkaJSONValue], path: [String]) -> [String] {
         var unknown: [String] = []
         let defaults = [
-            "producers": (object["defaultProducer"] as? String) ?? KafkaProducerConfiguration.defaultName,
-            "transactionalPools": (object["defaultTransactionalPool"] as? String) ?? KafkaTransactionalPoolConfiguration.defaultName,
-            "fetchers": (object["defaultFetcher"] as? String) ?? KafkaFetcherConfiguration.defaultName,
+            "producers": object["defaultProducer"]?.stringValue ?? KafkaProducerConfiguration.defaultName,
+            "transactionalPools": object["defaultTransactionalPool"]?.stringValue ?? KafkaTransactionalPoolConfiguration.defaultName,
+            "fetchers": object["defaultFetcher"]?.stringValue ?? KafkaFetcherConfiguration.defaultName,
         ]
         let sections: [String: [String]] = [
             "producers": producer, "transactionalPools": transactionalPool, "fetchers": fetcher, "topics": topic,
@@ -77,7 +81,7 @@ public enum KafkaConfigurationKeys {
             if key == "connection" {
                 unknown += unknownKeys(in: value, known: connection, path: path + [key])
             } else if let entryKeys = sections[key] {
-                guard let section = value as? [String: Any] else {
+                guard case .object(let section) = value else {
                     unknown.append((path + [key]).joined(separator: "."))
                     continue
                 }
@@ -98,10 +102,10 @@ public enum KafkaConfigurationKeys {
     }
 
     /// Leaf paths of `value` (a JSON value below `path`) that are not among `known` (dotted, relative).
-    static func unknownKeys(in value: Any, known: [String], path: [String]) -> [String] {
+    static func unknownKeys(in value: KafkaJSONValue, known: [String], path: [String]) -> [String] {
         var unknown: [String] = []
-        func walk(_ value: Any, _ relative: [String]) {
-            if let object = value as? [String: Any] {
+        func walk(_ value: KafkaJSONValue, _ relative: [String]) {
+            if case .object(let object) = value {
                 for (key, child) in object.sorted(by: { $0.key < $1.key }) { walk(child, relative + [key]) }
                 return
             }
@@ -113,29 +117,36 @@ public enum KafkaConfigurationKeys {
         return unknown
     }
 
-    private static func names(_ value: Any?) -> [String] {
-        if let list = value as? [String] { return list }
-        if let text = value as? String { return text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
-        return []
+    /// The entries of a `names` list: a JSON array of strings or one comma-separated string.
+    static func names(_ value: KafkaJSONValue?) -> [String] {
+        switch value {
+        case .array(let list): list.compactMap(\.stringValue)
+        case .string(let text): text.split(separator: ",").map { trimmingSpaces($0) }
+        default: []
+        }
+    }
+
+    /// `text` without leading and trailing spaces and tabs.
+    static func trimmingSpaces(_ text: Substring) -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = text.firstIndex(where: { !isSpace($0) }), let last = text.lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
+        return String(text[first...last])
     }
 
     /// The JSON object at `scope` inside `data`.
-    static func jsonObject(_ data: Data, scope: [String]) throws -> [String: Any] {
-        let parsed: Any
-        do {
-            parsed = try JSONSerialization.jsonObject(with: data)
-        } catch {
-            throw KafkaError(.invalidConfiguration, "The configuration is not valid JSON", underlying: error)
-        }
-        var current = parsed
+    static func jsonObject(_ data: Data, scope: [String]) throws -> [String: KafkaJSONValue] {
+        let parsed = try data.withUnsafeBytes { bytes throws(KafkaError) in try KafkaJSONValue.parseObject(bytes) }
+        var current = KafkaJSONValue.object(parsed)
         for (index, component) in scope.enumerated() {
-            guard let object = current as? [String: Any], let child = object[component] else {
+            guard case .object(let object) = current, let child = object[component] else {
                 throw KafkaError(
                     .invalidConfiguration, "The configuration has no section \(scope[...index].joined(separator: "."))")
             }
             current = child
         }
-        guard let object = current as? [String: Any] else {
+        guard case .object(let object) = current else {
             throw KafkaError(.invalidConfiguration, "The configuration section \(scope.joined(separator: ".")) is not a JSON object")
         }
         return object
@@ -182,9 +193,9 @@ extension KafkaClient.Configuration {
         guard unknown.isEmpty else {
             throw KafkaError(.invalidConfiguration, "Unknown configuration keys in \(path): " + unknown.joined(separator: ", "))
         }
-        let file: FileProvider<JSONSnapshot>
+        let file: FileProvider<KafkaJSONSnapshot>
         do {
-            file = try await FileProvider<JSONSnapshot>(filePath: .init(path))
+            file = try await FileProvider<KafkaJSONSnapshot>(filePath: .init(path))
         } catch {
             throw KafkaError(.invalidConfiguration, "Cannot load the configuration file \(path)", underlying: error)
         }
@@ -207,11 +218,9 @@ extension KafkaConsumerGroupConfiguration {
     public static func unknownKeys(inJSON data: Data, scope: [String] = []) throws -> [String] {
         let object = try KafkaConfigurationKeys.jsonObject(data, scope: scope)
         var unknown: [String] = []
-        let topics = Set(
-            (object["topics"] as? [String])
-                ?? ((object["topics"] as? String)?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? []))
+        let topics = Set(KafkaConfigurationKeys.names(object["topics"]))
         for (key, value) in object.sorted(by: { $0.key < $1.key }) {
-            if key == "topicOptions", let sections = value as? [String: Any] {
+            if key == "topicOptions", case .object(let sections) = value {
                 for (topic, section) in sections.sorted(by: { $0.key < $1.key }) {
                     if topics.contains(topic) {
                         unknown += KafkaConfigurationKeys.unknownKeys(in: section, known: KafkaConfigurationKeys.consumerTopic, path: scope + [key, topic])
@@ -221,7 +230,7 @@ extension KafkaConsumerGroupConfiguration {
                 }
             } else if key == "defaultTopicOptions" {
                 unknown += KafkaConfigurationKeys.unknownKeys(in: value, known: KafkaConfigurationKeys.consumerTopic, path: scope + [key])
-            } else if !KafkaConfigurationKeys.consumerGroupTopLevel.contains(key) || value is [String: Any] {
+            } else if !KafkaConfigurationKeys.consumerGroupTopLevel.contains(key) || value.isObject {
                 unknown += KafkaConfigurationKeys.unknownKeys(in: value, known: [], path: scope + [key])
             }
         }
@@ -258,7 +267,7 @@ extension KafkaClient.Configuration {
         let head = prefix.isEmpty ? "" : prefix + "_"
         func value(_ key: [String]) -> String? { environment[head + KafkaConfigurationKeys.environmentName(key)] }
         func names(_ section: String, default defaultName: String?) -> [String] {
-            var names = (value([section, "names"]) ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            var names = (value([section, "names"]) ?? "").split(separator: ",").map { KafkaConfigurationKeys.trimmingSpaces($0) }
             if let defaultName { names.append(defaultName) }
             return names.filter { !$0.isEmpty }
         }

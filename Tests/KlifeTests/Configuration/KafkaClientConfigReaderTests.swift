@@ -14,7 +14,7 @@ import Testing
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("klife-config-\(UUID().uuidString).json")
         try Data(json.utf8).write(to: url)
         defer { try? FileManager.default.removeItem(at: url) }
-        return ConfigReader(provider: try await FileProvider<JSONSnapshot>(filePath: .init(url.path)))
+        return ConfigReader(provider: try await FileProvider<KafkaJSONSnapshot>(filePath: .init(url.path)))
     }
 
     /// The `KafkaError` message thrown by `body`, nil when it does not throw.
@@ -60,7 +60,7 @@ import Testing
 
         let data = try Data(contentsOf: URL(fileURLWithPath: Self.sampleFile))
         #expect(try KafkaConsumerGroupConfiguration.unknownKeys(inJSON: data, scope: ["consumer"]).isEmpty)
-        let file = try await FileProvider<JSONSnapshot>(filePath: .init(Self.sampleFile))
+        let file = try await FileProvider<KafkaJSONSnapshot>(filePath: .init(Self.sampleFile))
         let group = try KafkaConsumerGroupConfiguration(configReader: ConfigReader(provider: file).scoped(to: "consumer"))
         #expect(group.groupID == "orders-processor")
         #expect(group.topics == ["orders"])
@@ -146,11 +146,13 @@ import Testing
         }
     }
 
-    /// swift-configuration's JSON snapshot reads `true` as 1 for numeric keys (and numbers as booleans), so
-    /// such mix-ups cannot be detected; this test pins that documented limit.
-    @Test func jsonBooleansReadAsNumbers() async throws {
-        let reader = try await Self.reader(json: #"{"bootstrapServers": "h:1", "connectionsPerBroker": true}"#)
-        #expect(try KafkaConnectionConfiguration(configReader: reader).connectionsPerBroker == 1)
+    /// Klife's JSON snapshot converts values only to their own type, so a boolean given for a number (or a
+    /// number for a boolean) is reported instead of being read as 1 or 0.
+    @Test func jsonBooleansAndNumbersDoNotMix() async throws {
+        let reader = try await Self.reader(json: #"{"bootstrapServers": "h:1", "connectionsPerBroker": true, "tcpNoDelay": 1}"#)
+        let message = try #require(Self.errorMessage { _ = try KafkaConnectionConfiguration(configReader: reader) })
+        #expect(message.contains("connectionsPerBroker: expected an integer, got the boolean true"), "\(message)")
+        #expect(message.contains("tcpNoDelay: expected a boolean (true or false), got the integer 1"), "\(message)")
     }
 
     @Test func missingRequiredKeysAreReported() throws {

@@ -1,0 +1,99 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// The few process services the CLI needs, straight from libc: importing Foundation for them would load
+// libFoundation and ICU (about 6 MB resident) into every klife process, benchmarks included.
+
+/// The value of the environment variable `name`, nil when unset.
+func environmentValue(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}
+
+/// Writes `text` to stderr unbuffered (progress lines and errors appear at once).
+func writeToStandardError(_ text: String) {
+    writeAll(text, to: 2)
+}
+
+/// Writes `text` to stdout unbuffered.
+func writeToStandardOutput(_ text: String) {
+    writeAll(text, to: 1)
+}
+
+private func writeAll(_ text: String, to descriptor: Int32) {
+    var text = text
+    text.withUTF8 { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                return  // a closed pipe: nothing sensible to do with the rest
+            }
+            offset += written
+        }
+    }
+}
+
+/// `format` filled in by C's `printf` rules (`%.2f`, `%ld` for `Int`, `%.0f`, ...).
+func cFormat(_ format: String, _ arguments: any CVarArg...) -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    while true {
+        let needed = withVaList(arguments) { list in
+            buffer.withUnsafeMutableBufferPointer { vsnprintf($0.baseAddress, $0.count, format, list) }
+        }
+        if needed < 0 { return format }
+        if Int(needed) < buffer.count {
+            return String(decoding: buffer[..<Int(needed)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        buffer = [CChar](repeating: 0, count: Int(needed) + 1)
+    }
+}
+
+/// Milliseconds since the Unix epoch by the wall clock (record timestamps).
+func wallClockMilliseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+}
+
+/// A file that cannot be read: its path and the system's reason.
+struct FileReadError: Error, CustomStringConvertible {
+    var path: String
+    var reason: String
+    var description: String { "cannot read \(path): \(reason)" }
+}
+
+/// The whole of the text file at `path` (UTF-8; invalid sequences replaced).
+///
+/// - Throws: ``FileReadError`` when the file cannot be opened or read.
+func readTextFile(_ path: String) throws(FileReadError) -> String {
+    let descriptor = open(path, O_RDONLY)
+    guard descriptor >= 0 else { throw FileReadError(path: path, reason: String(cString: strerror(errno))) }
+    defer { close(descriptor) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        if count < 0 {
+            if errno == EINTR { continue }
+            throw FileReadError(path: path, reason: String(cString: strerror(errno)))
+        }
+        if count == 0 { break }
+        bytes.append(contentsOf: chunk[..<count])
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+extension StringProtocol {
+    /// The text without leading and trailing spaces and tabs.
+    var trimmingBlanks: String {
+        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !isBlank($0) }), let last = lastIndex(where: { !isBlank($0) }) else { return "" }
+        return String(self[first...last])
+    }
+}
