@@ -62,9 +62,28 @@ struct FetchExecutor: Sendable {
     }
 
     /// Sends one request and turns its answer into per-partition outcomes.
+    ///
+    /// The response is decoded on the connection's event loop, where its frame arrived (see
+    /// ``EventLoopTaskExecutor``): no hop to the cooperative pool, and the decompressed batches and records
+    /// are allocated by the same thread for every response. Decoded on whichever pool thread resumed,
+    /// successive responses spread over several malloc arenas, each keeping a response's worth of freed
+    /// memory: 10 KB zstd records took 13 MB more peak RSS and 25% more CPU (page faults).
     private func perform(_ request: BrokerFetchRequest) async -> Result<Outcomes, KafkaError> {
+        let connection: KafkaConnection
         do {
-            let connection = try await cluster.connection(toBroker: request.brokerID)
+            connection = try await cluster.connection(toBroker: request.brokerID)
+        } catch let error as KafkaError {
+            return .failure(error)
+        } catch {
+            return .failure(KafkaError(.brokerError, "Fetch to broker \(request.brokerID) failed: \(error)", isRetriable: true, underlying: error))
+        }
+        return await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: connection.eventLoop)) {
+            await perform(request, on: connection)
+        }
+    }
+
+    private func perform(_ request: BrokerFetchRequest, on connection: KafkaConnection) async -> Result<Outcomes, KafkaError> {
+        do {
             guard let negotiated = connection.negotiatedVersion(for: FetchRequest.self) else {
                 throw KafkaError(.unsupportedByBroker, "broker \(request.brokerID) supports no usable Fetch version")
             }
