@@ -41,7 +41,7 @@ public struct RecordBatchWriter: Sendable {
     ///   - compressionLevel: codec-specific level; nil for the default.
     ///   - baseTimestamp: the batch's baseTimestamp; nil takes the first record's timestamp.
     public init(
-        buffer: ByteBuffer = ByteBuffer(),
+        buffer: consuming ByteBuffer = ByteBuffer(),
         baseOffset: Int64 = 0,
         partitionLeaderEpoch: Int32 = -1,
         producerId: Int64 = -1,
@@ -53,8 +53,9 @@ public struct RecordBatchWriter: Sendable {
         compressionLevel: Int32? = nil,
         baseTimestamp: Int64? = nil
     ) {
-        self.buffer = buffer
         self.batchStart = buffer.writerIndex
+        // Moved in, not copied: a reference left with the caller would copy the buffer at the first write.
+        self.buffer = consume buffer
         self.compression = compression
         self.compressionLevel = compressionLevel
         self.baseTimestamp = baseTimestamp

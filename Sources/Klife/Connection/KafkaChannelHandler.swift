@@ -42,14 +42,17 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
     // MARK: Outbound
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        var request = unwrapOutboundIn(data)
-        guard request.frame.readableBytes >= KafkaOutboundRequest.minimumFrameBytes else {
-            let error = KafkaError(.invalidArgument, "request frame of \(request.frame.readableBytes) bytes is too short")
+        let request = unwrapOutboundIn(data)
+        // Taken out of the request, the frame is held here alone: stamping the correlation id below then
+        // writes into it in place instead of copying the whole frame.
+        var frame = request.takeFrame()
+        guard frame.readableBytes >= KafkaOutboundRequest.minimumFrameBytes else {
+            let error = KafkaError(.invalidArgument, "request frame of \(frame.readableBytes) bytes is too short")
             request.responsePromise?.fail(error)
             promise?.fail(error)
             return
         }
-        let apiKey = request.frame.getInteger(at: request.frame.readerIndex + 4, endianness: .big, as: Int16.self)!
+        let apiKey = frame.getInteger(at: frame.readerIndex + 4, endianness: .big, as: Int16.self)!
         let action: RequestPipelineStateMachine<EventLoopPromise<ByteBuffer>>.SendAction
         if let responsePromise = request.responsePromise {
             action = stateMachine.sendRequest(apiKey: apiKey, deadline: request.deadline, context: responsePromise)
@@ -58,9 +61,7 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
         }
         switch action {
         case .write(let correlationID, let armTimer):
-            request.frame.setInteger(
-                correlationID, at: request.frame.readerIndex + KafkaOutboundRequest.correlationIDOffset, endianness: .big
-            )
+            frame.setInteger(correlationID, at: frame.readerIndex + KafkaOutboundRequest.correlationIDOffset, endianness: .big)
             if let armTimer { arm(armTimer, context: context) }
             if logger.logLevel <= .trace {
                 logger.trace(
@@ -68,7 +69,15 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
                     metadata: [KafkaLogKey.api: "\(apiKey)", KafkaLogKey.correlationID: "\(correlationID)"]
                 )
             }
-            context.write(wrapOutboundOut(request.frame), promise: promise)
+            if let recycler = request.recycler, recycler.accepts(frame) {
+                // Once the socket has taken every byte, the buffer goes back for the next large frame.
+                let written = context.eventLoop.makePromise(of: Void.self)
+                written.futureResult.assumeIsolated().whenSuccess { [frame] in recycler.recycle(frame) }
+                if let promise { written.futureResult.cascade(to: promise) }
+                context.write(wrapOutboundOut(frame), promise: written)
+            } else {
+                context.write(wrapOutboundOut(frame), promise: promise)
+            }
         case .fail(let error):
             request.responsePromise?.fail(error)
             promise?.fail(error)

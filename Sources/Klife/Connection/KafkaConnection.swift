@@ -33,6 +33,8 @@ public final class KafkaConnection: Sendable {
     let peer: String
     /// The client's metrics, looked up once (not per request).
     let metrics: KafkaMetrics
+    /// Large request-frame buffers the socket has finished with, for the next Produce frame.
+    let frameBuffers = FrameBufferRecycler()
 
     init(
         address: KafkaConnectionConfiguration.BrokerAddress, brokerID: Int32?, versions: KafkaNegotiatedVersions,

@@ -7,11 +7,13 @@ extension KafkaConnection {
     /// another by one task reach the socket in that order (the producer's sequences rely on it).
     ///
     /// The frame is consumed: the channel handler writes the correlation id into it, and a reference still
-    /// held here at that moment would make it copy the whole frame.
+    /// held here at that moment would make it copy the whole frame. A large frame's buffer goes back to
+    /// ``frameBuffers`` once written.
     func enqueueFrame(_ frame: consuming ByteBuffer, timeout: Duration) -> EventLoopFuture<ByteBuffer> {
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         let response = trackRequest(frame, promise.futureResult)
-        let request = KafkaOutboundRequest(frame: consume frame, deadline: .now() + TimeAmount(timeout), responsePromise: promise)
+        let request = KafkaOutboundRequest(
+            frame: consume frame, deadline: .now() + TimeAmount(timeout), responsePromise: promise, recycler: frameBuffers)
         if channel.eventLoop.inEventLoop && channel.isActive {
             // In-loop on an open channel the write reaches KafkaChannelHandler at once, and from then on the
             // handler completes the response promise whatever happens to the write: no write promise needed.
@@ -26,7 +28,7 @@ extension KafkaConnection {
     /// Hands a frame that gets no response (Produce with acks=0) to the channel now.
     func enqueueFrameWithoutResponse(_ frame: consuming ByteBuffer) -> EventLoopFuture<Void> {
         let peer = self.peer
-        return channel.writeAndFlush(KafkaOutboundRequest(frame: consume frame, deadline: .distantFuture, responsePromise: nil))
+        return channel.writeAndFlush(KafkaOutboundRequest(frame: consume frame, deadline: .distantFuture, responsePromise: nil, recycler: frameBuffers))
             .flatMapErrorThrowing { throw KafkaChannelHandler.classify($0, peer: peer) }
     }
 }

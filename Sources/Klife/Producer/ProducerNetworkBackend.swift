@@ -47,7 +47,7 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
         }
         let frame: ByteBuffer
         do {
-            frame = try encode(plan, version: version, allocator: connection.allocator)
+            frame = try encode(plan, version: version, allocator: connection.allocator, recycler: connection.frameBuffers)
         } catch {
             // Encoding failures (compression) would repeat on every retry; report them as broker-side
             // corrupt-message rejections so the records fail instead of looping until the timeout.
@@ -103,13 +103,15 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
     }
 
     /// One Produce request, every batch written straight into the frame (see ``ProduceFrameEncoder``).
-    func encode(_ plan: ProduceRequestPlan<ProducerEntry>, version: Int16, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+    func encode(
+        _ plan: ProduceRequestPlan<ProducerEntry>, version: Int16, allocator: ByteBufferAllocator, recycler: FrameBufferRecycler? = nil
+    ) throws -> ByteBuffer {
         try ProduceFrameEncoder.encode(
             plan, version: version,
             timeoutMs: Int32(clamping: configuration.requestTimeout.components.seconds * 1000
                 + configuration.requestTimeout.components.attoseconds / 1_000_000_000_000_000),
             clientID: clientID, compression: KafkaCompressionCodec(rawValue: configuration.compression.rawValue) ?? .none,
-            allocator: allocator
+            allocator: allocator, recycler: recycler
         ) { batch, bytes in
             metrics.recordEncodedBatch(producer: configuration.name, attempt: batch.attempt, records: batch.records.count, bytes: bytes)
         }

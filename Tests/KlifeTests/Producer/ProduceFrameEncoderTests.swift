@@ -63,7 +63,7 @@ struct ProduceFrameEncoderTests {
     @Test(arguments: [Int16(3), 7, 8, 9, 10, 11])
     func sameBytesAsTheGeneratedEncoder(version: Int16) throws {
         // Estimates far below and far above the real size: the batch moves right or left behind its length.
-        let cases = [(KafkaCompressionCodec.none, false), (.none, true), (.gzip, true), (.lz4, true)]
+        let cases = [(KafkaCompressionCodec.none, false), (.none, true), (.gzip, true), (.lz4, true), (.zstd, true), (.snappy, false)]
         for (compression, compressible) in cases { for estimatedBytes in [10, 1_000_000] {
             let plan = plan(compressible: compressible, estimatedBytes: estimatedBytes)
             let direct = try ProduceFrameEncoder.encode(
@@ -72,5 +72,24 @@ struct ProduceFrameEncoderTests {
             let expected = try generated(plan, version: version, compression: compression)
             #expect(direct == expected, "version \(version), \(compression), estimate \(estimatedBytes): \(direct.readableBytes) vs \(expected.readableBytes) bytes")
         } }
+    }
+
+    /// Every batch is written into the frame buffer itself: were the frame shared at any write (copy-on-write),
+    /// the result would live in a new buffer, not in the recycled one.
+    @Test(arguments: [Int16(3), 9])
+    func framesAreWrittenInPlaceIntoARecycledBuffer(version: Int16) throws {
+        for compression in [KafkaCompressionCodec.none, .zstd, .lz4] {
+            let recycler = FrameBufferRecycler(minimumCapacity: 64, maximumKept: 1)
+            let kept = ByteBufferAllocator().buffer(capacity: 1 << 16)
+            let address = kept.withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress) }
+            recycler.recycle(consume kept)
+            // A low estimate: flexible versions move a batch behind its grown length, also in place.
+            let plan = plan(compressible: true, estimatedBytes: 100)
+            let frame = try ProduceFrameEncoder.encode(
+                plan, version: version, timeoutMs: 30_000, clientID: "klife-test", compression: compression,
+                allocator: ByteBufferAllocator(), recycler: recycler)
+            #expect(frame.withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress) } == address, "\(compression): the frame was copied")
+            #expect(frame == (try generated(plan, version: version, compression: compression)))
+        }
     }
 }
