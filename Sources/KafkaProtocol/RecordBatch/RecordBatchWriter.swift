@@ -6,7 +6,8 @@ import NIOCore
 /// ``encodedSize`` stays under the producer's batch size, then ``finish()``: it compresses the
 /// records if a codec is set and patches batchLength, lastOffsetDelta, the timestamps, the record
 /// count and the CRC-32C. Uncompressed appends allocate nothing per record (the buffer grows
-/// geometrically).
+/// geometrically). With a codec, the records go to a reused scratch buffer and ``finish()`` compresses
+/// them straight into the batch's buffer (no temporary output buffer, no copy of the compressed bytes).
 ///
 /// ```swift
 /// var writer = RecordBatchWriter(producerId: pid, producerEpoch: epoch, baseSequence: seq, compression: .lz4)
@@ -15,6 +16,8 @@ import NIOCore
 /// ```
 public struct RecordBatchWriter: Sendable {
     @usableFromInline var buffer: ByteBuffer
+    /// With a codec: the records, uncompressed, until ``finish()`` compresses them into `buffer`.
+    @usableFromInline var uncompressed: ByteBuffer
     @usableFromInline let batchStart: Int
     /// The codec ``finish()`` applies.
     public let compression: KafkaCompressionCodec
@@ -56,6 +59,7 @@ public struct RecordBatchWriter: Sendable {
         self.batchStart = buffer.writerIndex
         // Moved in, not copied: a reference left with the caller would copy the buffer at the first write.
         self.buffer = consume buffer
+        self.uncompressed = compression == .none ? ByteBuffer() : CompressionScratch.take()
         self.compression = compression
         self.compressionLevel = compressionLevel
         self.baseTimestamp = baseTimestamp
@@ -79,7 +83,7 @@ public struct RecordBatchWriter: Sendable {
 
     /// Bytes of the batch so far, uncompressed (header included). Compare with the producer's
     /// batch size before appending (see ``encodedSize(key:value:headers:timestamp:)``).
-    public var encodedSize: Int { buffer.writerIndex - batchStart }
+    public var encodedSize: Int { buffer.writerIndex - batchStart + uncompressed.readableBytes }
 
     /// Bytes ``append(key:value:headers:timestamp:)`` would add for this record.
     public func encodedSize(key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader] = [], timestamp: Int64) -> Int {
@@ -133,8 +137,25 @@ public struct RecordBatchWriter: Sendable {
         let bodySize = Self.bodySize(
             key: key, value: value, headers: headers, timestampDelta: timestampDelta, offsetDelta: recordCount)
         let total = ByteBuffer.kafkaVarintSize(Int64(bodySize)) + bodySize
-        let offsetDelta = recordCount
-        // One capacity check per record, then raw stores.
+        if compression == .none {
+            Self.write(
+                into: &buffer, total: total, bodySize: bodySize, timestampDelta: timestampDelta, offsetDelta: recordCount,
+                key: key, value: value, headers: headers)
+        } else {
+            Self.write(
+                into: &uncompressed, total: total, bodySize: bodySize, timestampDelta: timestampDelta,
+                offsetDelta: recordCount, key: key, value: value, headers: headers)
+        }
+        recordCount &+= 1
+        if timestamp > maxTimestamp { maxTimestamp = timestamp }
+    }
+
+    /// One record of `total` bytes: one capacity check, then raw stores.
+    @inline(__always)
+    private static func write(
+        into buffer: inout ByteBuffer, total: Int, bodySize: Int, timestampDelta: Int64, offsetDelta: Int32,
+        key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader]
+    ) {
         _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
             var p = out.baseAddress!
             p = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(Int64(bodySize)))
@@ -151,8 +172,6 @@ public struct RecordBatchWriter: Sendable {
             }
             return total
         }
-        recordCount &+= 1
-        if timestamp > maxTimestamp { maxTimestamp = timestamp }
     }
 
     /// Completes the batch: compresses the records if a codec is set, then patches batchLength,
@@ -165,11 +184,11 @@ public struct RecordBatchWriter: Sendable {
     public mutating func finish() throws -> ByteBuffer {
         precondition(!finished, "RecordBatchWriter.finish() called twice")
         finished = true
-        let recordsStart = batchStart + RecordBatchLayout.headerSize
         if compression != .none {
-            let compressed = try compressRecords(from: recordsStart)
-            buffer.moveWriterIndex(to: recordsStart)
-            buffer.writeImmutableBuffer(compressed)
+            let records = uncompressed
+            uncompressed = ByteBuffer()
+            defer { CompressionScratch.give(records) }
+            try KafkaCompression.compress(records, codec: compression, level: compressionLevel, into: &buffer)
         }
         let base = baseTimestamp ?? -1
         let max = recordCount == 0 ? base : maxTimestamp
@@ -184,15 +203,6 @@ public struct RecordBatchWriter: Sendable {
         let result = buffer
         buffer = ByteBuffer()
         return result
-    }
-
-    /// Compresses the records into a new buffer; the slice of `buffer` dies before returning, so
-    /// writing the result back does not copy `buffer`.
-    private func compressRecords(from recordsStart: Int) throws -> ByteBuffer {
-        let records = buffer.getSlice(at: recordsStart, length: buffer.writerIndex - recordsStart)!
-        var compressed = ByteBufferAllocator().buffer(capacity: records.readableBytes / 2 + 64)
-        try KafkaCompression.compress(records, codec: compression, level: compressionLevel, into: &compressed)
-        return compressed
     }
 
     static func updateCRC(_ buffer: inout ByteBuffer, batchStart: Int) {
