@@ -1,6 +1,19 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// How scripts/bench.sh links the benchmark's klife (it also passes --static-swift-stdlib, in a scratch path of its
+// own): KLIFE_BENCH_LINK=lld links with the toolchain's lld and exports no symbols (the static stdlib's default
+// -export-dynamic puts every klife symbol in the dynamic table: ~2.4 MB resident at startup); lld-relr also packs
+// relative relocations (DT_RELR, 1.1 MB of relocations become 0.25 MB; the binary then needs glibc >= 2.36).
+// Unset for every other build (tests, `swift build`, applications): the toolchain's defaults.
+let benchmarkLinkerSettings: [LinkerSetting] =
+    switch Context.environment["KLIFE_BENCH_LINK"] {
+    case "lld": [.unsafeFlags(["-use-ld=lld", "-Xlinker", "--no-export-dynamic"])]
+    case "lld-relr":
+        [.unsafeFlags(["-use-ld=lld", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"])]
+    default: []
+    }
+
 let package = Package(
     name: "klife",
     platforms: [.macOS(.v15)],
@@ -75,7 +88,8 @@ let package = Package(
                 "Klife",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ]
+            ],
+            linkerSettings: benchmarkLinkerSettings
         ),
 
         // MARK: Tests

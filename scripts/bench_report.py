@@ -250,7 +250,8 @@ def main():
         f"- **Broker:** {a.broker}, on loopback.",
         f"- **librdkafka:** {a.librdkafka_version} (the confluent-kafka wheel's library) driven by "
         "`Benchmarks/rdkafka/klife_rdkafka_bench.c`.",
-        f"- **Klife:** `klife bench`, commit {a.klife_commit}, release build, {m['swift']}."
+        f"- **Klife:** `klife bench`, commit {a.klife_commit}, release build (Swift runtime linked statically, "
+        f"lld; as `scripts/bench.sh` builds it), {m['swift']}."
         + (" **Not run yet: its workloads are still stubbed (pending the producer and fetch APIs).**"
            if pending else ""),
         f"- **Runs:** {a.runs} per client and workload, alternating which client goes first; a fresh topic per "
