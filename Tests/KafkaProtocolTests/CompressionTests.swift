@@ -1,4 +1,4 @@
-import KafkaProtocol
+@testable import KafkaProtocol
 import NIOCore
 import Testing
 
@@ -103,6 +103,38 @@ struct CompressionTests {
         var badChecksum = frame
         badChecksum.setInteger(UInt8(0x00), at: 6)
         #expect(throws: (any Error).self) { try KafkaCompression.decompress(badChecksum, codec: .lz4, maxOutputBytes: 100) }
+    }
+
+    @Test("lz4: the output size bound is read from the frame's block headers")
+    func lz4OutputSizeBound() throws {
+        func bound(_ hex: String) -> Int? {
+            RecordBatchTestSupport.buffer(hex: hex).withUnsafeReadableBytes { LZ4Codec.outputSizeBound($0) }
+        }
+        // One block of a 64 KiB-block frame (BD 0x40); the same with 256 KiB blocks (BD 0x50).
+        #expect(bound("04224d18 60 40 82 05000080 68656c6c6f 00000000") == 64 << 10)
+        #expect(bound("04224d18 60 50 82 05000080 68656c6c6f 00000000") == 256 << 10)
+        // Two blocks, with block checksums (FLG 0x70) and a content checksum (FLG 0x74).
+        #expect(bound("04224d18 70 40 82 01000080 61 11111111 01000080 62 22222222 00000000") == 128 << 10)
+        #expect(bound("04224d18 74 40 82 01000080 61 11111111 00000000 33333333") == 64 << 10)
+        // Not one well-formed frame: truncated, trailing bytes, a block size beyond the maximum, bad magic.
+        #expect(bound("04224d18 60 40 82 05000080 68656c6c6f") == nil)
+        #expect(bound("04224d18 60 40 82 05000080 68656c6c6f 00000000 00") == nil)
+        #expect(bound("04224d18 60 40 82 01000100 00000000") == nil)
+        #expect(bound("05224d18 60 40 82 05000080 68656c6c6f 00000000") == nil)
+    }
+
+    @Test("lz4: a 1,000,000-byte batch decompresses into a 1 MiB buffer, not 4x its compressed size")
+    func lz4OutputIsSizedFromBlocks() throws {
+        var input = ByteBuffer()
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<1_000_000 {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            input.writeInteger(UInt8(ascii: "a") + UInt8(state >> 60))
+        }
+        let compressed = try Self.compress(input, .lz4)
+        let output = try KafkaCompression.decompress(compressed, codec: .lz4, maxOutputBytes: 1 << 24)
+        #expect(output == input)
+        #expect(output.capacity == 1 << 20, "compressed \(compressed.readableBytes) bytes")
     }
 
     @Test("zstd: a hand-made single-segment frame with one raw block")

@@ -41,14 +41,19 @@ enum LZ4Codec {
         destroy: { _ = LZ4F_freeDecompressionContext($0) })
 
     private static func decompress(_ input: ByteBuffer, maxOutputBytes: Int, context: OpaquePointer) throws -> ByteBuffer {
+        // Sized from the frame's blocks when they can be walked: the estimate (4x the input, rounded up to a
+        // power of two) gave 4 MiB buffers for 1 MB batches.
+        let bound = input.withUnsafeReadableBytes { outputSizeBound($0) }
         var output = BoundedOutput(
-            initialCapacity: max(64 * 1024, input.readableBytes * 4), limit: maxOutputBytes, codec: .lz4)
+            initialCapacity: bound ?? max(64 * 1024, input.readableBytes * 4), limit: maxOutputBytes, codec: .lz4)
         try input.withUnsafeReadableBytes { source in
             guard let base = source.baseAddress, source.count > 0 else { throw failure(reason: "empty input") }
             var consumed = 0
             var frameComplete = false
             while !(frameComplete && consumed == source.count) {
-                try output.ensureWritable()
+                // With the bound, the output is exactly full before the end mark is read; making room then
+                // would double it. Should it be short after all, the no-progress branch below grows it.
+                if bound == nil { try output.ensureWritable() }
                 let step = output.write { destination -> (written: Int, result: (used: Int, produced: Int, code: Int)) in
                     var destinationSize = destination.count
                     var sourceSize = source.count - consumed
@@ -68,6 +73,44 @@ enum LZ4Codec {
             }
         }
         return try output.finish()
+    }
+
+    /// An upper bound of the size the LZ4 frame in `source` decompresses to, from its header and block
+    /// headers, without decompressing: the number of blocks times the block maximum size (a block never
+    /// decompresses to more; all but the last are usually full). Nil unless `source` is exactly one frame
+    /// whose block headers are consistent; the caller then estimates and grows.
+    static func outputSizeBound(_ source: UnsafeRawBufferPointer) -> Int? {
+        let count = source.count
+        guard count >= 7, source.loadUnaligned(as: UInt32.self) == UInt32(littleEndian: 0x184D_2204) else {
+            return nil
+        }
+        let flags = source[4]
+        guard flags >> 6 == 1 else { return nil }  // frame format version 01
+        let blockMax: Int
+        switch (source[5] >> 4) & 0x7 {
+        case 4: blockMax = 64 << 10
+        case 5: blockMax = 256 << 10
+        case 6: blockMax = 1 << 20
+        case 7: blockMax = 4 << 20
+        default: return nil
+        }
+        // FLG, BD, the optional content size and dictionary id, the header checksum.
+        var index = 6 + (flags & 0x08 != 0 ? 8 : 0) + (flags & 0x01 != 0 ? 4 : 0) + 1
+        let blockChecksumBytes = flags & 0x10 != 0 ? 4 : 0
+        var blocks = 0
+        while true {
+            guard index <= count - 4 else { return nil }
+            let word = UInt32(littleEndian: source.loadUnaligned(fromByteOffset: index, as: UInt32.self))
+            index += 4
+            if word == 0 { break }  // end mark
+            let size = Int(word & 0x7FFF_FFFF)
+            guard size <= blockMax, size <= count - index else { return nil }
+            index += size + blockChecksumBytes
+            blocks += 1
+        }
+        index += flags & 0x04 != 0 ? 4 : 0  // content checksum
+        guard index == count else { return nil }
+        return blocks * blockMax
     }
 
     /// Rewrites the frame header checksum byte with the correct value: second byte of XXH32 (seed 0)
