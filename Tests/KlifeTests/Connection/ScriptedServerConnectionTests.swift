@@ -19,7 +19,7 @@ import Glibc
     func configuration(
         _ server: ScriptedKafkaServer, _ change: (inout KafkaConnectionConfiguration) -> Void = { _ in }
     ) -> KafkaConnectionConfiguration {
-        var configuration = KafkaConnectionConfiguration(bootstrapServers: [server.address], connectTimeout: .seconds(5))
+        var configuration = KafkaConnectionConfiguration(bootstrapServers: [server.address], connectTimeout: .seconds(30))  // generous: the unit-test process runs CPU-heavy suites beside this one
         change(&configuration)
         return configuration
     }
