@@ -215,14 +215,9 @@ extension ProducerStateMachine {
         var startedBatch = false
         let size = record.estimatedSize
         var last = partition.batches.count - 1
-        let canJoinLast = last >= 0 && !partition.batches[last].isClosed && !partition.batches[last].isInFlight
-            && partition.batches[last].attempts == 0
-            && (partition.batches[last].records.isEmpty || partition.batches[last].estimatedBytes + size <= batchSize)
+        let canJoinLast = last >= 0 && Self.canJoin(&partition.batches[last], size: size, batchSize: batchSize)
         if !canJoinLast {
-            if last >= 0, !partition.batches[last].isClosed {
-                partition.batches[last].isClosed = true
-                becameReady = true
-            }
+            if last >= 0, Self.close(&partition.batches[last]) { becameReady = true }
             var batch = ProducerBatch<Entry>(id: nextBatchID, topicPartition: topicPartition, createdAt: now())
             batch.records.reserveCapacity(partition.recentBatchRecords)
             partition.batches.append(batch)
@@ -230,13 +225,31 @@ extension ProducerStateMachine {
             startedBatch = true
             last += 1
         }
-        partition.batches[last].records.append(record)
-        partition.batches[last].estimatedBytes += size
-        if partition.batches[last].estimatedBytes >= batchSize {
-            partition.batches[last].isClosed = true
-            becameReady = true
-        }
+        if Self.add(record, to: &partition.batches[last], batchSize: batchSize) { becameReady = true }
         return (becameReady, startedBatch, partition.sink)
+    }
+
+    /// Adds the record to the batch in place; returns whether that filled (closed) it.
+    private static func add(_ record: consuming ProducerPendingRecord<Entry>, to batch: inout ProducerBatch<Entry>, batchSize: Int) -> Bool {
+        batch.estimatedBytes += record.estimatedSize
+        batch.records.append(record)
+        guard batch.estimatedBytes >= batchSize else { return false }
+        batch.isClosed = true
+        return true
+    }
+
+    /// Closes the batch; returns whether it was open.
+    private static func close(_ batch: inout ProducerBatch<Entry>) -> Bool {
+        guard !batch.isClosed else { return false }
+        batch.isClosed = true
+        return true
+    }
+
+    /// Whether a record of `size` bytes may join `batch`. Takes the batch `inout` so that it is read in place:
+    /// each read through the deque's subscript getter would copy the batch (and retain its record array).
+    private static func canJoin(_ batch: inout ProducerBatch<Entry>, size: Int, batchSize: Int) -> Bool {
+        !batch.isClosed && !batch.isInFlight && batch.attempts == 0
+            && (batch.records.isEmpty || batch.estimatedBytes + size <= batchSize)
     }
 
     /// Queues a caller that got ``AppendResult/bufferFull`` (call it under the same lock). It is resumed,
