@@ -105,6 +105,7 @@ extension KafkaClient {
     // MARK: Internals
 
     typealias NetworkProducer = Producer<ProducerNetworkBackend>
+    typealias NetworkRoute = ProducerTopicRoute<ProducerNetworkBackend>
 
     /// The producer named `name`, created (and started in the client's task group) on first use.
     ///
@@ -142,7 +143,35 @@ extension KafkaClient {
     /// completion will not be called): ``submitToProducers(_:options:completion:)`` then does it all,
     /// including the errors.
     func submitNow(_ record: KafkaRecord, options: KafkaProduceOptions, completion: ProducerCompletion) -> ProducerSubmitNow {
-        guard (try? requireRunning()) != nil, (try? requireFeature(.producer)) != nil else { return .notNow }
+        guard (try? requireRunning()) != nil else { return .notNow }
+        // The usual case: a route of the current metadata for this topic and call shape is remembered.
+        let route = producerLookup.route(topic: record.topic, options: options, generation: cluster.metadataGeneration)
+            ?? makeRoute(topic: record.topic, options: options)
+        if let route {
+            return route.producer.submitNow(record, route: route, completion: completion)
+        }
+        return submitNowWithoutRoute(record, options: options, completion: completion)
+    }
+
+    /// Builds and remembers the route of `topic` for calls with `options`; nil when there is none to take
+    /// (feature unavailable, unknown producer or topic, no partitioner choice): the call then goes the
+    /// general way, which reports the problem.
+    private func makeRoute(topic: String, options: KafkaProduceOptions) -> NetworkRoute? {
+        guard (try? requireFeature(.producer)) != nil else { return nil }
+        let name = options.producer ?? configuration.producerName(forTopic: topic)
+        guard let producer = try? producer(named: name), let partitioning = producer.partitioning else { return nil }
+        let (metadata, generation) = cluster.metadataWithGeneration
+        guard let route = ProducerTopicRoute(
+            topic: topic, options: options, producer: producer, partitioning: partitioning, metadata: metadata,
+            generation: generation)
+        else { return nil }
+        producerLookup.remember(route)
+        return route
+    }
+
+    /// ``submitNow(_:options:completion:)`` for a record without a route: routed from a fresh snapshot.
+    private func submitNowWithoutRoute(_ record: KafkaRecord, options: KafkaProduceOptions, completion: ProducerCompletion) -> ProducerSubmitNow {
+        guard (try? requireFeature(.producer)) != nil else { return .notNow }
         let name = options.producer ?? configuration.producerName(forTopic: record.topic)
         guard let producer = try? producer(named: name) else { return .notNow }
         let outcome = producer.submitNow(

@@ -13,6 +13,9 @@ final class ClusterManager: Sendable {
     let configuration: KafkaClient.Configuration
     let logger: Logger
     let pool: BrokerConnectionPool
+    /// Bumped under the state lock whenever the metadata snapshot or the unsupported features change: what
+    /// a caller derived from one snapshot (see ``metadataWithGeneration``) is current while this is unchanged.
+    private let generation = Atomic<UInt64>(0)
 
     private struct State {
         var metadata = KafkaClusterMetadata()
@@ -121,6 +124,7 @@ final class ClusterManager: Sendable {
     private func apply(_ response: KafkaClusterMetadata.Response, requestedTopics: [String]?, refreshNumber: Int?) async {
         let (changes, snapshot, refreshWaiters, readyWaiters) = state.withLock { state in
             let changes = state.metadata.apply(response, requestedTopics: requestedTopics)
+            generation.add(1, ordering: .releasing)
             for broker in changes.removedBrokers {
                 state.coordinators.invalidate(broker: broker.nodeID)
                 state.brokerFailures[broker.nodeID] = nil
@@ -177,6 +181,14 @@ final class ClusterManager: Sendable {
 
     /// The current metadata snapshot.
     var metadata: KafkaClusterMetadata { state.withLock { $0.metadata } }
+
+    /// The number of the current metadata snapshot (one atomic load; no lock, no copy).
+    var metadataGeneration: UInt64 { generation.load(ordering: .acquiring) }
+
+    /// The current metadata snapshot with its ``metadataGeneration``, read together.
+    var metadataWithGeneration: (metadata: KafkaClusterMetadata, generation: UInt64) {
+        state.withLock { ($0.metadata, generation.load(ordering: .relaxed)) }
+    }
 
     /// Whether the first metadata refresh has succeeded.
     var isReady: Bool { state.withLock { $0.isReady } }
@@ -520,6 +532,7 @@ final class ClusterManager: Sendable {
             guard !state.featuresChecked else { return nil }
             state.featuresChecked = true
             state.unsupportedFeatures = KafkaClient.Feature.unsupported(by: { connection.negotiatedVersion(for: $0) })
+            generation.add(1, ordering: .releasing)
             return state.unsupportedFeatures
         }
         guard let unsupported else { return }

@@ -111,20 +111,50 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         return .buffered
     }
 
+    /// Routes one record by a remembered route (``ProducerTopicRoute``) and appends it if the engine has
+    /// buffer space right now; never waits. A record the route cannot place (partition out of range, no
+    /// partitioner) is ``ProducerSubmitNow/notNow``: the general path then reports why.
+    func submitNow(_ record: KafkaRecord, route: ProducerTopicRoute<Backend>, completion: ProducerCompletion) -> ProducerSubmitNow {
+        let partition: Int32
+        if let explicit = record.partition {
+            guard explicit >= 0 && explicit < route.partitionCount else { return .notNow }
+            partition = explicit
+        } else {
+            guard let partitioner = route.partitioner else { return .notNow }
+            partition = partitioner.partition(for: record, partitionCount: route.partitionCount)
+            guard partition >= 0 && partition < route.partitionCount else { return .notNow }
+        }
+        let size = ProducerEntry.estimatedSize(of: record)
+        let entry = ProducerEntry(
+            key: record.key, value: record.value, headers: record.headers,
+            timestamp: record.timestamp ?? Self.wallClockMilliseconds(), completion: completion)
+        guard driver.appendNow(
+            consume entry, size: size, to: ProducerTopicPartition(route.topic, partition), leader: route.leader(of: partition))
+        else { return .notNow }
+        if record.partition == nil && record.key == nil, let partitioner = route.partitioner {
+            noteKeyless(topic: route.topic, partition: partition, size: size, partitioner: partitioner, partitionCount: route.partitionCount)
+        }
+        return .buffered
+    }
+
     /// Tells the record's partitioner that a batch is full once a batch's worth of keyless bytes went to
     /// the current sticky partition, so that it moves on (Kafka's KIP-480 behaviour).
     private func noteKeyless(topic: String, partition: Int32, size: Int, router: ProducerRecordRouter) {
+        guard let partitioner = router.partitioner(forTopic: topic), let count = router.metadata.partitionCount(of: topic) else {
+            return
+        }
+        noteKeyless(topic: topic, partition: partition, size: size, partitioner: partitioner, partitionCount: count)
+    }
+
+    private func noteKeyless(topic: String, partition: Int32, size: Int, partitioner: any KafkaPartitioner, partitionCount: Int32) {
         let full = keylessBytes.withLockedValue { bytes -> Bool in
             bytes[topic, default: 0] += size
             guard bytes[topic]! >= configuration.batchSizeBytes else { return false }
             bytes[topic] = 0
             return true
         }
-        guard full,
-              let partitioner = router.partitioner(forTopic: topic),
-              let count = router.metadata.partitionCount(of: topic)
-        else { return }
-        partitioner.onNewBatch(topic: topic, previousPartition: partition, partitionCount: count)
+        guard full else { return }
+        partitioner.onNewBatch(topic: topic, previousPartition: partition, partitionCount: partitionCount)
     }
 
     func run() async {

@@ -43,7 +43,7 @@ private final class ScriptedBackend: ProducerDriverBackend {
     func refreshLeaders(of partitions: [ProducerTopicPartition]) async -> [(ProducerTopicPartition, Int32?)] {
         partitions.map { ($0, Int32?(1)) }
     }
-    func deliver(_ completions: [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
+    func deliver(_ completions: consuming [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
         ProducerEntry.deliver(completions)
     }
 }
@@ -177,5 +177,91 @@ struct ProducerTests {
         let other = await second.results()
         #expect(try other[0].get().offset == 11)
         #expect(try other[0].get().topic == "t")
+    }
+
+    @Test func aRouteMapsLeadersAndServesOnlyItsGenerationTopicAndOptions() throws {
+        let metadata = KafkaClusterMetadata(
+            brokers: [KafkaBroker(nodeID: 1, host: "127.0.0.1", port: 9092)], controllerID: 1,
+            topics: [KafkaTopicMetadata(name: "t", partitions: [
+                KafkaPartitionMetadata(partition: 0, leaderID: 1), KafkaPartitionMetadata(partition: 1, leaderID: -1),
+                KafkaPartitionMetadata(partition: 2, leaderID: 3),
+            ])])
+        let producer = Producer(
+            configuration: KafkaProducerConfiguration(name: "p"), backend: ScriptedBackend(),
+            eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        let partitioning = ProducerPartitioning(KafkaClient.Configuration(bootstrapServers: [.init(host: "127.0.0.1", port: 9092)]))
+        #expect(ProducerTopicRoute(
+            topic: "nope", options: .init(), producer: producer, partitioning: partitioning, metadata: metadata, generation: 1) == nil)
+        let route = try #require(ProducerTopicRoute(
+            topic: "t", options: .init(), producer: producer, partitioning: partitioning, metadata: metadata, generation: 7))
+        #expect(route.partitionCount == 3)
+        #expect(route.leader(of: 0) == 1)
+        #expect(route.leader(of: 1) == nil)
+        #expect(route.leader(of: 2) == 3)
+        #expect(route.partitioner != nil)
+        #expect(route.serves(topic: "t", options: .init(), generation: 7))
+        #expect(!route.serves(topic: "t", options: .init(), generation: 8))
+        #expect(!route.serves(topic: "u", options: .init(), generation: 7))
+        #expect(!route.serves(topic: "t", options: .init(producer: "q"), generation: 7))
+        #expect(!route.serves(topic: "t", options: .init(partitioner: "x"), generation: 7))
+        let named = try #require(ProducerTopicRoute(
+            topic: "t", options: .init(partitioner: "x"), producer: producer, partitioning: partitioning, metadata: metadata,
+            generation: 7))
+        #expect(named.partitioner == nil)  // not configured: keyless records take the general path, which reports it
+    }
+
+    @Test func submittingByRouteBuffersPlaceableRecordsAndLeavesTheRestToTheGeneralPath() async throws {
+        var configuration = KafkaProducerConfiguration(name: "p", linger: .milliseconds(1))
+        configuration.enableIdempotence = false
+        let producer = Producer(
+            configuration: configuration, backend: ScriptedBackend(), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        let partitioning = ProducerPartitioning(KafkaClient.Configuration(bootstrapServers: [.init(host: "127.0.0.1", port: 9092)]))
+        let route = try #require(ProducerTopicRoute(
+            topic: "t", options: .init(), producer: producer, partitioning: partitioning, metadata: Self.metadata, generation: 1))
+        let noPartitioner = try #require(ProducerTopicRoute(
+            topic: "t", options: .init(partitioner: "x"), producer: producer, partitioning: partitioning, metadata: Self.metadata,
+            generation: 1))
+        let results = await withTaskGroup(of: Void.self) { group in
+            group.addTask { await producer.run() }
+            let collector = ProducerResultCollector(count: 3)
+            var outcomes: [String] = []
+            let records = [
+                KafkaRecord(topic: "t", partition: 0, value: "a", timestamp: 42),
+                KafkaRecord(topic: "t", key: "k", value: "b"),
+                KafkaRecord(topic: "t", partition: 0, value: "c"),
+            ]
+            for (index, record) in records.enumerated() {
+                switch producer.submitNow(record, route: route, completion: .collector(collector, index: index)) {
+                case .buffered: outcomes.append("buffered")
+                case .rejected: outcomes.append("rejected")
+                case .notNow: outcomes.append("notNow")
+                }
+            }
+            // Out of range, and a keyless record without a configured partitioner: nothing buffered.
+            for record in [KafkaRecord(topic: "t", partition: 3, value: "x"), KafkaRecord(topic: "t", value: "y")] {
+                if case .notNow = producer.submitNow(record, route: record.partition == nil ? noPartitioner : route, completion: .none) {
+                    outcomes.append("notNow")
+                }
+            }
+            #expect(outcomes == ["buffered", "buffered", "buffered", "notNow", "notNow"])
+            let results = await collector.results()
+            group.cancelAll()
+            return results
+        }
+        #expect(try results[0].get().offset == 0)
+        #expect(try results[0].get().timestamp == 42)
+        #expect(try results[2].get().offset == 1)
+        #expect(try results[2].get().valueString == "c")
+        // The keyed record went to its murmur2 partition (the scripted partition 2 rejects whole batches).
+        let expected = KafkaDefaultPartitioner().partition(for: KafkaRecord(topic: "t", key: "k", value: "b"), partitionCount: 3)
+        switch results[1] {
+        case .success(let keyed):
+            #expect(keyed.partition == expected)
+            #expect(keyed.timestamp != nil)
+        case .failure(let error):
+            #expect(expected == 2)
+            #expect(error.kafkaCode == ProducerErrorCodes.messageTooLarge)
+        }
+        #expect(producer.driver.bufferedRecords == 0)
     }
 }
