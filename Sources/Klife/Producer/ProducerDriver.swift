@@ -28,8 +28,9 @@ protocol ProducerDriverBackend<Entry>: Sendable {
     func fetchProducerID(_ request: ProducerIDRequest) async throws -> (id: Int64, epoch: Int16)
     /// Refreshes metadata and returns the current leader (nil = unknown) of each given partition.
     func refreshLeaders(of partitions: [ProducerTopicPartition]) async -> [(ProducerTopicPartition, Int32?)]
-    /// Delivers results. Called outside the driver's lock, in per-partition order.
-    func deliver(_ completions: [ProducerStateMachineOutput<Entry>.Completion])
+    /// Delivers results. Called outside the driver's lock, in per-partition order. The completions are
+    /// handed over (consumed): their records' fields can move into the results without reference counting.
+    func deliver(_ completions: consuming [ProducerStateMachineOutput<Entry>.Completion])
     /// Reports the bytes buffered and not yet acknowledged (a metrics sample; default: ignored).
     func observeBufferedBytes(_ bytes: Int)
     /// The event loop of the connection `link` (default: nil). A sink's drain loop and its requests' waits
@@ -167,9 +168,12 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
                     } else {
                         chainBroken = true
                     }
+                    // Only the id is captured, not the plan: delivery then holds the batches' record arrays
+                    // alone and moves the records out of them instead of copying them.
+                    let requestID = plan.requestID
                     group.addTask {
                         let result = await self.backend.result(of: pending)
-                        self.requestCompleted(plan.requestID, result: result)
+                        self.requestCompleted(requestID, result: result)
                     }
                 case .wait(let deadline):
                     await signal.wait(until: deadline)
@@ -427,7 +431,7 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
             }
             if completions.isEmpty && flushIDs.isEmpty { return }
             if !completions.isEmpty {
-                backend.deliver(completions)
+                backend.deliver(consume completions)
                 backend.observeBufferedBytes(bufferedBytes)
             }
             if !flushIDs.isEmpty {

@@ -34,6 +34,37 @@ struct ProducerEntry: Sendable {
             timestamp: timestamp)
     }
 
+    /// ``record(in:)`` by moving key, value and headers out (the entry keeps none): no reference counting.
+    mutating func takeRecord(in topicPartition: ProducerTopicPartition) -> KafkaRecord {
+        var headers: [KafkaRecord.Header] = []
+        swap(&headers, &self.headers)
+        return KafkaRecord(
+            topic: topicPartition.topic, partition: topicPartition.partition, key: key.take(), value: value.take(),
+            headers: headers, timestamp: timestamp)
+    }
+
+    /// The record of a success as its caller gets it, built in one step with key, value and headers moved out
+    /// of the entry. `offset` -1: the broker gave none; `logAppendTime` -1: the record keeps its own timestamp.
+    mutating func takeProducedRecord(in topicPartition: ProducerTopicPartition, offset: Int64, logAppendTime: Int64) -> KafkaRecord {
+        var headers: [KafkaRecord.Header] = []
+        swap(&headers, &self.headers)
+        let hasOffset = offset >= 0
+        return KafkaRecord(
+            topic: topicPartition.topic, key: key.take(), value: value.take(), headers: headers,
+            storedTimestamp: logAppendTime >= 0 ? logAppendTime : timestamp, storedOffset: hasOffset ? offset : 0,
+            storedFailure: nil, storedPartition: topicPartition.partition, storedLeaderEpoch: 0, storedConsumerAttempts: 0,
+            storedFlags: KafkaRecord.StoredFlag.partition | KafkaRecord.StoredFlag.timestamp
+                | (hasOffset ? KafkaRecord.StoredFlag.offset : 0),
+            storedBatchAttributes: 0)
+    }
+
+    /// Moves the completion out (the entry keeps ``ProducerCompletion/none``).
+    mutating func takeCompletion() -> ProducerCompletion {
+        var completion = ProducerCompletion.none
+        swap(&completion, &self.completion)
+        return completion
+    }
+
     /// Bytes of key, value and headers (what the produce metrics count).
     var payloadBytes: Int {
         var bytes = (key?.readableBytes ?? 0) + (value?.readableBytes ?? 0)
@@ -131,28 +162,34 @@ extension ProducerEntry {
     /// Turns engine completions into enriched records or errors and hands them to their callers.
     ///
     /// Results for one call's collector (produceBatch*) are handed over a run at a time, under one lock
-    /// acquisition, not one per record.
-    static func deliver(_ completions: [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
+    /// acquisition, not one per record. The completions are consumed: each record's key, value, headers and
+    /// completion move into its result (the record arrays are usually held only here; otherwise the first
+    /// move copies the array once). Records nobody waits for (``ProducerCompletion/none``) build no result.
+    static func deliver(_ completions: consuming [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
+        var completions = completions
         var run = CollectorRun()
-        for completion in completions {
-            // Elements are read in place (a `for pending in` loop would copy each one).
-            completion.records.withUnsafeBufferPointer { records in
-                switch completion.result {
+        for index in completions.indices {
+            let topicPartition = completions[index].topicPartition
+            let result = completions[index].result
+            // Elements are modified in place (a `for pending in` loop would copy each one).
+            completions[index].records.withUnsafeMutableBufferPointer { records in
+                switch result {
                 case .success(let info):
                     var offset = info.offset
                     for position in records.indices {
-                        var record = records[position].entry.record(in: completion.topicPartition)
-                        record.offset = offset >= 0 ? offset : nil
-                        if info.logAppendTime >= 0 { record.timestamp = info.logAppendTime }
-                        if offset >= 0 { offset += 1 }
-                        run.complete(records[position].entry.completion, .success(record))
+                        defer { if offset >= 0 { offset += 1 } }
+                        if case .none = records[position].entry.completion { continue }
+                        let completion = records[position].entry.takeCompletion()
+                        run.complete(completion, .success(records[position].entry.takeProducedRecord(
+                            in: topicPartition, offset: offset, logAppendTime: info.logAppendTime)))
                     }
                 case .failure(let failure):
                     for position in records.indices {
-                        var record = records[position].entry.record(in: completion.topicPartition)
+                        if case .none = records[position].entry.completion { continue }
+                        var record = records[position].entry.takeRecord(in: topicPartition)
                         let error = failure.kafkaError(for: record)
                         record.error = error
-                        run.complete(records[position].entry.completion, .failure(error))
+                        run.complete(records[position].entry.takeCompletion(), .failure(error))
                     }
                 }
             }

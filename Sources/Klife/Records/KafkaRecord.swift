@@ -131,6 +131,22 @@ public struct KafkaRecord: Sendable {
         set { storedConsumerAttempts = Int32(clamping: newValue) }
     }
 
+    /// The Kafka error code of a failed produce, when the broker gave one.
+    public var errorCode: Int16? { error?.kafkaCode }
+    /// Whether this record carries a failure (``error`` is set).
+    public var isFailed: Bool { error != nil }
+    /// The value decoded as UTF-8 (nil for a tombstone).
+    public var valueString: String? { value.map { String(buffer: $0) } }
+    /// The key decoded as UTF-8 (nil when there is no key).
+    public var keyString: String? { key.map { String(buffer: $0) } }
+    /// The value's bytes (nil for a tombstone).
+    public var valueBytes: [UInt8]? { value.map { Array($0.readableBytesView) } }
+    /// The key's bytes (nil when there is no key).
+    public var keyBytes: [UInt8]? { key.map { Array($0.readableBytesView) } }
+}
+
+// The initializers live in an extension so that the struct keeps its memberwise initializer.
+extension KafkaRecord {
     /// A record with binary key and value.
     public init(
         topic: String,
@@ -140,18 +156,14 @@ public struct KafkaRecord: Sendable {
         headers: [Header] = [],
         timestamp: Int64? = nil
     ) {
-        self.topic = topic
-        self.key = key
-        self.value = value
-        self.headers = headers
-        self.storedTimestamp = timestamp ?? 0
-        self.storedOffset = 0
-        self.storedFailure = nil
-        self.storedPartition = partition ?? 0
-        self.storedLeaderEpoch = 0
-        self.storedConsumerAttempts = 0
-        self.storedFlags = (partition != nil ? StoredFlag.partition : 0) | (timestamp != nil ? StoredFlag.timestamp : 0)
-        self.storedBatchAttributes = 0
+        // The memberwise initializer builds the record in place; assigning the stored properties one by one
+        // here made the optimizer build it on the stack and copy it out (a retain and release of each
+        // reference per record built).
+        self.init(
+            topic: topic, key: key, value: value, headers: headers, storedTimestamp: timestamp ?? 0, storedOffset: 0,
+            storedFailure: nil, storedPartition: partition ?? 0, storedLeaderEpoch: 0, storedConsumerAttempts: 0,
+            storedFlags: (partition != nil ? StoredFlag.partition : 0) | (timestamp != nil ? StoredFlag.timestamp : 0),
+            storedBatchAttributes: 0)
     }
 
     /// A record whose key and value are the UTF-8 bytes of the strings.
@@ -167,19 +179,6 @@ public struct KafkaRecord: Sendable {
             topic: topic, partition: partition, key: key.map { ByteBuffer(bytes: $0) }, value: ByteBuffer(bytes: value),
             headers: headers, timestamp: timestamp)
     }
-
-    /// The Kafka error code of a failed produce, when the broker gave one.
-    public var errorCode: Int16? { error?.kafkaCode }
-    /// Whether this record carries a failure (``error`` is set).
-    public var isFailed: Bool { error != nil }
-    /// The value decoded as UTF-8 (nil for a tombstone).
-    public var valueString: String? { value.map { String(buffer: $0) } }
-    /// The key decoded as UTF-8 (nil when there is no key).
-    public var keyString: String? { key.map { String(buffer: $0) } }
-    /// The value's bytes (nil for a tombstone).
-    public var valueBytes: [UInt8]? { value.map { Array($0.readableBytesView) } }
-    /// The key's bytes (nil when there is no key).
-    public var keyBytes: [UInt8]? { key.map { Array($0.readableBytesView) } }
 }
 
 extension KafkaRecord: Equatable {

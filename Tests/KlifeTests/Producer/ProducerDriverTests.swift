@@ -131,7 +131,8 @@ private final class FakeProduceBackend: ProducerDriverBackend {
         partitions.map { ($0, Int32?(1)) }
     }
 
-    func deliver(_ completions: [ProducerStateMachineOutput<Int>.Completion]) {
+    func deliver(_ completions: consuming [ProducerStateMachineOutput<Int>.Completion]) {
+        let completions = completions
         state.withLock { state in
             for completion in completions {
                 for position in completion.records.indices {
