@@ -65,6 +65,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-buffered-mb"), help: "Bound on produced but unacknowledged data in MiB (default: the client's).")
     var maxBufferedMegabytes: Int?
 
+    @Option(name: .customLong("max-buffered-records"), help: "Bound on produced but unacknowledged records (default: the client's, 100000).")
+    var maxBufferedRecords: Int?
+
     @Option(name: .customLong("records-per-call"), help: "produce: records per call; above 1, produceBatchAsync with one callback per call instead of produceAsync per record.")
     var recordsPerCall: Int = 1
 
@@ -81,7 +84,8 @@ struct BenchCommand: AsyncParsableCommand {
             partitions: partitions, compression: compression, acks: acks, idempotence: idempotence,
             producers: producers, concurrency: concurrency, sync: sync, timeoutSeconds: timeout,
             lingerMilliseconds: lingerMilliseconds, batchSizeBytes: batchSize, maxInFlightRequests: maxInFlight,
-            maxBufferedMegabytes: maxBufferedMegabytes, recordsPerCall: recordsPerCall
+            maxBufferedMegabytes: maxBufferedMegabytes, maxBufferedRecords: maxBufferedRecords,
+            recordsPerCall: recordsPerCall
         )
     }
 

@@ -38,6 +38,8 @@ struct BenchConfiguration: Sendable, Equatable {
     var maxInFlightRequests: Int? = nil
     /// Bound on produced-but-unacknowledged bytes (MiB); nil: the client's default.
     var maxBufferedMegabytes: Int? = nil
+    /// Bound on produced-but-unacknowledged records; nil: the client's default.
+    var maxBufferedRecords: Int? = nil
     /// Records per produce call (produce workload): 1 calls `produceAsync` per record, more call
     /// `produceBatchAsync` with that many records and one callback.
     var recordsPerCall: Int = 1
@@ -62,7 +64,7 @@ struct BenchConfiguration: Sendable, Equatable {
         partitions: Int?, compression: String, acks: String, idempotence: String, producers: Int,
         concurrency: Int, sync: Bool, timeoutSeconds: Double, lingerMilliseconds: Double? = nil,
         batchSizeBytes: Int? = nil, maxInFlightRequests: Int? = nil, maxBufferedMegabytes: Int? = nil,
-        recordsPerCall: Int = 1
+        maxBufferedRecords: Int? = nil, recordsPerCall: Int = 1
     ) throws(BenchOptionError) {
         guard recordsPerCall >= 1 else { throw BenchOptionError("--records-per-call must be at least 1, not \(recordsPerCall)") }
         if recordsPerCall > 1 && (sync || workload != .produce) {
@@ -113,6 +115,9 @@ struct BenchConfiguration: Sendable, Equatable {
         if let maxBufferedMegabytes, maxBufferedMegabytes <= 0 {
             throw BenchOptionError("--max-buffered-mb must be at least 1, not \(maxBufferedMegabytes)")
         }
+        if let maxBufferedRecords, maxBufferedRecords <= 0 {
+            throw BenchOptionError("--max-buffered-records must be at least 1, not \(maxBufferedRecords)")
+        }
         if let maxInFlightRequests, !(1...(idempotent ? 5 : 1000)).contains(maxInFlightRequests) {
             throw BenchOptionError("--max-in-flight must be 1…\(idempotent ? 5 : 1000)\(idempotent ? " with idempotence" : ""), not \(maxInFlightRequests)")
         }
@@ -134,6 +139,7 @@ struct BenchConfiguration: Sendable, Equatable {
         self.batchSizeBytes = batchSizeBytes
         self.maxInFlightRequests = maxInFlightRequests
         self.maxBufferedMegabytes = maxBufferedMegabytes
+        self.maxBufferedRecords = maxBufferedRecords
         self.recordsPerCall = recordsPerCall
     }
 }

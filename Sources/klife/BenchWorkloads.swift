@@ -28,6 +28,7 @@ enum BenchWorkloads {
             if let buffered = config.maxBufferedMegabytes {
                 producer.maxBufferedBytes = max(buffered << 20, producer.batchSizeBytes)
             }
+            if let records = config.maxBufferedRecords { producer.maxBufferedRecords = records }
             return producer
         }
         clientConfiguration.defaultProducer = producerNames(config)[0]

@@ -7,14 +7,14 @@ import Testing
         _ workload: BenchWorkloadKind = .produce, records: Int = 10, recordSize: Int = 100, partitions: Int? = nil,
         compression: String = "none", acks: String = "all", idempotence: String = "on", producers: Int = 1,
         concurrency: Int = 1, sync: Bool = false, linger: Double? = nil, batchSize: Int? = nil, maxInFlight: Int? = nil,
-        maxBuffered: Int? = nil, recordsPerCall: Int = 1
+        maxBuffered: Int? = nil, maxBufferedRecords: Int? = nil, recordsPerCall: Int = 1
     ) throws(BenchOptionError) -> BenchConfiguration {
         try BenchConfiguration(
             workload: workload, bootstrap: "127.0.0.1:9092", topic: "t", records: records, recordSize: recordSize,
             partitions: partitions, compression: compression, acks: acks, idempotence: idempotence,
             producers: producers, concurrency: concurrency, sync: sync, timeoutSeconds: 60,
             lingerMilliseconds: linger, batchSizeBytes: batchSize, maxInFlightRequests: maxInFlight,
-            maxBufferedMegabytes: maxBuffered, recordsPerCall: recordsPerCall
+            maxBufferedMegabytes: maxBuffered, maxBufferedRecords: maxBufferedRecords, recordsPerCall: recordsPerCall
         )
     }
 
@@ -59,6 +59,7 @@ import Testing
             ("--batch-size", { () throws(BenchOptionError) in try Self.make(batchSize: 0) }),
             ("--max-in-flight", { () throws(BenchOptionError) in try Self.make(maxInFlight: 6) }),
             ("--max-buffered-mb", { () throws(BenchOptionError) in try Self.make(maxBuffered: 0) }),
+            ("--max-buffered-records", { () throws(BenchOptionError) in try Self.make(maxBufferedRecords: 0) }),
         ]
         for (option, make) in cases {
             do {

@@ -21,6 +21,7 @@ public enum KafkaConfigurationKeys {
     public static let producer = [
         "clientID", "acks", "linger", "batchSizeBytes", "deliveryTimeout", "requestTimeout", "retryBackoff",
         "maxInFlightRequests", "batchersCount", "enableIdempotence", "compression", "maxBufferedBytes",
+        "maxBufferedRecords",
     ]
     /// Keys of ``KafkaTransactionalPoolConfiguration/init(name:configReader:)``.
     public static let transactionalPool = [

@@ -59,6 +59,15 @@ public struct KafkaProducerConfiguration: Sendable {
     /// Bound on bytes buffered and not yet acknowledged; produce calls wait (backpressure) when it is reached
     /// (not in Klife; default 64 MiB). Must be at least ``batchSizeBytes``.
     public var maxBufferedBytes: Int
+    /// Bound on records buffered and not yet acknowledged or failed (not in Klife; default 100,000, like
+    /// librdkafka's `queue.buffering.max.messages`). Must be > 0.
+    ///
+    /// It bounds what ``maxBufferedBytes`` does not see: each waiting record's own memory (its entry, key,
+    /// value and completion), which for small records is about as large again as its wire bytes. Reaching it
+    /// has the same effect as reaching ``maxBufferedBytes``: `produce`, `produceBatch` and `produceAsync` wait
+    /// (backpressure) until acknowledgements free room; they never fail because of it and nothing accepted is
+    /// lost. A record is admitted only when both bounds allow it; an empty buffer always takes one record.
+    public var maxBufferedRecords: Int
 
     /// Klife's name of the producer that is started when none is configured under the default name.
     public static let defaultName = "klife_default_producer"
@@ -76,7 +85,8 @@ public struct KafkaProducerConfiguration: Sendable {
         batchersCount: Int = 1,
         enableIdempotence: Bool = true,
         compression: KafkaCompression = .none,
-        maxBufferedBytes: Int = 64 * 1024 * 1024
+        maxBufferedBytes: Int = 64 * 1024 * 1024,
+        maxBufferedRecords: Int = 100_000
     ) {
         self.name = name
         self.clientID = clientID
@@ -91,6 +101,7 @@ public struct KafkaProducerConfiguration: Sendable {
         self.enableIdempotence = enableIdempotence
         self.compression = compression
         self.maxBufferedBytes = maxBufferedBytes
+        self.maxBufferedRecords = maxBufferedRecords
     }
 
     /// The client id this producer sends, given the connection's client id.
@@ -114,6 +125,7 @@ public struct KafkaProducerConfiguration: Sendable {
         } else if batchSizeBytes > 0 && maxBufferedBytes < batchSizeBytes {
             problems.append("\(path).maxBufferedBytes must be >= batchSizeBytes (\(batchSizeBytes))")
         }
+        if maxBufferedRecords <= 0 { problems.append("\(path).maxBufferedRecords must be > 0") }
         if deliveryTimeout > .zero && requestTimeout > .zero && linger >= .zero && deliveryTimeout < linger + requestTimeout {
             problems.append("\(path).deliveryTimeout must be >= linger + requestTimeout")
         }

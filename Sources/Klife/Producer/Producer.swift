@@ -39,6 +39,7 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         engine.lanesPerBroker = configuration.batchersCount
         engine.idempotent = configuration.enableIdempotence && configuration.acks == .all
         engine.maxBufferedBytes = configuration.maxBufferedBytes
+        engine.maxBufferedRecords = configuration.maxBufferedRecords
         return engine
     }
 

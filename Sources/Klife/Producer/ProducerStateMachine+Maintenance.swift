@@ -179,6 +179,7 @@ extension ProducerStateMachine {
         }
         output.resumedBufferWaiters.append(contentsOf: bufferWaiters.map(\.id))
         for waiter in bufferWaiters { bufferedBytes += waiter.bytes }
+        reservedRecords += bufferWaiters.count
         bufferWaiters.removeAll()
         finishEvent(into: &output)
         return output

@@ -33,6 +33,9 @@ struct ProducerStateMachine<Entry> {
         var lanesPerBroker: Int = 1
         var idempotent: Bool = true
         var maxBufferedBytes: Int = 64 << 20
+        /// Bound on records accepted and not yet completed (plus records reserved by resumed buffer waiters):
+        /// waiting entries cost memory beyond their wire bytes, which `maxBufferedBytes` does not see.
+        var maxBufferedRecords: Int = 100_000
         var isRetriable: @Sendable (Int16) -> Bool = ProducerErrorCodes.isRetriable
 
         init() {}
@@ -83,7 +86,7 @@ struct ProducerStateMachine<Entry> {
         case appended(wake: ProducerSinkID?)
         /// Appended to a partition without a known leader: refresh metadata.
         case appendedWithoutLeader
-        /// Not appended: over `maxBufferedBytes`. Register a buffer waiter and retry with `reserved: true`
+        /// Not appended: over `maxBufferedBytes` or `maxBufferedRecords`. Register a buffer waiter and retry with `reserved: true`
         /// once it is resumed.
         case bufferFull
     }
@@ -111,6 +114,9 @@ struct ProducerStateMachine<Entry> {
     var bufferedBytes = 0
     /// Records appended and not yet completed.
     var bufferedRecords = 0
+    /// Records reserved for resumed buffer waiters that have not appended yet (counted against
+    /// `maxBufferedRecords` beside `bufferedRecords`).
+    var reservedRecords = 0
     var bufferWaiters: Deque<(id: UInt64, bytes: Int)> = []
     var flushWaiters: [UInt64] = []
     var isShutDown = false
@@ -152,10 +158,13 @@ extension ProducerStateMachine {
         now: @autoclosure () -> NIODeadline, reserved: Bool = false
     ) -> AppendResult {
         if !reserved {
-            if !bufferWaiters.isEmpty || (bufferedBytes > 0 && bufferedBytes + size > configuration.maxBufferedBytes) {
+            if !bufferWaiters.isEmpty || (bufferedBytes > 0 && bufferedBytes + size > configuration.maxBufferedBytes)
+                || bufferedRecords + reservedRecords >= configuration.maxBufferedRecords {
                 return .bufferFull
             }
             bufferedBytes += size
+        } else {
+            reservedRecords -= 1
         }
         bufferedRecords += 1
 
@@ -253,7 +262,7 @@ extension ProducerStateMachine {
     }
 
     /// Queues a caller that got ``AppendResult/bufferFull`` (call it under the same lock). It is resumed,
-    /// with `bytes` reserved for it, through ``Output/resumedBufferWaiters`` once space frees up; waiters are
+    /// with `bytes` and one record reserved for it, through ``Output/resumedBufferWaiters`` once space frees up; waiters are
     /// served in order so that a large record is not starved by small ones.
     mutating func registerBufferWaiter(id: UInt64, bytes: Int) {
         bufferWaiters.append((id, bytes))
@@ -265,6 +274,7 @@ extension ProducerStateMachine {
         var output = Output()
         if let reservedBytes {
             bufferedBytes -= reservedBytes
+            reservedRecords -= 1
         } else {
             bufferWaiters.removeAll { $0.id == id }
         }
@@ -272,11 +282,14 @@ extension ProducerStateMachine {
         return output
     }
 
+    /// Resumes waiters in order while both bounds allow (an empty buffer always takes the next one).
     mutating func releaseBufferWaiters(into resumed: inout [UInt64]) {
         while let head = bufferWaiters.first,
-              bufferedBytes == 0 || bufferedBytes + head.bytes <= configuration.maxBufferedBytes || isShutDown {
+              (bufferedBytes == 0 || bufferedBytes + head.bytes <= configuration.maxBufferedBytes)
+                  && bufferedRecords + reservedRecords < configuration.maxBufferedRecords || isShutDown {
             bufferWaiters.removeFirst()
             bufferedBytes += head.bytes
+            reservedRecords += 1
             resumed.append(head.id)
         }
     }

@@ -220,6 +220,16 @@ import Testing
         #expect(try KafkaProducerConfiguration(name: "p", configReader: reader).linger == expected)
     }
 
+    @Test func maxBufferedRecordsIsReadFromTheFileWithItsDefaultOtherwise() async throws {
+        let reader = try await Self.reader(json: #"{"maxBufferedRecords": 5000}"#)
+        #expect(try KafkaProducerConfiguration(name: "p", configReader: reader).maxBufferedRecords == 5000)
+        let empty = try await Self.reader(json: "{}")
+        #expect(try KafkaProducerConfiguration(name: "p", configReader: empty).maxBufferedRecords == 100_000)
+        let wrong = try await Self.reader(json: #"{"maxBufferedRecords": "many"}"#)
+        #expect(Self.errorMessage { _ = try KafkaProducerConfiguration(name: "p", configReader: wrong) }?
+            .contains("maxBufferedRecords") == true)
+    }
+
     @Test func everyDocumentedKeyIsReadAndNothingElse() throws {
         let recorder = KeyRecorder()
         let names = ["producers": "p", "transactionalPools": "t", "fetchers": "f", "topics": "x"]

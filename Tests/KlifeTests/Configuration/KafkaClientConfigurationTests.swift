@@ -131,6 +131,7 @@ import Testing
         ("batchersCount must be > 0", { $0.batchersCount = -1 }),
         ("maxBufferedBytes must be > 0", { $0.maxBufferedBytes = 0 }),
         ("maxBufferedBytes must be >= batchSizeBytes", { $0.maxBufferedBytes = 1000 }),
+        ("maxBufferedRecords must be > 0", { $0.maxBufferedRecords = 0 }),
         ("deliveryTimeout must be >= linger + requestTimeout", { $0.deliveryTimeout = .seconds(10) }),
         ("acks must be all when enableIdempotence is true", { $0.acks = .leader }),
         ("maxInFlightRequests must be <= 5 when enableIdempotence is true", { $0.maxInFlightRequests = 6 }),

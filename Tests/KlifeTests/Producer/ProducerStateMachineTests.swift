@@ -683,6 +683,30 @@ struct ProducerBackpressureTests {
         #expect(machine.bufferedBytes == 40)
     }
 
+    @Test func appendsPastTheRecordLimitWaitAndAreAdmittedAfterAnAcknowledgement() throws {
+        // Bytes have room to spare: only the record count holds callers back.
+        var machine = makeMachine { $0.maxBufferedRecords = 2 }
+        machine.add(1...2, to: tp(0), leader: 1, size: 10)
+        #expect(machine.append(3, size: 10, to: tp(0), leader: 1, now: t0) == .bufferFull)
+        machine.registerBufferWaiter(id: 10, bytes: 10)
+        #expect(machine.append(4, size: 10, to: tp(0), leader: 1, now: t0) == .bufferFull)
+        machine.registerBufferWaiter(id: 11, bytes: 10)
+        #expect(machine.append(5, size: 10, to: tp(0), leader: 1, now: t0) == .bufferFull)
+        machine.registerBufferWaiter(id: 12, bytes: 10)
+        let plan = try machine.expectSend(1)
+        let output = machine.requestCompleted(plan.requestID, result: .response([.init(tp(0), baseOffset: 0)]), now: t0)
+        // Two records were acknowledged: two waiters get a record each, the third keeps waiting.
+        #expect(output.resumedBufferWaiters == [10, 11])
+        #expect(machine.append(3, size: 10, to: tp(0), leader: 1, now: t0, reserved: true) == .appended(wake: nil))
+        #expect(machine.bufferedRecords == 1)
+        // A caller whose reservation is given back (cancelled) frees its record for the next waiter.
+        let cancelled = machine.cancelBufferWaiter(id: 11, reservedBytes: 10)
+        #expect(cancelled.resumedBufferWaiters == [12])
+        #expect(machine.append(5, size: 10, to: tp(0), leader: 1, now: t0, reserved: true) == .appended(wake: nil))
+        #expect(machine.bufferedRecords == 2)
+        #expect(machine.append(6, size: 10, to: tp(0), leader: 1, now: t0) == .bufferFull)
+    }
+
     @Test func aRecordLargerThanTheBufferPassesWhenTheBufferIsEmpty() {
         var machine = makeMachine { $0.maxBufferedBytes = 100 }
         #expect(machine.append(1, size: 500, to: tp(0), leader: 1, now: t0) != .bufferFull)
