@@ -45,8 +45,12 @@ if (($#)); then
 else
   # Separate processes: the CPU-heavy unit suites (fuzzing, codec robustness) run first on their own, so they
   # cannot starve the integration tests' timers and connections of the two cores' worth of threads.
-  step "swift test: unit tests"
-  swift test --skip-build --skip '^IntegrationTests\.' || status=$?
+  # The protocol suites (fuzzing, codec robustness) are CPU-bound for seconds on both cooperative threads;
+  # a process of their own keeps them from starving the client unit tests' timers and scripted servers.
+  step "swift test: protocol unit tests"
+  swift test --skip-build --filter '^KafkaProtocolTests\.' || status=$?
+  step "swift test: client and CLI unit tests"
+  swift test --skip-build --skip '^(IntegrationTests|KafkaProtocolTests)\.' || status=$?
   step "swift test: integration tests"
   swift test --skip-build --filter '^IntegrationTests\.' --skip '^IntegrationTests\.SoakRuns/' || status=$?
   # The soaks bound the growth of the process's RSS: a process of their own keeps other suites' memory
