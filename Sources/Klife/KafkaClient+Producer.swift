@@ -36,7 +36,7 @@ extension KafkaClient {
     ///   codes listed at ``produce(_:options:)``.
     public func produceBatch(_ records: [KafkaRecord], options: KafkaProduceOptions = .init()) async -> [Result<KafkaRecord, KafkaError>] {
         guard !records.isEmpty else { return [] }
-        if let traced = await produceBatchInSpan(records, options: options) { return traced }
+        if produceTracer != nil, let traced = await produceBatchInSpan(records, options: options) { return traced }
         let collector = ProducerResultCollector(count: records.count)
         let rejected = await submitToProducers(records, options: options) { .collector(collector, index: $0) }
         for (index, error) in rejected { collector.set(index, .failure(error)) }
@@ -57,7 +57,7 @@ extension KafkaClient {
         _ record: KafkaRecord, options: KafkaProduceOptions = .init(),
         callback: (@Sendable (Result<KafkaRecord, KafkaError>) -> Void)? = nil
     ) async throws {
-        if KafkaTracing.shouldTraceProduce,
+        if produceTracer != nil,
            let traced = await produceAsyncInSpan(record, options: options, callback: callback) {
             return try traced.get()
         }
@@ -83,7 +83,7 @@ extension KafkaClient {
             callback?([])
             return
         }
-        if await produceBatchAsyncInSpan(records, options: options, callback: callback) { return }
+        if produceTracer != nil, await produceBatchAsyncInSpan(records, options: options, callback: callback) { return }
         if let callback {
             let collector = ProducerResultCollector(count: records.count, onDone: callback)
             let rejected = await submitToProducers(records, options: options) { .collector(collector, index: $0) }

@@ -18,6 +18,14 @@ import Synchronization
 /// let group = ServiceGroup(services: [client], gracefulShutdownSignals: [.sigterm], logger: logger)
 /// try await group.run()
 /// ```
+///
+/// ## Tracing
+///
+/// Produce calls open a `send` span and write its W3C trace context into the records' headers; consumer-group
+/// handlers run inside a `process` span that continues it. Bootstrap `InstrumentationSystem` (as
+/// swift-distributed-tracing asks: once, at start-up) before creating the client: the client resolves the
+/// tracer its produce calls use when it is created, so a tracer bootstrapped later is not seen by them, and
+/// with none installed a produce call does no tracing work at all.
 public final class KafkaClient: Sendable, Service {
     /// The configuration the client was created with.
     public let configuration: Configuration
@@ -29,6 +37,8 @@ public final class KafkaClient: Sendable, Service {
     let cluster: ClusterManager
     /// Producers already looked up, by name (the produce hot path; see `Producer/ProducerLookupCache.swift`).
     let producerLookup = ProducerLookupCache()
+    /// The tracer produce calls use, resolved at creation (see "Tracing" above); nil when none is installed.
+    let produceTracer = KafkaTracing.resolveProduceTracer()
 
     private enum Lifecycle {
         case created

@@ -2,8 +2,9 @@ import Instrumentation
 import Tracing
 
 // Produce calls re-enter themselves once inside a `send` span with the span's context in the records'
-// headers; the task-local flag stops the second pass from opening another span. With the no-op tracer
-// each helper returns nil at once.
+// headers; the task-local flag stops the second pass from opening another span. A client's produce calls
+// use the tracer resolved when the client was created (`KafkaClient.produceTracer`): with none, the call
+// path reads no task local and takes no lock.
 
 extension KafkaTracing {
     @TaskLocal static var insideProduceSpan = false
@@ -18,6 +19,15 @@ extension KafkaTracing {
         return isActive(tracer) && !insideProduceSpan
     }
 
+    /// The tracer a client's produce calls use, resolved once when the client is created (a task-local
+    /// override, else `InstrumentationSystem`'s tracer); nil when it records nothing (the no-op tracer).
+    static func resolveProduceTracer() -> (any Tracer)? {
+        if let override = tracerOverride { return isActive(override) ? override : nil }
+        if ObjectIdentifier(type(of: InstrumentationSystem.instrument)) == ObjectIdentifier(NoOpInstrument.self) { return nil }
+        let tracer = InstrumentationSystem.tracer
+        return isActive(tracer) ? tracer : nil
+    }
+
     static func failures(_ results: [Result<KafkaRecord, KafkaError>]) -> [KafkaError] {
         results.compactMap { if case .failure(let error) = $0 { error } else { nil } }
     }
@@ -26,9 +36,9 @@ extension KafkaTracing {
 extension KafkaClient {
     /// ``produceBatch(_:options:)`` inside a `send` span; nil when it should run untraced.
     func produceBatchInSpan(_ records: [KafkaRecord], options: KafkaProduceOptions) async -> [Result<KafkaRecord, KafkaError>]? {
-        guard KafkaTracing.shouldTraceProduce else { return nil }
+        guard let tracer = produceTracer, !KafkaTracing.insideProduceSpan else { return nil }
         return await KafkaTracing.$insideProduceSpan.withValue(true) {
-            await KafkaTracing.withProduceSpan(records, clientID: configuration.connection.clientID, { injected in
+            await KafkaTracing.withProduceSpan(records, clientID: configuration.connection.clientID, tracer: tracer, { injected in
                 await self.produceBatch(injected, options: options)
             }, failures: KafkaTracing.failures)
         }
@@ -39,9 +49,9 @@ extension KafkaClient {
     func produceAsyncInSpan(
         _ record: KafkaRecord, options: KafkaProduceOptions, callback: (@Sendable (Result<KafkaRecord, KafkaError>) -> Void)?
     ) async -> Result<Void, KafkaError>? {
-        guard KafkaTracing.shouldTraceProduce else { return nil }
+        guard let tracer = produceTracer, !KafkaTracing.insideProduceSpan else { return nil }
         return await KafkaTracing.$insideProduceSpan.withValue(true) {
-            await KafkaTracing.withProduceSpan([record], clientID: configuration.connection.clientID, { injected in
+            await KafkaTracing.withProduceSpan([record], clientID: configuration.connection.clientID, tracer: tracer, { injected in
                 do {
                     try await self.produceAsync(injected[0], options: options, callback: callback)
                     return .success(())
@@ -59,9 +69,9 @@ extension KafkaClient {
     func produceBatchAsyncInSpan(
         _ records: [KafkaRecord], options: KafkaProduceOptions, callback: (@Sendable ([Result<KafkaRecord, KafkaError>]) -> Void)?
     ) async -> Bool {
-        guard KafkaTracing.shouldTraceProduce, !records.isEmpty else { return false }
+        guard let tracer = produceTracer, !records.isEmpty, !KafkaTracing.insideProduceSpan else { return false }
         await KafkaTracing.$insideProduceSpan.withValue(true) {
-            await KafkaTracing.withProduceSpan(records, clientID: configuration.connection.clientID) { injected in
+            await KafkaTracing.withProduceSpan(records, clientID: configuration.connection.clientID, tracer: tracer) { injected in
                 await self.produceBatchAsync(injected, options: options, callback: callback)
             }
         }

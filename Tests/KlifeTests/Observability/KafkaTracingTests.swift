@@ -55,6 +55,18 @@ import Tracing
         #expect(span.errors.count == 1)
     }
 
+    @Test func clientResolvesTheProduceTracerWhenCreated() throws {
+        let configuration = KafkaClient.Configuration(bootstrapServers: [.init(host: "127.0.0.1", port: 9)])
+        let tracer = W3CTestTracer()
+        let traced = try KafkaTracing.$tracerOverride.withValue(tracer) { try KafkaClient(configuration: configuration) }
+        #expect(traced.produceTracer as? W3CTestTracer === tracer)
+        // Created with the no-op tracer: produce calls skip tracing, even inside a later override.
+        let untraced = try KafkaClient(configuration: configuration)
+        #expect(untraced.produceTracer == nil)
+        KafkaTracing.$tracerOverride.withValue(tracer) { #expect(untraced.produceTracer == nil) }
+        #expect(KafkaTracing.$tracerOverride.withValue(NoOpTracer()) { KafkaTracing.resolveProduceTracer() } == nil)
+    }
+
     @Test func noTracerMeansNoHeadersAndNoSpans() async throws {
         let input = Self.records("t", 2)
         let sent = await KafkaTracing.withProduceSpan(input, clientID: "c", tracer: NoOpTracer()) { $0 }
