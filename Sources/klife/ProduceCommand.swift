@@ -12,7 +12,7 @@ struct ProduceCommand: AsyncParsableCommand {
             Exits with status 1 if any record failed; the failed records and their error codes go to stderr.
             --producer-config FILE reads producer options as KEY=VALUE lines: acks, linger_ms, batch_size_bytes, \
             delivery_timeout_ms, request_timeout_ms, retry_backoff_ms, max_in_flight_requests, batchers_count, \
-            enable_idempotence, compression, max_buffered_bytes; command-line flags win.
+            enable_idempotence, compression, max_buffered_bytes, max_buffered_records; command-line flags win.
             """
     )
 
@@ -127,6 +127,7 @@ struct ProduceCommand: AsyncParsableCommand {
         case "max_in_flight_requests": producer.maxInFlightRequests = try int()
         case "batchers_count": producer.batchersCount = try int()
         case "max_buffered_bytes": producer.maxBufferedBytes = try int()
+        case "max_buffered_records": producer.maxBufferedRecords = try int()
         case "enable_idempotence":
             guard let flag = Bool(value) else { throw ValidationError("\(file): enable_idempotence must be true or false") }
             producer.enableIdempotence = flag
