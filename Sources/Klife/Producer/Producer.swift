@@ -132,8 +132,9 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         guard driver.appendNow(
             consume entry, size: size, to: ProducerTopicPartition(route.topic, partition), leader: route.leader(of: partition))
         else { return .notNow }
-        if record.partition == nil && record.key == nil, let partitioner = route.partitioner {
-            noteKeyless(topic: route.topic, partition: partition, size: size, partitioner: partitioner, partitionCount: route.partitionCount)
+        if record.partition == nil && record.key == nil, let partitioner = route.partitioner,
+           route.noteKeyless(size: size, batchSize: configuration.batchSizeBytes) {
+            partitioner.onNewBatch(topic: route.topic, previousPartition: partition, partitionCount: route.partitionCount)
         }
         return .buffered
     }

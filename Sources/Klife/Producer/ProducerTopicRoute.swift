@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Where the records of one topic go for one shape of produce call (its producer and partitioner names),
 /// as one metadata snapshot says: the producer, the partition count, each partition's leader and the
 /// partitioner.
@@ -16,6 +18,9 @@ final class ProducerTopicRoute<Backend: ProducerDriverBackend>: Sendable where B
     private let leaders: [Int32]
     /// nil when the named partitioner is not configured (then only records with a partition take the route).
     let partitioner: (any KafkaPartitioner)?
+    /// Keyless bytes appended by this route since its partitioner last moved on (KIP-480): an atomic, so
+    /// the per-record count takes no lock and hashes no topic.
+    private let keylessBytes = Atomic<Int>(0)
 
     /// nil when the snapshot does not know the topic or it has no partitions.
     init?(
@@ -42,6 +47,15 @@ final class ProducerTopicRoute<Backend: ProducerDriverBackend>: Sendable where B
     func serves(topic: String, options: KafkaProduceOptions, generation: UInt64) -> Bool {
         self.generation == generation && self.topic == topic && producerOverride == options.producer
             && partitionerOverride == options.partitioner
+    }
+
+    /// Counts `size` keyless bytes; true once `batchSize` bytes went out since the last true (the batch of
+    /// the sticky partition is full: the partitioner should move on), and the count starts over. Of
+    /// concurrent callers past the mark, one gets true.
+    func noteKeyless(size: Int, batchSize: Int) -> Bool {
+        let total = keylessBytes.wrappingAdd(size, ordering: .relaxed).newValue
+        guard total >= batchSize else { return false }
+        return keylessBytes.compareExchange(expected: total, desired: 0, ordering: .relaxed).exchanged
     }
 
     /// The leader of `partition` (in `0..<partitionCount`); nil when it has none.

@@ -210,6 +210,51 @@ struct ProducerTests {
         #expect(named.partitioner == nil)  // not configured: keyless records take the general path, which reports it
     }
 
+    @Test func aRouteSaysWhenABatchOfKeylessBytesWentOut() throws {
+        let metadata = KafkaClusterMetadata(
+            brokers: [KafkaBroker(nodeID: 1, host: "127.0.0.1", port: 9092)], controllerID: 1,
+            topics: [KafkaTopicMetadata(name: "t", partitions: [KafkaPartitionMetadata(partition: 0, leaderID: 1)])])
+        let producer = Producer(
+            configuration: KafkaProducerConfiguration(name: "p"), backend: ScriptedBackend(),
+            eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        let partitioning = ProducerPartitioning(KafkaClient.Configuration(bootstrapServers: [.init(host: "127.0.0.1", port: 9092)]))
+        let route = try #require(ProducerTopicRoute(
+            topic: "t", options: .init(), producer: producer, partitioning: partitioning, metadata: metadata, generation: 1))
+        // 100-byte records, 250-byte batches: the third record fills one, then the count starts over.
+        #expect((0..<6).map { _ in route.noteKeyless(size: 100, batchSize: 250) } == [false, false, true, false, false, true])
+    }
+
+    @Test func keylessRecordsSubmittedByRouteMoveToAnotherPartitionAfterABatch() async throws {
+        var configuration = KafkaProducerConfiguration(name: "p", batchSizeBytes: 1_000)
+        configuration.enableIdempotence = false
+        let producer = Producer(
+            configuration: configuration, backend: ScriptedBackend(), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        let partitioning = ProducerPartitioning(KafkaClient.Configuration(bootstrapServers: [.init(host: "127.0.0.1", port: 9092)]))
+        let route = try #require(ProducerTopicRoute(
+            topic: "t", options: .init(), producer: producer, partitioning: partitioning, metadata: Self.metadata, generation: 1))
+        let records = (0..<100).map { KafkaRecord(topic: "t", value: "keyless value \($0)") }
+        let results = await withTaskGroup(of: Void.self) { group in
+            group.addTask { await producer.run() }
+            let collector = ProducerResultCollector(count: records.count)
+            for (index, record) in records.enumerated() {
+                if case .buffered = producer.submitNow(record, route: route, completion: .collector(collector, index: index)) { continue }
+                collector.set(index, .failure(KafkaError(.invalidArgument, "not buffered")))
+            }
+            let results = await collector.results()
+            group.cancelAll()
+            return results
+        }
+        // Partition 2 of the scripted broker rejects everything; count where records went either way.
+        let partitions = Set(results.map { result -> Int32? in
+            switch result {
+            case .success(let record): return record.partition
+            case .failure(let error): return error.code == .invalidArgument ? -1 : 2
+            }
+        })
+        #expect(!partitions.contains(-1))
+        #expect(partitions.count > 1)
+    }
+
     @Test func submittingByRouteBuffersPlaceableRecordsAndLeavesTheRestToTheGeneralPath() async throws {
         var configuration = KafkaProducerConfiguration(name: "p", linger: .milliseconds(1))
         configuration.enableIdempotence = false
