@@ -60,7 +60,8 @@ LATENCY_SIZE=100
 # The same producer settings for both clients: librdkafka's batching defaults (Klife's own are linger 0,
 # 512 kB batches, 1 request in flight).
 # Both bound unacknowledged data at 64 MiB (Klife's maxBufferedBytes default; librdkafka's
-# queue.buffering.max.kbytes would otherwise let it queue a whole 1 GB workload).
+# queue.buffering.max.kbytes would otherwise let it queue a whole 1 GB workload) and at 100,000 records
+# (both clients' defaults: Klife's maxBufferedRecords, librdkafka's queue.buffering.max.messages).
 PRODUCE_TUNING=(--linger-ms 5 --batch-size 1000000 --max-in-flight 5 --max-buffered-mb 64)
 LATENCY_TUNING=(--linger-ms 0 --max-in-flight 5 --max-buffered-mb 64)
 RUN_TIMEOUT=300
@@ -260,7 +261,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 say "done in ${ELAPSED}s"
 
 report_args=(--results "$RESULTS" --command "$COMMAND_LINE" --runs "$RUNS" --elapsed "$ELAPSED"
-  --produce-settings "linger 5 ms, batches up to 1,000,000 B, 5 requests in flight, at most 64 MiB unacknowledged"
+  --produce-settings "linger 5 ms, batches up to 1,000,000 B, 5 requests in flight, at most 64 MiB and 100,000 records unacknowledged"
   --latency-settings "linger 0, 5 requests in flight"
   --librdkafka-version "$RDKAFKA_VERSION" --broker "$TANSU_VERSION (memory storage, $BOOTSTRAP)"
   --load "$LOAD_BEFORE / $LOAD_AFTER" --klife-commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)")
