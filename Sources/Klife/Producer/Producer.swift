@@ -102,7 +102,7 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         let size = ProducerEntry.estimatedSize(of: record)
         let entry = ProducerEntry(
             key: record.key, value: record.value, headers: record.headers,
-            timestamp: record.timestamp ?? Self.coarseWallClockMilliseconds(), completion: completion)
+            timestamp: record.timestamp ?? Self.wallClockMilliseconds(), completion: completion)
         guard driver.appendNow(consume entry, size: size, to: route.topicPartition, leader: route.leader) else {
             return .notNow
         }
@@ -128,7 +128,7 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         let size = ProducerEntry.estimatedSize(of: record)
         let entry = ProducerEntry(
             key: record.key, value: record.value, headers: record.headers,
-            timestamp: record.timestamp ?? Self.coarseWallClockMilliseconds(), completion: completion)
+            timestamp: record.timestamp ?? Self.wallClockMilliseconds(), completion: completion)
         guard driver.appendNow(
             consume entry, size: size, to: ProducerTopicPartition(route.topic, partition), leader: route.leader(of: partition))
         else { return .notNow }
@@ -170,25 +170,10 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         driver.stop()
     }
 
-    /// The wall clock in milliseconds since the Unix epoch (one read per batch call).
     static func wallClockMilliseconds() -> Int64 {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
-
-    /// The wall clock read coarsely, for the timestamp of each record handed over one at a time: on Linux
-    /// `CLOCK_REALTIME_COARSE` (the time of the last timer tick, a few milliseconds' resolution, 4 ms at
-    /// HZ=250) costs a memory read instead of a TSC read and conversion per record. Kafka's CreateTime is
-    /// in milliseconds and only approximates the send time anyway.
-    static func coarseWallClockMilliseconds() -> Int64 {
-        #if os(Linux)
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME_COARSE, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-        #else
-        return wallClockMilliseconds()
-        #endif
     }
 }
 

@@ -85,9 +85,8 @@ public struct KafkaRecord: Sendable {
             setFlag(StoredFlag.partition, newValue != nil)
         }
     }
-    /// Milliseconds since the Unix epoch. On input, the user's timestamp (nil = the producer's wall clock
-    /// when the record is handed over; for single-record calls on Linux a coarse clock, of the kernel tick's
-    /// resolution, a few milliseconds). On output, the timestamp stored by the broker.
+    /// Milliseconds since the Unix epoch. On input, the user's timestamp (nil = the producer's clock at
+    /// batching time). On output, the timestamp stored by the broker.
     public var timestamp: Int64? {
         get { storedFlags & StoredFlag.timestamp != 0 ? storedTimestamp : nil }
         set {
