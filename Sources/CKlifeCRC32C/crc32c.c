@@ -5,7 +5,7 @@
 #include <pthread.h>
 
 #if defined(__x86_64__)
-#include <nmmintrin.h>
+#include <immintrin.h>
 #define KLIFE_CRC32C_X86 1
 #elif defined(__aarch64__) && defined(__linux__)
 #include <arm_acle.h>
@@ -123,9 +123,55 @@ static uint32_t klife_crc32c_hw(uint32_t crc, const uint8_t *data, size_t length
     return ~c;
 }
 
+// Long inputs with VPCLMULQDQ (AVX-512): four 512-bit accumulators fold 256 bytes per step, each 128-bit
+// lane multiplied forward by 2048 bits (x^(2048+63) and x^(2047) mod P, bit-reflected in the upper half
+// of a 64-bit lane) and XORed with the next 256 bytes. The state is congruent to the message so far, so
+// the CRC of the 256 state bytes (register 0) is the message's raw register; the tail goes on with the
+// crc32 instruction. About 3x the crc32 instruction's 8 bytes per cycle.
+#define KLIFE_FOLD_MIN 1024
+
+__attribute__((target("avx512f,avx512vl,vpclmulqdq,sse4.2")))
+static uint32_t klife_crc32c_fold(uint32_t crc, const uint8_t *data, size_t length) {
+    const __m512i k = _mm512_set_epi64(
+        0x1426a81500000000LL, (long long)0xe9a5d8be00000000ULL, 0x1426a81500000000LL, (long long)0xe9a5d8be00000000ULL,
+        0x1426a81500000000LL, (long long)0xe9a5d8be00000000ULL, 0x1426a81500000000LL, (long long)0xe9a5d8be00000000ULL);
+    __m512i x0 = _mm512_loadu_si512((const void *)data);
+    __m512i x1 = _mm512_loadu_si512((const void *)(data + 64));
+    __m512i x2 = _mm512_loadu_si512((const void *)(data + 128));
+    __m512i x3 = _mm512_loadu_si512((const void *)(data + 192));
+    // The initial register goes into the first 32 message bits.
+    x0 = _mm512_xor_si512(x0, _mm512_zextsi128_si512(_mm_cvtsi32_si128((int)~crc)));
+    size_t blocks = length / 256;
+    const uint8_t *p = data + 256;
+    for (size_t i = 1; i < blocks; i++, p += 256) {
+#define KLIFE_FOLD(x, offset) \
+        x = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(x, k, 0x00), _mm512_clmulepi64_epi128(x, k, 0x11), \
+                                      _mm512_loadu_si512((const void *)(p + (offset))), 0x96)
+        KLIFE_FOLD(x0, 0);
+        KLIFE_FOLD(x1, 64);
+        KLIFE_FOLD(x2, 128);
+        KLIFE_FOLD(x3, 192);
+#undef KLIFE_FOLD
+    }
+    uint64_t state[32];
+    _mm512_storeu_si512((void *)state, x0);
+    _mm512_storeu_si512((void *)(state + 8), x1);
+    _mm512_storeu_si512((void *)(state + 16), x2);
+    _mm512_storeu_si512((void *)(state + 24), x3);
+    uint64_t reg = 0;
+    for (int i = 0; i < 32; i++) reg = _mm_crc32_u64(reg, state[i]);
+    return klife_crc32c_hw(~(uint32_t)reg, p, length - blocks * 256);
+}
+
+static int klife_fold_state = 0; // 0 no, 1 yes; set by klife_detect
+
 static int klife_detect(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("sse4.2") ? 1 : 0;
+    if (!__builtin_cpu_supports("sse4.2")) return 0;
+    int fold = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("vpclmulqdq");
+    __atomic_store_n(&klife_fold_state, fold, __ATOMIC_RELAXED);
+    return 1;
 }
 #elif KLIFE_CRC32C_ARM64
 __attribute__((target("crc")))
@@ -161,7 +207,12 @@ int klife_crc32c_hw_available(void) {
 
 uint32_t klife_crc32c(uint32_t crc, const uint8_t *data, size_t length) {
 #if KLIFE_CRC32C_X86 || KLIFE_CRC32C_ARM64
-    if (klife_crc32c_hw_available()) return klife_crc32c_hw(crc, data, length);
+    if (klife_crc32c_hw_available()) {
+#if KLIFE_CRC32C_X86
+        if (length >= KLIFE_FOLD_MIN && __atomic_load_n(&klife_fold_state, __ATOMIC_RELAXED)) return klife_crc32c_fold(crc, data, length);
+#endif
+        return klife_crc32c_hw(crc, data, length);
+    }
 #endif
     return klife_crc32c_sw(crc, data, length);
 }

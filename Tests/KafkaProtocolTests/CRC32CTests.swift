@@ -18,19 +18,21 @@ struct CRC32CTests {
         #expect(CRC32C.checksum((0..<32).reversed().map { UInt8($0) }) == 0x113F_DB5C)
     }
 
-    @Test("hardware path equals the table path for every length up to 3 KiB and large interleaved sizes")
+    @Test("hardware paths (crc32 streams, VPCLMULQDQ folding from 1 KiB) equal the table path for every length up to 3 KiB and large sizes")
     func hardwareMatchesTable() {
         var rng = BatchTestRandom(seed: 42)
         let data = (0..<200_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
         data.withUnsafeBytes { all in
             var lengths = Array(0...3_100)
-            lengths += [8_191, 8_192, 24_575, 24_576, 24_577, 49_152 + 771, 100_000, 199_990]
+            lengths += [8_191, 8_192, 24_575, 24_576, 24_577, 49_152 + 771, 65_536 + 255, 65_536 + 256, 100_000, 199_990]
             for length in lengths {
                 for offset in [0, 3] where offset + length <= all.count {
                     let slice = UnsafeRawBufferPointer(rebasing: all[offset..<(offset + length)])
-                    let fast = CRC32C.checksum(slice, continuing: 0x1234_5678)
-                    let slow = CRC32C.softwareChecksum(slice, continuing: 0x1234_5678)
-                    #expect(fast == slow, "length \(length) offset \(offset)")
+                    for start: UInt32 in [0x1234_5678, 0, 0xFFFF_FFFF] {
+                        let fast = CRC32C.checksum(slice, continuing: start)
+                        let slow = CRC32C.softwareChecksum(slice, continuing: start)
+                        #expect(fast == slow, "length \(length) offset \(offset) start \(start)")
+                    }
                 }
             }
         }
