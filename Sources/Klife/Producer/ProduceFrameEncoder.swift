@@ -64,6 +64,9 @@ enum ProduceFrameEncoder {
         return frame
     }
 
+    /// How many records ahead of the one being copied the encoder prefetches values.
+    private static let prefetchDistance = 8
+
     private static func varintSize(_ value: UInt32) -> Int {
         value < 1 << 7 ? 1 : value < 1 << 14 ? 2 : value < 1 << 21 ? 3 : value < 1 << 28 ? 4 : 5
     }
@@ -90,6 +93,13 @@ enum ProduceFrameEncoder {
         // Elements are read in place (a `for pending in` loop would copy each one, with its reference counts).
         batch.records.withUnsafeBufferPointer { records in
             for position in records.indices {
+                // The values were written milliseconds ago (linger): start loading a later record's bytes now
+                // so that its copy below does not wait on a cache miss (the copy was 15% of p1 CPU, ~85% of it
+                // stalled on the first load of the value).
+                let ahead = position &+ Self.prefetchDistance
+                if ahead < records.count {
+                    RecordBatchWriter.prefetch(key: records[ahead].entry.key, value: records[ahead].entry.value)
+                }
                 if records[position].entry.headers.isEmpty {
                     writer.append(key: records[position].entry.key, value: records[position].entry.value, timestamp: records[position].entry.timestamp)
                 } else {

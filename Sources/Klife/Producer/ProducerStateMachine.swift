@@ -98,8 +98,18 @@ struct ProducerStateMachine<Entry> {
     }
 
     let configuration: Configuration
-    var partitions: [ProducerTopicPartition: Partition] = [:]
-    var sinks: [ProducerSinkID: Sink] = [:]
+    var partitions: [ProducerTopicPartition: Partition] = [:] {
+        didSet { partitionHint = nil }  // any change (even in place) may be a remove-and-reinsert: drop the slot
+    }
+    var sinks: [ProducerSinkID: Sink] = [:] {
+        didSet { sinkHint = nil }
+    }
+    /// The slot of the partition the last append went to, kept while `partitions` is not modified in any
+    /// other way: consecutive records for one partition skip hashing the topic. Cleared by every change of
+    /// `partitions` (a slot is not valid after a removal); the append sets it again after its own change.
+    private var partitionHint: Dictionary<ProducerTopicPartition, Partition>.Index?
+    /// The slot of the sink the last append looked at, kept while `sinks` is not modified.
+    private var sinkHint: (id: ProducerSinkID, index: Dictionary<ProducerSinkID, Sink>.Index)?
     var requests: [UInt64: InFlightRequest] = [:]
     var nextRequestID: UInt64 = 1
     var nextBatchID: UInt64 = 1
@@ -168,29 +178,45 @@ extension ProducerStateMachine {
         }
         bufferedRecords += 1
 
-        // One hash lookup per record: the partition is then modified in place through its index (moving
-        // it to another sink changes its value, never the dictionary's layout).
-        var slot = partitions.index(forKey: topicPartition)
-        if slot == nil {
-            partitions[topicPartition] = Partition()
-            slot = partitions.index(forKey: topicPartition)
+        // At most one hash lookup per record (none when the last append went to the same partition and
+        // nothing changed `partitions` since): the partition is then modified in place through its index
+        // (moving it to another sink changes its value, never the dictionary's layout).
+        let index: Dictionary<ProducerTopicPartition, Partition>.Index
+        if let hint = partitionHint, partitions.keys[hint] == topicPartition {
+            index = hint
+        } else {
+            var slot = partitions.index(forKey: topicPartition)
+            if slot == nil {
+                partitions[topicPartition] = Partition()
+                slot = partitions.index(forKey: topicPartition)
+            }
+            index = slot!
         }
-        let index = slot!
+        defer { partitionHint = index }  // after this append's own changes, which cleared it
         var movedTo: ProducerSinkID?
         // Fields are read through inout access: reading `partitions.values[index]` would copy the partition.
         if Self.leaderChanges(&partitions.values[index], to: leader) {
             movedTo = moveLeader(topicPartition, to: leader)
         }
+        var batchID = nextBatchID  // a local: `partitions` has an observer, so its access covers all of self
         let (becameReady, startedBatch, sink) = Self.appendRecord(
             ProducerPendingRecord(entry: entry, estimatedSize: size), to: &partitions.values[index],
             topicPartition: topicPartition,
-            batchSize: configuration.batchSizeBytes, now: now, nextBatchID: &nextBatchID)
+            batchSize: configuration.batchSizeBytes, now: now, nextBatchID: &batchID)
+        nextBatchID = batchID
         // The clock is read only when the answer depends on it (a new batch), not per record.
 
         guard let sinkID = sink else { return .appendedWithoutLeader }
         // Wake a parked drain loop only when this append can change its decision.
-        guard let sinkIndex = sinks.index(forKey: sinkID), let parked = Self.parkReason(&sinks.values[sinkIndex])
-        else { return .appended(wake: nil) }
+        let sinkIndex: Dictionary<ProducerSinkID, Sink>.Index
+        if let hint = sinkHint, hint.id == sinkID {
+            sinkIndex = hint.index
+        } else {
+            guard let found = sinks.index(forKey: sinkID) else { return .appended(wake: nil) }
+            sinkIndex = found
+        }
+        defer { sinkHint = (sinkID, sinkIndex) }  // after the in-place changes below, which clear it
+        guard let parked = Self.parkReason(&sinks.values[sinkIndex]) else { return .appended(wake: nil) }
         let wakes: Bool
         switch parked {
         case .idle(let until):

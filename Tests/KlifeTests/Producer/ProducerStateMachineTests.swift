@@ -278,6 +278,35 @@ struct ProducerBatchingTests {
         #expect(late.recordResults.map(\.entry) == [1, 2])
         #expect(successes(late) == [1: 10, 2: 11])
     }
+
+    /// The append remembers its partition's and sink's slots; responses remove and reinsert partitions and
+    /// new partitions grow the tables, after which every record must still land in its own partition.
+    @Test func appendsLandInTheirPartitionAfterTheTablesChange() throws {
+        var machine = makeMachine()
+        machine.add(1...3, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        machine.add(4...5, to: tp(0), leader: 1)  // while the first request is in flight
+        _ = machine.requestCompleted(first.requestID, result: .response([.init(tp(0), baseOffset: 0)]), now: t0)
+        var expected: [ProducerTopicPartition: [Int]] = [tp(0): [4, 5]]
+        var id = 6
+        for round in 0..<3 {
+            // New partitions (here and on another broker) grow the partition and sink tables.
+            for partition in Int32(1 + round * 40)...Int32(40 + round * 40) {
+                machine.add(id...id, to: tp(partition), leader: partition % 2 == 0 ? 1 : 2)
+                expected[tp(partition), default: []].append(id)
+                id += 1
+                machine.add(id...id, to: tp(0), leader: 1)
+                expected[tp(0), default: []].append(id)
+                id += 1
+            }
+        }
+        var sent: [ProducerTopicPartition: [Int]] = [:]
+        for broker: Int32 in [1, 2] {
+            let plan = try machine.expectSend(broker)
+            for batch in plan.batches { sent[batch.topicPartition, default: []] += batch.records.map(\.entry) }
+        }
+        #expect(sent == expected)
+    }
 }
 
 @Suite("Producer engine: errors and retries")
