@@ -99,15 +99,19 @@ struct ProducerStateMachine<Entry> {
 
     let configuration: Configuration
     var partitions: [ProducerTopicPartition: Partition] = [:] {
-        didSet { partitionHint = nil }  // any change (even in place) may be a remove-and-reinsert: drop the slot
+        didSet { partitionsGeneration &+= 1 }  // any change may be a remove-and-reinsert: slots from before are void
     }
     var sinks: [ProducerSinkID: Sink] = [:] {
         didSet { sinkHint = nil }
     }
-    /// The slot of the partition the last append went to, kept while `partitions` is not modified in any
-    /// other way: consecutive records for one partition skip hashing the topic. Cleared by every change of
-    /// `partitions` (a slot is not valid after a removal); the append sets it again after its own change.
-    private var partitionHint: Dictionary<ProducerTopicPartition, Partition>.Index?
+    /// Counts changes of `partitions`; a remembered slot is valid only at the count it was taken at (a
+    /// dictionary index is not valid after a removal). An append that only changes a partition in place
+    /// puts the count back, so appends alone keep every slot valid.
+    private var partitionsGeneration: UInt64 = 0
+    /// Dictionary slots of the partitions appends went to, by partition number (the key is compared on use:
+    /// topics share the numbers). Records skip hashing the topic while nothing else changed `partitions`.
+    private var partitionSlots: [(generation: UInt64, index: Dictionary<ProducerTopicPartition, Partition>.Index)?] =
+        Array(repeating: nil, count: 64)
     /// The slot of the sink the last append looked at, kept while `sinks` is not modified.
     private var sinkHint: (id: ProducerSinkID, index: Dictionary<ProducerSinkID, Sink>.Index)?
     var requests: [UInt64: InFlightRequest] = [:]
@@ -182,8 +186,11 @@ extension ProducerStateMachine {
         // nothing changed `partitions` since): the partition is then modified in place through its index
         // (moving it to another sink changes its value, never the dictionary's layout).
         let index: Dictionary<ProducerTopicPartition, Partition>.Index
-        if let hint = partitionHint, partitions.keys[hint] == topicPartition {
-            index = hint
+        let slotNumber = Int(topicPartition.partition)
+        let hasSlot = slotNumber >= 0 && slotNumber < partitionSlots.count
+        if hasSlot, let slot = partitionSlots[slotNumber], slot.generation == partitionsGeneration,
+           partitions.keys[slot.index] == topicPartition {
+            index = slot.index
         } else {
             var slot = partitions.index(forKey: topicPartition)
             if slot == nil {
@@ -191,8 +198,11 @@ extension ProducerStateMachine {
                 slot = partitions.index(forKey: topicPartition)
             }
             index = slot!
+            if hasSlot { partitionSlots[slotNumber] = (partitionsGeneration, index) }
         }
-        defer { partitionHint = index }  // after this append's own changes, which cleared it
+        // Everything below changes `partitions` in place only (never inserts or removes): slots stay valid.
+        let generation = partitionsGeneration
+        defer { partitionsGeneration = generation }
         var movedTo: ProducerSinkID?
         // Fields are read through inout access: reading `partitions.values[index]` would copy the partition.
         if Self.leaderChanges(&partitions.values[index], to: leader) {

@@ -279,7 +279,7 @@ struct ProducerBatchingTests {
         #expect(successes(late) == [1: 10, 2: 11])
     }
 
-    /// The append remembers its partition's and sink's slots; responses remove and reinsert partitions and
+    /// The append remembers partitions' and the sink's slots; responses remove and reinsert partitions and
     /// new partitions grow the tables, after which every record must still land in its own partition.
     @Test func appendsLandInTheirPartitionAfterTheTablesChange() throws {
         var machine = makeMachine()
@@ -297,6 +297,10 @@ struct ProducerBatchingTests {
                 id += 1
                 machine.add(id...id, to: tp(0), leader: 1)
                 expected[tp(0), default: []].append(id)
+                id += 1
+                // Another topic with the same partition numbers (slots are remembered by partition number).
+                machine.add(id...id, to: tp(partition % 3, "u"), leader: 1)
+                expected[tp(partition % 3, "u"), default: []].append(id)
                 id += 1
             }
         }
