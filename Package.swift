@@ -5,12 +5,23 @@ import PackageDescription
 // own): KLIFE_BENCH_LINK=lld links with the toolchain's lld and exports no symbols (the static stdlib's default
 // -export-dynamic puts every klife symbol in the dynamic table: ~2.4 MB resident at startup); lld-relr also packs
 // relative relocations (DT_RELR, 1.1 MB of relocations become 0.25 MB; the binary then needs glibc >= 2.36).
+// KLIFE_BENCH_SYMBOL_ORDER=FILE (with either) lays functions out in that order (Benchmarks/symbol-order: the code a
+// run touches first, so it shares pages; needs the objects compiled with -function-sections, which bench.sh passes).
 // Unset for every other build (tests, `swift build`, applications): the toolchain's defaults.
+let benchmarkSymbolOrder: [String] =
+    Context.environment["KLIFE_BENCH_SYMBOL_ORDER"].map {
+        ["-Xlinker", "--symbol-ordering-file=\($0)", "-Xlinker", "--no-warn-symbol-ordering"]
+    } ?? []
 let benchmarkLinkerSettings: [LinkerSetting] =
     switch Context.environment["KLIFE_BENCH_LINK"] {
-    case "lld": [.unsafeFlags(["-use-ld=lld", "-Xlinker", "--no-export-dynamic"])]
+    case "lld": [.unsafeFlags(["-use-ld=lld", "-Xlinker", "--no-export-dynamic"] + benchmarkSymbolOrder)]
     case "lld-relr":
-        [.unsafeFlags(["-use-ld=lld", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"])]
+        [
+            .unsafeFlags(
+                ["-use-ld=lld", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"]
+                    + benchmarkSymbolOrder
+            )
+        ]
     default: []
     }
 

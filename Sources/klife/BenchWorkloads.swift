@@ -64,16 +64,14 @@ enum BenchWorkloads {
 
     /// Record values as slices of one pool buffer: no copy or allocation per record.
     struct Values: Sendable {
-        let pool: ByteBuffer
         let payload: BenchPayload
 
         init(_ payload: BenchPayload) {
             self.payload = payload
-            self.pool = ByteBuffer(bytes: payload.pool)
         }
 
         func value(ofRecord index: Int) -> ByteBuffer {
-            pool.getSlice(at: payload.offset(ofRecord: index), length: payload.recordSize)!
+            payload.value(ofRecord: index)
         }
     }
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Klife
 
-@main
+/// The `klife` command line (entered through ``KlifeMain``).
 struct KlifeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "klife",
