@@ -216,3 +216,29 @@ uint32_t klife_crc32c(uint32_t crc, const uint8_t *data, size_t length) {
 #endif
     return klife_crc32c_sw(crc, data, length);
 }
+
+#if KLIFE_CRC32C_X86
+// Copies with non-temporal stores: the destination lines go to memory without being read first.
+void klife_copy_nontemporal(void *dst, const void *src, size_t length) {
+    uint8_t *d = (uint8_t *)dst;
+    const uint8_t *s = (const uint8_t *)src;
+    size_t head = (size_t)(-(uintptr_t)d & 15);
+    if (head > length) head = length;
+    __builtin_memcpy(d, s, head);
+    d += head; s += head; length -= head;
+    for (; length >= 64; d += 64, s += 64, length -= 64) {
+        __m128i a = _mm_loadu_si128((const __m128i *)s);
+        __m128i b = _mm_loadu_si128((const __m128i *)(s + 16));
+        __m128i c = _mm_loadu_si128((const __m128i *)(s + 32));
+        __m128i e = _mm_loadu_si128((const __m128i *)(s + 48));
+        _mm_stream_si128((__m128i *)d, a);
+        _mm_stream_si128((__m128i *)(d + 16), b);
+        _mm_stream_si128((__m128i *)(d + 32), c);
+        _mm_stream_si128((__m128i *)(d + 48), e);
+    }
+    _mm_sfence();
+    __builtin_memcpy(d, s, length);
+}
+#else
+void klife_copy_nontemporal(void *dst, const void *src, size_t length) { __builtin_memcpy(dst, src, length); }
+#endif

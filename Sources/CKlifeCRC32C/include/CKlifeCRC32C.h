@@ -16,3 +16,7 @@ int klife_crc32c_hw_available(void);
 /// Asks the CPU to start loading the cache line holding `address` (a hint: never faults, even for an
 /// invalid address). The producer's encoder issues it a few records ahead of the one it copies.
 static inline void klife_prefetch(const void *_Nullable address) { __builtin_prefetch(address, 0, 3); }
+
+/// Copies `length` bytes with non-temporal stores where the CPU has them (the destination is not read into
+/// the cache first); a plain copy elsewhere.
+void klife_copy_nontemporal(void *_Nonnull dst, const void *_Nonnull src, size_t length);

