@@ -54,6 +54,20 @@ struct ProducerTests {
         brokers: [KafkaBroker(nodeID: 1, host: "127.0.0.1", port: 9092)], controllerID: 1,
         topics: [KafkaTopicMetadata(name: "t", partitions: (0..<3).map { KafkaPartitionMetadata(partition: $0, leaderID: 1) })])
 
+    /// Runs `producer` while `submit` hands it records, and returns what the collector got for each.
+    static func results<Backend>(
+        of producer: Producer<Backend>, count: Int, submit: (ProducerResultCollector) async -> Void
+    ) async -> ProducerResultCollector.Results {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await producer.run() }
+            let collector = ProducerResultCollector(count: count)
+            await submit(collector)
+            let results = await collector.results()
+            group.cancelAll()
+            return results
+        }
+    }
+
     static func router(_ configure: (inout KafkaClient.Configuration) -> Void = { _ in }) -> ProducerRecordRouter {
         var configuration = KafkaClient.Configuration(bootstrapServers: [.init(host: "127.0.0.1", port: 9092)])
         configure(&configuration)
@@ -99,14 +113,9 @@ struct ProducerTests {
             KafkaRecord(topic: "t", partition: 1, value: "e"),
             KafkaRecord(topic: "t", partition: 0, value: "f", timestamp: 1234),
         ]
-        let results = await withTaskGroup(of: Void.self) { group in
-            group.addTask { await producer.run() }
-            let collector = ProducerResultCollector(count: records.count)
+        let results = await Self.results(of: producer, count: records.count) { collector in
             let rejected = await producer.submit(records, router: Self.router()) { .collector(collector, index: $0) }
             for (index, error) in rejected { collector.set(index, .failure(error)) }
-            let results = await collector.results()
-            group.cancelAll()
-            return results
         }
         #expect(results.count == 7)
         let offsets = results.map { try? $0.get().offset }
@@ -129,14 +138,9 @@ struct ProducerTests {
         let producer = Producer(
             configuration: configuration, backend: ScriptedBackend(), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
         let records = (0..<100).map { KafkaRecord(topic: "t", value: "keyless value \($0)") }
-        let results = await withTaskGroup(of: Void.self) { group in
-            group.addTask { await producer.run() }
-            let collector = ProducerResultCollector(count: records.count)
+        let results = await Self.results(of: producer, count: records.count) { collector in
             let rejected = await producer.submit(records, router: Self.router()) { .collector(collector, index: $0) }
             for (index, error) in rejected { collector.set(index, .failure(error)) }
-            let results = await collector.results()
-            group.cancelAll()
-            return results
         }
         // Partition 2 of the scripted broker rejects everything; count where records went either way.
         let partitions = Set(results.map { result -> Int32? in
@@ -233,16 +237,11 @@ struct ProducerTests {
         let route = try #require(ProducerTopicRoute(
             topic: "t", options: .init(), producer: producer, partitioning: partitioning, metadata: Self.metadata, generation: 1))
         let records = (0..<100).map { KafkaRecord(topic: "t", value: "keyless value \($0)") }
-        let results = await withTaskGroup(of: Void.self) { group in
-            group.addTask { await producer.run() }
-            let collector = ProducerResultCollector(count: records.count)
+        let results = await Self.results(of: producer, count: records.count) { collector in
             for (index, record) in records.enumerated() {
                 if case .buffered = producer.submitNow(record, route: route, completion: .collector(collector, index: index)) { continue }
                 collector.set(index, .failure(KafkaError(.invalidArgument, "not buffered")))
             }
-            let results = await collector.results()
-            group.cancelAll()
-            return results
         }
         // Partition 2 of the scripted broker rejects everything; count where records went either way.
         let partitions = Set(results.map { result -> Int32? in
@@ -266,9 +265,7 @@ struct ProducerTests {
         let noPartitioner = try #require(ProducerTopicRoute(
             topic: "t", options: .init(partitioner: "x"), producer: producer, partitioning: partitioning, metadata: Self.metadata,
             generation: 1))
-        let results = await withTaskGroup(of: Void.self) { group in
-            group.addTask { await producer.run() }
-            let collector = ProducerResultCollector(count: 3)
+        let results = await Self.results(of: producer, count: 3) { collector in
             var outcomes: [String] = []
             let records = [
                 KafkaRecord(topic: "t", partition: 0, value: "a", timestamp: 42),
@@ -289,9 +286,6 @@ struct ProducerTests {
                 }
             }
             #expect(outcomes == ["buffered", "buffered", "buffered", "notNow", "notNow"])
-            let results = await collector.results()
-            group.cancelAll()
-            return results
         }
         #expect(try results[0].get().offset == 0)
         #expect(try results[0].get().timestamp == 42)
