@@ -142,6 +142,24 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(15))
     }
 
+    @Test func fetchLaneIsAnExtraConnectionOnTheRequestedEventLoop() async throws {
+        let address = try address(try TestBrokers.tansuBootstrap)
+        let pool = try BrokerConnectionPool(configuration: .init(bootstrapServers: [address]), eventLoopGroup: group, logger: logger)
+        let general = try await pool.connection(to: address)
+        let lane = try await pool.fetchLaneConnection(to: address, lane: 1, eventLoop: general.eventLoop)
+        #expect(lane !== general)
+        #expect(lane.eventLoop === general.eventLoop)
+        // Reused on the next call; another lane is another connection; the general slot is not a lane.
+        #expect(try await pool.fetchLaneConnection(to: address, lane: 1) === lane)
+        let second = try await pool.fetchLaneConnection(to: address, lane: 2, eventLoop: general.eventLoop)
+        #expect(second !== lane && second !== general)
+        #expect(try await pool.connection(to: address) === general)
+        #expect(try await lane.send(MetadataRequest(topics: [])).brokers.count == 1)
+        await pool.shutdown()
+        #expect(!lane.isActive)
+        #expect(!second.isActive)
+    }
+
     @Test func poolReconnectsAfterTheBrokerRestarts() async throws {
         let (tansu, bootstrap) = try await TansuControl.startPrivate(prefix: "klife-conn")
         defer { Task { try? await tansu.stop() } }

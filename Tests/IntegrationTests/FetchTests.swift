@@ -83,6 +83,32 @@ struct FetchTests {
         }
     }
 
+    @Test("8 partitions of 1 MiB make three requests to one broker (two on their own connections), all answered exactly")
+    func requestsOfOneCallOnSeveralConnections() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("fetch-lanes")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 8)
+        for partition: Int32 in 0..<8 {
+            try await RdKafkaTool.produce(
+                bootstrap: bootstrap, topic: topic, records: (0..<5).map { (key: "p\(partition)", value: "v\(partition)-\($0)") },
+                partition: partition)
+        }
+        try await Self.withClient(bootstrap) { client in
+            // 8 x 1 MiB against the default 5,000,000 B per request: two requests; 3 MiB per partition: three
+            // (lanes 0, 1, then 0 again, pipelined). Each round must still answer every partition exactly.
+            for maxBytes in [1 << 20, 3 << 20, 1 << 20] {
+                let positions = (0..<8).map { KafkaFetchPosition(topic: topic, partition: Int32($0), offset: 1) }
+                let results = await client.fetch(positions, options: KafkaFetchOptions(maxBytes: maxBytes))
+                #expect(results.count == 8)
+                for position in positions {
+                    let records = try #require(try results[position]?.get())
+                    #expect(records.map(\.offset) == [1, 2, 3, 4])
+                    #expect(records.map(\.valueString) == (1..<5).map { "v\(position.partition)-\($0)" })
+                }
+            }
+        }
+    }
+
     @Test("fetchAsync delivers to a callback and to an async sequence")
     func fetchAsyncOnTansu() async throws {
         let bootstrap = try TestBrokers.tansuBootstrap

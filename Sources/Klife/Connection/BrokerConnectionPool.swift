@@ -14,6 +14,8 @@ public final class BrokerConnectionPool: Sendable {
     private struct SlotKey: Hashable {
         var address: KafkaConnectionConfiguration.BrokerAddress
         var slot: Int
+        /// An extra fetch connection (``fetchLaneConnection(to:brokerID:lane:eventLoop:)``), not a general slot.
+        var isFetchLane = false
     }
 
     private typealias Slot = ConnectionSlotStateMachine<KafkaConnection, EventLoopFuture<KafkaConnection>>
@@ -73,8 +75,35 @@ public final class BrokerConnectionPool: Sendable {
             }
             return SlotKey(address: address, slot: index)
         }
+        return try await connection(for: key, brokerID: brokerID, eventLoop: nil)
+    }
+
+    /// An extra connection to the broker at `address` for fetch requests, apart from the general slots: a
+    /// broker answers the requests of one connection one after the other (Kafka mutes a connection until
+    /// its response is sent; Tansu serves a connection sequentially), so two fetch requests of one call to
+    /// the same broker are prepared in parallel only on two connections.
+    ///
+    /// Lane connections are opened lazily, reconnect like the general slots, and keep no spare response
+    /// buffer (the broker's general connection does), so a broker still costs one kept buffer.
+    ///
+    /// - Parameters:
+    ///   - lane: which extra connection (1, 2, …; each lane is its own connection).
+    ///   - eventLoop: the event loop a new connection runs on: the general connection's, so that responses
+    ///     of one broker are decoded (and their memory allocated) by one thread.
+    /// - Throws: as ``connection(to:brokerID:slot:)``.
+    public func fetchLaneConnection(
+        to address: KafkaConnectionConfiguration.BrokerAddress, brokerID: Int32? = nil, lane: Int,
+        eventLoop: (any EventLoop)? = nil
+    ) async throws -> KafkaConnection {
+        try await connection(for: SlotKey(address: address, slot: lane, isFetchLane: true), brokerID: brokerID, eventLoop: eventLoop)
+    }
+
+    private func connection(
+        for key: SlotKey, brokerID: Int32?, eventLoop preferredEventLoop: (any EventLoop)?
+    ) async throws -> KafkaConnection {
+        let address = key.address
         while true {
-            let eventLoop = eventLoopGroup.any()
+            let eventLoop = preferredEventLoop ?? eventLoopGroup.any()
             var promise: EventLoopPromise<KafkaConnection>?
             let action = state.withLock { state -> Slot.AcquireAction in
                 if state.isShutDown { return .fail(KafkaError(.clientNotRunning, "the connection pool is shut down")) }
@@ -93,7 +122,7 @@ public final class BrokerConnectionPool: Sendable {
                     _ = state.slots[key]?.connectionClosed(connection, now: .now(), using: &state.random)
                 }
             case .connect:
-                return try await dial(key: key, brokerID: brokerID, promise: promise!)
+                return try await dial(key: key, brokerID: brokerID, eventLoop: preferredEventLoop, promise: promise!)
             case .wait(let future):
                 do {
                     return try await future.get()
@@ -123,12 +152,13 @@ public final class BrokerConnectionPool: Sendable {
     }
 
     private func dial(
-        key: SlotKey, brokerID: Int32?, promise: EventLoopPromise<KafkaConnection>
+        key: SlotKey, brokerID: Int32?, eventLoop: (any EventLoop)?, promise: EventLoopPromise<KafkaConnection>
     ) async throws -> KafkaConnection {
         do {
             let connection = try await KafkaConnection.connect(
                 to: key.address, brokerID: brokerID, configuration: configuration, versionPolicy: versionPolicy,
-                tlsContext: tlsContext, eventLoopGroup: eventLoopGroup, logger: logger
+                tlsContext: tlsContext, eventLoopGroup: eventLoopGroup, eventLoop: eventLoop,
+                keepsSpareFrameBuffer: !key.isFetchLane, logger: logger
             )
             let kept = state.withLock { $0.slots[key]?.connectSucceeded(connection, now: .now()) ?? false }
             guard kept else {

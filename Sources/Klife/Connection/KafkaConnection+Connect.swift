@@ -25,6 +25,8 @@ extension KafkaConnection {
         versionPolicy: KafkaAPIVersionPolicy = .default,
         tlsContext: NIOSSLContext? = nil,
         eventLoopGroup: any EventLoopGroup,
+        eventLoop preferredEventLoop: (any EventLoop)? = nil,
+        keepsSpareFrameBuffer: Bool = true,
         logger: Logger
     ) async throws -> KafkaConnection {
         var logger = logger
@@ -35,7 +37,7 @@ extension KafkaConnection {
         // One budget for TCP connect, TLS, ApiVersions and SASL together.
         let deadline = NIODeadline.now() + TimeAmount(configuration.connectTimeout)
         let tlsContext = try configuration.tls.map { tls in try tlsContext ?? makeTLSContext(tls) }
-        let eventLoop = eventLoopGroup.next()
+        let eventLoop = preferredEventLoop ?? eventLoopGroup.next()
         let closeReason = eventLoop.makePromise(of: KafkaError.self)
         let maxFrameBytes = configuration.maxFrameBytes
         let handlerLogger = logger
@@ -54,7 +56,7 @@ extension KafkaConnection {
                             NIOSSLClientHandler(context: tlsContext, serverHostname: isIPAddress ? nil : address.host)
                         )
                     }
-                    try pipeline.addHandler(KafkaFrameHandler(maxFrameBytes: maxFrameBytes))
+                    try pipeline.addHandler(KafkaFrameHandler(maxFrameBytes: maxFrameBytes, keepsSpareFrameBuffer: keepsSpareFrameBuffer))
                     try pipeline.addHandler(KafkaChannelHandler(peer: peer, logger: handlerLogger, closeReason: closeReason))
                 }
             }

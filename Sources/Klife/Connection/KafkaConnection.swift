@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// One TCP (optionally TLS) connection to one broker, with ApiVersions negotiated and SASL done.
 ///
@@ -35,6 +36,11 @@ public final class KafkaConnection: Sendable {
     let metrics: KafkaMetrics
     /// Large request-frame buffers the socket has finished with, for the next Produce frame.
     let frameBuffers = FrameBufferRecycler()
+    /// Whether the last fetch response decoded from this connection held compressed batches. A fetch call
+    /// then keeps its requests to this broker on this one connection instead of spreading them over fetch
+    /// lanes (see ``FetchExecutor``): answered one after the other, each response's frame is freed once its
+    /// batches are decompressed and the next response reuses that memory.
+    let lastFetchWasCompressed = Atomic<Bool>(false)
 
     init(
         address: KafkaConnectionConfiguration.BrokerAddress, brokerID: Int32?, versions: KafkaNegotiatedVersions,

@@ -13,7 +13,9 @@ import NIOCore
 /// The buffer of the last large split frame is kept and reused for the next one once nothing else holds it
 /// (the records fetched from it are gone): a steady stream of large responses then writes into memory that
 /// is already mapped instead of faulting in fresh pages for every response. A connection therefore keeps
-/// at most one such buffer (the size of a recent large response) between responses.
+/// at most one such buffer (the size of a recent large response) between responses. A connection created
+/// with `keepsSpare: false` keeps none (an extra fetch connection to a broker, see ``FetchExecutor``: one kept
+/// buffer per broker, as with a single connection, keeps glibc's large-block pattern the same).
 ///
 /// A negative size or one above `maxFrameBytes` throws ``KafkaError/Code/frameTooLarge`` before anything
 /// is allocated for it, so a hostile or confused peer cannot make us allocate.
@@ -34,10 +36,16 @@ struct KafkaFrameAssembler {
     static let streamingThreshold = 1 << 20
     /// Whether `partial` is filled with non-temporal stores.
     private var streams = false
+    /// Whether the buffer of the last large split frame is kept for reuse.
+    let keepsSpare: Bool
 
-    init(maxFrameBytes: Int) {
+    init(maxFrameBytes: Int, keepsSpare: Bool = true) {
         self.maxFrameBytes = maxFrameBytes
+        self.keepsSpare = keepsSpare
     }
+
+    /// Whether a large frame's buffer is kept for reuse now (tests).
+    var holdsSpareBuffer: Bool { spare != nil }
 
     /// Bytes of an unfinished frame (prefix included) held back, waiting for more input.
     var bufferedBytes: Int { prefixBytes + (partial?.readableBytes ?? 0) }
@@ -71,7 +79,7 @@ struct KafkaFrameAssembler {
                 if missing == 0 {
                     let frame = partial.take()!
                     // Kept only now that it is full: a second reference while filling would force a copy.
-                    if frame.capacity >= Self.reuseThreshold { spare = frame }
+                    if keepsSpare && frame.capacity >= Self.reuseThreshold { spare = frame }
                     return frame
                 }
                 return nil

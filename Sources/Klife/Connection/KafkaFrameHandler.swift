@@ -12,8 +12,8 @@ final class KafkaFrameHandler: ChannelInboundHandler {
     private var assembler: KafkaFrameAssembler
     private var failed = false
 
-    init(maxFrameBytes: Int) {
-        assembler = KafkaFrameAssembler(maxFrameBytes: maxFrameBytes)
+    init(maxFrameBytes: Int, keepsSpareFrameBuffer: Bool = true) {
+        assembler = KafkaFrameAssembler(maxFrameBytes: maxFrameBytes, keepsSpare: keepsSpareFrameBuffer)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

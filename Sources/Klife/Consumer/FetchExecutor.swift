@@ -17,6 +17,13 @@ struct FetchExecutor: Sendable {
     typealias Results = [KafkaFetchPosition: Result<Output, KafkaError>]
     typealias Outcomes = [KafkaFetchPosition: FetchCallStateMachine<Output>.PartitionOutcome]
 
+    /// Connections one call spreads its requests to a broker over: the general one, then extra fetch
+    /// connections (``BrokerConnectionPool/fetchLaneConnection(to:brokerID:lane:eventLoop:)``). A broker
+    /// serves one connection's requests one after the other, so the two requests that 8 partitions of 1 MiB
+    /// make (above `maxBytesPerRequest`) used to wait for each other on the broker; on two connections it
+    /// prepares them in parallel. The data in flight is the same (both requests were in flight together).
+    static let fetchLanesPerBroker = 2
+
     func run(_ positions: [KafkaFetchPosition], maxBytes: Int) async -> Results {
         let partitionMaxBytes = Int32(clamping: maxBytes)
         var machine = FetchCallStateMachine<Output>(
@@ -32,8 +39,13 @@ struct FetchExecutor: Sendable {
             while true {
                 switch action {
                 case .send(let requests):
+                    var sentToBroker: [Int32: Int] = [:]
                     for request in requests {
-                        group.addTask { (request.id, await self.perform(request)) }
+                        // The k-th request of this batch to a broker goes on its k-th connection (see
+                        // `fetchLanesPerBroker`), so that the broker prepares them in parallel.
+                        let lane = sentToBroker[request.brokerID, default: 0] % Self.fetchLanesPerBroker
+                        sentToBroker[request.brokerID, default: 0] += 1
+                        group.addTask { (request.id, await self.perform(request, lane: lane)) }
                     }
                     action = .wait
                 case .wait:
@@ -68,21 +80,35 @@ struct FetchExecutor: Sendable {
     /// are allocated by the same thread for every response. Decoded on whichever pool thread resumed,
     /// successive responses spread over several malloc arenas, each keeping a response's worth of freed
     /// memory: 10 KB zstd records took 13 MB more peak RSS and 25% more CPU (page faults).
-    private func perform(_ request: BrokerFetchRequest) async -> Result<Outcomes, KafkaError> {
+    private func perform(_ request: BrokerFetchRequest, lane: Int) async -> Result<Outcomes, KafkaError> {
+        let general: KafkaConnection
         let connection: KafkaConnection
         do {
-            connection = try await cluster.connection(toBroker: request.brokerID)
+            (general, connection) = try await self.connection(toBroker: request.brokerID, lane: lane)
         } catch let error as KafkaError {
             return .failure(error)
         } catch {
             return .failure(KafkaError(.brokerError, "Fetch to broker \(request.brokerID) failed: \(error)", isRetriable: true, underlying: error))
         }
         return await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: connection.eventLoop)) {
-            await perform(request, on: connection)
+            await perform(request, on: connection, general: general)
         }
     }
 
-    private func perform(_ request: BrokerFetchRequest, on connection: KafkaConnection) async -> Result<Outcomes, KafkaError> {
+    /// Lane 0 is the broker's general connection; a higher lane is an extra fetch connection on the same
+    /// event loop (responses of one broker decoded by one thread, see ``perform(_:lane:)``).
+    /// Compressed data goes on the general connection alone (see ``KafkaConnection/lastFetchWasCompressed``).
+    private func connection(toBroker brokerID: Int32, lane: Int) async throws -> (general: KafkaConnection, lane: KafkaConnection) {
+        let general = try await cluster.connection(toBroker: brokerID)
+        guard lane > 0, !general.lastFetchWasCompressed.load(ordering: .relaxed),
+            let broker = cluster.metadata.broker(brokerID)
+        else { return (general, general) }
+        let laneConnection = try await cluster.pool.fetchLaneConnection(
+            to: broker.address, brokerID: brokerID, lane: lane, eventLoop: general.eventLoop)
+        return (general, laneConnection)
+    }
+
+    private func perform(_ request: BrokerFetchRequest, on connection: KafkaConnection, general: KafkaConnection) async -> Result<Outcomes, KafkaError> {
         do {
             guard let negotiated = connection.negotiatedVersion(for: FetchRequest.self) else {
                 throw KafkaError(.unsupportedByBroker, "broker \(request.brokerID) supports no usable Fetch version")
@@ -105,6 +131,10 @@ struct FetchExecutor: Sendable {
                     "request.topics": "\(request.topics.map { "\($0.name)/\($0.topicID)" })",
                 ])
             }
+            // Remembered on the broker's general connection (a lane's responses count for their broker);
+            // a response without records leaves it as it was.
+            var compressed: Bool?
+            defer { if let compressed { general.lastFetchWasCompressed.store(compressed, ordering: .relaxed) } }
             for (position, data) in matched {
                 if data.errorCode != 0 {
                     outcomes[position] = .errorCode(data.errorCode)
@@ -121,6 +151,9 @@ struct FetchExecutor: Sendable {
                             .init(producerID: $0.producerId, firstOffset: $0.firstOffset)
                         })
                     outcomes[position] = .delivered(output)
+                    if let first = output.records.first, compressed != true {
+                        compressed = (first.batchAttributes?.compression ?? .none) != .none
+                    }
                     cluster.metrics.recordFetchedPartition(position, records: output.records.count, bytes: data.records?.readableBytes ?? 0, highWatermark: data.highWatermark)
                 } catch let error as KafkaError {
                     outcomes[position] = .failed(error)

@@ -136,6 +136,23 @@ import Testing
         #expect(second.readableBytesView.allSatisfy { $0 == 2 })
     }
 
+    @Test func assemblerWithoutSpareKeepsNoBuffer() throws {
+        let size = KafkaFrameAssembler.reuseThreshold + 10
+        var keeping = KafkaFrameAssembler(maxFrameBytes: 1 << 20)
+        var notKeeping = KafkaFrameAssembler(maxFrameBytes: 1 << 20, keepsSpare: false)
+        _ = try splitLargeFrame(&keeping, size: size, fill: 1)
+        let frame = try splitLargeFrame(&notKeeping, size: size, fill: 1)
+        #expect(keeping.holdsSpareBuffer)
+        #expect(!notKeeping.holdsSpareBuffer)
+        #expect(frame.readableBytes == size)
+        #expect(frame.readableBytesView.allSatisfy { $0 == 1 })
+        // It still assembles the next frame.
+        let second = try splitLargeFrame(&notKeeping, size: size - 5, fill: 2)
+        #expect(second.readableBytes == size - 5)
+        #expect(second.readableBytesView.allSatisfy { $0 == 2 })
+        #expect(!notKeeping.holdsSpareBuffer)
+    }
+
     @Test func heldLargeFrameIsNeitherReusedNorOverwritten() throws {
         let size = KafkaFrameAssembler.reuseThreshold * 3
         var assembler = KafkaFrameAssembler(maxFrameBytes: 1 << 20)
