@@ -22,6 +22,7 @@ struct FetchExecutor: Sendable {
     /// serves one connection's requests one after the other, so the two requests that 8 partitions of 1 MiB
     /// make (above `maxBytesPerRequest`) used to wait for each other on the broker; on two connections it
     /// prepares them in parallel. The data in flight is the same (both requests were in flight together).
+    /// Only for uncompressed data (see ``connection(toBroker:lane:)``).
     static let fetchLanesPerBroker = 2
 
     func run(_ positions: [KafkaFetchPosition], maxBytes: Int) async -> Results {
@@ -97,10 +98,11 @@ struct FetchExecutor: Sendable {
 
     /// Lane 0 is the broker's general connection; a higher lane is an extra fetch connection on the same
     /// event loop (responses of one broker decoded by one thread, see ``perform(_:lane:)``).
-    /// Compressed data goes on the general connection alone (see ``KafkaConnection/lastFetchWasCompressed``).
+    /// Until a response has shown uncompressed data, and after one with compressed batches, all requests go
+    /// on the general connection (see ``KafkaConnection/lastFetchWasUncompressed``).
     private func connection(toBroker brokerID: Int32, lane: Int) async throws -> (general: KafkaConnection, lane: KafkaConnection) {
         let general = try await cluster.connection(toBroker: brokerID)
-        guard lane > 0, !general.lastFetchWasCompressed.load(ordering: .relaxed),
+        guard lane > 0, general.lastFetchWasUncompressed.load(ordering: .relaxed),
             let broker = cluster.metadata.broker(brokerID)
         else { return (general, general) }
         let laneConnection = try await cluster.pool.fetchLaneConnection(
@@ -134,7 +136,7 @@ struct FetchExecutor: Sendable {
             // Remembered on the broker's general connection (a lane's responses count for their broker);
             // a response without records leaves it as it was.
             var compressed: Bool?
-            defer { if let compressed { general.lastFetchWasCompressed.store(compressed, ordering: .relaxed) } }
+            defer { if let compressed { general.lastFetchWasUncompressed.store(!compressed, ordering: .relaxed) } }
             for (position, data) in matched {
                 if data.errorCode != 0 {
                     outcomes[position] = .errorCode(data.errorCode)
