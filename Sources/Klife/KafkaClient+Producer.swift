@@ -54,16 +54,18 @@ extension KafkaClient {
     ///   ``KafkaError/Code/invalidArgument`` (unknown partitioner, illegal topic name),
     ///   ``KafkaError/Code/cancelled``. The callback is then not called.
     public func produceAsync(
-        _ record: KafkaRecord, options: KafkaProduceOptions = .init(),
-        callback: (@Sendable (Result<KafkaRecord, KafkaError>) -> Void)? = nil
+        _ record: consuming KafkaRecord, options: KafkaProduceOptions = .init(),
+        callback: consuming (@Sendable (Result<KafkaRecord, KafkaError>) -> Void)? = nil
     ) async throws {
         if produceTracer != nil,
            let traced = await produceAsyncInSpan(record, options: options, callback: callback) {
             return try traced.get()
         }
-        let completion = callback.map { ProducerCompletion.callback($0) } ?? .none
+        // `record` and `callback` are the caller's to give (consuming): their key, value, headers and callback
+        // move into the engine without reference counting per record.
+        var completion = callback.take().map { ProducerCompletion.callback($0) } ?? .none
         // The usual case, buffered at once without suspending: no async call chain per record.
-        switch submitNow(record, options: options, completion: completion) {
+        switch submitNow(&record, options: options, completion: &completion) {
         case .buffered: return
         case .rejected(let error): throw error
         case .notNow: break
@@ -142,13 +144,15 @@ extension KafkaClient {
     /// exists and has buffer space. Otherwise ``ProducerSubmitNow/notNow`` (nothing was buffered and the
     /// completion will not be called): ``submitToProducers(_:options:completion:)`` then does it all,
     /// including the errors.
-    func submitNow(_ record: KafkaRecord, options: KafkaProduceOptions, completion: ProducerCompletion) -> ProducerSubmitNow {
+    /// When buffered, the record's key, value and headers and the completion have moved into the engine;
+    /// otherwise both are as given.
+    func submitNow(_ record: inout KafkaRecord, options: KafkaProduceOptions, completion: inout ProducerCompletion) -> ProducerSubmitNow {
         guard (try? requireRunning()) != nil else { return .notNow }
         // The usual case: a route of the current metadata for this topic and call shape is remembered.
         let route = producerLookup.route(topic: record.topic, options: options, generation: cluster.metadataGeneration)
             ?? makeRoute(topic: record.topic, options: options)
         if let route {
-            return route.producer.submitNow(record, route: route, completion: completion)
+            return route.producer.submitNow(&record, route: route, completion: &completion)
         }
         return submitNowWithoutRoute(record, options: options, completion: completion)
     }

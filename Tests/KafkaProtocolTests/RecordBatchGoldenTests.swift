@@ -41,6 +41,44 @@ struct RecordBatchGoldenTests {
         #expect(Array(batch.readableBytesView) == Array(RecordBatchTestSupport.buffer(hex: Self.smallBatch).readableBytesView))
     }
 
+    @Test("raw-bytes append writes the documented bytes of a headerless record")
+    func encodeSmallBatchWithRawBytes() throws {
+        var writer = RecordBatchWriter()
+        writer.append(
+            key: ByteBuffer(string: "k"), value: nil,
+            headers: [RecordHeader(key: "h", value: ByteBuffer(string: "v")), RecordHeader(key: "h", value: nil)],
+            timestamp: Self.baseTimestamp)
+        let empty = ByteBuffer()
+        empty.withUnsafeReadableBytes { emptyValue in
+            writer.append(keyBytes: nil, valueBytes: emptyValue, timestamp: Self.baseTimestamp + 5)
+        }
+        #expect(writer.encodedSize == 83)
+        let batch = try writer.finish()
+        #expect(Array(batch.readableBytesView) == Array(RecordBatchTestSupport.buffer(hex: Self.smallBatch).readableBytesView))
+    }
+
+    @Test("raw-bytes append and ByteBuffer append write the same batch", arguments: [KafkaCompressionCodec.none, .lz4])
+    func rawBytesAppendMatchesBufferAppend(compression: KafkaCompressionCodec) throws {
+        // Lengths on both sides of the one/two/three-byte varint boundaries; null, empty and filled fields.
+        let sizes = [0, 1, 63, 64, 65, 8191, 8192, 8193, 100]
+        var byBuffer = RecordBatchWriter(producerId: 5, producerEpoch: 1, baseSequence: 3, compression: compression)
+        var byAddress = RecordBatchWriter(producerId: 5, producerEpoch: 1, baseSequence: 3, compression: compression)
+        for (index, size) in sizes.enumerated() {
+            let key: ByteBuffer? = index % 3 == 0 ? nil : ByteBuffer(repeating: UInt8(index), count: sizes[(index + 4) % sizes.count])
+            let value: ByteBuffer? = index == 5 ? nil : ByteBuffer(repeating: 0x61 &+ UInt8(index), count: size)
+            let timestamp = Self.baseTimestamp + Int64(index) * 1_000_003 - 7
+            byBuffer.append(key: key, value: value, timestamp: timestamp)
+            func address(_ buffer: ByteBuffer?, _ body: (UnsafeRawBufferPointer?) -> Void) {
+                if let buffer { buffer.withUnsafeReadableBytes { body($0) } } else { body(nil) }
+            }
+            address(key) { keyBytes in address(value) { valueBytes in
+                byAddress.append(keyBytes: keyBytes, valueBytes: valueBytes, timestamp: timestamp)
+            } }
+            #expect(byAddress.encodedSize == byBuffer.encodedSize, "record \(index)")
+        }
+        #expect(try byAddress.finish() == (try byBuffer.finish()))
+    }
+
     @Test("reader decodes every field of the small batch")
     func decodeSmallBatch() throws {
         var reader = RecordBatchReader(records: RecordBatchTestSupport.buffer(hex: Self.smallBatch))

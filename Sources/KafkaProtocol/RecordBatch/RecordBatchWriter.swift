@@ -151,6 +151,80 @@ public struct RecordBatchWriter: Sendable {
         if timestamp > maxTimestamp { maxTimestamp = timestamp }
     }
 
+    /// ``append(key:value:headers:timestamp:)`` for a record without headers whose key and value are given
+    /// as the addresses of their bytes (nil: null), valid for the call.
+    ///
+    /// For a caller whose `ByteBuffer`s sit in storage it can only read through a pointer (a producer's
+    /// pending records): passing such a buffer on copies it, a retain and a release per record; reading its
+    /// address copies nothing.
+    public mutating func append(keyBytes key: UnsafeRawBufferPointer?, valueBytes value: UnsafeRawBufferPointer?, timestamp: Int64) {
+        precondition(!finished, "RecordBatchWriter.append after finish()")
+        let base: Int64
+        if let baseTimestamp {
+            base = baseTimestamp
+        } else {
+            base = timestamp
+            baseTimestamp = timestamp
+        }
+        let timestampDelta = timestamp &- base
+        // attributes, deltas, key, value, header count 0
+        let bodySize = 1 + ByteBuffer.kafkaVarintSize(timestampDelta) + ByteBuffer.kafkaVarintSize(Int64(recordCount))
+            + Self.bytesFieldSize(key) + Self.bytesFieldSize(value) + 1
+        let total = ByteBuffer.kafkaVarintSize(Int64(bodySize)) + bodySize
+        if compression == .none {
+            Self.write(
+                into: &buffer, total: total, bodySize: bodySize, timestampDelta: timestampDelta, offsetDelta: recordCount,
+                key: key, value: value)
+        } else {
+            Self.write(
+                into: &uncompressed, total: total, bodySize: bodySize, timestampDelta: timestampDelta,
+                offsetDelta: recordCount, key: key, value: value)
+        }
+        recordCount &+= 1
+        if timestamp > maxTimestamp { maxTimestamp = timestamp }
+    }
+
+    @inline(__always)
+    private static func bytesFieldSize(_ bytes: UnsafeRawBufferPointer?) -> Int {
+        guard let bytes else { return 1 }
+        return ByteBuffer.kafkaVarintSize(Int64(bytes.count)) + bytes.count
+    }
+
+    /// A headerless record of `total` bytes from raw key and value bytes.
+    @inline(__always)
+    private static func write(
+        into buffer: inout ByteBuffer, total: Int, bodySize: Int, timestampDelta: Int64, offsetDelta: Int32,
+        key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?
+    ) {
+        _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
+            var p = out.baseAddress!
+            p = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(Int64(bodySize)))
+            p.storeBytes(of: 0, as: UInt8.self)  // record attributes
+            p += 1
+            p = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(timestampDelta))
+            p = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(Int64(offsetDelta)))
+            p = putBytes(p, key)
+            p = putBytes(p, value)
+            p.storeBytes(of: 0, as: UInt8.self)  // header count: zigzag(0)
+            return total
+        }
+    }
+
+    /// Varint-length-prefixed raw bytes (-1 for nil).
+    @inline(__always)
+    private static func putBytes(_ p: UnsafeMutableRawPointer, _ bytes: UnsafeRawBufferPointer?) -> UnsafeMutableRawPointer {
+        guard let bytes else { return RecordWireFormat.putVarint(p, 1) }  // zigzag(-1)
+        let after = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(Int64(bytes.count)))
+        if bytes.count > 0 { after.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+        return after + bytes.count
+    }
+
+    /// ``prefetch(key:value:)`` for bytes given by address (see ``append(keyBytes:valueBytes:timestamp:)``).
+    public static func prefetch(keyBytes key: UnsafeRawBufferPointer?, valueBytes value: UnsafeRawBufferPointer?) {
+        if let key { prefetch(raw: key) }
+        if let value { prefetch(raw: value) }
+    }
+
     /// Starts loading a record's key and value bytes into the CPU cache (a hint; no effect on the output).
     ///
     /// Call it a few records ahead of ``append(key:value:headers:timestamp:)`` when the records' bytes were
@@ -164,15 +238,19 @@ public struct RecordBatchWriter: Sendable {
     @inline(__always)
     private static func prefetch(_ bytes: ByteBuffer?) {
         guard let bytes, bytes.readableBytes > 0 else { return }
-        bytes.withUnsafeReadableBytes { raw in
-            let base = raw.baseAddress!
-            var offset = 0
-            while offset < min(raw.count, 512) {
-                klife_prefetch(base + offset)
-                offset += 64
-            }
-            klife_prefetch(base + raw.count - 1)  // the last line, when the bytes straddle one more
+        bytes.withUnsafeReadableBytes { raw in prefetch(raw: raw) }
+    }
+
+    @inline(__always)
+    private static func prefetch(raw: UnsafeRawBufferPointer) {
+        guard raw.count > 0 else { return }
+        let base = raw.baseAddress!
+        var offset = 0
+        while offset < min(raw.count, 512) {
+            klife_prefetch(base + offset)
+            offset += 64
         }
+        klife_prefetch(base + raw.count - 1)  // the last line, when the bytes straddle one more
     }
 
     /// One record of `total` bytes: one capacity check, then raw stores.

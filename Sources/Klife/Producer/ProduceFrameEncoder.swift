@@ -71,6 +71,15 @@ enum ProduceFrameEncoder {
         value < 1 << 7 ? 1 : value < 1 << 14 ? 2 : value < 1 << 21 ? 3 : value < 1 << 28 ? 4 : 5
     }
 
+    /// The address of `buffer`'s readable bytes (nil for nil), for as long as the caller keeps the buffer.
+    @inline(__always)
+    private static func bytes(of buffer: borrowing ByteBuffer?) -> UnsafeRawBufferPointer? {
+        switch buffer {
+        case .some(let bytes): bytes.withUnsafeReadableBytes { $0 }
+        case .none: nil
+        }
+    }
+
     /// Appends the `records` field (length, then the batch) to `frame` and returns the batch's encoded
     /// length. The frame is moved into the batch writer and back, never shared while written: a second
     /// reference at a write would copy the whole frame (it did, twice per batch: ~10% of the producer's
@@ -90,7 +99,10 @@ enum ProduceFrameEncoder {
         var writer = RecordBatchWriter(
             buffer: consume moved, producerId: batch.producerID, producerEpoch: batch.producerEpoch,
             baseSequence: batch.baseSequence, compression: compression)
-        // Elements are read in place (a `for pending in` loop would copy each one, with its reference counts).
+        // Elements are read in place (a `for pending in` loop would copy each one, with its reference counts),
+        // and a headerless record's key and value go to the writer as the addresses of their bytes: passing
+        // the `ByteBuffer`s on would copy them (a retain and a release each, twice with the prefetch). The
+        // addresses stay valid while `batch` (which holds the buffers) is borrowed here.
         batch.records.withUnsafeBufferPointer { records in
             for position in records.indices {
                 // The values were written milliseconds ago (linger): start loading a later record's bytes now
@@ -98,10 +110,13 @@ enum ProduceFrameEncoder {
                 // stalled on the first load of the value).
                 let ahead = position &+ Self.prefetchDistance
                 if ahead < records.count {
-                    RecordBatchWriter.prefetch(key: records[ahead].entry.key, value: records[ahead].entry.value)
+                    RecordBatchWriter.prefetch(
+                        keyBytes: Self.bytes(of: records[ahead].entry.key), valueBytes: Self.bytes(of: records[ahead].entry.value))
                 }
                 if records[position].entry.headers.isEmpty {
-                    writer.append(key: records[position].entry.key, value: records[position].entry.value, timestamp: records[position].entry.timestamp)
+                    writer.append(
+                        keyBytes: Self.bytes(of: records[position].entry.key),
+                        valueBytes: Self.bytes(of: records[position].entry.value), timestamp: records[position].entry.timestamp)
                 } else {
                     writer.append(
                         key: records[position].entry.key, value: records[position].entry.value,

@@ -100,10 +100,10 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
             return .rejected(error as? KafkaError ?? KafkaError(.invalidArgument, "\(error)"))
         }
         let size = ProducerEntry.estimatedSize(of: record)
-        let entry = ProducerEntry(
+        var entry: ProducerEntry? = ProducerEntry(
             key: record.key, value: record.value, headers: record.headers,
             timestamp: record.timestamp ?? Self.wallClockMilliseconds(), completion: completion)
-        guard driver.appendNow(consume entry, size: size, to: route.topicPartition, leader: route.leader) else {
+        guard driver.appendNow(&entry, size: size, to: route.topicPartition, leader: route.leader) else {
             return .notNow
         }
         if record.partition == nil && record.key == nil {
@@ -116,6 +116,17 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
     /// buffer space right now; never waits. A record the route cannot place (partition out of range, no
     /// partitioner) is ``ProducerSubmitNow/notNow``: the general path then reports why.
     func submitNow(_ record: KafkaRecord, route: ProducerTopicRoute<Backend>, completion: ProducerCompletion) -> ProducerSubmitNow {
+        var record = record
+        var completion = completion
+        return submitNow(&record, route: route, completion: &completion)
+    }
+
+    /// ``submitNow(_:route:completion:)`` that moves the record's key, value and headers and the completion
+    /// into the engine (no reference counting per record): when buffered, `record` is left without them and
+    /// `completion` is ``ProducerCompletion/none``; otherwise (``ProducerSubmitNow/notNow``) both are as given.
+    func submitNow(
+        _ record: inout KafkaRecord, route: ProducerTopicRoute<Backend>, completion: inout ProducerCompletion
+    ) -> ProducerSubmitNow {
         let partition: Int32
         if let explicit = record.partition {
             guard explicit >= 0 && explicit < route.partitionCount else { return .notNow }
@@ -126,13 +137,27 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
             guard partition >= 0 && partition < route.partitionCount else { return .notNow }
         }
         let size = ProducerEntry.estimatedSize(of: record)
-        let entry = ProducerEntry(
-            key: record.key, value: record.value, headers: record.headers,
-            timestamp: record.timestamp ?? Self.wallClockMilliseconds(), completion: completion)
+        let keyless = record.partition == nil && record.key == nil
+        let timestamp = record.timestamp ?? Self.wallClockMilliseconds()
+        var headers: [KafkaRecord.Header] = []
+        swap(&headers, &record.headers)
+        var taken = ProducerCompletion.none
+        swap(&taken, &completion)
+        var entry: ProducerEntry? = ProducerEntry(
+            key: record.key.take(), value: record.value.take(), headers: headers, timestamp: timestamp, completion: taken)
         guard driver.appendNow(
-            consume entry, size: size, to: ProducerTopicPartition(route.topic, partition), leader: route.leader(of: partition))
-        else { return .notNow }
-        if record.partition == nil && record.key == nil, let partitioner = route.partitioner,
+            &entry, size: size, to: ProducerTopicPartition(route.topic, partition), leader: route.leader(of: partition))
+        else {
+            // Refused (buffer full, producer stopped): the caller gets its record and completion back.
+            if var refused = entry.take() {
+                record.key = refused.key.take()
+                record.value = refused.value.take()
+                swap(&record.headers, &refused.headers)
+                swap(&completion, &refused.completion)
+            }
+            return .notNow
+        }
+        if keyless, let partitioner = route.partitioner,
            route.noteKeyless(size: size, batchSize: configuration.batchSizeBytes) {
             partitioner.onNewBatch(topic: route.topic, previousPartition: partition, partitionCount: route.partitionCount)
         }

@@ -292,11 +292,12 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
 
     /// Appends one record if there is buffer space now (and no earlier caller waits for space); false when
     /// it was not appended (buffer full or producer stopped): the caller then goes through ``append(_:)``.
-    func appendNow(_ entry: consuming Entry, size: Int, to topicPartition: ProducerTopicPartition, leader: Int32?) -> Bool {
-        var entry: Entry? = consume entry  // moved into the machine below, not copied
-        return update { state -> (Bool, Machine.Output) in
+    /// `entry` is taken (left nil) only when appended; a refused one stays with the caller.
+    func appendNow(_ entry: inout Entry?, size: Int, to topicPartition: ProducerTopicPartition, leader: Int32?) -> Bool {
+        update { state -> (Bool, Machine.Output) in
             var output = Machine.Output()
-            guard !state.isStopped else { return (false, output) }
+            // Checked before the entry is taken: a refused entry stays with the caller (its record is given back).
+            guard !state.isStopped, state.machine.hasBufferRoom(forBytes: size) else { return (false, output) }
             switch state.machine.append(entry.take()!, size: size, to: topicPartition, leader: leader, now: .now(), reserved: false) {
             case .appended(let wake):
                 if let wake { output.wake.append(wake) }

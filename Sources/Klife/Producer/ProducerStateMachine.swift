@@ -160,6 +160,13 @@ extension ProducerStateMachine.SinkAction: Sendable where Entry: Sendable {}
 // MARK: - Appending records
 
 extension ProducerStateMachine {
+    /// Whether an unreserved ``append(_:size:to:leader:now:reserved:)`` of `size` bytes would be buffered now
+    /// (not ``AppendResult/bufferFull``): lets a caller keep its record until it is sure to be taken.
+    func hasBufferRoom(forBytes size: Int) -> Bool {
+        bufferWaiters.isEmpty && !(bufferedBytes > 0 && bufferedBytes + size > configuration.maxBufferedBytes)
+            && bufferedRecords + reservedRecords < configuration.maxBufferedRecords
+    }
+
     /// Appends one record to its partition's buffer.
     ///
     /// - Parameters:
@@ -172,10 +179,7 @@ extension ProducerStateMachine {
         now: @autoclosure () -> NIODeadline, reserved: Bool = false
     ) -> AppendResult {
         if !reserved {
-            if !bufferWaiters.isEmpty || (bufferedBytes > 0 && bufferedBytes + size > configuration.maxBufferedBytes)
-                || bufferedRecords + reservedRecords >= configuration.maxBufferedRecords {
-                return .bufferFull
-            }
+            guard hasBufferRoom(forBytes: size) else { return .bufferFull }
             bufferedBytes += size
         } else {
             reservedRecords -= 1

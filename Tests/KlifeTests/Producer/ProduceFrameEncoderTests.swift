@@ -12,8 +12,9 @@ struct ProduceFrameEncoderTests {
             let records = (0..<count).map { index -> ProducerPendingRecord<ProducerEntry> in
                 var record = KafkaRecord(
                     topic: topic, partition: partition,
-                    key: index % 3 == 0 ? nil : ByteBuffer(string: "key-\(index)"),
-                    value: index % 5 == 4 ? nil : ByteBuffer(string: String(repeating: compressible ? "a" : "v\(index)", count: 20 + index)))
+                    key: index % 3 == 0 ? nil : index % 7 == 2 ? ByteBuffer() : ByteBuffer(string: "key-\(index)"),
+                    value: index % 5 == 4 ? nil : index % 11 == 3 ? ByteBuffer()
+                        : ByteBuffer(string: String(repeating: compressible ? "a" : "v\(index)", count: 20 + index)))
                 record.timestamp = 1_700_000_000_000 + Int64(index)
                 if index % 4 == 1 {
                     record.headers = [.init(key: "h", value: ByteBuffer(string: "x")), .init(key: "null", value: ByteBuffer?.none)]

@@ -254,6 +254,41 @@ struct ProducerTests {
         #expect(partitions.count > 1)
     }
 
+    /// `submitNow(&record, ...)` moves key, value, headers and completion into the engine only when it buffers
+    /// the record: one refused for buffer space comes back whole, for the waiting path to send.
+    @Test func aRecordRefusedForBufferSpaceKeepsItsFieldsAndCompletion() async throws {
+        var configuration = KafkaProducerConfiguration(name: "p", linger: .seconds(30))
+        configuration.enableIdempotence = false
+        configuration.maxBufferedRecords = 1
+        let producer = Producer(
+            configuration: configuration, backend: ScriptedBackend(), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        let partitioning = ProducerPartitioning(KafkaClient.Configuration(bootstrapServers: [.init(host: "127.0.0.1", port: 9092)]))
+        let route = try #require(ProducerTopicRoute(
+            topic: "t", options: .init(), producer: producer, partitioning: partitioning, metadata: Self.metadata, generation: 1))
+        var buffered = KafkaRecord(topic: "t", partition: 0, key: "k0", value: "a")
+        var none = ProducerCompletion.none
+        guard case .buffered = producer.submitNow(&buffered, route: route, completion: &none) else {
+            Issue.record("the first record was not buffered")
+            return
+        }
+        #expect(buffered.key == nil && buffered.value == nil, "a buffered record's key and value move into the engine")
+        var refused = KafkaRecord(topic: "t", partition: 1, key: "k1", value: "b")
+        refused.headers = [.init(key: "h", value: "x")]
+        var completion = ProducerCompletion.callback { _ in }
+        guard case .notNow = producer.submitNow(&refused, route: route, completion: &completion) else {
+            Issue.record("the second record was buffered past maxBufferedRecords = 1")
+            return
+        }
+        #expect(refused.keyString == "k1")
+        #expect(refused.valueString == "b")
+        #expect(refused.headers == [.init(key: "h", value: "x")])
+        #expect(refused.timestamp == nil, "no producer timestamp is left on a record that was not buffered")
+        guard case .callback = completion else {
+            Issue.record("the completion was not given back")
+            return
+        }
+    }
+
     @Test func submittingByRouteBuffersPlaceableRecordsAndLeavesTheRestToTheGeneralPath() async throws {
         var configuration = KafkaProducerConfiguration(name: "p", linger: .milliseconds(1))
         configuration.enableIdempotence = false
