@@ -23,7 +23,7 @@ extension KafkaClient {
         topic: String, partition: Int32, offset: Int64, options: KafkaFetchOptions = KafkaFetchOptions()
     ) async throws -> [KafkaRecord] {
         let position = KafkaFetchPosition(topic: topic, partition: partition, offset: offset)
-        let results = try await fetchPartitionsThrowing([position], options: options)
+        let results = try await fetchPartitionsThrowing([position], options: options.decompressingEagerly)
         guard let result = results[position] else {
             throw KafkaError(.leaderNotAvailable, "fetch of \(position) produced no result", isRetriable: true)
         }
@@ -39,7 +39,7 @@ extension KafkaClient {
     public func fetch(
         _ positions: [KafkaFetchPosition], options: KafkaFetchOptions = KafkaFetchOptions()
     ) async -> [KafkaFetchPosition: Result<[KafkaRecord], KafkaError>] {
-        await fetchPartitions(positions, options: options).mapValues { $0.map(\.records) }
+        await fetchPartitions(positions, options: options.decompressingEagerly).mapValues { $0.map(\.records) }
     }
 
     /// ``fetch(_:options:)`` with `(topic, partition, offset)` tuples.
@@ -52,6 +52,10 @@ extension KafkaClient {
     /// ``fetch(_:options:)`` that also tells, per partition, the offset to fetch next: what a caller that
     /// reads a partition in a loop needs, since aborted transactions, control records and compaction can
     /// leave gaps after the last record returned.
+    ///
+    /// With ``KafkaFetchOptions/decompression`` set to ``KafkaFetchDecompression/lazy``, each partition's
+    /// records come as ``KafkaFetchedPartition/batches`` decompressed when read (a corrupt compressed batch
+    /// then throws from ``KafkaFetchedBatch/records()``; checksum errors still fail the partition here).
     public func fetchPartitions(
         _ positions: [KafkaFetchPosition], options: KafkaFetchOptions = KafkaFetchOptions()
     ) async -> [KafkaFetchPosition: Result<KafkaFetchedPartition, KafkaError>] {
@@ -74,11 +78,16 @@ extension KafkaClient {
         guard !positions.isEmpty else { return [:] }
         let executor = FetchExecutor(cluster: cluster, logger: logger, fetcher: fetcher, isolationLevel: options.isolationLevel)
         // An illegal topic name fails its own positions, before anything is sent; the others go on.
+        let run = { (positions: [KafkaFetchPosition]) in
+            await FetchedPartitionDecoder.$decompression.withValue(options.decompression) {
+                await executor.run(positions, maxBytes: options.maxBytes)
+            }
+        }
         guard positions.contains(where: { !KafkaTopicConfiguration.isValidTopicName($0.topic) }) else {
-            return await executor.run(positions, maxBytes: options.maxBytes)
+            return await run(positions)
         }
         let legal = positions.filter { KafkaTopicConfiguration.isValidTopicName($0.topic) }
-        var results = legal.isEmpty ? [:] : await executor.run(legal, maxBytes: options.maxBytes)
+        var results = legal.isEmpty ? [:] : await run(legal)
         for position in positions where !KafkaTopicConfiguration.isValidTopicName(position.topic) {
             results[position] = .failure(KafkaTopicConfiguration.illegalTopicNameError(position.topic))
         }
@@ -94,5 +103,14 @@ extension KafkaClient {
             throw KafkaError(.invalidArgument, "no fetcher named \(name) is configured (fetch option fetcher)")
         }
         return fetcher
+    }
+}
+
+extension KafkaFetchOptions {
+    /// These options with eager decompression, for the calls that return `[KafkaRecord]`.
+    var decompressingEagerly: KafkaFetchOptions {
+        var options = self
+        options.decompression = .eager
+        return options
     }
 }

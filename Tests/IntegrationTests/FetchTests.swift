@@ -36,9 +36,27 @@ struct FetchTests {
         let expected = try await RdKafkaTool.consume(bootstrap: bootstrap, topic: topic, count: input.count)
         #expect(expected.count == input.count)
 
-        let records = try await Self.withClient(bootstrap) { client in
-            try await client.fetch(topic: topic, partition: 0, offset: 0)
+        let position = KafkaFetchPosition(topic: topic, partition: 0, offset: 0)
+        let (records, lazy) = try await Self.withClient(bootstrap) { client in
+            let eager = try await client.fetch(topic: topic, partition: 0, offset: 0)
+            let lazy = try await client.fetchPartitions(
+                [position], options: KafkaFetchOptions(decompression: .lazy))[position]?.get()
+            // The [KafkaRecord] calls decompress eagerly whatever the option says.
+            let forcedEager = try await client.fetch(
+                topic: topic, partition: 0, offset: 0, options: KafkaFetchOptions(decompression: .lazy))
+            #expect(forcedEager.map(\.offset) == eager.map(\.offset))
+            return (eager, lazy)
         }
+        // Lazily decompressed batches hold the same records.
+        let fetched = try #require(lazy)
+        #expect(fetched.records.isEmpty)
+        #expect(!fetched.batches.isEmpty)
+        #expect(fetched.batches.allSatisfy { $0.topic == topic && $0.partition == 0 && $0.compression.description == codec })
+        let lazyRecords = try fetched.batches.flatMap { try $0.records() }
+        #expect(lazyRecords.map(\.offset) == records.map(\.offset))
+        #expect(lazyRecords.map(\.valueBytes) == records.map(\.valueBytes))
+        #expect(lazyRecords.map(\.keyBytes) == records.map(\.keyBytes))
+        #expect(fetched.nextOffset == Int64(input.count))
         #expect(records.count == expected.count)
         for (record, reference) in zip(records, expected) {
             #expect(record.topic == topic)

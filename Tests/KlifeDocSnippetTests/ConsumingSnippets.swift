@@ -26,6 +26,21 @@ enum ConsumingSnippets {
         // snippet.end
     }
 
+    static func fetchLazily(client: KafkaClient) async throws {
+        // snippet.begin fetch-lazy
+        let positions = (0..<8).map { KafkaFetchPosition(topic: "orders", partition: Int32($0), offset: 0) }
+        let options = KafkaFetchOptions(maxBytes: 1 << 20, decompression: .lazy)
+        for (position, result) in await client.fetchPartitions(positions, options: options) {
+            let fetched = try result.get()
+            for batch in fetched.batches {
+                let records = try batch.records()  // decompressed now, freed when dropped
+                print(position.partition, records.count)
+            }
+            print("continue at", fetched.nextOffset)
+        }
+        // snippet.end
+    }
+
     static func fetchAsync(client: KafkaClient) async throws {
         // snippet.begin fetch-async
         let stream = try client.fetchAsync([KafkaFetchPosition(topic: "orders", partition: 0, offset: 0)])

@@ -40,6 +40,8 @@ extension RecordBatch {
         @usableFromInline let logAppendTime: Int64?
         @usableFromInline let expected: Int
         @usableFromInline var decoded = 0
+        /// Set for a batch whose records are still compressed: `next()` throws instead of misreading them.
+        @usableFromInline let awaitsDecompression: Bool
 
         @usableFromInline
         init(batch: RecordBatch) {
@@ -51,10 +53,17 @@ extension RecordBatch {
                 encoded = buffer
                 legacyRecords = nil
                 expected = Int(batch.recordCount)
+                awaitsDecompression = false
             case .decoded(let records):
                 encoded = ByteBuffer()
                 legacyRecords = records
                 expected = records.count
+                awaitsDecompression = false
+            case .compressed(let buffer):
+                encoded = buffer
+                legacyRecords = nil
+                expected = Int(batch.recordCount)
+                awaitsDecompression = true
             }
         }
 
@@ -63,6 +72,7 @@ extension RecordBatch {
         ///   recordsCount records, or bytes are left after them.
         @inlinable
         public mutating func next() throws -> Record? {
+            if awaitsDecompression { throw Self.stillCompressed }
             guard decoded < expected else {
                 if encoded.readableBytes != 0 {
                     throw KafkaProtocolError.invalidValue(
@@ -90,6 +100,7 @@ extension RecordBatch {
                 _ headers: consuming [RecordHeader]
             ) throws -> Result
         ) throws -> Result? {
+            if awaitsDecompression { throw Self.stillCompressed }
             guard decoded < expected else {
                 if encoded.readableBytes != 0 {
                     throw KafkaProtocolError.invalidValue(
@@ -112,6 +123,11 @@ extension RecordBatch {
             return try body(
                 baseOffset &+ Int64(layout.offsetDelta), logAppendTime ?? (baseTimestamp &+ layout.timestampDelta),
                 key, value, headers)
+        }
+
+        @usableFromInline
+        static var stillCompressed: KafkaProtocolError {
+            .invalidValue(field: "records", reason: "the batch is still compressed: call decompressed() first")
         }
 
         /// Where the parts of one encoded record are, relative to the reader index.

@@ -30,6 +30,10 @@ public struct RecordBatch: Sendable {
         case encoded(ByteBuffer)
         /// Records of a legacy message set, decoded up front.
         case decoded([Record])
+        /// The still compressed records of a magic 2 batch read with
+        /// ``RecordBatchReader/decompressesRecords`` off; ``RecordBatch/decompressed(maxOutputBytes:)`` turns
+        /// them into `.encoded`.
+        case compressed(ByteBuffer)
     }
 
     @usableFromInline var storage: Storage
@@ -68,7 +72,33 @@ public struct RecordBatch: Sendable {
     /// The delete horizon set by compaction (baseTimestamp when attribute bit 6 is set).
     public var deleteHorizonMs: Int64? { attributes.hasDeleteHorizon ? baseTimestamp : nil }
 
-    /// An iterator over the records, decoding each on `next()`.
+    /// Whether the records are still compressed (the batch came from a ``RecordBatchReader`` with
+    /// ``RecordBatchReader/decompressesRecords`` off): ``decompressed(maxOutputBytes:)`` must run before
+    /// the records can be read.
+    public var isAwaitingDecompression: Bool {
+        if case .compressed = storage { return true }
+        return false
+    }
+
+    /// This batch with its records decompressed; the batch itself when they are not compressed (any more).
+    ///
+    /// The checksum was verified when the batch was read; this only decompresses and bounds the record count.
+    /// - Throws: ``KafkaProtocolError/compression(codec:reason:)`` when the data is malformed or decompresses to
+    ///   more than `maxOutputBytes`, ``KafkaProtocolError/invalidLength(field:length:)`` when recordsCount
+    ///   cannot fit in the decompressed bytes.
+    public func decompressed(
+        maxOutputBytes: Int = RecordBatchReader.defaultMaxDecompressedBytes
+    ) throws -> RecordBatch {
+        guard case .compressed(let compressed) = storage else { return self }
+        var batch = self
+        batch.storage = .encoded(
+            try RecordBatchReader.decompressRecords(
+                compressed, codec: compression, recordCount: recordCount, maxOutputBytes: maxOutputBytes))
+        return batch
+    }
+
+    /// An iterator over the records, decoding each on `next()`. A batch still awaiting decompression (see
+    /// ``isAwaitingDecompression``) yields an iterator whose `next()` throws.
     public func makeRecordIterator() -> RecordIterator { RecordIterator(batch: self) }
 
     /// All records, decoded.

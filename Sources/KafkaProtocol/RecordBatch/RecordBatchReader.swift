@@ -21,6 +21,12 @@ public struct RecordBatchReader: Sendable {
     var remaining: ByteBuffer
     /// Whether ``next()`` verifies checksums (on by default).
     public var verifiesChecksums: Bool
+    /// Whether ``next()`` decompresses magic 2 batches (on by default). Off, a compressed batch comes back
+    /// with its checksum verified but its records still compressed (``RecordBatch/isAwaitingDecompression``),
+    /// to be decompressed with ``RecordBatch/decompressed(maxOutputBytes:)`` when they are needed: a reader of
+    /// many batches then holds one decompressed batch at a time instead of all. Legacy (magic 0/1) messages
+    /// are always decompressed.
+    public var decompressesRecords: Bool
     /// Decompressing a batch beyond this many bytes fails with
     /// ``KafkaProtocolError/compression(codec:reason:)``.
     public var maxDecompressedBytes: Int
@@ -32,13 +38,15 @@ public struct RecordBatchReader: Sendable {
     ///   - records: the record bytes (readable bytes of the buffer), e.g. a fetch partition's `records`.
     ///   - verifiesChecksums: check each batch's CRC.
     ///   - maxDecompressedBytes: cap on the decompressed size of one batch.
+    ///   - decompressesRecords: decompress magic 2 batches in ``next()`` (see ``decompressesRecords``).
     public init(
         records: ByteBuffer, verifiesChecksums: Bool = true,
-        maxDecompressedBytes: Int = RecordBatchReader.defaultMaxDecompressedBytes
+        maxDecompressedBytes: Int = RecordBatchReader.defaultMaxDecompressedBytes, decompressesRecords: Bool = true
     ) {
         self.remaining = records
         self.verifiesChecksums = verifiesChecksums
         self.maxDecompressedBytes = maxDecompressedBytes
+        self.decompressesRecords = decompressesRecords
     }
 
     /// Bytes not yet consumed.
@@ -118,19 +126,37 @@ public struct RecordBatchReader: Sendable {
         guard recordCount >= 0 else {
             throw KafkaProtocolError.invalidLength(field: "recordsCount", length: Int64(recordCount))
         }
-        let records =
-            codec == .none
-            ? header
-            : try KafkaCompression.decompress(header, codec: codec, maxOutputBytes: maxDecompressedBytes)
-        // Every record takes at least 7 bytes, which bounds the count before anything trusts it.
-        guard Int(recordCount) <= records.readableBytes / 7 else {
-            throw KafkaProtocolError.invalidLength(field: "recordsCount", length: Int64(recordCount))
+        let storage: RecordBatch.Storage
+        if codec == .none {
+            storage = .encoded(try Self.boundedRecords(header, recordCount: recordCount))
+        } else if decompressesRecords {
+            storage = .encoded(
+                try Self.decompressRecords(
+                    header, codec: codec, recordCount: recordCount, maxOutputBytes: maxDecompressedBytes))
+        } else {
+            storage = .compressed(header)
         }
         return RecordBatch(
             baseOffset: baseOffset, sizeInBytes: entry.readableBytes, partitionLeaderEpoch: partitionLeaderEpoch,
             magic: magic, crc: crc, attributes: attributes, lastOffsetDelta: lastOffsetDelta,
             baseTimestamp: baseTimestamp, maxTimestamp: maxTimestamp, producerId: producerId,
             producerEpoch: producerEpoch, baseSequence: baseSequence, recordCount: recordCount,
-            storage: .encoded(records))
+            storage: storage)
+    }
+
+    /// Decompresses a magic 2 batch's records and bounds its recordsCount by their size.
+    static func decompressRecords(
+        _ compressed: ByteBuffer, codec: KafkaCompressionCodec, recordCount: Int32, maxOutputBytes: Int
+    ) throws -> ByteBuffer {
+        try boundedRecords(
+            KafkaCompression.decompress(compressed, codec: codec, maxOutputBytes: maxOutputBytes), recordCount: recordCount)
+    }
+
+    /// Every record takes at least 7 bytes, which bounds the count before anything trusts it.
+    private static func boundedRecords(_ records: ByteBuffer, recordCount: Int32) throws -> ByteBuffer {
+        guard Int(recordCount) <= records.readableBytes / 7 else {
+            throw KafkaProtocolError.invalidLength(field: "recordsCount", length: Int64(recordCount))
+        }
+        return records
     }
 }

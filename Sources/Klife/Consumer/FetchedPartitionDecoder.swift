@@ -7,7 +7,9 @@ import NIOCore
 /// buffer unless the batch was compressed). Records before the requested offset are dropped (the broker
 /// returns whole batches, which may start earlier); control batches never reach the user; under
 /// `read_committed`, batches of aborted transactions are dropped using the partition's aborted-transactions
-/// list (see ``AbortedTransactionFilter``).
+/// list (see ``AbortedTransactionFilter``). With ``KafkaFetchDecompression/lazy`` the deliverable batches are
+/// handed out as ``KafkaFetchedBatch`` values, checksums verified, compressed ones not yet decompressed
+/// (uncompressed ones decoded, their records being slices of the fetched bytes anyway).
 struct FetchedPartitionDecoder {
     typealias Output = KafkaFetchedPartition
 
@@ -15,48 +17,68 @@ struct FetchedPartitionDecoder {
     var partition: Int32
     var fetchOffset: Int64
     var isolationLevel: KafkaIsolationLevel
+    var decompression: KafkaFetchDecompression
+
+    init(
+        topic: String, partition: Int32, fetchOffset: Int64, isolationLevel: KafkaIsolationLevel,
+        decompression: KafkaFetchDecompression = FetchedPartitionDecoder.decompression
+    ) {
+        self.topic = topic
+        self.partition = partition
+        self.fetchOffset = fetchOffset
+        self.isolationLevel = isolationLevel
+        self.decompression = decompression
+    }
+
+    /// The decompression mode of decoders made in this task (set by the fetch call from its options; a task
+    /// local because the fetch executor makes the decoders).
+    @TaskLocal static var decompression: KafkaFetchDecompression = .eager
 
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/corruptRecords`` when a batch fails its checksum,
-    ///   cannot be decompressed or is malformed.
+    ///   cannot be decompressed or is malformed (lazy: when it fails its checksum, or its header or, uncompressed,
+    ///   its records are malformed).
     func decode(records: ByteBuffer?, abortedTransactions: [AbortedTransactionFilter.AbortedTransaction]) throws -> Output {
         guard let records, records.readableBytes > 0 else {
             return Output(records: [], nextOffset: fetchOffset, truncatedTailBytes: 0)
         }
+        let lazy = decompression == .lazy
         var filter = AbortedTransactionFilter(isolationLevel: isolationLevel, abortedTransactions: abortedTransactions)
-        var reader = RecordBatchReader(records: records)
+        var reader = RecordBatchReader(records: records, decompressesRecords: !lazy)
         var output: [KafkaRecord] = []
-        output.reserveCapacity(Self.reservation(for: records))
+        var batches: [KafkaFetchedBatch] = []
+        if !lazy { output.reserveCapacity(Self.reservation(for: records)) }
         var nextOffset = fetchOffset
         do {
-            while let batch = try reader.next() {
+            while var batch = try reader.next() {
                 nextOffset = max(nextOffset, batch.nextOffset)
                 if batch.lastOffset < fetchOffset && !batch.isControlBatch { continue }
                 var controlType: Int16? = nil
-                if batch.isControlBatch { controlType = (try? batch.controlRecord())?.type.rawValue }
+                if batch.isControlBatch {
+                    // Control batches are written uncompressed; should one be compressed, read it anyway.
+                    batch = try batch.decompressed()
+                    controlType = (try? batch.controlRecord())?.type.rawValue
+                }
                 let header = AbortedTransactionFilter.BatchHeader(
                     lastOffset: batch.lastOffset, producerID: batch.producerId, isTransactional: batch.isTransactional,
                     isControl: batch.isControlBatch, controlType: controlType)
                 guard filter.disposition(of: header) == .deliver, batch.lastOffset >= fetchOffset else { continue }
+                if lazy {
+                    batches.append(try KafkaFetchedBatch(topic: topic, partition: partition, fetchOffset: fetchOffset, batch: batch))
+                    continue
+                }
                 let attributes = KafkaRecord.BatchAttributes(
                     compression: KafkaCompression(rawValue: batch.compression.rawValue) ?? .none,
                     timestampType: batch.timestampType == .logAppendTime ? .logAppendTime : .createTime,
                     isTransactional: batch.isTransactional, isControl: false)
-                let leaderEpoch = batch.partitionLeaderEpoch >= 0 ? batch.partitionLeaderEpoch : nil
-                var iterator = batch.makeRecordIterator()
                 // Room for every record was reserved up front (see reservation(for:)); should a batch hold
                 // more than its header promised, grow geometrically, not per batch (quadratic copying).
                 let needed = output.count + Int(max(0, batch.recordCount))
                 if needed > output.capacity {
                     output.reserveCapacity(max(needed, output.capacity * 2))
                 }
-                // The iterator hands over the key and value it sliced; they move into the record uncopied.
-                while try iterator.next({ offset, timestamp, key, value, headers in
-                    guard offset >= fetchOffset else { return }
-                    output.append(KafkaRecord(
-                        fetchedFrom: topic, partition: partition, offset: offset, key: key, value: value,
-                        headers: headers.isEmpty ? [] : headers.map { KafkaRecord.Header(key: $0.key, value: $0.value) },
-                        timestamp: timestamp, batchAttributes: attributes, leaderEpoch: leaderEpoch))
-                }) != nil {}
+                try Self.appendRecords(
+                    of: batch, attributes: attributes, topic: topic, partition: partition, fetchOffset: fetchOffset,
+                    to: &output)
             }
         } catch let error as KafkaProtocolError {
             // Records decoded before the bad batch are still good, but handing out a prefix would make the
@@ -65,6 +87,24 @@ struct FetchedPartitionDecoder {
                 .corruptRecords, "records of \(topic)/\(partition) from offset \(fetchOffset) could not be decoded: \(error)",
                 underlying: error)
         }
-        return Output(records: output, nextOffset: nextOffset, truncatedTailBytes: reader.truncatedTailBytes)
+        return Output(records: output, batches: batches, nextOffset: nextOffset, truncatedTailBytes: reader.truncatedTailBytes)
+    }
+
+    /// Appends the records of a decoded (not compressed) batch from `fetchOffset` on to `output`.
+    @inline(__always)
+    static func appendRecords(
+        of batch: RecordBatch, attributes: KafkaRecord.BatchAttributes, topic: String, partition: Int32, fetchOffset: Int64,
+        to output: inout [KafkaRecord]
+    ) throws {
+        let leaderEpoch = batch.partitionLeaderEpoch >= 0 ? batch.partitionLeaderEpoch : nil
+        var iterator = batch.makeRecordIterator()
+        // The iterator hands over the key and value it sliced; they move into the record uncopied.
+        while try iterator.next({ offset, timestamp, key, value, headers in
+            guard offset >= fetchOffset else { return }
+            output.append(KafkaRecord(
+                fetchedFrom: topic, partition: partition, offset: offset, key: key, value: value,
+                headers: headers.isEmpty ? [] : headers.map { KafkaRecord.Header(key: $0.key, value: $0.value) },
+                timestamp: timestamp, batchAttributes: attributes, leaderEpoch: leaderEpoch))
+        }) != nil {}
     }
 }

@@ -12,14 +12,19 @@ public struct KafkaFetchOptions: Sendable, Hashable {
     /// The most bytes of record batches to return for one partition (the Fetch `PartitionMaxBytes`). The
     /// broker still returns a first batch that is larger, so progress is always possible.
     public var maxBytes: Int
+    /// When compressed batches are decompressed (default ``KafkaFetchDecompression/eager``). Only
+    /// ``KafkaClient/fetchPartitions(_:options:)`` hands out lazily decompressed batches
+    /// (``KafkaFetchedPartition/batches``); the calls returning `[KafkaRecord]` always decompress eagerly.
+    public var decompression: KafkaFetchDecompression
 
     public init(
         fetcher: String? = nil, isolationLevel: KafkaIsolationLevel = .readCommitted,
-        maxBytes: Int = KafkaFetchOptions.defaultFetchMaxBytes
+        maxBytes: Int = KafkaFetchOptions.defaultFetchMaxBytes, decompression: KafkaFetchDecompression = .eager
     ) {
         self.fetcher = fetcher
         self.isolationLevel = isolationLevel
         self.maxBytes = maxBytes
+        self.decompression = decompression
     }
 
     /// The defaults of the asynchronous fetch (max bytes 500_000).
