@@ -198,9 +198,16 @@ enum BenchWorkloads {
             partitions: partitions, latency: latency)
     }
 
-    /// Read `records` records from offset 0 of every partition of the topic (no consumer group): one
-    /// `fetchPartitions` call for all unfinished partitions at a time, 1 MiB per partition (librdkafka's
-    /// max.partition.fetch.bytes), until N records have arrived.
+    /// Read `records` records from offset 0 of every partition of the topic (no consumer group), 1 MiB per
+    /// partition (librdkafka's max.partition.fetch.bytes), until N records have arrived.
+    ///
+    /// The partitions are split into groups of as many as one Fetch request carries (the fetcher's
+    /// maxBytesPerRequest over 1 MiB: 4 with the default 5,000,000), each read by its own loop of
+    /// `fetchPartitions` calls, concurrently: each response is handled as soon as it arrives and released
+    /// before the loop asks for more, as librdkafka hands out each fetch response while its other fetches are in
+    /// flight, instead of waiting for every response of a round and holding them all. Batches are decompressed
+    /// lazily (``KafkaFetchDecompression/lazy``), one at a time as the loop reaches them, as librdkafka and
+    /// Java's consumer do (docs/benchmarks/consumer.md, Session 6).
     static func consume(
         _ config: BenchConfiguration, client: KafkaClient, progress: BenchProgress
     ) async throws -> BenchMeasurement {
@@ -209,14 +216,40 @@ enum BenchWorkloads {
         guard partitions > 0 else {
             throw BenchWorkloadError(kind: .failed, description: "klife bench: topic \(config.topic) has no partitions")
         }
-        var positions = (0..<partitions).map { KafkaFetchPosition(topic: config.topic, partition: Int32($0), offset: 0) }
-        let options = KafkaFetchOptions(maxBytes: 1 << 20)
-        var records = 0
-        var bytes = 0
+        let options = KafkaFetchOptions(maxBytes: 1 << 20, decompression: .lazy)
+        let fetcher = client.configuration.fetcher(named: client.configuration.defaultFetcher)
+        let perRequest = max(1, (fetcher?.maxBytesPerRequest ?? options.maxBytes) / options.maxBytes)
+        let groups = stride(from: 0, to: partitions, by: perRequest).map { first in
+            (first..<min(partitions, first + perRequest)).map {
+                KafkaFetchPosition(topic: config.topic, partition: Int32($0), offset: 0)
+            }
+        }
+        let counter = BenchConsumeCounter(target: config.records)
         let clock = ContinuousClock()
         let start = clock.now
-        var lastProgress = start
-        while records < config.records {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for positions in groups {
+                group.addTask {
+                    try await consumeLoop(positions, options: options, client: client, counter: counter, progress: progress, config: config)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = clock.now - start
+        let (records, bytes) = counter.totals
+        return BenchMeasurement(records: records, bytes: bytes, elapsed: elapsed, partitions: partitions, latency: nil)
+    }
+
+    /// One group's fetch loop of ``consume(_:client:progress:)``: runs until the counter has its N records.
+    private static func consumeLoop(
+        _ start: [KafkaFetchPosition], options: KafkaFetchOptions, client: KafkaClient, counter: BenchConsumeCounter,
+        progress: BenchProgress, config: BenchConfiguration
+    ) async throws {
+        var positions = start
+        let clock = ContinuousClock()
+        var lastProgress = clock.now
+        var lastTotal = 0
+        while !counter.isDone {
             let results = await client.fetchPartitions(positions, options: options)
             var next: [KafkaFetchPosition] = []
             next.reserveCapacity(positions.count)
@@ -226,29 +259,55 @@ enum BenchWorkloads {
                     continue
                 }
                 let fetched = try result.get()
-                // Read each record's value length in place (as the librdkafka harness reads m->len), without
-                // copying the record out of the array.
-                let count = min(fetched.records.count, config.records - records)
-                var size = 0
-                for index in 0..<count {
-                    size += fetched.records[index].value?.readableBytes ?? 0
-                }
-                records += count
-                bytes += size
-                if count > 0 {
-                    progress.add(records: count, bytes: size)
-                    lastProgress = clock.now
+                for batch in fetched.batches {
+                    // One batch decompressed at a time; its records (and decompressed bytes) are freed before
+                    // the next. Each record's value length is read in place (as the librdkafka harness reads
+                    // m->len), without copying the record out of the array.
+                    let batchRecords = try batch.records()
+                    let taken = counter.claim(batchRecords.count)
+                    guard taken > 0 else { break }
+                    var size = 0
+                    for index in 0..<taken {
+                        size += batchRecords[index].value?.readableBytes ?? 0
+                    }
+                    counter.add(bytes: size)
+                    progress.add(records: taken, bytes: size)
                 }
                 next.append(KafkaFetchPosition(topic: position.topic, partition: position.partition, offset: fetched.nextOffset))
             }
             positions = next
-            if records < config.records && clock.now - lastProgress > .seconds(config.timeoutSeconds) {
+            let total = progress.records
+            if total != lastTotal {
+                lastTotal = total
+                lastProgress = clock.now
+            } else if !counter.isDone && clock.now - lastProgress > .seconds(config.timeoutSeconds) {
                 throw BenchWorkloadError(
                     kind: .timedOut,
-                    description: "klife bench: consumed \(records) of \(config.records) records, nothing new for \(Int(config.timeoutSeconds)) s")
+                    description: "klife bench: consumed \(total) of \(config.records) records, nothing new for \(Int(config.timeoutSeconds)) s")
             }
         }
-        let elapsed = clock.now - start
-        return BenchMeasurement(records: records, bytes: bytes, elapsed: elapsed, partitions: partitions, latency: nil)
     }
+}
+
+/// The records and bytes the consume loops of ``BenchWorkloads/consume(_:client:progress:)`` have taken, shared
+/// by the loops so that together they take exactly N records.
+final class BenchConsumeCounter: Sendable {
+    let target: Int
+    private let state = Mutex<(records: Int, bytes: Int)>((0, 0))
+
+    init(target: Int) { self.target = target }
+
+    /// Takes up to `available` records of the ones still wanted; returns how many were taken.
+    func claim(_ available: Int) -> Int {
+        state.withLock { state in
+            let taken = min(available, target - state.records)
+            state.records += taken
+            return taken
+        }
+    }
+
+    func add(bytes: Int) { state.withLock { $0.bytes += bytes } }
+
+    var isDone: Bool { state.withLock { $0.records >= target } }
+    var totals: (records: Int, bytes: Int) { state.withLock { ($0.records, $0.bytes) } }
 }
