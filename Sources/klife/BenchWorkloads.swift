@@ -136,9 +136,10 @@ enum BenchWorkloads {
                 group.addTask {
                     var i = caller
                     while i < config.records {
-                        let record = KafkaRecord(
-                            topic: config.topic, partition: Int32(i % partitions), value: values.value(ofRecord: i))
-                        try await client.produceAsync(record, options: options[i % options.count]) { result in
+                        try await client.produceAsync(
+                            KafkaRecord(topic: config.topic, partition: Int32(i % partitions), value: values.value(ofRecord: i)),
+                            options: options[i % options.count]
+                        ) { result in
                             switch result {
                             case .success: progress.add(records: 1, bytes: size)
                             case .failure(let error): failures.record(error)

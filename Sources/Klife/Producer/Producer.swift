@@ -100,10 +100,10 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
             return .rejected(error as? KafkaError ?? KafkaError(.invalidArgument, "\(error)"))
         }
         let size = ProducerEntry.estimatedSize(of: record)
-        var entry: ProducerEntry? = ProducerEntry(
-            key: record.key, value: record.value, headers: record.headers,
-            timestamp: record.timestamp ?? Self.wallClockMilliseconds(), completion: completion)
-        guard driver.appendNow(&entry, size: size, to: route.topicPartition, leader: route.leader) else {
+        let timestamp = record.timestamp ?? Self.wallClockMilliseconds()
+        guard driver.appendNow(size: size, to: route.topicPartition, leader: route.leader, entry: {
+            ProducerEntry(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp, completion: completion)
+        }) else {
             return .notNow
         }
         if record.partition == nil && record.key == nil {
@@ -139,24 +139,11 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         let size = ProducerEntry.estimatedSize(of: record)
         let keyless = record.partition == nil && record.key == nil
         let timestamp = record.timestamp ?? Self.wallClockMilliseconds()
-        var headers: [KafkaRecord.Header] = []
-        swap(&headers, &record.headers)
-        var taken = ProducerCompletion.none
-        swap(&taken, &completion)
-        var entry: ProducerEntry? = ProducerEntry(
-            key: record.key.take(), value: record.value.take(), headers: headers, timestamp: timestamp, completion: taken)
+        // The entry is made only once the engine has room: a refused record keeps everything.
         guard driver.appendNow(
-            &entry, size: size, to: ProducerTopicPartition(route.topic, partition), leader: route.leader(of: partition))
-        else {
-            // Refused (buffer full, producer stopped): the caller gets its record and completion back.
-            if var refused = entry.take() {
-                record.key = refused.key.take()
-                record.value = refused.value.take()
-                swap(&record.headers, &refused.headers)
-                swap(&completion, &refused.completion)
-            }
-            return .notNow
-        }
+            size: size, to: ProducerTopicPartition(route.topic, partition), leader: route.leader(of: partition),
+            entry: { ProducerEntry(taking: &record, timestamp: timestamp, completion: &completion) })
+        else { return .notNow }
         if keyless, let partitioner = route.partitioner,
            route.noteKeyless(size: size, batchSize: configuration.batchSizeBytes) {
             partitioner.onNewBatch(topic: route.topic, previousPartition: partition, partitionCount: route.partitionCount)

@@ -292,13 +292,13 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
 
     /// Appends one record if there is buffer space now (and no earlier caller waits for space); false when
     /// it was not appended (buffer full or producer stopped): the caller then goes through ``append(_:)``.
-    /// `entry` is taken (left nil) only when appended; a refused one stays with the caller.
-    func appendNow(_ entry: inout Entry?, size: Int, to topicPartition: ProducerTopicPartition, leader: Int32?) -> Bool {
+    /// `entry` makes the record's entry, under the lock and only once it is sure to be appended: the caller
+    /// can move its record's buffers into it (no copy, and nothing to give back when it is refused).
+    func appendNow(size: Int, to topicPartition: ProducerTopicPartition, leader: Int32?, entry: () -> Entry) -> Bool {
         update { state -> (Bool, Machine.Output) in
             var output = Machine.Output()
-            // Checked before the entry is taken: a refused entry stays with the caller (its record is given back).
             guard !state.isStopped, state.machine.hasBufferRoom(forBytes: size) else { return (false, output) }
-            switch state.machine.append(entry.take()!, size: size, to: topicPartition, leader: leader, now: .now(), reserved: false) {
+            switch state.machine.append(entry(), size: size, to: topicPartition, leader: leader, now: .now(), reserved: false) {
             case .appended(let wake):
                 if let wake { output.wake.append(wake) }
             case .appendedWithoutLeader:

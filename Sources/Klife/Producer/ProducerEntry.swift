@@ -22,6 +22,23 @@ struct ProducerEntry: Sendable {
         self.completion = completion
     }
 
+    /// The entry of `record` with its key, value and headers and `completion` moved in (no reference
+    /// counting): `record` is left without them and `completion` is ``ProducerCompletion/none``.
+    @inline(__always)
+    init(taking record: inout KafkaRecord, timestamp: Int64, completion: inout ProducerCompletion) {
+        // Swapped out through locals and consumed into the stored properties: mutating `self` here made the
+        // initializer copy the finished entry (a retain of each buffer) into its result.
+        var headers: [KafkaRecord.Header] = []
+        swap(&headers, &record.headers)
+        var taken = ProducerCompletion.none
+        swap(&taken, &completion)
+        self.key = record.key.take()
+        self.value = record.value.take()
+        self.headers = consume headers
+        self.timestamp = timestamp
+        self.completion = consume taken
+    }
+
     /// The entry of a routed record (its timestamp set).
     init(record: KafkaRecord, completion: ProducerCompletion) {
         self.init(key: record.key, value: record.value, headers: record.headers, timestamp: record.timestamp ?? 0, completion: completion)
