@@ -76,13 +76,11 @@ extension KafkaClient {
             throw KafkaError(.invalidArgument, "fetch position \(bad) has a negative partition or offset")
         }
         guard !positions.isEmpty else { return [:] }
-        let executor = FetchExecutor(cluster: cluster, logger: logger, fetcher: fetcher, isolationLevel: options.isolationLevel)
+        let executor = FetchExecutor(
+            cluster: cluster, logger: logger, fetcher: fetcher, isolationLevel: options.isolationLevel,
+            decompression: options.decompression)
         // An illegal topic name fails its own positions, before anything is sent; the others go on.
-        let run = { (positions: [KafkaFetchPosition]) in
-            await FetchedPartitionDecoder.$decompression.withValue(options.decompression) {
-                await executor.run(positions, maxBytes: options.maxBytes)
-            }
-        }
+        let run = { (positions: [KafkaFetchPosition]) in await executor.run(positions, maxBytes: options.maxBytes) }
         guard positions.contains(where: { !KafkaTopicConfiguration.isValidTopicName($0.topic) }) else {
             return await run(positions)
         }

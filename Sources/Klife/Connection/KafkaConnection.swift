@@ -42,6 +42,11 @@ public final class KafkaConnection: Sendable {
     /// connection: answered one after the other, each response's frame is freed once its batches are
     /// decompressed and the next response reuses that memory (on lanes, p8 lz4 took 5 MB more RSS).
     let lastFetchWasUncompressed = Atomic<Bool>(false)
+    /// Fetch requests sent on this connection whose response is not yet decoded: a fetch goes on a lane
+    /// with none in flight (see ``FetchExecutor``), so concurrent fetch calls to one broker run in parallel.
+    let fetchesInFlight = Atomic<Int>(0)
+    /// Fetch requests ever sent on this connection (diagnostics and tests: which lanes carried fetches).
+    let fetchesSent = Atomic<Int>(0)
 
     init(
         address: KafkaConnectionConfiguration.BrokerAddress, brokerID: Int32?, versions: KafkaNegotiatedVersions,

@@ -9,6 +9,8 @@ struct FetchExecutor: Sendable {
     let logger: Logger
     let fetcher: KafkaFetcherConfiguration
     let isolationLevel: KafkaIsolationLevel
+    /// Handed to every ``FetchedPartitionDecoder`` of the call (the call's ``KafkaFetchOptions/decompression``).
+    let decompression: KafkaFetchDecompression
     let maxAttempts = 3
     /// Pause before retrying partitions that need no metadata change (a broker asking us to wait).
     let retryBackoff: Duration = .milliseconds(100)
@@ -17,12 +19,13 @@ struct FetchExecutor: Sendable {
     typealias Results = [KafkaFetchPosition: Result<Output, KafkaError>]
     typealias Outcomes = [KafkaFetchPosition: FetchCallStateMachine<Output>.PartitionOutcome]
 
-    /// Connections one call spreads its requests to a broker over: the general one, then extra fetch
-    /// connections (``BrokerConnectionPool/fetchLaneConnection(to:brokerID:lane:eventLoop:)``). A broker
-    /// serves one connection's requests one after the other, so the two requests that 8 partitions of 1 MiB
-    /// make (above `maxBytesPerRequest`) used to wait for each other on the broker; on two connections it
-    /// prepares them in parallel. The data in flight is the same (both requests were in flight together).
-    /// Only for uncompressed data (see ``connection(toBroker:lane:)``).
+    /// Connections fetch requests to one broker are spread over: the general one (lane 0), then an extra
+    /// fetch connection (``BrokerConnectionPool/fetchLaneConnection(to:brokerID:lane:eventLoop:)``). A broker
+    /// serves one connection's requests one after the other, so concurrent fetches (the requests of one call
+    /// above `maxBytesPerRequest`, or concurrent calls: several fetch loops, consumer-group partition
+    /// workers) used to wait for each other on the broker; on two connections it prepares them in parallel.
+    /// A request takes a lane with no fetch in flight, lane 0 first (see ``connection(toBroker:)``); only
+    /// for uncompressed data.
     static let fetchLanesPerBroker = 2
 
     func run(_ positions: [KafkaFetchPosition], maxBytes: Int) async -> Results {
@@ -40,13 +43,8 @@ struct FetchExecutor: Sendable {
             while true {
                 switch action {
                 case .send(let requests):
-                    var sentToBroker: [Int32: Int] = [:]
                     for request in requests {
-                        // The k-th request of this batch to a broker goes on its k-th connection (see
-                        // `fetchLanesPerBroker`), so that the broker prepares them in parallel.
-                        let lane = sentToBroker[request.brokerID, default: 0] % Self.fetchLanesPerBroker
-                        sentToBroker[request.brokerID, default: 0] += 1
-                        group.addTask { (request.id, await self.perform(request, lane: lane)) }
+                        group.addTask { (request.id, await self.perform(request)) }
                     }
                     action = .wait
                 case .wait:
@@ -81,33 +79,49 @@ struct FetchExecutor: Sendable {
     /// are allocated by the same thread for every response. Decoded on whichever pool thread resumed,
     /// successive responses spread over several malloc arenas, each keeping a response's worth of freed
     /// memory: 10 KB zstd records took 13 MB more peak RSS and 25% more CPU (page faults).
-    private func perform(_ request: BrokerFetchRequest, lane: Int) async -> Result<Outcomes, KafkaError> {
+    private func perform(_ request: BrokerFetchRequest) async -> Result<Outcomes, KafkaError> {
         let general: KafkaConnection
         let connection: KafkaConnection
         do {
-            (general, connection) = try await self.connection(toBroker: request.brokerID, lane: lane)
+            (general, connection) = try await self.connection(toBroker: request.brokerID)
         } catch let error as KafkaError {
             return .failure(error)
         } catch {
             return .failure(KafkaError(.brokerError, "Fetch to broker \(request.brokerID) failed: \(error)", isRetriable: true, underlying: error))
         }
+        defer { connection.fetchesInFlight.subtract(1, ordering: .relaxed) }
         return await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: connection.eventLoop)) {
             await perform(request, on: connection, general: general)
         }
     }
 
-    /// Lane 0 is the broker's general connection; a higher lane is an extra fetch connection on the same
-    /// event loop (responses of one broker decoded by one thread, see ``perform(_:lane:)``).
+    /// The connection a request to `brokerID` goes on, its ``KafkaConnection/fetchesInFlight`` already
+    /// counted (the caller subtracts it when done). Lane 0 is the broker's general connection, lane 1 an extra
+    /// fetch connection on the same event loop (responses of one broker decoded by one thread, see
+    /// ``perform(_:)``): lane 0 when it has no fetch in flight (claimed with one compare-exchange, so two
+    /// concurrent requests cannot both take it), else lane 1 when it has none, else the one with fewer.
     /// Until a response has shown uncompressed data, and after one with compressed batches, all requests go
     /// on the general connection (see ``KafkaConnection/lastFetchWasUncompressed``).
-    private func connection(toBroker brokerID: Int32, lane: Int) async throws -> (general: KafkaConnection, lane: KafkaConnection) {
+    private func connection(toBroker brokerID: Int32) async throws -> (general: KafkaConnection, chosen: KafkaConnection) {
         let general = try await cluster.connection(toBroker: brokerID)
-        guard lane > 0, general.lastFetchWasUncompressed.load(ordering: .relaxed),
+        if general.fetchesInFlight.compareExchange(expected: 0, desired: 1, ordering: .relaxed).exchanged {
+            return (general, general)
+        }
+        guard Self.fetchLanesPerBroker > 1, general.lastFetchWasUncompressed.load(ordering: .relaxed),
             let broker = cluster.metadata.broker(brokerID)
-        else { return (general, general) }
-        let laneConnection = try await cluster.pool.fetchLaneConnection(
-            to: broker.address, brokerID: brokerID, lane: lane, eventLoop: general.eventLoop)
-        return (general, laneConnection)
+        else {
+            general.fetchesInFlight.add(1, ordering: .relaxed)
+            return (general, general)
+        }
+        let lane = try await cluster.pool.fetchLaneConnection(
+            to: broker.address, brokerID: brokerID, lane: 1, eventLoop: general.eventLoop)
+        if lane.fetchesInFlight.compareExchange(expected: 0, desired: 1, ordering: .relaxed).exchanged {
+            return (general, lane)
+        }
+        // Both busy: the one with fewer fetches in flight.
+        let chosen = lane.fetchesInFlight.load(ordering: .relaxed) < general.fetchesInFlight.load(ordering: .relaxed) ? lane : general
+        chosen.fetchesInFlight.add(1, ordering: .relaxed)
+        return (general, chosen)
     }
 
     private func perform(_ request: BrokerFetchRequest, on connection: KafkaConnection, general: KafkaConnection) async -> Result<Outcomes, KafkaError> {
@@ -116,6 +130,7 @@ struct FetchExecutor: Sendable {
                 throw KafkaError(.unsupportedByBroker, "broker \(request.brokerID) supports no usable Fetch version")
             }
             let version = request.usableVersion(negotiated: negotiated)
+            connection.fetchesSent.add(1, ordering: .relaxed)
             let response = try await connection.send(
                 request.wireRequest(version: version), version: version, timeout: fetcher.requestTimeout + fetcher.maxWait)
             var outcomes: Outcomes = [:]
@@ -145,7 +160,7 @@ struct FetchExecutor: Sendable {
                 }
                 let decoder = FetchedPartitionDecoder(
                     topic: position.topic, partition: position.partition, fetchOffset: position.offset,
-                    isolationLevel: isolationLevel)
+                    isolationLevel: isolationLevel, decompression: decompression)
                 do {
                     let output = try decoder.decode(
                         records: data.records,
@@ -153,10 +168,19 @@ struct FetchExecutor: Sendable {
                             .init(producerID: $0.producerId, firstOffset: $0.firstOffset)
                         })
                     outcomes[position] = .delivered(output)
-                    if let first = output.records.first, compressed != true {
-                        compressed = (first.batchAttributes?.compression ?? .none) != .none
+                    if compressed != true {
+                        // Eager: the first record's batch; lazy (records empty): any batch compressed.
+                        if let first = output.records.first {
+                            compressed = (first.batchAttributes?.compression ?? .none) != .none
+                        } else if !output.batches.isEmpty {
+                            compressed = output.batches.contains { $0.compression != .none }
+                        }
                     }
-                    cluster.metrics.recordFetchedPartition(position, records: output.records.count, bytes: data.records?.readableBytes ?? 0, highWatermark: data.highWatermark)
+                    // Lazy batches count by their header's record count when fetched (not when decompressed,
+                    // which may never happen): the first batch may include records before the fetch offset.
+                    var recordCount = output.records.count
+                    for batch in output.batches { recordCount += batch.recordCount }
+                    cluster.metrics.recordFetchedPartition(position, records: recordCount, bytes: data.records?.readableBytes ?? 0, highWatermark: data.highWatermark)
                 } catch let error as KafkaError {
                     outcomes[position] = .failed(error)
                 }

@@ -21,7 +21,7 @@ struct FetchedPartitionDecoder {
 
     init(
         topic: String, partition: Int32, fetchOffset: Int64, isolationLevel: KafkaIsolationLevel,
-        decompression: KafkaFetchDecompression = FetchedPartitionDecoder.decompression
+        decompression: KafkaFetchDecompression = .eager
     ) {
         self.topic = topic
         self.partition = partition
@@ -29,10 +29,6 @@ struct FetchedPartitionDecoder {
         self.isolationLevel = isolationLevel
         self.decompression = decompression
     }
-
-    /// The decompression mode of decoders made in this task (set by the fetch call from its options; a task
-    /// local because the fetch executor makes the decoders).
-    @TaskLocal static var decompression: KafkaFetchDecompression = .eager
 
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/corruptRecords`` when a batch fails its checksum,
     ///   cannot be decompressed or is malformed (lazy: when it fails its checksum, or its header or, uncompressed,

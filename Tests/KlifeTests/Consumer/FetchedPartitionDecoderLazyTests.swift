@@ -99,14 +99,13 @@ import Testing
         }
     }
 
-    @Test func theFetchCallsTaskLocalChoosesTheMode() throws {
+    @Test func theDecompressionParameterChoosesTheMode() throws {
         var b = ByteBuffer()
         try Eager.data(&b, base: 0, count: 2, codec: .lz4)
         let plain = FetchedPartitionDecoder(topic: "t", partition: 0, fetchOffset: 0, isolationLevel: .readCommitted)
         #expect(plain.decompression == .eager)
-        let lazy = FetchedPartitionDecoder.$decompression.withValue(.lazy) {
-            FetchedPartitionDecoder(topic: "t", partition: 0, fetchOffset: 0, isolationLevel: .readCommitted)
-        }
+        #expect(try plain.decode(records: b, abortedTransactions: []).batches.isEmpty)
+        let lazy = FetchedPartitionDecoder(topic: "t", partition: 0, fetchOffset: 0, isolationLevel: .readCommitted, decompression: .lazy)
         #expect(lazy.decompression == .lazy)
         #expect(try lazy.decode(records: b, abortedTransactions: []).batches.count == 1)
     }
