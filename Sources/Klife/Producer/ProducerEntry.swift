@@ -14,36 +14,6 @@ struct ProducerEntry: Sendable {
     var timestamp: Int64
     var completion: ProducerCompletion
 
-    init(key: ByteBuffer?, value: ByteBuffer?, headers: [KafkaRecord.Header], timestamp: Int64, completion: ProducerCompletion) {
-        self.key = key
-        self.value = value
-        self.headers = headers
-        self.timestamp = timestamp
-        self.completion = completion
-    }
-
-    /// The entry of `record` with its key, value and headers and `completion` moved in (no reference
-    /// counting): `record` is left without them and `completion` is ``ProducerCompletion/none``.
-    @inline(__always)
-    init(taking record: inout KafkaRecord, timestamp: Int64, completion: inout ProducerCompletion) {
-        // Swapped out through locals and consumed into the stored properties: mutating `self` here made the
-        // initializer copy the finished entry (a retain of each buffer) into its result.
-        var headers: [KafkaRecord.Header] = []
-        swap(&headers, &record.headers)
-        var taken = ProducerCompletion.none
-        swap(&taken, &completion)
-        self.key = record.key.take()
-        self.value = record.value.take()
-        self.headers = consume headers
-        self.timestamp = timestamp
-        self.completion = consume taken
-    }
-
-    /// The entry of a routed record (its timestamp set).
-    init(record: KafkaRecord, completion: ProducerCompletion) {
-        self.init(key: record.key, value: record.value, headers: record.headers, timestamp: record.timestamp ?? 0, completion: completion)
-    }
-
     /// The record as its caller gets it back (before the output fields are set).
     func record(in topicPartition: ProducerTopicPartition) -> KafkaRecord {
         KafkaRecord(
@@ -87,6 +57,26 @@ struct ProducerEntry: Sendable {
         var bytes = (key?.readableBytes ?? 0) + (value?.readableBytes ?? 0)
         for header in headers { bytes += header.key.utf8.count + (header.value?.readableBytes ?? 0) }
         return bytes
+    }
+}
+
+// The initializers live in an extension so that the struct keeps its memberwise initializer: an explicit
+// one in the struct body made every entry be built in a temporary and copied out (an outlined copy and
+// destroy: a retain and a release of key, value, headers and completion per record).
+extension ProducerEntry {
+    /// The entry of `record` with its key, value and headers and `completion` moved in (no reference
+    /// counting): `record` is left without them and `completion` is ``ProducerCompletion/none``.
+    init(taking record: inout KafkaRecord, timestamp: Int64, completion: inout ProducerCompletion) {
+        var headers: [KafkaRecord.Header] = []
+        swap(&headers, &record.headers)
+        var taken = ProducerCompletion.none
+        swap(&taken, &completion)
+        self.init(key: record.key.take(), value: record.value.take(), headers: headers, timestamp: timestamp, completion: taken)
+    }
+
+    /// The entry of a routed record (its timestamp set).
+    init(record: KafkaRecord, completion: ProducerCompletion) {
+        self.init(key: record.key, value: record.value, headers: record.headers, timestamp: record.timestamp ?? 0, completion: completion)
     }
 }
 
