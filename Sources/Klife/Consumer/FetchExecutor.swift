@@ -113,8 +113,16 @@ struct FetchExecutor: Sendable {
             general.fetchesInFlight.add(1, ordering: .relaxed)
             return (general, general)
         }
-        let lane = try await cluster.pool.fetchLaneConnection(
-            to: broker.address, brokerID: brokerID, lane: 1, eventLoop: general.eventLoop)
+        let lane: KafkaConnection
+        do {
+            lane = try await cluster.pool.fetchLaneConnection(
+                to: broker.address, brokerID: brokerID, lane: 1, eventLoop: general.eventLoop)
+        } catch {
+            // The lane only adds parallelism: a broker the general connection reaches is still fetched from.
+            logger.debug("Fetch lane to broker \(brokerID) unavailable, using the general connection: \(error)")
+            general.fetchesInFlight.add(1, ordering: .relaxed)
+            return (general, general)
+        }
         if lane.fetchesInFlight.compareExchange(expected: 0, desired: 1, ordering: .relaxed).exchanged {
             return (general, lane)
         }
