@@ -119,6 +119,17 @@ public struct RecordBatchWriter: Sendable {
         return ByteBuffer.kafkaVarintSize(Int64(bytes.readableBytes)) + bytes.readableBytes
     }
 
+    /// `timestamp`'s delta from the batch's baseTimestamp, which the first record's timestamp sets when none
+    /// was given at creation.
+    @inline(__always)
+    private mutating func takeTimestampDelta(of timestamp: Int64) -> Int64 {
+        guard let baseTimestamp else {
+            baseTimestamp = timestamp
+            return 0
+        }
+        return timestamp &- baseTimestamp
+    }
+
     /// Appends a record with the next offset delta.
     /// - Parameters:
     ///   - key: nil for a null key.
@@ -127,14 +138,7 @@ public struct RecordBatchWriter: Sendable {
     ///   - timestamp: milliseconds since the epoch (create time).
     public mutating func append(key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader] = [], timestamp: Int64) {
         precondition(!finished, "RecordBatchWriter.append after finish()")
-        let base: Int64
-        if let baseTimestamp {
-            base = baseTimestamp
-        } else {
-            base = timestamp
-            baseTimestamp = timestamp
-        }
-        let timestampDelta = timestamp &- base
+        let timestampDelta = takeTimestampDelta(of: timestamp)
         let bodySize = Self.bodySize(
             key: key, value: value, headers: headers, timestampDelta: timestampDelta, offsetDelta: recordCount)
         let total = ByteBuffer.kafkaVarintSize(Int64(bodySize)) + bodySize
@@ -159,14 +163,7 @@ public struct RecordBatchWriter: Sendable {
     /// address copies nothing.
     public mutating func append(keyBytes key: UnsafeRawBufferPointer?, valueBytes value: UnsafeRawBufferPointer?, timestamp: Int64) {
         precondition(!finished, "RecordBatchWriter.append after finish()")
-        let base: Int64
-        if let baseTimestamp {
-            base = baseTimestamp
-        } else {
-            base = timestamp
-            baseTimestamp = timestamp
-        }
-        let timestampDelta = timestamp &- base
+        let timestampDelta = takeTimestampDelta(of: timestamp)
         // attributes, deltas, key, value, header count 0
         let bodySize = 1 + ByteBuffer.kafkaVarintSize(timestampDelta) + ByteBuffer.kafkaVarintSize(Int64(recordCount))
             + Self.bytesFieldSize(key) + Self.bytesFieldSize(value) + 1

@@ -62,10 +62,7 @@ struct FetchedPartitionDecoder {
                     batches.append(try KafkaFetchedBatch(topic: topic, partition: partition, fetchOffset: fetchOffset, batch: batch))
                     continue
                 }
-                let attributes = KafkaRecord.BatchAttributes(
-                    compression: KafkaCompression(rawValue: batch.compression.rawValue) ?? .none,
-                    timestampType: batch.timestampType == .logAppendTime ? .logAppendTime : .createTime,
-                    isTransactional: batch.isTransactional, isControl: false)
+                let attributes = KafkaRecord.BatchAttributes(ofDeliveredBatch: batch)
                 // Room for every record was reserved up front (see reservation(for:)); should a batch hold
                 // more than its header promised, grow geometrically, not per batch (quadratic copying).
                 let needed = output.count + Int(max(0, batch.recordCount))

@@ -29,10 +29,7 @@ public struct KafkaFetchedBatch: Sendable {
         self.partition = partition
         self.fetchOffset = fetchOffset
         self.batch = batch
-        let attributes = KafkaRecord.BatchAttributes(
-            compression: KafkaCompression(rawValue: batch.compression.rawValue) ?? .none,
-            timestampType: batch.timestampType == .logAppendTime ? .logAppendTime : .createTime,
-            isTransactional: batch.isTransactional, isControl: false)
+        let attributes = KafkaRecord.BatchAttributes(ofDeliveredBatch: batch)
         self.attributes = attributes
         if batch.isAwaitingDecompression {
             decoded = nil

@@ -1,4 +1,5 @@
 import NIOCore
+import KafkaProtocol
 
 extension KafkaRecord {
     /// A record read from a partition, built in one step so the decoder appends it without an
@@ -22,5 +23,15 @@ extension KafkaRecord {
             StoredFlag.partition | StoredFlag.timestamp | StoredFlag.offset | StoredFlag.batchAttributes
             | (leaderEpoch != nil ? StoredFlag.leaderEpoch : 0)
         self.storedBatchAttributes = batchAttributes.packed
+    }
+}
+
+extension KafkaRecord.BatchAttributes {
+    /// The attributes of a fetched batch whose records reach the caller (control batches never do).
+    init(ofDeliveredBatch batch: RecordBatch) {
+        self.init(
+            compression: KafkaCompression(rawValue: batch.compression.rawValue) ?? .none,
+            timestampType: batch.timestampType == .logAppendTime ? .logAppendTime : .createTime,
+            isTransactional: batch.isTransactional, isControl: false)
     }
 }
