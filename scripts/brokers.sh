@@ -3,7 +3,9 @@
 #
 #   brokers.sh up        start: a plain Tansu, a killable Tansu (kill/restart tests), the TLS and mTLS
 #                        Tansu+stunnel pairs, and the librdkafka mock-cluster harness; then write the env file
-#   brokers.sh down      stop all of it (idempotent)
+#   brokers.sh down      stop what `up` started, and the private Tansus tests started and left behind
+#                        (only those marked with up's KLIFE_BROKERS_SESSION, see tansu.sh); idempotent. A
+#                        Tansu started by hand (tansu.sh start --name X, without that variable) keeps running
 #   brokers.sh env       print the env file (export lines) written by `up`
 #   brokers.sh env-file  print the env file's path
 #
@@ -11,11 +13,13 @@
 # KLIFE_TLS_BOOTSTRAP, KLIFE_MTLS_BOOTSTRAP, KLIFE_TLS_CA_FILE, KLIFE_TLS_WRONG_CA_FILE,
 # KLIFE_TLS_CLIENT_CERT_FILE, KLIFE_TLS_CLIENT_KEY_FILE, KLIFE_TLS_WRONG_CLIENT_CERT_FILE,
 # KLIFE_TLS_WRONG_CLIENT_KEY_FILE, KLIFE_MOCK_BOOTSTRAP, KLIFE_MOCK_CONTROL, KLIFE_PYTHON, KLIFE_SCRIPTS,
-# KLIFE_BROKER_STATE.
+# KLIFE_BROKER_STATE, KLIFE_BROKERS_SESSION.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 ENV_FILE="$KLIFE_BROKER_STATE/env"
+# The id of the running `up`; every Tansu started with it in KLIFE_BROKERS_SESSION belongs to it.
+SESSION_FILE="$KLIFE_BROKER_STATE/session"
 MOCK_STATE="$KLIFE_BROKER_STATE/mock"
 KILLABLE=tansu-killable
 
@@ -41,6 +45,9 @@ do_up() {
   do_down 2>/dev/null
   ensure_venv
   mkdir -p "$KLIFE_BROKER_STATE"
+  # Recorded before anything starts, so that a failed start-up's `down` finds what did start.
+  export KLIFE_BROKERS_SESSION="up-$(date -u +%Y%m%dT%H%M%SZ)-$$"
+  echo "$KLIFE_BROKERS_SESSION" >"$SESSION_FILE"
   local plain killable tls
   plain=$("$KLIFE_SCRIPTS/tansu.sh" start --name tansu)
   killable=$("$KLIFE_SCRIPTS/tansu.sh" start --name "$KILLABLE")
@@ -56,7 +63,8 @@ do_up() {
       KLIFE_MOCK_BOOTSTRAP "$(awk '/^bootstrap/{print $3}' "$MOCK_STATE/ready")" \
       KLIFE_PYTHON "$KLIFE_PYTHON" \
       KLIFE_SCRIPTS "$KLIFE_SCRIPTS" \
-      KLIFE_BROKER_STATE "$KLIFE_BROKER_STATE"
+      KLIFE_BROKER_STATE "$KLIFE_BROKER_STATE" \
+      KLIFE_BROKERS_SESSION "$KLIFE_BROKERS_SESSION"
     while IFS='=' read -r key value; do
       [[ -n "$key" ]] && printf "export %s='%s'\n" "$key" "$value"
     done <<<"$tls"
@@ -70,13 +78,22 @@ do_down() {
   rm -f "$ENV_FILE"
   stop_pidfile "$MOCK_STATE/mock.pid" "mock_cluster.py" 10
   "$KLIFE_SCRIPTS/tls-proxy.sh" stop --name tls
-  # Every Tansu under the state dir: the named ones and any private ones tests started and left behind.
-  local pidfile
-  for pidfile in "$KLIFE_BROKER_STATE"/*/tansu.pid; do
-    [[ -e "$pidfile" ]] || continue
-    "$KLIFE_SCRIPTS/tansu.sh" stop --name "$(basename "$(dirname "$pidfile")")"
-  done
-  say "all brokers down"
+  "$KLIFE_SCRIPTS/tansu.sh" stop --name tansu
+  "$KLIFE_SCRIPTS/tansu.sh" stop --name "$KILLABLE"
+  # The private Tansus tests started (tansu.sh inherits the session from the env file) and left behind;
+  # not one started by hand from the same checkout, e.g. a benchmark broker.
+  local session pidfile dir
+  session=$(cat "$SESSION_FILE" 2>/dev/null || true)
+  if [[ -n "$session" ]]; then
+    for pidfile in "$KLIFE_BROKER_STATE"/*/tansu.pid; do
+      [[ -e "$pidfile" ]] || continue
+      dir=$(dirname "$pidfile")
+      [[ "$(cat "$dir/session" 2>/dev/null || true)" == "$session" ]] || continue
+      "$KLIFE_SCRIPTS/tansu.sh" stop --name "$(basename "$dir")"
+    done
+  fi
+  rm -f "$SESSION_FILE"
+  say "brokers of 'up' down"
 }
 
 case "${1:-}" in
@@ -87,5 +104,5 @@ case "${1:-}" in
   down) do_down ;;
   env) [[ -f "$ENV_FILE" ]] || die "no env file; run 'scripts/brokers.sh up' first"; cat "$ENV_FILE" ;;
   env-file) echo "$ENV_FILE" ;;
-  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -11,10 +11,13 @@
 # picks a free one. --advertise sets the address put in Metadata (default: the listen address); a broker
 # behind a TLS proxy must advertise the proxy's port. State (pid, port, log) lives in
 # $KLIFE_BROKER_STATE/NAME. Storage is always memory:// (never s3://: it would reach for cloud metadata).
+# A broker started while KLIFE_BROKERS_SESSION is set (brokers.sh up sets it, and its env file exports it
+# to the tests) is marked as part of that session: `brokers.sh down` stops it. One started without it (a
+# benchmark broker started by hand) is left alone by `brokers.sh down`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 cmd=${1:-}; [[ -n "$cmd" ]] || usage; shift
 NAME=tansu PORT="" ADVERTISE=""
@@ -66,6 +69,11 @@ do_start() {
   [[ -n "$ADVERTISE" ]] || ADVERTISE=$(cat "$STATE/advertise" 2>/dev/null || echo "127.0.0.1:$PORT")
   echo "$PORT" >"$STATE/port"
   echo "$ADVERTISE" >"$STATE/advertise"
+  if [[ -n "${KLIFE_BROKERS_SESSION:-}" ]]; then
+    echo "$KLIFE_BROKERS_SESSION" >"$STATE/session"
+  else
+    rm -f "$STATE/session"
+  fi
 
   local bin; bin=$(tansu_bin)
   echo "=== $(date -u +%FT%TZ) start on 127.0.0.1:$PORT advertising $ADVERTISE" >>"$LOG"
