@@ -22,6 +22,8 @@ public final class BrokerConnectionPool: Sendable {
 
     private struct State {
         var slots: [SlotKey: Slot] = [:]
+        /// Per broker, the large-response buffers its connections (general slots and fetch lanes) share.
+        var spareFrameBuffers: [KafkaConnectionConfiguration.BrokerAddress: SpareFrameBuffers] = [:]
         var roundRobin = 0
         var isShutDown = false
         var random = SystemRandomNumberGenerator()
@@ -83,8 +85,9 @@ public final class BrokerConnectionPool: Sendable {
     /// its response is sent; Tansu serves a connection sequentially), so two fetch requests of one call to
     /// the same broker are prepared in parallel only on two connections.
     ///
-    /// Lane connections are opened lazily, reconnect like the general slots, and keep no spare response
-    /// buffer (the broker's general connection does), so a broker still costs one kept buffer.
+    /// Lane connections are opened lazily and reconnect like the general slots. A broker's connections share
+    /// their kept large-response buffers (one per connection, ``SpareFrameBuffers``): whichever connection
+    /// receives next reuses the buffer of a response the caller released, whichever connection it came on.
     ///
     /// - Parameters:
     ///   - lane: which extra connection (1, 2, …; each lane is its own connection).
@@ -154,11 +157,17 @@ public final class BrokerConnectionPool: Sendable {
     private func dial(
         key: SlotKey, brokerID: Int32?, eventLoop: (any EventLoop)?, promise: EventLoopPromise<KafkaConnection>
     ) async throws -> KafkaConnection {
+        let spareFrameBuffers = state.withLock { state in
+            if let shared = state.spareFrameBuffers[key.address] { return shared }
+            let created = SpareFrameBuffers()
+            state.spareFrameBuffers[key.address] = created
+            return created
+        }
         do {
             let connection = try await KafkaConnection.connect(
                 to: key.address, brokerID: brokerID, configuration: configuration, versionPolicy: versionPolicy,
                 tlsContext: tlsContext, eventLoopGroup: eventLoopGroup, eventLoop: eventLoop,
-                keepsSpareFrameBuffer: !key.isFetchLane, logger: logger
+                spareFrameBuffers: spareFrameBuffers, logger: logger
             )
             let kept = state.withLock { $0.slots[key]?.connectSucceeded(connection, now: .now()) ?? false }
             guard kept else {
@@ -200,6 +209,7 @@ public final class BrokerConnectionPool: Sendable {
     public func removeBroker(_ address: KafkaConnectionConfiguration.BrokerAddress) async {
         let connections = state.withLock { state -> [KafkaConnection] in
             var removed: [KafkaConnection] = []
+            state.spareFrameBuffers[address] = nil  // its connections keep their reference until they close
             for key in state.slots.keys where key.address == address {
                 var slot = state.slots.removeValue(forKey: key)!
                 if let connection = slot.shutDown() { removed.append(connection) }

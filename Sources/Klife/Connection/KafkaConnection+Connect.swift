@@ -26,7 +26,26 @@ extension KafkaConnection {
         tlsContext: NIOSSLContext? = nil,
         eventLoopGroup: any EventLoopGroup,
         eventLoop preferredEventLoop: (any EventLoop)? = nil,
-        keepsSpareFrameBuffer: Bool = true,
+        logger: Logger
+    ) async throws -> KafkaConnection {
+        try await connect(
+            to: address, brokerID: brokerID, configuration: configuration, versionPolicy: versionPolicy,
+            tlsContext: tlsContext, eventLoopGroup: eventLoopGroup, eventLoop: preferredEventLoop,
+            spareFrameBuffers: SpareFrameBuffers(), logger: logger)
+    }
+
+    /// ``connect(to:brokerID:configuration:versionPolicy:tlsContext:eventLoopGroup:eventLoop:logger:)`` with the
+    /// large-response buffers the connection shares with the broker's other connections
+    /// (``BrokerConnectionPool`` passes one ``SpareFrameBuffers`` per broker).
+    static func connect(
+        to address: KafkaConnectionConfiguration.BrokerAddress,
+        brokerID: Int32?,
+        configuration: KafkaConnectionConfiguration,
+        versionPolicy: KafkaAPIVersionPolicy,
+        tlsContext: NIOSSLContext?,
+        eventLoopGroup: any EventLoopGroup,
+        eventLoop preferredEventLoop: (any EventLoop)?,
+        spareFrameBuffers: SpareFrameBuffers,
         logger: Logger
     ) async throws -> KafkaConnection {
         var logger = logger
@@ -56,7 +75,7 @@ extension KafkaConnection {
                             NIOSSLClientHandler(context: tlsContext, serverHostname: isIPAddress ? nil : address.host)
                         )
                     }
-                    try pipeline.addHandler(KafkaFrameHandler(maxFrameBytes: maxFrameBytes, keepsSpareFrameBuffer: keepsSpareFrameBuffer))
+                    try pipeline.addHandler(KafkaFrameHandler(maxFrameBytes: maxFrameBytes, spareFrameBuffers: spareFrameBuffers))
                     try pipeline.addHandler(KafkaChannelHandler(peer: peer, logger: handlerLogger, closeReason: closeReason))
                 }
             }

@@ -10,12 +10,11 @@ import NIOCore
 /// arrives, copying everything so far and touching fresh pages at each step. Read buffers are not retained,
 /// so the channel can reuse them.
 ///
-/// The buffer of the last large split frame is kept and reused for the next one once nothing else holds it
-/// (the records fetched from it are gone): a steady stream of large responses then writes into memory that
-/// is already mapped instead of faulting in fresh pages for every response. A connection therefore keeps
-/// at most one such buffer (the size of a recent large response) between responses. A connection created
-/// with `keepsSpare: false` keeps none (an extra fetch connection to a broker, see ``FetchExecutor``: one kept
-/// buffer per broker, as with a single connection, keeps glibc's large-block pattern the same).
+/// The buffers of large split frames are kept in `spares` and reused for later ones once nothing else holds
+/// them (the records fetched from them are gone): a steady stream of large responses then writes into memory
+/// that is already mapped instead of faulting in fresh pages for every response. The broker's connections
+/// share one ``SpareFrameBuffers`` (one kept buffer per connection), so a connection reuses the buffer
+/// another one's released response left; an assembler without `spares` keeps none.
 ///
 /// A negative size or one above `maxFrameBytes` throws ``KafkaError/Code/frameTooLarge`` before anything
 /// is allocated for it, so a hostile or confused peer cannot make us allocate.
@@ -28,24 +27,25 @@ struct KafkaFrameAssembler {
     /// A size prefix split across reads: its bytes so far (big endian) and how many arrived.
     private var prefix: UInt32 = 0
     private var prefixBytes = 0
-    /// The buffer of the last large split frame, reused when no one else holds it any more.
-    private var spare: ByteBuffer?
+    /// Buffers of earlier large split frames (this connection's and its broker's other connections'),
+    /// reused when no one else holds them any more.
+    let spares: SpareFrameBuffers?
     /// Frames smaller than this are not worth keeping a buffer for.
     static let reuseThreshold = 64 * 1024
     /// Split frames of at least this size are copied with non-temporal stores (see ``nextFrame(from:allocator:)``).
     static let streamingThreshold = 1 << 20
     /// Whether `partial` is filled with non-temporal stores.
     private var streams = false
-    /// Whether the buffer of the last large split frame is kept for reuse.
-    let keepsSpare: Bool
 
-    init(maxFrameBytes: Int, keepsSpare: Bool = true) {
+    /// - Parameter spares: where large frames' buffers are kept for reuse; by default a set of its own
+    ///   keeping one (a single connection's); nil keeps none.
+    init(maxFrameBytes: Int, spares: SpareFrameBuffers? = SpareFrameBuffers(connections: 1)) {
         self.maxFrameBytes = maxFrameBytes
-        self.keepsSpare = keepsSpare
+        self.spares = spares
     }
 
     /// Whether a large frame's buffer is kept for reuse now (tests).
-    var holdsSpareBuffer: Bool { spare != nil }
+    var holdsSpareBuffer: Bool { (spares?.keptCount ?? 0) > 0 }
 
     /// Bytes of an unfinished frame (prefix included) held back, waiting for more input.
     var bufferedBytes: Int { prefixBytes + (partial?.readableBytes ?? 0) }
@@ -79,7 +79,7 @@ struct KafkaFrameAssembler {
                 if missing == 0 {
                     let frame = partial.take()!
                     // Kept only now that it is full: a second reference while filling would force a copy.
-                    if keepsSpare && frame.capacity >= Self.reuseThreshold { spare = frame }
+                    if frame.capacity >= Self.reuseThreshold { spares?.keep(frame) }
                     return frame
                 }
                 return nil
@@ -110,17 +110,13 @@ struct KafkaFrameAssembler {
         return nil
     }
 
-    /// An empty buffer for a split frame of `size` bytes: the spare one when it fits without wasting more
-    /// than half of it (`clear()` keeps its storage when no one else holds it, and allocates a fresh one of
-    /// the same capacity otherwise), else a new one for `size` bytes.
-    private mutating func buffer(capacity size: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
-        guard size >= Self.reuseThreshold else { return allocator.buffer(capacity: size) }
-        // Taken out of `spare`, so that clear() sees only the references of frames handed out earlier.
-        if var reused = spare.take(), reused.capacity >= size, reused.capacity / 2 <= size {
-            reused.clear()
-            return reused
+    /// An empty buffer for a split frame of `size` bytes: a kept one that no one else holds when it fits
+    /// without wasting more than half of it (``SpareFrameBuffers/take(fitting:)``), else a new one.
+    private func buffer(capacity size: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+        guard size >= Self.reuseThreshold, let spares, let reused = spares.take(fitting: size) else {
+            return allocator.buffer(capacity: size)
         }
-        return allocator.buffer(capacity: size)
+        return reused
     }
 
     /// A frame's size prefix as a length, or ``KafkaError/Code/frameTooLarge`` when it is negative or above

@@ -11,9 +11,21 @@ final class KafkaFrameHandler: ChannelInboundHandler {
 
     private var assembler: KafkaFrameAssembler
     private var failed = false
+    /// The large-frame buffers this connection shares with the broker's other connections; the handler
+    /// counts as one of their connections while it is in a pipeline.
+    private let spareFrameBuffers: SpareFrameBuffers
 
-    init(maxFrameBytes: Int, keepsSpareFrameBuffer: Bool = true) {
-        assembler = KafkaFrameAssembler(maxFrameBytes: maxFrameBytes, keepsSpare: keepsSpareFrameBuffer)
+    init(maxFrameBytes: Int, spareFrameBuffers: SpareFrameBuffers = SpareFrameBuffers()) {
+        self.spareFrameBuffers = spareFrameBuffers
+        assembler = KafkaFrameAssembler(maxFrameBytes: maxFrameBytes, spares: spareFrameBuffers)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        spareFrameBuffers.attach()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        spareFrameBuffers.detach()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

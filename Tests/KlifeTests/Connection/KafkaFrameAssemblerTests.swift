@@ -139,7 +139,7 @@ import Testing
     @Test func assemblerWithoutSpareKeepsNoBuffer() throws {
         let size = KafkaFrameAssembler.reuseThreshold + 10
         var keeping = KafkaFrameAssembler(maxFrameBytes: 1 << 20)
-        var notKeeping = KafkaFrameAssembler(maxFrameBytes: 1 << 20, keepsSpare: false)
+        var notKeeping = KafkaFrameAssembler(maxFrameBytes: 1 << 20, spares: nil)
         _ = try splitLargeFrame(&keeping, size: size, fill: 1)
         let frame = try splitLargeFrame(&notKeeping, size: size, fill: 1)
         #expect(keeping.holdsSpareBuffer)
@@ -151,6 +151,36 @@ import Testing
         #expect(second.readableBytes == size - 5)
         #expect(second.readableBytesView.allSatisfy { $0 == 2 })
         #expect(!notKeeping.holdsSpareBuffer)
+    }
+
+    @Test func connectionsSharingSparesReuseEachOthersReleasedBuffer() throws {
+        // A broker's general connection and fetch lane: a frame released by one's caller is the buffer the
+        // other fills next.
+        let size = KafkaFrameAssembler.reuseThreshold * 2
+        let spares = SpareFrameBuffers(connections: 2)
+        var general = KafkaFrameAssembler(maxFrameBytes: 1 << 20, spares: spares)
+        var lane = KafkaFrameAssembler(maxFrameBytes: 1 << 20, spares: spares)
+        var first: ByteBuffer? = try splitLargeFrame(&general, size: size, fill: 1)
+        let firstBase = base(first!)
+        // Held by its caller: the lane's frame goes into other memory and leaves the first intact.
+        var second: ByteBuffer? = try splitLargeFrame(&lane, size: size, fill: 2)
+        let secondBase = base(second!)
+        #expect(secondBase != firstBase)
+        #expect(first!.readableBytesView.allSatisfy { $0 == 1 })
+        #expect(spares.keptCount == 2)
+        // The first is released: the lane's next frame reuses it while the second is still held.
+        first = nil
+        let third = try splitLargeFrame(&lane, size: size - 3, fill: 3)
+        #expect(base(third) == firstBase)
+        #expect(third.readableBytes == size - 3)
+        #expect(third.readableBytesView.allSatisfy { $0 == 3 })
+        #expect(second!.readableBytesView.allSatisfy { $0 == 2 })
+        // The second is released: the general connection takes it.
+        second = nil
+        let fourth = try splitLargeFrame(&general, size: size, fill: 4)
+        #expect(base(fourth) == secondBase)
+        #expect(fourth.readableBytesView.allSatisfy { $0 == 4 })
+        #expect(spares.keptCount == 2)
     }
 
     @Test func heldLargeFrameIsNeitherReusedNorOverwritten() throws {
