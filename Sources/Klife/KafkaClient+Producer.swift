@@ -53,7 +53,10 @@ extension KafkaClient {
     ///   ``KafkaError/Code/unknownTopicOrPartition``, ``KafkaError/Code/invalidPartition``,
     ///   ``KafkaError/Code/invalidArgument`` (unknown partitioner, illegal topic name),
     ///   ``KafkaError/Code/cancelled``. The callback is then not called.
-    public func produceAsync(
+    ///
+    /// The call runs on the caller's executor (`nonisolated(nonsending)`): a per-record call with no executor
+    /// switch on entry.
+    nonisolated(nonsending) public func produceAsync(
         _ record: consuming KafkaRecord, options: KafkaProduceOptions = .init(),
         callback: consuming (@Sendable (Result<KafkaRecord, KafkaError>) -> Void)? = nil
     ) async throws {

@@ -1,3 +1,4 @@
+import CZstd
 @testable import KafkaProtocol
 import NIOCore
 import Testing
@@ -143,6 +144,25 @@ struct CompressionTests {
         // (last, raw, size 5) = 0x000029 little-endian, "hello".
         let frame = RecordBatchTestSupport.buffer(hex: "28b52ffd 20 05 290000 68656c6c6f")
         #expect(String(buffer: try KafkaCompression.decompress(frame, codec: .zstd, maxOutputBytes: 100)) == "hello")
+    }
+
+    /// The producer's contexts come from `klife_zstd_create_cctx` (workspace in huge pages): the output must be
+    /// byte for byte what zstd's plain one-shot call at Kafka's default level writes.
+    @Test("zstd: pooled contexts write the bytes of a plain ZSTD_compress at level 3")
+    func zstdSameBytesAsPlainCompress() throws {
+        // ~1.5 MB (a workspace above the 1 MiB huge-page threshold), ~30 KB and random bytes (smaller ones).
+        for input in [Self.compressible, Self.compressible.getSlice(at: 0, length: 30_000)!, Self.random(200_000, seed: 5)] {
+            for _ in 0..<2 {  // a fresh and a reused context
+                let ours = try Self.compress(input, .zstd)
+                let plain: [UInt8] = input.withUnsafeReadableBytes { source in
+                    var output = [UInt8](repeating: 0, count: ZSTD_compressBound(source.count))
+                    let written = ZSTD_compress(&output, output.count, source.baseAddress, source.count, 3)
+                    return ZSTD_isError(written) == 0 ? Array(output.prefix(written)) : []
+                }
+                #expect(!plain.isEmpty)
+                #expect(Array(ours.readableBytesView) == plain)
+            }
+        }
     }
 
     @Test("output beyond maxOutputBytes is a typed error; output exactly at the limit is fine", arguments: codecs)

@@ -29,8 +29,9 @@ protocol ProducerDriverBackend<Entry>: Sendable {
     /// Refreshes metadata and returns the current leader (nil = unknown) of each given partition.
     func refreshLeaders(of partitions: [ProducerTopicPartition]) async -> [(ProducerTopicPartition, Int32?)]
     /// Delivers results. Called outside the driver's lock, in per-partition order. The completions are
-    /// handed over (consumed): their records' fields can move into the results without reference counting.
-    func deliver(_ completions: consuming [ProducerStateMachineOutput<Entry>.Completion])
+    /// the backend's to change: their records' fields can move into the results without reference counting.
+    /// Afterwards the driver empties the record arrays and keeps some for new batches to reuse.
+    func deliver(_ completions: inout [ProducerStateMachineOutput<Entry>.Completion])
     /// Reports the bytes buffered and not yet acknowledged (a metrics sample; default: ignored).
     func observeBufferedBytes(_ bytes: Int)
     /// The event loop of the connection `link` (default: nil). A sink's drain loop and its requests' waits
@@ -418,8 +419,11 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
     /// Delivers queued completions (then resumes the flush waiters queued after them) until the queue is
     /// empty. Only one task runs this at a time.
     private func deliverPending() {
+        // The record arrays of the last completions delivered, emptied, for the engine to reuse.
+        var emptied: [[ProducerPendingRecord<Entry>]] = []
         while true {
             let (completions, flushIDs) = state.withLockedValue { state -> ([Machine.Output.Completion], [UInt64]) in
+                if !emptied.isEmpty { state.machine.recycleRecordArrays(&emptied) }
                 if state.pendingDeliveries.isEmpty && state.pendingFlushResumes.isEmpty {
                     state.isDelivering = false
                     return ([], [])
@@ -432,7 +436,9 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
             }
             if completions.isEmpty && flushIDs.isEmpty { return }
             if !completions.isEmpty {
-                backend.deliver(consume completions)
+                var completions = completions
+                backend.deliver(&completions)
+                emptied = Self.emptiedRecordArrays(of: &completions)
                 backend.observeBufferedBytes(bufferedBytes)
             }
             if !flushIDs.isEmpty {
@@ -440,6 +446,20 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
                 for continuation in continuations { continuation.resume() }
             }
         }
+    }
+
+    /// The record arrays of delivered completions worth reusing (large enough), emptied with their capacity
+    /// kept; emptied here, outside the lock. The others are freed with `completions`.
+    private static func emptiedRecordArrays(of completions: inout [Machine.Output.Completion]) -> [[ProducerPendingRecord<Entry>]] {
+        var arrays: [[ProducerPendingRecord<Entry>]] = []
+        for index in completions.indices where completions[index].records.capacity >= Machine.minSpareRecordCapacity {
+            var records: [ProducerPendingRecord<Entry>] = []
+            swap(&records, &completions[index].records)
+            records.removeAll(keepingCapacity: true)
+            arrays.append(records)
+            if arrays.count == Machine.maxSpareRecordArrays { break }
+        }
+        return arrays
     }
 
     /// Runs an output's side effects other than completions and flush waiters; call without the lock.

@@ -169,11 +169,10 @@ extension ProducerEntry {
     /// Turns engine completions into enriched records or errors and hands them to their callers.
     ///
     /// Results for one call's collector (produceBatch*) are handed over a run at a time, under one lock
-    /// acquisition, not one per record. The completions are consumed: each record's key, value, headers and
-    /// completion move into its result (the record arrays are usually held only here; otherwise the first
-    /// move copies the array once). Records nobody waits for (``ProducerCompletion/none``) build no result.
-    static func deliver(_ completions: consuming [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
-        var completions = completions
+    /// acquisition, not one per record. Each record's key, value, headers and completion move into its
+    /// result (the record arrays are usually held only here; otherwise the first move copies the array
+    /// once), leaving the entries empty. Records nobody waits for (``ProducerCompletion/none``) build no result.
+    static func deliver(_ completions: inout [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
         var run = CollectorRun()
         for index in completions.indices {
             let topicPartition = completions[index].topicPartition

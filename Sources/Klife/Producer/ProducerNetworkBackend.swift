@@ -143,8 +143,8 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
 
     func eventLoop(of link: KafkaConnection) -> (any EventLoop)? { link.eventLoop }
 
-    func deliver(_ completions: consuming [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
+    func deliver(_ completions: inout [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
         metrics.recordCompletions(producer: configuration.name, completions)
-        ProducerEntry.deliver(consume completions)
+        ProducerEntry.deliver(&completions)
     }
 }

@@ -131,8 +131,7 @@ private final class FakeProduceBackend: ProducerDriverBackend {
         partitions.map { ($0, Int32?(1)) }
     }
 
-    func deliver(_ completions: consuming [ProducerStateMachineOutput<Int>.Completion]) {
-        let completions = completions
+    func deliver(_ completions: inout [ProducerStateMachineOutput<Int>.Completion]) {
         state.withLock { state in
             for completion in completions {
                 for position in completion.records.indices {

@@ -311,6 +311,42 @@ struct ProducerBatchingTests {
         }
         #expect(sent == expected)
     }
+
+    /// Delivered batches' emptied record arrays are kept (bounded) and the next new batch fills one of them.
+    @Test func newBatchesReuseRecycledRecordArrays() throws {
+        var machine = makeMachine()
+        func array(capacity: Int, records: Int = 0) -> [ProducerPendingRecord<Int>] {
+            var array: [ProducerPendingRecord<Int>] = []
+            array.reserveCapacity(capacity)
+            for id in 0..<records { array.append(ProducerPendingRecord(entry: id, estimatedSize: 10)) }
+            return array
+        }
+        var arrays = [array(capacity: 4), array(capacity: 200), array(capacity: 100, records: 1)]
+        machine.recycleRecordArrays(&arrays)
+        // Only the empty one large enough is taken.
+        #expect(machine.spareRecordArrays.count == 1 && arrays[1].capacity == 0)
+        #expect(machine.spareRecordArrays.first.map(\.capacity) ?? 0 >= 200)
+        #expect(arrays[0].capacity >= 4 && arrays[2].count == 1)
+        let spareCapacity = machine.spareRecordArrays[0].capacity
+
+        machine.add(1...3, to: tp(0), leader: 1)
+        #expect(machine.spareRecordArrays.isEmpty)
+        let plan = try machine.expectSend(1)
+        #expect(plan.batches[0].records.map(\.entry) == [1, 2, 3])
+        #expect(plan.batches[0].records.capacity == spareCapacity)
+
+        // Bounds: at most 16 arrays, and at most one batch size (at least 1 MiB) of capacity.
+        var many = (0..<20).map { _ in array(capacity: 100) }
+        machine.recycleRecordArrays(&many)
+        #expect(machine.spareRecordArrays.count == Machine.maxSpareRecordArrays)
+        var other = makeMachine { $0.batchSizeBytes = 2 << 20 }
+        #expect(other.maxSpareRecordBytes == 2 << 20)
+        let stride = MemoryLayout<ProducerPendingRecord<Int>>.stride
+        var large = (0..<3).map { _ in array(capacity: other.maxSpareRecordBytes * 2 / 5 / stride) }
+        other.recycleRecordArrays(&large)
+        #expect(other.spareRecordArrays.count == 2)
+        #expect(makeMachine { $0.batchSizeBytes = 16_384 }.maxSpareRecordBytes == 1 << 20)
+    }
 }
 
 @Suite("Producer engine: errors and retries")

@@ -43,8 +43,8 @@ private final class ScriptedBackend: ProducerDriverBackend {
     func refreshLeaders(of partitions: [ProducerTopicPartition]) async -> [(ProducerTopicPartition, Int32?)] {
         partitions.map { ($0, Int32?(1)) }
     }
-    func deliver(_ completions: consuming [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
-        ProducerEntry.deliver(completions)
+    func deliver(_ completions: inout [ProducerStateMachineOutput<ProducerEntry>.Completion]) {
+        ProducerEntry.deliver(&completions)
     }
 }
 
@@ -161,7 +161,7 @@ struct ProducerTests {
                 estimatedSize: 10)
         }
         let tp = ProducerTopicPartition("t", 0)
-        ProducerEntry.deliver([
+        var completions: [ProducerStateMachineOutput<ProducerEntry>.Completion] = [
             .init(
                 topicPartition: tp,
                 records: [
@@ -170,7 +170,8 @@ struct ProducerTests {
                 ],
                 result: .success(ProducedRecordInfo(offset: 10, logAppendTime: -1))),
             .init(topicPartition: tp, records: [pending("a2", .collector(first, index: 2))], result: .failure(.shutdown)),
-        ])
+        ]
+        ProducerEntry.deliver(&completions)
         let results = await first.results()
         #expect(try results[0].get().valueString == "a0")
         #expect(try results[0].get().offset == 10)
