@@ -218,7 +218,7 @@ if want produce || want consume; then
         id="${records}x${bytes}B-p${partitions}-${codec}"
         args=(--records "$records" --record-size "$bytes" --partitions "$partitions" --compression "$codec" --acks all
               "${PRODUCE_TUNING[@]}")
-        keep=""; to_delete=()
+        keep=""
         if [[ "$ONLY" == consume ]]; then
           new_topic "p$partitions"; keep=$TOPIC   # data only: produced once by librdkafka, not measured
           harness create --topic "$keep" --partitions "$partitions" 2>>"$ERRLOG"
@@ -229,12 +229,14 @@ if want produce || want consume; then
               new_topic "p$partitions"; topic=$TOPIC
               harness create --topic "$topic" --partitions "$partitions" 2>>"$ERRLOG"
               run_one "$side" "produce $id" produce "$run" --topic "$topic" "${args[@]}"
-              # librdkafka's first produced topic is the data both consumers read.
-              if [[ $side == librdkafka && -z "$keep" ]]; then keep=$topic; else to_delete+=("$topic"); fi
+              # librdkafka's first produced topic is the data both consumers read. The others go at once: the
+              # memory-storage broker holds every byte produced, and ten 1 GB runs kept until the workload ends
+              # slowed its later runs by half (and pushed the machine into swap).
+              if [[ $side == librdkafka && -z "$keep" ]]; then keep=$topic
+              else harness delete --topic "$topic" 2>>"$ERRLOG" || true; fi
             done
           done
         fi
-        for t in "${to_delete[@]}"; do harness delete --topic "$t" 2>>"$ERRLOG" || true; done
         if want consume && [[ "$ONLY" != produce && -n "$keep" ]]; then
           for run in $(seq 1 "$RUNS"); do
             for side in $(sides_for "$run"); do
