@@ -5,9 +5,9 @@ import Synchronization
 import Testing
 
 /// A fetch lane that cannot be dialled (see `FetchExecutor.connection(toBroker:)`): the request goes on the
-/// broker's general connection instead of failing. The broker sits behind a ``ConnectionLimitProxy`` that
-/// starts closing new connections once the client has its general connection, so the lane's dial really
-/// fails on the network.
+/// broker's general connection instead of failing. The broker sits behind a ``SoakCuttingProxy`` (cutting
+/// nothing) that starts closing new connections once the client has its general connection, so the lane's
+/// dial really fails on the network.
 @Suite("Fetch lane fallback", .serialized)
 struct FetchLaneFallbackTests {
     /// Holds each request at the broker (minBytes never reached) for `maxWait`: the calls overlap, so all
@@ -17,7 +17,8 @@ struct FetchLaneFallbackTests {
     @Test("concurrent fetches succeed on the general connection when the broker refuses the lane's connection")
     func refusedLaneFallsBackToGeneralConnection() async throws {
         let tansuPort = Mutex<Int?>(nil)
-        let proxy = try await ConnectionLimitProxy.start(targetPort: { tansuPort.withLock { $0 } })
+        let proxy = try await SoakCuttingProxy.start(
+            policy: .init(produceCutProbability: 0), seed: 1, targetPort: { tansuPort.withLock { $0 } })
         let name = TestBrokers.uniqueName("tansu-lane-refused")
         let tansu = TansuControl(name: name)
         do {
@@ -35,7 +36,7 @@ struct FetchLaneFallbackTests {
         try await tansu.stop()
     }
 
-    private func run(proxy: ConnectionLimitProxy) async throws {
+    private func run(proxy: SoakCuttingProxy) async throws {
         let topic = TestBrokers.uniqueName("fetch-lane-refused")
         let count: Int64 = 10
         try await RdKafkaTool.createTopic(bootstrap: proxy.address, topic: topic, partitions: 1)

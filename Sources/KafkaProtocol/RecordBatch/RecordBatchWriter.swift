@@ -194,26 +194,13 @@ public struct RecordBatchWriter: Sendable {
         key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?
     ) {
         _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
-            var p = out.baseAddress!
-            p = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(Int64(bodySize)))
-            p.storeBytes(of: 0, as: UInt8.self)  // record attributes
-            p += 1
-            p = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(timestampDelta))
-            p = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(Int64(offsetDelta)))
-            p = putBytes(p, key)
-            p = putBytes(p, value)
+            var p = RecordWireFormat.putRecordPrefix(
+                out.baseAddress!, bodySize: bodySize, timestampDelta: timestampDelta, offsetDelta: offsetDelta)
+            p = RecordWireFormat.putBytes(p, key)
+            p = RecordWireFormat.putBytes(p, value)
             p.storeBytes(of: 0, as: UInt8.self)  // header count: zigzag(0)
             return total
         }
-    }
-
-    /// Varint-length-prefixed raw bytes (-1 for nil).
-    @inline(__always)
-    private static func putBytes(_ p: UnsafeMutableRawPointer, _ bytes: UnsafeRawBufferPointer?) -> UnsafeMutableRawPointer {
-        guard let bytes else { return RecordWireFormat.putVarint(p, 1) }  // zigzag(-1)
-        let after = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(Int64(bytes.count)))
-        if bytes.count > 0 { after.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
-        return after + bytes.count
     }
 
     /// ``prefetch(key:value:)`` for bytes given by address (see ``append(keyBytes:valueBytes:timestamp:)``).
@@ -257,12 +244,8 @@ public struct RecordBatchWriter: Sendable {
         key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader]
     ) {
         _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
-            var p = out.baseAddress!
-            p = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(Int64(bodySize)))
-            p.storeBytes(of: 0, as: UInt8.self)  // record attributes
-            p += 1
-            p = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(timestampDelta))
-            p = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(Int64(offsetDelta)))
+            var p = RecordWireFormat.putRecordPrefix(
+                out.baseAddress!, bodySize: bodySize, timestampDelta: timestampDelta, offsetDelta: offsetDelta)
             p = RecordWireFormat.putBytes(p, key)
             p = RecordWireFormat.putBytes(p, value)
             p = RecordWireFormat.putVarint(p, RecordWireFormat.zigzag(Int64(headers.count)))

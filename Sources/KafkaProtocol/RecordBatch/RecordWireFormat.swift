@@ -38,6 +38,27 @@ enum RecordWireFormat {
         return after + count
     }
 
+    /// Writes varint-length-prefixed bytes given by address (-1 for nil).
+    @inline(__always)
+    static func putBytes(_ p: UnsafeMutableRawPointer, _ bytes: UnsafeRawBufferPointer?) -> UnsafeMutableRawPointer {
+        guard let bytes else { return putVarint(p, 1) }  // zigzag(-1)
+        let after = putVarint(p, zigzag(Int64(bytes.count)))
+        if bytes.count > 0 { after.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+        return after + bytes.count
+    }
+
+    /// Writes a record's fields before its key: length, attributes (0), timestamp and offset deltas.
+    @inline(__always)
+    static func putRecordPrefix(
+        _ p: UnsafeMutableRawPointer, bodySize: Int, timestampDelta: Int64, offsetDelta: Int32
+    ) -> UnsafeMutableRawPointer {
+        var p = putVarint(p, zigzag(Int64(bodySize)))
+        p.storeBytes(of: 0, as: UInt8.self)  // record attributes
+        p += 1
+        p = putVarint(p, zigzag(timestampDelta))
+        return putVarint(p, zigzag(Int64(offsetDelta)))
+    }
+
     /// Writes a header key: varint length and UTF-8 bytes.
     @inline(__always)
     static func putString(_ p: UnsafeMutableRawPointer, _ string: String, utf8Count: Int) -> UnsafeMutableRawPointer {

@@ -9,7 +9,9 @@ import Synchronization
 /// It reads the Kafka framing of both directions (size, API key, correlation id) to know which response
 /// answers a Produce request. With probability ``Policy/produceCutProbability`` such a response is
 /// forwarded only in part (a random prefix, possibly none of it) and both sides are closed. ``cutAll()``
-/// closes every open connection at once, wherever it is. Decisions come from one seeded generator, so a
+/// closes every open connection at once, wherever it is. After ``refuseNewConnections()`` it closes each new
+/// connection as soon as it has accepted it, as a broker at its connection limit does (Kafka's
+/// `max.connections`), while the connections already open keep working. Decisions come from one seeded generator, so a
 /// run's choices follow its seed (their timing still depends on the scheduler).
 ///
 /// Start the broker advertising the proxy's address (`tansu.sh start --advertise 127.0.0.1:PROXY_PORT`),
@@ -27,13 +29,14 @@ final class SoakCuttingProxy: Sendable {
         var connections = 0
         var produceResponsesCut = 0
         var cutAllConnections = 0
+        var refused = 0
         var description: String {
-            "\(connections) connections, \(produceResponsesCut) Produce responses cut, \(cutAllConnections) connections cut at random"
+            "\(connections) connections, \(produceResponsesCut) Produce responses cut, \(cutAllConnections) connections cut at random, \(refused) refused"
         }
     }
 
     let serverChannel: any Channel
-    private let state: Mutex<(policy: Policy, random: SplitMix64Soak, counts: Counts, open: [ObjectIdentifier: any Channel])>
+    private let state: Mutex<(policy: Policy, random: SplitMix64Soak, counts: Counts, open: [ObjectIdentifier: any Channel], refusing: Bool)>
 
     var port: Int { serverChannel.localAddress!.port! }
     var address: String { "127.0.0.1:\(port)" }
@@ -41,7 +44,7 @@ final class SoakCuttingProxy: Sendable {
 
     private init(serverChannel: any Channel, policy: Policy, seed: UInt64) {
         self.serverChannel = serverChannel
-        self.state = Mutex((policy, SplitMix64Soak(seed: seed), Counts(), [:]))
+        self.state = Mutex((policy, SplitMix64Soak(seed: seed), Counts(), [:], false))
     }
 
     /// Listens on a free 127.0.0.1 port; `targetPort()` says where the broker is when a client connects
@@ -56,6 +59,8 @@ final class SoakCuttingProxy: Sendable {
                     guard let proxy = box.withLock({ $0 }), let port = targetPort() else {
                         throw ProxyNotReady()
                     }
+                    // Throwing here makes NIO close the accepted connection.
+                    guard proxy.admitsNewConnection() else { throw ProxyRefused() }
                     try client.pipeline.syncOperations.addHandler(ProxyClientSide(proxy: proxy, targetPort: port))
                 }
             }
@@ -66,6 +71,17 @@ final class SoakCuttingProxy: Sendable {
     }
 
     struct ProxyNotReady: Error {}
+    struct ProxyRefused: Error {}
+
+    /// From now on every new connection is closed right after it is accepted.
+    func refuseNewConnections() { state.withLock { $0.refusing = true } }
+
+    private func admitsNewConnection() -> Bool {
+        state.withLock { state in
+            if state.refusing { state.counts.refused += 1 }
+            return !state.refusing
+        }
+    }
 
     func setPolicy(_ policy: Policy) { state.withLock { $0.policy = policy } }
 
