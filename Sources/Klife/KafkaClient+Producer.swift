@@ -48,6 +48,11 @@ extension KafkaClient {
     /// the connection that carried the record: keep it short and never block in it (a blocking callback holds
     /// up that connection's requests); hand longer work to a task of your own.
     ///
+    /// For many records whose results go to the same place, make the callback once and pass that value to
+    /// every call: a closure literal that captures something, written in the call, allocates its context on
+    /// every call, and the event loop frees it after delivery (in `klife bench produce`, 1M x 100 B records,
+    /// that cost 6-24% of the producer's CPU).
+    ///
     /// - Throws: ``KafkaError`` for a record that cannot be buffered: ``KafkaError/Code/clientNotRunning``,
     ///   ``KafkaError/Code/featureDisabled``, ``KafkaError/Code/unknownProducer``,
     ///   ``KafkaError/Code/unknownTopicOrPartition``, ``KafkaError/Code/invalidPartition``,

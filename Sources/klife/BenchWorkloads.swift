@@ -132,19 +132,21 @@ enum BenchWorkloads {
                     }
                 }
             }
+            // One callback for every record, made once (as the librdkafka harness registers one delivery report
+            // callback): a closure literal inside the loop would allocate its context per record.
+            let delivered: @Sendable (Result<KafkaRecord, KafkaError>) -> Void = { result in
+                switch result {
+                case .success: progress.add(records: 1, bytes: size)
+                case .failure(let error): failures.record(error)
+                }
+            }
             for caller in 0..<config.concurrency where config.recordsPerCall == 1 {
                 group.addTask {
                     var i = caller
                     while i < config.records {
                         try await client.produceAsync(
                             KafkaRecord(topic: config.topic, partition: Int32(i % partitions), value: values.value(ofRecord: i)),
-                            options: options[i % options.count]
-                        ) { result in
-                            switch result {
-                            case .success: progress.add(records: 1, bytes: size)
-                            case .failure(let error): failures.record(error)
-                            }
-                        }
+                            options: options[i % options.count], callback: delivered)
                         i += config.concurrency
                     }
                 }

@@ -86,6 +86,24 @@ import Testing
         #expect(p50 > 0 && p50 <= p99)
     }
 
+    @Test func benchProduceDeliversEveryRecord() async throws {
+        // Two callers share the one delivery callback; the run ends only once every record is acknowledged.
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("bench-produce")
+        let result = try await klife([
+            "bench", "produce", "--topic", topic, "--records", "5000", "--record-size", "100", "--partitions", "2",
+            "--concurrency", "2", "--compression", "zstd", "--json", "--bootstrap", bootstrap,
+        ])
+        let line = try #require(result.stdoutText.split(separator: "\n").last.map(String.init))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["mode"] as? String == "produce")
+        #expect(object["records"] as? Int == 5000)
+        let fetched = try await klife([
+            "fetch", "--topic", topic, "--partition", "1", "--offset", "2499", "--format", "value", "--bootstrap", bootstrap,
+        ])
+        #expect(fetched.stdoutText.split(separator: "\n").count == 1)  // offsets 0..<2500 on each partition
+    }
+
     @Test func unreachableBrokerFailsWithAMessage() async throws {
         let result = try await klife(["topics", "list", "--bootstrap", "127.0.0.1:1", "--connect-timeout-ms", "1500"], check: false)
         #expect(result.status != 0)
