@@ -75,7 +75,13 @@ extension KafkaConnection {
                             NIOSSLClientHandler(context: tlsContext, serverHostname: isIPAddress ? nil : address.host)
                         )
                     }
-                    try pipeline.addHandler(KafkaFrameHandler(maxFrameBytes: maxFrameBytes, spareFrameBuffers: spareFrameBuffers))
+                    // Plaintext only: with TLS the socket carries ciphertext, which NIOSSL decrypts into its
+                    // own buffers.
+                    let readTarget = tlsContext == nil ? FrameReadTarget() : nil
+                    if let readTarget { try Self.readIntoFrames(channel, readTarget) }
+                    try pipeline.addHandler(
+                        KafkaFrameHandler(maxFrameBytes: maxFrameBytes, spareFrameBuffers: spareFrameBuffers, readTarget: readTarget)
+                    )
                     try pipeline.addHandler(KafkaChannelHandler(peer: peer, logger: handlerLogger, closeReason: closeReason))
                 }
             }
@@ -109,5 +115,16 @@ extension KafkaConnection {
             logger.debug("connection setup failed: \(kafkaError.message)")
             throw kafkaError
         }
+    }
+}
+
+extension KafkaConnection {
+    /// Makes the socket read large response frames straight into their buffers (``FrameReadAllocator``).
+    /// The pool of receive buffers must hold exactly ``FrameReadTarget/pooledReads`` of them, hence
+    /// `maxMessagesPerRead`.
+    static func readIntoFrames(_ channel: any Channel, _ target: FrameReadTarget) throws {
+        guard let options = channel.syncOptions else { return }
+        try options.setOption(.maxMessagesPerRead, value: UInt(FrameReadTarget.pooledReads))
+        try options.setOption(.recvAllocator, value: FrameReadAllocator(target: target))
     }
 }

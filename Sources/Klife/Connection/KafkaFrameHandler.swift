@@ -14,22 +14,39 @@ final class KafkaFrameHandler: ChannelInboundHandler {
     /// The large-frame buffers this connection shares with the broker's other connections; the handler
     /// counts as one of their connections while it is in a pipeline.
     private let spareFrameBuffers: SpareFrameBuffers
+    /// Where the channel's ``FrameReadAllocator`` reads next (plaintext connections), or nil.
+    private let readTarget: FrameReadTarget?
+    private var removed = false
 
-    init(maxFrameBytes: Int, spareFrameBuffers: SpareFrameBuffers = SpareFrameBuffers()) {
+    /// - Parameter readTarget: shared with the channel's ``FrameReadAllocator``: the handler points it at the
+    ///   missing bytes of the large frame it is assembling, so the socket reads into them directly.
+    init(maxFrameBytes: Int, spareFrameBuffers: SpareFrameBuffers = SpareFrameBuffers(), readTarget: FrameReadTarget? = nil) {
         self.spareFrameBuffers = spareFrameBuffers
+        self.readTarget = readTarget
         assembler = KafkaFrameAssembler(maxFrameBytes: maxFrameBytes, spares: spareFrameBuffers)
     }
+
+    /// Bytes of split frames that the socket read straight into their frame buffer (tests, measurements).
+    var bytesReceivedInPlace: Int { assembler.receivedInPlace }
+
+    /// Bytes of an unfinished frame held back (tests).
+    var bufferedBytes: Int { assembler.bufferedBytes }
 
     func handlerAdded(context: ChannelHandlerContext) {
         spareFrameBuffers.attach()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        removed = true
+        // The frame buffer goes with this handler: no read may land in it any more.
+        readTarget?.region = nil
         spareFrameBuffers.detach()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
+        // Not while a frame travels on: it may be the one the region points into.
+        readTarget?.region = nil
         var input = unwrapInboundIn(data)
         do {
             // One frame at a time: the assembler is not being mutated while a frame travels on (a handler
@@ -40,6 +57,8 @@ final class KafkaFrameHandler: ChannelInboundHandler {
         } catch {
             failed = true
             context.fireErrorCaught(error)
+            return
         }
+        if let readTarget, !removed { readTarget.region = assembler.pendingRegion() }
     }
 }
