@@ -110,9 +110,11 @@ struct KafkaFrameAssembler {
             if input.readableBytes >= size {
                 return input.readSlice(length: size)!
             }
-            let large = size >= Self.reuseThreshold
-            var body = buffer(capacity: large ? size + 64 : size, allocator: allocator)
-            if large {
+            // Room to align only where NIO's power-of-two rounding leaves it: a frame just under a power of two
+            // would otherwise take a buffer twice its size (and not fit the spares kept for its neighbours).
+            let aligned = size >= Self.reuseThreshold && Self.roundedCapacity(size + 64) == Self.roundedCapacity(size)
+            var body = buffer(capacity: aligned ? size + 64 : size, allocator: allocator)
+            if aligned {
                 // The socket may read the rest straight into the frame (FrameReadAllocator): start that at a
                 // cache-line boundary, where the kernel's copy is fastest.
                 let base = body.withUnsafeMutableWritableBytes { Int(bitPattern: $0.baseAddress) }
@@ -137,6 +139,11 @@ struct KafkaFrameAssembler {
         let count = missing
         // The buffer is this assembler's alone while it fills, so this does not copy it.
         return partial!.withUnsafeMutableWritableBytes { UnsafeMutableRawBufferPointer(rebasing: $0.prefix(count)) }
+    }
+
+    /// The capacity NIO allocates for `size` bytes (the next power of two).
+    static func roundedCapacity(_ size: Int) -> Int {
+        size <= 1 ? size : 1 << (Int.bitWidth - (size - 1).leadingZeroBitCount)
     }
 
     /// Whether `input`'s readable bytes are the memory at `pointer`.

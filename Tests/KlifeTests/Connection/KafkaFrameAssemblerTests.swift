@@ -124,6 +124,27 @@ import Testing
         }
     }
 
+    @Test func largeSplitFrameIsPlacedForAlignedDirectReads() throws {
+        // The bytes after the first read (96 of the body here) start on a cache-line boundary, where the
+        // socket's direct reads into the frame (FrameReadAllocator) are cheapest.
+        var assembler = KafkaFrameAssembler(maxFrameBytes: 1 << 20)
+        let frame = try splitLargeFrame(&assembler, size: 100_000, fill: 3)
+        let start = frame.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        #expect((start + 96) % 64 == 0)
+        #expect(frame.readableBytes == 100_000)
+        #expect(frame.readableBytesView.allSatisfy { $0 == 3 })
+    }
+
+    @Test func alignmentNeverDoublesAFramesBuffer() throws {
+        // Just under a power of two there is no room to shift the body: no alignment, no larger buffer.
+        var assembler = KafkaFrameAssembler(maxFrameBytes: 1 << 20)
+        let frame = try splitLargeFrame(&assembler, size: (1 << 17) - 10, fill: 4)
+        #expect(frame.capacity == 1 << 17)
+        #expect(frame.readableBytesView.allSatisfy { $0 == 4 })
+        #expect(KafkaFrameAssembler.roundedCapacity(1 << 17) == 1 << 17)
+        #expect(KafkaFrameAssembler.roundedCapacity((1 << 17) + 1) == 1 << 18)
+    }
+
     @Test func largeFrameBufferIsReusedOnceReleased() throws {
         let size = KafkaFrameAssembler.reuseThreshold + 10
         var assembler = KafkaFrameAssembler(maxFrameBytes: 1 << 20)
