@@ -210,6 +210,28 @@ import Glibc
         await connection.close()
     }
 
+    /// Large responses are read straight into their frame buffers on plaintext connections only: with TLS the
+    /// socket carries ciphertext, and the channel keeps NIO's receive allocator.
+    @Test func directFrameReadsOnPlaintextOnly() async throws {
+        let plain = try await ScriptedKafkaServer.start(.init(), group: group)
+        defer { Task { await plain.stop() } }
+        let plainConnection = try await connect(plain, configuration(plain))
+        #expect(try await plainConnection.channel.getOption(.recvAllocator).get() is FrameReadAllocator)
+        #expect(try await plainConnection.channel.getOption(.maxMessagesPerRead).get() == UInt(FrameReadTarget.pooledReads))
+        await plainConnection.close()
+
+        let tls = try await ScriptedKafkaServer.start(try tlsServer(requireClientCertificate: false), group: group)
+        defer { Task { await tls.stop() } }
+        let ca = try TestCertificates.write(TestCertificates.caCertificate, name: "ca.pem")
+        let tlsConnection = try await KafkaConnection.connect(
+            to: tls.address, configuration: configuration(tls) { $0.tls = .init(caCertificateFile: ca) },
+            eventLoopGroup: group, logger: logger
+        )
+        #expect(try await !(tlsConnection.channel.getOption(.recvAllocator).get() is FrameReadAllocator))
+        #expect(try await tlsConnection.send(MetadataRequest(topics: [])).clusterId == "scripted")
+        await tlsConnection.close()
+    }
+
     @Test func tlsWithWrongCAFailsClearly() async throws {
         let server = try await ScriptedKafkaServer.start(try tlsServer(requireClientCertificate: false), group: group)
         defer { Task { await server.stop() } }
