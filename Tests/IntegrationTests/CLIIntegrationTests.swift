@@ -69,6 +69,12 @@ import Testing
         #expect(good.status == 0)
     }
 
+    /// The `--json` summary a `klife bench` run prints as its last line.
+    static func benchSummary(_ result: ScriptProcess.Result) throws -> [String: Any] {
+        let line = try #require(result.stdoutText.split(separator: "\n").last.map(String.init))
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+
     @Test func benchRoundtripMeasuresEndToEndLatency() async throws {
         // Records produced while a reader fetches from the log end: every one arrives, with a latency.
         let bootstrap = try TestBrokers.tansuBootstrap
@@ -77,8 +83,7 @@ import Testing
             "bench", "roundtrip", "--topic", topic, "--records", "3000", "--record-size", "64", "--partitions", "2",
             "--concurrency", "4", "--timeout", "30", "--json", "--bootstrap", bootstrap,
         ])
-        let line = try #require(result.stdoutText.split(separator: "\n").last.map(String.init))
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let object = try Self.benchSummary(result)
         #expect(object["mode"] as? String == "roundtrip")
         #expect(object["records"] as? Int == 3000)
         let p50 = try #require(object["p50_us"] as? Double)
@@ -94,8 +99,7 @@ import Testing
             "bench", "produce", "--topic", topic, "--records", "5000", "--record-size", "100", "--partitions", "2",
             "--concurrency", "2", "--compression", "zstd", "--json", "--bootstrap", bootstrap,
         ])
-        let line = try #require(result.stdoutText.split(separator: "\n").last.map(String.init))
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let object = try Self.benchSummary(result)
         #expect(object["mode"] as? String == "produce")
         #expect(object["records"] as? Int == 5000)
         let fetched = try await klife([
