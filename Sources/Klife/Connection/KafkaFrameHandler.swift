@@ -1,4 +1,9 @@
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The first Kafka handler of a connection's pipeline: turns the inbound byte stream into whole response
 /// frames with a ``KafkaFrameAssembler`` and passes each on (the body, without its size prefix).
@@ -17,6 +22,18 @@ final class KafkaFrameHandler: ChannelInboundHandler {
     /// Where the channel's ``FrameReadAllocator`` reads next (plaintext connections), or nil.
     private let readTarget: FrameReadTarget?
     private var removed = false
+    /// The socket's receive low-water mark (`SO_RCVLOWAT`) as this handler last set it; 1 is the kernel's default.
+    private(set) var receiveLowWater = 1
+
+    /// The most a pending large frame asks the kernel to have queued before it wakes the reader.
+    ///
+    /// Without it, a client faster than the broker woke for every ~150 KB that arrived (3,500 wakeups, each
+    /// with two reads, per 1 GB of 10 KB records; librdkafka ~900); with it 10 KB records cost 4-7% less CPU
+    /// (docs/benchmarks/consumer.md, "Session 8, p8").
+    static let receiveLowWaterCap = 256 << 10
+
+    static let receiveLowWaterOption = ChannelOptions.Types.SocketOption(
+        level: .socket, name: NIOBSDSocket.Option(rawValue: SO_RCVLOWAT))
 
     /// - Parameter readTarget: shared with the channel's ``FrameReadAllocator``: the handler points it at the
     ///   missing bytes of the large frame it is assembling, so the socket reads into them directly.
@@ -40,6 +57,7 @@ final class KafkaFrameHandler: ChannelInboundHandler {
         removed = true
         // The frame buffer goes with this handler: no read may land in it any more.
         readTarget?.region = nil
+        if receiveLowWater > 1 { setReceiveLowWater(context, missing: 0) }
         spareFrameBuffers.detach()
     }
 
@@ -59,6 +77,25 @@ final class KafkaFrameHandler: ChannelInboundHandler {
             context.fireErrorCaught(error)
             return
         }
-        if let readTarget, !removed { readTarget.region = assembler.pendingRegion() }
+        if let readTarget, !removed {
+            let region = assembler.pendingRegion()
+            readTarget.region = region
+            setReceiveLowWater(context, missing: region?.count ?? 0)
+        }
+    }
+
+    /// While a large frame is pending (its memory is where the socket reads, see ``FrameReadAllocator``), the
+    /// kernel wakes the reader only once min(missing bytes, ``receiveLowWaterCap``) are queued; back to 1 when
+    /// no frame is pending. Never above the frame's missing bytes: the bytes after them (the next response)
+    /// may only come after a request this frame's reader has yet to send. (The kernel also wakes the reader
+    /// at end of stream and when its receive window runs out.)
+    private func setReceiveLowWater(_ context: ChannelHandlerContext, missing: Int) {
+        let wanted = missing > 0 ? min(missing, Self.receiveLowWaterCap) : 1
+        // Raised only at a frame's start; lowered whenever the frame needs fewer bytes than the mark: about
+        // three calls per large frame.
+        guard wanted < receiveLowWater || (receiveLowWater == 1 && wanted > 1) else { return }
+        receiveLowWater = wanted
+        // Best effort: if it fails, the reader is merely woken more often.
+        try? context.channel.syncOptions?.setOption(Self.receiveLowWaterOption, value: SocketOptionValue(wanted))
     }
 }

@@ -281,4 +281,44 @@ import Testing
         // Once the handler is gone, no read can land in the abandoned frame's buffer.
         try await waitUntil("the read target is cleared") { try await !pair.handOuts().region }
     }
+
+    /// The socket's `SO_RCVLOWAT` as the client's kernel has it.
+    func receiveLowWater(_ pair: Pair) async throws -> Int {
+        Int(try await pair.client.getOption(KafkaFrameHandler.receiveLowWaterOption).get())
+    }
+
+    @Test func receiveLowWaterFollowsThePendingFrame() async throws {
+        let pair = try await connect()
+        defer { Task { await pair.close() } }
+        try await warmUp(pair)
+        #expect(try await receiveLowWater(pair) == 1)
+
+        // A large frame's head: the reader is to wake only once a useful part of the rest is queued.
+        let size = 3 << 20
+        var large = Self.frame(size: size, seed: 5)
+        try await pair.send(large.readSlice(length: 4 + 1000)!)
+        try await waitUntil("the frame's head is buffered") { try await pair.buffered() == 1000 }
+        let pending = try await receiveLowWater(pair)
+        #expect(pending > 1 && pending <= KafkaFrameHandler.receiveLowWaterCap)
+
+        // All but its last 1,000 bytes: the reader takes what it is woken for, and the mark must never exceed the
+        // bytes still missing, or the frame's last bytes (fewer than the mark) would never wake the reader.
+        try await pair.send(large.readSlice(length: size - 2000)!)
+        try await waitUntil("the reader is within the mark of the frame's end") {
+            try await pair.buffered() >= size - 1000 - KafkaFrameHandler.receiveLowWaterCap
+        }
+        let (buffered, mark) = try await pair.client.eventLoop.submit { [client = pair.client] in
+            let handler = try client.pipeline.syncOperations.handler(type: KafkaFrameHandler.self)
+            return (handler.bufferedBytes, handler.receiveLowWater)
+        }.get()
+        #expect(mark > 1 && mark <= size - buffered)
+        try await pair.send(large)
+        try await waitUntil("the frame arrived") { pair.frameCount == FrameReadTarget.pooledReads + 1 }
+        #expect(Self.isIntact(pair.collected.frames.withLock { $0 }[FrameReadTarget.pooledReads], size: size, seed: 5))
+
+        // No frame pending: back to the default, so small responses wake the reader at once.
+        #expect(try await receiveLowWater(pair) == 1)
+        try await pair.send(Self.frame(size: 10, seed: 6))
+        try await waitUntil("a small frame arrived") { pair.frameCount == FrameReadTarget.pooledReads + 2 }
+    }
 }
