@@ -97,23 +97,9 @@ RDKAFKA_VERSION=$("$PY" -c 'import confluent_kafka; print(confluent_kafka.libver
 
 KLIFE=""
 if ((!THEIRS_ONLY)); then
-  # The benchmark's klife: release, Swift runtime linked statically, lld without exported symbols, packed
-  # relocations where glibc has them (Package.swift, KLIFE_BENCH_LINK); ~6 MB less resident than a default
-  # release build. Functions in their own sections, laid out in the order of Benchmarks/symbol-order (the code
-  # the bench runs touch, together: ~3 MB less resident; docs/benchmarks/memory.md). Its own scratch path, so
-  # neither build invalidates the other (tests never use this one).
-  KLIFE_SCRATCH="$BENCH_DIR/klife-static"
-  KLIFE_LINK=lld
-  if printf '%s\n' 2.36 "$(getconf GNU_LIBC_VERSION | awk '{print $2}')" | sort -V -C; then KLIFE_LINK=lld-relr; fi
-  ORDER_GZ="$ROOT/Benchmarks/symbol-order/klife.order.gz"
-  # Named by content: a new order changes the link command, so the build relinks.
-  KLIFE_ORDER="$BENCH_DIR/klife-$(sha256sum "$ORDER_GZ" | cut -c1-12).order"
-  [[ -f "$KLIFE_ORDER" ]] || gzip -dc "$ORDER_GZ" >"$KLIFE_ORDER"
-  KLIFE_BUILD=(-c release --static-swift-stdlib --scratch-path "$KLIFE_SCRATCH"
-               -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections)
-  say "building klife (release, static Swift runtime, $KLIFE_LINK, symbol order) in $KLIFE_SCRATCH"
-  KLIFE_BENCH_LINK=$KLIFE_LINK KLIFE_BENCH_SYMBOL_ORDER=$KLIFE_ORDER swift build "${KLIFE_BUILD[@]}" --product klife >&2
-  KLIFE="$(KLIFE_BENCH_LINK=$KLIFE_LINK KLIFE_BENCH_SYMBOL_ORDER=$KLIFE_ORDER swift build "${KLIFE_BUILD[@]}" --show-bin-path)/klife"
+  # The benchmark's klife: release, static Swift runtime, lld, laid out in Benchmarks/symbol-order's order
+  # (scripts/bench-klife-build.sh says how and why).
+  KLIFE="$(BENCH_DIR="$BENCH_DIR" bash "$ROOT/scripts/bench-klife-build.sh")"
 fi
 
 # MARK: broker

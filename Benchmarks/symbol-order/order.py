@@ -4,9 +4,10 @@ run touched, the functions touched by the most runs first, then in order of firs
 code a run executes shares pages, and the kernel's 64 KiB fault-around maps far fewer cold neighbours.
 
 A page is 4 KiB, so a touched page also names its untouched neighbours. With --and, the same workloads (traces
-matched by file name) traced in a second executable linked in another order (order.py --shuffle) keep only the
-functions on touched pages in both layouts: the cold neighbours mostly differ between layouts.
-order.py --shuffle SEED < ORDER: ORDER in a random (seeded) order, for that second layout."""
+matched by file name) traced in other layouts of the same code (all its functions relinked in a random order,
+order.py --shuffle) keep only the functions on touched pages in every layout: the cold neighbours differ between
+layouts (scripts/symbol-order.sh traces 8).
+order.py --shuffle SEED < NAMES: NAMES in a random (seeded) order, for such a layout."""
 import bisect, collections, os, random, subprocess, sys
 
 if sys.argv[1:2] == ["--shuffle"]:
