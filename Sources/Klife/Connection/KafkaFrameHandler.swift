@@ -28,9 +28,11 @@ final class KafkaFrameHandler: ChannelInboundHandler {
     /// The most a pending large frame asks the kernel to have queued before it wakes the reader.
     ///
     /// Without it, a client faster than the broker woke for every ~150 KB that arrived (3,500 wakeups, each
-    /// with two reads, per 1 GB of 10 KB records; librdkafka ~900); with it 10 KB records cost 4-7% less CPU
-    /// (docs/benchmarks/consumer.md, "Session 8, p8").
-    static let receiveLowWaterCap = 256 << 10
+    /// with two reads, per 1 GB of 10 KB records; librdkafka ~900). 256 KiB took 4-7% off the CPU of 10 KB
+    /// records, 4 MiB (two wakeups for a 6 MB response) another ~10% on one partition, with the same
+    /// throughput (docs/benchmarks/consumer.md, "Session 8, p8" and "Session 9"). Linux caps the mark at half
+    /// the most the socket may buffer (`tcp_rmem`), growing the buffer to fit it.
+    static let receiveLowWaterCap = 4 << 20
 
     static let receiveLowWaterOption = ChannelOptions.Types.SocketOption(
         level: .socket, name: NIOBSDSocket.Option(rawValue: SO_RCVLOWAT))

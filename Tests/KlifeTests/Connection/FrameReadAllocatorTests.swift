@@ -268,11 +268,12 @@ import Testing
         defer { Task { await pair.close() } }
         try await warmUp(pair)
 
-        let size = 4 << 20
+        // The reader wakes for the rest of a large frame once the receive low-water mark is queued.
+        let size = KafkaFrameHandler.receiveLowWaterCap + (4 << 20)
         var large = Self.frame(size: size, seed: 2)
         try await pair.send(large.readSlice(length: 4 + 100)!)
         try await waitUntil("the frame's head is buffered") { try await pair.buffered() == 100 }
-        try await pair.send(large.readSlice(length: 1 << 20)!)
+        try await pair.send(large.readSlice(length: KafkaFrameHandler.receiveLowWaterCap + (1 << 20))!)
         try await waitUntil("part of the frame went in place") { try await pair.receivedInPlace() > 0 }
         try await pair.server.close()
 
@@ -294,7 +295,8 @@ import Testing
         #expect(try await receiveLowWater(pair) == 1)
 
         // A large frame's head: the reader is to wake only once a useful part of the rest is queued.
-        let size = 3 << 20
+        // Larger than the mark, so that the mark has to come down before the frame's end.
+        let size = KafkaFrameHandler.receiveLowWaterCap + (3 << 20)
         var large = Self.frame(size: size, seed: 5)
         try await pair.send(large.readSlice(length: 4 + 1000)!)
         try await waitUntil("the frame's head is buffered") { try await pair.buffered() == 1000 }
