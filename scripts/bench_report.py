@@ -206,7 +206,7 @@ def main():
     ap.add_argument("--results", required=True)
     ap.add_argument("--output")
     ap.add_argument("--command", default="scripts/bench.sh")
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--elapsed", type=int, default=0)
     ap.add_argument("--librdkafka-version", default="?")
     ap.add_argument("--broker", default="Tansu")
