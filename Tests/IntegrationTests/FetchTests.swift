@@ -101,6 +101,56 @@ struct FetchTests {
         }
     }
 
+    @Test("a fetch reports the partition's high watermark, last stable offset and log start offset (Tansu)")
+    func watermarksOnTansu() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("fetch-watermarks")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        try await RdKafkaTool.produce(
+            bootstrap: bootstrap, topic: topic, records: (0..<15).map { (key: nil, value: "r\($0)") }, partition: 0)
+        try await Self.withClient(bootstrap) { client in
+            for offset: Int64 in [0, 15] {
+                let position = KafkaFetchPosition(topic: topic, partition: 0, offset: offset)
+                let fetched = try #require(try await client.fetchPartitions([position])[position]?.get())
+                #expect(fetched.nextOffset == 15)
+                #expect(fetched.highWatermark == 15)
+                #expect(fetched.lastStableOffset == 15)
+                #expect(fetched.logStartOffset == 0)
+                #expect(fetched.lag == 0)
+            }
+        }
+    }
+
+    @Test("a fetch that stops short of the end reports the records left as its lag (mock cluster)")
+    func lagOnMockCluster() async throws {
+        let cluster = try await MockCluster.create(brokers: 1)
+        do {
+            try await lagOfAPartialFetch(cluster)
+        } catch {
+            try? await cluster.destroy()
+            throw error
+        }
+        try await cluster.destroy()
+    }
+
+    private func lagOfAPartialFetch(_ cluster: MockCluster) async throws {
+        let topic = "fetch-lag"
+        try await cluster.createTopic(topic, partitions: 1, replicationFactor: 1)
+        // Two batches, 10 records then 5: a fetch limited to 1 byte returns the first batch only (KIP-74).
+        for range in [0..<10, 10..<15] {
+            try await RdKafkaTool.produce(
+                bootstrap: cluster.bootstrap, topic: topic, records: range.map { (key: nil, value: "r\($0)") }, partition: 0)
+        }
+        try await Self.withClient(cluster.bootstrap) { client in
+            let position = KafkaFetchPosition(topic: topic, partition: 0, offset: 0)
+            let first = try #require(
+                try await client.fetchPartitions([position], options: KafkaFetchOptions(maxBytes: 1))[position]?.get())
+            #expect(first.nextOffset == 10)
+            #expect(first.highWatermark == 15)
+            #expect(first.lag == 5)
+        }
+    }
+
     @Test("8 partitions of 1 MiB make three requests to one broker (two on their own connections), all answered exactly")
     func requestsOfOneCallOnSeveralConnections() async throws {
         let bootstrap = try TestBrokers.tansuBootstrap

@@ -170,11 +170,15 @@ struct FetchExecutor: Sendable {
                     topic: position.topic, partition: position.partition, fetchOffset: position.offset,
                     isolationLevel: isolationLevel, decompression: decompression)
                 do {
-                    let output = try decoder.decode(
+                    var output = try decoder.decode(
                         records: data.records,
                         abortedTransactions: (data.abortedTransactions ?? []).map {
                             .init(producerID: $0.producerId, firstOffset: $0.firstOffset)
                         })
+                    output.highWatermark = data.highWatermark
+                    output.lastStableOffset = data.lastStableOffset
+                    output.logStartOffset = data.logStartOffset
+                    output.readCommitted = isolationLevel == .readCommitted
                     outcomes[position] = .delivered(output)
                     if compressed != true {
                         // Eager: the first record's batch; lazy (records empty): any batch compressed.

@@ -11,17 +11,48 @@ public struct KafkaFetchedPartition: Sendable {
     /// control records, records of aborted transactions or offsets removed by compaction; equal to the
     /// requested offset when nothing was returned.
     public var nextOffset: Int64
+    /// The partition's high watermark when the broker answered: the offset after the last record every in-sync
+    /// replica has, so the records a read_uncommitted fetch can reach end just before it. -1 when not known.
+    public var highWatermark: Int64
+    /// The partition's last stable offset when the broker answered: read_committed fetches end before it
+    /// (the first offset of a transaction still open). -1 when the broker did not say (Fetch before v4).
+    public var lastStableOffset: Int64
+    /// The partition's first offset still kept (log start offset) when the broker answered. -1 when the broker
+    /// did not say (Fetch before v5).
+    public var logStartOffset: Int64
     /// Bytes of a partial batch the broker cut off at the size limit (not an error).
     var truncatedTailBytes: Int
 
-    public init(records: [KafkaRecord], nextOffset: Int64) {
+    /// Whether the fetch read committed records only (its end is then the last stable offset).
+    var readCommitted = false
+
+    /// The consumer lag of this partition as of this fetch: the records between ``nextOffset`` and the end the
+    /// fetch can reach, which is the ``highWatermark``, or for a read_committed fetch the ``lastStableOffset``
+    /// (as Java's consumer counts it). 0 when that end is not known.
+    public var lag: Int64 {
+        let end = readCommitted && lastStableOffset >= 0 ? lastStableOffset : highWatermark
+        return end >= 0 ? max(0, end - nextOffset) : 0
+    }
+
+    /// A fetched partition with these records (for tests and adapters; fetches build their own). The offsets
+    /// the broker reports default to -1, not known.
+    public init(
+        records: [KafkaRecord], nextOffset: Int64, highWatermark: Int64 = -1, lastStableOffset: Int64 = -1,
+        logStartOffset: Int64 = -1
+    ) {
         self.init(records: records, nextOffset: nextOffset, truncatedTailBytes: 0)
+        self.highWatermark = highWatermark
+        self.lastStableOffset = lastStableOffset
+        self.logStartOffset = logStartOffset
     }
 
     init(records: [KafkaRecord], batches: [KafkaFetchedBatch] = [], nextOffset: Int64, truncatedTailBytes: Int) {
         self.records = records
         self.batches = batches
         self.nextOffset = nextOffset
+        self.highWatermark = -1
+        self.lastStableOffset = -1
+        self.logStartOffset = -1
         self.truncatedTailBytes = truncatedTailBytes
     }
 
