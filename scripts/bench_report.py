@@ -270,7 +270,9 @@ def main():
         "(Klife always does; librdkafka runs with check.crcs=true, its default being false).",
         "- Latency: C threads/tasks each produce one record and wait for its acknowledgement before the next "
         f"(acks=all, idempotent, {a.latency_settings}, one partition, one warm-up record outside the clock); "
-        "percentiles over all records of the run.",
+        "percentiles over all records of the run. Rows marked \"on event loop\": klife's caller tasks prefer "
+        "the producer's event loop (`KafkaClient.producerTaskExecutor`, `klife bench --on-event-loop`), so a "
+        "call costs no thread hop; librdkafka runs as in the plain rows.",
         "- CPU: user + system seconds of the client process (getrusage), per million records. Peak RSS: "
         "ru_maxrss of the client process.",
         "",

@@ -50,6 +50,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Each caller waits for its record's acknowledgement before the next (reports latency).")
     var sync = false
 
+    @Flag(name: .customLong("on-event-loop"), help: "With --sync: each caller's task prefers its partition's producer event loop (KafkaClient.producerTaskExecutor), so a produce call costs no thread hop.")
+    var onEventLoop = false
+
     @Flag(help: "Print the summary as one line of JSON.")
     var json = false
 
@@ -85,7 +88,7 @@ struct BenchCommand: AsyncParsableCommand {
             producers: producers, concurrency: concurrency, sync: sync, timeoutSeconds: timeout,
             lingerMilliseconds: lingerMilliseconds, batchSizeBytes: batchSize, maxInFlightRequests: maxInFlight,
             maxBufferedMegabytes: maxBufferedMegabytes, maxBufferedRecords: maxBufferedRecords,
-            recordsPerCall: recordsPerCall
+            recordsPerCall: recordsPerCall, onEventLoop: onEventLoop
         )
     }
 
@@ -147,7 +150,8 @@ extension BenchReport {
             mode: config.mode, topic: config.topic, records: m.records, recordSize: config.recordSize,
             bytes: m.bytes, partitions: m.partitions, compression: config.compression, acks: config.acks,
             idempotence: config.idempotence, producers: config.producers, concurrency: config.concurrency,
-            elapsedSeconds: BenchProgressReporter.seconds(m.elapsed), usage: usage, latency: m.latency?.summary
+            elapsedSeconds: BenchProgressReporter.seconds(m.elapsed), usage: usage, latency: m.latency?.summary,
+            onEventLoop: config.onEventLoop
         )
     }
 }

@@ -43,6 +43,8 @@ struct BenchConfiguration: Sendable, Equatable {
     /// Records per produce call (produce workload): 1 calls `produceAsync` per record, more call
     /// `produceBatchAsync` with that many records and one callback.
     var recordsPerCall: Int = 1
+    /// Synchronous produce: each caller's task prefers the producer's event loop for its partition.
+    var onEventLoop = false
 
     static let compressions = ["none", "gzip", "snappy", "lz4", "zstd"]
 
@@ -64,8 +66,9 @@ struct BenchConfiguration: Sendable, Equatable {
         partitions: Int?, compression: String, acks: String, idempotence: String, producers: Int,
         concurrency: Int, sync: Bool, timeoutSeconds: Double, lingerMilliseconds: Double? = nil,
         batchSizeBytes: Int? = nil, maxInFlightRequests: Int? = nil, maxBufferedMegabytes: Int? = nil,
-        maxBufferedRecords: Int? = nil, recordsPerCall: Int = 1
+        maxBufferedRecords: Int? = nil, recordsPerCall: Int = 1, onEventLoop: Bool = false
     ) throws(BenchOptionError) {
+        if onEventLoop && !(sync && workload == .produce) { throw BenchOptionError("--on-event-loop applies to produce --sync") }
         guard recordsPerCall >= 1 else { throw BenchOptionError("--records-per-call must be at least 1, not \(recordsPerCall)") }
         if recordsPerCall > 1 && (sync || workload != .produce) {
             throw BenchOptionError("--records-per-call applies to the produce workload without --sync")
@@ -138,6 +141,7 @@ struct BenchConfiguration: Sendable, Equatable {
         self.lingerMilliseconds = lingerMilliseconds
         self.batchSizeBytes = batchSizeBytes
         self.maxInFlightRequests = maxInFlightRequests
+        self.onEventLoop = onEventLoop
         self.maxBufferedMegabytes = maxBufferedMegabytes
         self.maxBufferedRecords = maxBufferedRecords
         self.recordsPerCall = recordsPerCall

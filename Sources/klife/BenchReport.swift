@@ -18,6 +18,8 @@ struct BenchReport: Sendable, Equatable {
     var usage: BenchProcessUsage
     var latency: BenchLatencySummary?
     var clientVersion: String = "dev"
+    /// Synchronous produce with each caller's task on the producer's event loop.
+    var onEventLoop = false
 
     var recordsPerSecond: Double { elapsedSeconds > 0 ? Double(records) / elapsedSeconds : 0 }
     /// Value megabytes (10^6 B) per second.
@@ -43,6 +45,7 @@ extension BenchReport {
             ("idempotence", idempotence ? "true" : "false"),
             ("producers", String(producers)),
             ("concurrency", String(concurrency)),
+            ("on_event_loop", onEventLoop ? "true" : "false"),
             ("elapsed_s", Self.number(elapsedSeconds, 6)),
             ("records_per_s", Self.number(recordsPerSecond, 1)),
             ("mb_per_s", Self.number(megabytesPerSecond, 3)),
@@ -70,6 +73,7 @@ extension BenchReport {
             what += idempotence ? ", idempotent" : ""
             if producers > 1 { what += ", \(producers) producers" }
             if concurrency > 1 || mode == "latency" || mode == "roundtrip" { what += ", \(concurrency) concurrent" }
+            if onEventLoop { what += " on the producer's event loop" }
             what += ")"
         }
         var rows: [(String, String)] = [

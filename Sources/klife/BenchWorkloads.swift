@@ -176,7 +176,12 @@ enum BenchWorkloads {
         let start = clock.now
         let latency = try await withThrowingTaskGroup(of: BenchLatencyRecorder.self) { group in
             for caller in 0..<config.concurrency {
-                group.addTask {
+                // A caller's records go to partitions caller, caller + C, ...: its first one picks the loop.
+                let executor = config.onEventLoop
+                    ? try await client.producerTaskExecutor(
+                        topic: config.topic, partition: Int32(caller % partitions), options: options[caller % options.count])
+                    : nil
+                group.addTask(executorPreference: executor) {
                     var recorder = BenchLatencyRecorder()
                     var i = caller
                     while i < config.records {

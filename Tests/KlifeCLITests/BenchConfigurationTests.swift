@@ -7,14 +7,15 @@ import Testing
         _ workload: BenchWorkloadKind = .produce, records: Int = 10, recordSize: Int = 100, partitions: Int? = nil,
         compression: String = "none", acks: String = "all", idempotence: String = "on", producers: Int = 1,
         concurrency: Int = 1, sync: Bool = false, linger: Double? = nil, batchSize: Int? = nil, maxInFlight: Int? = nil,
-        maxBuffered: Int? = nil, maxBufferedRecords: Int? = nil, recordsPerCall: Int = 1
+        maxBuffered: Int? = nil, maxBufferedRecords: Int? = nil, recordsPerCall: Int = 1, onEventLoop: Bool = false
     ) throws(BenchOptionError) -> BenchConfiguration {
         try BenchConfiguration(
             workload: workload, bootstrap: "127.0.0.1:9092", topic: "t", records: records, recordSize: recordSize,
             partitions: partitions, compression: compression, acks: acks, idempotence: idempotence,
             producers: producers, concurrency: concurrency, sync: sync, timeoutSeconds: 60,
             lingerMilliseconds: linger, batchSizeBytes: batchSize, maxInFlightRequests: maxInFlight,
-            maxBufferedMegabytes: maxBuffered, maxBufferedRecords: maxBufferedRecords, recordsPerCall: recordsPerCall
+            maxBufferedMegabytes: maxBuffered, maxBufferedRecords: maxBufferedRecords, recordsPerCall: recordsPerCall,
+            onEventLoop: onEventLoop
         )
     }
 
@@ -32,6 +33,11 @@ import Testing
         #expect(c.idempotence)
         #expect(c.mode == "produce")
         #expect(!c.measuresLatency)
+    }
+
+    @Test func onEventLoopIsForSyncProduce() throws {
+        #expect(try Self.make(sync: true, onEventLoop: true).onEventLoop)
+        #expect(try !Self.make(sync: true).onEventLoop)
     }
 
     @Test func modes() throws {
@@ -55,6 +61,8 @@ import Testing
             ("--producers", { () throws(BenchOptionError) in try Self.make(producers: 0) }),
             ("--concurrency", { () throws(BenchOptionError) in try Self.make(concurrency: 0) }),
             ("--sync", { () throws(BenchOptionError) in try Self.make(.consume, sync: true) }),
+            ("--on-event-loop", { () throws(BenchOptionError) in try Self.make(onEventLoop: true) }),
+            ("--on-event-loop", { () throws(BenchOptionError) in try Self.make(.roundtrip, onEventLoop: true) }),
             ("--linger-ms", { () throws(BenchOptionError) in try Self.make(linger: -1) }),
             ("--batch-size", { () throws(BenchOptionError) in try Self.make(batchSize: 0) }),
             ("--max-in-flight", { () throws(BenchOptionError) in try Self.make(maxInFlight: 6) }),

@@ -40,10 +40,19 @@ import Testing
         return keys
     }
 
-    @Test func jsonHasTheHarnessKeysInOrderPlusProducers() {
+    @Test func jsonHasTheHarnessKeysInOrderPlusProducersAndEventLoop() {
         let keys = Self.keys(of: Self.report().json)
-        #expect(keys.filter { $0 != "producers" } == Self.harnessKeys)
+        #expect(keys.filter { $0 != "producers" && $0 != "on_event_loop" } == Self.harnessKeys)
         #expect(keys.contains("producers"))
+        #expect(Self.report().json.contains("\"on_event_loop\":false,"))
+    }
+
+    @Test func onEventLoopInJSONAndTable() {
+        var report = Self.report(latency: .init(p50: 180, p99: 812, p999: 2000, max: 5000, mean: 201), mode: "latency")
+        report.onEventLoop = true
+        #expect(report.json.contains("\"concurrency\":4,\"on_event_loop\":true,"))
+        #expect(report.table.hasPrefix(
+            "klife bench latency: 1,000,000 records × 100 B to t\"1 (8 partitions, lz4, acks=all, idempotent, 4 concurrent on the producer's event loop)\n"))
     }
 
     @Test func jsonValues() {

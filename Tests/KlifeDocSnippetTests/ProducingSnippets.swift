@@ -16,6 +16,18 @@ enum ProducingSnippets {
         // snippet.end
     }
 
+    static func produceOnEventLoop(client: KafkaClient) async throws {
+        // snippet.begin produce-on-event-loop
+        let executor = try await client.producerTaskExecutor(topic: "orders", partition: 0)
+        try await withTaskExecutorPreference(executor) {
+            for index in 0..<1_000 {
+                // Runs on the thread that sends partition 0's records: no thread hop per call.
+                _ = try await client.produce(KafkaRecord(topic: "orders", partition: 0, value: "order \(index)"))
+            }
+        }
+        // snippet.end
+    }
+
     static func produceBatch(client: KafkaClient) async {
         // snippet.begin produce-batch
         let records = (0..<100).map { KafkaRecord(topic: "events", key: "device-\($0 % 8)", value: "reading \($0)") }

@@ -64,6 +64,15 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
         var pendingDeliveries: [Machine.Output.Completion] = []
         var pendingFlushResumes: [UInt64] = []
         var isDelivering = false
+        /// The executor each sink's drain loop runs on (and callers' tasks may prefer), made on first use.
+        var executors: [ProducerSinkID: EventLoopTaskExecutor] = [:]
+
+        mutating func executor(of sink: ProducerSinkID, startingOn eventLoop: any EventLoop) -> EventLoopTaskExecutor {
+            if let known = executors[sink] { return known }
+            let made = EventLoopTaskExecutor(eventLoop: eventLoop)
+            executors[sink] = made
+            return made
+        }
     }
 
     let backend: Backend
@@ -122,11 +131,24 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
 
     var isStopped: Bool { state.withLockedValue { $0.isStopped } }
 
+    /// The executor of the drain loop that carries `topicPartition`'s records: its sink's, or, while the
+    /// partition has none yet, that of the first lane of `leader`. It runs jobs on the event loop of the
+    /// connection the sink last wrote to (the driver's loop before its first write).
+    ///
+    /// Returns whether it was made by this call (no drain loop has used it yet).
+    func taskExecutor(for topicPartition: ProducerTopicPartition, leader: Int32) -> (EventLoopTaskExecutor, isNew: Bool) {
+        state.withLockedValue { state in
+            let sink = state.machine.partitions[topicPartition]?.sink ?? ProducerSinkID(broker: leader, lane: 0)
+            let isNew = state.executors[sink] == nil
+            return (state.executor(of: sink, startingOn: eventLoop), isNew)
+        }
+    }
+
     /// Runs a sink's loop on the event loop of the connection it writes to (see ``EventLoopTaskExecutor``):
     /// a lone request then costs one hop to the loop (the caller's wake) and one back (its result), not
     /// four (wake, write, answer, delivery).
     private func drainLoop(_ sinkID: ProducerSinkID) async {
-        let executor = EventLoopTaskExecutor(eventLoop: eventLoop)
+        let executor = state.withLockedValue { $0.executor(of: sinkID, startingOn: eventLoop) }
         await withTaskExecutorPreference(executor) {
             await drainLoop(sinkID, executor: executor)
         }

@@ -1,0 +1,92 @@
+import NIOCore
+import Synchronization
+import Testing
+
+@testable import Klife
+
+/// `KafkaClient.producerTaskExecutor`: callers' tasks on the producer's event loop, against Tansu.
+@Suite("Producer task executor against Tansu", .serialized)
+struct ProducerTaskExecutorTests {
+    @Test func callersOnTheLoopProduceInOrderWithoutLeavingIt() async throws {
+        let topic = try await ProducerTansuTests.topic(partitions: 2)
+        try await KafkaClient.withRunningClient(configuration: try ProducerTansuTests.configuration()) { client in
+            let executor = try await client.producerTaskExecutor(topic: topic, partition: 0)
+            let loopExecutor = try #require(executor as? EventLoopTaskExecutor)
+
+            // One caller, a record at a time: every call resumes on the loop, offsets in call order.
+            let (offsets, onLoop) = try await Task(executorPreference: executor) { () async throws -> ([Int64?], [Bool]) in
+                var offsets: [Int64?] = []
+                var onLoop: [Bool] = []
+                for index in 0..<50 {
+                    let produced = try await client.produce(KafkaRecord(topic: topic, partition: 0, value: "r\(index)"))
+                    offsets.append(produced.offset)
+                    onLoop.append(loopExecutor.eventLoop.inEventLoop)
+                }
+                // Another partition works from the loop as well.
+                let other = try await client.produce(KafkaRecord(topic: topic, partition: 1, value: "other"))
+                offsets.append(other.offset)
+                return (offsets, onLoop)
+            }.value
+            #expect(offsets == (0..<50).map { Int64($0) } + [0])
+            #expect(onLoop.allSatisfy { $0 }, "a call resumed off the producer's event loop")
+
+            // The drain loop and callers share the executor: asking again gives the same one.
+            let again = try await client.producerTaskExecutor(topic: topic, partition: 0)
+            let sameExecutor = (again as? EventLoopTaskExecutor).map { ObjectIdentifier($0) == ObjectIdentifier(loopExecutor) } ?? false
+            #expect(sameExecutor)
+
+            // Concurrent callers preferring it: every record lands once, none lost.
+            let concurrent = try await withThrowingTaskGroup(of: [Int64].self) { group in
+                for caller in 0..<4 {
+                    group.addTask(executorPreference: executor) {
+                        var offsets: [Int64] = []
+                        for index in 0..<25 {
+                            let produced = try await client.produce(KafkaRecord(topic: topic, partition: 0, value: "c\(caller)-\(index)"))
+                            offsets.append(try #require(produced.offset))
+                        }
+                        return offsets
+                    }
+                }
+                var all: [Int64] = []
+                for try await offsets in group { all += offsets }
+                return all
+            }
+            #expect(concurrent.sorted() == (50..<150).map { Int64($0) })
+        }
+        let consumed = try await RdKafkaTool.consume(bootstrap: try TestBrokers.tansuBootstrap, topic: topic, count: 151)
+        let partition0 = consumed.filter { $0.partition == 0 }.sorted { $0.offset < $1.offset }.compactMap(\.valueString)
+        #expect(Array(partition0.prefix(50)) == (0..<50).map { "r\($0)" })
+        #expect(partition0.count == 150)
+    }
+
+    @Test func badInputGivesTypedErrors() async throws {
+        let topic = try await ProducerTansuTests.topic(partitions: 2)
+        let configuration = try ProducerTansuTests.configuration { $0.enableUnknownTopics = false }
+        let idle = try KafkaClient(configuration: configuration)
+        await Self.expectCode(.clientNotRunning) { _ = try await idle.producerTaskExecutor(topic: topic, partition: 0) }
+        try await KafkaClient.withRunningClient(configuration: configuration) { client in
+            await Self.expectCode(.unknownProducer) {
+                _ = try await client.producerTaskExecutor(topic: topic, partition: 0, options: .init(producer: "nope"))
+            }
+            await Self.expectCode(.unknownTopicOrPartition) {
+                _ = try await client.producerTaskExecutor(topic: topic + "-missing", partition: 0)
+            }
+            await Self.expectCode(.invalidPartition) { _ = try await client.producerTaskExecutor(topic: topic, partition: 2) }
+            await Self.expectCode(.invalidPartition) { _ = try await client.producerTaskExecutor(topic: topic, partition: -1) }
+            _ = try await client.producerTaskExecutor(topic: topic, partition: 1)
+        }
+    }
+
+    static func expectCode(
+        _ code: KafkaError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
+    ) async {
+        do {
+            try await body()
+            Issue.record("expected \(code)", sourceLocation: sourceLocation)
+        } catch let error as KafkaError {
+            #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("expected a KafkaError \(code), got \(error)", sourceLocation: sourceLocation)
+        }
+    }
+}
