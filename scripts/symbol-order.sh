@@ -65,6 +65,8 @@ trace_layout() {
   harness create --topic "latency-$layout" --partitions 1
   traced latency bench produce --sync --topic "latency-$layout" --records 2000 --record-size 100 --partitions 1 \
     --concurrency 1 --acks all --linger-ms 0 --max-in-flight 5 --max-buffered-mb 64
+  traced latency-loop bench produce --sync --on-event-loop --topic "latency-$layout" --records 2000 --record-size 100 \
+    --partitions 1 --concurrency 4 --acks all --linger-ms 0 --max-in-flight 5 --max-buffered-mb 64
   for codec in none lz4 zstd; do
     for partitions in 1 8; do
       harness create --topic "produce-$codec-p$partitions-$layout" --partitions "$partitions"
