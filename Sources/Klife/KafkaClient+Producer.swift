@@ -17,9 +17,18 @@ extension KafkaClient {
     ///   ``KafkaError/Code/brokerError`` (with `kafkaCode`, e.g. 10 MESSAGE_TOO_LARGE),
     ///   ``KafkaError/Code/recordRejected``, ``KafkaError/Code/deliveryTimeout``,
     ///   ``KafkaError/Code/deliveryOutcomeUnknown``, ``KafkaError/Code/cancelled``.
-    public func produce(_ record: KafkaRecord, options: KafkaProduceOptions = .init()) async throws -> KafkaRecord {
-        let results = await produceBatch([record], options: options)
-        switch results[0] {
+    ///
+    /// The call runs on the caller's executor (`nonisolated(nonsending)`). A task that produces a record at a
+    /// time can run on the producer's event loop to save two thread hops per call
+    /// (``producerTaskExecutor(topic:partition:options:)``).
+    nonisolated(nonsending) public func produce(_ record: KafkaRecord, options: KafkaProduceOptions = .init()) async throws -> KafkaRecord {
+        let result: Result<KafkaRecord, KafkaError>
+        if produceTracer == nil, let buffered = await produceNow(record, options: options) {
+            result = buffered
+        } else {
+            result = await produceBatch([record], options: options)[0]
+        }
+        switch result {
         case .success(let produced):
             return produced
         case .failure(var error):
@@ -27,6 +36,21 @@ extension KafkaClient {
             failed.error = error
             error.underlying = KafkaFailedRecord(record: failed)
             throw error
+        }
+    }
+
+    /// ``produce(_:options:)`` in the usual case: the record is buffered at once (``submitNow(_:options:completion:)``)
+    /// and its delivery resumes the caller, without the result list and collector of a batch. Nil when
+    /// buffering needs the waiting path (nothing was buffered then).
+    private func produceNow(_ record: KafkaRecord, options: KafkaProduceOptions) async -> Result<KafkaRecord, KafkaError>? {
+        await withUnsafeContinuation { continuation in
+            var record = record
+            var completion = ProducerCompletion.caller(continuation)
+            switch submitNow(&record, options: options, completion: &completion) {
+            case .buffered: return
+            case .rejected(let error): continuation.resume(returning: .failure(error))
+            case .notNow: continuation.resume(returning: nil)
+            }
         }
     }
 

@@ -88,12 +88,15 @@ enum ProducerCompletion: Sendable {
     case collector(ProducerResultCollector, index: Int)
     /// A per-record callback (produceAsync).
     case callback(@Sendable (Result<KafkaRecord, KafkaError>) -> Void)
+    /// The caller of a single `produce`, suspended until the result.
+    case caller(UnsafeContinuation<Result<KafkaRecord, KafkaError>?, Never>)
 
     func complete(_ result: Result<KafkaRecord, KafkaError>) {
         switch self {
         case .none: return
         case .collector(let collector, let index): collector.set(index, result)
         case .callback(let callback): callback(result)
+        case .caller(let continuation): continuation.resume(returning: result)
         }
     }
 }
