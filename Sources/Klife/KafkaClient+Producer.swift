@@ -42,7 +42,7 @@ extension KafkaClient {
     /// ``produce(_:options:)`` in the usual case: the record is buffered at once (``submitNow(_:options:completion:)``)
     /// and its delivery resumes the caller, without the result list and collector of a batch. Nil when
     /// buffering needs the waiting path (nothing was buffered then).
-    private func produceNow(_ record: KafkaRecord, options: KafkaProduceOptions) async -> Result<KafkaRecord, KafkaError>? {
+    nonisolated(nonsending) private func produceNow(_ record: KafkaRecord, options: KafkaProduceOptions) async -> Result<KafkaRecord, KafkaError>? {
         await withUnsafeContinuation { continuation in
             var record = record
             var completion = ProducerCompletion.caller(continuation)
