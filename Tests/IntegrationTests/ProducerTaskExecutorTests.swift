@@ -30,6 +30,24 @@ struct ProducerTaskExecutorTests {
             #expect(offsets == (0..<50).map { Int64($0) } + [0])
             #expect(onLoop.allSatisfy { $0 }, "a call resumed off the producer's event loop")
 
+            // The connection closes: the producer reconnects and the executor follows the new connection, so
+            // callers are back on the loop that carries their records (from the second call on: the first
+            // answer can race the drain loop's move).
+            let leader = try #require(client.clusterMetadata.leader(of: KafkaTopicPartition(topic: topic, partition: 0)))
+            await (try await client.cluster.connection(toBroker: leader.nodeID)).close()
+            let (afterClose, onLoopAfterClose) = try await Task(executorPreference: executor) { () async throws -> ([Int64?], [Bool]) in
+                var offsets: [Int64?] = []
+                var onLoop: [Bool] = []
+                for index in 0..<10 {
+                    let produced = try await client.produce(KafkaRecord(topic: topic, partition: 0, value: "after\(index)"))
+                    offsets.append(produced.offset)
+                    onLoop.append(loopExecutor.eventLoop.inEventLoop)
+                }
+                return (offsets, onLoop)
+            }.value
+            #expect(afterClose == (50..<60).map { Int64($0) })
+            #expect(onLoopAfterClose.dropFirst().allSatisfy { $0 }, "after the reconnect a call resumed off the producer's event loop")
+
             // The drain loop and callers share the executor: asking again gives the same one.
             let again = try await client.producerTaskExecutor(topic: topic, partition: 0)
             let sameExecutor = (again as? EventLoopTaskExecutor).map { ObjectIdentifier($0) == ObjectIdentifier(loopExecutor) } ?? false
@@ -51,12 +69,12 @@ struct ProducerTaskExecutorTests {
                 for try await offsets in group { all += offsets }
                 return all
             }
-            #expect(concurrent.sorted() == (50..<150).map { Int64($0) })
+            #expect(concurrent.sorted() == (60..<160).map { Int64($0) })
         }
-        let consumed = try await RdKafkaTool.consume(bootstrap: try TestBrokers.tansuBootstrap, topic: topic, count: 151)
+        let consumed = try await RdKafkaTool.consume(bootstrap: try TestBrokers.tansuBootstrap, topic: topic, count: 161)
         let partition0 = consumed.filter { $0.partition == 0 }.sorted { $0.offset < $1.offset }.compactMap(\.valueString)
-        #expect(Array(partition0.prefix(50)) == (0..<50).map { "r\($0)" })
-        #expect(partition0.count == 150)
+        #expect(Array(partition0.prefix(60)) == (0..<50).map { "r\($0)" } + (0..<10).map { "after\($0)" })
+        #expect(partition0.count == 160)
     }
 
     @Test func badInputGivesTypedErrors() async throws {
