@@ -9,8 +9,8 @@ extension KafkaClient {
     /// (``produce(_:options:)``), runs on the same thread as the producer's drain loop: handing the record over
     /// and getting its result back cost no thread hop and no wakeup of another thread. Without it every
     /// call hops from the caller's thread to the event loop and back. In `klife bench produce --sync`
-    /// (100 B records, one partition, a local broker) it cut the client's CPU per record by ~20% with one
-    /// caller and by about half with 4 and 16 callers, whose throughput nearly doubled.
+    /// (100 B records, one partition, a local broker) it cut the client's CPU per record by a quarter with
+    /// one caller and by about half with 4 and 16 callers, whose throughput nearly doubled.
     ///
     /// ```swift
     /// let executor = try await client.producerTaskExecutor(topic: "orders", partition: 0)
@@ -38,7 +38,8 @@ extension KafkaClient {
     ///   ``KafkaError/Code/featureDisabled`` (the producer feature is off),
     ///   ``KafkaError/Code/unknownProducer``, ``KafkaError/Code/unknownTopicOrPartition`` (the cluster has no
     ///   such topic), ``KafkaError/Code/invalidPartition`` (the topic has no such partition),
-    ///   ``KafkaError/Code/leaderNotAvailable`` (the partition has no leader right now; retriable), or a connection error to the leader (``KafkaError/Code/brokerNotAvailable``,
+    ///   ``KafkaError/Code/leaderNotAvailable`` (the partition has no leader right now; retriable), or a
+    ///   connection error to the leader (``KafkaError/Code/brokerNotAvailable``,
     ///   ``KafkaError/Code/connectionFailed``, ...).
     public func producerTaskExecutor(
         topic: String, partition: Int32, options: KafkaProduceOptions = .init()
