@@ -35,11 +35,15 @@ final class ProducerWakeSignal: Sendable {
     }
 
     /// Returns when woken, when `deadline` passes, or when the task is cancelled.
-    func wait(until deadline: NIODeadline?) async {
+    ///
+    /// - Parameter timerLoop: the loop to run the deadline's timer on (default: the signal's). A waiter that
+    ///   runs on an event loop passes its own: scheduling and cancelling the timer then stay on that thread
+    ///   instead of waking another loop's thread twice per wait.
+    func wait(until deadline: NIODeadline?, timerLoop: (any EventLoop)? = nil) async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let timer = deadline.map { deadline in
-                    eventLoop.scheduleTask(deadline: deadline) { [self] in wake() }
+                    (timerLoop ?? eventLoop).scheduleTask(deadline: deadline) { [self] in wake() }
                 }
                 let resumeNow = state.withLock { state -> Bool in
                     if state.permit || Task.isCancelled {
