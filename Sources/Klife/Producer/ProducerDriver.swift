@@ -433,13 +433,19 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
             }
             return (value, output, created, deliverNow)
         }
-        // Results first, then wake-ups: on an event loop, callers resumed by a result are queued ahead of the
-        // drain loop, so the records they produce next are in the engine when it plans its next request.
-        // Woken first, it would send the records gathered behind this answer alone, and these callers' next
-        // records would wait behind that request: concurrent sync callers would settle into two groups
-        // taking turns, each request carrying half of them (docs/benchmarks/latency.md, Session 10).
-        if deliverNow { deliverPending() }
-        execute(output, createdSinks: created)
+        // Results first, then the drain loops' wake-ups (buffer waiters and the rest go at once): on an event
+        // loop, callers resumed by a result are queued ahead of the drain loop, so the records they produce
+        // next are in the engine when it plans its next request. Woken first, it would send the records
+        // gathered behind this answer alone, and these callers' next records would wait behind that request:
+        // concurrent sync callers would settle into two groups taking turns, each request carrying half of
+        // them (docs/benchmarks/latency.md, Session 10).
+        if deliverNow {
+            execute(output, createdSinks: created, wakingSinks: false)
+            deliverPending()
+            wake(output.wake)
+        } else {
+            execute(output, createdSinks: created)
+        }
         return value
     }
 
@@ -490,16 +496,20 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
     }
 
     /// Runs an output's side effects other than completions and flush waiters; call without the lock.
-    private func execute(_ output: Machine.Output, createdSinks: [ProducerSinkID]) {
+    /// Wakes the sinks' drain loops, resumes buffer waiters and starts new drain loops and refreshes as
+    /// `output` asks. With `wakingSinks` false the drain loops are left to a later ``wake(_:)``.
+    private func execute(_ output: Machine.Output, createdSinks: [ProducerSinkID], wakingSinks: Bool = true) {
         for sink in createdSinks { newSinksContinuation.yield(sink) }
-        if output.wake.isEmpty && output.resumedBufferWaiters.isEmpty && !output.refreshMetadata
+        if (output.wake.isEmpty || !wakingSinks) && output.resumedBufferWaiters.isEmpty && !output.refreshMetadata
             && !output.needsProducerID {
             return
         }
         var signals: [ProducerWakeSignal] = []
         var bufferWaiters: [CheckedContinuation<Bool, Never>] = []
         state.withLockedValue { state in
-            for sink in output.wake { if let signal = state.signals[sink] { signals.append(signal) } }
+            if wakingSinks {
+                for sink in output.wake { if let signal = state.signals[sink] { signals.append(signal) } }
+            }
             for id in output.resumedBufferWaiters {
                 if let continuation = state.bufferWaiters.removeValue(forKey: id) {
                     bufferWaiters.append(continuation)
@@ -513,5 +523,12 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
         for continuation in bufferWaiters { continuation.resume(returning: !stopped) }
         if output.refreshMetadata { metadataSignal.wake() }
         if output.needsProducerID { producerIDSignal.wake() }
+    }
+
+    /// Wakes the drain loops of `sinks`.
+    private func wake(_ sinks: [ProducerSinkID]) {
+        guard !sinks.isEmpty else { return }
+        let signals = state.withLockedValue { state in sinks.compactMap { state.signals[$0] } }
+        for signal in signals { signal.wake() }
     }
 }
