@@ -14,20 +14,13 @@ struct ProducerTaskExecutorTests {
             let loopExecutor = try #require(executor as? EventLoopTaskExecutor)
 
             // One caller, a record at a time: every call resumes on the loop, offsets in call order.
-            let (offsets, onLoop) = try await Task(executorPreference: executor) { () async throws -> ([Int64?], [Bool]) in
-                var offsets: [Int64?] = []
-                var onLoop: [Bool] = []
-                for index in 0..<50 {
-                    let produced = try await client.produce(KafkaRecord(topic: topic, partition: 0, value: "r\(index)"))
-                    offsets.append(produced.offset)
-                    onLoop.append(loopExecutor.eventLoop.inEventLoop)
-                }
-                // Another partition works from the loop as well.
-                let other = try await client.produce(KafkaRecord(topic: topic, partition: 1, value: "other"))
-                offsets.append(other.offset)
-                return (offsets, onLoop)
+            let (offsets, onLoop) = try await Self.produceOnLoop(client, topic: topic, values: "r", count: 50, on: loopExecutor)
+            #expect(offsets == (0..<50).map { Int64($0) })
+            // Another partition works from the loop as well.
+            let other = try await Task(executorPreference: executor) {
+                try await client.produce(KafkaRecord(topic: topic, partition: 1, value: "other"))
             }.value
-            #expect(offsets == (0..<50).map { Int64($0) } + [0])
+            #expect(other.offset == 0)
             #expect(onLoop.allSatisfy { $0 }, "a call resumed off the producer's event loop")
 
             // The connection closes: the producer reconnects and the executor follows the new connection, so
@@ -35,16 +28,8 @@ struct ProducerTaskExecutorTests {
             // answer can race the drain loop's move).
             let leader = try #require(client.clusterMetadata.leader(of: KafkaTopicPartition(topic: topic, partition: 0)))
             await (try await client.cluster.connection(toBroker: leader.nodeID)).close()
-            let (afterClose, onLoopAfterClose) = try await Task(executorPreference: executor) { () async throws -> ([Int64?], [Bool]) in
-                var offsets: [Int64?] = []
-                var onLoop: [Bool] = []
-                for index in 0..<10 {
-                    let produced = try await client.produce(KafkaRecord(topic: topic, partition: 0, value: "after\(index)"))
-                    offsets.append(produced.offset)
-                    onLoop.append(loopExecutor.eventLoop.inEventLoop)
-                }
-                return (offsets, onLoop)
-            }.value
+            let (afterClose, onLoopAfterClose) = try await Self.produceOnLoop(
+                client, topic: topic, values: "after", count: 10, on: loopExecutor)
             #expect(afterClose == (50..<60).map { Int64($0) })
             #expect(onLoopAfterClose.dropFirst().allSatisfy { $0 }, "after the reconnect a call resumed off the producer's event loop")
 
@@ -131,6 +116,23 @@ struct ProducerTaskExecutorTests {
             await Self.expectCode(.invalidPartition) { _ = try await client.producerTaskExecutor(topic: topic, partition: -1) }
             _ = try await client.producerTaskExecutor(topic: topic, partition: 1)
         }
+    }
+
+    /// Produces `count` records (values `values0`, `values1`, ...) to partition 0 one at a time from a task that
+    /// prefers `executor`: their offsets, and after each call whether it resumed on the executor's loop.
+    static func produceOnLoop(
+        _ client: KafkaClient, topic: String, values: String, count: Int, on executor: EventLoopTaskExecutor
+    ) async throws -> (offsets: [Int64?], onLoop: [Bool]) {
+        try await Task(executorPreference: executor) { () async throws -> ([Int64?], [Bool]) in
+            var offsets: [Int64?] = []
+            var onLoop: [Bool] = []
+            for index in 0..<count {
+                let produced = try await client.produce(KafkaRecord(topic: topic, partition: 0, value: "\(values)\(index)"))
+                offsets.append(produced.offset)
+                onLoop.append(executor.eventLoop.inEventLoop)
+            }
+            return (offsets, onLoop)
+        }.value
     }
 
     static func expectCode(
