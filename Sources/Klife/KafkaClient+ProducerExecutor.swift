@@ -36,8 +36,9 @@ extension KafkaClient {
     ///   producer has not sent to that broker yet).
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning``,
     ///   ``KafkaError/Code/featureDisabled`` (the producer feature is off),
-    ///   ``KafkaError/Code/unknownProducer``, ``KafkaError/Code/unknownTopicOrPartition`` (the cluster has no
-    ///   such topic), ``KafkaError/Code/invalidPartition`` (the topic has no such partition),
+    ///   ``KafkaError/Code/unknownProducer``, ``KafkaError/Code/invalidArgument`` (an illegal topic name),
+    ///   ``KafkaError/Code/unknownTopicOrPartition`` (the cluster has no such topic, or it is not configured
+    ///   and unknown topics are disabled), ``KafkaError/Code/invalidPartition`` (the topic has no such partition),
     ///   ``KafkaError/Code/leaderNotAvailable`` (the partition has no leader right now; retriable), or a
     ///   connection error to the leader (``KafkaError/Code/brokerNotAvailable``,
     ///   ``KafkaError/Code/connectionFailed``, ...).
@@ -48,13 +49,7 @@ extension KafkaClient {
         try requireFeature(.producer)
         let producer = try producer(named: options.producer ?? configuration.producerName(forTopic: topic))!
         let topicPartition = KafkaTopicPartition(topic: topic, partition: partition)
-        if cluster.metadata.topics[topic] == nil, configuration.enableUnknownTopics, KafkaTopicConfiguration.isValidTopicName(topic) {
-            cluster.noteTopicsInUse([topic])
-            _ = try? await cluster.refreshMetadata()
-        }
-        guard let partitionCount = cluster.metadata.partitionCount(of: topic) else {
-            throw KafkaError(.unknownTopicOrPartition, "topic \(topic) is not in the cluster metadata", kafkaCode: 3)
-        }
+        let partitionCount = try await cluster.topicMetadata(topic).partitionCount
         guard (0..<partitionCount).contains(partition) else {
             throw KafkaError(.invalidPartition, "topic \(topic) has no partition \(partition) (it has \(partitionCount))")
         }

@@ -112,6 +112,7 @@ struct ProducerTaskExecutorTests {
             await Self.expectCode(.unknownTopicOrPartition) {
                 _ = try await client.producerTaskExecutor(topic: topic + "-missing", partition: 0)
             }
+            await Self.expectCode(.invalidArgument) { _ = try await client.producerTaskExecutor(topic: "bad name!", partition: 0) }
             await Self.expectCode(.invalidPartition) { _ = try await client.producerTaskExecutor(topic: topic, partition: 2) }
             await Self.expectCode(.invalidPartition) { _ = try await client.producerTaskExecutor(topic: topic, partition: -1) }
             _ = try await client.producerTaskExecutor(topic: topic, partition: 1)
