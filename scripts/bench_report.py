@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -21,6 +22,26 @@ TARGETS = [
     ("records_per_s", 1.0, True, "throughput ≥ 1.0× librdkafka"),
     ("cpu_s_per_million", 0.8, False, "client CPU per record ≤ 0.8× librdkafka"),
     ("peak_rss_mb", 1.5, False, "peak RSS ≤ 1.5× librdkafka"),
+]
+# Workloads whose CPU ratio is bounded by work both clients share, measured and written up in docs/benchmarks
+# (issue 7): (kind, record size, partitions or None for any, codecs, why). A CPU miss on one of these is listed
+# with its floor; a miss anywhere else is reported as unexplained, so a regression cannot hide behind a floor.
+SHARED_WORK_FLOORS = [
+    ("produce", 10240, None, ("lz4",),
+     "liblz4 is ~68% of librdkafka's CPU and ~79% of Klife's on 10 KB records (the same release, 1.9.4, on both "
+     "sides, measured at the same speed on the bench's batches), and Klife's kernel send path (the socket copy "
+     "and loopback TCP, which librdkafka pays too) is another ~12%: with the codec at parity, 0.8× would need "
+     "the rest of Klife's code to cost nothing (docs/benchmarks/codec.md, Session 11)"),
+    ("produce", 10240, None, ("zstd",),
+     "libzstd is ~82% of librdkafka's CPU and ~91% of Klife's on 10 KB records; Debian 12's libzstd 1.5.4 "
+     "alone costs Klife about 0.9× librdkafka's whole CPU (the wheel's 1.5.7 has a ~17% cheaper match "
+     "finder; with it, measured, Klife was at 0.86×), so no client-side change reaches 0.8× "
+     "(docs/benchmarks/codec.md, Sessions 5 and 8)"),
+    ("consume", 10240, 8, ("none",),
+     "the kernel's work is most of both clients' CPU: the socket copy (~35%) and, on loopback, the broker's "
+     "TCP transmission and our reception, which run in the context of whichever side's packet set them off "
+     "(13% of Klife's samples, 12–14% of librdkafka's); the rest is CRC-32C and decoding "
+     "(docs/benchmarks/consumer.md, Sessions 8–10)"),
 ]
 
 
@@ -176,13 +197,30 @@ def text_table(head, rows):
     return "\n".join([line(head)] + [line(r) for r in rows])
 
 
+def workload_shape(workload):
+    """(kind, record size, partitions, codec) of a produce/consume workload id, or None."""
+    m = re.fullmatch(r"(produce|consume) \d+x(\d+)B-p(\d+)-(\w+)", workload)
+    return (m[1], int(m[2]), int(m[3]), m[4]) if m else None
+
+
+def shared_work_floor(workload):
+    shape = workload_shape(workload)
+    if shape is None:
+        return None
+    kind, size, partitions, codec = shape
+    for f_kind, f_size, f_partitions, f_codecs, why in SHARED_WORK_FLOORS:
+        if (kind, size) == (f_kind, f_size) and f_partitions in (None, partitions) and codec in f_codecs:
+            return why
+    return None
+
+
 def target_lines(data, pending):
     out = []
     for metric, bound, higher, text in TARGETS:
         if pending:
             out.append(f"- {text}: pending (klife's side has not run yet)")
             continue
-        met, missed, worst = 0, [], None
+        met, missed, floored = 0, [], []
         for workload, sides in data.items():
             if kind_of(workload) == "latency":
                 continue
@@ -192,12 +230,31 @@ def target_lines(data, pending):
             ok = r >= bound if higher else r <= bound
             met += ok
             if not ok:
-                missed.append(f"{workload} ({r:.2f}×)")
-        total = met + len(missed)
+                at_floor = metric == "cpu_s_per_million" and shared_work_floor(workload)
+                (floored if at_floor else missed).append(f"{workload} ({r:.2f}×)")
+        total = met + len(missed) + len(floored)
         status = f"met in {met} of {total} workloads"
+        if floored:
+            status += "; at a shared-work floor (below): " + ", ".join(floored)
         if missed:
             status += "; missed: " + ", ".join(missed)
         out.append(f"- {text}: {status}")
+    return out
+
+
+def floor_lines(data, pending):
+    """The floors of the workloads that missed the CPU target at one, once each."""
+    if pending:
+        return []
+    reasons = {}
+    for workload, sides in data.items():
+        why = shared_work_floor(workload)
+        r = ratio(sides.get(OURS, {}).get("cpu_s_per_million"), sides.get(THEIRS, {}).get("cpu_s_per_million"))
+        if why and r is not None and r > 0.8:
+            reasons.setdefault(why, []).append(workload)
+    out = []
+    for why, workloads in reasons.items():
+        out.append(f"- {', '.join(workloads)}: {why}.")
     return out
 
 
@@ -227,7 +284,7 @@ def main():
         if rows:
             print(f"\n{title}\n" + text_table(head, rows))
     print()
-    for line in target_lines(data, pending):
+    for line in target_lines(data, pending) + floor_lines(data, pending):
         print(line)
 
     if not a.output:
@@ -281,6 +338,18 @@ def main():
         *target_lines(data, pending),
         "",
     ]
+    floors = floor_lines(data, pending)
+    if floors:
+        md += [
+            "### Shared-work floors",
+            "",
+            "CPU misses where most of both clients' CPU is work they share (the same C library, the kernel): "
+            "the 0.8× target is out of a client's reach there, and the measurements behind each floor are in "
+            "docs/benchmarks.",
+            "",
+            *floors,
+            "",
+        ]
     for kind, title in KINDS:
         head, rows = table(kind, data, pending)
         if rows:
