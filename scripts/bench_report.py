@@ -240,6 +240,10 @@ def target_lines(data, pending):
         if missed:
             status += "; missed: " + ", ".join(missed)
         out.append(f"- {text}: {status}")
+    if any(kind_of(w) == "latency" for w in data):
+        out.append("- The latency rows are outside these targets: each caller waits for one acknowledgement at a time, "
+                   "so their rate is set by the round trip and their RSS is the process's resting size (its code "
+                   "and runtime; almost nothing is buffered). Their figures are in their table.")
     return out
 
 

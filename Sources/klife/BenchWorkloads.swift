@@ -174,7 +174,8 @@ enum BenchWorkloads {
         }
         let clock = ContinuousClock()
         let start = clock.now
-        let latency = try await withThrowingTaskGroup(of: BenchLatencyRecorder.self) { group in
+        let recorder = BenchLatencyRecorder.Shared()
+        try await withThrowingTaskGroup(of: Void.self) { group in
             for caller in 0..<config.concurrency {
                 // A caller's records go to partitions caller, caller + C, ...: its first one picks the loop.
                 let executor = config.onEventLoop
@@ -182,7 +183,6 @@ enum BenchWorkloads {
                         topic: config.topic, partition: Int32(caller % partitions), options: options[caller % options.count])
                     : nil
                 group.addTask(executorPreference: executor) {
-                    var recorder = BenchLatencyRecorder()
                     var i = caller
                     while i < config.records {
                         let record = KafkaRecord(
@@ -193,13 +193,11 @@ enum BenchWorkloads {
                         progress.add(records: 1, bytes: config.recordSize)
                         i += config.concurrency
                     }
-                    return recorder
                 }
             }
-            var all = BenchLatencyRecorder()
-            for try await recorder in group { all.merge(recorder) }
-            return all
+            try await group.waitForAll()
         }
+        let latency = recorder.snapshot
         let elapsed = clock.now - start
         return BenchMeasurement(
             records: config.records, bytes: config.records * config.recordSize, elapsed: elapsed,

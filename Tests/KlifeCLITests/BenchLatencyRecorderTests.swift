@@ -27,6 +27,16 @@ import Testing
         #expect(abs(s.p99 - 10_000) <= 10)
     }
 
+    @Test func latenciesBeyondTheInitialRangeAreKept() throws {
+        var recorder = BenchLatencyRecorder()
+        recorder.record(.microseconds(300))
+        recorder.record(.seconds(700))
+        #expect(recorder.count == 2)
+        let s = try #require(recorder.summary)
+        #expect(abs(s.max - 700_000_000) <= 700_000)
+        #expect(abs(s.p50 - 300) <= 0.3)
+    }
+
     @Test func emptyHasNoSummary() {
         #expect(BenchLatencyRecorder().summary == nil)
     }
