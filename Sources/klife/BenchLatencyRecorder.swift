@@ -4,7 +4,7 @@ import Synchronization
 /// Latencies in nanoseconds, in an HdrHistogram (3 significant digits; sized for 10 s and grown for anything
 /// longer). The concurrent callers of a workload share one behind a lock: its counts are ~200 KB, and one per
 /// caller made 16 callers' histograms 4 MB of the process's peak RSS (the librdkafka harness keeps 8 bytes per
-/// record). ``merge(_:)`` combines recorders of separate loops.
+/// record).
 struct BenchLatencyRecorder: Sendable {
     private(set) var histogram = Histogram<UInt64>(
         lowestDiscernibleValue: 1,
@@ -26,10 +26,6 @@ struct BenchLatencyRecorder: Sendable {
 
     mutating func record(nanoseconds: UInt64) {
         _ = histogram.record(max(1, nanoseconds))
-    }
-
-    mutating func merge(_ other: BenchLatencyRecorder) {
-        histogram.add(other.histogram)
     }
 
     /// The percentiles the reports print, in microseconds; nil when nothing was recorded.

@@ -108,6 +108,27 @@ import Testing
         #expect(fetched.stdoutText.split(separator: "\n").count == 1)  // offsets 0..<2500 on each partition
     }
 
+    @Test func benchSyncProduceReportsTheCallersLatencies() async throws {
+        // Four callers, each waiting for its record before the next, record into one shared histogram.
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("bench-sync")
+        let result = try await klife([
+            "bench", "produce", "--sync", "--topic", topic, "--records", "200", "--record-size", "100", "--partitions", "1",
+            "--concurrency", "4", "--linger-ms", "0", "--json", "--bootstrap", bootstrap,
+        ])
+        let object = try Self.benchSummary(result)
+        #expect(object["mode"] as? String == "latency")
+        #expect(object["records"] as? Int == 200)
+        let p50 = try #require(object["p50_us"] as? Double)
+        let p99 = try #require(object["p99_us"] as? Double)
+        let max = try #require(object["max_us"] as? Double)
+        #expect(p50 > 0 && p50 <= p99 && p99 <= max)
+        let last = try await klife([
+            "fetch", "--topic", topic, "--partition", "0", "--offset", "200", "--format", "value", "--bootstrap", bootstrap,
+        ])
+        #expect(last.stdoutText.split(separator: "\n").count == 1)  // the warm-up record, then 200: offsets 0...200
+    }
+
     @Test func unreachableBrokerFailsWithAMessage() async throws {
         let result = try await klife(["topics", "list", "--bootstrap", "127.0.0.1:1", "--connect-timeout-ms", "1500"], check: false)
         #expect(result.status != 0)
