@@ -75,6 +75,18 @@ import Testing
         return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
     }
 
+    /// A bench summary of `mode` over `records` records, with ordered latency percentiles.
+    static func expectLatencies(
+        _ object: [String: Any], mode: String, records: Int, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        #expect(object["mode"] as? String == mode, sourceLocation: sourceLocation)
+        #expect(object["records"] as? Int == records, sourceLocation: sourceLocation)
+        let p50 = try #require(object["p50_us"] as? Double, sourceLocation: sourceLocation)
+        let p99 = try #require(object["p99_us"] as? Double, sourceLocation: sourceLocation)
+        let max = try #require(object["max_us"] as? Double, sourceLocation: sourceLocation)
+        #expect(p50 > 0 && p50 <= p99 && p99 <= max, sourceLocation: sourceLocation)
+    }
+
     @Test func benchRoundtripMeasuresEndToEndLatency() async throws {
         // Records produced while a reader fetches from the log end: every one arrives, with a latency.
         let bootstrap = try TestBrokers.tansuBootstrap
@@ -84,11 +96,7 @@ import Testing
             "--concurrency", "4", "--timeout", "30", "--json", "--bootstrap", bootstrap,
         ])
         let object = try Self.benchSummary(result)
-        #expect(object["mode"] as? String == "roundtrip")
-        #expect(object["records"] as? Int == 3000)
-        let p50 = try #require(object["p50_us"] as? Double)
-        let p99 = try #require(object["p99_us"] as? Double)
-        #expect(p50 > 0 && p50 <= p99)
+        try Self.expectLatencies(object, mode: "roundtrip", records: 3000)
     }
 
     @Test func benchProduceDeliversEveryRecord() async throws {
@@ -117,12 +125,7 @@ import Testing
             "--concurrency", "4", "--linger-ms", "0", "--json", "--bootstrap", bootstrap,
         ])
         let object = try Self.benchSummary(result)
-        #expect(object["mode"] as? String == "latency")
-        #expect(object["records"] as? Int == 200)
-        let p50 = try #require(object["p50_us"] as? Double)
-        let p99 = try #require(object["p99_us"] as? Double)
-        let max = try #require(object["max_us"] as? Double)
-        #expect(p50 > 0 && p50 <= p99 && p99 <= max)
+        try Self.expectLatencies(object, mode: "latency", records: 200)
         let last = try await klife([
             "fetch", "--topic", topic, "--partition", "0", "--offset", "200", "--format", "value", "--bootstrap", bootstrap,
         ])
