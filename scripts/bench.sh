@@ -103,6 +103,22 @@ if ((!THEIRS_ONLY)); then
   # (scripts/bench-klife-build.sh says how and why).
   KLIFE="$(BENCH_DIR="$BENCH_DIR" bash "$ROOT/scripts/bench-klife-build.sh")"
 fi
+# Klife runs with zstd 1.5.7, the release inside the wheel's librdkafka (Debian 13's libzstd.so.1; Debian 12
+# has 1.5.4), so both clients compress with the same library: scripts/bench-libzstd.sh says why. Empty when
+# it cannot be fetched: klife then uses the system's, and the report says which one ran.
+KLIFE_LIBRARY_PATH="$(BENCH_DIR="$BENCH_DIR" bash "$ROOT/scripts/bench-libzstd.sh")"
+klife() { LD_LIBRARY_PATH="$KLIFE_LIBRARY_PATH${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$KLIFE" "$@"; }
+# "zstd 1.5.7, lz4 1.9.4": the versions of the codec libraries klife loads (from their file names).
+codec_versions() {
+  local binary=$1 libraries
+  libraries=$(LD_LIBRARY_PATH="$KLIFE_LIBRARY_PATH" ldd "$binary" 2>/dev/null || true)
+  local name path out=()
+  for name in zstd lz4; do
+    path=$(awk -v lib="lib$name.so.1" '$1 == lib {print $3}' <<<"$libraries")
+    [[ -n "$path" ]] && out+=("$name $(basename "$(readlink -f "$path")" | sed "s/^lib$name\.so\.//")")
+  done
+  local IFS=,; echo "${out[*]}" | sed 's/,/, /g'
+}
 
 # MARK: broker
 # A memory-storage Tansu of its own (scripts/tansu.sh, name "bench"), stopped on exit.
@@ -124,7 +140,7 @@ TANSU_VERSION=$("$TANSU" --version 2>/dev/null || echo tansu)
 if [[ -n "$KLIFE" ]]; then
   # `klife bench` exits 3 while its workloads are stubbed (not yet wired to the producer/consumer).
   "$HARNESS" create --bootstrap "$BOOTSTRAP" --topic bench-probe --partitions 1 2>/dev/null
-  set +e; "$KLIFE" bench produce --bootstrap "$BOOTSTRAP" --topic bench-probe --records 1 --record-size 1 --json \
+  set +e; klife bench produce --bootstrap "$BOOTSTRAP" --topic bench-probe --records 1 --record-size 1 --json \
     >/dev/null 2>&1; probe=$?; set -e
   "$HARNESS" delete --bootstrap "$BOOTSTRAP" --topic bench-probe 2>/dev/null || true
   if ((probe == 3)); then say "klife bench is not wired to the client yet: ours is pending"; KLIFE=""
@@ -159,7 +175,7 @@ run_one() {
   else
     local sub=(bench "$kind")
     [[ $kind == latency ]] && sub=(bench produce --sync)
-    out=$("$KLIFE" "${sub[@]}" --bootstrap "$BOOTSTRAP" --json "$@" "${KLIFE_ONLY_ARGS[@]}" 2>>"$ERRLOG") || rc=$?
+    out=$(klife "${sub[@]}" --bootstrap "$BOOTSTRAP" --json "$@" "${KLIFE_ONLY_ARGS[@]}" 2>>"$ERRLOG") || rc=$?
   fi
   local line
   line=$(printf '%s\n' "$out" | grep '^{' | tail -n1 || true)
@@ -266,10 +282,16 @@ ELAPSED=$((SECONDS - START_SECONDS))
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 say "done in ${ELAPSED}s"
 
+KLIFE_CODECS=""
+if [[ -n "$KLIFE" ]]; then
+  KLIFE_CODECS="$(codec_versions "$KLIFE")"
+  [[ -n "$KLIFE_LIBRARY_PATH" ]] && KLIFE_CODECS+=" (zstd: Debian 13's libzstd1; Debian 12 has 1.5.4)"
+fi
 report_args=(--results "$RESULTS" --command "$COMMAND_LINE" --runs "$RUNS" --elapsed "$ELAPSED"
   --produce-settings "linger 5 ms, batches up to 1,000,000 B, 5 requests in flight, at most 64 MiB and 100,000 records unacknowledged"
   --latency-settings "linger 0, 5 requests in flight"
   --librdkafka-version "$RDKAFKA_VERSION" --broker "$TANSU_VERSION (memory storage, $BOOTSTRAP)"
+  --klife-codecs "$KLIFE_CODECS"
   --load "$LOAD_BEFORE / $LOAD_AFTER" --klife-commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)")
 ((QUICK)) && report_args+=(--quick)
 [[ -z "$KLIFE" ]] && report_args+=(--ours-pending)

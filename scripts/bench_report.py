@@ -34,10 +34,10 @@ SHARED_WORK_FLOORS = [
      "and loopback TCP, which librdkafka pays too) is another ~12%: with the codec at parity, 0.8× would need "
      "the rest of Klife's code to cost nothing (docs/benchmarks/codec.md, Session 11)"),
     ("produce", 10240, None, ("zstd",),
-     "libzstd is ~82% of librdkafka's CPU and ~91% of Klife's on 10 KB records; Debian 12's libzstd 1.5.4 "
-     "alone costs Klife about 0.9× librdkafka's whole CPU (the wheel's 1.5.7 has a ~17% cheaper match "
-     "finder; with it, measured, Klife was at 0.86×), so no client-side change reaches 0.8× "
-     "(docs/benchmarks/codec.md, Sessions 5 and 8)"),
+     "with the same zstd release on both sides (1.5.7), libzstd alone costs each client about the same, ~44 s "
+     "per million 10 KB records (perf, one pair: 92% of Klife's CPU, 83% of librdkafka's), which is already more "
+     "than 0.8× librdkafka's whole CPU; Klife's own part is ~40% of librdkafka's (3.7 vs 8.9 s) "
+     "(docs/benchmarks/codec.md, Sessions 5, 8 and 12)"),
     ("consume", 10240, 8, ("none",),
      "system time is two thirds of both clients' CPU (14 paired rounds: 0.22 s for Klife, 0.25 s for "
      "librdkafka per 100,000 records): the kernel's copy into the reader's memory and, on loopback, TCP work "
@@ -275,6 +275,7 @@ def main():
     ap.add_argument("--broker", default="Tansu")
     ap.add_argument("--load", default="?")
     ap.add_argument("--klife-commit", default="?")
+    ap.add_argument("--klife-codecs", default="", help='the codec libraries klife loaded, e.g. "zstd 1.5.7, lz4 1.9.4"')
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--ours-pending", action="store_true")
     ap.add_argument("--produce-settings", default="librdkafka's defaults (linger 5 ms, batch.size 1,000,000 B, "
@@ -312,9 +313,10 @@ def main():
         "up as noise, so compare medians and ratios, not single runs.",
         f"- **Broker:** {a.broker}, on loopback.",
         f"- **librdkafka:** {a.librdkafka_version} (the confluent-kafka wheel's library) driven by "
-        "`Benchmarks/rdkafka/klife_rdkafka_bench.c`.",
+        "`Benchmarks/rdkafka/klife_rdkafka_bench.c`; zstd 1.5.7 and lz4 1.9.4 are built into that library.",
         f"- **Klife:** `klife bench`, commit {a.klife_commit}, release build (Swift runtime linked statically, "
-        f"lld; as `scripts/bench.sh` builds it), {m['swift']}."
+        f"lld; as `scripts/bench.sh` builds it), {m['swift']}"
+        + (f"; codec libraries: {a.klife_codecs}" if a.klife_codecs else "") + "."
         + (" **Not run yet: its workloads are still stubbed (pending the producer and fetch APIs).**"
            if pending else ""),
         f"- **Runs:** {a.runs} per client and workload, alternating which client goes first; a fresh topic per "
