@@ -23,7 +23,7 @@ extension KafkaClient {
     /// (``producerTaskExecutor(topic:partition:options:)``).
     nonisolated(nonsending) public func produce(_ record: KafkaRecord, options: KafkaProduceOptions = .init()) async throws -> KafkaRecord {
         let result: Result<KafkaRecord, KafkaError>
-        if produceTracer == nil, let buffered = await produceNow(record, options: options) {
+        if !tracesProduceCalls, let buffered = await produceNow(record, options: options) {
             result = buffered
         } else {
             result = await produceBatch([record], options: options)[0]
@@ -60,7 +60,7 @@ extension KafkaClient {
     ///   codes listed at ``produce(_:options:)``.
     public func produceBatch(_ records: [KafkaRecord], options: KafkaProduceOptions = .init()) async -> [Result<KafkaRecord, KafkaError>] {
         guard !records.isEmpty else { return [] }
-        if produceTracer != nil, let traced = await produceBatchInSpan(records, options: options) { return traced }
+        if tracesProduceCalls, let traced = await produceBatchInSpan(records, options: options) { return traced }
         let collector = ProducerResultCollector(count: records.count)
         let rejected = await submitToProducers(records, options: options) { .collector(collector, index: $0) }
         for (index, error) in rejected { collector.set(index, .failure(error)) }
@@ -89,7 +89,7 @@ extension KafkaClient {
         _ record: consuming KafkaRecord, options: KafkaProduceOptions = .init(),
         callback: consuming (@Sendable (Result<KafkaRecord, KafkaError>) -> Void)? = nil
     ) async throws {
-        if produceTracer != nil,
+        if tracesProduceCalls,
            let traced = await produceAsyncInSpan(record, options: options, callback: callback) {
             return try traced.get()
         }
@@ -117,7 +117,7 @@ extension KafkaClient {
             callback?([])
             return
         }
-        if produceTracer != nil, await produceBatchAsyncInSpan(records, options: options, callback: callback) { return }
+        if tracesProduceCalls, await produceBatchAsyncInSpan(records, options: options, callback: callback) { return }
         if let callback {
             let collector = ProducerResultCollector(count: records.count, onDone: callback)
             let rejected = await submitToProducers(records, options: options) { .collector(collector, index: $0) }
@@ -179,7 +179,7 @@ extension KafkaClient {
     /// When buffered, the record's key, value and headers and the completion have moved into the engine;
     /// otherwise both are as given.
     func submitNow(_ record: inout KafkaRecord, options: KafkaProduceOptions, completion: inout ProducerCompletion) -> ProducerSubmitNow {
-        guard (try? requireRunning()) != nil else { return .notNow }
+        guard isRunning else { return .notNow }  // the general path reports why
         // The usual case: a route of the current metadata for this topic and call shape is remembered.
         let route = producerLookup.route(topic: record.topic, options: options, generation: cluster.metadataGeneration)
             ?? makeRoute(topic: record.topic, options: options)

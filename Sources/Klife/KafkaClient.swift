@@ -39,6 +39,8 @@ public final class KafkaClient: Sendable, Service {
     let producerLookup = ProducerLookupCache()
     /// The tracer produce calls use, resolved at creation (see "Tracing" above); nil when none is installed.
     let produceTracer = KafkaTracing.resolveProduceTracer()
+    /// `produceTracer != nil`, read per record without copying the existential.
+    let tracesProduceCalls: Bool
 
     private enum Lifecycle {
         case created
@@ -61,6 +63,9 @@ public final class KafkaClient: Sendable, Service {
     }
 
     private let state = Mutex(State())
+    /// Whether the lifecycle is `.running`, kept beside it (written under `state`'s lock) for the produce
+    /// path, which checks it per record without taking the lock.
+    private let acceptsRecords = Atomic<Bool>(false)
     private let events: AsyncStream<Event>
     private let eventContinuation: AsyncStream<Event>.Continuation
 
@@ -77,6 +82,7 @@ public final class KafkaClient: Sendable, Service {
         self.configuration = configuration
         self.logger = logger
         self.eventLoopGroup = eventLoopGroup
+        self.tracesProduceCalls = produceTracer != nil
         let pool = try BrokerConnectionPool(configuration: configuration.connection, eventLoopGroup: eventLoopGroup, logger: logger)
         self.cluster = ClusterManager(configuration: configuration, pool: pool, logger: logger)
         (events, eventContinuation) = AsyncStream.makeStream(of: Event.self)
@@ -92,6 +98,7 @@ public final class KafkaClient: Sendable, Service {
                 throw KafkaError(.clientNotRunning, "KafkaClient.run() may be called only once")
             }
             state.lifecycle = .running
+            acceptsRecords.store(true, ordering: .releasing)
             defer { state.componentsToStart = [] }
             return state.componentsToStart
         }
@@ -115,7 +122,10 @@ public final class KafkaClient: Sendable, Service {
         } onGracefulShutdown: {
             self.shutdownGracefully()
         }
-        state.withLock { $0.lifecycle = .finished }
+        state.withLock {
+            $0.lifecycle = .finished
+            acceptsRecords.store(false, ordering: .releasing)
+        }
         eventContinuation.finish()
         logger.debug("client stopped")
     }
@@ -126,6 +136,7 @@ public final class KafkaClient: Sendable, Service {
         let proceed = state.withLock { state -> Bool in
             guard case .running = state.lifecycle else { return false }
             state.lifecycle = .shuttingDown
+            acceptsRecords.store(false, ordering: .releasing)
             return true
         }
         if proceed { eventContinuation.yield(.shutdown) }
@@ -260,6 +271,9 @@ public final class KafkaClient: Sendable, Service {
     /// Throws unless ``run()`` is in progress.
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning``.
+    /// ``requireRunning()`` without the lock or an error, for the produce path's per-record check.
+    var isRunning: Bool { acceptsRecords.load(ordering: .acquiring) }
+
     func requireRunning() throws {
         let lifecycle = state.withLock { $0.lifecycle }
         switch lifecycle {

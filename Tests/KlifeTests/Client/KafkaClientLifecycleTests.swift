@@ -32,6 +32,17 @@ import Testing
         return try KafkaClient(configuration: configuration, logger: logger)
     }
 
+    static func expectNotRunning(_ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
+        do {
+            try await body()
+            Issue.record("accepted by a client that is not running", sourceLocation: sourceLocation)
+        } catch let error as KafkaError {
+            #expect(error.code == .clientNotRunning, sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
     static func eventually(_ condition: () -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + .seconds(30)  // generous: CPU-heavy suites may share the process
         while ContinuousClock.now < deadline {
@@ -75,8 +86,12 @@ import Testing
         } catch let error as KafkaError {
             #expect(error.code == .clientNotRunning)
         }
+        #expect(!client.isRunning)
+        // The produce path checks `isRunning` without the lock, then reports through the general path.
+        await Self.expectNotRunning { try await client.produceAsync(KafkaRecord(topic: "t", value: "v")) }
         let run = Task { try await client.run() }
         #expect(await Self.eventually { (try? client.requireRunning()) != nil })
+        #expect(client.isRunning)
         do {
             try await client.run()
             Issue.record("run() ran twice")
@@ -86,6 +101,8 @@ import Testing
         client.shutdownGracefully()
         try await run.value
         #expect(throws: KafkaError.self) { try client.requireRunning() }
+        #expect(!client.isRunning)
+        await Self.expectNotRunning { try await client.produceAsync(KafkaRecord(topic: "t", value: "v")) }
         await #expect(throws: KafkaError.self) { try await client.waitUntilReady(timeout: .seconds(1)) }
     }
 
