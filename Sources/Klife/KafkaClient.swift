@@ -268,12 +268,13 @@ public final class KafkaClient: Sendable, Service {
 
     // MARK: Guards for public calls
 
+    /// Whether ``run()`` is in progress: ``requireRunning()`` without the lock or an error, for the produce
+    /// path's per-record check.
+    var isRunning: Bool { acceptsRecords.load(ordering: .acquiring) }
+
     /// Throws unless ``run()`` is in progress.
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning``.
-    /// ``requireRunning()`` without the lock or an error, for the produce path's per-record check.
-    var isRunning: Bool { acceptsRecords.load(ordering: .acquiring) }
-
     func requireRunning() throws {
         let lifecycle = state.withLock { $0.lifecycle }
         switch lifecycle {
