@@ -352,7 +352,7 @@ def main():
             "### Shared-work floors",
             "",
             "CPU misses where most of both clients' CPU is work they share (the same C library, the kernel): "
-            "the 0.8× target is out of a client's reach there, and the measurements behind each floor are in "
+            f"the {CPU_TARGET}× target is out of a client's reach there, and the measurements behind each floor are in "
             "docs/benchmarks.",
             "",
             *floors,
