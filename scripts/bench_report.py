@@ -69,10 +69,8 @@ def medians(runs):
     """{workload: {side: {metric: median, 'n': ok runs, 'failed': failed runs, 'all': [records/s…]}}}"""
     out = {}
     for r in runs:
-        side = out.setdefault(r["workload"], {}).setdefault(r["side"], {"ok": [], "failed": 0, "pending": 0})
-        if r.get("pending"):
-            side["pending"] += 1
-        elif r.get("failed"):
+        side = out.setdefault(r["workload"], {}).setdefault(r["side"], {"ok": [], "failed": 0})
+        if r.get("failed"):
             side["failed"] += 1
         else:
             side["ok"].append(r)
@@ -102,9 +100,9 @@ def fmt(v, digits=0, unit=""):
     return f"{v:,.{digits}f}{unit}"
 
 
-def fmt_ratio(r, pending):
+def fmt_ratio(r, not_run):
     if r is None:
-        return "pending" if pending else "—"
+        return "not run" if not_run else "—"
     return f"{r:.2f}×"
 
 
@@ -150,7 +148,7 @@ def machine():
     }
 
 
-def table(kind, data, pending):
+def table(kind, data, not_run):
     rows = []
     if kind == "latency":
         head = ["workload", "p50 µs librdkafka", "p50 µs klife", "p99 µs librdkafka", "p99 µs klife",
@@ -166,24 +164,22 @@ def table(kind, data, pending):
         t = sides.get(THEIRS, {})
         o = sides.get(OURS, {})
         g = lambda s, k: s.get(k) if s else None  # noqa: E731
-        ours_note = "pending" if pending or (o.get("pending") and not o.get("n")) else (
-            "failed" if o.get("failed") and not o.get("n") else "—")
-        pending_here = pending or bool(o.get("pending") and not o.get("n"))
+        ours_note = "not run" if not_run else ("failed" if o.get("failed") and not o.get("n") else "—")
         ov = lambda k, d=0: fmt(g(o, k), d) if g(o, k) is not None else ours_note  # noqa: E731
         if kind == "latency":
             rows.append([label_of(workload), fmt(g(t, "p50_us")), ov("p50_us"), fmt(g(t, "p99_us")), ov("p99_us"),
                          fmt(g(t, "p999_us")), ov("p999_us"),
-                         fmt_ratio(ratio(g(o, "p99_us"), g(t, "p99_us")), pending_here),
+                         fmt_ratio(ratio(g(o, "p99_us"), g(t, "p99_us")), not_run),
                          fmt(g(t, "records_per_s")), ov("records_per_s"), fmt(g(t, "cpu_s_per_million"), 2),
                          ov("cpu_s_per_million", 2), fmt(g(t, "peak_rss_mb"), 1), ov("peak_rss_mb", 1)])
         else:
             rows.append([label_of(workload), fmt(g(t, "records_per_s")), ov("records_per_s"),
-                         fmt_ratio(ratio(g(o, "records_per_s"), g(t, "records_per_s")), pending_here),
+                         fmt_ratio(ratio(g(o, "records_per_s"), g(t, "records_per_s")), not_run),
                          fmt(g(t, "mb_per_s"), 1), ov("mb_per_s", 1), fmt(g(t, "cpu_s_per_million"), 2),
                          ov("cpu_s_per_million", 2),
-                         fmt_ratio(ratio(g(o, "cpu_s_per_million"), g(t, "cpu_s_per_million")), pending_here),
+                         fmt_ratio(ratio(g(o, "cpu_s_per_million"), g(t, "cpu_s_per_million")), not_run),
                          fmt(g(t, "peak_rss_mb"), 1), ov("peak_rss_mb", 1),
-                         fmt_ratio(ratio(g(o, "peak_rss_mb"), g(t, "peak_rss_mb")), pending_here)])
+                         fmt_ratio(ratio(g(o, "peak_rss_mb"), g(t, "peak_rss_mb")), not_run)])
     return head, rows
 
 
@@ -216,11 +212,11 @@ def shared_work_floor(workload):
     return None
 
 
-def target_lines(data, pending):
+def target_lines(data, not_run):
     out = []
     for metric, bound, higher, text in TARGETS:
-        if pending:
-            out.append(f"- {text}: pending (klife's side has not run yet)")
+        if not_run:
+            out.append(f"- {text}: not checked (klife was not run)")
             continue
         met, missed, floored = 0, [], []
         for workload, sides in data.items():
@@ -248,9 +244,9 @@ def target_lines(data, pending):
     return out
 
 
-def floor_lines(data, pending):
+def floor_lines(data, not_run):
     """The floors of the workloads that missed the CPU target at one, once each."""
-    if pending:
+    if not_run:
         return []
     reasons = {}
     for workload, sides in data.items():
@@ -277,21 +273,21 @@ def main():
     ap.add_argument("--klife-commit", default="?")
     ap.add_argument("--klife-codecs", default="", help='the codec libraries klife loaded, e.g. "zstd 1.5.7, lz4 1.9.4"')
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--ours-pending", action="store_true")
+    ap.add_argument("--klife-not-run", action="store_true", help="bench.sh --theirs-only")
     ap.add_argument("--produce-settings", default="librdkafka's defaults (linger 5 ms, batch.size 1,000,000 B, "
                     "5 requests in flight, queue.buffering.max.kbytes 1 GiB)")
     ap.add_argument("--latency-settings", default="linger 0, librdkafka's other defaults")
     a = ap.parse_args()
 
     data = medians(load(a.results))
-    pending = a.ours_pending
+    not_run = a.klife_not_run
 
     for kind, title in KINDS:
-        head, rows = table(kind, data, pending)
+        head, rows = table(kind, data, not_run)
         if rows:
             print(f"\n{title}\n" + text_table(head, rows))
     print()
-    for line in target_lines(data, pending) + floor_lines(data, pending):
+    for line in target_lines(data, not_run) + floor_lines(data, not_run):
         print(line)
 
     if not a.output:
@@ -317,8 +313,7 @@ def main():
         f"- **Klife:** `klife bench`, commit {a.klife_commit}, release build (Swift runtime linked statically, "
         f"lld; as `scripts/bench.sh` builds it), {m['swift']}"
         + (f"; codec libraries: {a.klife_codecs}" if a.klife_codecs else "") + "."
-        + (" **Not run yet: its workloads are still stubbed (pending the producer and fetch APIs).**"
-           if pending else ""),
+        + (" **Not run** (`--theirs-only`)." if not_run else ""),
         f"- **Runs:** {a.runs} per client and workload, alternating which client goes first; a fresh topic per "
         "produce run; the tables show medians.",
         "",
@@ -343,10 +338,10 @@ def main():
         "",
         "## Targets (issue 7)",
         "",
-        *target_lines(data, pending),
+        *target_lines(data, not_run),
         "",
     ]
-    floors = floor_lines(data, pending)
+    floors = floor_lines(data, not_run)
     if floors:
         md += [
             "### Shared-work floors",
@@ -359,7 +354,7 @@ def main():
             "",
         ]
     for kind, title in KINDS:
-        head, rows = table(kind, data, pending)
+        head, rows = table(kind, data, not_run)
         if rows:
             md += [f"## {title}", "", markdown_table(head, rows), ""]
     md += ["## Every run (records/s)", "", "| workload | client | runs |", "|---|---|---|"]
@@ -370,8 +365,6 @@ def main():
                 runs = ", ".join(f"{v:,.0f}" for v in s["all"]) or "—"
                 if s["failed"]:
                     runs += f" ({s['failed']} failed)"
-                if s["pending"]:
-                    runs += f" ({s['pending']} pending: not wired yet)"
                 md.append(f"| {workload} | {side} | {runs} |")
     md.append("")
     with open(a.output, "w") as f:

@@ -10,8 +10,7 @@ struct BenchCommand: AsyncParsableCommand {
         discussion: """
             Progress goes to stderr; the summary (or one JSON line with --json, the same keys as \
             Benchmarks/rdkafka's harness) goes to stdout. Values are the same bytes the librdkafka harness \
-            sends, so scripts/bench.sh compares like with like. Exit status 3: the workload is not wired \
-            to the client yet.
+            sends, so scripts/bench.sh compares like with like.
             """
     )
 
