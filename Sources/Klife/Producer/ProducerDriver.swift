@@ -21,8 +21,10 @@ protocol ProducerDriverBackend<Entry>: Sendable {
     ///   is about to fail, and a partition's later batch could land before its earlier one.
     /// - Returns: the pending request and the connection it went out on (nil if it went out on none).
     func write(_ plan: ProduceRequestPlan<Entry>, pinnedTo link: Link?) async -> (PendingRequest, Link?)
-    /// Waits for the answer of a written request. Must not throw: every failure is a ``ProduceRequestResult``.
-    func result(of request: PendingRequest) async -> ProduceRequestResult
+    /// Calls `answered` exactly once with the result of a written request: on the thread its answer arrives
+    /// on (the connection's event loop), or before returning when the result is already known. Every
+    /// failure is a ``ProduceRequestResult`` too.
+    func whenAnswered(_ request: PendingRequest, _ answered: @escaping @Sendable (ProduceRequestResult) -> Void)
     /// InitProducerId for an idempotent producer: a fresh producer id, or (KIP-360) an epoch bump of the
     /// current one. Throws a ``KafkaError`` carrying the broker's code when the broker refuses.
     func fetchProducerID(_ request: ProducerIDRequest) async throws -> (id: Int64, epoch: Int16)
@@ -162,6 +164,7 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
         // either until the earlier ones are answered and can be retried first.
         var link: Backend.Link?
         var chainBroken = false
+        let pendingAnswers = ProducerPendingAnswers()
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled {
                 let (action, continuing) = state.withLockedValue { state -> (Machine.SinkAction, Bool) in
@@ -194,15 +197,17 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
                     // Only the id is captured, not the plan: delivery then holds the batches' record arrays
                     // alone and moves the records out of them instead of copying them.
                     let requestID = plan.requestID
-                    group.addTask {
-                        let result = await self.backend.result(of: pending)
+                    pendingAnswers.add()
+                    backend.whenAnswered(pending) { result in
                         self.requestCompleted(requestID, result: result)
+                        pendingAnswers.remove()
                     }
                 case .wait(let deadline):
                     await signal.wait(until: deadline, timerLoop: executor.eventLoop)
                 }
             }
         }
+        await pendingAnswers.waitUntilNone()
     }
 
     private func requestCompleted(_ requestID: UInt64, result: ProduceRequestResult) {

@@ -65,41 +65,50 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
         return (.awaitingWrite(connection.enqueueFrameWithoutResponse(consume frame)), connection)
     }
 
-    func result(of request: PendingRequest) async -> ProduceRequestResult {
+    func whenAnswered(_ request: PendingRequest, _ answered: @escaping @Sendable (ProduceRequestResult) -> Void) {
         switch request {
         case .finished(let result):
-            return result
+            answered(result)
         case .awaitingWrite(let future):
-            do {
-                try await future.get()
-                return .sentWithoutResponse
-            } catch {
-                return .transportFailure(message: "\(error)")
-            }
-        case .awaitingResponse(let future, let version, let connection):
-            let response: ProduceResponse
-            do {
-                var frame = try await future.get()
-                // An undecodable answer closes the connection (nothing more from it can be trusted); the
-                // requests behind it then fail as closed. The batches' outcome is unknown: retried as such.
-                response = try connection.decodeResponse(to: ProduceRequest.self, from: &frame, version: version)
-            } catch {
-                return .transportFailure(message: "\(error)")
-            }
-            var results: [ProducePartitionResult] = []
-            for topic in response.responses {
-                for partition in topic.partitionResponses {
-                    results.append(ProducePartitionResult(
-                        ProducerTopicPartition(topic.name, partition.index), errorCode: partition.errorCode,
-                        baseOffset: partition.baseOffset, logAppendTime: partition.logAppendTimeMs,
-                        recordErrors: partition.recordErrors.map {
-                            .init(batchIndex: $0.batchIndex, message: $0.batchIndexErrorMessage)
-                        },
-                        errorMessage: partition.errorMessage))
+            future.whenComplete { written in
+                switch written {
+                case .success: answered(.sentWithoutResponse)
+                case .failure(let error): answered(.transportFailure(message: "\(error)"))
                 }
             }
-            return .response(results)
+        case .awaitingResponse(let future, let version, let connection):
+            future.whenComplete { response in
+                switch response {
+                case .success(var frame): answered(Self.result(decoding: &frame, version: version, connection: connection))
+                case .failure(let error): answered(.transportFailure(message: "\(error)"))
+                }
+            }
         }
+    }
+
+    /// The per-partition results of a Produce response frame.
+    static func result(decoding frame: inout ByteBuffer, version: Int16, connection: KafkaConnection) -> ProduceRequestResult {
+        let response: ProduceResponse
+        do {
+            // An undecodable answer closes the connection (nothing more from it can be trusted); the
+            // requests behind it then fail as closed. The batches' outcome is unknown: retried as such.
+            response = try connection.decodeResponse(to: ProduceRequest.self, from: &frame, version: version)
+        } catch {
+            return .transportFailure(message: "\(error)")
+        }
+        var results: [ProducePartitionResult] = []
+        for topic in response.responses {
+            for partition in topic.partitionResponses {
+                results.append(ProducePartitionResult(
+                    ProducerTopicPartition(topic.name, partition.index), errorCode: partition.errorCode,
+                    baseOffset: partition.baseOffset, logAppendTime: partition.logAppendTimeMs,
+                    recordErrors: partition.recordErrors.map {
+                        .init(batchIndex: $0.batchIndex, message: $0.batchIndexErrorMessage)
+                    },
+                    errorMessage: partition.errorMessage))
+            }
+        }
+        return .response(results)
     }
 
     /// One Produce request, every batch written straight into the frame (see ``ProduceFrameEncoder``).

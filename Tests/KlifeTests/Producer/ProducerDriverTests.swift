@@ -37,6 +37,9 @@ private final class FakeProduceBackend: ProducerDriverBackend {
         /// The next this many connection attempts are refused (the request is not sent).
         var refuseNextConnections = 0
         var connection = 1
+        /// true: answers are kept in `heldAnswers` until the test releases them.
+        var holdsAnswers = false
+        var heldAnswers: [@Sendable () -> Void] = []
     }
 
     let state = Mutex(State())
@@ -46,9 +49,18 @@ private final class FakeProduceBackend: ProducerDriverBackend {
         self.partitionOf = partitionOf
     }
 
-    func result(of request: ProduceRequestResult) async -> ProduceRequestResult {
-        await Task.yield()
-        return request
+    /// Answers later, from another task, as an answer from the network would arrive.
+    func whenAnswered(_ request: ProduceRequestResult, _ answered: @escaping @Sendable (ProduceRequestResult) -> Void) {
+        let held = state.withLock { state -> Bool in
+            guard state.holdsAnswers else { return false }
+            state.heldAnswers.append { answered(request) }
+            return true
+        }
+        if held { return }
+        Task {
+            await Task.yield()
+            answered(request)
+        }
     }
 
     /// Answers at once, in write order, as a broker reading one connection would.
@@ -279,6 +291,42 @@ struct ProducerDriverTests {
             await driver.flush()
             #expect(backend.state.withLock { $0.delivered.count } == 10)
         }
+    }
+
+    /// Answers are handled in callbacks, not child tasks: the drain loop must still wait for them when
+    /// cancelled, or the producer's stop would fail records the broker may be appending as shut down.
+    @Test func aCancelledRunReturnsOnlyAfterTheAnswersItWaitsFor() async throws {
+        var configuration = ProducerStateMachine<Int>.Configuration()
+        configuration.linger = .zero
+        let backend = FakeProduceBackend(partitionOf: Self.partitionOf)
+        backend.state.withLock { $0.holdsAnswers = true }
+        let driver = ProducerDriver(
+            configuration: configuration, backend: backend, eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        let returned = Atomic<Bool>(false)
+        let run = Task {
+            await driver.run()
+            returned.store(true, ordering: .sequentiallyConsistent)
+        }
+        #expect(await driver.append(items(0..<1)) == 1)
+        #expect(await Self.eventually { backend.state.withLock { $0.heldAnswers.count } == 1 })
+        run.cancel()
+        // While the answer is held, the run must not return: a return within this deadline is the failure.
+        #expect(await Self.eventually(within: .milliseconds(500)) { returned.load(ordering: .sequentiallyConsistent) } == false)
+        for answer in backend.state.withLock({ $0.heldAnswers }) { answer() }
+        await run.value
+        backend.state.withLock { state in
+            #expect(state.delivered.count == 1)
+            #expect((try? state.delivered[0]?.get().offset) == 0, "delivered from the broker's answer, not failed")
+        }
+    }
+
+    private static func eventually(within timeout: Duration = .seconds(30), _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return condition()
     }
 
     @Test func stopFailsWhatIsLeft() async throws {

@@ -38,7 +38,9 @@ private final class ScriptedBackend: ProducerDriverBackend {
         }
     }
 
-    func result(of request: ProduceRequestResult) async -> ProduceRequestResult { request }
+    func whenAnswered(_ request: ProduceRequestResult, _ answered: @escaping @Sendable (ProduceRequestResult) -> Void) {
+        Task { answered(request) }
+    }
     func fetchProducerID(_ request: ProducerIDRequest) async throws -> (id: Int64, epoch: Int16) { (5, 0) }
     func refreshLeaders(of partitions: [ProducerTopicPartition]) async -> [(ProducerTopicPartition, Int32?)] {
         partitions.map { ($0, Int32?(1)) }
