@@ -14,9 +14,20 @@ extension ProducerStateMachine {
             let request = requests.removeValue(forKey: head)!
             apply(headResult, of: request, now: now, into: &output)
         }
-        wake(sinkID, into: &output, evenIfBusy: true)
+        // A drain loop parked idle with no batch on any of its partitions gets nothing from the answer:
+        // woken, it would plan nothing and park again (a wake-up, a hop and a planning pass for every
+        // lone sync produce). Records appended later wake it themselves.
+        var idleWithNothingToSend = false
+        if case .idle = sinks[sinkID]?.parked { idleWithNothingToSend = !carriesBatches(sinkID) }
+        if !idleWithNothingToSend { wake(sinkID, into: &output, evenIfBusy: true) }
         finishEvent(into: &output)
         return output
+    }
+
+    /// Whether any partition the sink sends for holds a batch (buffered, in flight or awaiting a retry).
+    func carriesBatches(_ sinkID: ProducerSinkID) -> Bool {
+        guard let sink = sinks[sinkID] else { return false }
+        return sink.partitions.contains { partitions[$0]?.batches.isEmpty == false }
     }
 
     private mutating func apply(

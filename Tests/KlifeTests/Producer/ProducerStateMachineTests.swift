@@ -158,6 +158,23 @@ struct ProducerBatchingTests {
         #expect(appended == [.appended(wake: ProducerSinkID(broker: 1)), .appended(wake: nil)])
     }
 
+    @Test func anAnswerWakesAnIdleSinkOnlyWhenItLeavesABatch() throws {
+        var machine = makeMachine()
+        machine.add(1...1, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        #expect(machine.expectWait(1) == .some(nil))  // idle: its only batch is in flight
+        let answered = machine.requestCompleted(first.requestID, result: .response([.init(tp(0), baseOffset: 0)]), now: t0)
+        #expect(successes(answered) == [1: 0])
+        #expect(answered.wake.isEmpty)
+        // Still parked, so the next append wakes it.
+        #expect(machine.add(2...2, to: tp(0), leader: 1) == [.appended(wake: ProducerSinkID(broker: 1))])
+        let second = try machine.expectSend(1)
+        #expect(machine.expectWait(1) == .some(nil))
+        // A failed answer leaves the batch to retry: the sink must look again.
+        let failed = machine.requestCompleted(second.requestID, result: .transportFailure(message: "injected"), now: t0)
+        #expect(failed.wake == [ProducerSinkID(broker: 1)])
+    }
+
     @Test func linger0RecordsGatherWhileTheSinkHasARequestInFlight() throws {
         var machine = makeMachine()
         machine.add(1...1, to: tp(0), leader: 1)
