@@ -49,8 +49,13 @@ private final class FakeProduceBackend: ProducerDriverBackend {
         self.partitionOf = partitionOf
     }
 
-    /// Answers later, from another task, as an answer from the network would arrive.
+    /// Answers later, from another task, as an answer from the network would arrive; a request that was not
+    /// sent at once, as the network backend does (its result is known when `write` returns).
     func whenAnswered(_ request: ProduceRequestResult, _ answered: @escaping @Sendable (ProduceRequestResult) -> Void) {
+        if case .notSent = request {
+            answered(request)
+            return
+        }
         let held = state.withLock { state -> Bool in
             guard state.holdsAnswers else { return false }
             state.heldAnswers.append { answered(request) }
