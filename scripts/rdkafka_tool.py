@@ -3,6 +3,7 @@
 
   produce --bootstrap B --topic T [--partition P] [--key-from-line SEP] [--compression C] [--acks A]
           [--header K=V …] [--idempotent] [--transactional-id ID [--abort]] [--count N --size S] [--report]
+          [--linger-ms MS]
       Produces one record per stdin line (without the newline), or with --count N records of S bytes each
       (no stdin). --key-from-line SEP splits each line at the first SEP into key and value. Prints one JSON
       summary line {"produced": N, "failed": M}; with --report also one {"topic","partition","offset"} line
@@ -60,7 +61,7 @@ def log_cb_conf(args) -> dict:
 # ---- produce ------------------------------------------------------------------------------------------
 def produce(args) -> int:
     conf = log_cb_conf(args)
-    conf.update({"linger.ms": 5, "acks": args.acks, "compression.type": args.compression,
+    conf.update({"linger.ms": args.linger_ms, "acks": args.acks, "compression.type": args.compression,
                  "enable.idempotence": args.idempotent, "message.max.bytes": 100_000_000})
     if args.transactional_id:
         conf["transactional.id"] = args.transactional_id
@@ -298,6 +299,8 @@ def main() -> int:
     pr.add_argument("--count", type=int)
     pr.add_argument("--size", type=int, default=100)
     pr.add_argument("--report", action="store_true")
+    pr.add_argument("--linger-ms", type=int, default=5,
+                    help="linger.ms; a long one puts the records of one call in one batch (the closing flush sends at once)")
     pr.add_argument("--timeout-ms", type=int, default=30000)
     pr.add_argument("--debug")
 

@@ -128,9 +128,12 @@ struct FetchTests {
         let topic = "fetch-lag"
         try await cluster.createTopic(topic, partitions: 1, replicationFactor: 1)
         // Two batches, 10 records then 5: a fetch limited to 1 byte returns the first batch only (KIP-74).
+        // A long linger keeps each call's records in one batch on a loaded machine too (with 5 ms, a first
+        // record whose linger ran out while the topic's metadata was fetched went alone).
         for range in [0..<10, 10..<15] {
             try await RdKafkaTool.produce(
-                bootstrap: cluster.bootstrap, topic: topic, records: range.map { (key: nil, value: "r\($0)") }, partition: 0)
+                bootstrap: cluster.bootstrap, topic: topic, records: range.map { (key: nil, value: "r\($0)") }, partition: 0,
+                lingerMilliseconds: 10_000)
         }
         try await Self.withClient(cluster.bootstrap) { client in
             let position = KafkaFetchPosition(topic: topic, partition: 0, offset: 0)

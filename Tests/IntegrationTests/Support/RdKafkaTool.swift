@@ -54,12 +54,14 @@ enum RdKafkaTool {
     /// Produces one record per element and returns where each landed, in delivery order. Keys may be nil;
     /// neither keys nor values may contain a tab or a newline (records travel as lines, "key\tvalue").
     /// `headers` are added to every record. With `transactionalID` all records go in one transaction that
-    /// is committed, or aborted when `abort` is true.
+    /// is committed, or aborted when `abort` is true. `lingerMilliseconds` (librdkafka's linger.ms, default
+    /// 5): a long one keeps all the records of the call in one batch per partition, as the closing flush sends
+    /// at once.
     @discardableResult
     static func produce(
         bootstrap: String, topic: String, records: [(key: String?, value: String)], partition: Int32? = nil,
         compression: Compression = .none, headers: [(String, String)] = [], acks: String = "all",
-        idempotent: Bool = false, transactionalID: String? = nil, abort: Bool = false
+        idempotent: Bool = false, transactionalID: String? = nil, abort: Bool = false, lingerMilliseconds: Int? = nil
     ) async throws -> [RdKafkaDelivery] {
         var args = ["produce", "--bootstrap", bootstrap, "--topic", topic, "--report",
                     "--compression", compression.rawValue, "--acks", acks, "--key-from-line", "\t"]
@@ -67,6 +69,7 @@ enum RdKafkaTool {
         if idempotent { args.append("--idempotent") }
         if let transactionalID { args += ["--transactional-id", transactionalID] }
         if abort { args.append("--abort") }
+        if let lingerMilliseconds { args += ["--linger-ms", String(lingerMilliseconds)] }
         for (k, v) in headers { args += ["--header", "\(k)=\(v)"] }
         // A line without the separator is a record without a key.
         let input = records.map { ($0.key.map { $0 + "\t" } ?? "") + $0.value + "\n" }.joined()
