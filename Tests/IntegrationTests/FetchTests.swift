@@ -80,7 +80,7 @@ struct FetchTests {
         // One batch of 10: a fetch from the middle of it must drop the records before the offset.
         try await RdKafkaTool.produce(
             bootstrap: bootstrap, topic: topic, records: (0..<10).map { (key: nil, value: "r\($0)") }, partition: 1,
-            compression: .lz4)
+            compression: .lz4, lingerMilliseconds: 10_000)
         try await Self.withClient(bootstrap) { client in
             let fromSix = try await client.fetch(topic: topic, partition: 1, offset: 6)
             #expect(fromSix.map(\.offset) == [6, 7, 8, 9])
