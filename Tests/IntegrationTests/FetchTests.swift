@@ -127,9 +127,10 @@ struct FetchTests {
         defer { Task { try? await cluster.destroy() } }
         let topic = "fetch-lag"
         try await cluster.createTopic(topic, partitions: 1, replicationFactor: 1)
-        // Two batches, 10 records then 5: a fetch limited to 1 byte returns the first batch only (KIP-74).
-        // A long linger keeps each call's records in one batch on a loaded machine too (with 5 ms, a first
-        // record whose linger ran out while the topic's metadata was fetched went alone).
+        // At least two batches (two producer calls, 10 records then 5): a fetch limited to 1 byte returns the
+        // first batch only (KIP-74). How librdkafka batches the first call is its own affair: in clean-clone CI
+        // runs its first record went alone, even with a long linger, so the expectations follow from the
+        // batch the fetch returned.
         for range in [0..<10, 10..<15] {
             try await RdKafkaTool.produce(
                 bootstrap: cluster.bootstrap, topic: topic, records: range.map { (key: nil, value: "r\($0)") }, partition: 0,
@@ -139,9 +140,10 @@ struct FetchTests {
             let position = KafkaFetchPosition(topic: topic, partition: 0, offset: 0)
             let first = try #require(
                 try await client.fetchPartitions([position], options: KafkaFetchOptions(maxBytes: 1))[position]?.get())
-            #expect(first.nextOffset == 10)
             #expect(first.highWatermark == 15)
-            #expect(first.lag == 5)
+            #expect(first.nextOffset > 0 && first.nextOffset <= 10, "stops after the first batch")
+            #expect(first.records.map(\.offset) == Array(0..<first.nextOffset))
+            #expect(first.lag == 15 - first.nextOffset)
         }
     }
 
