@@ -43,8 +43,8 @@ import Testing
         }
     }
 
-    static func eventually(_ condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(30)  // generous: CPU-heavy suites may share the process
+    static func eventually(within timeout: Duration = .seconds(30), _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout  // generous by default: CPU-heavy suites may share the process
         while ContinuousClock.now < deadline {
             if condition() { return true }
             try? await Task.sleep(for: .milliseconds(10))

@@ -313,25 +313,16 @@ struct ProducerDriverTests {
             returned.store(true, ordering: .sequentiallyConsistent)
         }
         #expect(await driver.append(items(0..<1)) == 1)
-        #expect(await Self.eventually { backend.state.withLock { $0.heldAnswers.count } == 1 })
+        #expect(await KafkaClientLifecycleTests.eventually { backend.state.withLock { $0.heldAnswers.count } == 1 })
         run.cancel()
         // While the answer is held, the run must not return: a return within this deadline is the failure.
-        #expect(await Self.eventually(within: .milliseconds(500)) { returned.load(ordering: .sequentiallyConsistent) } == false)
+        #expect(await KafkaClientLifecycleTests.eventually(within: .milliseconds(500)) { returned.load(ordering: .sequentiallyConsistent) } == false)
         for answer in backend.state.withLock({ $0.heldAnswers }) { answer() }
         await run.value
         backend.state.withLock { state in
             #expect(state.delivered.count == 1)
             #expect((try? state.delivered[0]?.get().offset) == 0, "delivered from the broker's answer, not failed")
         }
-    }
-
-    private static func eventually(within timeout: Duration = .seconds(30), _ condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        return condition()
     }
 
     @Test func stopFailsWhatIsLeft() async throws {
