@@ -165,46 +165,41 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
         var link: Backend.Link?
         var chainBroken = false
         let pendingAnswers = ProducerPendingAnswers()
-        await withDiscardingTaskGroup { group in
-            while !Task.isCancelled {
-                let (action, continuing) = state.withLockedValue { state -> (Machine.SinkAction, Bool) in
-                    if state.isStopped { return (.wait(until: nil), false) }
-                    let action = state.machine.nextAction(for: sinkID, now: .now())
-                    return (action, state.machine.hasEarlierRequestsInFlight(on: sinkID))
+        drain: while !Task.isCancelled {
+            let (action, continuing) = state.withLockedValue { state -> (Machine.SinkAction, Bool) in
+                if state.isStopped { return (.wait(until: nil), false) }
+                let action = state.machine.nextAction(for: sinkID, now: .now())
+                return (action, state.machine.hasEarlierRequestsInFlight(on: sinkID))
+            }
+            if isStopped { break drain }
+            switch action {
+            case .send(let plan):
+                backend.observeBufferedBytes(bufferedBytes)
+                if !continuing {
+                    link = nil
+                    chainBroken = false
                 }
-                if isStopped { return }
-                switch action {
-                case .send(let plan):
-                    backend.observeBufferedBytes(bufferedBytes)
-                    if !continuing {
-                        link = nil
-                        chainBroken = false
-                    }
-                    if chainBroken {
-                        let requestID = plan.requestID
-                        group.addTask {
-                            self.requestCompleted(requestID, result: .notSent(message: "an earlier request to this broker was not sent"))
-                        }
-                        continue
-                    }
-                    let (pending, written) = await backend.write(plan, pinnedTo: link)
-                    if let written {
-                        link = written
-                        if let loop = backend.eventLoop(of: written), loop !== executor.eventLoop { executor.moveTo(loop) }
-                    } else {
-                        chainBroken = true
-                    }
-                    // Only the id is captured, not the plan: delivery then holds the batches' record arrays
-                    // alone and moves the records out of them instead of copying them.
-                    let requestID = plan.requestID
-                    pendingAnswers.add()
-                    backend.whenAnswered(pending) { result in
-                        self.requestCompleted(requestID, result: result)
-                        pendingAnswers.remove()
-                    }
-                case .wait(let deadline):
-                    await signal.wait(until: deadline, timerLoop: executor.eventLoop)
+                if chainBroken {
+                    requestCompleted(plan.requestID, result: .notSent(message: "an earlier request to this broker was not sent"))
+                    continue
                 }
+                let (pending, written) = await backend.write(plan, pinnedTo: link)
+                if let written {
+                    link = written
+                    if let loop = backend.eventLoop(of: written), loop !== executor.eventLoop { executor.moveTo(loop) }
+                } else {
+                    chainBroken = true
+                }
+                // Only the id is captured, not the plan: delivery then holds the batches' record arrays
+                // alone and moves the records out of them instead of copying them.
+                let requestID = plan.requestID
+                pendingAnswers.add()
+                backend.whenAnswered(pending) { result in
+                    self.requestCompleted(requestID, result: result)
+                    pendingAnswers.remove()
+                }
+            case .wait(let deadline):
+                await signal.wait(until: deadline, timerLoop: executor.eventLoop)
             }
         }
         await pendingAnswers.waitUntilNone()

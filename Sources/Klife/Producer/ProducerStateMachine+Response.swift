@@ -30,11 +30,15 @@ extension ProducerStateMachine {
         return sink.partitions.contains { partitions[$0]?.batches.isEmpty == false }
     }
 
+    /// Up to this many partition answers in a response are looked up by a linear search, not a dictionary.
+    static var answersSearchedInPlace: Int { 8 }
+
     private mutating func apply(
         _ result: ProduceRequestResult, of request: InFlightRequest, now: NIODeadline, into output: inout Output
     ) {
+        // A few answers are searched in place: hashing topic names costs more than comparing a handful.
         var byPartition: [ProducerTopicPartition: ProducePartitionResult] = [:]
-        if case .response(let results) = result {
+        if case .response(let results) = result, results.count > Self.answersSearchedInPlace {
             byPartition.reserveCapacity(results.count)
             for partitionResult in results { byPartition[partitionResult.topicPartition] = partitionResult }
         }
@@ -55,8 +59,14 @@ extension ProducerStateMachine {
             case .notSent:
                 retry(&partition, at: index, errorCode: nil, outcomeUnknown: false, staleMetadata: true,
                       now: now, into: &output)
-            case .response:
-                if let partitionResult = byPartition[topicPartition] {
+            case .response(let results):
+                let partitionResult = results.count > Self.answersSearchedInPlace
+                    ? byPartition[topicPartition]
+                    : results.first {
+                        $0.topicPartition.partition == topicPartition.partition
+                            && $0.topicPartition.topic == topicPartition.topic
+                    }
+                if let partitionResult {
                     handle(partitionResult, &partition, at: index, now: now, into: &output)
                 } else {
                     // The broker must answer for every partition; treat a missing one as no answer.

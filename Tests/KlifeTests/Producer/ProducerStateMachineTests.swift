@@ -383,6 +383,28 @@ struct ProducerRetryTests {
         #expect(machine.bufferedBytes == 0)
     }
 
+    /// Few answers are searched in place and many through a dictionary: both must match each answer to its
+    /// own partition (by topic and number, in any order) and treat a partition left out as unanswered.
+    @Test(arguments: [3, 12])
+    func eachPartitionGetsItsOwnAnswer(partitionsPerTopic: Int) throws {
+        var machine = makeMachine()
+        let partitions = ["a", "b"].flatMap { topic in (0..<Int32(partitionsPerTopic)).map { tp($0, topic) } }
+        for (index, topicPartition) in partitions.enumerated() { machine.add(index...index, to: topicPartition, leader: 1) }
+        let plan = try machine.expectSend(1)
+        #expect(plan.batches.count == partitions.count)
+        // Every partition but the last is answered, in reverse order, each with an offset of its own.
+        let answers = partitions.enumerated().dropLast().reversed().map { index, topicPartition in
+            ProducePartitionResult(topicPartition, baseOffset: Int64(100 + index))
+        }
+        let output = machine.requestCompleted(plan.requestID, result: .response(Array(answers)), now: t0)
+        let expected = Dictionary(uniqueKeysWithValues: (0..<partitions.count - 1).map { ($0, Int64(100 + $0)) })
+        #expect(successes(output) == expected)
+        #expect(failures(output).isEmpty)
+        // The unanswered partition's record is retried, not completed.
+        let retry = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(retry.batches.map(\.topicPartition) == [partitions.last!])
+    }
+
     @Test func retriesGoToTheNewLeaderAfterBackoff() throws {
         var machine = makeMachine()
         machine.add(1...2, to: tp(0), leader: 1)
