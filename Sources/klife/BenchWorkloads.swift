@@ -247,6 +247,10 @@ enum BenchWorkloads {
     }
 
     /// One group's fetch loop of ``consume(_:client:progress:)``: runs until the counter has its N records.
+    ///
+    /// The next fetch goes out as soon as a response is in (its offsets are known before its records are
+    /// read), so reading one response overlaps the broker's preparing the next, as a consumer's prefetch does.
+    /// It is not sent when the response in hand holds every record still wanted.
     private static func consumeLoop(
         _ start: [KafkaFetchPosition], options: KafkaFetchOptions, client: KafkaClient, counter: BenchConsumeCounter,
         progress: BenchProgress, config: BenchConfiguration
@@ -255,16 +259,28 @@ enum BenchWorkloads {
         let clock = ContinuousClock()
         var lastProgress = clock.now
         var lastTotal = 0
-        while !counter.isDone {
-            let results = await client.fetchPartitions(positions, options: options)
+        var results = await client.fetchPartitions(positions, options: options)
+        while true {
             var next: [KafkaFetchPosition] = []
             next.reserveCapacity(positions.count)
+            var fetchedPartitions: [KafkaFetchedPartition] = []
+            fetchedPartitions.reserveCapacity(positions.count)
+            var incoming = 0
             for position in positions {
                 guard let result = results[position] else {
                     next.append(position)
                     continue
                 }
                 let fetched = try result.get()
+                for batch in fetched.batches { incoming += batch.recordCount }
+                fetchedPartitions.append(fetched)
+                next.append(KafkaFetchPosition(topic: position.topic, partition: position.partition, offset: fetched.nextOffset))
+            }
+            results = [:]
+            let wantsMore = counter.remaining > incoming
+            let nextPositions = next
+            async let prefetched = wantsMore ? client.fetchPartitions(nextPositions, options: options) : nil
+            for fetched in fetchedPartitions {
                 for batch in fetched.batches {
                     // One batch decompressed at a time; its records (and decompressed bytes) are freed before
                     // the next. Each record's value length is read in place (as the librdkafka harness reads
@@ -279,8 +295,8 @@ enum BenchWorkloads {
                     counter.add(bytes: size)
                     progress.add(records: taken, bytes: size)
                 }
-                next.append(KafkaFetchPosition(topic: position.topic, partition: position.partition, offset: fetched.nextOffset))
             }
+            fetchedPartitions = []
             positions = next
             let total = progress.records
             if total != lastTotal {
@@ -290,6 +306,13 @@ enum BenchWorkloads {
                 throw BenchWorkloadError(
                     kind: .timedOut,
                     description: "klife bench: consumed \(total) of \(config.records) records, nothing new for \(Int(config.timeoutSeconds)) s")
+            }
+            if let following = await prefetched {
+                results = following
+            } else if counter.isDone {
+                return
+            } else {
+                results = await client.fetchPartitions(positions, options: options)
             }
         }
     }
@@ -315,5 +338,7 @@ final class BenchConsumeCounter: Sendable {
     func add(bytes: Int) { state.withLock { $0.bytes += bytes } }
 
     var isDone: Bool { state.withLock { $0.records >= target } }
+    /// Records still wanted.
+    var remaining: Int { state.withLock { max(0, target - $0.records) } }
     var totals: (records: Int, bytes: Int) { state.withLock { ($0.records, $0.bytes) } }
 }

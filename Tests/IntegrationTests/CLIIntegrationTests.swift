@@ -116,6 +116,34 @@ import Testing
         #expect(fetched.stdoutText.split(separator: "\n").count == 1)  // offsets 0..<2500 on each partition
     }
 
+    @Test func benchConsumeTakesExactlyTheRecordsAskedFor() async throws {
+        // 6 MB over two partitions: several 1 MiB fetches per partition, each next one sent while the last is
+        // read. Whether the run wants every record or stops inside a response, it counts each record once.
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("bench-consume")
+        _ = try await klife([
+            "bench", "produce", "--topic", topic, "--records", "6000", "--record-size", "1000", "--partitions", "2",
+            "--json", "--bootstrap", bootstrap,
+        ])
+        for records in [6000, 4321] {
+            let result = try await klife([
+                "bench", "consume", "--topic", topic, "--records", String(records), "--record-size", "1000",
+                "--timeout", "30", "--json", "--bootstrap", bootstrap,
+            ])
+            let object = try Self.benchSummary(result)
+            #expect(object["mode"] as? String == "consume")
+            #expect(object["records"] as? Int == records)
+            #expect(object["bytes"] as? Int == records * 1000)
+        }
+        // One record more than the topic holds: it must give up with 6000, so no record was counted twice.
+        let tooMany = try await klife([
+            "bench", "consume", "--topic", topic, "--records", "6001", "--record-size", "1000", "--timeout", "2",
+            "--json", "--bootstrap", bootstrap,
+        ], check: false)
+        #expect(tooMany.status != 0)
+        #expect(tooMany.stderr.contains("consumed 6000 of 6001 records"))
+    }
+
     @Test func benchSyncProduceReportsTheCallersLatencies() async throws {
         // Four callers, each waiting for its record before the next, record into one shared histogram.
         let bootstrap = try TestBrokers.tansuBootstrap
