@@ -345,7 +345,9 @@ def main():
         "clock runs from the first produce call to the last acknowledgement (connecting and metadata happen "
         "before it).",
         "- Consume: both clients read the same topic (written by librdkafka in the same workload) from offset 0 "
-        "of every partition until they have the N records; no consumer group. Both check every batch's CRC "
+        "of every partition until they have the N records; no consumer group. Both fetch ahead while they read: "
+        "librdkafka's consumer prefetches in the background, and klife's loop sends its next fetch as soon as a "
+        "response is in, then reads that response. Both check every batch's CRC "
         "(Klife always does; librdkafka runs with check.crcs=true, its default being false).",
         "- Latency: C threads/tasks each produce one record and wait for its acknowledgement before the next "
         f"(acks=all, idempotent, {a.latency_settings}, one partition, one warm-up record outside the clock); "
