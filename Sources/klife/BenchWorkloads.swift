@@ -296,7 +296,7 @@ enum BenchWorkloads {
                     progress.add(records: taken, bytes: size)
                 }
             }
-            fetchedPartitions = []
+            fetchedPartitions = []  // drops this response before waiting for the next, so its buffer can be reused
             positions = next
             let total = progress.records
             if total != lastTotal {

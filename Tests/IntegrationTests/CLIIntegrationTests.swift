@@ -117,8 +117,9 @@ import Testing
     }
 
     @Test func benchConsumeTakesExactlyTheRecordsAskedFor() async throws {
-        // 6 MB over two partitions: several 1 MiB fetches per partition, each next one sent while the last is
-        // read. Whether the run wants every record or stops inside a response, it counts each record once.
+        // 6 MB over two partitions, more than one response's worth (the bench asks for 1 MiB a partition), so
+        // the next fetch goes out while the last response is read. Whether the run wants every record or stops
+        // inside a response, it counts each record once.
         let bootstrap = try TestBrokers.tansuBootstrap
         let topic = TestBrokers.uniqueName("bench-consume")
         _ = try await klife([

@@ -165,13 +165,13 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
         var link: Backend.Link?
         var chainBroken = false
         let pendingAnswers = ProducerPendingAnswers()
-        drain: while !Task.isCancelled {
+        while !Task.isCancelled {
             let (action, continuing) = state.withLockedValue { state -> (Machine.SinkAction, Bool) in
                 if state.isStopped { return (.wait(until: nil), false) }
                 let action = state.machine.nextAction(for: sinkID, now: .now())
                 return (action, state.machine.hasEarlierRequestsInFlight(on: sinkID))
             }
-            if isStopped { break drain }
+            if isStopped { break }
             switch action {
             case .send(let plan):
                 backend.observeBufferedBytes(bufferedBytes)

@@ -60,7 +60,7 @@ extension ProducerStateMachine {
                 retry(&partition, at: index, errorCode: nil, outcomeUnknown: false, staleMetadata: true,
                       now: now, into: &output)
             case .response(let results):
-                let partitionResult = results.count > Self.answersSearchedInPlace
+                let partitionResult = !byPartition.isEmpty
                     ? byPartition[topicPartition]
                     : results.first {
                         $0.topicPartition.partition == topicPartition.partition
