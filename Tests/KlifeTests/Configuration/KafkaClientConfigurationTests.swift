@@ -26,6 +26,24 @@ import Testing
         }
     }
 
+    @Test func printedConfigurationsNeverShowTheSASLPassword() {
+        let secret = "s3cr3t-pa55word"
+        let configuration = configuration { $0.connection.sasl = .init(mechanism: .scramSHA512, username: "alice", password: secret) }
+        var dumped = ""
+        dump(configuration, to: &dumped)
+        let renderings = [
+            String(describing: configuration), String(reflecting: configuration), "\(configuration.connection)", dumped,
+            String(describing: configuration.connection.sasl!), String(reflecting: configuration.connection.sasl),
+        ]
+        for text in renderings {
+            #expect(!text.contains(secret), "password shown in: \(text)")
+            #expect(text.contains("alice"), "user missing from: \(text)")
+        }
+        #expect(renderings.allSatisfy { $0.contains("<redacted>") })
+        // Redaction is only in how it prints: the value is kept.
+        #expect(configuration.connection.sasl?.password == secret)
+    }
+
     @Test func defaultsMatchKlife() throws {
         let config = configuration()
         try config.validate()
