@@ -51,7 +51,9 @@ public struct KafkaConsumerGroupConfiguration: Sendable {
     public var fetcher: String?
     /// Options of topics without an entry in ``topicOptions``.
     public var defaultTopicOptions: KafkaConsumerTopicOptions
-    /// Per-topic options, by topic name.
+    /// Per-topic options, by topic name. An entry replaces ``defaultTopicOptions`` as a whole (Klife merges key
+    /// by key): start it from `defaultTopicOptions` and change what differs. The configuration file reader
+    /// merges, as Klife does.
     public var topicOptions: [String: KafkaConsumerTopicOptions]
 
     /// Isolation level of the fetches of topics without their own options (default read_committed).
