@@ -16,7 +16,8 @@ extension KafkaClient {
     ///   ``KafkaError/Code/authorizationFailed``, ``KafkaError/Code/corruptRecords`` (bad checksum or
     ///   compressed data), ``KafkaError/Code/brokerError`` (other Kafka error codes),
     ///   ``KafkaError/Code/invalidArgument`` (illegal topic name, unknown fetcher, negative offset or max
-    ///   bytes; nothing is sent),
+    ///   bytes; nothing is sent), ``KafkaError/Code/featureDisabled`` (the `fetch` feature is disabled by
+    ///   ``KafkaClient/Configuration/disabledFeatures`` or the broker lacks Fetch or ListOffsets),
     ///   ``KafkaError/Code/clientNotRunning``, or a connection error
     ///   (``KafkaError/Code/connectionFailed``, ``KafkaError/Code/requestTimedOut``, …).
     public func fetch(
@@ -59,8 +60,16 @@ extension KafkaClient {
     public func fetchPartitions(
         _ positions: [KafkaFetchPosition], options: KafkaFetchOptions = KafkaFetchOptions()
     ) async -> [KafkaFetchPosition: Result<KafkaFetchedPartition, KafkaError>] {
+        await fetchPartitions(positions, options: options, for: .fetch)
+    }
+
+    /// ``fetchPartitions(_:options:)`` on behalf of `feature`: a consumer group fetches as `.consumerGroup`,
+    /// so that disabling the fetch API leaves groups working.
+    func fetchPartitions(
+        _ positions: [KafkaFetchPosition], options: KafkaFetchOptions, for feature: Feature
+    ) async -> [KafkaFetchPosition: Result<KafkaFetchedPartition, KafkaError>] {
         do {
-            return try await fetchPartitionsThrowing(positions, options: options)
+            return try await fetchPartitionsThrowing(positions, options: options, for: feature)
         } catch {
             let failure = error as? KafkaError ?? KafkaError(.invalidArgument, "\(error)")
             return Dictionary(positions.map { ($0, .failure(failure)) }, uniquingKeysWith: { a, _ in a })
@@ -68,9 +77,10 @@ extension KafkaClient {
     }
 
     func fetchPartitionsThrowing(
-        _ positions: [KafkaFetchPosition], options: KafkaFetchOptions
+        _ positions: [KafkaFetchPosition], options: KafkaFetchOptions, for feature: Feature = .fetch
     ) async throws -> [KafkaFetchPosition: Result<KafkaFetchedPartition, KafkaError>] {
         try requireRunning()
+        try requireFeature(feature)
         let fetcher = try fetcherConfiguration(options)
         if let bad = positions.first(where: { $0.offset < 0 || $0.partition < 0 }) {
             throw KafkaError(.invalidArgument, "fetch position \(bad) has a negative partition or offset")

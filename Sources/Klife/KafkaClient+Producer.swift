@@ -143,7 +143,9 @@ extension KafkaClient {
 
     /// The producer named `name`, created (and started in the client's task group) on first use.
     ///
-    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/unknownProducer``.
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/unknownProducer``, or
+    ///   ``KafkaError/Code/featureDisabled`` for an idempotent producer (``KafkaProducerConfiguration/enableIdempotence``)
+    ///   while the `idempotentProducer` feature is disabled or the broker lacks InitProducerId.
     func producer(named name: String, create: Bool = true) throws -> NetworkProducer? {
         if let known = producerLookup.producer(named: name) { return known }
         // Not `effectiveProducers`: that builds an array, and this runs on every produce call.
@@ -154,6 +156,9 @@ extension KafkaClient {
                 .unknownProducer,
                 "no producer named \(name) is configured (configured: \(configuration.effectiveProducers.map(\.name).joined(separator: ", ")))")
         }
+        // An idempotent producer without its feature would fail every batch at InitProducerId: refuse it here,
+        // naming the option that lets it run without.
+        if producerConfiguration.enableIdempotence, let error = idempotenceUnavailable(producer: name) { throw error }
         // A short key stays a small (inline) string: no allocation per call.
         let key = "p:\(name)"
         if !create {
@@ -170,6 +175,17 @@ extension KafkaClient {
         }
         producerLookup.remember(producer, named: name)
         return producer
+    }
+
+    /// Why producer `name`, which is idempotent, cannot run; nil when the `idempotentProducer` feature is available.
+    private func idempotenceUnavailable(producer name: String) -> KafkaError? {
+        do {
+            try requireFeature(.idempotentProducer)
+            return nil
+        } catch {
+            let reason = (error as? KafkaError)?.message ?? "\(error)"
+            return KafkaError(.featureDisabled, "producer \(name) is idempotent (enableIdempotence) but \(reason); set enableIdempotence to false for it")
+        }
     }
 
     /// Buffers one record if that needs no waiting: the client runs, the topic is known, the producer

@@ -35,7 +35,8 @@ extension KafkaClient {
     /// - Returns: the executor of the drain loop that sends the partition's records (made here if the
     ///   producer has not sent to that broker yet).
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning``,
-    ///   ``KafkaError/Code/featureDisabled`` (the producer feature is off),
+    ///   ``KafkaError/Code/featureDisabled`` (the producer feature is off, or the producer is idempotent and the
+    ///   idempotentProducer feature is off),
     ///   ``KafkaError/Code/unknownProducer``, ``KafkaError/Code/invalidArgument`` (an illegal topic name),
     ///   ``KafkaError/Code/unknownTopicOrPartition`` (the cluster has no such topic, or it is not configured
     ///   and unknown topics are disabled), ``KafkaError/Code/invalidPartition`` (the topic has no such partition),
@@ -49,6 +50,10 @@ extension KafkaClient {
         try requireFeature(.producer)
         let producer = try producer(named: options.producer ?? configuration.producerName(forTopic: topic))!
         let topicPartition = KafkaTopicPartition(topic: topic, partition: partition)
+        try KafkaTopicConfiguration.validateTopicName(topic)
+        if !configuration.enableUnknownTopics && configuration.topic(named: topic) == nil {
+            throw ProducerPartitioning.notConfiguredError(topic)
+        }
         let partitionCount = try await cluster.topicMetadata(topic).partitionCount
         guard (0..<partitionCount).contains(partition) else {
             throw KafkaError(.invalidPartition, "topic \(topic) has no partition \(partition) (it has \(partitionCount))")

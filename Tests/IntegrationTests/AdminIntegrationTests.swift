@@ -107,6 +107,62 @@ import Testing
         }
     }
 
+    /// With unknown topics disabled, reading a topic configures it for reading only: records still go only to
+    /// configured topics, whether or not the metadata holds the topic because it was fetched.
+    @Test func unknownTopicsDisabledProducesOnlyToConfiguredTopicsEvenAfterAFetch() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let configured = TestBrokers.uniqueName("configured")
+        let readOnly = TestBrokers.uniqueName("read-only")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: configured, partitions: 1)
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: readOnly, partitions: 1)
+        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: readOnly, records: [(key: nil, value: "from-elsewhere")])
+        var configuration = try ClientTestSupport.configuration(bootstrap: bootstrap)
+        configuration.enableUnknownTopics = false
+        configuration.topics = [KafkaTopicConfiguration(name: configured)]
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            // Fetching names the topic: its metadata is requested and the records come back.
+            let before = try await client.fetch(topic: readOnly, partition: 0, offset: 0)
+            #expect(before.map(\.valueString) == ["from-elsewhere"])
+            #expect(client.clusterMetadata.partitionCount(of: readOnly) == 1)
+
+            func expectRefused(_ result: Result<KafkaRecord, KafkaError>, sourceLocation: SourceLocation = #_sourceLocation) {
+                guard case .failure(let error) = result else {
+                    Issue.record("a record went to an unconfigured topic", sourceLocation: sourceLocation)
+                    return
+                }
+                #expect(error.code == .unknownTopicOrPartition, sourceLocation: sourceLocation)
+                #expect(error.message.contains("not configured") && error.message.contains("enableUnknownTopics"), "\(error.message)", sourceLocation: sourceLocation)
+            }
+            // Keyless (partitioner), keyed and explicit-partition records, alone and in a batch, twice (the
+            // second call may take a remembered route).
+            for _ in 0..<2 {
+                do {
+                    _ = try await client.produce(KafkaRecord(topic: readOnly, value: "refused"))
+                    Issue.record("produce to an unconfigured topic succeeded")
+                } catch let error as KafkaError {
+                    expectRefused(.failure(error))
+                }
+                let results = await client.produceBatch([
+                    KafkaRecord(topic: readOnly, key: "k", value: "refused"), KafkaRecord(topic: configured, value: "accepted"),
+                    KafkaRecord(topic: readOnly, partition: 0, value: "refused"),
+                ])
+                expectRefused(results[0])
+                #expect((try? results[1].get())?.topic == configured)
+                expectRefused(results[2])
+            }
+            do {
+                _ = try await client.producerTaskExecutor(topic: readOnly, partition: 0)
+                Issue.record("producerTaskExecutor accepted an unconfigured topic")
+            } catch let error as KafkaError {
+                expectRefused(.failure(error))
+            }
+            let after = try await client.fetch(topic: readOnly, partition: 0, offset: 0)
+            #expect(after.map(\.valueString) == ["from-elsewhere"])
+            let accepted = try await client.fetch(topic: configured, partition: 0, offset: 0)
+            #expect(accepted.map(\.valueString) == ["accepted", "accepted"])
+        }
+    }
+
     @Test func callsFailClearlyWhenTheClientIsNotRunning() async throws {
         let client = try KafkaClient(configuration: try ClientTestSupport.configuration(bootstrap: try TestBrokers.tansuBootstrap))
         do {

@@ -106,7 +106,11 @@ struct ProducerTansuTests {
 
     @Test func badInputGivesTypedErrors() async throws {
         let topic = try await Self.topic(partitions: 2)
-        let configuration = try Self.configuration { $0.enableUnknownTopics = false }
+        let configuration = try Self.configuration {
+            // Unknown topics off: only configured topics take records, and nothing waits for a refresh.
+            $0.enableUnknownTopics = false
+            $0.topics = [KafkaTopicConfiguration(name: topic)]
+        }
         try await KafkaClient.withRunningClient(configuration: configuration) { client in
             await #expect(throws: KafkaError.self) {
                 _ = try await client.produce(KafkaRecord(topic: topic, value: "x"), options: .init(producer: "nope"))

@@ -102,7 +102,11 @@ struct ProducerTaskExecutorTests {
 
     @Test func badInputGivesTypedErrors() async throws {
         let topic = try await ProducerTansuTests.topic(partitions: 2)
-        let configuration = try ProducerTansuTests.configuration { $0.enableUnknownTopics = false }
+        let configuration = try ProducerTansuTests.configuration {
+            // Unknown topics off: only configured topics take records, and nothing waits for a refresh.
+            $0.enableUnknownTopics = false
+            $0.topics = [KafkaTopicConfiguration(name: topic)]
+        }
         let idle = try KafkaClient(configuration: configuration)
         await Self.expectCode(.clientNotRunning) { _ = try await idle.producerTaskExecutor(topic: topic, partition: 0) }
         try await KafkaClient.withRunningClient(configuration: configuration) { client in

@@ -34,8 +34,11 @@ extension KafkaClient {
         public var fetchers: [KafkaFetcherConfiguration]
         /// Features switched off: their tasks do not start and their calls throw (Klife: `disabled_features`).
         public var disabledFeatures: Set<KafkaClient.Feature>
-        /// true: metadata is fetched for every topic of the cluster and any topic can be used. false: only the
-        /// topics in ``topics`` are known; others are rejected (Klife: `enable_unkown_topics`, default true).
+        /// true: metadata is fetched for every topic of the cluster and any topic can be used. false: metadata is
+        /// fetched only for the topics in ``topics`` and those the application reads (a fetch or a consumer
+        /// group naming a topic configures it for reading; ``KafkaClient/listOffsets(topic:partitions:at:isolation:)``
+        /// then accepts it too); records may only be produced to the topics in ``topics``, others fail with
+        /// ``KafkaError/Code/unknownTopicOrPartition`` (Klife: `enable_unkown_topics`, default true).
         public var enableUnknownTopics: Bool
         /// Period of the metadata refresh (Klife: `metadata_check_interval_ms`, default 30 s). Stale-leader
         /// errors and broker changes trigger a refresh at once as well.

@@ -1,7 +1,7 @@
 /// Per-topic settings (Klife's `topics:` entries): which producer and partitioner serve a topic by default.
 ///
-/// With ``KafkaClient/Configuration/enableUnknownTopics`` false, these are the only topics the client
-/// fetches metadata for and accepts.
+/// With ``KafkaClient/Configuration/enableUnknownTopics`` false, these are the only topics records may be
+/// produced to; the client fetches metadata for them and for the topics the application reads.
 public struct KafkaTopicConfiguration: Sendable, Hashable {
     /// The topic name.
     public var name: String

@@ -13,7 +13,9 @@ extension KafkaClient {
     /// member with ``KafkaConsumerGroup/stop()``, or by shutting the client down gracefully: both commit and
     /// leave the group.
     ///
-    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning``, or
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning``,
+    ///   ``KafkaError/Code/featureDisabled`` (the `consumerGroup` feature is disabled by
+    ///   ``KafkaClient/Configuration/disabledFeatures``, or the broker lacks the group APIs), or
     ///   ``KafkaError/Code/invalidArgument`` when a member of the same group already runs in this client (one
     ///   that has stopped does not count) or the configuration is invalid (no group id, no topics, an illegal
     ///   topic name, no assignor, bad topic options).
@@ -54,6 +56,7 @@ extension KafkaClient {
         _ configuration: KafkaConsumerGroupConfiguration, handler: (any KafkaConsumerGroupHandler)?
     ) throws -> KafkaConsumerGroup {
         try requireRunning()
+        try requireFeature(.consumerGroup)
         let problems = configuration.validationProblems()
         guard problems.isEmpty else {
             throw KafkaError(.invalidArgument, "consumer group \(configuration.groupID): \(problems.joined(separator: "; "))")

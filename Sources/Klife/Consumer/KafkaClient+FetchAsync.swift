@@ -3,8 +3,9 @@ extension KafkaClient {
     /// result, as described in ``fetch(topic:partition:offset:options:)``, from a task of the client's task
     /// group. The default max bytes of the options is 500_000 (``KafkaFetchOptions/async``).
     ///
-    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning`` when the client is not running;
-    ///   every other failure reaches `callback`.
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning`` when the client is not running,
+    ///   ``KafkaError/Code/featureDisabled`` when the `fetch` feature is disabled or unsupported; every other
+    ///   failure reaches `callback`.
     public func fetchAsync(
         topic: String, partition: Int32, offset: Int64, options: KafkaFetchOptions = .async,
         callback: @escaping @Sendable (Result<[KafkaRecord], KafkaError>) -> Void
@@ -14,14 +15,16 @@ extension KafkaClient {
     }
 
     /// Starts a fetch of several partitions and returns at once; `callback` is called once per distinct
-    /// position, as each broker answers.
+    /// position, after every broker involved has answered (as ``fetch(_:options:)`` returns).
     ///
-    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning`` when the client is not running.
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning`` when the client is not running,
+    ///   ``KafkaError/Code/featureDisabled`` when the `fetch` feature is disabled or unsupported.
     public func fetchAsync(
         _ positions: [KafkaFetchPosition], options: KafkaFetchOptions = .async,
         callback: @escaping @Sendable (KafkaFetchPosition, Result<[KafkaRecord], KafkaError>) -> Void
     ) throws {
         try requireRunning()
+        try requireFeature(.fetch)
         let runner = try component("klife.fetch-async", as: AsyncFetchRunner.self) { AsyncFetchRunner() }
         let accepted = runner.submit { [self] in
             let results = await self.fetch(positions, options: options)
@@ -33,12 +36,14 @@ extension KafkaClient {
     /// Starts a fetch of several partitions and returns at once; the results arrive on the returned
     /// sequence, which finishes after the last one.
     ///
-    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning`` when the client is not running.
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning`` when the client is not running,
+    ///   ``KafkaError/Code/featureDisabled`` when the `fetch` feature is disabled or unsupported.
     public func fetchAsync(
         _ positions: [KafkaFetchPosition], options: KafkaFetchOptions = .async
     ) throws -> AsyncStream<(position: KafkaFetchPosition, result: Result<[KafkaRecord], KafkaError>)> {
         let (stream, continuation) = AsyncStream<(position: KafkaFetchPosition, result: Result<[KafkaRecord], KafkaError>)>.makeStream()
         try requireRunning()
+        try requireFeature(.fetch)
         let runner = try component("klife.fetch-async", as: AsyncFetchRunner.self) { AsyncFetchRunner() }
         let accepted = runner.submit { [self] in
             let results = await self.fetch(positions, options: options)

@@ -10,6 +10,9 @@ final class ProducerPartitioning: Sendable {
     private let partitioners: [String: any KafkaPartitioner]
     private let defaultPartitioner: any KafkaPartitioner
     let enableUnknownTopics: Bool
+    /// With unknown topics disabled, the topics records may go to: the configured ones. A topic only fetched
+    /// or consumed is in the metadata too, but is not one to produce to. nil: any topic.
+    private let producibleTopics: Set<String>?
 
     init(_ configuration: KafkaClient.Configuration) {
         var topicPartitioners: [String: String] = [:]
@@ -21,6 +24,20 @@ final class ProducerPartitioning: Sendable {
         self.partitioners = configuration.partitioners
         self.defaultPartitioner = configuration.defaultPartitioner
         self.enableUnknownTopics = configuration.enableUnknownTopics
+        self.producibleTopics = configuration.enableUnknownTopics ? nil : Set(configuration.topics.map(\.name))
+    }
+
+    /// Whether records may go to `topic` (see ``KafkaClient/Configuration/enableUnknownTopics``).
+    func accepts(topic: String) -> Bool {
+        producibleTopics?.contains(topic) ?? true
+    }
+
+    /// The error of a record for a topic that ``accepts(topic:)`` refuses.
+    static func notConfiguredError(_ topic: String) -> KafkaError {
+        KafkaError(
+            .unknownTopicOrPartition,
+            "topic \(topic) is not configured and unknown topics are disabled (configure it under topics or set enableUnknownTopics)",
+            kafkaCode: ProducerErrorCodes.unknownTopicOrPartition)
     }
 
     /// nil when a named partitioner (the call's or the topic's) is not configured.

@@ -51,6 +51,7 @@ struct ProducerRecordRouter {
                     + (enableUnknownTopics ? "" : " (unknown topics are disabled: configure it under topics or set enableUnknownTopics)"),
                 kafkaCode: ProducerErrorCodes.unknownTopicOrPartition)
         }
+        guard partitioning.accepts(topic: record.topic) else { throw ProducerPartitioning.notConfiguredError(record.topic) }
         let count = topic.partitionCount
         let partition: Int32
         if let explicit = record.partition {

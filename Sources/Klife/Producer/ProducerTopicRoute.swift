@@ -22,12 +22,13 @@ final class ProducerTopicRoute<Backend: ProducerDriverBackend>: Sendable where B
     /// the per-record count takes no lock and hashes no topic.
     private let keylessBytes = Atomic<Int>(0)
 
-    /// nil when the snapshot does not know the topic or it has no partitions.
+    /// nil when the snapshot does not know the topic or it has no partitions, or records may not go to it
+    /// (``ProducerPartitioning/accepts(topic:)``).
     init?(
         topic: String, options: KafkaProduceOptions, producer: Producer<Backend>, partitioning: ProducerPartitioning,
         metadata: KafkaClusterMetadata, generation: UInt64
     ) {
-        guard let topicMetadata = metadata.topics[topic], topicMetadata.partitionCount > 0 else { return nil }
+        guard let topicMetadata = metadata.topics[topic], topicMetadata.partitionCount > 0, partitioning.accepts(topic: topic) else { return nil }
         self.generation = generation
         self.topic = topic
         self.producerOverride = options.producer

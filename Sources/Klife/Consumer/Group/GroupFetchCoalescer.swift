@@ -98,7 +98,7 @@ final class GroupFetchCoalescer: Sendable {
 
     private func send(_ lane: Lane, _ waiters: [Waiter]) async {
         let options = KafkaFetchOptions(fetcher: fetcherName, isolationLevel: lane.isolationLevel, maxBytes: lane.maxBytes)
-        let results = await client.fetchPartitions(waiters.map(\.position), options: options)
+        let results = await client.fetchPartitions(waiters.map(\.position), options: options, for: .consumerGroup)
         let more = state.withLock { state -> Bool in
             state.inFlight[lane, default: 1] -= 1
             return !(state.pending[lane]?.isEmpty ?? true)
