@@ -320,6 +320,56 @@ struct FaultInjectionTests {
         }
     }
 
+    @Test("A classic member follows its group coordinator to another broker: it keeps its partition, and its commits land on the new coordinator")
+    func classicMemberFollowsAMovedCoordinator() async throws {
+        try await Self.withTopic(records: 5) { cluster, client, topic in
+            try await cluster.setInitialRebalanceDelay(milliseconds: 0)
+            for (api, max) in [(Int16(11), Int16(5)), (14, 3), (12, 3), (13, 3), (8, 7), (9, 5)] {
+                try await cluster.setApiVersion(apiKey: api, min: 0, max: max)
+            }
+            let group = TestBrokers.uniqueName("g")
+            try await cluster.setCoordinator(.group, key: group, broker: 1)
+            // Committed offsets are read by a second client: looking them up through the member's client would
+            // refresh the coordinator cache the member must refresh itself.
+            try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: cluster.bootstrap), logger: ClientTestSupport.logger) { checker in
+                func committed() async -> Int64? {
+                    checker.cluster.invalidateCoordinator(.init(type: .group, key: group))
+                    return try? await Self.committedOffset(client: checker, group: group, topic: topic)
+                }
+                let seen = LockedBox<[String]>([])
+                let member = try client.startConsumerGroup(
+                    KafkaConsumerGroupConfiguration(
+                        groupID: group, topics: [topic], groupProtocol: .classic, sessionTimeout: .seconds(6),
+                        heartbeatInterval: .milliseconds(300), offsetResetPolicy: .earliest)
+                ) { batch in
+                    seen.withLock { $0 += batch.records.compactMap(\.valueString) }
+                    return .commit
+                }
+                try await ClientTestSupport.eventuallyOrFail("the group read and committed the first 5 records", timeout: .seconds(30)) {
+                    await committed() == 5
+                }
+                // The coordinator moves; the old one answers NOT_COORDINATOR from now on. Nothing is committed
+                // until the member has found the new one by itself (the mock closes the connection on an
+                // OffsetCommit to a broker that is not the coordinator, which would drop the cached entry too;
+                // Kafka answers NOT_COORDINATOR instead).
+                #expect(client.cluster.cachedCoordinator(for: .init(type: .group, key: group)) == 1)
+                try await cluster.setCoordinator(.group, key: group, broker: 2)
+                try await ClientTestSupport.eventuallyOrFail("the member's Heartbeat found the new coordinator", timeout: .seconds(15)) {
+                    client.cluster.cachedCoordinator(for: .init(type: .group, key: group)) == 2
+                }
+                let produced = await client.produceBatch((5..<10).map { KafkaRecord(topic: topic, partition: 0, value: "r-\($0)") })
+                #expect(produced.allSatisfy { (try? $0.get()) != nil })
+                try await ClientTestSupport.eventuallyOrFail("the new coordinator holds offset 10", timeout: .seconds(30)) {
+                    await committed() == 10
+                }
+                #expect(Set(seen.withLock { $0 }) == Set((0..<10).map { "r-\($0)" }))
+                #expect(member.assignedPartitions == [KafkaTopicPartition(topic, 0)])
+                #expect(member.failure == nil)
+                await member.stop()
+            }
+        }
+    }
+
     /// The group's committed offset of `topic`/0, read with OffsetFetch (v7 at most) from the coordinator.
     static func committedOffset(client: KafkaClient, group: String, topic: String) async throws -> Int64? {
         let (connection, _) = try await client.cluster.coordinatorConnection(for: .init(type: .group, key: group))

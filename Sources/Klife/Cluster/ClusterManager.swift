@@ -501,6 +501,11 @@ final class ClusterManager: Sendable {
         }
     }
 
+    /// The node id cached as the coordinator of `key`, nil when none is (diagnostics and tests).
+    func cachedCoordinator(for key: CoordinatorCache.Key) -> Int32? {
+        state.withLock { $0.coordinators.coordinator(for: key) }
+    }
+
     /// Forgets the coordinator of `key` (after NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE or a transport error).
     func invalidateCoordinator(_ key: CoordinatorCache.Key) {
         state.withLock { $0.coordinators.invalidate(key) }

@@ -44,8 +44,11 @@ public struct KafkaConsumerGroupConfiguration: Sendable {
     /// Heartbeat period of the classic protocol (default 3 s; keep it well below ``sessionTimeout``). KIP-848
     /// members heartbeat at the interval the broker tells them.
     public var heartbeatInterval: Duration
-    /// The assignors offered (classic only), preferred first. Offer only eager ones (`range`, `roundrobin`)
-    /// or only `cooperative-sticky`: one member's protocol is fixed by the first entry.
+    /// The assignors offered (classic only), preferred first. The member rebalances cooperatively (KIP-429:
+    /// keeps its partitions while it rejoins) only when every assignor offered is cooperative
+    /// (`cooperative-sticky`); with any eager one in the list (`range`, `roundrobin`) it revokes everything
+    /// before it rejoins, since the group may pick that one. `[.cooperativeSticky, .range]` is the first step
+    /// of moving a group to cooperative-sticky (as in Kafka's own consumer); `[.cooperativeSticky]` the last.
     public var assignors: [Assignor]
     /// The fetcher used (nil: the client's default fetcher).
     public var fetcher: String?
@@ -91,6 +94,11 @@ public struct KafkaConsumerGroupConfiguration: Sendable {
         self.defaultTopicOptions = KafkaConsumerTopicOptions(
             isolationLevel: isolationLevel, offsetResetPolicy: offsetResetPolicy, fetchMaxBytes: fetchMaxBytes)
         self.topicOptions = topicOptions
+    }
+
+    /// Whether the classic protocol's member rebalances cooperatively: every assignor offered is cooperative.
+    var rebalancesCooperatively: Bool {
+        !assignors.isEmpty && assignors.allSatisfy { $0.implementation.isCooperative }
     }
 
     /// The options that apply to `topic`.

@@ -15,6 +15,18 @@ struct KafkaConsumerGroupConfigurationTests {
         #expect(configuration.validationProblems().isEmpty)
     }
 
+    @Test func cooperativeOnlyWhenEveryAssignorIs() {
+        func cooperative(_ assignors: [KafkaConsumerGroupConfiguration.Assignor]) -> Bool {
+            KafkaConsumerGroupConfiguration(groupID: "g", topics: ["a"], assignors: assignors).rebalancesCooperatively
+        }
+        #expect(cooperative([.cooperativeSticky]))
+        // The group may pick the eager one: revoke everything before rejoining (Kafka's upgrade path).
+        #expect(!cooperative([.cooperativeSticky, .range]))
+        #expect(!cooperative([.range, .cooperativeSticky]))
+        #expect(!cooperative([.range, .roundRobin]))
+        #expect(!cooperative([]))
+    }
+
     @Test func queueSizeDefaultsFollowTheBatchSize() {
         #expect(KafkaConsumerTopicOptions().effectiveMaxQueueSize == 5)
         #expect(KafkaConsumerTopicOptions(handlerMaxBatchSize: .records(10)).effectiveMaxQueueSize == 20)

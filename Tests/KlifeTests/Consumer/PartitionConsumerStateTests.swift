@@ -113,6 +113,27 @@ struct PartitionConsumerStateTests {
         #expect(state.commitOffset == 100)
     }
 
+    @Test func outOfRangeResetsOnlyTheCurrentPositionWithNothingQueued() {
+        var state = Self.state()
+        // Empty queue, the current position: reset.
+        #expect(state.resetsAfterOutOfRange(requestedOffset: 10))
+        // An answer to an older fetch (before a reset): ignored.
+        #expect(!state.resetsAfterOutOfRange(requestedOffset: 9))
+        // A prefetch answered out of range while fetched records wait: they are handled first.
+        state.fetched(records: Self.records(10...12), nextOffset: 13, requestedOffset: 10)
+        #expect(!state.resetsAfterOutOfRange(requestedOffset: 13))
+        // The handler asked to retry the batch: its records are back in the queue, still no reset.
+        let batch = state.takeBatch()!
+        state.apply(.retry, to: batch)
+        #expect(state.queue.first?.map(\.offset) == [10, 11, 12])
+        #expect(!state.resetsAfterOutOfRange(requestedOffset: 13))
+        #expect(state.commitOffset == 10)
+        // Handled: the position is fetched again, and now a reset is due.
+        state.apply(.commit, to: state.takeBatch()!)
+        #expect(state.commitOffset == 13)
+        #expect(state.resetsAfterOutOfRange(requestedOffset: 13))
+    }
+
     @Test func queueBoundStopsPrefetch() {
         var state = Self.state(KafkaConsumerTopicOptions(maxQueueSize: 1))
         #expect(state.wantsFetch)

@@ -15,6 +15,9 @@ final class ConsumerGroupPartitionWorker: Sendable {
     private let stopReason = Mutex<KafkaPartitionStopReason?>(nil)
     /// The manual batch the caller holds, abandoned when the worker stops.
     private let outstanding = Mutex<(batch: ConsumerBatchDecision?, closed: Bool)>((nil, false))
+    /// The start offset of a partition without a committed offset whose reset lookup failed at assignment:
+    /// the worker looks it up before its first fetch.
+    static let unresolvedStartOffset: Int64 = -1
     /// How long a stopping worker keeps trying to commit.
     static let finalCommitDeadline: Duration = .seconds(10)
     static let commitRetryBackoff: Duration = .milliseconds(500)
@@ -51,7 +54,17 @@ final class ConsumerGroupPartitionWorker: Sendable {
         defer { finished.fire() }
         let logger = group.logger
         await group.handler?.partitionStarted(partition)
-        var state = PartitionConsumerState(partition: partition, startOffset: startOffset, options: options)
+        var start = startOffset
+        while start == Self.unresolvedStartOffset, !isStopping {
+            // No committed offset, and the reset policy's lookup failed when the partition was assigned: look
+            // it up here (the membership goes on meanwhile). Never guess a position (0 would replay the log).
+            if let offset = await group.resetOffset(partition, options: options) {
+                start = offset
+            } else {
+                await stopSignal.sleep(for: max(options.fetchInterval, .milliseconds(100)))
+            }
+        }
+        var state = PartitionConsumerState(partition: partition, startOffset: max(start, 0), options: options)
         while !isStopping {
             if state.queue.isEmpty {
                 // Idle: send commits that were allowed to wait (maxUnackedCommits > 0).
@@ -118,7 +131,7 @@ final class ConsumerGroupPartitionWorker: Sendable {
             state.fetched(records: fetched.records, nextOffset: fetched.nextOffset, requestedOffset: requestedOffset)
             return state.queue.isEmpty ? state.idleWait : .zero
         case .failure(let error) where error.code == .offsetOutOfRange:
-            guard requestedOffset == state.nextFetchOffset else { return .zero }
+            guard state.resetsAfterOutOfRange(requestedOffset: requestedOffset) else { return .zero }
             if let offset = await group.resetOffset(partition, options: options) {
                 group.logger.info("consumer group \(group.groupID): offset \(requestedOffset) of \(partition) is out of range, continuing at \(offset)")
                 state.reset(to: offset)

@@ -167,17 +167,24 @@ final class ConsumerGroupPartitions: Sendable {
     }
 
     /// Committed offsets of `partitions` (read from the coordinator, retried until it answers or `stop`
-    /// fires), or the reset policy's offset where none is committed. nil when stopped first.
+    /// fires), or the reset policy's offset where none is committed
+    /// (``ConsumerGroupPartitionWorker/unresolvedStartOffset`` when that lookup failed). nil when stopped first.
     func startOffsets(_ partitions: [KafkaTopicPartition], stop: GroupSignal) async -> [KafkaTopicPartition: Int64]? {
         var offsets: [KafkaTopicPartition: Int64] = [:]
         let byTopic = ConsumerGroupAssignment(partitions).byTopic
         let key = CoordinatorCache.Key(type: .group, key: groupID)
-        let request = OffsetFetchRequest(groupId: groupID, topics: byTopic.map { .init(name: $0.topic, partitionIndexes: $0.partitions) })
+        // KIP-447: a read_committed member asks for stable offsets, so that it does not start before a
+        // transactional offset commit of the previous owner completes (the coordinator answers
+        // UNSTABLE_OFFSET_COMMIT until then, and the lookup is repeated).
+        let requireStable = partitions.contains { configuration.options(for: $0.topic).isolationLevel == .readCommitted }
         fetchCommitted: while true {
             if stop.isFired || Task.isCancelled { return nil }
             do {
                 let coordinator = try await client.cluster.coordinatorConnection(for: key).0
                 let version = min(coordinator.negotiatedVersion(for: OffsetFetchRequest.self) ?? 0, 7)
+                let request = OffsetFetchRequest(
+                    groupId: groupID, topics: byTopic.map { .init(name: $0.topic, partitionIndexes: $0.partitions) },
+                    requireStable: requireStable && version >= 7)
                 let response = try await coordinator.send(request, version: version, timeout: .seconds(30))
                 if response.errorCode != 0 {
                     _ = client.cluster.handleCoordinatorError(response.errorCode, for: key)
@@ -204,7 +211,10 @@ final class ConsumerGroupPartitions: Sendable {
             let options = configuration.options(for: topic)
             let spec: KafkaClient.OffsetSpec = options.offsetResetPolicy == .earliest ? .earliest : .latest
             let answers = (try? await client.listOffsets(topic: topic, partitions: indexes, at: spec, isolation: options.isolationLevel)) ?? [:]
-            for index in indexes { offsets[KafkaTopicPartition(topic, index)] = max(0, answers[index]?.offset ?? 0) }
+            for index in indexes {
+                // A failed lookup is left to the worker, which repeats it before its first fetch.
+                offsets[KafkaTopicPartition(topic, index)] = answers[index].map { max(0, $0.offset) } ?? ConsumerGroupPartitionWorker.unresolvedStartOffset
+            }
         }
         return offsets
     }

@@ -11,7 +11,7 @@ extension ConsumerGroupRunner {
     }
 
     func runClassicProtocol() async {
-        let cooperative = configuration.assignors.first?.implementation.isCooperative ?? false
+        let cooperative = configuration.rebalancesCooperatively
         var member = ClassicMember(machine: ClassicGroupMemberStateMachine(groupID: groupID, isCooperative: cooperative))
         var pending = member.machine.start()
         while !pending.isEmpty {
@@ -69,6 +69,7 @@ extension ConsumerGroupRunner {
             }
             logger.debug("consumer group \(groupID): JoinGroup answered error \(response.errorCode), generation \(response.generationId), \(response.members.count) members, leader \(response.leader == response.memberId ? "me" : response.leader)")
             if response.errorCode == 0 { member.generation = response.generationId }
+            await coordinatorAnswered(response.errorCode)
             return member.machine.joinGroupResponse(
                 errorCode: response.errorCode, generation: response.generationId, protocolName: response.protocolName,
                 leader: response.leader, memberID: response.memberId, members: members)
@@ -140,6 +141,12 @@ extension ConsumerGroupRunner {
             return member.machine.coordinatorUnreachable()
         }
         logger.debug("consumer group \(groupID): SyncGroup of generation \(generation) answered error \(response.errorCode)")
+        await coordinatorAnswered(response.errorCode)
+        if response.errorCode == 0, let connection = member.connection {
+            // The group is stable in this generation now, and the coordinator refuses commits of the previous
+            // one (ILLEGAL_GENERATION): the partitions this answer revokes (cooperative) commit with this one.
+            partitions.setCommitTarget(GroupCommitTarget(connection: connection, memberID: member.machine.memberID, generationOrEpoch: generation))
+        }
         let assignment = response.errorCode == 0 ? try ConsumerProtocolPayloads.decodeAssignment(response.assignment) : []
         return member.machine.syncGroupResponse(errorCode: response.errorCode, assignment: assignment)
     }
@@ -194,6 +201,7 @@ extension ConsumerGroupRunner {
                     request, version: Self.classicVersion(HeartbeatRequest.self, connection), timeout: configuration.sessionTimeout)
                 if response.errorCode != 0 {
                     logger.debug("consumer group \(groupID): Heartbeat answered error \(response.errorCode)")
+                    await coordinatorAnswered(response.errorCode)
                     return .heartbeatError(response.errorCode)
                 }
             } catch {

@@ -91,7 +91,11 @@ extension ConsumerGroupRunner {
         }
         if response.errorCode != 0 {
             logger.debug("consumer group \(groupID): ConsumerGroupHeartbeat answered error \(response.errorCode) \(response.errorMessage ?? "")")
-            if CoordinatorCache.coordinatorErrorCodes.contains(response.errorCode) { cluster.invalidateCoordinator(key) }
+            if machine.state == .leaving {
+                cluster.handleCoordinatorError(response.errorCode, for: key)
+            } else {
+                await coordinatorAnswered(response.errorCode)
+            }
         }
         var assignment: [KafkaTopicPartition]?
         if let assigned = response.assignment, response.errorCode == 0 {

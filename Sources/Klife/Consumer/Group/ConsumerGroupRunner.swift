@@ -20,6 +20,15 @@ final class ConsumerGroupRunner: KafkaClientComponent {
     static let coordinatorRetryBackoff: Duration = .milliseconds(300)
     private let outcome = Mutex<(groupProtocol: KafkaConsumerGroupConfiguration.GroupProtocol?, failure: KafkaError?)>((nil, nil))
 
+    /// For an answer carrying a coordinator error (COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE,
+    /// NOT_COORDINATOR): drops the cached coordinator, so the next lookup asks the cluster instead of returning
+    /// the broker that refused, and pauses (``coordinatorRetryBackoff``, cut short by ``stop()``) so that a
+    /// moved or loading coordinator is not asked again at once. Other codes: nothing.
+    func coordinatorAnswered(_ errorCode: Int16) async {
+        guard cluster.handleCoordinatorError(errorCode, for: key) else { return }
+        await stopRequested.sleep(for: Self.coordinatorRetryBackoff)
+    }
+
     var logger: Logger { client.logger }
     var cluster: ClusterManager { client.cluster }
     var groupID: String { configuration.groupID }

@@ -117,6 +117,14 @@ struct PartitionConsumerState {
         if offset >= commitOffset { processedSinceCommit = 0 }
     }
 
+    /// Whether an OFFSET_OUT_OF_RANGE answer to a fetch from `requestedOffset` calls for a reset now: only for
+    /// the current fetch position, and only once the queue is empty. Queued records (fetched ahead, or put back
+    /// by a retry) are still to be handled, and a reset would drop them, then commit past them; the position is
+    /// fetched again once they are handled, and reset then.
+    func resetsAfterOutOfRange(requestedOffset: Int64) -> Bool {
+        requestedOffset == nextFetchOffset && queue.isEmpty
+    }
+
     /// Start over from `offset` (the fetch position left the log and the reset policy chose `offset`).
     mutating func reset(to offset: Int64) {
         queue.removeAll()
