@@ -156,4 +156,65 @@ struct ConsumerGroupTests {
         }
         #expect(seen.all == ["0:0:one", "0:1:two"])
     }
+
+    /// Records each partition's stop reason.
+    struct StopRecordingHandler: KafkaConsumerGroupHandler {
+        let stops = LockedBox<[(KafkaTopicPartition, KafkaPartitionStopReason)]>([])
+        let busy = LockedBox<Set<Int32>>([])
+        let handlingTime: Duration
+
+        func handle(_ batch: KafkaConsumerBatch) async throws -> KafkaConsumerBatchResult {
+            busy.withLock { _ = $0.insert(batch.partition) }
+            // Slow processing: the scenario, not a wait for something.
+            try? await Task.sleep(for: handlingTime)
+            return .commit
+        }
+
+        func partitionStopped(_ partition: KafkaTopicPartition, reason: KafkaPartitionStopReason) async {
+            stops.withLock { $0.append((partition, reason)) }
+        }
+    }
+
+    /// A cooperative revocation that waits for a handler longer than the session timeout: the member heartbeats
+    /// in the background meanwhile, keeps its other partition and commits the revoked one once. Tansu does not
+    /// expire a silent member, so this checks that the background heartbeats leave the rebalance intact; it
+    /// does not show the expiry they prevent (Kafka's coordinator removes a member silent for a session
+    /// timeout; librdkafka's mock cluster would, but answers the first cooperative SyncGroup of a member that
+    /// gets nothing with a null assignment, which the protocol does not allow).
+    @Test("A classic member revoking a partition whose handler outlasts the session timeout heartbeats meanwhile and keeps its other partition")
+    func classicMemberHeartbeatsWhileItRevokes() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("slow-revoke")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 2)
+        let configuration = KafkaConsumerGroupConfiguration(
+            groupID: TestBrokers.uniqueName("g"), topics: [topic], groupProtocol: .classic, sessionTimeout: .seconds(6),
+            heartbeatInterval: .milliseconds(300), assignors: [.cooperativeSticky], offsetResetPolicy: .earliest)
+        let handlerA = StopRecordingHandler(handlingTime: .seconds(14))
+        var debugLogger = ClientTestSupport.logger
+        if ProcessInfo.processInfo.environment["KLIFE_TEST_DEBUG"] != nil { debugLogger.logLevel = .debug }
+        let logger = debugLogger
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: logger) { clientA in
+            try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: logger) { clientB in
+                let a = try clientA.startConsumerGroup(configuration, handler: handlerA)
+                try await ClientTestSupport.eventuallyOrFail("A owns both partitions") { a.assignedPartitions.count == 2 }
+                // Both of A's handlers are busy for 14 s, so whichever partition moves to B is revoked slowly.
+                let produced = await clientA.produceBatch([
+                    KafkaRecord(topic: topic, partition: 0, value: "slow-0"), KafkaRecord(topic: topic, partition: 1, value: "slow-1"),
+                ])
+                #expect(produced.allSatisfy { (try? $0.get()) != nil })
+                try await ClientTestSupport.eventuallyOrFail("A handles both records") { handlerA.busy.withLock { $0.count } == 2 }
+                let b = try clientB.startConsumerGroup(configuration, handler: StopRecordingHandler(handlingTime: .zero))
+                try await ClientTestSupport.eventuallyOrFail("A and B own one partition each", timeout: .seconds(40)) {
+                    a.assignedPartitions.count == 1 && b.assignedPartitions.count == 1
+                }
+                // A kept its session through the revocation: the partition it kept was never lost.
+                let stops = handlerA.stops.withLock { $0 }
+                #expect(stops.count == 1, "A's stops: \(stops)")
+                if let (_, reason) = stops.first, case .revoked = reason {} else { Issue.record("A's stops: \(stops)") }
+                #expect(a.failure == nil)
+                await b.stop()
+                await a.stop()
+            }
+        }
+    }
 }

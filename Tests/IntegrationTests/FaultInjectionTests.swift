@@ -370,6 +370,37 @@ struct FaultInjectionTests {
         }
     }
 
+    @Test("A partition without a committed offset whose reset lookup fails at assignment is not started at 0: the lookup is repeated (latest)")
+    func failedResetLookupIsRepeatedNotGuessed() async throws {
+        try await Self.withTopic(records: 5) { cluster, client, topic in
+            try await cluster.setInitialRebalanceDelay(milliseconds: 0)
+            for (api, max) in [(Int16(11), Int16(5)), (14, 3), (12, 3), (13, 3), (8, 7), (9, 5)] {
+                try await cluster.setApiVersion(apiKey: api, min: 0, max: max)
+            }
+            // ListOffsets fails (a non-retriable code) for the lookup at assignment and the first repeat.
+            try await cluster.pushErrors(apiKey: 2, codes: [29, 29])
+            let seen = LockedBox<[String]>([])
+            let member = try client.startConsumerGroup(
+                KafkaConsumerGroupConfiguration(
+                    groupID: TestBrokers.uniqueName("g"), topics: [topic], groupProtocol: .classic, sessionTimeout: .seconds(6),
+                    heartbeatInterval: .milliseconds(300))  // offsetResetPolicy: latest, the default
+            ) { batch in
+                seen.withLock { $0 += batch.records.compactMap(\.valueString) }
+                return .commit
+            }
+            // Records produced once the member has its position arrive; produce until one does.
+            var produced = 0
+            try await ClientTestSupport.eventuallyOrFail("a record produced after the start arrived", timeout: .seconds(30)) {
+                produced += 1
+                _ = await client.produceBatch([KafkaRecord(topic: topic, partition: 0, value: "new-\(produced)")])
+                return !seen.withLock { $0 }.isEmpty
+            }
+            let values = seen.withLock { $0 }
+            #expect(values.allSatisfy { $0.hasPrefix("new-") }, "the records before the start were replayed: \(values)")
+            await member.stop()
+        }
+    }
+
     /// The group's committed offset of `topic`/0, read with OffsetFetch (v7 at most) from the coordinator.
     static func committedOffset(client: KafkaClient, group: String, topic: String) async throws -> Int64? {
         let (connection, _) = try await client.cluster.coordinatorConnection(for: .init(type: .group, key: group))

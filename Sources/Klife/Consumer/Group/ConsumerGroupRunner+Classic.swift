@@ -88,14 +88,18 @@ extension ConsumerGroupRunner {
 
         case .revoke(let revoked, let reason):
             logger.debug("consumer group \(groupID): revoking \(revoked) (\(reason))")
-            await partitions.stop(revoked, reason: KafkaPartitionStopReason(reason))
+            // A lost partition's member is gone already: nothing to keep alive.
+            await whileHeartbeating(reason == .lost ? nil : member) {
+                await partitions.stop(revoked, reason: KafkaPartitionStopReason(reason))
+            }
             return []
 
         case .start(let added):
             if let connection = member.connection {
                 partitions.setCommitTarget(GroupCommitTarget(connection: connection, memberID: member.machine.memberID, generationOrEpoch: member.generation))
             }
-            guard let offsets = await partitions.startOffsets(added, stop: stopRequested) else { return [] }
+            let found = await whileHeartbeating(member) { await partitions.startOffsets(added, stop: stopRequested) }
+            guard let offsets = found else { return [] }
             logger.debug("consumer group \(groupID): starting \(added) at \(offsets)")
             partitions.start(offsets)
             return []
@@ -183,6 +187,39 @@ extension ConsumerGroupRunner {
         let negotiated = connection?.negotiatedVersion(for: type) ?? 0
         return min(negotiated, classicVersionCaps[R.apiKey] ?? negotiated)
     }
+
+    /// Runs `body` (a revocation, which waits for handlers and final commits, or a start, which looks offsets
+    /// up) while heartbeating the coordinator in the background, as Kafka's own consumer does from its
+    /// heartbeat thread: a member that goes quiet for a session timeout is removed from the group, and its
+    /// partitions are given to others while it still holds them. Answers are not fed to the machine: the
+    /// heartbeats stop at the first error other than REBALANCE_IN_PROGRESS (which still keeps the session
+    /// alive), and the member's next request to the coordinator learns the same. nil `member`: no heartbeats.
+    private func whileHeartbeating<T: Sendable>(_ member: ClassicMember?, _ body: () async -> T) async -> T {
+        guard let member, let connection = member.connection, member.generation >= 0, !member.machine.memberID.isEmpty else {
+            return await body()
+        }
+        let (generation, memberID) = (member.generation, member.machine.memberID)
+        return await withTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in
+                while (try? await Task.sleep(for: configuration.heartbeatInterval)) != nil {
+                    let request = HeartbeatRequest(
+                        groupId: groupID, generationId: generation, memberId: memberID, groupInstanceId: configuration.instanceID)
+                    let response = try? await connection.send(
+                        request, version: Self.classicVersion(HeartbeatRequest.self, connection), timeout: configuration.sessionTimeout)
+                    guard let response, response.errorCode == 0 || response.errorCode == Self.rebalanceInProgress else {
+                        logger.debug("consumer group \(groupID): background Heartbeat stopped (error \(response?.errorCode ?? -1))")
+                        return
+                    }
+                }
+            }
+            let result = await body()
+            group.cancelAll()
+            return result
+        }
+    }
+
+    /// REBALANCE_IN_PROGRESS.
+    static let rebalanceInProgress: Int16 = 27
 
     private enum ClassicHeartbeatOutcome {
         case heartbeatError(Int16)
