@@ -161,10 +161,12 @@ struct ConsumerGroupTests {
     struct StopRecordingHandler: KafkaConsumerGroupHandler {
         let stops = LockedBox<[(KafkaTopicPartition, KafkaPartitionStopReason)]>([])
         let busy = LockedBox<Set<Int32>>([])
+        let values = LockedBox<[String]>([])
         let handlingTime: Duration
 
         func handle(_ batch: KafkaConsumerBatch) async throws -> KafkaConsumerBatchResult {
             busy.withLock { _ = $0.insert(batch.partition) }
+            values.withLock { $0 += batch.records.compactMap(\.valueString) }
             // Slow processing: the scenario, not a wait for something.
             try? await Task.sleep(for: handlingTime)
             return .commit
@@ -176,7 +178,9 @@ struct ConsumerGroupTests {
     }
 
     /// A cooperative revocation that waits for a handler longer than the session timeout: the member heartbeats
-    /// in the background meanwhile, keeps its other partition and commits the revoked one once. Tansu does not
+    /// in the background meanwhile, keeps its other partition, and commits the revoked one with the generation
+    /// the revocation came in (the coordinator refuses the previous one), so the new owner does not get its
+    /// record again. Tansu does not
     /// expire a silent member, so this checks that the background heartbeats leave the rebalance intact; it
     /// does not show the expiry they prevent (Kafka's coordinator removes a member silent for a session
     /// timeout; librdkafka's mock cluster would, but answers the first cooperative SyncGroup of a member that
@@ -203,7 +207,8 @@ struct ConsumerGroupTests {
                 ])
                 #expect(produced.allSatisfy { (try? $0.get()) != nil })
                 try await ClientTestSupport.eventuallyOrFail("A handles both records") { handlerA.busy.withLock { $0.count } == 2 }
-                let b = try clientB.startConsumerGroup(configuration, handler: StopRecordingHandler(handlingTime: .zero))
+                let handlerB = StopRecordingHandler(handlingTime: .zero)
+                let b = try clientB.startConsumerGroup(configuration, handler: handlerB)
                 try await ClientTestSupport.eventuallyOrFail("A and B own one partition each", timeout: .seconds(40)) {
                     a.assignedPartitions.count == 1 && b.assignedPartitions.count == 1
                 }
@@ -212,6 +217,10 @@ struct ConsumerGroupTests {
                 #expect(stops.count == 1, "A's stops: \(stops)")
                 if let (_, reason) = stops.first, case .revoked = reason {} else { Issue.record("A's stops: \(stops)") }
                 #expect(a.failure == nil)
+                // The revoked partition's record was committed by A (with the generation the revocation came
+                // in) before B got the partition: B does not see it again.
+                #expect(handlerB.values.withLock { $0 }.isEmpty, "B got again: \(handlerB.values.withLock { $0 })")
+                #expect(Set(handlerA.values.withLock { $0 }) == ["slow-0", "slow-1"])
                 await b.stop()
                 await a.stop()
             }
