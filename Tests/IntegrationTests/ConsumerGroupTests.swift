@@ -226,4 +226,47 @@ struct ConsumerGroupTests {
             }
         }
     }
+
+    /// Manual mode: a batch the caller holds when its partition is revoked keeps the partition until it is
+    /// answered (within the rebalance timeout), so the caller's commit lands and the new owner does not get
+    /// the records again.
+    @Test("A manual batch held through a revocation is waited for: its commit lands and the new owner does not get it again")
+    func manualBatchHeldThroughARevocationIsWaitedFor() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("held-batch")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 2)
+        for p: Int32 in 0..<2 {
+            try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: [(key: nil, value: "held-\(p)")], partition: p)
+        }
+        let configuration = KafkaConsumerGroupConfiguration(
+            groupID: TestBrokers.uniqueName("g"), topics: [topic], groupProtocol: .classic, sessionTimeout: .seconds(6),
+            heartbeatInterval: .milliseconds(300), assignors: [.cooperativeSticky], offsetResetPolicy: .earliest)
+        try await FetchTests.withClient(bootstrap) { clientA in
+            try await FetchTests.withClient(bootstrap) { clientB in
+                let a = try clientA.startConsumerGroup(configuration)
+                let held = LockedBox<[KafkaConsumerGroupBatch]>([])
+                let reader = Task {
+                    for try await batch in a.batches { held.withLock { $0.append(batch) } }
+                }
+                try await ClientTestSupport.eventuallyOrFail("A's caller holds a batch of each partition", timeout: .seconds(30)) {
+                    held.withLock { $0.count } == 2
+                }
+                let handlerB = StopRecordingHandler(handlingTime: .zero)
+                let b = try clientB.startConsumerGroup(configuration, handler: handlerB)
+                // A's caller works on its batches for 10 s, while B joins and one partition is revoked from A.
+                try await Task.sleep(for: .seconds(10))
+                for batch in held.withLock({ $0 }) {
+                    #expect(batch.isOpen, "batch of partition \(batch.partition) was abandoned")
+                    #expect(throws: Never.self) { try batch.commit() }
+                }
+                try await Self.waitUntil("A and B own one partition each", timeout: .seconds(45)) {
+                    a.assignedPartitions.count == 1 && b.assignedPartitions.count == 1
+                }
+                #expect(handlerB.values.withLock { $0 }.isEmpty, "B got again: \(handlerB.values.withLock { $0 })")
+                await b.stop()
+                await a.stop()
+                reader.cancel()
+            }
+        }
+    }
 }

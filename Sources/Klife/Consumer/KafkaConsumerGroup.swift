@@ -20,7 +20,13 @@ public struct KafkaConsumerGroup: Sendable {
     /// Batches of different partitions may be outstanding at once; a partition's next batch comes after the
     /// answer. The sequence ends when the member stops, throwing ``failure`` if it failed. Iterate it from
     /// one task only.
-    public var batches: AsyncThrowingStream<KafkaConsumerGroupBatch, any Error> { runner.partitions.manualBatches }
+    ///
+    /// A batch whose partition is revoked while it waits in the sequence is never handed out (the partition's
+    /// next owner gets its records). A batch already handed out keeps its partition until it is answered, for
+    /// at most ``KafkaConsumerGroupConfiguration/rebalanceTimeout``: answer it (commit) and a rebalance
+    /// delivers nothing twice. Past that it is abandoned: ``KafkaConsumerGroupBatch/isOpen`` turns false and
+    /// answering it throws ``KafkaError/Code/batchAlreadyCompleted``.
+    public var batches: KafkaConsumerGroupBatches { KafkaConsumerGroupBatches(stream: runner.partitions.manualBatches) }
 
     /// Stops consuming (handlers finish their current batch), commits what was processed, gives the
     /// partitions back and leaves the group; returns when done.

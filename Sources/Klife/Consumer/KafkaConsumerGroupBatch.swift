@@ -53,6 +53,11 @@ public final class KafkaConsumerGroupBatch: Sendable {
         try complete(cooldown.map { .retry(cooldown: $0) } ?? .retry)
     }
 
+    /// Whether the batch can still be answered: false once it was answered, or once its partition stopped
+    /// without waiting for the answer (a partition stopping waits up to
+    /// ``KafkaConsumerGroupConfiguration/rebalanceTimeout`` for a batch the caller holds).
+    public var isOpen: Bool { !decision.isClosed }
+
     /// Answers with any result, e.g. ``KafkaConsumerBatchResult/perRecord(_:cooldown:)``.
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/batchAlreadyCompleted`` as ``commit(cooldown:)``.
@@ -73,6 +78,8 @@ final class ConsumerBatchDecision: Sendable {
         var waiter: CheckedContinuation<KafkaConsumerBatchResult?, Never>?
         /// Answered, or abandoned because the partition stopped.
         var closed = false
+        /// Handed to the caller by ``KafkaConsumerGroupBatches`` (not just waiting in its buffer).
+        var taken = false
     }
 
     private let state = Mutex(State())
@@ -90,6 +97,26 @@ final class ConsumerBatchDecision: Sendable {
         waiter?.resume(returning: result)
         return accepted
     }
+
+    /// Marks the batch as handed to the caller; false when it was abandoned first (its partition stopped while
+    /// it waited in the buffer): it must then not be handed out.
+    func markTaken() -> Bool {
+        state.withLock { state in
+            guard !state.closed else { return false }
+            state.taken = true
+            return true
+        }
+    }
+
+    /// Abandons the batch unless the caller has taken it; returns whether it was taken (and is still open).
+    func abandonUnlessTaken() -> Bool {
+        let taken = state.withLock { $0.taken && !$0.closed }
+        if !taken { resolve(nil) }
+        return taken
+    }
+
+    /// Whether the batch was answered or abandoned.
+    var isClosed: Bool { state.withLock { $0.closed } }
 
     /// Waits for the answer; nil when abandoned or the task was cancelled.
     func wait() async -> KafkaConsumerBatchResult? {

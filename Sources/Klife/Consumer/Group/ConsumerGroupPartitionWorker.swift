@@ -28,7 +28,10 @@ final class ConsumerGroupPartitionWorker: Sendable {
         self.options = options
     }
 
-    /// Asks the worker to stop after the current batch; the first reason given wins.
+    /// Asks the worker to stop after the current batch; the first reason given wins. A manual batch still in
+    /// the buffer of ``KafkaConsumerGroup/batches`` is abandoned (never handed out); one the caller holds is
+    /// waited for, up to ``KafkaConsumerGroupConfiguration/rebalanceTimeout`` (see
+    /// ``ConsumerGroupPartitions/process(_:options:worker:)``), unless the partition was lost or the group failed.
     func requestStop(_ reason: KafkaPartitionStopReason) {
         stopReason.withLock { if $0 == nil { $0 = reason } }
         stopSignal.fire()
@@ -36,7 +39,10 @@ final class ConsumerGroupPartitionWorker: Sendable {
             state.closed = true
             return state.batch
         }
-        batch?.resolve(nil)
+        switch reason {
+        case .revoked, .shutdown: _ = batch?.abandonUnlessTaken()
+        case .lost, .failure: batch?.resolve(nil)
+        }
     }
 
     /// Records the manual batch in the caller's hands; false when the worker is stopping.

@@ -126,7 +126,27 @@ final class ConsumerGroupPartitions: Sendable {
         guard worker.setOutstanding(decision) else { return nil }
         defer { _ = worker.setOutstanding(nil) }
         if case .terminated = manualContinuation.yield(KafkaConsumerGroupBatch(batch, decision: decision)) { return nil }
-        return await decision.wait().map { .success($0) }
+        // A stopping partition waits for the answer to a batch the caller holds, as it waits for a handler,
+        // but not forever: after the rebalance timeout the batch is abandoned (its records come again).
+        let grace = configuration.rebalanceTimeout
+        let answer = await withTaskGroup(of: KafkaConsumerBatchResult??.self) { group in
+            group.addTask { .some(await decision.wait()) }
+            group.addTask {
+                await worker.stopSignal.wait()
+                guard !Task.isCancelled, (try? await Task.sleep(for: grace)) != nil else { return .none }
+                decision.resolve(nil)
+                return .none
+            }
+            var answer: KafkaConsumerBatchResult?
+            for await result in group {
+                if case .some(let decided) = result {
+                    answer = decided
+                    group.cancelAll()
+                }
+            }
+            return answer
+        }
+        return answer.map { .success($0) }
     }
 
     /// One fetch of `partition` from `offset` (merged with other partitions' fetches to the same broker).
