@@ -269,4 +269,40 @@ struct ConsumerGroupTests {
             }
         }
     }
+
+    /// A handler that never returns is given up on after the rebalance timeout: the member's stop returns, the
+    /// partition counts as lost (nothing committed), and its batch is delivered again.
+    @Test("A stuck handler is given up on after the rebalance timeout: stop returns and the batch comes again")
+    func stuckHandlerIsGivenUpOnAfterTheRebalanceTimeout() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("stuck")
+        let group = TestBrokers.uniqueName("g")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: [(key: nil, value: "stuck")], partition: 0)
+        var stuckConfiguration = Self.groupConfiguration(group, topic)
+        stuckConfiguration.rebalanceTimeout = .seconds(4)
+        let configuration = stuckConfiguration
+        // Stuck until cancelled (an hour is "never" here).
+        let stuck = StopRecordingHandler(handlingTime: .seconds(3600))
+        try await FetchTests.withClient(bootstrap) { client in
+            let member = try client.startConsumerGroup(configuration, handler: stuck)
+            try await ClientTestSupport.eventuallyOrFail("the handler got the record") { !stuck.values.withLock { $0 }.isEmpty }
+            let stopped = LockedBox(false)
+            let stopping = Task {
+                await member.stop()
+                stopped.withLock { $0 = true }
+            }
+            try await ClientTestSupport.eventuallyOrFail("the member's stop returned", timeout: .seconds(30)) { stopped.withLock { $0 } }
+            await stopping.value
+            let stops = stuck.stops.withLock { $0 }
+            #expect(stops.count == 1)
+            if let (_, reason) = stops.first, case .lost = reason {} else { Issue.record("stops: \(stops)") }
+            // Nothing was committed: the next member of the group gets the record again.
+            let seen = Seen()
+            let next = try client.startConsumerGroup(configuration) { seen.add($0); return .commit }
+            try await Self.waitUntil("the record came again") { seen.count >= 1 }
+            await next.stop()
+            #expect(seen.all == ["0:0:stuck"])
+        }
+    }
 }

@@ -13,6 +13,9 @@ final class ConsumerGroupPartitionWorker: Sendable {
     /// Fired when ``run(_:)`` has ended.
     let finished = GroupSignal()
     private let stopReason = Mutex<KafkaPartitionStopReason?>(nil)
+    /// Given up by ``ConsumerGroupPartitions/stop(_:reason:)``: the partition may have another owner already,
+    /// so nothing more is committed.
+    private let abandoned = Atomic<Bool>(false)
     /// The manual batch the caller holds, abandoned when the worker stops.
     private let outstanding = Mutex<(batch: ConsumerBatchDecision?, closed: Bool)>((nil, false))
     /// The start offset of a partition without a committed offset whose reset lookup failed at assignment:
@@ -44,6 +47,16 @@ final class ConsumerGroupPartitionWorker: Sendable {
         case .lost, .failure: batch?.resolve(nil)
         }
     }
+
+    /// Gives the worker up: its partition is released while its handler still runs. Nothing more is committed
+    /// (the partition counts as lost), and a manual batch it waits for is abandoned.
+    func abandon() {
+        abandoned.store(true, ordering: .releasing)
+        stopReason.withLock { $0 = .lost }
+        outstanding.withLock { $0.batch }?.resolve(nil)
+    }
+
+    private var isAbandoned: Bool { abandoned.load(ordering: .acquiring) }
 
     /// Records the manual batch in the caller's hands; false when the worker is stopping.
     func setOutstanding(_ batch: ConsumerBatchDecision?) -> Bool {
@@ -108,6 +121,7 @@ final class ConsumerGroupPartitionWorker: Sendable {
                 state.apply(.perRecord([:]), to: records)
             }
             if let outcome = await prefetched { _ = await apply(outcome, requestedOffset: offset, &state, group) }
+            if isAbandoned { break }
             if state.mustCommit { _ = await commitPending(&state, group, until: nil, persistent: true) }
             if cooldown > .zero { await stopSignal.sleep(for: cooldown) }
         }

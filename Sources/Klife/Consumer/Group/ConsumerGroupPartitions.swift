@@ -24,6 +24,7 @@ final class ConsumerGroupPartitions: Sendable {
     let manualBatches: AsyncThrowingStream<KafkaConsumerGroupBatch, any Error>
     private let manualContinuation: AsyncThrowingStream<KafkaConsumerGroupBatch, any Error>.Continuation
     private let workers = Mutex<[KafkaTopicPartition: ConsumerGroupPartitionWorker]>([:])
+    private let abandonedWorkers = Atomic<Int>(0)
     private let commitTarget = Mutex<GroupCommitTarget?>(nil)
     private let lastMembership = Mutex<(memberID: String, generationOrEpoch: Int32)?>(nil)
     private let newWorkers: AsyncStream<ConsumerGroupPartitionWorker>
@@ -96,15 +97,29 @@ final class ConsumerGroupPartitions: Sendable {
         }
     }
 
-    /// Stops the workers of `partitions` (all at once) and returns when they have ended.
+    /// Stops the workers of `partitions` (all at once) and returns when they have ended, or, for a worker whose
+    /// handler (or manual batch) is still busy after ``KafkaConsumerGroupConfiguration/rebalanceTimeout``, when
+    /// it is abandoned: its partition is released without a commit (as a lost one), so a stuck handler cannot
+    /// hold up the rebalance or the member's stop. Kafka's consumer gives up a member whose processing
+    /// outlasts `max.poll.interval.ms` the same way. The abandoned handler is not interrupted; its worker
+    /// ends, without committing, when it returns (or is cancelled).
     func stop(_ partitions: [KafkaTopicPartition], reason: KafkaPartitionStopReason) async {
         let stopping = workers.withLock { workers in partitions.compactMap { workers[$0] } }
         for worker in stopping { worker.requestStop(reason) }
-        for worker in stopping { await worker.finished.wait() }
+        let deadline = ContinuousClock.now + configuration.rebalanceTimeout
+        for worker in stopping where !(await worker.finished.sleep(for: deadline - .now)) {
+            worker.abandon()
+            abandonedWorkers.add(1, ordering: .relaxed)
+            logger.warning(
+                "consumer group \(groupID): the handler of \(worker.partition) did not finish within the rebalance timeout (\(configuration.rebalanceTimeout)); the partition is released without a commit and its batch will be delivered again")
+        }
         workers.withLock { workers in
             for worker in stopping where workers[worker.partition] === worker { workers[worker.partition] = nil }
         }
     }
+
+    /// Whether a stopped worker was abandoned (see ``stop(_:reason:)``) and may still be running.
+    var hasAbandonedWorkers: Bool { abandonedWorkers.load(ordering: .relaxed) > 0 }
 
     func stopAll(reason: KafkaPartitionStopReason) async {
         await stop(assigned, reason: reason)

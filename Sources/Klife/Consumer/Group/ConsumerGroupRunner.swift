@@ -77,6 +77,8 @@ final class ConsumerGroupRunner: KafkaClientComponent {
             // Normally empty by now (the protocol revoked everything); after a cancellation workers end at once.
             await self.partitions.stopAll(reason: self.failure.map { .failure($0) } ?? .shutdown)
             self.partitions.finish(failure: self.failure)
+            // A handler given up on is still running: cancel it rather than wait for it to return by itself.
+            if self.partitions.hasAbandonedWorkers { group.cancelAll() }
         }
     }
 
