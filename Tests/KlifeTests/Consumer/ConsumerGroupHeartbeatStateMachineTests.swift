@@ -37,6 +37,23 @@ import Testing
             memberID: "m1", memberEpoch: 3, instanceID: nil, subscribedTopics: nil, rebalanceTimeoutMs: -1, ownedPartitions: nil))])
     }
 
+    @Test func anAssignmentWithUnknownTopicIDsIsAskedForAgain() {
+        var m = Self.joined([Self.p[0]])
+        _ = m.heartbeatDue()
+        // The coordinator added a partition of a topic the metadata does not know yet: what is known is
+        // unchanged, so nothing starts, but the next heartbeat is a full one (the coordinator answers it with
+        // the assignment again).
+        #expect(m.heartbeatResponse(
+            errorCode: 0, memberID: nil, memberEpoch: 2, heartbeatIntervalMs: 500, assignment: [Self.p[0]], assignmentIncomplete: true)
+            == [.scheduleHeartbeat(afterMs: 500)])
+        #expect(m.heartbeatDue() == [.sendHeartbeat(.init(
+            memberID: "m1", memberEpoch: 2, instanceID: nil, subscribedTopics: ["t"], rebalanceTimeoutMs: 30_000,
+            ownedPartitions: [Self.p[0]]))])
+        // Complete now: the new partition starts.
+        #expect(m.heartbeatResponse(errorCode: 0, memberID: nil, memberEpoch: 2, heartbeatIntervalMs: 500, assignment: [Self.p[0], Self.p[1]])
+            == [.start([Self.p[1]]), .scheduleHeartbeat(afterMs: 0)])
+    }
+
     @Test func shrinkingAssignmentRevokesTheMissingPartitions() {
         var m = Self.joined([Self.p[0], Self.p[1], Self.p[2]])
         _ = m.heartbeatDue()

@@ -77,9 +77,14 @@ struct ConsumerGroupHeartbeatStateMachine {
 
     /// The answer to a heartbeat. `assignment` is nil when unchanged, else the full target assignment
     /// (topic ids already resolved to names by the caller).
+    ///
+    /// `assignmentIncomplete`: the assignment left out partitions of topic ids the metadata does not know yet.
+    /// The next heartbeat then carries the full state, so the coordinator sends the assignment again and the
+    /// missing partitions are resolved then (the coordinator sends an unchanged assignment only in answer to a
+    /// full heartbeat).
     mutating func heartbeatResponse(
         errorCode: Int16, memberID newMemberID: String?, memberEpoch newEpoch: Int32, heartbeatIntervalMs interval: Int32,
-        assignment: [KafkaTopicPartition]?
+        assignment: [KafkaTopicPartition]?, assignmentIncomplete: Bool = false
     ) -> [Action] {
         switch state {
         case .heartbeating: break
@@ -94,6 +99,7 @@ struct ConsumerGroupHeartbeatStateMachine {
             memberEpoch = newEpoch
             if interval > 0 { heartbeatIntervalMs = interval }
             state = .idle
+            if assignmentIncomplete { sendFullState = true }
             var actions: [Action] = []
             if let assignment {
                 let target = Set(assignment)

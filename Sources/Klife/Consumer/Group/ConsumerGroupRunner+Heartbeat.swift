@@ -98,12 +98,13 @@ extension ConsumerGroupRunner {
             }
         }
         var assignment: [KafkaTopicPartition]?
+        var assignmentIncomplete = false
         if let assigned = response.assignment, response.errorCode == 0 {
-            assignment = await topicNames(for: assigned.topicPartitions)
+            (assignment, assignmentIncomplete) = await topicNames(for: assigned.topicPartitions)
         }
         let actions = machine.heartbeatResponse(
             errorCode: response.errorCode, memberID: response.memberId, memberEpoch: response.memberEpoch,
-            heartbeatIntervalMs: response.heartbeatIntervalMs, assignment: assignment)
+            heartbeatIntervalMs: response.heartbeatIntervalMs, assignment: assignment, assignmentIncomplete: assignmentIncomplete)
         if response.errorCode == 0, machine.state == .idle {
             // Commits (also those of partitions being revoked now) carry the new epoch.
             partitions.setCommitTarget(GroupCommitTarget(connection: connection, memberID: machine.memberID, generationOrEpoch: machine.memberEpoch))
@@ -128,20 +129,22 @@ extension ConsumerGroupRunner {
     }
 
     /// Topic names of an assignment (the metadata is refreshed when an id is unknown; partitions of ids still
-    /// unknown are left out).
-    private func topicNames(for assigned: [ConsumerGroupHeartbeatResponse.TopicPartitions]) async -> [KafkaTopicPartition] {
+    /// unknown are left out, and `incomplete` says so: the machine asks for the assignment again).
+    private func topicNames(for assigned: [ConsumerGroupHeartbeatResponse.TopicPartitions]) async -> (partitions: [KafkaTopicPartition], incomplete: Bool) {
         var metadata = cluster.metadata
         if assigned.contains(where: { metadata.topicNamesByID[$0.topicId] == nil }) {
             metadata = (try? await cluster.refreshMetadata()) ?? metadata
         }
         var result: [KafkaTopicPartition] = []
+        var incomplete = false
         for entry in assigned {
             guard let name = metadata.topicNamesByID[entry.topicId] else {
-                logger.warning("consumer group \(groupID): assigned partitions of unknown topic id \(entry.topicId) are ignored")
+                logger.info("consumer group \(groupID): assigned partitions of topic id \(entry.topicId) wait until the metadata knows it")
+                incomplete = true
                 continue
             }
             result += entry.partitions.map { KafkaTopicPartition(name, $0) }
         }
-        return result.sorted()
+        return (result.sorted(), incomplete)
     }
 }
