@@ -1,3 +1,4 @@
+import KafkaProtocol
 import Testing
 
 @testable import Klife
@@ -25,6 +26,24 @@ struct KafkaConsumerGroupConfigurationTests {
         #expect(!cooperative([.range, .cooperativeSticky]))
         #expect(!cooperative([.range, .roundRobin]))
         #expect(!cooperative([]))
+    }
+
+    @Test func readCommittedMembersAskForStableOffsets() {
+        var configuration = KafkaConsumerGroupConfiguration(groupID: "g", topics: ["a", "b"])
+        configuration.topicOptions["b"] = KafkaConsumerTopicOptions(isolationLevel: .readUncommitted)
+        let a = [KafkaTopicPartition("a", 0), KafkaTopicPartition("a", 1)]
+        let b = [KafkaTopicPartition("b", 0)]
+        func request(_ partitions: [KafkaTopicPartition], _ version: Int16) -> OffsetFetchRequest {
+            ConsumerGroupPartitions.committedOffsetsRequest(partitions, configuration: configuration, version: version)
+        }
+        #expect(request(a, 7).requireStable)
+        #expect(request(a + b, 7).requireStable)
+        #expect(!request(b, 7).requireStable)
+        // Before v7 the field does not exist.
+        #expect(!request(a, 6).requireStable)
+        #expect(request(a, 7).groupId == "g")
+        #expect(request(a, 7).topics?.map(\.name) == ["a"])
+        #expect(request(a, 7).topics?.first?.partitionIndexes == [0, 1])
     }
 
     @Test func queueSizeDefaultsFollowTheBatchSize() {

@@ -201,25 +201,31 @@ final class ConsumerGroupPartitions: Sendable {
         }
     }
 
+    /// The OffsetFetch request for `partitions` at `version`. KIP-447: a read_committed member asks for stable
+    /// offsets (v7+), so that it does not start before a transactional offset commit of the previous owner
+    /// completes (the coordinator answers UNSTABLE_OFFSET_COMMIT until then, and the lookup is repeated).
+    static func committedOffsetsRequest(
+        _ partitions: [KafkaTopicPartition], configuration: KafkaConsumerGroupConfiguration, version: Int16
+    ) -> OffsetFetchRequest {
+        let requireStable = partitions.contains { configuration.options(for: $0.topic).isolationLevel == .readCommitted }
+        return OffsetFetchRequest(
+            groupId: configuration.groupID,
+            topics: ConsumerGroupAssignment(partitions).byTopic.map { .init(name: $0.topic, partitionIndexes: $0.partitions) },
+            requireStable: requireStable && version >= 7)
+    }
+
     /// Committed offsets of `partitions` (read from the coordinator, retried until it answers or `stop`
     /// fires), or the reset policy's offset where none is committed
     /// (``ConsumerGroupPartitionWorker/unresolvedStartOffset`` when that lookup failed). nil when stopped first.
     func startOffsets(_ partitions: [KafkaTopicPartition], stop: GroupSignal) async -> [KafkaTopicPartition: Int64]? {
         var offsets: [KafkaTopicPartition: Int64] = [:]
-        let byTopic = ConsumerGroupAssignment(partitions).byTopic
         let key = CoordinatorCache.Key(type: .group, key: groupID)
-        // KIP-447: a read_committed member asks for stable offsets, so that it does not start before a
-        // transactional offset commit of the previous owner completes (the coordinator answers
-        // UNSTABLE_OFFSET_COMMIT until then, and the lookup is repeated).
-        let requireStable = partitions.contains { configuration.options(for: $0.topic).isolationLevel == .readCommitted }
         fetchCommitted: while true {
             if stop.isFired || Task.isCancelled { return nil }
             do {
                 let coordinator = try await client.cluster.coordinatorConnection(for: key).0
                 let version = min(coordinator.negotiatedVersion(for: OffsetFetchRequest.self) ?? 0, 7)
-                let request = OffsetFetchRequest(
-                    groupId: groupID, topics: byTopic.map { .init(name: $0.topic, partitionIndexes: $0.partitions) },
-                    requireStable: requireStable && version >= 7)
+                let request = Self.committedOffsetsRequest(partitions, configuration: configuration, version: version)
                 let response = try await coordinator.send(request, version: version, timeout: .seconds(30))
                 if response.errorCode != 0 {
                     _ = client.cluster.handleCoordinatorError(response.errorCode, for: key)
