@@ -90,7 +90,8 @@ extension KafkaClient {
             cluster: cluster, logger: logger, fetcher: fetcher, isolationLevel: options.isolationLevel,
             decompression: options.decompression)
         // An illegal topic name fails its own positions, before anything is sent; the others go on.
-        let run = { (positions: [KafkaFetchPosition]) in await executor.run(positions, maxBytes: options.maxBytes) }
+        let maxBytes = options.maxBytes ?? KafkaFetchOptions.defaultFetchMaxBytes
+        let run = { (positions: [KafkaFetchPosition]) in await executor.run(positions, maxBytes: maxBytes) }
         guard positions.contains(where: { !KafkaTopicConfiguration.isValidTopicName($0.topic) }) else {
             return await run(positions)
         }
@@ -103,8 +104,8 @@ extension KafkaClient {
     }
 
     private func fetcherConfiguration(_ options: KafkaFetchOptions) throws -> KafkaFetcherConfiguration {
-        if options.maxBytes <= 0 {
-            throw KafkaError(.invalidArgument, "fetch option maxBytes must be > 0 (got \(options.maxBytes))")
+        if let maxBytes = options.maxBytes, maxBytes <= 0 {
+            throw KafkaError(.invalidArgument, "fetch option maxBytes must be > 0 (got \(maxBytes))")
         }
         let name = options.fetcher ?? configuration.defaultFetcher
         guard let fetcher = configuration.fetcher(named: name) else {

@@ -222,9 +222,10 @@ enum BenchWorkloads {
         guard partitions > 0 else {
             throw BenchWorkloadError(kind: .failed, description: "klife bench: topic \(config.topic) has no partitions")
         }
-        let options = KafkaFetchOptions(maxBytes: 1 << 20, decompression: .lazy)
+        let partitionMaxBytes = 1 << 20
+        let options = KafkaFetchOptions(maxBytes: partitionMaxBytes, decompression: .lazy)
         let fetcher = client.configuration.fetcher(named: client.configuration.defaultFetcher)
-        let perRequest = max(1, (fetcher?.maxBytesPerRequest ?? options.maxBytes) / options.maxBytes)
+        let perRequest = max(1, (fetcher?.maxBytesPerRequest ?? partitionMaxBytes) / partitionMaxBytes)
         let groups = stride(from: 0, to: partitions, by: perRequest).map { first in
             (first..<min(partitions, first + perRequest)).map {
                 KafkaFetchPosition(topic: config.topic, partition: Int32($0), offset: 0)

@@ -10,8 +10,10 @@ public struct KafkaFetchOptions: Sendable, Hashable {
     /// Which records of transactional producers may be returned (default ``KafkaIsolationLevel/readCommitted``).
     public var isolationLevel: KafkaIsolationLevel
     /// The most bytes of record batches to return for one partition (the Fetch `PartitionMaxBytes`). The
-    /// broker still returns a first batch that is larger, so progress is always possible.
-    public var maxBytes: Int
+    /// broker still returns a first batch that is larger, so progress is always possible. nil: the call's
+    /// default, ``defaultFetchMaxBytes`` for the fetch calls and ``defaultFetchAsyncMaxBytes`` for
+    /// `fetchAsync` (as Klife, whose default applies whenever `max_bytes` is left out).
+    public var maxBytes: Int?
     /// When compressed batches are decompressed (default ``KafkaFetchDecompression/eager``). Only
     /// ``KafkaClient/fetchPartitions(_:options:)`` hands out lazily decompressed batches
     /// (``KafkaFetchedPartition/batches``); the calls returning `[KafkaRecord]` always decompress eagerly.
@@ -19,7 +21,7 @@ public struct KafkaFetchOptions: Sendable, Hashable {
 
     public init(
         fetcher: String? = nil, isolationLevel: KafkaIsolationLevel = .readCommitted,
-        maxBytes: Int = KafkaFetchOptions.defaultFetchMaxBytes, decompression: KafkaFetchDecompression = .eager
+        maxBytes: Int? = nil, decompression: KafkaFetchDecompression = .eager
     ) {
         self.fetcher = fetcher
         self.isolationLevel = isolationLevel
@@ -29,4 +31,11 @@ public struct KafkaFetchOptions: Sendable, Hashable {
 
     /// The defaults of the asynchronous fetch (max bytes 500_000).
     public static var async: KafkaFetchOptions { KafkaFetchOptions(maxBytes: defaultFetchAsyncMaxBytes) }
+
+    /// These options with ``maxBytes`` set: `defaultMaxBytes` when it was left out.
+    func withMaxBytes(default defaultMaxBytes: Int) -> KafkaFetchOptions {
+        var options = self
+        if options.maxBytes == nil { options.maxBytes = defaultMaxBytes }
+        return options
+    }
 }
