@@ -104,6 +104,51 @@ struct ProducerTansuTests {
         }
     }
 
+    /// Always the same partition: shows which partitioner routed a record.
+    struct FixedPartitioner: KafkaPartitioner {
+        let partition: Int32
+        func partition(for record: KafkaRecord, partitionCount: Int32) -> Int32 { partition }
+    }
+
+    /// The partitioner of a record: the call's, else the topic's, else the client's default, through every
+    /// produce call shape (single records take a remembered route from the second call on).
+    @Test func partitionerChoiceCallThenTopicThenDefault() async throws {
+        let configured = try await Self.topic(partitions: 4)
+        let other = try await Self.topic(partitions: 4)
+        let configuration = try Self.configuration {
+            $0.partitioners = ["one": FixedPartitioner(partition: 1), "two": FixedPartitioner(partition: 2), "outside": FixedPartitioner(partition: 9)]
+            $0.defaultPartitioner = FixedPartitioner(partition: 3)
+            $0.topics = [KafkaTopicConfiguration(name: configured, partitioner: "one")]
+        }
+        try await KafkaClient.withRunningClient(configuration: configuration) { client in
+            for round in 0..<2 {
+                let topicChoice = try await client.produce(KafkaRecord(topic: configured, key: "k\(round)", value: "v"))
+                #expect(topicChoice.partition == 1)
+                let defaultChoice = try await client.produce(KafkaRecord(topic: other, value: "v"))
+                #expect(defaultChoice.partition == 3)
+                let callChoice = try await client.produce(KafkaRecord(topic: configured, value: "v"), options: .init(partitioner: "two"))
+                #expect(callChoice.partition == 2)
+                // An explicit partition is not the partitioner's to choose.
+                let explicit = try await client.produce(KafkaRecord(topic: configured, partition: 0, value: "v"), options: .init(partitioner: "two"))
+                #expect(explicit.partition == 0)
+            }
+            let batch = await client.produceBatch([KafkaRecord(topic: configured, value: "a"), KafkaRecord(topic: other, value: "b")])
+            #expect(batch.map { try? $0.get().partition } == [1, 3])
+            let called = await client.produceBatch([KafkaRecord(topic: configured, value: "a"), KafkaRecord(topic: other, value: "b")], options: .init(partitioner: "two"))
+            #expect(called.map { try? $0.get().partition } == [2, 2])
+            // A partitioner choosing a partition the topic lacks, and one that is not configured: typed errors.
+            let outside = await client.produceBatch([KafkaRecord(topic: other, value: "c")], options: .init(partitioner: "outside"))
+            if case .failure(let error) = outside[0] { #expect(error.code == .invalidPartition) } else { Issue.record("partition 9 of 4") }
+            let unknown = await client.produceBatch([KafkaRecord(topic: other, value: "c")], options: .init(partitioner: "nope"))
+            if case .failure(let error) = unknown[0] {
+                #expect(error.code == .invalidArgument)
+                #expect(error.message.contains("nope"))
+            } else {
+                Issue.record("an unknown partitioner was accepted")
+            }
+        }
+    }
+
     @Test func badInputGivesTypedErrors() async throws {
         let topic = try await Self.topic(partitions: 2)
         let configuration = try Self.configuration {
