@@ -1,5 +1,6 @@
 import Foundation
-import Klife
+import KafkaProtocol
+@testable import Klife
 import Synchronization
 import Testing
 
@@ -303,6 +304,58 @@ struct ConsumerGroupTests {
             try await Self.waitUntil("the record came again") { seen.count >= 1 }
             await next.stop()
             #expect(seen.all == ["0:0:stuck"])
+        }
+    }
+
+    /// The default reset policy (latest): a new group starts at the end and does not replay what is there.
+    @Test("A new group with the default reset policy starts at the end of the log")
+    func defaultResetPolicyStartsAtTheEnd() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("latest")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        // One record per batch: Tansu's ListOffsets LATEST answers the newest batch's base offset + 1
+        // (broker/TANSU.md), right only for single-record batches.
+        for value in ["old-0", "old-1"] {
+            try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: [(key: nil, value: value)], partition: 0)
+        }
+        let seen = Seen()
+        try await FetchTests.withClient(bootstrap) { client in
+            let configuration = KafkaConsumerGroupConfiguration(
+                groupID: TestBrokers.uniqueName("g"), topics: [topic], sessionTimeout: .seconds(6), heartbeatInterval: .milliseconds(500))
+            #expect(configuration.offsetResetPolicy == .latest)
+            let member = try client.startConsumerGroup(configuration) { seen.add($0); return .commit }
+            // The start offset is looked up before the partition shows as assigned.
+            try await Self.waitUntil("the member owns the partition") { member.assignedPartitions.count == 1 }
+            try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: [(key: nil, value: "new")], partition: 0)
+            try await Self.waitUntil("the new record arrived") { seen.count >= 1 }
+            await member.stop()
+        }
+        #expect(seen.all == ["0:2:new"])
+    }
+
+    /// The topic option handlerCooldown pauses a partition after every batch.
+    @Test("handlerCooldown pauses the partition after each batch")
+    func handlerCooldownPausesAfterEachBatch() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("cooldown")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: (0..<3).map { (key: nil, value: "c\($0)") }, partition: 0)
+        let calls = LockedBox<[ContinuousClock.Instant]>([])
+        try await FetchTests.withClient(bootstrap) { client in
+            var configuration = Self.groupConfiguration(TestBrokers.uniqueName("g"), topic)
+            configuration.defaultTopicOptions.handlerCooldown = .milliseconds(700)
+            configuration.defaultTopicOptions.handlerMaxBatchSize = .records(1)
+            let member = try client.startConsumerGroup(configuration) { _ in
+                calls.withLock { $0.append(.now) }
+                return .commit
+            }
+            try await Self.waitUntil("three batches were handled") { calls.withLock { $0.count } >= 3 }
+            await member.stop()
+        }
+        let times = calls.withLock { $0 }
+        #expect(times.count == 3)
+        for (earlier, later) in zip(times, times.dropFirst()) {
+            #expect(later - earlier >= .milliseconds(700), "batches \(later - earlier) apart")
         }
     }
 }

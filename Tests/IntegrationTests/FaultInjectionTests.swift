@@ -401,6 +401,41 @@ struct FaultInjectionTests {
         }
     }
 
+    /// A committed offset past the end of the log (the log was truncated or deleted) is out of range: the
+    /// member resets per the policy (earliest here) instead of waiting at an offset that will never come.
+    /// (Tansu never answers OFFSET_OUT_OF_RANGE; librdkafka's mock cluster does.)
+    @Test("A committed offset out of range is reset per the policy")
+    func committedOffsetOutOfRangeIsReset() async throws {
+        try await Self.withTopic(records: 2) { cluster, client, topic in
+            try await cluster.setInitialRebalanceDelay(milliseconds: 0)
+            for (api, max) in [(Int16(11), Int16(5)), (14, 3), (12, 3), (13, 3), (8, 7), (9, 5)] {
+                try await cluster.setApiVersion(apiKey: api, min: 0, max: max)
+            }
+            let group = TestBrokers.uniqueName("g")
+            let seen = LockedBox<[String]>([])
+            // A standalone commit (no member) of offset 100 for the group.
+            let (coordinator, _) = try await client.cluster.coordinatorConnection(for: .init(type: .group, key: group))
+            let version = min(coordinator.negotiatedVersion(for: OffsetCommitRequest.self) ?? 2, 7)
+            let response = try await coordinator.send(
+                OffsetCommitRequest(
+                    groupId: group, generationIdOrMemberEpoch: -1, memberId: "",
+                    topics: [.init(name: topic, partitions: [.init(partitionIndex: 0, committedOffset: 100)])]),
+                version: version)
+            #expect(response.topics.first?.partitions.first?.errorCode == 0)
+            let member = try client.startConsumerGroup(
+                KafkaConsumerGroupConfiguration(
+                    groupID: group, topics: [topic], groupProtocol: .classic, sessionTimeout: .seconds(6),
+                    heartbeatInterval: .milliseconds(300), offsetResetPolicy: .earliest)
+            ) { batch in
+                seen.withLock { $0 += batch.records.compactMap(\.valueString) }
+                return .commit
+            }
+            try await ClientTestSupport.eventuallyOrFail("the records arrived after the reset", timeout: .seconds(30)) { seen.withLock { $0 }.count >= 2 }
+            await member.stop()
+            #expect(seen.withLock { $0 } == ["r-0", "r-1"])
+        }
+    }
+
     /// The group's committed offset of `topic`/0, read with OffsetFetch (v7 at most) from the coordinator.
     static func committedOffset(client: KafkaClient, group: String, topic: String) async throws -> Int64? {
         let (connection, _) = try await client.cluster.coordinatorConnection(for: .init(type: .group, key: group))
