@@ -41,6 +41,19 @@ final class BadInputBroker: Sendable {
         var faulted: Bool
     }
 
+    /// What Fetch answers for partition 0 of ``topic`` from any offset below the high watermark (the whole log,
+    /// as a broker may return batches before the fetch offset), with its aborted transactions. Empty by default.
+    struct FetchLog: Sendable {
+        var records = ByteBuffer()
+        var abortedTransactions: [(producerID: Int64, firstOffset: Int64)] = []
+        var highWatermark: Int64 = 0
+    }
+
+    /// Sets what Fetch answers (see ``FetchLog``).
+    func serveFetch(_ fetchLog: FetchLog) { log.withLock { $0 = fetchLog } }
+
+    fileprivate var fetchLog: FetchLog { log.withLock { $0 } }
+
     /// The topic the broker leads (1 partition) and accepts Produce requests for.
     static let topic = "bad-input-topic"
 
@@ -49,6 +62,7 @@ final class BadInputBroker: Sendable {
     private let produced = Mutex<[ProducedBatch]>([])
     private let nextOffset = Mutex<Int64>(0)
     private let coordinatorErrors = Mutex<[Int16]>([])
+    private let log = Mutex<FetchLog>(FetchLog())
     fileprivate let accepted = Mutex(0)
 
     private init(channel: any Channel) {
@@ -156,7 +170,8 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
             let answered = min(version, 3)
             KafkaResponseHeader(correlationID: correlationID).encode(into: &response, headerVersion: 0)
             // Group APIs are advertised (so a consumer group starts) but answered by closing the connection.
-            let apis: [(Int16, ClosedRange<Int16>)] = [(0, 3...9), (22, 0...4), (3, 0...12), (8, 0...8), (9, 0...7), (10, 0...4), (11, 0...7), (12, 0...4), (13, 0...4), (14, 0...5), (18, 0...3)]
+            // Fetch up to v12 (topics by name); ListOffsets is advertised for the fetch feature, not answered.
+            let apis: [(Int16, ClosedRange<Int16>)] = [(0, 3...9), (1, 4...12), (2, 1...7), (22, 0...4), (3, 0...12), (8, 0...8), (9, 0...7), (10, 0...4), (11, 0...7), (12, 0...4), (13, 0...4), (14, 0...5), (18, 0...3)]
             try ApiVersionsResponse(
                 errorCode: version > 3 ? 35 : 0,
                 apiKeys: apis.map { .init(apiKey: $0.0, minVersion: $0.1.lowerBound, maxVersion: $0.1.upperBound) }
@@ -200,6 +215,22 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
             response.setInteger(Int32(response.readableBytes - 4), at: response.readerIndex)
             answer(context: context, response: response, fault: fault, apiKey: apiKey, version: version, correlationID: correlationID)
             return
+        case FetchRequest.apiKey:
+            let header = try KafkaRequestHeader(from: &frame, headerVersion: FetchRequest.requestHeaderVersion(for: version))
+            let request = try FetchRequest(from: &frame, version: version)
+            let log = broker.fetchLog
+            KafkaResponseHeader(correlationID: header.correlationID)
+                .encode(into: &response, headerVersion: FetchRequest.responseHeaderVersion(for: version))
+            try FetchResponse(responses: request.topics.map { topic in
+                .init(topic: topic.topic, topicId: topic.topicId, partitions: topic.partitions.map { partition in
+                    let serves = partition.partition == 0 && partition.fetchOffset < log.highWatermark
+                    return .init(
+                        partitionIndex: partition.partition, highWatermark: log.highWatermark, lastStableOffset: log.highWatermark,
+                        logStartOffset: 0,
+                        abortedTransactions: serves ? log.abortedTransactions.map { .init(producerId: $0.producerID, firstOffset: $0.firstOffset) } : [],
+                        records: serves ? log.records : ByteBuffer())
+                })
+            }).encode(into: &response, version: version)
         case FindCoordinatorRequest.apiKey:
             let header = try KafkaRequestHeader(from: &frame, headerVersion: FindCoordinatorRequest.requestHeaderVersion(for: version))
             let request = try FindCoordinatorRequest(from: &frame, version: version)
