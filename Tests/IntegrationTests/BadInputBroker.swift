@@ -54,6 +54,11 @@ final class BadInputBroker: Sendable {
 
     fileprivate var fetchLog: FetchLog { log.withLock { $0 } }
 
+    private let fetchClients = Mutex<[String?]>([])
+    /// The client id of every Fetch request so far.
+    var fetchClientIDs: [String?] { fetchClients.withLock { $0 } }
+    fileprivate func noteFetch(clientID: String?) { fetchClients.withLock { $0.append(clientID) } }
+
     /// The topic the broker leads (1 partition) and accepts Produce requests for.
     static let topic = "bad-input-topic"
 
@@ -218,6 +223,7 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
         case FetchRequest.apiKey:
             let header = try KafkaRequestHeader(from: &frame, headerVersion: FetchRequest.requestHeaderVersion(for: version))
             let request = try FetchRequest(from: &frame, version: version)
+            broker.noteFetch(clientID: header.clientID)
             let log = broker.fetchLog
             KafkaResponseHeader(correlationID: header.correlationID)
                 .encode(into: &response, headerVersion: FetchRequest.responseHeaderVersion(for: version))

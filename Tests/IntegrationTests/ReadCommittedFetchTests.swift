@@ -56,6 +56,8 @@ struct ReadCommittedFetchTests {
             let fetched = try await client.fetchPartitions([position])[position]!.get()
             #expect(fetched.records.map(\.offset) == [2, 5])
             #expect(fetched.nextOffset == 6)
+            // Fetch requests name the fetcher, as produce requests name the producer.
+            #expect(Set(broker.fetchClientIDs) == ["klife_fetcher.klife-tests.klife_default_fetcher"])
         }
         await broker.stop()
     }

@@ -92,6 +92,8 @@ public final class KafkaConnection: Sendable {
     /// - Parameters:
     ///   - version: the version to encode; nil uses the negotiated one.
     ///   - timeout: nil uses ``requestTimeout``. When it expires the connection is closed.
+    ///   - clientID: the client id of this request's header; nil uses the connection's ``clientID`` (a fetcher
+    ///     names itself, as a producer does).
     ///
     /// A response that does not decode closes the connection before the error is thrown (see
     /// ``decodeResponse(to:from:version:)``).
@@ -101,10 +103,10 @@ public final class KafkaConnection: Sendable {
     ///   ``KafkaError/Code/requestTimedOut``, ``KafkaError/Code/connectionClosed``,
     ///   ``KafkaError/Code/tlsHandshakeFailed``, ``KafkaError/Code/frameTooLarge``.
     public func send<R: KafkaRequestMessage>(
-        _ request: R, version: Int16? = nil, timeout: Duration? = nil
+        _ request: R, version: Int16? = nil, timeout: Duration? = nil, clientID: String? = nil
     ) async throws -> R.Response {
         let version = try resolveVersion(R.self, version)
-        let frame = try encode(request, version: version)
+        let frame = try encode(request, version: version, clientID: clientID ?? self.clientID)
         var response = try await sendFrame(frame, timeout: timeout)
         do {
             return try Self.decodeResponse(R.self, from: &response, version: version, peer: peer)
@@ -119,10 +121,10 @@ public final class KafkaConnection: Sendable {
     /// Sends `request` without waiting for a response (Produce with acks=0); returns when the bytes
     /// have been handed to the socket.
     ///
-    /// - Throws: ``KafkaError`` as ``send(_:version:timeout:)``, except the timeout.
+    /// - Throws: ``KafkaError`` as ``send(_:version:timeout:clientID:)``, except the timeout.
     public func sendWithoutResponse<R: KafkaRequestMessage>(_ request: R, version: Int16? = nil) async throws {
         let version = try resolveVersion(R.self, version)
-        try await sendFrameWithoutResponse(try encode(request, version: version))
+        try await sendFrameWithoutResponse(try encode(request, version: version, clientID: clientID))
     }
 
     /// Sends an already encoded request frame (int32 size, header, body; the correlation id at bytes
@@ -194,7 +196,7 @@ public final class KafkaConnection: Sendable {
         )
     }
 
-    private func encode<R: KafkaRequestMessage>(_ request: R, version: Int16) throws -> ByteBuffer {
+    private func encode<R: KafkaRequestMessage>(_ request: R, version: Int16, clientID: String) throws -> ByteBuffer {
         var frame = channel.allocator.buffer(capacity: 256)
         do {
             try request.encodeFrame(into: &frame, version: version, correlationID: 0, clientID: clientID)

@@ -140,7 +140,8 @@ struct FetchExecutor: Sendable {
             let version = request.usableVersion(negotiated: negotiated)
             connection.fetchesSent.add(1, ordering: .relaxed)
             let response = try await connection.send(
-                request.wireRequest(version: version), version: version, timeout: fetcher.requestTimeout + fetcher.maxWait)
+                request.wireRequest(version: version), version: version, timeout: fetcher.requestTimeout + fetcher.maxWait,
+                clientID: fetcher.effectiveClientID(connectionClientID: connection.clientID))
             var outcomes: Outcomes = [:]
             if response.errorCode != 0 {
                 // A top-level error code applies to every partition of the request (the librdkafka mock
