@@ -39,6 +39,16 @@ struct FaultInjectionTests {
 
     static func values(_ records: [KafkaRecord]) -> [String] { records.compactMap(\.valueString) }
 
+    /// Makes the mock cluster ready for consumer groups: no initial rebalance delay, and the group APIs held to
+    /// their last non-flexible versions (the mock closes the connection on our flexible JoinGroup (v6+) and
+    /// SyncGroup (v4+) requests; Tansu takes them).
+    static func prepareForGroups(_ cluster: MockCluster) async throws {
+        try await cluster.setInitialRebalanceDelay(milliseconds: 0)
+        for (api, max) in [(Int16(11), Int16(5)), (14, 3), (12, 3), (13, 3), (8, 7), (9, 5)] {
+            try await cluster.setApiVersion(apiKey: api, min: 0, max: max)
+        }
+    }
+
     // MARK: Fetch
 
     @Test("Fetch: retriable errors within the retry budget are recovered from", arguments: [
@@ -284,12 +294,7 @@ struct FaultInjectionTests {
     @Test("A consumer group on the mock cluster reads and commits everything, also through FindCoordinator, OffsetFetch and OffsetCommit errors", arguments: [false, true])
     func groupRecoversFromCoordinatorAndOffsetErrors(injectErrors: Bool) async throws {
         try await Self.withTopic(records: 10) { cluster, client, topic in
-            try await cluster.setInitialRebalanceDelay(milliseconds: 0)
-            // The mock cluster closes the connection on our flexible JoinGroup (v6+) and SyncGroup (v4+) requests
-            // (Tansu takes them), so the group APIs are held to their last non-flexible versions here.
-            for (api, max) in [(Int16(11), Int16(5)), (14, 3), (12, 3), (13, 3), (8, 7), (9, 5)] {
-                try await cluster.setApiVersion(apiKey: api, min: 0, max: max)
-            }
+            try await Self.prepareForGroups(cluster)
             let group = TestBrokers.uniqueName("g")
             if injectErrors {
                 try await cluster.pushErrors(apiKey: 10, codes: [15, 14])  // FindCoordinator
@@ -323,10 +328,7 @@ struct FaultInjectionTests {
     @Test("A classic member follows its group coordinator to another broker: it keeps its partition, and its commits land on the new coordinator")
     func classicMemberFollowsAMovedCoordinator() async throws {
         try await Self.withTopic(records: 5) { cluster, client, topic in
-            try await cluster.setInitialRebalanceDelay(milliseconds: 0)
-            for (api, max) in [(Int16(11), Int16(5)), (14, 3), (12, 3), (13, 3), (8, 7), (9, 5)] {
-                try await cluster.setApiVersion(apiKey: api, min: 0, max: max)
-            }
+            try await Self.prepareForGroups(cluster)
             let group = TestBrokers.uniqueName("g")
             try await cluster.setCoordinator(.group, key: group, broker: 1)
             // Committed offsets are read by a second client: looking them up through the member's client would
@@ -373,10 +375,7 @@ struct FaultInjectionTests {
     @Test("A partition without a committed offset whose reset lookup fails at assignment is not started at 0: the lookup is repeated (latest)")
     func failedResetLookupIsRepeatedNotGuessed() async throws {
         try await Self.withTopic(records: 5) { cluster, client, topic in
-            try await cluster.setInitialRebalanceDelay(milliseconds: 0)
-            for (api, max) in [(Int16(11), Int16(5)), (14, 3), (12, 3), (13, 3), (8, 7), (9, 5)] {
-                try await cluster.setApiVersion(apiKey: api, min: 0, max: max)
-            }
+            try await Self.prepareForGroups(cluster)
             // ListOffsets fails (a non-retriable code) for the lookup at assignment and the first repeat.
             try await cluster.pushErrors(apiKey: 2, codes: [29, 29])
             let seen = LockedBox<[String]>([])
@@ -407,10 +406,7 @@ struct FaultInjectionTests {
     @Test("A committed offset out of range is reset per the policy")
     func committedOffsetOutOfRangeIsReset() async throws {
         try await Self.withTopic(records: 2) { cluster, client, topic in
-            try await cluster.setInitialRebalanceDelay(milliseconds: 0)
-            for (api, max) in [(Int16(11), Int16(5)), (14, 3), (12, 3), (13, 3), (8, 7), (9, 5)] {
-                try await cluster.setApiVersion(apiKey: api, min: 0, max: max)
-            }
+            try await Self.prepareForGroups(cluster)
             let group = TestBrokers.uniqueName("g")
             let seen = LockedBox<[String]>([])
             // A standalone commit (no member) of offset 100 for the group.

@@ -308,11 +308,13 @@ struct TransactionTansuTests {
         try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
             do {
                 try await client.withTransaction { _ in Issue.record("must not run") }
+                Issue.record("a transaction ran with transactions disabled")
             } catch let error as KafkaTransactionError {
                 #expect(error.beginError?.code == .featureDisabled)
             }
             do {
                 _ = try await client.produceBatchTransactionally([KafkaRecord(topic: topic, value: "v")])
+                Issue.record("a transactional batch was produced with transactions disabled")
             } catch let error as KafkaError {
                 #expect(error.code == .featureDisabled)
                 #expect(error.transactionRecords?.first?.error?.code == .featureDisabled)
@@ -321,6 +323,7 @@ struct TransactionTansuTests {
         try await KafkaClient.withRunningClient(configuration: try Self.configuration(), logger: ClientTestSupport.logger) { client in
             do {
                 try await client.withTransaction(options: .init(pool: "nope")) { _ in Issue.record("must not run") }
+                Issue.record("a transaction ran in an unknown pool")
             } catch let error as KafkaTransactionError {
                 #expect(error.beginError?.code == .unknownTransactionalPool)
             }
