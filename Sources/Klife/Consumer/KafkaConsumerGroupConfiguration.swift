@@ -58,9 +58,9 @@ public struct KafkaConsumerGroupConfiguration: Sendable {
     public var fetcher: String?
     /// Options of topics without an entry in ``topicOptions``.
     public var defaultTopicOptions: KafkaConsumerTopicOptions
-    /// Per-topic options, by topic name. An entry replaces ``defaultTopicOptions`` as a whole (Klife merges key
-    /// by key): start it from `defaultTopicOptions` and change what differs. The configuration file reader
-    /// merges, as Klife does.
+    /// Per-topic options, by topic name. An entry replaces ``defaultTopicOptions`` as a whole: to change only
+    /// some options of a topic (Klife's key-by-key merge), use ``setOptions(for:_:)``. The configuration file
+    /// reader merges, as Klife does.
     public var topicOptions: [String: KafkaConsumerTopicOptions]
 
     /// Isolation level of the fetches of topics without their own options (default read_committed).
@@ -108,6 +108,19 @@ public struct KafkaConsumerGroupConfiguration: Sendable {
     /// The options that apply to `topic`.
     public func options(for topic: String) -> KafkaConsumerTopicOptions {
         topicOptions[topic] ?? defaultTopicOptions
+    }
+
+    /// Sets `topic`'s options to what applies to it now (its entry, else ``defaultTopicOptions``) changed by
+    /// `change`: Klife's key-by-key merge of a topic's options over the group's defaults.
+    ///
+    /// ```swift
+    /// var configuration = KafkaConsumerGroupConfiguration(groupID: "g", topics: ["orders", "audit"], offsetResetPolicy: .earliest)
+    /// configuration.setOptions(for: "audit") { $0.mode = .manual }  // still .earliest
+    /// ```
+    public mutating func setOptions(for topic: String, _ change: (inout KafkaConsumerTopicOptions) -> Void) {
+        var options = options(for: topic)
+        change(&options)
+        topicOptions[topic] = options
     }
 
     func validationProblems() -> [String] {

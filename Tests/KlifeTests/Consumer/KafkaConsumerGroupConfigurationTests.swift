@@ -16,6 +16,17 @@ struct KafkaConsumerGroupConfigurationTests {
         #expect(configuration.validationProblems().isEmpty)
     }
 
+    @Test func setOptionsMergesOverTheDefaults() {
+        var configuration = KafkaConsumerGroupConfiguration(
+            groupID: "g", topics: ["orders", "audit"], isolationLevel: .readUncommitted, offsetResetPolicy: .earliest, fetchMaxBytes: 10)
+        configuration.setOptions(for: "audit") { $0.mode = .manual }
+        configuration.setOptions(for: "audit") { $0.maxUnackedCommits = 3 }
+        let audit = configuration.options(for: "audit")
+        #expect(audit.mode == .manual && audit.maxUnackedCommits == 3)
+        #expect(audit.offsetResetPolicy == .earliest && audit.isolationLevel == .readUncommitted && audit.fetchMaxBytes == 10)
+        #expect(configuration.options(for: "orders") == configuration.defaultTopicOptions)
+    }
+
     @Test func cooperativeOnlyWhenEveryAssignorIs() {
         func cooperative(_ assignors: [KafkaConsumerGroupConfiguration.Assignor]) -> Bool {
             KafkaConsumerGroupConfiguration(groupID: "g", topics: ["a"], assignors: assignors).rebalancesCooperatively
