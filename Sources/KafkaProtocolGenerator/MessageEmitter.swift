@@ -31,6 +31,12 @@ struct MessageEmitter {
         return field.taggedVersions.intersection(field.versions).intersection(spec.reach).intersection(message.flexibleVersions)
     }
 
+    /// Non-nullable bytes fields that brokers in use send as null, read as empty instead of failing the whole
+    /// response. SyncGroupResponse.assignment: librdkafka's mock cluster answers a cooperative member that is
+    /// assigned nothing with a null assignment (Kafka sends empty bytes); failing it closed the connection and
+    /// made the member rejoin in a loop.
+    static let nullReadAsEmpty: Set<String> = ["SyncGroupResponse.assignment"]
+
     func label(_ spec: StructSpec, _ field: FieldSpec, isTop: Bool) -> String {
         let path = isTop ? message.name : "\(message.name).\(spec.name)"
         return Naming.stringLiteral("\(path).\(field.swiftName)")
@@ -248,6 +254,9 @@ struct MessageEmitter {
         case .bytes, .records:
             if optional {
                 w.line("\(target) = try \(buffer).kafkaReadNullableBytes(compact: \(compact), nullable: \(nullable), version: version, field: \(label))")
+            } else if Self.nullReadAsEmpty.contains("\(isTop ? message.name : "\(message.name).\(spec.name)").\(f.swiftName)") {
+                w.line("// Non-nullable, but sent as null by some brokers: read as empty (see MessageEmitter.nullReadAsEmpty).")
+                w.line("\(target) = try \(buffer).kafkaReadNullableBytes(compact: \(compact), nullable: true, version: version, field: \(label)) ?? ByteBuffer()")
             } else {
                 w.line("\(target) = \(elementReadExpression(f.type, compact: compact, label: label, buffer: buffer))")
             }

@@ -58,7 +58,8 @@ public struct SyncGroupResponse: KafkaResponseMessage {
         } else {
             self.protocolName = nil
         }
-        self.assignment = try buffer.kafkaReadBytes(compact: version >= 4, version: version, field: "SyncGroupResponse.assignment")
+        // Non-nullable, but sent as null by some brokers: read as empty (see MessageEmitter.nullReadAsEmpty).
+        self.assignment = try buffer.kafkaReadNullableBytes(compact: version >= 4, nullable: true, version: version, field: "SyncGroupResponse.assignment") ?? ByteBuffer()
         if version >= 4 {
             try buffer.readKafkaTaggedFields(field: "SyncGroupResponse.taggedFields")
         }

@@ -36,6 +36,17 @@ struct GeneratedErrorCaseTests {
         #expect(Array(buffer.readableBytesView) == [0, 0, 0, 0, 0, 0, 0, 0])
     }
 
+    @Test func syncGroupAssignmentSentAsNullReadsAsEmpty() throws {
+        // v3: throttle_time_ms, error_code, assignment (int32 length -1 = null), as librdkafka's mock cluster sends.
+        var v3 = ByteBuffer(bytes: [0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF])
+        let decoded = try SyncGroupResponse(from: &v3, version: 3)
+        #expect(decoded.errorCode == 0 && decoded.assignment.readableBytes == 0 && v3.readableBytes == 0)
+        // v5 (flexible): protocol type and name null, compact bytes length 0 = null, no tagged fields.
+        var v5 = ByteBuffer(bytes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        #expect(try SyncGroupResponse(from: &v5, version: 5).assignment.readableBytes == 0)
+        #expect(v5.readableBytes == 0)
+    }
+
     @Test func nullInNonNullableVersionThrows() {
         var buffer = ByteBuffer()
         #expect(throws: KafkaProtocolError.unexpectedNull(field: "MetadataRequest.topics", version: 0)) {
