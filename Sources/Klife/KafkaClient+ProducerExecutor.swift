@@ -51,7 +51,7 @@ extension KafkaClient {
         let producer = try producer(named: options.producer ?? configuration.producerName(forTopic: topic))!
         let topicPartition = KafkaTopicPartition(topic: topic, partition: partition)
         try KafkaTopicConfiguration.validateTopicName(topic)
-        if !configuration.enableUnknownTopics && configuration.topic(named: topic) == nil {
+        if !configuration.acceptsRecords(forTopic: topic) {
             throw ProducerPartitioning.notConfiguredError(topic)
         }
         let partitionCount = try await cluster.topicMetadata(topic).partitionCount

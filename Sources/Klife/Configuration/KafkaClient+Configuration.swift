@@ -116,6 +116,12 @@ extension KafkaClient {
             topics.first { $0.name == name }
         }
 
+        /// Whether records may be produced to `topic`: any topic with ``enableUnknownTopics``, else only the
+        /// configured ones (a topic only fetched or consumed is in the metadata too, but not one to produce to).
+        func acceptsRecords(forTopic topic: String) -> Bool {
+            enableUnknownTopics || self.topic(named: topic) != nil
+        }
+
         /// The producer name for a record of `topic` when the call names none: the topic's, else the default.
         public func producerName(forTopic topic: String) -> String {
             self.topic(named: topic)?.producer ?? defaultProducer

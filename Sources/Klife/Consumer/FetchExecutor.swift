@@ -11,6 +11,8 @@ struct FetchExecutor: Sendable {
     let isolationLevel: KafkaIsolationLevel
     /// Handed to every ``FetchedPartitionDecoder`` of the call (the call's ``KafkaFetchOptions/decompression``).
     let decompression: KafkaFetchDecompression
+    /// The client id of the call's Fetch requests (``KafkaFetcherConfiguration/effectiveClientID(connectionClientID:)``).
+    let clientID: String
     let maxAttempts = 3
     /// Pause before retrying partitions that need no metadata change (a broker asking us to wait).
     let retryBackoff: Duration = .milliseconds(100)
@@ -141,7 +143,7 @@ struct FetchExecutor: Sendable {
             connection.fetchesSent.add(1, ordering: .relaxed)
             let response = try await connection.send(
                 request.wireRequest(version: version), version: version, timeout: fetcher.requestTimeout + fetcher.maxWait,
-                clientID: fetcher.effectiveClientID(connectionClientID: connection.clientID))
+                clientID: clientID)
             var outcomes: Outcomes = [:]
             if response.errorCode != 0 {
                 // A top-level error code applies to every partition of the request (the librdkafka mock

@@ -87,8 +87,14 @@ final class ConsumerBatchDecision: Sendable {
     /// Sets the answer (nil: abandoned); false when there already was one.
     @discardableResult
     func resolve(_ result: KafkaConsumerBatchResult?) -> Bool {
+        resolve(result, unlessTaken: false)
+    }
+
+    /// Sets the answer unless the batch is closed, or (with `unlessTaken`) in the caller's hands; decided
+    /// under one lock, so a batch the caller takes meanwhile is never closed under it.
+    private func resolve(_ result: KafkaConsumerBatchResult?, unlessTaken: Bool) -> Bool {
         let (accepted, waiter) = state.withLock { state -> (Bool, CheckedContinuation<KafkaConsumerBatchResult?, Never>?) in
-            guard !state.closed else { return (false, nil) }
+            guard !state.closed, !(unlessTaken && state.taken) else { return (false, nil) }
             state.closed = true
             state.result = result
             defer { state.waiter = nil }
@@ -110,9 +116,8 @@ final class ConsumerBatchDecision: Sendable {
 
     /// Abandons the batch unless the caller has taken it; returns whether it was taken (and is still open).
     func abandonUnlessTaken() -> Bool {
-        let taken = state.withLock { $0.taken && !$0.closed }
-        if !taken { resolve(nil) }
-        return taken
+        if resolve(nil, unlessTaken: true) { return false }
+        return state.withLock { $0.taken && !$0.closed }
     }
 
     /// Whether the batch was answered or abandoned.

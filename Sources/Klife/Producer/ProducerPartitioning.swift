@@ -10,8 +10,8 @@ final class ProducerPartitioning: Sendable {
     private let partitioners: [String: any KafkaPartitioner]
     private let defaultPartitioner: any KafkaPartitioner
     let enableUnknownTopics: Bool
-    /// With unknown topics disabled, the topics records may go to: the configured ones. A topic only fetched
-    /// or consumed is in the metadata too, but is not one to produce to. nil: any topic.
+    /// With unknown topics disabled, the topics records may go to (``KafkaClient/Configuration/acceptsRecords(forTopic:)``
+    /// as a set, for the per-record check). nil: any topic.
     private let producibleTopics: Set<String>?
 
     init(_ configuration: KafkaClient.Configuration) {

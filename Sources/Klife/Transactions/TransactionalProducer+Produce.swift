@@ -221,8 +221,7 @@ extension TransactionalProducer {
         guard let count = metadata.partitionCount(of: record.topic), count > 0 else {
             throw KafkaError(.unknownTopicOrPartition, "topic \(record.topic) is not in the cluster metadata", kafkaCode: 3)
         }
-        // A topic only fetched or consumed is in the metadata too, but not one to produce to.
-        if !clientConfiguration.enableUnknownTopics && clientConfiguration.topic(named: record.topic) == nil {
+        if !clientConfiguration.acceptsRecords(forTopic: record.topic) {
             throw ProducerPartitioning.notConfiguredError(record.topic)
         }
         if let partition = record.partition {

@@ -33,8 +33,8 @@ final class ConsumerGroupPartitionWorker: Sendable {
 
     /// Asks the worker to stop after the current batch; the first reason given wins. A manual batch still in
     /// the buffer of ``KafkaConsumerGroup/batches`` is abandoned (never handed out); one the caller holds is
-    /// waited for, up to ``KafkaConsumerGroupConfiguration/rebalanceTimeout`` (see
-    /// ``ConsumerGroupPartitions/process(_:options:worker:)``), unless the partition was lost or the group failed.
+    /// waited for, like a handler, up to ``KafkaConsumerGroupConfiguration/rebalanceTimeout`` (see
+    /// ``ConsumerGroupPartitions/stop(_:reason:)``), unless the partition was lost or the group failed.
     func requestStop(_ reason: KafkaPartitionStopReason) {
         stopReason.withLock { if $0 == nil { $0 = reason } }
         stopSignal.fire()

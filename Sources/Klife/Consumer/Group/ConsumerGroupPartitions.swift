@@ -24,7 +24,7 @@ final class ConsumerGroupPartitions: Sendable {
     let manualBatches: AsyncThrowingStream<KafkaConsumerGroupBatch, any Error>
     private let manualContinuation: AsyncThrowingStream<KafkaConsumerGroupBatch, any Error>.Continuation
     private let workers = Mutex<[KafkaTopicPartition: ConsumerGroupPartitionWorker]>([:])
-    private let abandonedWorkers = Atomic<Int>(0)
+    private let abandonedWorkers = Atomic<Bool>(false)
     private let commitTarget = Mutex<GroupCommitTarget?>(nil)
     private let lastMembership = Mutex<(memberID: String, generationOrEpoch: Int32)?>(nil)
     private let newWorkers: AsyncStream<ConsumerGroupPartitionWorker>
@@ -109,7 +109,7 @@ final class ConsumerGroupPartitions: Sendable {
         let deadline = ContinuousClock.now + configuration.rebalanceTimeout
         for worker in stopping where !(await worker.finished.sleep(for: deadline - .now)) {
             worker.abandon()
-            abandonedWorkers.add(1, ordering: .relaxed)
+            abandonedWorkers.store(true, ordering: .relaxed)
             logger.warning(
                 "consumer group \(groupID): the handler of \(worker.partition) did not finish within the rebalance timeout (\(configuration.rebalanceTimeout)); the partition is released without a commit and its batch will be delivered again")
         }
@@ -119,7 +119,7 @@ final class ConsumerGroupPartitions: Sendable {
     }
 
     /// Whether a stopped worker was abandoned (see ``stop(_:reason:)``) and may still be running.
-    var hasAbandonedWorkers: Bool { abandonedWorkers.load(ordering: .relaxed) > 0 }
+    var hasAbandonedWorkers: Bool { abandonedWorkers.load(ordering: .relaxed) }
 
     func stopAll(reason: KafkaPartitionStopReason) async {
         await stop(assigned, reason: reason)
@@ -141,27 +141,9 @@ final class ConsumerGroupPartitions: Sendable {
         guard worker.setOutstanding(decision) else { return nil }
         defer { _ = worker.setOutstanding(nil) }
         if case .terminated = manualContinuation.yield(KafkaConsumerGroupBatch(batch, decision: decision)) { return nil }
-        // A stopping partition waits for the answer to a batch the caller holds, as it waits for a handler,
-        // but not forever: after the rebalance timeout the batch is abandoned (its records come again).
-        let grace = configuration.rebalanceTimeout
-        let answer = await withTaskGroup(of: KafkaConsumerBatchResult??.self) { group in
-            group.addTask { .some(await decision.wait()) }
-            group.addTask {
-                await worker.stopSignal.wait()
-                guard !Task.isCancelled, (try? await Task.sleep(for: grace)) != nil else { return .none }
-                decision.resolve(nil)
-                return .none
-            }
-            var answer: KafkaConsumerBatchResult?
-            for await result in group {
-                if case .some(let decided) = result {
-                    answer = decided
-                    group.cancelAll()
-                }
-            }
-            return answer
-        }
-        return answer.map { .success($0) }
+        // A stopping partition waits for the answer to a batch the caller holds, as it waits for a handler;
+        // ``stop(_:reason:)`` abandons it after the rebalance timeout (its records come again).
+        return await decision.wait().map { .success($0) }
     }
 
     /// One fetch of `partition` from `offset` (merged with other partitions' fetches to the same broker).

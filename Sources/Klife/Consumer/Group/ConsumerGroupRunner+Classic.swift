@@ -202,12 +202,9 @@ extension ConsumerGroupRunner {
         return await withTaskGroup(of: Void.self) { group in
             group.addTask { [self] in
                 while (try? await Task.sleep(for: configuration.heartbeatInterval)) != nil {
-                    let request = HeartbeatRequest(
-                        groupId: groupID, generationId: generation, memberId: memberID, groupInstanceId: configuration.instanceID)
-                    let response = try? await connection.send(
-                        request, version: Self.classicVersion(HeartbeatRequest.self, connection), timeout: configuration.sessionTimeout)
-                    guard let response, response.errorCode == 0 || response.errorCode == Self.rebalanceInProgress else {
-                        logger.debug("consumer group \(groupID): background Heartbeat stopped (error \(response?.errorCode ?? -1))")
+                    let errorCode = try? await heartbeat(connection, generation: generation, memberID: memberID)
+                    guard let errorCode, errorCode == 0 || errorCode == Self.rebalanceInProgress else {
+                        logger.debug("consumer group \(groupID): background Heartbeat stopped (error \(errorCode ?? -1))")
                         return
                     }
                 }
@@ -221,6 +218,14 @@ extension ConsumerGroupRunner {
     /// REBALANCE_IN_PROGRESS.
     static let rebalanceInProgress: Int16 = 27
 
+    /// Sends one Heartbeat of `generation`; returns its error code.
+    private func heartbeat(_ connection: KafkaConnection, generation: Int32, memberID: String) async throws -> Int16 {
+        let request = HeartbeatRequest(
+            groupId: groupID, generationId: generation, memberId: memberID, groupInstanceId: configuration.instanceID)
+        return try await connection.send(
+            request, version: Self.classicVersion(HeartbeatRequest.self, connection), timeout: configuration.sessionTimeout).errorCode
+    }
+
     private enum ClassicHeartbeatOutcome {
         case heartbeatError(Int16)
         case coordinatorLost
@@ -231,15 +236,12 @@ extension ConsumerGroupRunner {
     private func classicHeartbeats(_ connection: KafkaConnection, generation: Int32, memberID: String) async -> ClassicHeartbeatOutcome {
         while true {
             if await stopRequested.sleep(for: configuration.heartbeatInterval) || Task.isCancelled { return .stop }
-            let request = HeartbeatRequest(
-                groupId: groupID, generationId: generation, memberId: memberID, groupInstanceId: configuration.instanceID)
             do {
-                let response = try await connection.send(
-                    request, version: Self.classicVersion(HeartbeatRequest.self, connection), timeout: configuration.sessionTimeout)
-                if response.errorCode != 0 {
-                    logger.debug("consumer group \(groupID): Heartbeat answered error \(response.errorCode)")
-                    await coordinatorAnswered(response.errorCode)
-                    return .heartbeatError(response.errorCode)
+                let errorCode = try await heartbeat(connection, generation: generation, memberID: memberID)
+                if errorCode != 0 {
+                    logger.debug("consumer group \(groupID): Heartbeat answered error \(errorCode)")
+                    await coordinatorAnswered(errorCode)
+                    return .heartbeatError(errorCode)
                 }
             } catch {
                 if Task.isCancelled { return .stop }
