@@ -92,6 +92,7 @@ struct DisabledFeaturesTests {
             await Self.expectDisabled("idempotentProducer") { _ = try await client.produce(KafkaRecord(topic: topic, value: "v")) }
             do {
                 _ = try await client.produce(KafkaRecord(topic: topic, value: "v"))
+                Issue.record("the idempotent default producer produced with idempotence disabled")
             } catch let error as KafkaError {
                 #expect(error.message.contains("producer \(KafkaProducerConfiguration.defaultName)"))
                 #expect(error.message.contains("enableIdempotence"))
