@@ -212,3 +212,40 @@ extension ConsumerGroupKIP848Tests {
         #expect(ledger.values.sorted() == expected.sorted())
     }
 }
+
+extension ConsumerGroupKIP848Tests {
+    /// A KIP-848 member looks its committed offsets up beside its heartbeats: while the lookup keeps failing
+    /// for several session timeouts, the heartbeats go on, so the coordinator does not fence the member and
+    /// the partition is not lost (stopped without a commit, then assigned again).
+    @Test("a KIP-848 member heartbeats while its committed-offset lookup keeps failing: it is not fenced and loses nothing")
+    func memberHeartbeatsWhileItsOffsetLookupFails() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        let topic = TestBrokers.uniqueName("slowstart848")
+        let group = TestBrokers.uniqueName("g848")
+        try await cluster.createTopic(topic, partitions: 1)
+        try await cluster.setCoordinator(.group, key: group, broker: 1)
+        try await cluster.setConsumerGroupTimeouts(sessionMilliseconds: 2000, heartbeatMilliseconds: 300)
+        try await Self.produce(cluster, topic, partitions: 1, prefix: "one", perPartition: 3)
+        // OffsetFetch answers COORDINATOR_LOAD_IN_PROGRESS 12 times: the member asks every 500 ms, so its
+        // lookup takes about 6 s, three session timeouts.
+        try await cluster.pushErrors(apiKey: 9, codes: Array(repeating: 14, count: 12))
+        let handler = ConsumerGroupTests.StopRecordingHandler(handlingTime: .zero)
+        try await FetchTests.withClient(cluster.bootstrap) { client in
+            let member = try client.startConsumerGroup(Self.configuration(group, topic), handler: handler)
+            try await ConsumerGroupTests.waitUntil("the first 3 records arrived", timeout: .seconds(60)) {
+                handler.values.withLock { $0.count } >= 3
+            }
+            // A fenced member learns it from its next heartbeat, right after the start: by the time records
+            // produced now have arrived, it would have lost the partition.
+            try await Self.produce(cluster, topic, partitions: 1, prefix: "two", perPartition: 3)
+            try await ConsumerGroupTests.waitUntil("the next 3 records arrived", timeout: .seconds(60)) {
+                handler.values.withLock { $0.count } >= 6
+            }
+            #expect(handler.stops.withLock { $0.map { "\($0.0): \($0.1)" } } == [], "the member lost its partition")
+            #expect(handler.values.withLock { $0 } == (0..<3).map { "one-0-\($0)" } + (0..<3).map { "two-0-\($0)" })
+            #expect(member.failure == nil)
+            await member.stop()
+        }
+    }
+}

@@ -16,48 +16,64 @@ extension ConsumerGroupRunner {
         cluster.noteTopicsInUse(configuration.topics)
         var pending = machine.start() + machine.coordinatorFound()
         pending.removeAll { $0 == .findCoordinator }
-        while !pending.isEmpty {
-            if Task.isCancelled { return }
-            let action = pending.removeFirst()
-            switch action {
-            case .findCoordinator:
-                guard let found = await findCoordinator() else {
-                    if Task.isCancelled { return }
-                    pending = machine.leave()
-                    continue
+        // Starts (committed-offset lookups, retried until the coordinator answers) run beside the heartbeats:
+        // a member that stops heartbeating for a session timeout is fenced and loses all its partitions.
+        let starts = PendingPartitionStarts()
+        await withDiscardingTaskGroup { group in
+            defer {
+                starts.cancelAll()
+                group.cancelAll()
+            }
+            while !pending.isEmpty {
+                if Task.isCancelled { return }
+                let action = pending.removeFirst()
+                switch action {
+                case .findCoordinator:
+                    guard let found = await findCoordinator() else {
+                        if Task.isCancelled { return }
+                        pending = machine.leave()
+                        continue
+                    }
+                    connection = found
+                    pending += machine.coordinatorFound()
+
+                case .sendHeartbeat(let heartbeat):
+                    pending += await sendHeartbeat(heartbeat, connection, &machine)
+
+                case .scheduleHeartbeat(let afterMs):
+                    if await stopRequested.sleep(for: .milliseconds(Int64(afterMs))) {
+                        if Task.isCancelled { return }
+                        // Pending revocations still run (their partitions are no longer in the machine's owned list).
+                        pending = pending.filter { if case .revoke = $0 { return true } else { return false } } + machine.leave()
+                    } else {
+                        if Task.isCancelled { return }
+                        pending += machine.heartbeatDue()
+                    }
+
+                case .revoke(let revoked, let reason):
+                    logger.debug("consumer group \(groupID): revoking \(revoked) (\(reason))")
+                    starts.cancel(revoked)
+                    await partitions.stop(revoked, reason: KafkaPartitionStopReason(reason))
+
+                case .start(let added):
+                    let token = starts.begin(added)
+                    group.addTask { [self] in
+                        let offsets = await partitions.startOffsets(added, stop: stopRequested)
+                        starts.finish(token, offsets: offsets) { offsets in
+                            logger.debug("consumer group \(groupID): starting \(offsets.keys.sorted()) at \(offsets)")
+                            partitions.start(offsets)
+                        }
+                    }
+
+                case .fail(let code):
+                    let error = KafkaError(
+                        .consumerGroupFailed, "consumer group \(groupID) failed with Kafka error code \(code) in ConsumerGroupHeartbeat",
+                        kafkaCode: code)
+                    starts.cancelAll()
+                    fail(error)
+                    await partitions.stopAll(reason: .failure(error))
+                    return
                 }
-                connection = found
-                pending += machine.coordinatorFound()
-
-            case .sendHeartbeat(let heartbeat):
-                pending += await sendHeartbeat(heartbeat, connection, &machine)
-
-            case .scheduleHeartbeat(let afterMs):
-                if await stopRequested.sleep(for: .milliseconds(Int64(afterMs))) {
-                    if Task.isCancelled { return }
-                    // Pending revocations still run (their partitions are no longer in the machine's owned list).
-                    pending = pending.filter { if case .revoke = $0 { return true } else { return false } } + machine.leave()
-                } else {
-                    if Task.isCancelled { return }
-                    pending += machine.heartbeatDue()
-                }
-
-            case .revoke(let revoked, let reason):
-                logger.debug("consumer group \(groupID): revoking \(revoked) (\(reason))")
-                await partitions.stop(revoked, reason: KafkaPartitionStopReason(reason))
-
-            case .start(let added):
-                guard let offsets = await partitions.startOffsets(added, stop: stopRequested) else { continue }
-                logger.debug("consumer group \(groupID): starting \(added) at \(offsets)")
-                partitions.start(offsets)
-
-            case .fail(let code):
-                let error = KafkaError(
-                    .consumerGroupFailed, "consumer group \(groupID) failed with Kafka error code \(code) in ConsumerGroupHeartbeat",
-                    kafkaCode: code)
-                fail(error)
-                await partitions.stopAll(reason: .failure(error))
-                return
             }
         }
         partitions.setCommitTarget(nil)
