@@ -67,6 +67,7 @@ final class BadInputBroker: Sendable {
     private let produced = Mutex<[ProducedBatch]>([])
     private let nextOffset = Mutex<Int64>(0)
     private let coordinatorErrors = Mutex<[Int16]>([])
+    private let metadataWithoutBrokers = Mutex(0)
     private let log = Mutex<FetchLog>(FetchLog())
     fileprivate let accepted = Mutex(0)
 
@@ -102,6 +103,19 @@ final class BadInputBroker: Sendable {
     /// Queues `fault` for the next `times` requests with `apiKey`.
     func inject(_ fault: Fault, apiKey: Int16, times: Int = 1) {
         faults.withLock { $0[apiKey, default: []] += Array(repeating: fault, count: times) }
+    }
+
+    /// The next `times` Metadata answers list no brokers (what a broker still starting may send).
+    func answerMetadataWithoutBrokers(times: Int) {
+        metadataWithoutBrokers.withLock { $0 += times }
+    }
+
+    fileprivate func takeMetadataWithoutBrokers() -> Bool {
+        metadataWithoutBrokers.withLock { count in
+            guard count > 0 else { return false }
+            count -= 1
+            return true
+        }
     }
 
     /// The next FindCoordinator answers carry these error codes, one per request.
@@ -184,7 +198,8 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
         case MetadataRequest.apiKey:
             KafkaResponseHeader(correlationID: correlationID).encode(into: &response, headerVersion: MetadataRequest.responseHeaderVersion(for: version))
             try MetadataResponse(
-                brokers: [.init(nodeId: 1, host: "127.0.0.1", port: Int32(broker.port), rack: nil)], clusterId: "bad-input", controllerId: 1,
+                brokers: broker.takeMetadataWithoutBrokers() ? [] : [.init(nodeId: 1, host: "127.0.0.1", port: Int32(broker.port), rack: nil)],
+                clusterId: "bad-input", controllerId: 1,
                 topics: [.init(
                     name: BadInputBroker.topic, topicId: KafkaUUID(high: 0xBAD, low: 1),
                     partitions: [.init(partitionIndex: 0, leaderId: 1, leaderEpoch: 0, replicaNodes: [1], isrNodes: [1])])]

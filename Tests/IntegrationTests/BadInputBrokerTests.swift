@@ -227,3 +227,30 @@ struct BadInputBrokerTests {
         #expect(broker.acceptedConnections >= 1, "the bad bootstrap server was never tried")
     }
 }
+
+extension BadInputBrokerTests {
+    /// A Metadata answer that lists no brokers (a broker still starting may send one) is not applied: the
+    /// client keeps its brokers and their connections, and the next refresh goes on as usual.
+    @Test("a Metadata answer without brokers is ignored: the brokers and their connections stay")
+    func metadataWithoutBrokersIsIgnored() async throws {
+        let broker = try await BadInputBroker.start()
+        defer { Task { await broker.stop() } }
+        let configuration = try ClientTestSupport.configuration(bootstrap: broker.bootstrap)
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            _ = try await client.produce(KafkaRecord(topic: BadInputBroker.topic, partition: 0, value: "before"))
+            let connections = broker.acceptedConnections
+            broker.answerMetadataWithoutBrokers(times: 1)
+            do {
+                let metadata = try await client.refreshMetadata()
+                Issue.record("the empty answer was taken: \(metadata.sortedBrokers)")
+            } catch let error as KafkaError {
+                #expect(error.message.contains("lists no brokers"), "\(error)")
+            }
+            #expect(client.clusterMetadata.sortedBrokers.map(\.nodeID) == [1])
+            let refreshed = try await client.refreshMetadata()
+            #expect(refreshed.sortedBrokers.map(\.nodeID) == [1])
+            _ = try await client.produce(KafkaRecord(topic: BadInputBroker.topic, partition: 0, value: "after"))
+            #expect(broker.acceptedConnections == connections, "connections were closed and dialled again")
+        }
+    }
+}

@@ -95,6 +95,41 @@ import Testing
         }
     }
 
+    /// A Metadata refresh skips a broker whose connection is backing off after a failed connect and asks a
+    /// reachable one, instead of first sleeping out that backoff (20 s here).
+    @Test func metadataRefreshSkipsABrokerThatIsBackingOff() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        var configuration = try ClientTestSupport.configuration(bootstrap: cluster.bootstrap)
+        configuration.connection.reconnectBackoff = .seconds(20)
+        configuration.connection.reconnectBackoffMax = .seconds(20)
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            // The broker asked first: the controller, else the lowest node id (no Metadata request to it has
+            // failed yet). The mock names no controller.
+            let metadata = try await client.refreshMetadata()
+            let first = try #require(metadata.broker(metadata.controllerID) ?? metadata.sortedBrokers.first)
+            try await cluster.down(broker: first.nodeID)
+            // Its general connection fails (a produce or fetch would see this) and now backs off.
+            let failed = await ClientTestSupport.eventuallyValue(timeout: .seconds(20)) { () -> Bool? in
+                do {
+                    _ = try await client.cluster.pool.connection(to: first.address, brokerID: first.nodeID, waitingOutBackoff: false)
+                    return nil
+                } catch is BrokerConnectionPool.BackingOff {
+                    return true
+                } catch {
+                    return nil
+                }
+            }
+            #expect(failed == true, "broker \(first.nodeID)'s connection never backed off")
+            let started = ContinuousClock.now
+            let refreshed = try await client.refreshMetadata()
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed < .seconds(10), "the refresh waited \(elapsed)")
+            #expect(refreshed.sortedBrokers.count >= 2)  // the mock leaves a broker that is down out
+            try await cluster.up(broker: first.nodeID)
+        }
+    }
+
     @Test func bootstrapSkipsAnUnreachableFirstServer() async throws {
         let cluster = try await MockCluster.create(brokers: 3)
         defer { Task { try? await cluster.destroy() } }

@@ -153,12 +153,15 @@ final class ClusterManager: Sendable {
                     "leaders.changed": "\(changes.changedLeaders.count)",
                 ])
         }
-        for broker in changes.removedBrokers {
-            logger.info("broker left the cluster", metadata: [KafkaLogKey.brokerID: "\(broker.nodeID)", KafkaLogKey.brokerHost: "\(broker.host):\(broker.port)"])
-            await pool.removeBroker(broker.address)
-        }
+        // Waiters first: closing a removed broker's connections can take a while (TLS waits for close_notify).
         for waiter in refreshWaiters { waiter.resume(returning: snapshot) }
         for waiter in readyWaiters { waiter.resume() }
+        for broker in changes.removedBrokers {
+            logger.info("broker left the cluster", metadata: [KafkaLogKey.brokerID: "\(broker.nodeID)", KafkaLogKey.brokerHost: "\(broker.host):\(broker.port)"])
+        }
+        await withDiscardingTaskGroup { group in
+            for broker in changes.removedBrokers { group.addTask { await self.pool.removeBroker(broker.address) } }
+        }
     }
 
     private func shutDown() async {
@@ -276,29 +279,62 @@ final class ClusterManager: Sendable {
     /// Sends a Metadata request for `topics` (nil = all) to a broker, trying known brokers (healthy first)
     /// and then the bootstrap servers in order, and returns the decoded content with the connection used.
     ///
+    /// Brokers whose connection is backing off after a failed connect are skipped at first, and waited for
+    /// (earliest first) only when no other broker answered. An answer that lists no brokers (a broker still
+    /// starting can send one; Kafka's own client ignores it) counts as a failed attempt: applied, it would
+    /// drop every connection.
+    ///
     /// - Throws: ``KafkaError`` of the last attempt when no broker answered.
     func requestMetadata(topics: [String]?) async throws -> (KafkaClusterMetadata.Response, KafkaConnection) {
         var lastError: KafkaError?
+        var backingOff: [(target: MetadataTarget, deadline: NIODeadline)] = []
         for target in metadataTargets() {
             try Task.checkCancellation()
             do {
-                let connection = try await pool.connection(to: target.address, brokerID: target.brokerID)
-                checkFeatures(of: connection)
-                let version = connection.negotiatedVersion(for: MetadataRequest.self)
-                let request = MetadataRequest.forTopics(topics, version: version)
-                let response = try await connection.send(request)
-                if let id = target.brokerID { state.withLock { _ = $0.brokerFailures.removeValue(forKey: id) } }
-                return (KafkaClusterMetadata.Response(response), connection)
+                return try await requestMetadata(topics: topics, from: target, waitingOutBackoff: false)
+            } catch let error as CancellationError {
+                throw error
+            } catch let skipped as BrokerConnectionPool.BackingOff {
+                lastError = skipped.lastError
+                backingOff.append((target, skipped.deadline))
+            } catch {
+                lastError = metadataRequestFailed(error, target: target)
+            }
+        }
+        for (target, _) in backingOff.sorted(by: { $0.deadline < $1.deadline }) {
+            try Task.checkCancellation()
+            do {
+                return try await requestMetadata(topics: topics, from: target, waitingOutBackoff: true)
             } catch let error as CancellationError {
                 throw error
             } catch {
-                let kafkaError = Self.asKafkaError(error)
-                lastError = kafkaError
-                logger.debug("metadata request failed", metadata: [KafkaLogKey.brokerHost: "\(target.address)", "kafka.error": "\(kafkaError.code)"])
-                if let id = target.brokerID { state.withLock { $0.brokerFailures[id] = .now } }
+                lastError = metadataRequestFailed(error, target: target)
             }
         }
         throw lastError ?? KafkaError(.connectionFailed, "no broker to ask for metadata", isRetriable: true)
+    }
+
+    private func requestMetadata(
+        topics: [String]?, from target: MetadataTarget, waitingOutBackoff: Bool
+    ) async throws -> (KafkaClusterMetadata.Response, KafkaConnection) {
+        let connection = try await pool.connection(to: target.address, brokerID: target.brokerID, waitingOutBackoff: waitingOutBackoff)
+        checkFeatures(of: connection)
+        let version = connection.negotiatedVersion(for: MetadataRequest.self)
+        let request = MetadataRequest.forTopics(topics, version: version)
+        let response = KafkaClusterMetadata.Response(try await connection.send(request))
+        guard !response.brokers.isEmpty else {
+            throw KafkaError(.brokerError, "the Metadata answer of \(target.address) lists no brokers", isRetriable: true)
+        }
+        if let id = target.brokerID { state.withLock { _ = $0.brokerFailures.removeValue(forKey: id) } }
+        return (response, connection)
+    }
+
+    /// Logs a failed Metadata attempt and remembers the broker's failure; returns the error as a ``KafkaError``.
+    private func metadataRequestFailed(_ error: any Error, target: MetadataTarget) -> KafkaError {
+        let kafkaError = Self.asKafkaError(error)
+        logger.debug("metadata request failed", metadata: [KafkaLogKey.brokerHost: "\(target.address)", "kafka.error": "\(kafkaError.code)"])
+        if let id = target.brokerID { state.withLock { $0.brokerFailures[id] = .now } }
+        return kafkaError
     }
 
     /// Sends a Metadata request for `topics` and applies the answer to the cache when the policy allows

@@ -62,9 +62,11 @@ public final class BrokerConnectionPool: Sendable {
     ///   caller's attempt or of the attempt it waited for; ``KafkaError/Code/clientNotRunning`` after
     ///   ``shutdown()``. While the slot backs off after a failure the call waits for the backoff to end
     ///   (at most ``KafkaConnectionConfiguration/reconnectBackoffMax``) and then dials; cancelling the
-    ///   task ends the wait with ``KafkaError/Code/connectionFailed``.
+    ///   task ends the wait with ``KafkaError/Code/connectionFailed``. With `waitingOutBackoff` false the
+    ///   call throws ``BackingOff`` instead of waiting (a caller with other brokers to try).
     public func connection(
-        to address: KafkaConnectionConfiguration.BrokerAddress, brokerID: Int32? = nil, slot: Int? = nil
+        to address: KafkaConnectionConfiguration.BrokerAddress, brokerID: Int32? = nil, slot: Int? = nil,
+        waitingOutBackoff: Bool = true
     ) async throws -> KafkaConnection {
         let slotCount = max(configuration.connectionsPerBroker, 1)
         let key = state.withLock { state in
@@ -77,7 +79,14 @@ public final class BrokerConnectionPool: Sendable {
             }
             return SlotKey(address: address, slot: index)
         }
-        return try await connection(for: key, brokerID: brokerID, eventLoop: nil)
+        return try await connection(for: key, brokerID: brokerID, eventLoop: nil, waitingOutBackoff: waitingOutBackoff)
+    }
+
+    /// Thrown by ``connection(to:brokerID:slot:waitingOutBackoff:)`` without waiting: the slot is backing off
+    /// after `lastError` until `deadline`.
+    struct BackingOff: Error {
+        var lastError: KafkaError
+        var deadline: NIODeadline
     }
 
     /// An extra connection to the broker at `address` for fetch requests, apart from the general slots: a
@@ -102,7 +111,7 @@ public final class BrokerConnectionPool: Sendable {
     }
 
     private func connection(
-        for key: SlotKey, brokerID: Int32?, eventLoop preferredEventLoop: (any EventLoop)?
+        for key: SlotKey, brokerID: Int32?, eventLoop preferredEventLoop: (any EventLoop)?, waitingOutBackoff: Bool = true
     ) async throws -> KafkaConnection {
         let address = key.address
         while true {
@@ -134,6 +143,7 @@ public final class BrokerConnectionPool: Sendable {
                 }
             case .retryAfter(let deadline, let lastError):
                 let wait = deadline - .now()
+                if wait > .zero, !waitingOutBackoff { throw BackingOff(lastError: lastError, deadline: deadline) }
                 if wait > .zero {
                     logger.debug(
                         "waiting \(wait) before reconnecting after: \(lastError.message)",
@@ -169,11 +179,15 @@ public final class BrokerConnectionPool: Sendable {
                 tlsContext: tlsContext, eventLoopGroup: eventLoopGroup, eventLoop: eventLoop,
                 spareFrameBuffers: spareFrameBuffers, logger: logger
             )
-            let kept = state.withLock { $0.slots[key]?.connectSucceeded(connection, now: .now()) ?? false }
+            let (kept, shutDown) = state.withLock { state in
+                (state.slots[key]?.connectSucceeded(connection, for: promise.futureResult, now: .now()) ?? false, state.isShutDown)
+            }
             guard kept else {
-                let error = KafkaError(
-                    .clientNotRunning, "the connection pool was shut down (or \(key.address) removed) while connecting"
-                )
+                // The pool shut down, or the broker left the cluster while this dial ran (a new caller may have
+                // dialled it again since: that dial owns the slot now).
+                let error = shutDown
+                    ? KafkaError(.clientNotRunning, "the connection pool was shut down while connecting to \(key.address)")
+                    : KafkaError(.connectionClosed, "\(key.address) left the cluster metadata while connecting", isRetriable: true)
                 promise.fail(error)
                 await connection.close()
                 throw error
@@ -193,7 +207,7 @@ public final class BrokerConnectionPool: Sendable {
         } catch {
             let kafkaError = KafkaChannelHandler.classify(error, peer: "broker \(key.address)")
             let delay = state.withLock { state in
-                state.slots[key]?.connectFailed(kafkaError, now: .now(), using: &state.random) ?? .zero
+                state.slots[key]?.connectFailed(kafkaError, for: promise.futureResult, now: .now(), using: &state.random) ?? .zero
             }
             logger.warning(
                 "connect failed, next attempt in \(delay): \(kafkaError.message)",
@@ -216,7 +230,14 @@ public final class BrokerConnectionPool: Sendable {
             }
             return removed
         }
-        for connection in connections { await connection.close() }
+        await Self.close(connections)
+    }
+
+    /// Closes `connections` side by side: a TLS close waits for the peer's close_notify, up to a timeout.
+    private static func close(_ connections: [KafkaConnection]) async {
+        await withDiscardingTaskGroup { group in
+            for connection in connections { group.addTask { await connection.close() } }
+        }
     }
 
     /// Closes every connection; later calls to ``connection(to:brokerID:slot:)`` fail with
@@ -230,6 +251,6 @@ public final class BrokerConnectionPool: Sendable {
             }
             return open
         }
-        for connection in connections { await connection.close() }
+        await Self.close(connections)
     }
 }

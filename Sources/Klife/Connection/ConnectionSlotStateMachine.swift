@@ -14,7 +14,7 @@ import NIOCore
 /// A connection the broker closes soon after it was established counts as a failed connect for the
 /// backoff (as librdkafka's reconnect backoff does): a broker that accepts and then drops every request
 /// (a half-broken coordinator, a hostile peer) is dialled with growing pauses instead of in a tight loop.
-struct ConnectionSlotStateMachine<Connection: AnyObject, Pending> {
+struct ConnectionSlotStateMachine<Connection: AnyObject, Pending: Equatable> {
     enum State {
         case idle
         case connecting(Pending)
@@ -73,8 +73,8 @@ struct ConnectionSlotStateMachine<Connection: AnyObject, Pending> {
 
     /// The dial started by ``acquire(now:makePending:)`` succeeded. Returns false when the slot was shut
     /// down meanwhile (the caller closes the connection).
-    mutating func connectSucceeded(_ connection: Connection, now: NIODeadline? = nil) -> Bool {
-        guard case .connecting = state else { return false }
+    mutating func connectSucceeded(_ connection: Connection, for pending: Pending, now: NIODeadline? = nil) -> Bool {
+        guard case .connecting(let current) = state, current == pending else { return false }
         backoff.reset()
         connectedAt = now
         state = .connected(connection)
@@ -83,8 +83,10 @@ struct ConnectionSlotStateMachine<Connection: AnyObject, Pending> {
 
     /// The dial failed: back off. Returns the delay chosen.
     @discardableResult
-    mutating func connectFailed(_ error: KafkaError, now: NIODeadline, using generator: inout some RandomNumberGenerator) -> Duration {
-        guard case .connecting = state else { return .zero }
+    mutating func connectFailed(
+        _ error: KafkaError, for pending: Pending, now: NIODeadline, using generator: inout some RandomNumberGenerator
+    ) -> Duration {
+        guard case .connecting(let current) = state, current == pending else { return .zero }
         let delay = backoff.nextDelay(using: &generator)
         state = .backingOff(until: now + TimeAmount(delay), lastError: error)
         return delay

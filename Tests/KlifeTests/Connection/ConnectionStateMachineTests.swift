@@ -351,7 +351,7 @@ struct SplitMix64: RandomNumberGenerator {
         guard case .connect(1) = machine.acquire(now: t0, makePending: { 1 }) else { Issue.record("connect"); return }
         guard case .wait(1) = machine.acquire(now: t0, makePending: { 2 }) else { Issue.record("wait"); return }
         let connection = FakeConnection()
-        let accepted = machine.connectSucceeded(connection)
+        let accepted = machine.connectSucceeded(connection, for: 1)
         #expect(accepted)
         guard case .use(let used) = machine.acquire(now: t0, makePending: { 3 }), used === connection else {
             Issue.record("use")
@@ -369,7 +369,7 @@ struct SplitMix64: RandomNumberGenerator {
         var now = t0
         for expected: Duration in [.milliseconds(100), .milliseconds(200), .milliseconds(400)] {
             guard case .connect = machine.acquire(now: now, makePending: { 0 }) else { Issue.record("connect"); return }
-            #expect(machine.connectFailed(KafkaError(.connectionFailed, "refused"), now: now, using: &rng) == expected)
+            #expect(machine.connectFailed(KafkaError(.connectionFailed, "refused"), for: 0, now: now, using: &rng) == expected)
             guard case .retryAfter(let until, let error) = machine.acquire(now: now, makePending: { 0 }) else {
                 Issue.record("backing off")
                 return
@@ -379,7 +379,7 @@ struct SplitMix64: RandomNumberGenerator {
             now = until
         }
         guard case .connect = machine.acquire(now: now, makePending: { 0 }) else { Issue.record("connect"); return }
-        let accepted = machine.connectSucceeded(FakeConnection())
+        let accepted = machine.connectSucceeded(FakeConnection(), for: 0)
         #expect(accepted)
         #expect(machine.backoff.failures == 0)
     }
@@ -388,7 +388,7 @@ struct SplitMix64: RandomNumberGenerator {
         var machine = Machine(backoff: ReconnectBackoff(initial: .milliseconds(100), maximum: .seconds(1)))
         _ = machine.acquire(now: t0, makePending: { 0 })
         let connection = FakeConnection()
-        _ = machine.connectSucceeded(connection)
+        _ = machine.connectSucceeded(connection, for: 0)
         #expect(machine.shutDown() === connection)
         guard case .fail(let error) = machine.acquire(now: t0, makePending: { 0 }) else { Issue.record("fail"); return }
         #expect(error.code == .clientNotRunning)
@@ -399,7 +399,24 @@ struct SplitMix64: RandomNumberGenerator {
         _ = machine.acquire(now: t0, makePending: { 0 })
         let open = machine.shutDown()
         #expect(open == nil)
-        let accepted = machine.connectSucceeded(FakeConnection())
+        let accepted = machine.connectSucceeded(FakeConnection(), for: 0)
         #expect(!accepted)
+    }
+
+    /// A dial whose slot was dropped (its broker left the cluster) and made again by a new caller does not
+    /// take the new slot: the new caller's own dial does.
+    @Test func anOlderDialDoesNotCompleteANewerConnect() {
+        var machine = Machine(backoff: ReconnectBackoff(initial: .milliseconds(100), maximum: .seconds(1), jitter: 0))
+        var rng = SplitMix64(state: 7)
+        guard case .connect(2) = machine.acquire(now: t0, makePending: { 2 }) else { Issue.record("connect"); return }
+        let olderSucceeded = machine.connectSucceeded(FakeConnection(), for: 1)
+        #expect(!olderSucceeded)
+        let olderFailedPause = machine.connectFailed(KafkaError(.connectionFailed, "refused"), for: 1, now: t0, using: &rng)
+        #expect(olderFailedPause == .zero)
+        guard case .wait(2) = machine.acquire(now: t0, makePending: { 3 }) else { Issue.record("still connecting"); return }
+        let connection = FakeConnection()
+        let newerSucceeded = machine.connectSucceeded(connection, for: 2)
+        #expect(newerSucceeded)
+        guard case .use(let used) = machine.acquire(now: t0, makePending: { 4 }), used === connection else { Issue.record("use"); return }
     }
 }

@@ -90,7 +90,7 @@ import Testing
             return nil
         }
         let connection = FakeConnection()
-        let accepted = machine.connectSucceeded(connection, now: now)
+        let accepted = machine.connectSucceeded(connection, for: 0, now: now)
         #expect(accepted)
         return connection
     }
@@ -127,7 +127,7 @@ import Testing
         var machine = Machine(backoff: ReconnectBackoff(initial: .milliseconds(100), maximum: .seconds(1), jitter: 0))
         guard case .connect = machine.acquire(now: t0, makePending: { 0 }) else { Issue.record("connect"); return }
         let connection = FakeConnection()
-        _ = machine.connectSucceeded(connection)
+        _ = machine.connectSucceeded(connection, for: 0)
         machine.connectionClosed(connection)
         guard case .connect = machine.acquire(now: t0, makePending: { 0 }) else { Issue.record("redial at once"); return }
     }
