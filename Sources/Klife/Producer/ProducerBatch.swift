@@ -39,6 +39,13 @@ struct ProducerBatch<Entry> {
     /// The last attempt ended without a definite answer (transport failure, request timeout): the broker
     /// may have appended it.
     var outcomeUnknown = false
+    /// An earlier attempt under the current sequence ended without a definite answer, and no answer since
+    /// proved the batch absent. A later attempt that was not sent, or was refused before the broker looked
+    /// at sequences (NOT_LEADER, NOT_ENOUGH_REPLICAS, …), leaves the earlier one's append possible.
+    var mayBeInLogFromEarlierAttempt = false
+    /// Whether the broker may hold this batch: it must not be dropped as "not written", nor its sequences
+    /// given to another batch (the broker would take that one for a duplicate of this and drop it).
+    var mayHaveBeenWritten: Bool { outcomeUnknown || mayBeInLogFromEarlierAttempt }
     /// The last broker error code for this batch, for reporting on timeout.
     var lastErrorCode: Int16?
     /// Sequence resets this batch went through after an OUT_OF_ORDER_SEQUENCE_NUMBER of its own.

@@ -118,9 +118,9 @@ extension ProducerStateMachine {
                     continue
                 }
                 partition.batches.remove(at: index)
-                fail(batch, with: .deliveryTimeout(lastErrorCode: batch.lastErrorCode, mayHaveBeenWritten: batch.outcomeUnknown),
+                fail(batch, with: .deliveryTimeout(lastErrorCode: batch.lastErrorCode, mayHaveBeenWritten: batch.mayHaveBeenWritten),
                      into: &output)
-                releaseSequences(of: batch, &partition, removedAt: index, definitelyNotWritten: !batch.outcomeUnknown)
+                releaseSequences(of: batch, &partition, removedAt: index, definitelyNotWritten: !batch.mayHaveBeenWritten)
             }
             resetSequencesIfReady(&partition, topicPartition, into: &output)
             if partition.batches.isEmpty { partition.retryAt = nil }
@@ -165,7 +165,9 @@ extension ProducerStateMachine {
         requests.removeAll()
         for topicPartition in Array(partitions.keys) {
             var partition = partitions.removeValue(forKey: topicPartition)!
-            for batch in partition.batches { fail(batch, with: failure, into: &output) }
+            // A batch the broker may hold (in flight now, or an earlier attempt unanswered) is not reported
+            // as unwritten: its outcome is unknown.
+            for batch in partition.batches { fail(batch, with: batch.mayHaveBeenWritten ? .outcomeUnknown : failure, into: &output) }
             partition.batches.removeAll()
             partition.inFlight = 0
             partition.inFlightSink = nil

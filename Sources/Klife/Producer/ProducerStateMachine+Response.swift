@@ -107,6 +107,8 @@ extension ProducerStateMachine {
                 let firstSequenced = partition.batches.firstIndex { $0.baseSequence != nil }
                 if firstSequenced != index {
                     // An earlier batch is not in yet (it failed or is being retried): not this batch's fault.
+                    // The broker checked this batch's sequence and found it absent.
+                    partition.batches[index].mayBeInLogFromEarlierAttempt = false
                     retry(&partition, at: index, errorCode: code, outcomeUnknown: false, staleMetadata: false,
                           now: now, into: &output)
                     return
@@ -117,6 +119,7 @@ extension ProducerStateMachine {
                 // under a new epoch, once. The broker rejected it, so re-sending cannot duplicate it.
                 if partition.batches[index].outOfOrderResets == 0 {
                     partition.batches[index].outOfOrderResets += 1
+                    partition.batches[index].mayBeInLogFromEarlierAttempt = false
                     partition.needsSequenceReset = true
                     retry(&partition, at: index, errorCode: code, outcomeUnknown: false, staleMetadata: false,
                           now: now, into: &output)
@@ -166,7 +169,9 @@ extension ProducerStateMachine {
         let oldSequence = batch.baseSequence
         batch.records = kept
         batch.estimatedBytes = ProducerBatch<Entry>.overheadBytes + kept.reduce(0) { $0 + $1.estimatedSize }
+        // The broker answered for this batch's records: an earlier attempt did not append it.
         batch.outcomeUnknown = false
+        batch.mayBeInLogFromEarlierAttempt = false
         batch.baseSequence = nil
         partition.batches[index] = batch
         if configuration.idempotent, let oldSequence {
@@ -199,14 +204,15 @@ extension ProducerStateMachine {
         now: NIODeadline, into output: inout Output
     ) {
         if let errorCode { partition.batches[index].lastErrorCode = errorCode }
+        if outcomeUnknown { partition.batches[index].mayBeInLogFromEarlierAttempt = true }
         partition.batches[index].outcomeUnknown = outcomeUnknown
         if staleMetadata { output.refreshMetadata = true }
         let retryAt = now + configuration.retryBackoff
         if retryAt >= partition.batches[index].createdAt + configuration.deliveryTimeout {
             let batch = partition.batches.remove(at: index)
-            fail(batch, with: .deliveryTimeout(lastErrorCode: batch.lastErrorCode, mayHaveBeenWritten: outcomeUnknown),
+            fail(batch, with: .deliveryTimeout(lastErrorCode: batch.lastErrorCode, mayHaveBeenWritten: batch.mayHaveBeenWritten),
                  into: &output)
-            releaseSequences(of: batch, &partition, removedAt: index, definitelyNotWritten: !outcomeUnknown)
+            releaseSequences(of: batch, &partition, removedAt: index, definitelyNotWritten: !batch.mayHaveBeenWritten)
             return
         }
         partition.retryAt = max(partition.retryAt ?? retryAt, retryAt)
@@ -246,8 +252,8 @@ extension ProducerStateMachine {
     /// KIP-360 reset, done once nothing of the partition is in flight: the partition moves to a producer
     /// identity (id and epoch) newer than the one its sequences were issued under, which the broker granted
     /// through InitProducerId, and restarts at sequence 0. If there is no newer identity yet, one is
-    /// requested and the partition stays parked until it arrives. A batch whose last attempt has an unknown
-    /// outcome may already be in the log, unless an earlier batch was definitely rejected (the broker appends
+    /// requested and the partition stays parked until it arrives. A batch with an attempt of unknown outcome
+    /// (``ProducerBatch/mayHaveBeenWritten``) may already be in the log, unless an earlier batch was definitely rejected (the broker appends
     /// a producer's batches only in sequence order); such a batch cannot be re-sent safely and fails with
     /// ``ProducerFailure/outcomeUnknown``.
     mutating func resetSequencesIfReady(
@@ -266,7 +272,7 @@ extension ProducerStateMachine {
         var index = 0
         while index < partition.batches.count {
             if partition.batches[index].baseSequence != nil {
-                if partition.batches[index].outcomeUnknown && !earlierRejected {
+                if partition.batches[index].mayHaveBeenWritten && !earlierRejected {
                     let batch = partition.batches.remove(at: index)
                     fail(batch, with: .outcomeUnknown, into: &output)
                     continue
@@ -274,6 +280,7 @@ extension ProducerStateMachine {
                 earlierRejected = true
                 partition.batches[index].baseSequence = nil
                 partition.batches[index].outcomeUnknown = false
+                partition.batches[index].mayBeInLogFromEarlierAttempt = false
             }
             index += 1
         }
