@@ -83,8 +83,9 @@ struct TransactionStateMachine: Sendable {
     /// Consumer groups whose offsets joined the current transaction (AddOffsetsToTxn succeeded).
     private(set) var groups: Set<String> = []
     private var nextSequence: [KafkaTopicPartition: Int32] = [:]
-    /// KIP-360: after OUT_OF_ORDER_SEQUENCE_NUMBER or UNKNOWN_PRODUCER_ID the next InitProducerId passes the
-    /// current id and epoch, so that the coordinator bumps the epoch (sequences restart) instead of fencing.
+    /// KIP-360: after an abortable error (OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID, a failed or
+    /// unanswered produce, …) the next InitProducerId passes the current id and epoch, so that the coordinator
+    /// bumps the epoch (sequences restart) instead of fencing.
     private(set) var bumpEpochOnInit = false
 
     init(transactionalID: String, transactionTimeoutMs: Int32) {
@@ -132,12 +133,13 @@ struct TransactionStateMachine: Sendable {
             state = .ready
             return .done
         }
-        if bumpEpochOnInit && Self.isFencing(errorCode) {
-            // Our id/epoch is no longer current: fall back to a fresh id (this fences nobody but ourselves).
+        if let retry = Self.coordinatorRetry(errorCode, "InitProducerId", self) { return retry }
+        if bumpEpochOnInit {
+            // Our id/epoch is no longer current (fenced), or the coordinator refuses the bump form: fall back
+            // to a fresh id. For a transactional id that also gives a new epoch, so sequences restart.
             bumpEpochOnInit = false
             return .retry(refreshCoordinator: false, reason: error(.brokerError, "InitProducerId", errorCode, retriable: true))
         }
-        if let retry = Self.coordinatorRetry(errorCode, "InitProducerId", self) { return retry }
         state = .uninitialised
         return .failed(error(.brokerError, "InitProducerId", errorCode))
     }
@@ -149,7 +151,7 @@ struct TransactionStateMachine: Sendable {
         switch state {
         case .initialising: state = .uninitialised
         case .committing, .aborting: state = .fatal(error)
-        case .inTransaction: state = .abortableError(error)
+        case .inTransaction: _ = failProduce(abortable: error)
         case .uninitialised, .ready, .abortableError, .fatal: break
         }
     }
@@ -414,9 +416,16 @@ struct TransactionStateMachine: Sendable {
     }
 
     /// Moves to abortableError unless the transaction is already failed; returns the error to report.
+    ///
+    /// The epoch is bumped before the next transaction (as Kafka's Java client does on any abortable error):
+    /// a batch whose answer never came may be in the log, aborted, holding sequences this producer has not
+    /// counted as used. Sent again under the same epoch, those sequences would make the broker take the next
+    /// transaction's batch of the same size for a duplicate and drop it.
     private mutating func failProduce(abortable error: KafkaError) -> KafkaError {
         switch state {
-        case .inTransaction, .committing: state = .abortableError(error)
+        case .inTransaction, .committing:
+            state = .abortableError(error)
+            bumpEpochOnInit = true
         case .abortableError, .fatal, .uninitialised, .initialising, .ready, .aborting: break
         }
         return error

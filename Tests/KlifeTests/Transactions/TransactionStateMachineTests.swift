@@ -101,9 +101,9 @@ import Testing
         #expect(throws: KafkaError.self) { try machine.requireOpen() }
         guard case .fail(let refused) = machine.commit() else { Issue.record("commit must be refused"); return }
         #expect(refused.kafkaCode == 29)
-        // Nothing was added: the abort ends locally.
+        // Nothing was added: the abort ends locally. Any abortable error bumps the epoch before the next one.
         guard case .completeLocally = machine.abort() else { Issue.record("expected a local abort"); return }
-        #expect(!machine.needsInitialisation)
+        #expect(machine.needsInitialisation)
     }
 
     @Test func fencingDuringAddPartitionsIsFatal() {
@@ -161,7 +161,7 @@ import Testing
         guard case .send(let end) = abortable.abort() else { Issue.record("abort sends EndTxn"); return }
         #expect(!end.committed)
         #expect(Self.isDone(abortable.endCompleted(errorCode: 0)))
-        #expect(!abortable.needsInitialisation)
+        #expect(abortable.needsInitialisation)
 
         var fenced = Self.inTransaction()
         guard case .failed(let fencedError) = fenced.produceCompleted(Self.a0, errorCode: 90, recordCount: 1) else { Issue.record("fenced"); return }
@@ -185,6 +185,37 @@ import Testing
         #expect(Self.isDone(machine.initCompleted(errorCode: 0, producerID: 7, producerEpoch: 3)))
         try! machine.begin()
         #expect(machine.sequence(for: Self.a0) == 0)
+    }
+
+    /// A produce that gave up without an answer (here: the delivery timeout after a request timed out) may
+    /// have left its batch in the log, aborted, at sequences the producer did not count as used. The next
+    /// transaction must not reuse them under the same epoch (the broker would take a batch of the same size
+    /// for a duplicate and drop it): the abort is followed by an epoch bump, and sequences restart at 0.
+    @Test func aProduceThatGaveUpBumpsTheEpochBeforeTheNextTransaction() {
+        var machine = Self.inTransaction()
+        guard case .retry = machine.produceCompleted(Self.a0, errorCode: 7, recordCount: 1) else { Issue.record("REQUEST_TIMED_OUT retries"); return }
+        machine.recordsFailed(KafkaError(.transactionTimedOut, "not acknowledged within the delivery timeout", isRetriable: true))
+        guard case .send = machine.abort() else { Issue.record("abort"); return }
+        #expect(Self.isDone(machine.endCompleted(errorCode: 0)))
+        #expect(machine.needsInitialisation)
+        #expect(throws: KafkaError.self) { try machine.begin() }
+        let request = machine.initialise()
+        #expect(request.producerId == 7 && request.producerEpoch == 2)
+        #expect(Self.isDone(machine.initCompleted(errorCode: 0, producerID: 7, producerEpoch: 3)))
+        try! machine.begin()
+        #expect(machine.sequence(for: Self.a0) == 0)
+    }
+
+    /// A coordinator that refuses the bump form with another error than fencing is asked for a fresh id
+    /// instead of failing every initialisation.
+    @Test func aRefusedBumpFallsBackToAFreshID() {
+        var machine = Self.inTransaction()
+        machine.recordsFailed(KafkaError(.cancelled, "cancelled"))
+        guard case .send = machine.abort() else { Issue.record("abort"); return }
+        #expect(Self.isDone(machine.endCompleted(errorCode: 0)))
+        _ = machine.initialise()
+        #expect(Self.retry(machine.initCompleted(errorCode: 42, producerID: -1, producerEpoch: -1)) == false)  // INVALID_REQUEST
+        #expect(machine.initialise().producerId == -1)
     }
 
     // MARK: Ending
