@@ -79,11 +79,19 @@ extension KafkaClient {
         } catch {
             let commitError = ClusterManager.asKafkaError(error)
             var abortError: KafkaError?
-            if case .abortableError = member.machine.withLock({ $0.state }) {
+            var outcomeUnknown = false
+            switch member.machine.withLock({ $0.state }) {
+            case .abortableError:
                 do { try await member.abort() } catch { abortError = ClusterManager.asKafkaError(error) }
+            case .fatal:
+                // Fenced: the coordinator aborts the transaction. Otherwise EndTxn got no definite answer.
+                outcomeUnknown = commitError.code != .producerFenced
+            default:
+                break
             }
             pool.checkin(member)
-            throw KafkaTransactionError(transactionalID: member.transactionalID, commitError: commitError, abortError: abortError)
+            throw KafkaTransactionError(
+                transactionalID: member.transactionalID, commitError: commitError, abortError: abortError, commitOutcomeUnknown: outcomeUnknown)
         }
         pool.checkin(member)
         return result
@@ -98,8 +106,10 @@ extension KafkaClient {
     ///   ``KafkaTransaction/produce(_:)``), the others ``KafkaError/Code/transactionAborted``. The thrown code is
     ///   the failure that stopped the transaction when it never started (``KafkaError/Code/clientNotRunning``,
     ///   ``KafkaError/Code/featureDisabled``, ``KafkaError/Code/unknownTransactionalPool``,
-    ///   ``KafkaError/Code/cancelled``, InitProducerId's failure), else ``KafkaError/Code/transactionAborted``
-    ///   (its `kafkaCode` and message name the cause: a failed record, or the failed commit).
+    ///   ``KafkaError/Code/cancelled``, InitProducerId's failure), ``KafkaError/Code/deliveryOutcomeUnknown`` when
+    ///   the commit got no definite answer (the transaction may have committed: every record carries that code
+    ///   too; sending them again may duplicate them), else ``KafkaError/Code/transactionAborted`` (its
+    ///   `kafkaCode` and message name the cause: a failed record, or the failed commit).
     public func produceBatchTransactionally(_ records: [KafkaRecord], options: KafkaTransactionOptions = .init()) async throws -> [KafkaRecord] {
         guard !records.isEmpty else { return [] }
         do {
@@ -126,11 +136,16 @@ extension KafkaClient {
         let cause: KafkaError = error.beginError ?? error.commitError
             ?? batch?.results.lazy.compactMap { if case .failure(let e) = $0 { e } else { nil } }.first
             ?? (error.closureError.map(ClusterManager.asKafkaError) ?? KafkaError(.transactionAborted, "the transaction failed"))
-        let aborted = KafkaError(
-            .transactionAborted,
-            "not written: the transaction was aborted because \(cause.message)"
-                + (error.abortError.map { "; the abort failed as well (\($0.message)), the pool member re-initialises to abort it" } ?? ""),
-            kafkaCode: cause.kafkaCode)
+        let aborted = error.commitOutcomeUnknown
+            ? KafkaError(
+                .deliveryOutcomeUnknown,
+                "the commit got no definite answer (\(cause.message)): the transaction may have committed, so the record may be visible",
+                kafkaCode: cause.kafkaCode)
+            : KafkaError(
+                .transactionAborted,
+                "not written: the transaction was aborted because \(cause.message)"
+                    + (error.abortError.map { "; the abort failed as well (\($0.message)), the pool member re-initialises to abort it" } ?? ""),
+                kafkaCode: cause.kafkaCode)
         var enriched = records
         for index in enriched.indices {
             if let batch, case .failure(let own) = batch.results[index] {
@@ -143,6 +158,12 @@ extension KafkaClient {
         let failure = KafkaBatchVerificationFailure(records: enriched, failedIndices: Array(enriched.indices))
         if let beginError = error.beginError {
             return KafkaError(beginError.code, beginError.message, kafkaCode: beginError.kafkaCode, isRetriable: beginError.isRetriable, underlying: failure)
+        }
+        if error.commitOutcomeUnknown {
+            return KafkaError(
+                .deliveryOutcomeUnknown,
+                "the commit of the transactional batch of \(records.count) records got no definite answer (\(cause.message)): it may have committed",
+                kafkaCode: cause.kafkaCode, underlying: failure)
         }
         return KafkaError(.transactionAborted, "the transactional batch of \(records.count) records was not written: \(cause.message)",
                           kafkaCode: cause.kafkaCode, isRetriable: cause.isRetriable, underlying: failure)

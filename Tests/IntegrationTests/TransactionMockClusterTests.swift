@@ -219,3 +219,41 @@ struct TransactionMockClusterTests {
         try await cluster.destroy()
     }
 }
+
+extension TransactionMockClusterTests {
+    /// A commit that gets no definite answer before the delivery timeout (here CONCURRENT_TRANSACTIONS on
+    /// every EndTxn; a lost connection or a timeout looks the same) may have committed: it is reported as
+    /// such, not as an abort, so the caller does not send the records again believing they were not written.
+    @Test func aCommitWithoutADefiniteAnswerIsReportedAsUnknownNotAborted() async throws {
+        let cluster = try await MockCluster.create(brokers: 1)
+        let topic = TestBrokers.uniqueName("txn-mock")
+        try await cluster.createTopic(topic, partitions: 1)
+        var configuration = try Self.configuration(cluster)
+        configuration.transactionalPools = [KafkaTransactionalPoolConfiguration(
+            poolSize: 1, transactionTimeout: .seconds(30), deliveryTimeout: .seconds(2), requestTimeout: .seconds(1),
+            retryBackoff: .milliseconds(50))]
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            _ = try await client.produceBatchTransactionally([KafkaRecord(topic: topic, partition: 0, value: "warm")])
+            try await cluster.pushErrors(apiKey: Self.endTxn, codes: Array(repeating: 51, count: 500))
+            do {
+                try await client.withTransaction { txn in
+                    _ = try await txn.produce(KafkaRecord(topic: topic, partition: 0, value: "unknown-1"))
+                }
+                Issue.record("the commit must fail")
+            } catch let error as KafkaTransactionError {
+                #expect(error.commitOutcomeUnknown, "\(error)")
+                #expect(error.abortError == nil)
+                #expect(error.description.contains("may have committed"), "\(error)")
+                #expect(!error.description.contains("was aborted"), "\(error)")
+            }
+            do {
+                _ = try await client.produceBatchTransactionally([KafkaRecord(topic: topic, partition: 0, value: "unknown-2")])
+                Issue.record("the commit must fail")
+            } catch let error as KafkaError {
+                #expect(error.code == .deliveryOutcomeUnknown, "\(error)")
+                #expect(error.transactionRecords?.map { $0.error?.code } == [.deliveryOutcomeUnknown])
+            }
+        }
+        try await cluster.destroy()
+    }
+}
