@@ -337,11 +337,13 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
     private func waitForBufferSpace(_ id: UInt64, bytes: Int) async -> Bool {
         let granted = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let resumeNow = state.withLockedValue { state -> Bool? in
-                    if state.resumedEarly.remove(id) != nil { return true }
-                    if state.isStopped { return false }
+                let resumeNow = update { state -> (Bool?, Machine.Output) in
+                    if state.resumedEarly.remove(id) != nil { return (true, .init()) }
+                    if state.isStopped { return (false, .init()) }
+                    // Cancelled before the continuation was stored: `onCancel` found nothing to resume.
+                    if Task.isCancelled { return (false, state.machine.cancelBufferWaiter(id: id, reservedBytes: nil)) }
                     state.bufferWaiters[id] = continuation
-                    return nil
+                    return (nil, .init())
                 }
                 if let resumeNow { continuation.resume(returning: resumeNow) }
             }
@@ -374,6 +376,8 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let done = update { state -> (Bool, Machine.Output) in
+                    // Cancelled already: `onCancel` ran before there was a waiter to remove.
+                    if Task.isCancelled { return (true, .init()) }
                     let (done, output) = state.machine.beginFlush(waiterID: id)
                     if !done { state.flushWaiters[id] = continuation }
                     return (done, output)

@@ -325,6 +325,30 @@ struct ProducerDriverTests {
         }
     }
 
+    /// A caller cancelled before it starts waiting for buffer space gives up at once: its cancellation handler
+    /// runs before there is a waiter to remove, so the wait itself must notice.
+    @Test func anAlreadyCancelledCallerDoesNotWaitForBufferSpace() async throws {
+        var configuration = ProducerStateMachine<Int>.Configuration()
+        configuration.maxBufferedBytes = 250
+        configuration.linger = .zero
+        let backend = FakeProduceBackend(partitionOf: Self.partitionOf)
+        backend.state.withLock { $0.holdsAnswers = true }
+        let driver = ProducerDriver(
+            configuration: configuration, backend: backend, eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        let run = Task { await driver.run() }
+        #expect(await driver.append(items(0..<2)) == 2)  // the buffer is full; the answers are held
+        let appended = Atomic<Int>(-1)
+        let caller = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            appended.store(await driver.append(items(2..<3)), ordering: .sequentiallyConsistent)
+        }
+        #expect(await KafkaClientLifecycleTests.eventually(within: .seconds(5)) { appended.load(ordering: .sequentiallyConsistent) == 0 })
+        for answer in backend.state.withLock({ $0.heldAnswers }) { answer() }
+        await caller.value
+        run.cancel()
+        await run.value
+    }
+
     @Test func stopFailsWhatIsLeft() async throws {
         try await withDriver({ $0.linger = .seconds(30) }) { driver, backend in
             #expect(await driver.append(items(0..<5)) == 5)
