@@ -163,3 +163,30 @@ private final class ChaosState: Sendable {
     func stopProducing() { state.withLock { $0.producing = false } }
     func finish(rounds: Int) { state.withLock { $0.rounds = rounds } }
 }
+
+extension ProducerMockClusterTests {
+    /// An idempotent producer whose InitProducerId is refused for good (CLUSTER_AUTHORIZATION_FAILED) fails
+    /// its records with that code at once, instead of holding them until the delivery timeout and failing them
+    /// without a code; once the broker grants an id, records go out again.
+    @Test func aRefusedProducerIDFailsTheRecordsWithItsCode() async throws {
+        let cluster = try await MockCluster.create(brokers: 1)
+        let topic = TestBrokers.uniqueName("pid-refused")
+        try await cluster.createTopic(topic, partitions: 1)
+        try await cluster.pushErrors(apiKey: 22, codes: [31])  // InitProducerId: CLUSTER_AUTHORIZATION_FAILED
+        let producer = KafkaProducerConfiguration(
+            name: KafkaProducerConfiguration.defaultName, deliveryTimeout: .seconds(60), retryBackoff: .milliseconds(50))
+        try await KafkaClient.withRunningClient(configuration: try Self.configuration(cluster, producer)) { client in
+            let started = ContinuousClock.now
+            do {
+                _ = try await client.produce(KafkaRecord(topic: topic, partition: 0, value: "refused"))
+                Issue.record("the record must fail: the producer has no id")
+            } catch let error as KafkaError {
+                #expect(error.kafkaCode == 31, "\(error)")
+            }
+            #expect(ContinuousClock.now - started < .seconds(30), "failed only by the delivery timeout")
+            let accepted = try await client.produce(KafkaRecord(topic: topic, partition: 0, value: "granted"))
+            #expect(accepted.offset == 0)
+        }
+        try await cluster.destroy()
+    }
+}

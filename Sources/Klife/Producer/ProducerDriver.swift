@@ -211,6 +211,7 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
 
     /// Sends the InitProducerId the machine asks for (the first one, and KIP-360 bumps), one at a time.
     private func producerIDLoop() async {
+        var failures = 0
         while !Task.isCancelled && !isStopped {
             guard let request = state.withLockedValue({ $0.machine.producerIDRequest }) else {
                 await producerIDSignal.wait(until: nil)
@@ -218,11 +219,16 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
             }
             do {
                 let (id, epoch) = try await backend.fetchProducerID(request)
+                failures = 0
                 update { ((), $0.machine.producerIDReceived(id: id, epoch: epoch)) }
             } catch {
-                let code = (error as? KafkaError)?.kafkaCode
-                state.withLockedValue { $0.machine.producerIDRequestFailed(errorCode: code) }
-                await producerIDSignal.wait(until: .now() + configuration.retryBackoff)
+                let kafkaError = error as? KafkaError
+                update { ((), $0.machine.producerIDRequestFailed(errorCode: kafkaError?.kafkaCode, message: kafkaError?.message)) }
+                // A broker that keeps refusing (an authorization error until an ACL is fixed) is asked again
+                // less and less often, up to 32 retry backoffs apart.
+                let delay = configuration.retryBackoff * (1 << min(failures, 5))
+                failures += 1
+                await producerIDSignal.wait(until: .now() + delay)
             }
         }
     }

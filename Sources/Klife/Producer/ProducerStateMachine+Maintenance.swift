@@ -82,10 +82,27 @@ extension ProducerStateMachine {
 
     /// InitProducerId failed (`errorCode` nil: no answer). The executor retries after the backoff; a bump
     /// the broker refused for good (e.g. INVALID_PRODUCER_EPOCH) becomes a request for a fresh producer id.
-    mutating func producerIDRequestFailed(errorCode: Int16?) {
+    ///
+    /// A first InitProducerId refused for good (CLUSTER_AUTHORIZATION_FAILED, …) fails the records waiting
+    /// for it with that refusal, instead of leaving them to time out without a code; none was sent, since
+    /// nothing goes out before the producer has an id. Later records ask again.
+    mutating func producerIDRequestFailed(errorCode: Int16?, message: String? = nil) -> Output {
+        var output = Output()
         if case .bump = producerIDRequest, let errorCode, !configuration.isRetriable(errorCode) {
             producerIDRequest = .fresh
+        } else if producerIdentity == nil, let errorCode, !configuration.isRetriable(errorCode) {
+            for topicPartition in Array(partitions.keys) {
+                var partition = partitions.removeValue(forKey: topicPartition)!
+                for batch in partition.batches {
+                    fail(batch, with: .broker(code: errorCode, message: message ?? "InitProducerId was refused"), into: &output)
+                }
+                partition.batches.removeAll()
+                partition.retryAt = nil
+                partitions[topicPartition] = partition
+            }
         }
+        finishEvent(into: &output)
+        return output
     }
 
     /// Asks for an identity newer than the current one, unless a request is already pending (its answer

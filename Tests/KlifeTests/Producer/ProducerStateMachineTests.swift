@@ -640,6 +640,26 @@ struct ProducerIdempotenceTests {
         #expect(later.batch(tp(1))?.baseSequence == 1)
     }
 
+    /// A first InitProducerId refused for good fails the records waiting for it with the broker's code (not a
+    /// code-less delivery timeout); a retriable failure leaves them waiting; later records ask again.
+    @Test func aRefusedFirstProducerIDFailsTheWaitingRecordsWithItsCode() throws {
+        var machine = makeMachine {
+            $0.idempotent = true
+            $0.maxInFlightRequests = 5
+        }
+        machine.add(1...1, to: tp(0), leader: 1)
+        machine.add(2...2, to: tp(1), leader: 2)
+        #expect(machine.producerIDRequestFailed(errorCode: 15).completions.isEmpty)  // COORDINATOR_NOT_AVAILABLE
+        let output = machine.producerIDRequestFailed(errorCode: 31, message: "not authorized")  // CLUSTER_AUTHORIZATION_FAILED
+        #expect(failures(output) == [1: .broker(code: 31, message: "not authorized"), 2: .broker(code: 31, message: "not authorized")])
+        #expect(machine.bufferedRecords == 0)
+        #expect(machine.producerIDRequest == .fresh)
+        machine.add(3...3, to: tp(0), leader: 1)
+        _ = machine.producerIDReceived(id: 42, epoch: 0)
+        let plan = try machine.expectSend(1)
+        #expect(plan.ids(tp(0)) == [3])
+    }
+
     @Test func aRefusedBumpAsksForAFreshProducerID() throws {
         var machine = idempotentMachine()
         machine.add(1...1, to: tp(0), leader: 1)
@@ -647,9 +667,9 @@ struct ProducerIdempotenceTests {
         _ = machine.requestCompleted(plan.requestID, result: .response([.init(tp(0), errorCode: ProducerErrorCodes.unknownProducerID)]), now: t0)
         #expect(machine.producerIDRequest == .bump(id: 42, epoch: 3))
         // A retriable failure keeps asking for the bump; a refusal asks for a new producer id.
-        machine.producerIDRequestFailed(errorCode: nil)
+        _ = machine.producerIDRequestFailed(errorCode: nil)
         #expect(machine.producerIDRequest == .bump(id: 42, epoch: 3))
-        machine.producerIDRequestFailed(errorCode: ProducerErrorCodes.invalidProducerEpoch)
+        _ = machine.producerIDRequestFailed(errorCode: ProducerErrorCodes.invalidProducerEpoch)
         #expect(machine.producerIDRequest == .fresh)
         _ = machine.producerIDReceived(id: 77, epoch: 0)
         let resent = try machine.expectSend(1, now: t0 + ms(100))
