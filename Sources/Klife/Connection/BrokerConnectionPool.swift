@@ -129,7 +129,18 @@ public final class BrokerConnectionPool: Sendable {
             }
             switch action {
             case .use(let connection):
-                if connection.isActive { return connection }
+                if connection.isActive && !connection.isDueForReplacement { return connection }
+                if connection.isActive {
+                    // Its SASL session ends soon (KIP-368): the broker would close it at the first request
+                    // after that. A fresh connection authenticates anew; this one closes once its outstanding
+                    // requests are answered.
+                    logger.debug("replacing a connection whose SASL session ends soon", metadata: [KafkaLogKey.brokerHost: "\(address)"])
+                    state.withLock { state in
+                        _ = state.slots[key]?.connectionClosed(connection, using: &state.random)
+                    }
+                    connection.retire()
+                    continue
+                }
                 state.withLock { state in
                     _ = state.slots[key]?.connectionClosed(connection, now: .now(), using: &state.random)
                 }

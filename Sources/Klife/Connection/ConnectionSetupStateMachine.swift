@@ -10,8 +10,9 @@ struct ConnectionSetupStateMachine: Sendable {
         case sendApiVersions(version: Int16)
         case sendSaslHandshake(version: Int16, mechanism: String)
         case sendSaslAuthenticate(version: Int16, bytes: [UInt8])
-        /// Setup finished; the broker advertised these ranges.
-        case ready(brokerRanges: [Int16: ClosedRange<Int16>])
+        /// Setup finished; the broker advertised these ranges. `sessionLifetimeMs` > 0: the broker ends the
+        /// SASL session after that long (KIP-368, `connections.max.reauth.ms`); 0: no limit (or no SASL).
+        case ready(brokerRanges: [Int16: ClosedRange<Int16>], sessionLifetimeMs: Int64 = 0)
         /// Setup failed; close the connection and report this error.
         case fail(KafkaError)
     }
@@ -131,7 +132,9 @@ struct ConnectionSetupStateMachine: Sendable {
         return .sendSaslAuthenticate(version: authenticateVersion, bytes: first)
     }
 
-    mutating func saslAuthenticateReceived(errorCode: Int16, errorMessage: String?, authBytes: [UInt8]) -> Action {
+    mutating func saslAuthenticateReceived(
+        errorCode: Int16, errorMessage: String?, authBytes: [UInt8], sessionLifetimeMs: Int64 = 0
+    ) -> Action {
         guard case .authenticating(var sasl, let brokerRanges, let authenticateVersion) = state else {
             return fail("unexpected SaslAuthenticate response")
         }
@@ -150,7 +153,7 @@ struct ConnectionSetupStateMachine: Sendable {
                 return .sendSaslAuthenticate(version: authenticateVersion, bytes: bytes)
             case .done:
                 state = .ready
-                return .ready(brokerRanges: brokerRanges)
+                return .ready(brokerRanges: brokerRanges, sessionLifetimeMs: max(sessionLifetimeMs, 0))
             }
         } catch {
             state = .failed

@@ -12,6 +12,8 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
     private var stateMachine: RequestPipelineStateMachine<EventLoopPromise<ByteBuffer>>
     private var timer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
+    /// Set by ``Retire``: close as soon as no request is outstanding.
+    private var closesWhenIdle = false
     private let logger: Logger
     private let closeReason: EventLoopPromise<KafkaError>?
 
@@ -84,6 +86,29 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Close the connection once no request is outstanding, and at `closeAt` at the latest (see
+    /// ``KafkaConnection/retire()``).
+    struct Retire: Sendable {
+        var closeAt: NIODeadline?
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard let retire = event as? Retire else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
+        }
+        promise?.succeed()
+        closesWhenIdle = true
+        if stateMachine.inFlightCount == 0 {
+            context.close(promise: nil)
+            return
+        }
+        if let closeAt = retire.closeAt {
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(deadline: closeAt) { loopBound.value.close(promise: nil) }
+        }
+    }
+
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         if mode == .all { run(stateMachine.closeRequested(), context: context, closeChannel: false) }
         context.close(mode: mode, promise: promise)
@@ -98,6 +123,7 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
             logger.trace("response received", metadata: [KafkaLogKey.correlationID: "\(correlationID.map { "\($0)" } ?? "-")"])
         }
         run(stateMachine.frameReceived(correlationID: correlationID), context: context, frame: frame)
+        if closesWhenIdle, stateMachine.inFlightCount == 0, context.channel.isActive { context.close(promise: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

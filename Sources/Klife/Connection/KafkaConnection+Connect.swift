@@ -100,14 +100,16 @@ extension KafkaConnection {
         }
 
         do {
-            let versions = try await performSetup(
+            let authenticated = NIODeadline.now()
+            let (versions, sessionLifetimeMs) = try await performSetup(
                 channel: channel, closeReason: closeReason.futureResult, deadline: deadline, configuration: configuration, versionPolicy: versionPolicy, peer: peer, logger: logger
             )
             logger.info("connected")
             return KafkaConnection(
                 address: address, brokerID: brokerID, versions: versions, requestTimeout: configuration.requestTimeout,
                 clientID: configuration.clientID, channel: channel, logger: logger, closeReason: closeReason.futureResult,
-                peer: peer
+                peer: peer,
+                sessionExpiry: sessionLifetimeMs > 0 ? authenticated + .milliseconds(sessionLifetimeMs) : nil
             )
         } catch {
             try? await channel.close()

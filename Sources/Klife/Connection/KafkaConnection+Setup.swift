@@ -8,7 +8,8 @@ extension KafkaConnection {
     static let clientSoftwareVersion = "0.1.0"
 
     /// Runs ``ConnectionSetupStateMachine`` over the fresh channel: ApiVersions, then SASL when configured.
-    /// Every step shares `deadline` (the end of the connect budget).
+    /// Every step shares `deadline` (the end of the connect budget). Returns the negotiated versions and the
+    /// SASL session lifetime the broker announced (0: none).
     static func performSetup(
         channel: any Channel,
         closeReason: EventLoopFuture<KafkaError>,
@@ -17,7 +18,7 @@ extension KafkaConnection {
         versionPolicy: KafkaAPIVersionPolicy,
         peer: String,
         logger: Logger
-    ) async throws -> KafkaNegotiatedVersions {
+    ) async throws -> (versions: KafkaNegotiatedVersions, sessionLifetimeMs: Int64) {
         var machine = ConnectionSetupStateMachine(
             apiVersionsSupported: ApiVersionsRequest.validVersions,
             saslHandshakeSupported: SaslHandshakeRequest.validVersions,
@@ -88,10 +89,10 @@ extension KafkaConnection {
                 let response = try decode("SaslAuthenticate") { try SaslAuthenticateResponse(from: &body, version: version) }
                 action = machine.saslAuthenticateReceived(
                     errorCode: response.errorCode, errorMessage: response.errorMessage,
-                    authBytes: Array(response.authBytes.readableBytesView)
+                    authBytes: Array(response.authBytes.readableBytesView), sessionLifetimeMs: response.sessionLifetimeMs
                 )
 
-            case .ready(let brokerRanges):
+            case .ready(let brokerRanges, let sessionLifetimeMs):
                 let versions = KafkaNegotiatedVersions(
                     brokerRanges: brokerRanges, supported: KafkaSupportedAPIs.versions, policy: versionPolicy
                 )
@@ -101,7 +102,8 @@ extension KafkaConnection {
                     }
                     logger.debug("negotiated versions \(summary.joined(separator: " "))")
                 }
-                return versions
+                if sessionLifetimeMs > 0 { logger.debug("the broker ends this SASL session after \(sessionLifetimeMs) ms") }
+                return (versions, sessionLifetimeMs)
 
             case .fail(let error):
                 throw error

@@ -51,8 +51,15 @@ public final class KafkaConnection: Sendable {
     init(
         address: KafkaConnectionConfiguration.BrokerAddress, brokerID: Int32?, versions: KafkaNegotiatedVersions,
         requestTimeout: Duration, clientID: String, channel: any Channel, logger: Logger,
-        closeReason: EventLoopFuture<KafkaError>, peer: String
+        closeReason: EventLoopFuture<KafkaError>, peer: String, sessionExpiry: NIODeadline? = nil
     ) {
+        self.sessionExpiry = sessionExpiry
+        // Replaced at 85-95 % of the session, as Kafka's Java client re-authenticates: spread so the
+        // connections of one client do not all redial at once.
+        self.replaceAfter = sessionExpiry.map { expiry in
+            let lifetime = expiry - NIODeadline.now()
+            return .now() + .nanoseconds(lifetime.nanoseconds / 100 * Int64.random(in: 85...95))
+        }
         self.address = address
         self.brokerID = brokerID
         self.versions = versions
@@ -63,6 +70,26 @@ public final class KafkaConnection: Sendable {
         self.closeReason = closeReason
         self.peer = peer
         self.metrics = KafkaMetrics.forClient(clientID)
+    }
+
+    /// When the broker ends this connection's SASL session (KIP-368 `connections.max.reauth.ms`): a request
+    /// after it makes the broker close the connection. nil: no limit.
+    let sessionExpiry: NIODeadline?
+    /// When the pool stops handing this connection out and dials a replacement (before ``sessionExpiry``).
+    let replaceAfter: NIODeadline?
+
+    /// Whether the pool should replace this connection now (its SASL session is about to end).
+    var isDueForReplacement: Bool {
+        guard let replaceAfter else { return false }
+        return NIODeadline.now() >= replaceAfter
+    }
+
+    /// Takes this connection out of use: it closes once its outstanding requests are answered, or when its
+    /// SASL session ends, whichever comes first. Requests sent on it meanwhile still work.
+    func retire() {
+        channel.eventLoop.execute { [channel, sessionExpiry] in
+            channel.triggerUserOutboundEvent(KafkaChannelHandler.Retire(closeAt: sessionExpiry), promise: nil)
+        }
     }
 
     /// The event loop of this connection's channel.

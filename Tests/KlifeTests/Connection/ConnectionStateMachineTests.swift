@@ -180,7 +180,7 @@ import Testing
     @Test func plainConnectionIsReadyAfterApiVersions() {
         var setup = machine()
         guard case .sendApiVersions(4) = setup.start() else { Issue.record("expected ApiVersions v4"); return }
-        guard case .ready(let ranges) = setup.apiVersionsReceived(errorCode: 0, brokerRanges: brokerRanges) else {
+        guard case .ready(let ranges, _) = setup.apiVersionsReceived(errorCode: 0, brokerRanges: brokerRanges) else {
             Issue.record("expected ready")
             return
         }
@@ -232,10 +232,11 @@ import Testing
             return
         }
         #expect(bytes == [0, UInt8(ascii: "u"), 0, UInt8(ascii: "p")])
-        guard case .ready = setup.saslAuthenticateReceived(errorCode: 0, errorMessage: nil, authBytes: []) else {
+        guard case .ready(_, let lifetime) = setup.saslAuthenticateReceived(errorCode: 0, errorMessage: nil, authBytes: [], sessionLifetimeMs: 60_000) else {
             Issue.record("expected ready")
             return
         }
+        #expect(lifetime == 60_000)  // KIP-368: the connection is replaced before then
     }
 
     @Test func wrongPasswordIsAnAuthenticationError() {

@@ -30,6 +30,9 @@ final class ScriptedKafkaServer: Sendable {
         /// Answer an unknown ApiVersions version the way librdkafka's mock cluster does (a body that is
         /// not v0), instead of Kafka's v0 body.
         var mockStyleUnsupportedVersionBody = false
+        /// SaslAuthenticate's `session_lifetime_ms` on success (KIP-368); after it, the next request closes
+        /// the connection, as Kafka does with `connections.max.reauth.ms`. 0: no limit.
+        var sessionLifetimeMs: Int64 = 0
     }
 
     let channel: any Channel
@@ -82,6 +85,7 @@ final class ScriptedKafkaHandler: ChannelInboundHandler {
     let script: Script
     typealias Script = ScriptedKafkaServer.Script
     private var authenticated: Bool
+    private var sessionEnds: NIODeadline?
     private var mechanism: String?
     /// SCRAM: client-first-bare, server-first, and the salt/iterations in use.
     private var scramState: (clientFirstBare: String, serverFirst: String, nonce: String)?
@@ -145,10 +149,18 @@ final class ScriptedKafkaHandler: ChannelInboundHandler {
             )
         case SaslAuthenticateRequest.apiKey:
             let (header, request) = try decode(SaslAuthenticateRequest.self, &frame, version: version)
-            let response = authenticate(Array(request.authBytes.readableBytesView))
+            var response = authenticate(Array(request.authBytes.readableBytesView))
+            if authenticated, script.sessionLifetimeMs > 0 {
+                response.sessionLifetimeMs = script.sessionLifetimeMs
+                sessionEnds = .now() + .milliseconds(script.sessionLifetimeMs)
+            }
             try reply(context, SaslAuthenticateRequest.self, response, version: version, header: header)
             if response.errorCode != 0 { context.close(promise: nil) }
         case MetadataRequest.apiKey:
+            if let sessionEnds, NIODeadline.now() >= sessionEnds {
+                context.close(promise: nil)  // as Kafka does after connections.max.reauth.ms
+                return
+            }
             guard authenticated else {
                 context.close(promise: nil)  // as Kafka does for unauthenticated requests
                 return

@@ -283,6 +283,34 @@ import Glibc
 
     // MARK: Pool
 
+    /// KIP-368: a broker that ends SASL sessions (`connections.max.reauth.ms`) announces the lifetime in
+    /// SaslAuthenticate and closes the connection at the first request after it. The pool hands out a fresh
+    /// connection (authenticated anew) before that, and the old one closes once idle.
+    @Test func aConnectionWhoseSASLSessionEndsIsReplacedBeforeTheBrokerClosesIt() async throws {
+        let server = try await ScriptedKafkaServer.start(.init(mechanisms: ["PLAIN"], sessionLifetimeMs: 600), group: group)
+        defer { Task { await server.stop() } }
+        let pool = try BrokerConnectionPool(
+            configuration: configuration(server) {
+                $0.sasl = .init(mechanism: .plain, username: "alice", password: "alice-secret")
+            },
+            eventLoopGroup: group, logger: logger
+        )
+        let first = try await pool.connection(to: server.address, brokerID: 7)
+        #expect(try await first.send(MetadataRequest(topics: [])).clusterId == "scripted")
+        #expect(first.sessionExpiry != nil)
+        #expect(try await pool.connection(to: server.address, brokerID: 7) === first)
+        let due = await waitFor(within: .seconds(10)) { first.isDueForReplacement }
+        #expect(due)
+        let second = try await pool.connection(to: server.address, brokerID: 7)
+        #expect(second !== first)
+        #expect(server.acceptedConnections == 2)
+        #expect(try await second.send(MetadataRequest(topics: [])).clusterId == "scripted")
+        // The retired connection had nothing outstanding: it closes by itself.
+        _ = await first.waitUntilClosed()
+        #expect(!first.isActive)
+        await pool.shutdown()
+    }
+
     @Test func poolReusesReconnectsAndBacksOff() async throws {
         let server = try await ScriptedKafkaServer.start(.init(closingAPIs: [DescribeClusterRequest.apiKey]), group: group)
         let pool = try BrokerConnectionPool(
@@ -380,4 +408,14 @@ struct ReservedPort {
     func release() {
         close(descriptor)
     }
+}
+
+/// Polls `condition` until it holds or `within` has passed; returns whether it held.
+func waitFor(within: Duration, _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + within
+    while !condition() {
+        if ContinuousClock.now > deadline { return false }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return true
 }
