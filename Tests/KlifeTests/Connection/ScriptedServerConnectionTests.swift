@@ -287,7 +287,7 @@ import Glibc
     /// SaslAuthenticate and closes the connection at the first request after it. The pool hands out a fresh
     /// connection (authenticated anew) before that, and the old one closes once idle.
     @Test func aConnectionWhoseSASLSessionEndsIsReplacedBeforeTheBrokerClosesIt() async throws {
-        let server = try await ScriptedKafkaServer.start(.init(mechanisms: ["PLAIN"], sessionLifetimeMs: 600), group: group)
+        let server = try await ScriptedKafkaServer.start(.init(mechanisms: ["PLAIN"], sessionLifetimeMs: 3_000), group: group)
         defer { Task { await server.stop() } }
         let pool = try BrokerConnectionPool(
             configuration: configuration(server) {
@@ -296,10 +296,10 @@ import Glibc
             eventLoopGroup: group, logger: logger
         )
         let first = try await pool.connection(to: server.address, brokerID: 7)
-        #expect(try await first.send(MetadataRequest(topics: [])).clusterId == "scripted")
         #expect(first.sessionExpiry != nil)
-        #expect(try await pool.connection(to: server.address, brokerID: 7) === first)
-        let due = await waitFor(within: .seconds(10)) { first.isDueForReplacement }
+        let again = try await pool.connection(to: server.address, brokerID: 7)
+        if !first.isDueForReplacement { #expect(again === first) }  // (a very slow run may be past it already)
+        let due = await waitFor(within: .seconds(15)) { first.isDueForReplacement }
         #expect(due)
         let second = try await pool.connection(to: server.address, brokerID: 7)
         #expect(second !== first)
