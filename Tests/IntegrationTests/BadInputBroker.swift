@@ -127,6 +127,9 @@ final class BadInputBroker: Sendable {
         coordinatorErrors.withLock { $0.isEmpty ? 0 : $0.removeFirst() }
     }
 
+    /// Faults still queued for `apiKey` (one is taken when a request of that API arrives).
+    func queuedFaults(apiKey: Int16) -> Int { faults.withLock { $0[apiKey]?.count ?? 0 } }
+
     /// Removes the next queued fault for `apiKey`.
     fileprivate func takeFault(apiKey: Int16) -> Fault? {
         faults.withLock { queue in

@@ -254,3 +254,29 @@ extension BadInputBrokerTests {
         }
     }
 }
+
+extension BadInputBrokerTests {
+    /// Stopping a client while its Metadata request goes unanswered does not wait for that request's
+    /// timeout: cancellation closes the connections.
+    @Test("a client stops at once while a Metadata request is unanswered, not after the request timeout")
+    func stopsWhileAMetadataRequestIsUnanswered() async throws {
+        let broker = try await BadInputBroker.start()
+        defer { Task { await broker.stop() } }
+        var configuration = try ClientTestSupport.configuration(bootstrap: broker.bootstrap)
+        configuration.connection.requestTimeout = .seconds(30)
+        let client = try KafkaClient(configuration: configuration, logger: ClientTestSupport.logger)
+        let run = Task { try await client.run() }
+        try await client.waitUntilReady(timeout: .seconds(20))
+        broker.inject(.noAnswer, apiKey: MetadataRequest.apiKey)
+        let refresh = Task { try? await client.refreshMetadata() }  // its answer never comes
+        try await ClientTestSupport.eventuallyOrFail("the Metadata request reached the broker", timeout: .seconds(10)) {
+            broker.queuedFaults(apiKey: MetadataRequest.apiKey) == 0
+        }
+        let stopped = try await ContinuousClock().measure {
+            run.cancel()
+            try? await run.value
+        }
+        _ = await refresh.value
+        #expect(stopped < .seconds(10), "stopping took \(stopped)")
+    }
+}

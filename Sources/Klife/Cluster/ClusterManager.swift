@@ -58,20 +58,27 @@ final class ClusterManager: Sendable {
 
     /// Refreshes metadata at start, every ``KafkaClient/Configuration/metadataRefreshInterval`` and whenever
     /// asked, until the task is cancelled; then closes every connection and fails pending waiters.
+    ///
+    /// Cancellation closes every connection at once: a Metadata request or a connect in progress does not
+    /// hold up the client's shutdown until its timeout (the components have finished by then).
     func run() async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { [configuration] in
-                while !Task.isCancelled {
-                    do { try await Task.sleep(for: configuration.metadataRefreshInterval) } catch { return }
-                    self.requestRefresh()
+        await withTaskCancellationHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { [configuration] in
+                    while !Task.isCancelled {
+                        do { try await Task.sleep(for: configuration.metadataRefreshInterval) } catch { return }
+                        self.requestRefresh()
+                    }
                 }
+                requestRefresh()
+                for await _ in wakeups {
+                    await refreshUntilSettled()
+                    if Task.isCancelled { break }
+                }
+                group.cancelAll()
             }
-            requestRefresh()
-            for await _ in wakeups {
-                await refreshUntilSettled()
-                if Task.isCancelled { break }
-            }
-            group.cancelAll()
+        } onCancel: {
+            pool.shutDownNow()
         }
         await shutDown()
     }

@@ -251,10 +251,15 @@ public final class BrokerConnectionPool: Sendable {
         }
     }
 
-    /// Closes every connection; later calls to ``connection(to:brokerID:slot:)`` fail with
-    /// ``KafkaError/Code/clientNotRunning``.
-    public func shutdown() async {
-        let connections = state.withLock { state -> [KafkaConnection] in
+    /// ``shutdown()`` without waiting for the connections to finish closing: their outstanding requests fail
+    /// at once. For a cancellation handler.
+    func shutDownNow() {
+        for connection in markShutDown() { connection.channel.close(promise: nil) }
+    }
+
+    /// Refuses later calls and returns the open connections, to be closed.
+    private func markShutDown() -> [KafkaConnection] {
+        state.withLock { state -> [KafkaConnection] in
             state.isShutDown = true
             var open: [KafkaConnection] = []
             for key in state.slots.keys {
@@ -262,6 +267,11 @@ public final class BrokerConnectionPool: Sendable {
             }
             return open
         }
-        await Self.close(connections)
+    }
+
+    /// Closes every connection; later calls to ``connection(to:brokerID:slot:)`` fail with
+    /// ``KafkaError/Code/clientNotRunning``.
+    public func shutdown() async {
+        await Self.close(markShutDown())
     }
 }
