@@ -13,8 +13,11 @@ enum BenchWorkloads {
     }
 
     /// Adds the benchmark's producers, with its settings, to the client configuration.
+    /// A `--config` file's producers stay (its topics may name them).
     static func adjust(_ clientConfiguration: inout KafkaClient.Configuration, for config: BenchConfiguration) {
-        clientConfiguration.producers = producerNames(config).map { name in
+        let names = Set(producerNames(config))
+        clientConfiguration.producers.removeAll { names.contains($0.name) }
+        clientConfiguration.producers += producerNames(config).map { name in
             var producer = KafkaProducerConfiguration(
                 name: name,
                 acks: KafkaProducerConfiguration.Acks(name: config.acks) ?? .all,

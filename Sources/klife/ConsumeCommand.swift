@@ -10,7 +10,9 @@ struct ConsumeCommand: AsyncParsableCommand {
         discussion: """
             Reads the chosen partitions (all by default) from --offset on, printing each record as JSON \
             (topic, partition, offset, key, value, headers, timestamp) or only its value. Stops after --count \
-            records, or when --timeout-ms passes without a new record.
+            records, or when --timeout-ms passes without a new record. With --group, Ctrl-C or SIGTERM stops \
+            cleanly: what was printed is committed and the member leaves the group. Exit status: 0, 1 on an \
+            error, 2 when --count records did not arrive in time.
             """
     )
 
@@ -51,6 +53,10 @@ struct ConsumeCommand: AsyncParsableCommand {
         if group != nil {
             if partition != nil { throw ValidationError("--partition cannot be used with --group (the group assigns partitions)") }
             if case .offset = offset { throw ValidationError("--offset with --group must be earliest or latest (used when nothing is committed)") }
+        } else if case .offset = offset, partition == nil {
+            // One offset for every partition means little (and fails where a partition is shorter), as
+            // kafka-console-consumer says too.
+            throw ValidationError("--offset N needs --partition (for all partitions use earliest or latest)")
         }
     }
 
@@ -88,8 +94,10 @@ struct ConsumeCommand: AsyncParsableCommand {
                     var gotRecords = false
                     for position in positions {
                         let fetched = try results[position]?.get() ?? KafkaFetchedPartition(records: [], nextOffset: position.offset)
+                        var out = ""
+                        defer { if !out.isEmpty { writeToStandardOutput(out) } }
                         for record in fetched.records {
-                            print(format.line(for: record))
+                            out += format.line(for: record) + "\n"
                             printed += 1
                             if let count, printed >= count { return }
                         }
@@ -119,6 +127,8 @@ extension ConsumeCommand {
     func runInGroup(_ group: String) async throws {
         try await runReportingErrors {
             let printed = try await global.withClient { [topic, offset, count, isolation, timeoutMs, format, maxBytes, groupProtocol] client in
+                // An unknown topic fails here, not after waiting for an assignment that never comes.
+                _ = try await client.describeTopic(topic)
                 let progress = Mutex<(printed: Int, last: ContinuousClock.Instant?)>((0, nil))
                 var configuration = KafkaConsumerGroupConfiguration(
                     groupID: group, topics: [topic], sessionTimeout: .seconds(6), heartbeatInterval: .seconds(1),
@@ -135,16 +145,25 @@ extension ConsumeCommand {
                         return min(left, records.count)
                     }
                     records = Array(records.prefix(allowed))
-                    for record in records { print(format.line(for: record)) }
+                    // Written out before the commit below (unbuffered): a record committed is a record printed.
+                    var out = ""
+                    for record in records { out += format.line(for: record) + "\n" }
+                    if !out.isEmpty { writeToStandardOutput(out) }
                     // Commit only what was printed; records past --count stay for the next consumer.
                     if allowed == batch.records.count { return .commit }
                     return .perRecord(Dictionary(uniqueKeysWithValues: records.compactMap { $0.offset }.map { ($0, .commit) }), cooldown: .milliseconds(100))
                 }
                 let idle = Duration.milliseconds(timeoutMs)
                 let joinDeadline = ContinuousClock.now + .seconds(60) + idle
+                StopSignals.trap()
+                defer { StopSignals.release() }
                 while true {
                     let (done, last) = progress.withLock { state in (count.map { state.printed >= $0 } ?? false, state.last) }
-                    if done { break }
+                    if done || StopSignals.wasReceived { break }
+                    if let failure = member.failure {
+                        await member.stop()
+                        throw failure
+                    }
                     let now = ContinuousClock.now
                     if let last, now - last >= idle { break }
                     if last == nil {
@@ -157,9 +176,10 @@ extension ConsumeCommand {
                     try await Task.sleep(for: .milliseconds(50))
                 }
                 await member.stop()
+                if let failure = member.failure { throw failure }
                 return progress.withLock { $0.printed }
             }
-            if let count, printed < count {
+            if let count, printed < count, !StopSignals.wasReceived {
                 printError("klife: only \(printed) of \(count) records arrived before --timeout-ms \(timeoutMs) passed without a new one")
                 throw ExitCode(2)
             }

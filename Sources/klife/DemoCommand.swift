@@ -295,7 +295,7 @@ struct DemoRun: Sendable {
         }
         let firstHandler = handler(0)
         let secondHandler = handler(1)
-        let secondConfiguration = try global.makeConfiguration()
+        let secondConfiguration = try global.makeConfiguration(file: try await global.loadConfigFile())
         let quiet = quiet
         try await KafkaClient.withRunningClient(
             configuration: secondConfiguration, logger: global.makeLogger(), readyTimeout: .milliseconds(global.connectTimeoutMs)

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -96,4 +98,24 @@ extension StringProtocol {
         guard let first = firstIndex(where: { !isBlank($0) }), let last = lastIndex(where: { !isBlank($0) }) else { return "" }
         return String(self[first...last])
     }
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM turned into a flag a loop checks, so a command can stop cleanly (a consumer
+/// group member commits what it printed and leaves the group) instead of dying mid-way.
+enum StopSignals {
+    private static let received = Atomic<Bool>(false)
+
+    /// From now on SIGINT and SIGTERM set ``wasReceived`` instead of ending the process.
+    static func trap() {
+        signal(SIGINT) { _ in StopSignals.received.store(true, ordering: .relaxed) }
+        signal(SIGTERM) { _ in StopSignals.received.store(true, ordering: .relaxed) }
+    }
+
+    /// Back to the default: the signals end the process.
+    static func release() {
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
+
+    static var wasReceived: Bool { received.load(ordering: .relaxed) }
 }

@@ -3,12 +3,14 @@ import Klife
 import NIOCore
 
 /// `klife produce`: records from stdin, one per line; prints `partition<TAB>offset` per record in input order.
+/// Each line is sent as soon as no further input is waiting (typed or trickling lines go out at once).
 struct ProduceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "produce",
         abstract: "Produce records read from stdin, one per line (value, or key SEP value).",
         discussion: """
-            Prints partition<TAB>offset per record on stdout, in input order (--quiet: only a summary on stderr). \
+            Each line is sent as soon as no more input is waiting; lines are bytes (a key or value need not be \
+            UTF-8). Prints partition<TAB>offset per record on stdout, in input order (--quiet: only a summary on stderr). \
             Exits with status 1 if any record failed; the failed records and their error codes go to stderr.
             --producer-config FILE reads producer options as KEY=VALUE lines: acks, linger_ms, batch_size_bytes, \
             delivery_timeout_ms, request_timeout_ms, retry_backoff_ms, max_in_flight_requests, batchers_count, \
@@ -43,25 +45,27 @@ struct ProduceCommand: AsyncParsableCommand {
                 let parts = header.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 return KafkaRecord.Header(key: String(parts[0]), value: parts.count > 1 ? String(parts[1]) : nil)
             }
-            let (topic, partition, keySeparator, quiet) = (self.topic, self.partition, self.keySeparator, self.quiet)
+            let (topic, partition, quiet) = (self.topic, self.partition, self.quiet)
+            let separator = keySeparator.map { Array($0.utf8) }
+            let options = KafkaProduceOptions(producer: producer.name)
             let failed = try await global.withClient(adjust: { configuration in
-                configuration.producers = [producer]
-                configuration.defaultProducer = producer.name
+                // Beside the file's producers (its topics may name them); the records go to this one.
+                configuration.producers.removeAll { $0.name == producer.name }
+                configuration.producers.append(producer)
             }) { client in
                 var failed = 0
-                var total = 0
-                var lines: [String] = []
-                func flushChunk() async {
-                    let records = lines.map { line -> KafkaRecord in
-                        var key: ByteBuffer?
-                        var value = Substring(line)
-                        if let keySeparator, let range = line.firstRange(of: keySeparator) {
-                            key = ByteBuffer(string: String(line[..<range.lowerBound]))
-                            value = line[range.upperBound...]
-                        }
-                        return KafkaRecord(topic: topic, partition: partition, key: key, value: ByteBuffer(string: String(value)), headers: recordHeaders)
-                    }
-                    let results = await client.produceBatch(records)
+                var reported = 0
+                var chunk: [KafkaRecord] = []
+                // Chunks being produced, oldest first: results are printed in input order.
+                var inFlight: [Task<[Result<KafkaRecord, KafkaError>], Never>] = []
+                func send() {
+                    guard !chunk.isEmpty else { return }
+                    let records = chunk
+                    inFlight.append(Task { await client.produceBatch(records, options: options) })
+                    chunk.removeAll(keepingCapacity: true)
+                }
+                func reportOldest() async {
+                    let results = await inFlight.removeFirst().value
                     var out = ""
                     for (index, result) in results.enumerated() {
                         switch result {
@@ -69,20 +73,35 @@ struct ProduceCommand: AsyncParsableCommand {
                             if !quiet { out += "\(record.partition ?? -1)\t\(record.offset ?? -1)\n" }
                         case .failure(let error):
                             failed += 1
-                            printError("record \(total + index + 1) failed: \(error.code)\(error.kafkaCode.map { " (Kafka error code \($0))" } ?? ""): \(error.message)")
+                            printError("record \(reported + index + 1) failed: \(error.code)\(error.kafkaCode.map { " (Kafka error code \($0))" } ?? ""): \(error.message)")
                             if !quiet { out += "-1\t-1\n" }
                         }
                     }
                     if !out.isEmpty { writeToStandardOutput(out) }
-                    total += records.count
-                    lines.removeAll(keepingCapacity: true)
+                    reported += results.count
                 }
-                while let line = readLine(strippingNewline: true) {
-                    lines.append(line)
-                    if lines.count >= 10_000 { await flushChunk() }
+                var input = StandardInputLines()
+                while let line = input.next() {
+                    var key: ByteBuffer?
+                    var value = line[...]
+                    if let separator, let range = line.firstRange(of: separator) {
+                        key = ByteBuffer(bytes: line[..<range.lowerBound])
+                        value = line[range.upperBound...]
+                    }
+                    chunk.append(KafkaRecord(topic: topic, partition: partition, key: key, value: ByteBuffer(bytes: value), headers: recordHeaders))
+                    // Lines typed or trickling in go out at once; a fast stream goes in chunks of up to 10,000,
+                    // a few of them in flight while the next is read.
+                    if chunk.count >= 10_000 || !input.hasLineReady() {
+                        send()
+                        if !input.hasLineReady() {
+                            while !inFlight.isEmpty { await reportOldest() }
+                        }
+                    }
+                    while inFlight.count > 4 { await reportOldest() }
                 }
-                if !lines.isEmpty { await flushChunk() }
-                if quiet { printError("produced \(total - failed) of \(total) records to \(topic)") }
+                send()
+                while !inFlight.isEmpty { await reportOldest() }
+                if quiet { printError("produced \(reported - failed) of \(reported) records to \(topic)") }
                 return failed
             }
             if failed > 0 { throw ExitCode.failure }
@@ -94,7 +113,7 @@ struct ProduceCommand: AsyncParsableCommand {
         var producer = KafkaProducerConfiguration(name: "klife-cli", maxInFlightRequests: 5)
         if let producerConfig {
             let text = try readTextFile(producerConfig)
-            for rawLine in text.split(separator: "\n") {
+            for rawLine in text.split(whereSeparator: \.isNewline) {
                 let line = rawLine.trimmingBlanks
                 if line.isEmpty || line.hasPrefix("#") { continue }
                 let parts = line.split(separator: "=", maxSplits: 1).map(\.trimmingBlanks)

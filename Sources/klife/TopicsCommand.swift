@@ -19,12 +19,14 @@ struct TopicsCommand: AsyncParsableCommand {
         func validate() throws {
             guard partitions > 0 else { throw ValidationError("--partitions must be > 0") }
             guard replicationFactor > 0 else { throw ValidationError("--replication-factor must be > 0") }
-            for config in configs where !config.contains("=") { throw ValidationError("--topic-config \(config): expected KEY=VALUE") }
+            for config in configs where !config.contains("=") || config.hasPrefix("=") {
+                throw ValidationError("--topic-config \(config): expected KEY=VALUE")
+            }
         }
 
         func run() async throws {
             let configs = Dictionary(configs.map { entry -> (String, String) in
-                let parts = entry.split(separator: "=", maxSplits: 1)
+                let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
             }, uniquingKeysWith: { _, last in last })
             try await runReportingErrors {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Klife
 
 /// `klife topics …` run as a subprocess against Tansu.
 @Suite struct CLIIntegrationTests {
@@ -179,5 +180,90 @@ import Testing
             #expect(result.status != 0, "\(arguments) succeeded")
             #expect(!result.stderr.isEmpty)
         }
+    }
+}
+
+extension CLIIntegrationTests {
+    /// A line typed (or trickling in) is produced at once, not when input ends or 10,000 lines have come.
+    @Test func produceSendsEachLineBeforeTheInputEnds() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("cli-interactive")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("klife-fifo-\(UUID().uuidString)").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        // Opened read-write first, the FIFO has a writer before klife opens it (posix_spawn returns only once
+        // the child has opened its stdin, so a write-only open after it would never be reached).
+        let writer = open(fifo, O_RDWR | O_CLOEXEC)  // not inherited: klife must see the end when it closes
+        #expect(writer >= 0)
+        let running = try ScriptProcess.start(
+            try Self.klifeExecutable(), ["produce", "--bootstrap", bootstrap, "--topic", topic, "--partition", "0"], stdinPath: fifo)
+        _ = "typed\n".withCString { write(writer, $0, 6) }
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: ClientTestSupport.logger) { client in
+            try await ClientTestSupport.eventuallyOrFail("the typed line is in the topic while input stays open", timeout: .seconds(20)) {
+                let records = (try? await client.fetch(topic: topic, partition: 0, offset: 0)) ?? []
+                return records.map(\.valueString) == ["typed"]
+            }
+        }
+        try await ClientTestSupport.eventuallyOrFail("the result is printed before more input comes", timeout: .seconds(20)) {
+            running.stdoutSoFar == "0\t0\n"
+        }
+        close(writer)
+        let result = try await running.finish()
+        #expect(result.status == 0)
+    }
+
+    /// Bytes that are not UTF-8 reach the log as they are.
+    @Test func produceKeepsBinaryValues() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("cli-binary")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        let value: [UInt8] = [0x66, 0xFF, 0xFE, 0x00, 0x80]
+        _ = try await ScriptProcess.run(
+            try Self.klifeExecutable(), ["produce", "--bootstrap", bootstrap, "--topic", topic, "--partition", "0"],
+            stdin: Data(value + [0x0A]), timeout: 60)
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: ClientTestSupport.logger) { client in
+            let records = try await client.fetch(topic: topic, partition: 0, offset: 0)
+            #expect(records.count == 1)
+            #expect(records.first?.value.map { Array($0.readableBytesView) } == value)
+        }
+    }
+
+    /// Ctrl-C stops `consume --group` cleanly: every record printed is committed (written out before its
+    /// commit), the member leaves, and the exit status is 0.
+    @Test func groupConsumeStopsCleanlyOnInterrupt() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("cli-sigint")
+        let group = TestBrokers.uniqueName("cli-g")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: ClientTestSupport.logger) { client in
+            for index in 0..<5 { _ = try await client.produce(KafkaRecord(topic: topic, partition: 0, value: "r\(index)")) }
+            let running = try ScriptProcess.start(
+                try Self.klifeExecutable(),
+                ["consume", "--bootstrap", bootstrap, "--topic", topic, "--group", group, "--group-protocol", "classic",
+                 "--format", "value", "--timeout-ms", "120000"],
+                stdin: Data())
+            try await ClientTestSupport.eventuallyOrFail("the 5 records were printed (written out, not buffered)", timeout: .seconds(60)) {
+                running.stdoutSoFar.split(separator: "\n").count == 5
+            }
+            running.signal(SIGINT)
+            let result = try await running.finish(timeout: 60, check: false)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdoutText == "r0\nr1\nr2\nr3\nr4\n")
+            let committed = try await TransactionTansuTests.committedOffset(client, group: group, .init(topic: topic, partition: 0))
+            #expect(committed == 5)
+        }
+    }
+
+    /// A consumer group on a topic that does not exist fails at once with the cause, not after a minute's
+    /// wait with exit status 0.
+    @Test func groupConsumeOfAnUnknownTopicFails() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let started = ContinuousClock.now
+        let result = try await klife(
+            ["consume", "--bootstrap", bootstrap, "--topic", TestBrokers.uniqueName("cli-missing"), "--group", "g"], check: false)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("unknownTopicOrPartition") || result.stderr.contains("not"), "\(result.stderr)")
+        #expect(ContinuousClock.now - started < .seconds(30))
     }
 }

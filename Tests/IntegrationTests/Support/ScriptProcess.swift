@@ -47,16 +47,50 @@ enum ScriptProcess {
     static func run(
         _ executable: String, _ arguments: [String], stdin: Data? = nil, timeout: Double = 60, check: Bool = true
     ) async throws -> Result {
+        let running = try start(executable, arguments, stdin: stdin)
+        return try await running.finish(timeout: timeout, check: check)
+    }
+
+    /// A program started by ``start(_:_:stdin:stdinPath:)``: signal it, watch its output, wait for it.
+    struct Running: Sendable {
+        let pid: pid_t
+        let command: String
+        let directory: URL
+        var stdoutPath: String { directory.appendingPathComponent("stdout").path }
+        var stderrPath: String { directory.appendingPathComponent("stderr").path }
+
+        /// What it has written to stdout so far.
+        var stdoutSoFar: String { String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: stdoutPath))) ?? Data(), as: UTF8.self) }
+
+        func signal(_ number: Int32) { kill(pid, number) }
+
+        /// Waits for it to exit (killing it after `timeout` seconds), as ``ScriptProcess/run(_:_:stdin:timeout:check:)``.
+        func finish(timeout: Double = 60, check: Bool = true) async throws -> Result {
+            defer { try? FileManager.default.removeItem(at: directory) }
+            return try await ScriptProcess.wait(pid: pid, command: command, outPath: stdoutPath, errPath: stderrPath, timeout: timeout, check: check)
+        }
+    }
+
+    /// Starts `executable` with stdin from `stdin` (bytes) or from the file or FIFO at `stdinPath`.
+    static func start(_ executable: String, _ arguments: [String], stdin: Data? = nil, stdinPath: String? = nil) throws -> Running {
         let command = ([executable] + arguments).joined(separator: " ")
         let dir = FileManager.default.temporaryDirectory
             .appendingPathComponent("klife-script-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
         let outPath = dir.appendingPathComponent("stdout").path, errPath = dir.appendingPathComponent("stderr").path
-        let inPath = dir.appendingPathComponent("stdin").path
-        try (stdin ?? Data()).write(to: URL(fileURLWithPath: inPath))
-
+        var inPath = dir.appendingPathComponent("stdin").path
+        if let stdinPath {
+            inPath = stdinPath
+        } else {
+            try (stdin ?? Data()).write(to: URL(fileURLWithPath: inPath))
+        }
         let pid = try spawn(executable, arguments, stdin: inPath, stdout: outPath, stderr: errPath, command: command)
+        return Running(pid: pid, command: command, directory: dir)
+    }
+
+    private static func wait(
+        pid: pid_t, command: String, outPath: String, errPath: String, timeout: Double, check: Bool
+    ) async throws -> Result {
         // Both flags under one lock, so the timer never signals a pid that was already reaped (and reused).
         let state = LockedValue((reaped: false, timedOut: false))
         let timer = DispatchSource.makeTimerSource(queue: .global())
