@@ -165,6 +165,36 @@ struct CompressionTests {
         }
     }
 
+    /// Java producers compress zstd as a stream of unknown size: at levels 21 and 22 (KIP-390) the frame
+    /// announces a 64 or 128 MiB window. Kafka's Java consumer reads those (zstd's default limit, 2^27).
+    @Test("zstd: a streamed frame announcing a 2^27-byte window (level 22 in Java) decompresses", arguments: [Int32(26), 27])
+    func zstdLargeWindowFrame(windowLog: Int32) throws {
+        let input = Self.compressible.getSlice(at: 0, length: 50_000)!
+        let frame: [UInt8] = input.withUnsafeReadableBytes { source in
+            let context = ZSTD_createCCtx()
+            defer { ZSTD_freeCCtx(context) }
+            ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, 3)
+            ZSTD_CCtx_setParameter(context, ZSTD_c_windowLog, windowLog)
+            var output = [UInt8](repeating: 0, count: ZSTD_compressBound(source.count) + 64)
+            return output.withUnsafeMutableBytes { destination in
+                var inBuffer = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: 0)
+                var outBuffer = ZSTD_outBuffer(dst: destination.baseAddress, size: destination.count, pos: 0)
+                // Fed as a stream (the size is not known when the frame starts): the header carries the
+                // window descriptor instead of a content size.
+                guard ZSTD_isError(ZSTD_compressStream2(context, &outBuffer, &inBuffer, ZSTD_e_continue)) == 0 else { return [] }
+                var empty = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
+                let left = ZSTD_compressStream2(context, &outBuffer, &empty, ZSTD_e_end)
+                return left == 0 ? Array(destination.prefix(outBuffer.pos)) : []
+            }
+        }
+        #expect(!frame.isEmpty)
+        #expect(ZSTD_getFrameContentSize(frame, frame.count) == ZSTD_CONTENTSIZE_UNKNOWN)
+        var header = ZSTD_frameHeader()
+        #expect(ZSTD_getFrameHeader(&header, frame, frame.count) == 0)
+        #expect(header.windowSize == 1 << UInt64(windowLog))
+        #expect(try KafkaCompression.decompress(ByteBuffer(bytes: frame), codec: .zstd, maxOutputBytes: 1 << 20) == input)
+    }
+
     @Test("output beyond maxOutputBytes is a typed error; output exactly at the limit is fine", arguments: codecs)
     func outputCap(codec: KafkaCompressionCodec) throws {
         let input = ByteBuffer(repeating: 0x41, count: 1 << 20)

@@ -4,9 +4,10 @@ import NIOCore
 /// Zstandard frames (RFC 8878), one-shot compressed; decompressed as a stream so that the output
 /// grows under a cap, whatever content size a frame announces.
 enum ZstdCodec {
-    /// Largest window a frame may ask for (32 MiB). Frames from Kafka producers use at most 2^23
-    /// for levels up to 19; a larger window would be allocated on a forged header's word alone.
-    static let windowLogMax: Int32 = 25
+    /// Largest window a frame may ask for: 2^27 (128 MiB), zstd's own default limit and what Kafka's Java
+    /// consumer accepts. Java producers stream zstd with no content size, so at levels 21 and 22 (KIP-390)
+    /// their frames announce 64 and 128 MiB windows; a lower limit would make such batches unreadable.
+    static let windowLogMax: Int32 = 27
     static let defaultLevel: Int32 = 3
 
     /// Contexts whose workspace sits in huge pages (`klife_zstd_create_cctx`): the same output, less CPU.
