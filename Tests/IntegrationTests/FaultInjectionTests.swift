@@ -372,6 +372,44 @@ struct FaultInjectionTests {
         }
     }
 
+    /// Records the fetch failures reported to a group's handler, and the values it handled.
+    struct FetchFailureRecordingHandler: KafkaConsumerGroupHandler {
+        let failures = LockedBox<[(partition: KafkaTopicPartition, offset: Int64, code: Int16?)]>([])
+        let values = LockedBox<[String]>([])
+        func handle(_ batch: KafkaConsumerBatch) async throws -> KafkaConsumerBatchResult {
+            values.withLock { $0 += batch.records.compactMap(\.valueString) }
+            return .commit
+        }
+        func fetchFailed(_ partition: KafkaTopicPartition, offset: Int64, error: KafkaError) async {
+            failures.withLock { $0.append((partition, offset, error.kafkaCode)) }
+        }
+    }
+
+    /// A fetch error that does not pass by itself (TOPIC_AUTHORIZATION_FAILED) is reported to the handler,
+    /// not only logged at debug level while the partition silently stands still; once it is gone the records
+    /// come.
+    @Test("A group member reports a fetch error that does not pass by itself to its handler, and goes on once it is gone")
+    func groupReportsUnrecoverableFetchErrors() async throws {
+        try await Self.withTopic(records: 5) { cluster, client, topic in
+            try await Self.prepareForGroups(cluster)
+            try await cluster.pushErrors(apiKey: 1, codes: [29, 29])  // Fetch: TOPIC_AUTHORIZATION_FAILED twice
+            let handler = FetchFailureRecordingHandler()
+            var configuration = KafkaConsumerGroupConfiguration(
+                groupID: TestBrokers.uniqueName("g"), topics: [topic], groupProtocol: .classic, sessionTimeout: .seconds(6),
+                heartbeatInterval: .milliseconds(300), offsetResetPolicy: .earliest)
+            configuration.defaultTopicOptions.fetchInterval = .milliseconds(200)
+            let member = try client.startConsumerGroup(configuration, handler: handler)
+            try await ClientTestSupport.eventuallyOrFail("the 5 records arrived after the errors", timeout: .seconds(30)) {
+                handler.values.withLock { $0.count } >= 5
+            }
+            let failures = handler.failures.withLock { $0 }
+            #expect(failures.count == 2, "\(failures)")
+            #expect(failures.allSatisfy { $0.code == 29 && $0.offset == 0 && $0.partition == KafkaTopicPartition(topic, 0) })
+            #expect(handler.values.withLock { $0 } == (0..<5).map { "r-\($0)" })
+            await member.stop()
+        }
+    }
+
     @Test("A partition without a committed offset whose reset lookup fails at assignment is not started at 0: the lookup is repeated (latest)")
     func failedResetLookupIsRepeatedNotGuessed() async throws {
         try await Self.withTopic(records: 5) { cluster, client, topic in

@@ -19,12 +19,20 @@ public protocol KafkaConsumerGroupHandler: Sendable {
     /// Committing `offset` (the next offset to read) for `partition` failed. The member keeps trying; the
     /// records stay uncommitted meanwhile.
     func commitFailed(_ partition: KafkaTopicPartition, offset: Int64, error: KafkaError) async
+
+    /// Fetching `partition` at `offset` failed with an error that does not pass by itself
+    /// (``KafkaError/Code/authorizationFailed``, ``KafkaError/Code/corruptRecords``, a non-retriable
+    /// ``KafkaError/Code/brokerError``). The member keeps the partition and tries again after the topic's
+    /// ``KafkaConsumerTopicOptions/fetchInterval``; nothing of it is delivered or committed meanwhile. Stop
+    /// the group, or fix the cause (an ACL), to go on. Passing errors (a leader moving) are retried quietly.
+    func fetchFailed(_ partition: KafkaTopicPartition, offset: Int64, error: KafkaError) async
 }
 
 extension KafkaConsumerGroupHandler {
     public func partitionStarted(_ partition: KafkaTopicPartition) async {}
     public func partitionStopped(_ partition: KafkaTopicPartition, reason: KafkaPartitionStopReason) async {}
     public func commitFailed(_ partition: KafkaTopicPartition, offset: Int64, error: KafkaError) async {}
+    public func fetchFailed(_ partition: KafkaTopicPartition, offset: Int64, error: KafkaError) async {}
 }
 
 /// Why a member stopped consuming a partition (Klife's `handle_consumer_stop` reasons).

@@ -159,8 +159,19 @@ final class ConsumerGroupPartitionWorker: Sendable {
             }
             return max(options.fetchInterval, .milliseconds(100))
         case .failure(let error):
-            group.logger.debug("consumer group \(group.groupID): fetch of \(partition)@\(requestedOffset) failed: \(error)")
-            return max(options.fetchInterval / 2, .milliseconds(100))
+            let failures = state.fetchFailed()
+            guard !error.isRetriable else {
+                group.logger.debug("consumer group \(group.groupID): fetch of \(partition)@\(requestedOffset) failed: \(error)")
+                return max(options.fetchInterval / 2, .milliseconds(100))
+            }
+            // Not a passing condition (authorization, a corrupt batch, …): the partition cannot move until someone
+            // acts. Reported to the handler each time, logged as a warning on the first failure and every 100th.
+            if failures == 1 || failures % 100 == 0 {
+                group.logger.warning(
+                    "consumer group \(group.groupID): fetching \(partition) at offset \(requestedOffset) fails (\(failures) in a row); it is retried: \(error)")
+            }
+            await group.handler?.fetchFailed(partition, offset: requestedOffset, error: error)
+            return max(options.fetchInterval, .milliseconds(100))
         }
     }
 

@@ -38,7 +38,17 @@ struct PartitionConsumerState {
 
     /// A fetch from `requestedOffset` returned `records` and said to fetch from `nextOffset` next. Answers
     /// to a fetch made before a reset are ignored.
+    /// Fetches that failed in a row (reset by an answer).
+    private(set) var consecutiveFetchFailures = 0
+
+    /// A fetch failed; returns how many failed in a row, this one included.
+    mutating func fetchFailed() -> Int {
+        consecutiveFetchFailures += 1
+        return consecutiveFetchFailures
+    }
+
     mutating func fetched(records: [KafkaRecord], nextOffset: Int64, requestedOffset: Int64) {
+        consecutiveFetchFailures = 0
         guard requestedOffset == nextFetchOffset else { return }
         // The decoder already drops records before the fetch offset; filter (copy) only if some slipped through.
         let fresh = (records.first?.offset ?? requestedOffset) >= requestedOffset ? records : records.filter { ($0.offset ?? -1) >= requestedOffset }
