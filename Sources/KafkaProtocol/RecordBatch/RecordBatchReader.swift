@@ -52,6 +52,12 @@ public struct RecordBatchReader: Sendable {
     /// Bytes not yet consumed.
     public var remainingBytes: Int { remaining.readableBytes }
 
+    /// The base offset of the batch ``next()`` reads next (after a throw: of the bad batch), nil when fewer
+    /// than 8 bytes are left.
+    public var upcomingBaseOffset: Int64? {
+        remaining.getInteger(at: remaining.readerIndex, endianness: .big, as: Int64.self)
+    }
+
     /// The next batch, or nil when no complete batch is left (see ``truncatedTailBytes``).
     /// - Throws: ``KafkaProtocolError``: `.crcMismatch` when a checksum does not match,
     ///   `.unsupportedMagic` for a magic other than 0, 1 and 2, `.compression` when a codec is

@@ -44,8 +44,12 @@ struct FetchedPartitionDecoder {
         var batches: [KafkaFetchedBatch] = []
         if !lazy { output.reserveCapacity(Self.reservation(for: records)) }
         var nextOffset = fetchOffset
+        // The batch whose records are being read, for the error message (a throw from `reader.next()`
+        // leaves the reader at the bad batch).
+        var current: Int64?
         do {
             while var batch = try reader.next() {
+                current = batch.baseOffset
                 nextOffset = max(nextOffset, batch.nextOffset)
                 if batch.lastOffset < fetchOffset && !batch.isControlBatch { continue }
                 var controlType: Int16? = nil
@@ -72,12 +76,16 @@ struct FetchedPartitionDecoder {
                 try Self.appendRecords(
                     of: batch, attributes: attributes, topic: topic, partition: partition, fetchOffset: fetchOffset,
                     to: &output)
+                current = nil
             }
         } catch let error as KafkaProtocolError {
             // Records decoded before the bad batch are still good, but handing out a prefix would make the
-            // caller skip the bad batch silently; fail the partition.
+            // caller skip the bad batch silently; fail the partition, naming where the bad batch starts (a
+            // caller that decides to skip it knows where to go on).
+            let badBatch = (current ?? reader.upcomingBaseOffset).map { " (the batch at offset \($0))" } ?? ""
             throw KafkaError(
-                .corruptRecords, "records of \(topic)/\(partition) from offset \(fetchOffset) could not be decoded: \(error)",
+                .corruptRecords,
+                "records of \(topic)/\(partition) from offset \(fetchOffset) could not be decoded\(badBatch): \(error)",
                 underlying: error)
         }
         return Output(records: output, batches: batches, nextOffset: nextOffset, truncatedTailBytes: reader.truncatedTailBytes)

@@ -116,4 +116,21 @@ import Testing
             (error as? KafkaError)?.code == .corruptRecords
         }
     }
+
+    /// The error names where the bad batch starts, so a caller that decides to skip it knows where to go on.
+    @Test func theErrorNamesTheBadBatchsOffset() throws {
+        var b = ByteBuffer()
+        try Self.data(&b, base: 0, count: 3)
+        var second = ByteBuffer()
+        try Self.data(&second, base: 3, count: 2)
+        let index = second.readerIndex + second.readableBytes - 3
+        second.setInteger(second.getInteger(at: index, as: UInt8.self)! ^ 0xFF, at: index)
+        b.writeImmutableBuffer(second)
+        #expect {
+            try Self.decoder(offset: 1, .readCommitted).decode(records: b, abortedTransactions: [])
+        } throws: { error in
+            let message = (error as? KafkaError)?.message ?? ""
+            return message.contains("from offset 1") && message.contains("the batch at offset 3")
+        }
+    }
 }
