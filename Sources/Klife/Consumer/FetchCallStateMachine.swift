@@ -106,6 +106,8 @@ struct FetchCallStateMachine<Payload> {
         for (position, var pending) in items {
             if error.isRetriable {
                 pending.needsMetadata = true
+                // This attempt's failure is the transport's: an earlier attempt's broker code no longer says why.
+                pending.lastErrorCode = nil
                 setAside(pending, failure: error)
             } else {
                 results[position] = .failure(error)

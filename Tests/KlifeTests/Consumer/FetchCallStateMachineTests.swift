@@ -87,6 +87,22 @@ import Testing
         #expect(error.isRetriable)
     }
 
+    /// Attempts that end in transport failures after one answered NOT_LEADER report the transport's error,
+    /// not the earlier broker code.
+    @Test func theLastAttemptsFailureIsReported() throws {
+        var machine = Machine(items: Self.items(Self.p0), settings: Self.settings, maxAttempts: 2)
+        var requests = try sent(machine.start(route: Self.leaders([0: 1])))
+        guard case .retry = machine.responseReceived(requestID: requests[0].id, outcomes: [Self.p0: .errorCode(6)]) else {
+            Issue.record("expected retry"); return
+        }
+        requests = try sent(machine.resume(route: Self.leaders([0: 1])))
+        let results = try finished(machine.requestFailed(
+            requestID: requests[0].id, error: KafkaError(.connectionFailed, "could not connect to broker 1", isRetriable: true)))
+        guard case .failure(let error)? = results[Self.p0] else { Issue.record("expected failure"); return }
+        #expect(error.code == .connectionFailed)
+        #expect(error.kafkaCode == nil)
+    }
+
     @Test func unknownTopicGetsOneMetadataRefreshThenAClearError() throws {
         let unknown = KafkaFetchPosition(topic: "nope", partition: 0, offset: 0)
         var machine = Machine(items: Self.items(unknown), settings: Self.settings, maxAttempts: 2)
