@@ -304,7 +304,8 @@ extension KafkaClient {
 
     // MARK: Helpers
 
-    /// Sends an admin request to the controller, retrying once on NOT_CONTROLLER or a transport error.
+    /// Sends an admin request to the controller, trying up to three times on a retriable transport error (a
+    /// per-topic NOT_CONTROLLER in the answer is not retried: KRaft brokers forward admin requests).
     private func sendToController<R: KafkaRequestMessage>(_ request: R, timeout: Duration) async throws -> R.Response {
         var attempt = 0
         while true {

@@ -236,6 +236,9 @@ extension ConsumerGroupRunner {
     private func classicHeartbeats(_ connection: KafkaConnection, generation: Int32, memberID: String) async -> ClassicHeartbeatOutcome {
         while true {
             if await stopRequested.sleep(for: configuration.heartbeatInterval) || Task.isCancelled { return .stop }
+            // Its SASL session ends soon (KIP-368): the coordinator is looked up again, which takes a fresh
+            // connection from the pool; the membership goes on (the member is stable).
+            if connection.isDueForReplacement { return .coordinatorLost }
             do {
                 let errorCode = try await heartbeat(connection, generation: generation, memberID: memberID)
                 if errorCode != 0 {

@@ -38,6 +38,10 @@ extension ConsumerGroupRunner {
                     pending += machine.coordinatorFound()
 
                 case .sendHeartbeat(let heartbeat):
+                    // A connection whose SASL session ends soon (KIP-368) is swapped for a fresh one from the pool.
+                    if connection.isDueForReplacement, let fresh = try? await cluster.coordinatorConnection(for: key).0 {
+                        connection = fresh
+                    }
                     pending += await sendHeartbeat(heartbeat, connection, &machine)
 
                 case .scheduleHeartbeat(let afterMs):
