@@ -98,7 +98,10 @@ final class GroupFetchCoalescer: Sendable {
 
     private func send(_ lane: Lane, _ waiters: [Waiter]) async {
         let options = KafkaFetchOptions(fetcher: fetcherName, isolationLevel: lane.isolationLevel, maxBytes: lane.maxBytes)
-        let results = await client.fetchPartitions(waiters.map(\.position), options: options, for: .consumerGroup)
+        // In a random order (as Klife does; KIP-74): a broker fills a response partition by partition, and a
+        // partition whose first batch is larger than its share would otherwise keep crowding out the same
+        // partitions behind it in every request.
+        let results = await client.fetchPartitions(waiters.map(\.position).shuffled(), options: options, for: .consumerGroup)
         let more = state.withLock { state -> Bool in
             state.inFlight[lane, default: 1] -= 1
             return !(state.pending[lane]?.isEmpty ?? true)
