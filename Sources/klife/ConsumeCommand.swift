@@ -42,7 +42,7 @@ struct ConsumeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Stop after this many records.") var count: Int?
     @Option(name: .long, help: "read_committed (default) or read_uncommitted.") var isolation: RecordOutputFormat.Isolation = .readCommitted
     @Option(name: .customLong("timeout-ms"), help: "Stop when no record arrives for this long (default 5000).") var timeoutMs: Int = 5_000
-    @Option(name: .long, help: "json (default) or value.") var format: RecordOutputFormat = .json
+    @Option(name: .long, help: "json (default; keys and values as text) or value (the value's bytes as they are).") var format: RecordOutputFormat = .json
     @Option(name: .customLong("max-bytes"), help: "Most bytes per partition per fetch.") var maxBytes: Int = 1_000_000
 
     func validate() throws {
@@ -94,10 +94,10 @@ struct ConsumeCommand: AsyncParsableCommand {
                     var gotRecords = false
                     for position in positions {
                         let fetched = try results[position]?.get() ?? KafkaFetchedPartition(records: [], nextOffset: position.offset)
-                        var out = ""
-                        defer { if !out.isEmpty { writeToStandardOutput(out) } }
+                        var out: [UInt8] = []
+                        defer { if !out.isEmpty { writeToStandardOutput(bytes: out) } }
                         for record in fetched.records {
-                            out += format.line(for: record) + "\n"
+                            format.append(record, to: &out)
                             printed += 1
                             if let count, printed >= count { return }
                         }
@@ -146,9 +146,9 @@ extension ConsumeCommand {
                     }
                     records = Array(records.prefix(allowed))
                     // Written out before the commit below (unbuffered): a record committed is a record printed.
-                    var out = ""
-                    for record in records { out += format.line(for: record) + "\n" }
-                    if !out.isEmpty { writeToStandardOutput(out) }
+                    var out: [UInt8] = []
+                    for record in records { format.append(record, to: &out) }
+                    if !out.isEmpty { writeToStandardOutput(bytes: out) }
                     // Commit only what was printed; records past --count stay for the next consumer.
                     if allowed == batch.records.count { return .commit }
                     return .perRecord(Dictionary(uniqueKeysWithValues: records.compactMap { $0.offset }.map { ($0, .commit) }), cooldown: .milliseconds(100))

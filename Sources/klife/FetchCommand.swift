@@ -19,7 +19,7 @@ struct FetchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "First offset to return.") var offset: Int64
     @Option(name: .customLong("max-bytes"), help: "Most bytes of records to fetch.") var maxBytes: Int = KafkaFetchOptions.defaultFetchMaxBytes
     @Option(name: .long, help: "read_committed (default) or read_uncommitted.") var isolation: RecordOutputFormat.Isolation = .readCommitted
-    @Option(name: .long, help: "json (default) or value.") var format: RecordOutputFormat = .json
+    @Option(name: .long, help: "json (default; keys and values as text) or value (the value's bytes as they are).") var format: RecordOutputFormat = .json
 
     func validate() throws {
         guard partition >= 0 else { throw ValidationError("--partition must be >= 0") }
@@ -33,7 +33,9 @@ struct FetchCommand: AsyncParsableCommand {
             let records = try await global.withClient { [topic, partition, offset] client in
                 try await client.fetch(topic: topic, partition: partition, offset: offset, options: options)
             }
-            for record in records { print(format.line(for: record)) }
+            var out: [UInt8] = []
+            for record in records { format.append(record, to: &out) }
+            writeToStandardOutput(bytes: out)
         }
     }
 }
@@ -48,6 +50,18 @@ enum RecordOutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
         case readUncommitted = "read_uncommitted"
 
         var level: KafkaIsolationLevel { self == .readCommitted ? .readCommitted : .readUncommitted }
+    }
+
+    /// Appends `record`'s line: `value` writes the value's bytes as they are (binary-safe, as kcat does),
+    /// `json` a JSON object (keys, values and headers as text; bytes that are not UTF-8 become U+FFFD).
+    func append(_ record: KafkaRecord, to out: inout [UInt8]) {
+        switch self {
+        case .value:
+            if let value = record.value { out.append(contentsOf: value.readableBytesView) }
+        case .json:
+            out.append(contentsOf: line(for: record).utf8)
+        }
+        out.append(UInt8(ascii: "\n"))
     }
 
     func line(for record: KafkaRecord) -> String {

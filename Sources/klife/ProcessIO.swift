@@ -26,18 +26,26 @@ func writeToStandardOutput(_ text: String) {
     writeAll(text, to: 1)
 }
 
+/// Writes `bytes` to stdout unbuffered, as they are.
+func writeToStandardOutput(bytes: [UInt8]) {
+    bytes.withUnsafeBufferPointer { writeAll($0, to: 1) }
+}
+
 private func writeAll(_ text: String, to descriptor: Int32) {
     var text = text
-    text.withUTF8 { buffer in
-        var offset = 0
-        while offset < buffer.count {
-            let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                return  // a closed pipe: nothing sensible to do with the rest
-            }
-            offset += written
+    text.withUTF8 { writeAll($0, to: descriptor) }
+}
+
+private func writeAll(_ buffer: UnsafeBufferPointer<UInt8>, to descriptor: Int32) {
+    guard let base = buffer.baseAddress else { return }
+    var offset = 0
+    while offset < buffer.count {
+        let written = write(descriptor, base + offset, buffer.count - offset)
+        if written < 0 {
+            if errno == EINTR { continue }
+            return  // a closed pipe: nothing sensible to do with the rest
         }
+        offset += written
     }
 }
 

@@ -227,6 +227,11 @@ extension CLIIntegrationTests {
             #expect(records.count == 1)
             #expect(records.first?.value.map { Array($0.readableBytesView) } == value)
         }
+        // And back out as they are, with --format value.
+        for command in [["fetch", "--partition", "0", "--offset", "0"], ["consume", "--offset", "earliest", "--count", "1"]] {
+            let printed = try await klife(command + ["--bootstrap", bootstrap, "--topic", topic, "--format", "value"])
+            #expect(Array(printed.stdout) == value + [0x0A], "\(command[0])")
+        }
     }
 
     /// Ctrl-C stops `consume --group` cleanly: every record printed is committed (written out before its
