@@ -32,7 +32,8 @@ struct FetchedPartitionDecoder {
 
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/corruptRecords`` when a batch fails its checksum,
     ///   cannot be decompressed or is malformed (lazy: when it fails its checksum, or its header or, uncompressed,
-    ///   its records are malformed).
+    ///   its records are malformed); ``KafkaError/Code/protocolViolation`` when the data holds only part of a
+    ///   batch (no progress is possible).
     func decode(records: ByteBuffer?, abortedTransactions: [AbortedTransactionFilter.AbortedTransaction]) throws -> Output {
         guard let records, records.readableBytes > 0 else {
             return Output(records: [], nextOffset: fetchOffset, truncatedTailBytes: 0)
@@ -87,6 +88,13 @@ struct FetchedPartitionDecoder {
                 .corruptRecords,
                 "records of \(topic)/\(partition) from offset \(fetchOffset) could not be decoded\(badBatch): \(error)",
                 underlying: error)
+        }
+        if nextOffset == fetchOffset, reader.truncatedTailBytes > 0 {
+            // Only part of a batch and nothing whole: fetching again would get the same forever. A Kafka broker
+            // always sends the first batch whole (KIP-74), however large; this one did not.
+            throw KafkaError(
+                .protocolViolation,
+                "the broker sent only the first \(reader.truncatedTailBytes) bytes of the batch at offset \(fetchOffset) of \(topic)/\(partition) and no whole batch; fetching with a larger maxBytes may help")
         }
         return Output(records: output, batches: batches, nextOffset: nextOffset, truncatedTailBytes: reader.truncatedTailBytes)
     }

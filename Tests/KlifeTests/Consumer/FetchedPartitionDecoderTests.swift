@@ -105,6 +105,19 @@ import Testing
         #expect(out.nextOffset == 2)
     }
 
+    /// Part of a batch and nothing whole: no progress is possible, so it is an error, not "no records yet".
+    @Test func onlyPartOfABatchIsAnError() throws {
+        var whole = ByteBuffer()
+        try Self.data(&whole, base: 4, count: 5)
+        let part = ByteBuffer(bytes: whole.readableBytesView.prefix(40))
+        #expect {
+            try Self.decoder(offset: 4, .readCommitted).decode(records: part, abortedTransactions: [])
+        } throws: { error in
+            let error = error as? KafkaError
+            return error?.code == .protocolViolation && error?.message.contains("offset 4") == true
+        }
+    }
+
     @Test func corruptBatchFailsThePartition() throws {
         var b = ByteBuffer()
         try Self.data(&b, base: 0, count: 3)
