@@ -56,16 +56,19 @@ struct ProduceCommand: AsyncParsableCommand {
                 var failed = 0
                 var reported = 0
                 var chunk: [KafkaRecord] = []
-                // Chunks being produced, oldest first: results are printed in input order.
-                var inFlight: [Task<[Result<KafkaRecord, KafkaError>], Never>] = []
-                func send() {
+                // Chunks being produced, oldest first: results are printed in input order. Each chunk is handed
+                // to the producer here, in input order (produceBatchAsync returns once it is buffered); only
+                // the results are awaited later.
+                var inFlight: [ProduceChunkResults] = []
+                func send() async {
                     guard !chunk.isEmpty else { return }
-                    let records = chunk
-                    inFlight.append(Task { await client.produceBatch(records, options: options) })
+                    let pending = ProduceChunkResults()
+                    await client.produceBatchAsync(chunk, options: options) { pending.deliver($0) }
+                    inFlight.append(pending)
                     chunk.removeAll(keepingCapacity: true)
                 }
                 func reportOldest() async {
-                    let results = await inFlight.removeFirst().value
+                    let results = await inFlight.removeFirst().wait()
                     var out = ""
                     for (index, result) in results.enumerated() {
                         switch result {
@@ -92,14 +95,14 @@ struct ProduceCommand: AsyncParsableCommand {
                     // Lines typed or trickling in go out at once; a fast stream goes in chunks of up to 10,000,
                     // a few of them in flight while the next is read.
                     if chunk.count >= 10_000 || !input.hasLineReady() {
-                        send()
+                        await send()
                         if !input.hasLineReady() {
                             while !inFlight.isEmpty { await reportOldest() }
                         }
                     }
                     while inFlight.count > 4 { await reportOldest() }
                 }
-                send()
+                await send()
                 while !inFlight.isEmpty { await reportOldest() }
                 if quiet { printError("produced \(reported - failed) of \(reported) records to \(topic)") }
                 return failed

@@ -213,6 +213,38 @@ extension CLIIntegrationTests {
         #expect(result.status == 0)
     }
 
+    /// Many lines, several chunks in flight and a buffer too small for one chunk: the records reach the
+    /// partition in input order (the chunks are handed to the producer one after the other).
+    @Test func produceKeepsInputOrderAcrossChunks() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("cli-order")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("klife-producer-\(UUID().uuidString).conf")
+        try "max_buffered_records=3000\n".write(to: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: config) }
+        let lines = (0..<25_000).map { "line-\($0)" }
+        let result = try await ScriptProcess.run(
+            try Self.klifeExecutable(),
+            ["produce", "--bootstrap", bootstrap, "--topic", topic, "--partition", "0", "--quiet", "--producer-config", config.path],
+            stdin: Data((lines.joined(separator: "\n") + "\n").utf8), timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        let values = try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: ClientTestSupport.logger) { client in
+            var values: [String] = []
+            var offset: Int64 = 0
+            while values.count < lines.count {
+                let fetched = try await client.fetchPartitions(
+                    [KafkaFetchPosition(topic: topic, partition: 0, offset: offset)], options: KafkaFetchOptions(maxBytes: 1_000_000))
+                let partition = try #require(fetched.values.first).get()
+                if partition.records.isEmpty { break }
+                values += partition.records.compactMap(\.valueString)
+                offset = partition.nextOffset
+            }
+            return values
+        }
+        #expect(values.count == lines.count)
+        #expect(values == lines, "first difference at \(zip(values, lines).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? -1)")
+    }
+
     /// Bytes that are not UTF-8 reach the log as they are.
     @Test func produceKeepsBinaryValues() async throws {
         let bootstrap = try TestBrokers.tansuBootstrap

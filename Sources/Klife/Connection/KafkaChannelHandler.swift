@@ -14,6 +14,8 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     /// Set by ``Retire``: close as soon as no request is outstanding.
     private var closesWhenIdle = false
+    /// The close at the retired connection's session end.
+    private var retiredClose: Scheduled<Void>?
     private let logger: Logger
     private let closeReason: EventLoopPromise<KafkaError>?
 
@@ -37,6 +39,8 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        retiredClose?.cancel()
+        retiredClose = nil
         self.context = nil
         channelClosed()
     }
@@ -105,7 +109,7 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
         }
         if let closeAt = retire.closeAt {
             let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.eventLoop.scheduleTask(deadline: closeAt) { loopBound.value.close(promise: nil) }
+            retiredClose = context.eventLoop.scheduleTask(deadline: closeAt) { loopBound.value.close(promise: nil) }
         }
     }
 
@@ -133,6 +137,8 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        retiredClose?.cancel()
+        retiredClose = nil
         channelClosed()
         context.fireChannelInactive()
     }

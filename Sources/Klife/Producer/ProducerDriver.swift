@@ -346,8 +346,12 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
                 let resumeNow = update { state -> (Bool?, Machine.Output) in
                     if state.resumedEarly.remove(id) != nil { return (true, .init()) }
                     if state.isStopped { return (false, .init()) }
-                    // Cancelled before the continuation was stored: `onCancel` found nothing to resume.
-                    if Task.isCancelled { return (false, state.machine.cancelBufferWaiter(id: id, reservedBytes: nil)) }
+                    // Cancelled before the continuation was stored: `onCancel` found nothing to resume. Only while
+                    // the machine still holds the waiter: once granted (its resume may be on its way), the
+                    // continuation is stored as usual and the reservation is given back below.
+                    if Task.isCancelled, state.machine.hasBufferWaiter(id: id) {
+                        return (false, state.machine.cancelBufferWaiter(id: id, reservedBytes: nil))
+                    }
                     state.bufferWaiters[id] = continuation
                     return (nil, .init())
                 }

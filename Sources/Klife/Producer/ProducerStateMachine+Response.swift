@@ -135,8 +135,11 @@ extension ProducerStateMachine {
                   staleMetadata: ProducerErrorCodes.meansStaleMetadata(code), now: now, into: &output)
         } else {
             let batch = partition.batches.remove(at: index)
-            fail(batch, with: .broker(code: code, message: result.errorMessage), into: &output)
-            releaseSequences(of: batch, &partition, removedAt: index, definitelyNotWritten: true)
+            // An earlier attempt that went unanswered may have appended it: then its outcome is unknown, and
+            // its sequences are not given to another batch.
+            let mayBeInLog = batch.mayBeInLogFromEarlierAttempt
+            fail(batch, with: mayBeInLog ? .outcomeUnknown : .broker(code: code, message: result.errorMessage), into: &output)
+            releaseSequences(of: batch, &partition, removedAt: index, definitelyNotWritten: !mayBeInLog)
         }
     }
 

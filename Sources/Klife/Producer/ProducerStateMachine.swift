@@ -380,6 +380,9 @@ extension ProducerStateMachine {
 
     /// Removes a waiter whose caller was cancelled. If it had already been resumed, pass the bytes reserved
     /// for it so they are given back.
+    /// Whether waiter `id` still waits for buffer space (not granted, not cancelled).
+    func hasBufferWaiter(id: UInt64) -> Bool { bufferWaiters.contains { $0.id == id } }
+
     mutating func cancelBufferWaiter(id: UInt64, reservedBytes: Int?) -> Output {
         var output = Output()
         if let reservedBytes {

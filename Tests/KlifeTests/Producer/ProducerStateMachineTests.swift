@@ -823,6 +823,24 @@ struct ProducerIdempotenceTests {
         #expect(next.batch(tp(0))?.baseSequence == 0)
     }
 
+    /// A batch once unanswered and then refused for good (an ACL changed in between) may still be in the log
+    /// from the first attempt: it fails as outcome unknown, and its sequences are not reused.
+    @Test func aBatchOnceUnansweredAndThenRefusedIsOfUnknownOutcome() throws {
+        var machine = idempotentMachine()
+        machine.add(1...1, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        _ = machine.requestCompleted(first.requestID, result: .transportFailure(message: "reset"), now: t0)
+        let second = try machine.expectSend(1, now: t0 + ms(100))
+        let output = machine.requestCompleted(second.requestID, result: .response([
+            .init(tp(0), errorCode: 29),  // TOPIC_AUTHORIZATION_FAILED
+        ]), now: t0 + ms(100))
+        #expect(failures(output) == [1: .outcomeUnknown])
+        machine.add(2...2, to: tp(0), leader: 1, now: t0 + ms(100))
+        machine.grantBump()
+        let next = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(next.batch(tp(0))?.producerEpoch == 4)
+    }
+
     /// The same when the delivery timeout passes while the batch waits for its retry (expiry, not an answer).
     @Test func anExpiredBatchOnceUnansweredNeverGivesItsSequencesBack() throws {
         var machine = idempotentMachine { $0.deliveryTimeout = ms(250) }

@@ -160,7 +160,8 @@ final class ConsumerGroupPartitionWorker: Sendable {
             return max(options.fetchInterval, .milliseconds(100))
         case .failure(let error):
             let failures = state.fetchFailed()
-            guard !error.isRetriable else {
+            // Retriable, or the client or member stopping: nothing to report.
+            guard !error.isRetriable, error.code != .clientNotRunning, error.code != .cancelled else {
                 group.logger.debug("consumer group \(group.groupID): fetch of \(partition)@\(requestedOffset) failed: \(error)")
                 return max(options.fetchInterval / 2, .milliseconds(100))
             }
