@@ -49,6 +49,23 @@ struct FaultInjectionTests {
         }
     }
 
+    /// Starts a classic member of `group` on `topic` (6 s session, 300 ms heartbeats) that commits every
+    /// batch; returns it with the values it has handled so far.
+    static func startClassicMember(
+        _ client: KafkaClient, group: String, topic: String, offsetResetPolicy: KafkaConsumerGroupConfiguration.OffsetResetPolicy = .latest
+    ) throws -> (member: KafkaConsumerGroup, seen: LockedBox<[String]>) {
+        let seen = LockedBox<[String]>([])
+        let member = try client.startConsumerGroup(
+            KafkaConsumerGroupConfiguration(
+                groupID: group, topics: [topic], groupProtocol: .classic, sessionTimeout: .seconds(6),
+                heartbeatInterval: .milliseconds(300), offsetResetPolicy: offsetResetPolicy)
+        ) { batch in
+            seen.withLock { $0 += batch.records.compactMap(\.valueString) }
+            return .commit
+        }
+        return (member, seen)
+    }
+
     // MARK: Fetch
 
     @Test("Fetch: retriable errors within the retry budget are recovered from", arguments: [
@@ -338,15 +355,7 @@ struct FaultInjectionTests {
                     checker.cluster.invalidateCoordinator(.init(type: .group, key: group))
                     return try? await Self.committedOffset(client: checker, group: group, topic: topic)
                 }
-                let seen = LockedBox<[String]>([])
-                let member = try client.startConsumerGroup(
-                    KafkaConsumerGroupConfiguration(
-                        groupID: group, topics: [topic], groupProtocol: .classic, sessionTimeout: .seconds(6),
-                        heartbeatInterval: .milliseconds(300), offsetResetPolicy: .earliest)
-                ) { batch in
-                    seen.withLock { $0 += batch.records.compactMap(\.valueString) }
-                    return .commit
-                }
+                let (member, seen) = try Self.startClassicMember(client, group: group, topic: topic, offsetResetPolicy: .earliest)
                 try await ClientTestSupport.eventuallyOrFail("the group read and committed the first 5 records", timeout: .seconds(30)) {
                     await committed() == 5
                 }
@@ -416,15 +425,7 @@ struct FaultInjectionTests {
             try await Self.prepareForGroups(cluster)
             // ListOffsets fails (a non-retriable code) for the lookup at assignment and the first repeat.
             try await cluster.pushErrors(apiKey: 2, codes: [29, 29])
-            let seen = LockedBox<[String]>([])
-            let member = try client.startConsumerGroup(
-                KafkaConsumerGroupConfiguration(
-                    groupID: TestBrokers.uniqueName("g"), topics: [topic], groupProtocol: .classic, sessionTimeout: .seconds(6),
-                    heartbeatInterval: .milliseconds(300))  // offsetResetPolicy: latest, the default
-            ) { batch in
-                seen.withLock { $0 += batch.records.compactMap(\.valueString) }
-                return .commit
-            }
+            let (member, seen) = try Self.startClassicMember(client, group: TestBrokers.uniqueName("g"), topic: topic)  // latest
             // Records produced once the member has its position arrive; produce until one does.
             var produced = 0
             try await ClientTestSupport.eventuallyOrFail("a record produced after the start arrived", timeout: .seconds(30)) {
@@ -446,7 +447,6 @@ struct FaultInjectionTests {
         try await Self.withTopic(records: 2) { cluster, client, topic in
             try await Self.prepareForGroups(cluster)
             let group = TestBrokers.uniqueName("g")
-            let seen = LockedBox<[String]>([])
             // A standalone commit (no member) of offset 100 for the group.
             let (coordinator, _) = try await client.cluster.coordinatorConnection(for: .init(type: .group, key: group))
             let version = min(coordinator.negotiatedVersion(for: OffsetCommitRequest.self) ?? 2, 7)
@@ -456,14 +456,7 @@ struct FaultInjectionTests {
                     topics: [.init(name: topic, partitions: [.init(partitionIndex: 0, committedOffset: 100)])]),
                 version: version)
             #expect(response.topics.first?.partitions.first?.errorCode == 0)
-            let member = try client.startConsumerGroup(
-                KafkaConsumerGroupConfiguration(
-                    groupID: group, topics: [topic], groupProtocol: .classic, sessionTimeout: .seconds(6),
-                    heartbeatInterval: .milliseconds(300), offsetResetPolicy: .earliest)
-            ) { batch in
-                seen.withLock { $0 += batch.records.compactMap(\.valueString) }
-                return .commit
-            }
+            let (member, seen) = try Self.startClassicMember(client, group: group, topic: topic, offsetResetPolicy: .earliest)
             try await ClientTestSupport.eventuallyOrFail("the records arrived after the reset", timeout: .seconds(30)) { seen.withLock { $0 }.count >= 2 }
             await member.stop()
             #expect(seen.withLock { $0 } == ["r-0", "r-1"])

@@ -478,6 +478,18 @@ struct ProducerRetryTests {
 
 @Suite("Producer engine: idempotence")
 struct ProducerIdempotenceTests {
+    /// Record 1 goes out, its answer never comes (the connection is cut), and its retry 100 ms later gets
+    /// `answer`; returns what that answer produced.
+    private func sendUnansweredThen(
+        _ answer: ProduceRequestResult, _ machine: inout Machine
+    ) throws -> ProducerStateMachineOutput<Int> {
+        machine.add(1...1, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        _ = machine.requestCompleted(first.requestID, result: .transportFailure(message: "reset"), now: t0)
+        let retry = try machine.expectSend(1, now: t0 + ms(100))
+        return machine.requestCompleted(retry.requestID, result: answer, now: t0 + ms(100))
+    }
+
     private func idempotentMachine(_ configure: (inout Machine.Configuration) -> Void = { _ in }) -> Machine {
         var machine = makeMachine {
             $0.idempotent = true
@@ -823,34 +835,10 @@ struct ProducerIdempotenceTests {
         #expect(next.batch(tp(0))?.baseSequence == 0)
     }
 
-    /// A batch once unanswered and then refused for good (an ACL changed in between) may still be in the log
-    /// from the first attempt: it fails as outcome unknown, and its sequences are not reused.
-    @Test func aBatchOnceUnansweredAndThenRefusedIsOfUnknownOutcome() throws {
-        var machine = idempotentMachine()
-        machine.add(1...1, to: tp(0), leader: 1)
-        let first = try machine.expectSend(1)
-        _ = machine.requestCompleted(first.requestID, result: .transportFailure(message: "reset"), now: t0)
-        let second = try machine.expectSend(1, now: t0 + ms(100))
-        let output = machine.requestCompleted(second.requestID, result: .response([
-            .init(tp(0), errorCode: 29),  // TOPIC_AUTHORIZATION_FAILED
-        ]), now: t0 + ms(100))
-        #expect(failures(output) == [1: .outcomeUnknown])
-        machine.add(2...2, to: tp(0), leader: 1, now: t0 + ms(100))
-        machine.grantBump()
-        let next = try machine.expectSend(1, now: t0 + ms(100))
-        #expect(next.batch(tp(0))?.producerEpoch == 4)
-    }
-
     /// The same when the delivery timeout passes while the batch waits for its retry (expiry, not an answer).
     @Test func anExpiredBatchOnceUnansweredNeverGivesItsSequencesBack() throws {
         var machine = idempotentMachine { $0.deliveryTimeout = ms(250) }
-        machine.add(1...1, to: tp(0), leader: 1)
-        let first = try machine.expectSend(1)
-        _ = machine.requestCompleted(first.requestID, result: .transportFailure(message: "reset"), now: t0)
-        let second = try machine.expectSend(1, now: t0 + ms(100))
-        _ = machine.requestCompleted(second.requestID, result: .response([
-            .init(tp(0), errorCode: Int16(19)),
-        ]), now: t0 + ms(100))
+        _ = try sendUnansweredThen(.response([.init(tp(0), errorCode: 19)]), &machine)  // NOT_ENOUGH_REPLICAS
         let output = machine.expireBatches(now: t0 + ms(250))
         #expect(failures(output) == [1: .deliveryTimeout(lastErrorCode: 19, mayHaveBeenWritten: true)])
         machine.add(2...2, to: tp(0), leader: 1, now: t0 + ms(250))
@@ -859,18 +847,24 @@ struct ProducerIdempotenceTests {
         #expect(next.batch(tp(0))?.producerEpoch == 4)
     }
 
+    /// A batch once unanswered and then refused for good (an ACL changed in between) may still be in the log
+    /// from the first attempt: it fails as outcome unknown, and its sequences are not reused.
+    @Test func aBatchOnceUnansweredAndThenRefusedIsOfUnknownOutcome() throws {
+        var machine = idempotentMachine()
+        let output = try sendUnansweredThen(.response([.init(tp(0), errorCode: 29)]), &machine)  // TOPIC_AUTHORIZATION_FAILED
+        #expect(failures(output) == [1: .outcomeUnknown])
+        machine.add(2...2, to: tp(0), leader: 1, now: t0 + ms(100))
+        machine.grantBump()
+        let next = try machine.expectSend(1, now: t0 + ms(100))
+        #expect(next.batch(tp(0))?.producerEpoch == 4)
+    }
+
     /// An answer that shows the broker checked the batch's sequence and found it absent
     /// (OUT_OF_ORDER_SEQUENCE_NUMBER on the oldest batch) clears the doubt: the batch is re-sent under the
     /// new epoch, not failed.
     @Test func aSequenceRefusalProvesAnUnansweredBatchAbsent() throws {
         var machine = idempotentMachine()
-        machine.add(1...1, to: tp(0), leader: 1)
-        let first = try machine.expectSend(1)
-        _ = machine.requestCompleted(first.requestID, result: .transportFailure(message: "reset"), now: t0)
-        let second = try machine.expectSend(1, now: t0 + ms(100))
-        let output = machine.requestCompleted(second.requestID, result: .response([
-            .init(tp(0), errorCode: ProducerErrorCodes.outOfOrderSequenceNumber),
-        ]), now: t0 + ms(100))
+        let output = try sendUnansweredThen(.response([.init(tp(0), errorCode: ProducerErrorCodes.outOfOrderSequenceNumber)]), &machine)
         #expect(output.completions.isEmpty)
         machine.grantBump()
         let resent = try machine.expectSend(1, now: t0 + ms(200))
