@@ -142,6 +142,8 @@ struct ProducerMockClusterTests {
             let values = log.filter { seen.insert($0).inserted }
             let duplicates = log.count - values.count
             if duplicates > 0 {
+                // Known issue of the mock: it appends a resent idempotent batch again (it checks no sequences); a
+                // real broker deduplicates, checked strictly on Tansu by SoakTansuTests/cutConnections.
                 withKnownIssue("librdkafka mock: \(duplicates) records of partition \(partition) appended twice after a resend (the mock checks no idempotent sequences)", isIntermittent: true) {
                     #expect(duplicates == 0)
                 }
