@@ -36,11 +36,20 @@ extension KafkaClient {
     /// described in ``fetch(topic:partition:offset:options:)``.
     ///
     /// Call-wide failures (client not running, unknown fetcher, invalid options) are reported as the failure
-    /// of every position.
+    /// of every position. A position with a ``KafkaFetchPosition/lastFetchedEpoch`` whose log the leader no
+    /// longer holds fails with ``KafkaError/Code/logTruncated`` (``fetchPartitions(_:options:)`` tells where
+    /// to go on instead).
     public func fetch(
         _ positions: [KafkaFetchPosition], options: KafkaFetchOptions = KafkaFetchOptions()
     ) async -> [KafkaFetchPosition: Result<[KafkaRecord], KafkaError>] {
-        await fetchPartitions(positions, options: options.decompressingEagerly).mapValues { $0.map(\.records) }
+        var results: [KafkaFetchPosition: Result<[KafkaRecord], KafkaError>] = [:]
+        for (position, result) in await fetchPartitions(positions, options: options.decompressingEagerly) {
+            results[position] = result.flatMap { fetched in
+                guard let divergence = fetched.divergence else { return .success(fetched.records) }
+                return .failure(KafkaError.logTruncated(position, fetched: fetched, divergence: divergence))
+            }
+        }
+        return results
     }
 
     /// ``fetch(_:options:)`` with `(topic, partition, offset)` tuples.
@@ -113,6 +122,15 @@ extension KafkaClient {
             throw KafkaError(.invalidArgument, "no fetcher named \(name) is configured (fetch option fetcher)")
         }
         return fetcher
+    }
+}
+
+extension KafkaError {
+    /// The error of a fetch whose position's epoch the leader's log parts from.
+    static func logTruncated(_ position: KafkaFetchPosition, fetched: KafkaFetchedPartition, divergence: KafkaLogDivergence) -> KafkaError {
+        KafkaError(
+            .logTruncated,
+            "fetch of \(position): the leader's log parts from what was read: it holds epoch \(divergence.epoch) up to offset \(divergence.endOffset) only; fetch from offset \(fetched.nextOffset) with lastFetchedEpoch \(divergence.epoch)")
     }
 }
 

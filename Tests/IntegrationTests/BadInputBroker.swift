@@ -47,6 +47,30 @@ final class BadInputBroker: Sendable {
         var records = ByteBuffer()
         var abortedTransactions: [(producerID: Int64, firstOffset: Int64)] = []
         var highWatermark: Int64 = 0
+        /// The leader's epochs and where each starts, oldest first (Kafka's leader-epoch cache). When set, a
+        /// fetch with a last fetched epoch is checked against it as Kafka checks it (KIP-320): the largest epoch
+        /// up to the one given, and its end; if that epoch is older or ends before the fetch offset, the answer
+        /// carries it as the diverging epoch and no records.
+        var epochStarts: [(epoch: Int32, startOffset: Int64)] = []
+
+        /// Kafka's divergence check for a fetch from `offset` after `lastFetchedEpoch`; nil when none.
+        func divergence(offset: Int64, lastFetchedEpoch: Int32) -> FetchResponse.EpochEndOffset? {
+            guard lastFetchedEpoch >= 0, !epochStarts.isEmpty else { return nil }
+            guard let index = epochStarts.lastIndex(where: { $0.epoch <= lastFetchedEpoch }) else {
+                return FetchResponse.EpochEndOffset(epoch: -1, endOffset: -1)
+            }
+            let epoch = epochStarts[index].epoch
+            let end = index + 1 < epochStarts.count ? epochStarts[index + 1].startOffset : highWatermark
+            guard epoch < lastFetchedEpoch || end < offset else { return nil }
+            return FetchResponse.EpochEndOffset(epoch: epoch, endOffset: end)
+        }
+    }
+
+    /// The (current leader epoch, last fetched epoch) of every partition fetched so far, in order.
+    var fetchEpochs: [(current: Int32, lastFetched: Int32)] { epochs.withLock { $0 } }
+    private let epochs = Mutex<[(current: Int32, lastFetched: Int32)]>([])
+    fileprivate func noteFetchEpochs(_ partition: FetchRequest.FetchPartition) {
+        epochs.withLock { $0.append((partition.currentLeaderEpoch, partition.lastFetchedEpoch)) }
     }
 
     /// Sets what Fetch answers (see ``FetchLog``).
@@ -247,6 +271,12 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
                 .encode(into: &response, headerVersion: FetchRequest.responseHeaderVersion(for: version))
             try FetchResponse(responses: request.topics.map { topic in
                 .init(topic: topic.topic, topicId: topic.topicId, partitions: topic.partitions.map { partition in
+                    broker.noteFetchEpochs(partition)
+                    if let diverging = log.divergence(offset: partition.fetchOffset, lastFetchedEpoch: partition.lastFetchedEpoch) {
+                        return .init(
+                            partitionIndex: partition.partition, highWatermark: log.highWatermark, lastStableOffset: log.highWatermark,
+                            logStartOffset: 0, divergingEpoch: diverging, abortedTransactions: [], records: ByteBuffer())
+                    }
                     let serves = partition.partition == 0 && partition.fetchOffset < log.highWatermark
                     return .init(
                         partitionIndex: partition.partition, highWatermark: log.highWatermark, lastStableOffset: log.highWatermark,

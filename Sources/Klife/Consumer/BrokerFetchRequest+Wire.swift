@@ -13,8 +13,9 @@ extension BrokerFetchRequest {
         hasTopicIDs ? negotiated : min(negotiated, 12)
     }
 
-    /// The wire request at `version` (names before v13, ids from v13; no fetch session; no leader-epoch
-    /// fencing, since some brokers track no epochs).
+    /// The wire request at `version` (names before v13, ids from v13; no fetch session). Leader epochs
+    /// (KIP-320) go out from the versions that carry them: the current epoch from v9, the last fetched one
+    /// from v12; -1 (a broker that tracks no epochs reports -1 in its metadata) asks for no check.
     func wireRequest(version: Int16) -> FetchRequest {
         let byID = version >= 13
         return FetchRequest(
@@ -25,8 +26,8 @@ extension BrokerFetchRequest {
                     topic: byID ? "" : topic.name, topicId: byID ? topic.topicID : .zero,
                     partitions: topic.partitions.map {
                         FetchRequest.FetchPartition(
-                            partition: $0.partition, currentLeaderEpoch: -1, fetchOffset: $0.fetchOffset,
-                            lastFetchedEpoch: -1, logStartOffset: -1, partitionMaxBytes: $0.partitionMaxBytes)
+                            partition: $0.partition, currentLeaderEpoch: version >= 9 ? $0.currentLeaderEpoch : -1,
+                            fetchOffset: $0.fetchOffset, lastFetchedEpoch: version >= 12 ? $0.lastFetchedEpoch : -1, logStartOffset: -1, partitionMaxBytes: $0.partitionMaxBytes)
                     })
             })
     }

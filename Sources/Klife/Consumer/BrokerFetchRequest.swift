@@ -7,7 +7,16 @@ struct BrokerFetchRequest: Equatable {
         var partition: Int32
         var fetchOffset: Int64
         var partitionMaxBytes: Int32
+        /// The leader epoch our metadata knows (-1: none): a broker with another epoch refuses the fetch
+        /// (FENCED_LEADER_EPOCH when ours is older, UNKNOWN_LEADER_EPOCH when newer) instead of serving from a
+        /// log it may no longer lead (KIP-320).
         var currentLeaderEpoch: Int32
+        /// The position's ``KafkaFetchPosition/lastFetchedEpoch``, kept as given so the answer maps back to the
+        /// caller's position.
+        var epochOfPosition: Int32? = nil
+
+        /// The last fetched epoch on the wire: -1 (no check) for none or a negative one.
+        var lastFetchedEpoch: Int32 { max(epochOfPosition ?? -1, -1) }
     }
 
     struct Topic: Equatable {
@@ -41,7 +50,7 @@ struct BrokerFetchRequest: Equatable {
         guard let t = topics.first(where: { $0.name == topic }),
             let p = t.partitions.first(where: { $0.partition == partition })
         else { return nil }
-        return KafkaFetchPosition(topic: t.name, partition: p.partition, offset: p.fetchOffset)
+        return KafkaFetchPosition(topic: t.name, partition: p.partition, offset: p.fetchOffset, lastFetchedEpoch: p.epochOfPosition)
     }
 
     /// The position a response partition answers, found by topic id (Fetch v13 and newer).
@@ -49,11 +58,11 @@ struct BrokerFetchRequest: Equatable {
         guard let t = topics.first(where: { $0.topicID == topicID }),
             let p = t.partitions.first(where: { $0.partition == partition })
         else { return nil }
-        return KafkaFetchPosition(topic: t.name, partition: p.partition, offset: p.fetchOffset)
+        return KafkaFetchPosition(topic: t.name, partition: p.partition, offset: p.fetchOffset, lastFetchedEpoch: p.epochOfPosition)
     }
 
     /// Every position the request asks for.
     var positions: [KafkaFetchPosition] {
-        topics.flatMap { t in t.partitions.map { KafkaFetchPosition(topic: t.name, partition: $0.partition, offset: $0.fetchOffset) } }
+        topics.flatMap { t in t.partitions.map { KafkaFetchPosition(topic: t.name, partition: $0.partition, offset: $0.fetchOffset, lastFetchedEpoch: $0.epochOfPosition) } }
     }
 }

@@ -21,6 +21,14 @@ struct FetchExecutor: Sendable {
     typealias Results = [KafkaFetchPosition: Result<Output, KafkaError>]
     typealias Outcomes = [KafkaFetchPosition: FetchCallStateMachine<Output>.PartitionOutcome]
 
+    /// The divergence a Fetch v12+ answer reports for a position sent with a last fetched epoch (KIP-320), or nil.
+    /// An undefined one (epoch and end offset -1, the field's default) is no divergence: Kafka leaves the field
+    /// out then.
+    static func divergence(_ diverging: FetchResponse.EpochEndOffset, at position: KafkaFetchPosition) -> KafkaLogDivergence? {
+        guard (position.lastFetchedEpoch ?? -1) >= 0, diverging.epoch >= 0, diverging.endOffset >= 0 else { return nil }
+        return KafkaLogDivergence(epoch: diverging.epoch, endOffset: diverging.endOffset)
+    }
+
     /// Connections fetch requests to one broker are spread over: the general one (lane 0), then an extra
     /// fetch connection (``BrokerConnectionPool/fetchLaneConnection(to:brokerID:lane:eventLoop:)``). A broker
     /// serves one connection's requests one after the other, so concurrent fetches (the requests of one call
@@ -169,9 +177,22 @@ struct FetchExecutor: Sendable {
                     if KafkaClusterMetadata.requiresMetadataRefresh(errorCode: data.errorCode) { cluster.requestRefresh() }
                     continue
                 }
+                if version >= 12, let divergence = Self.divergence(data.divergingEpoch, at: position) {
+                    logger.warning("The log of \(position.topic)/\(position.partition) parts from what was read at epoch \(divergence.epoch), offset \(divergence.endOffset) (fetch of \(position)); continuing there")
+                    var parted = Output(
+                        records: [], nextOffset: min(divergence.endOffset, position.offset), lastFetchedEpoch: divergence.epoch,
+                        truncatedTailBytes: 0)
+                    parted.divergence = divergence
+                    parted.highWatermark = data.highWatermark
+                    parted.lastStableOffset = data.lastStableOffset
+                    parted.logStartOffset = data.logStartOffset
+                    parted.readCommitted = isolationLevel == .readCommitted
+                    outcomes[position] = .delivered(parted)
+                    continue
+                }
                 let decoder = FetchedPartitionDecoder(
                     topic: position.topic, partition: position.partition, fetchOffset: position.offset,
-                    isolationLevel: isolationLevel, decompression: decompression)
+                    lastFetchedEpoch: position.lastFetchedEpoch, isolationLevel: isolationLevel, decompression: decompression)
                 do {
                     var output = try decoder.decode(
                         records: data.records,

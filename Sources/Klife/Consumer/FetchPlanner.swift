@@ -47,7 +47,8 @@ struct FetchPlanner {
             }
             let partition = BrokerFetchRequest.Partition(
                 partition: item.position.partition, fetchOffset: item.position.offset,
-                partitionMaxBytes: item.maxBytes, currentLeaderEpoch: leaderEpoch)
+                partitionMaxBytes: item.maxBytes, currentLeaderEpoch: leaderEpoch,
+                epochOfPosition: item.position.lastFetchedEpoch)
             let index = requests.firstIndex { request in
                 request.brokerID == brokerID
                     && !request.contains(topic: item.position.topic, partition: item.position.partition)

@@ -16,16 +16,20 @@ struct FetchedPartitionDecoder {
     var topic: String
     var partition: Int32
     var fetchOffset: Int64
+    /// The requested position's epoch: the answer's ``KafkaFetchedPartition/lastFetchedEpoch`` when it reads
+    /// no batch.
+    var lastFetchedEpoch: Int32?
     var isolationLevel: KafkaIsolationLevel
     var decompression: KafkaFetchDecompression
 
     init(
-        topic: String, partition: Int32, fetchOffset: Int64, isolationLevel: KafkaIsolationLevel,
-        decompression: KafkaFetchDecompression = .eager
+        topic: String, partition: Int32, fetchOffset: Int64, lastFetchedEpoch: Int32? = nil,
+        isolationLevel: KafkaIsolationLevel, decompression: KafkaFetchDecompression = .eager
     ) {
         self.topic = topic
         self.partition = partition
         self.fetchOffset = fetchOffset
+        self.lastFetchedEpoch = lastFetchedEpoch
         self.isolationLevel = isolationLevel
         self.decompression = decompression
     }
@@ -36,7 +40,7 @@ struct FetchedPartitionDecoder {
     ///   batch (no progress is possible).
     func decode(records: ByteBuffer?, abortedTransactions: [AbortedTransactionFilter.AbortedTransaction]) throws -> Output {
         guard let records, records.readableBytes > 0 else {
-            return Output(records: [], nextOffset: fetchOffset, truncatedTailBytes: 0)
+            return Output(records: [], nextOffset: fetchOffset, lastFetchedEpoch: lastFetchedEpoch, truncatedTailBytes: 0)
         }
         let lazy = decompression == .lazy
         var filter = AbortedTransactionFilter(isolationLevel: isolationLevel, abortedTransactions: abortedTransactions)
@@ -45,13 +49,18 @@ struct FetchedPartitionDecoder {
         var batches: [KafkaFetchedBatch] = []
         if !lazy { output.reserveCapacity(Self.reservation(for: records)) }
         var nextOffset = fetchOffset
+        var lastEpoch = lastFetchedEpoch
         // The batch whose records are being read, for the error message (a throw from `reader.next()`
         // leaves the reader at the bad batch).
         var current: Int64?
         do {
             while var batch = try reader.next() {
                 current = batch.baseOffset
-                nextOffset = max(nextOffset, batch.nextOffset)
+                if batch.nextOffset > nextOffset {
+                    nextOffset = batch.nextOffset
+                    // Every batch read counts, control batches and aborted ones too (their offsets are passed).
+                    if batch.partitionLeaderEpoch >= 0 { lastEpoch = batch.partitionLeaderEpoch }
+                }
                 if batch.lastOffset < fetchOffset && !batch.isControlBatch { continue }
                 var controlType: Int16? = nil
                 if batch.isControlBatch {
@@ -96,7 +105,9 @@ struct FetchedPartitionDecoder {
                 .protocolViolation,
                 "the broker sent only the first \(reader.truncatedTailBytes) bytes of the batch at offset \(fetchOffset) of \(topic)/\(partition) and no whole batch; fetching with a larger maxBytes may help")
         }
-        return Output(records: output, batches: batches, nextOffset: nextOffset, truncatedTailBytes: reader.truncatedTailBytes)
+        return Output(
+            records: output, batches: batches, nextOffset: nextOffset, lastFetchedEpoch: lastEpoch,
+            truncatedTailBytes: reader.truncatedTailBytes)
     }
 
     /// Appends the records of a decoded (not compressed) batch from `fetchOffset` on to `output`.

@@ -9,6 +9,12 @@ extension KafkaError.Code {
     public static let authorizationFailed = Self("authorizationFailed")
     /// The fetched records could not be decoded (bad CRC, truncated batch, failed decompression).
     public static let corruptRecords = Self("corruptRecords")
+    /// The partition's log no longer holds what was read up to the fetch position (KIP-320: the position's
+    /// ``KafkaFetchPosition/lastFetchedEpoch`` parts from the leader's log, as after an unclean leader
+    /// election); the message names the offset and epoch to fetch from instead. Only calls that return records
+    /// alone report it: ``KafkaClient/fetchPartitions(_:options:)`` answers with
+    /// ``KafkaFetchedPartition/divergence``.
+    public static let logTruncated = Self("logTruncated")
 }
 
 extension KafkaError.Code {

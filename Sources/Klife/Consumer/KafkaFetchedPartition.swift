@@ -20,6 +20,16 @@ public struct KafkaFetchedPartition: Sendable {
     /// The partition's first offset still kept (log start offset) when the broker answered. -1 when the broker
     /// did not say (Fetch before v5).
     public var logStartOffset: Int64
+    /// The leader epoch of the last batch read (the one that ends at ``nextOffset``), when the broker stamped
+    /// one: the ``KafkaFetchPosition/lastFetchedEpoch`` of the next fetch, so the broker can tell whether its
+    /// log still holds what was read. The requested position's epoch when nothing was read.
+    public var lastFetchedEpoch: Int32?
+    /// Set when the broker found the log no longer holds what was read up to the requested position (see
+    /// ``KafkaFetchPosition/lastFetchedEpoch``): there are no records, ``nextOffset`` is where the logs part
+    /// (the divergence's end offset, or the requested offset when that is lower) and ``lastFetchedEpoch`` the
+    /// last epoch they share. Fetching on from there reads the leader's log as it now is, as Kafka's Java consumer
+    /// does; records read at or after ``nextOffset`` before are no longer in the log.
+    public var divergence: KafkaLogDivergence?
     /// Bytes of a partial batch the broker cut off at the size limit (not an error).
     var truncatedTailBytes: Int
 
@@ -38,18 +48,23 @@ public struct KafkaFetchedPartition: Sendable {
     /// the broker reports default to -1, not known.
     public init(
         records: [KafkaRecord], nextOffset: Int64, highWatermark: Int64 = -1, lastStableOffset: Int64 = -1,
-        logStartOffset: Int64 = -1
+        logStartOffset: Int64 = -1, lastFetchedEpoch: Int32? = nil, divergence: KafkaLogDivergence? = nil
     ) {
-        self.init(records: records, nextOffset: nextOffset, truncatedTailBytes: 0)
+        self.init(records: records, nextOffset: nextOffset, lastFetchedEpoch: lastFetchedEpoch, truncatedTailBytes: 0)
+        self.divergence = divergence
         self.highWatermark = highWatermark
         self.lastStableOffset = lastStableOffset
         self.logStartOffset = logStartOffset
     }
 
-    init(records: [KafkaRecord], batches: [KafkaFetchedBatch] = [], nextOffset: Int64, truncatedTailBytes: Int) {
+    init(
+        records: [KafkaRecord], batches: [KafkaFetchedBatch] = [], nextOffset: Int64, lastFetchedEpoch: Int32?,
+        truncatedTailBytes: Int
+    ) {
         self.records = records
         self.batches = batches
         self.nextOffset = nextOffset
+        self.lastFetchedEpoch = lastFetchedEpoch
         self.highWatermark = -1
         self.lastStableOffset = -1
         self.logStartOffset = -1

@@ -24,13 +24,48 @@ import Testing
         #expect(v13.isolationLevel == 1 && v13.maxWaitMs == 250 && v13.minBytes == 1 && v13.maxBytes == 5_000_000)
         #expect(v13.topics[0].partitions.map(\.fetchOffset) == [10, 20])
         #expect(v13.topics[0].partitions.map(\.partitionMaxBytes) == [100_000, 100_000])
-        #expect(v13.topics[0].partitions.allSatisfy { $0.currentLeaderEpoch == -1 })
+        #expect(v13.topics[0].partitions.allSatisfy { $0.currentLeaderEpoch == 3 })
         // Both encode at their version.
         for version: Int16 in [4, 12, 13, 17] {
             var buffer = ByteBuffer()
             try Self.request.wireRequest(version: version).encode(into: &buffer, version: version)
             #expect(buffer.readableBytes > 0)
         }
+    }
+
+    @Test func leaderEpochsGoOutFromTheVersionsThatCarryThem() throws {
+        var request = Self.request
+        request.topics[0].partitions[0].epochOfPosition = 7
+        func epochs(_ version: Int16) -> [[Int32]] {
+            request.wireRequest(version: version).topics[0].partitions.map { [$0.currentLeaderEpoch, $0.lastFetchedEpoch] }
+        }
+        #expect(epochs(8) == [[-1, -1], [-1, -1]])
+        #expect(epochs(9) == [[3, -1], [3, -1]])
+        #expect(epochs(11) == [[3, -1], [3, -1]])
+        #expect(epochs(12) == [[3, 7], [3, -1]])
+        #expect(epochs(17) == [[3, 7], [3, -1]])
+        // A negative epoch given by a caller means no check, and still maps back to the caller's position.
+        request.topics[0].partitions[1].epochOfPosition = -5
+        #expect(epochs(12) == [[3, 7], [3, -1]])
+        for version: Int16 in [8, 9, 12, 17] {
+            var buffer = ByteBuffer()
+            try request.wireRequest(version: version).encode(into: &buffer, version: version)
+            #expect(buffer.readableBytes > 0)
+        }
+        let answer = FetchResponse(responses: [.init(topic: "t", partitions: [.init(partitionIndex: 0), .init(partitionIndex: 2)])])
+        #expect(request.matchResponse(answer, version: 12).map(\.0) == [
+            KafkaFetchPosition(topic: "t", partition: 0, offset: 10, lastFetchedEpoch: 7),
+            KafkaFetchPosition(topic: "t", partition: 2, offset: 20, lastFetchedEpoch: -5),
+        ])
+    }
+
+    @Test func aDivergenceIsReadOnlyForAPositionSentWithAnEpoch() {
+        let withEpoch = KafkaFetchPosition(topic: "t", partition: 0, offset: 10, lastFetchedEpoch: 5)
+        let parted = FetchResponse.EpochEndOffset(epoch: 4, endOffset: 6)
+        #expect(FetchExecutor.divergence(parted, at: withEpoch) == KafkaLogDivergence(epoch: 4, endOffset: 6))
+        // The field's default (-1, -1) is no divergence; nor is anything said about a position sent without epoch.
+        #expect(FetchExecutor.divergence(FetchResponse.EpochEndOffset(), at: withEpoch) == nil)
+        #expect(FetchExecutor.divergence(parted, at: KafkaFetchPosition(topic: "t", partition: 0, offset: 10)) == nil)
     }
 
     @Test func topicWithoutIDCapsTheVersionAt12() {

@@ -7,10 +7,10 @@ import Testing
     /// Writes a data batch of `count` records at `baseOffset`; record i has value "v<offset>".
     static func data(
         _ buffer: inout ByteBuffer, base: Int64, count: Int, pid: Int64 = -1, txn: Bool = false,
-        codec: KafkaCompressionCodec = .none, headers: [RecordHeader] = []
+        codec: KafkaCompressionCodec = .none, headers: [RecordHeader] = [], epoch: Int32 = 4
     ) throws {
         var writer = RecordBatchWriter(
-            baseOffset: base, partitionLeaderEpoch: 4, producerId: pid, producerEpoch: pid < 0 ? -1 : 0,
+            baseOffset: base, partitionLeaderEpoch: epoch, producerId: pid, producerEpoch: pid < 0 ? -1 : 0,
             baseSequence: pid < 0 ? -1 : 0, isTransactional: txn, compression: codec, baseTimestamp: 1_000)
         for i in 0..<count {
             writer.append(
@@ -145,5 +145,25 @@ import Testing
             let message = (error as? KafkaError)?.message ?? ""
             return message.contains("from offset 1") && message.contains("the batch at offset 3")
         }
+    }
+
+    @Test func theLastFetchedEpochIsTheLastBatchReads() throws {
+        var log = ByteBuffer()
+        try Self.data(&log, base: 0, count: 3, epoch: 4)
+        try Self.data(&log, base: 3, count: 2, epoch: 6)
+        try Self.data(&log, base: 5, count: 1, epoch: -1)  // an unstamped batch leaves the epoch as it was
+        let decoded = try Self.decoder(offset: 1, .readUncommitted).decode(records: log, abortedTransactions: [])
+        #expect(decoded.nextOffset == 6)
+        #expect(decoded.lastFetchedEpoch == 6)
+        // A batch that ends before the fetch offset is not read; nothing read keeps the requested epoch.
+        var old = ByteBuffer()
+        try Self.data(&old, base: 0, count: 3, epoch: 9)
+        var decoder = Self.decoder(offset: 3, .readUncommitted)
+        decoder.lastFetchedEpoch = 2
+        #expect(try decoder.decode(records: old, abortedTransactions: []).lastFetchedEpoch == 2)
+        #expect(try decoder.decode(records: nil, abortedTransactions: []).lastFetchedEpoch == 2)
+        // Aborted batches and markers are read past too: their epoch counts.
+        let transactional = try Self.decoder(offset: 0, .readCommitted).decode(records: Self.transactionalLog(), abortedTransactions: Self.aborted)
+        #expect(transactional.nextOffset == 11 && transactional.lastFetchedEpoch == 4)
     }
 }

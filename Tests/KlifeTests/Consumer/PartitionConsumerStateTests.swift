@@ -140,4 +140,48 @@ struct PartitionConsumerStateTests {
         state.fetched(records: Self.records(10...10), nextOffset: 11, requestedOffset: 10)
         #expect(!state.wantsFetch)
     }
+
+    @Test func theLastFetchedEpochFollowsTheFetches() {
+        var state = Self.state()
+        #expect(state.lastFetchedEpoch == nil)
+        state.fetched(records: Self.records(10...14), nextOffset: 15, requestedOffset: 10, lastFetchedEpoch: 3)
+        #expect(state.lastFetchedEpoch == 3)
+        // An empty answer moves nothing; an answer to an older fetch is ignored.
+        state.fetched(records: [], nextOffset: 15, requestedOffset: 15, lastFetchedEpoch: 9)
+        state.fetched(records: Self.records(10...14), nextOffset: 15, requestedOffset: 10, lastFetchedEpoch: 8)
+        #expect(state.lastFetchedEpoch == 3)
+        state.reset(to: 0)
+        #expect(state.lastFetchedEpoch == nil)
+    }
+
+    @Test func aDivergenceDropsQueuedRecordsPastItAndFetchesFromThere() {
+        var state = Self.state()
+        state.fetched(records: Self.records(10...14), nextOffset: 15, requestedOffset: 10, lastFetchedEpoch: 3)
+        state.fetched(records: Self.records(15...19), nextOffset: 20, requestedOffset: 15, lastFetchedEpoch: 3)
+        let first = state.takeBatch()!
+        state.apply(.commit, to: first)
+        state.committed(state.commitOffset)
+        #expect(state.committedOffset == 15)
+        // The leader's log holds epoch 2 up to offset 12 only: 12-14 were handled already; 15-19 are dropped.
+        #expect(state.logDiverged(at: 12, epoch: 2, requestedOffset: 20) == 5)
+        #expect(state.queue.isEmpty)
+        #expect(state.nextFetchOffset == 12 && state.lastFetchedEpoch == 2)
+        // The position may be committed below the confirmed offset once records are handled from there.
+        state.fetched(records: Self.records(12...13), nextOffset: 14, requestedOffset: 12, lastFetchedEpoch: 5)
+        #expect(state.commitOffset == 12 && !state.hasUncommitted)
+        state.apply(.commit, to: state.takeBatch()!)
+        #expect(state.hasUncommitted && state.commitOffset == 14)
+        state.committed(14)
+        #expect(state.committedOffset == 14)
+    }
+
+    @Test func aDivergenceKeepsQueuedRecordsBeforeItAndIgnoresStaleAnswers() {
+        var state = Self.state()
+        state.fetched(records: Self.records(10...19), nextOffset: 20, requestedOffset: 10, lastFetchedEpoch: 3)
+        #expect(state.logDiverged(at: 12, epoch: 2, requestedOffset: 10) == 0)  // not the current fetch
+        #expect(state.nextFetchOffset == 20)
+        #expect(state.logDiverged(at: 16, epoch: 2, requestedOffset: 20) == 4)
+        #expect(state.queue.first?.map(\.offset) == [10, 11, 12, 13, 14, 15])
+        #expect(state.nextFetchOffset == 16 && state.commitOffset == 10)
+    }
 }

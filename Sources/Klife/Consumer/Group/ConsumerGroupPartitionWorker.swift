@@ -89,7 +89,7 @@ final class ConsumerGroupPartitionWorker: Sendable {
                 // Idle: send commits that were allowed to wait (maxUnackedCommits > 0).
                 if state.hasUncommitted { _ = await commitPending(&state, group, until: nil) }
                 let offset = state.nextFetchOffset
-                let outcome = await group.fetch(partition, offset: offset, options: options)
+                let outcome = await group.fetch(partition, offset: offset, lastFetchedEpoch: state.lastFetchedEpoch, options: options)
                 let wait = await apply(outcome, requestedOffset: offset, &state, group)
                 if wait > .zero { await stopSignal.sleep(for: wait) }
                 continue
@@ -98,7 +98,8 @@ final class ConsumerGroupPartitionWorker: Sendable {
             let offset = state.nextFetchOffset
             let prefetch = state.wantsFetch
             // The next fetch overlaps the handler (Klife's prefetch), bounded by maxQueueSize.
-            async let prefetched = prefetch ? group.fetch(partition, offset: offset, options: options) : nil
+            let epoch = state.lastFetchedEpoch
+            async let prefetched = prefetch ? group.fetch(partition, offset: offset, lastFetchedEpoch: epoch, options: options) : nil
             let batch = KafkaConsumerBatch(
                 topic: partition.topic, partition: partition.partition, records: records, groupMetadata: group.groupMetadata)
             let answer = await group.process(batch, options: options, worker: self)
@@ -147,8 +148,17 @@ final class ConsumerGroupPartitionWorker: Sendable {
         _ group: ConsumerGroupPartitions
     ) async -> Duration {
         switch outcome {
+        case .success(let fetched) where fetched.divergence != nil:
+            // The fetcher logged the divergence; dropped records were fetched ahead, never handed out.
+            let dropped = state.logDiverged(at: fetched.nextOffset, epoch: fetched.lastFetchedEpoch, requestedOffset: requestedOffset)
+            if dropped > 0 {
+                group.logger.warning("consumer group \(group.groupID): dropped \(dropped) fetched records of \(partition) the leader's log no longer holds")
+            }
+            return .zero
         case .success(let fetched):
-            state.fetched(records: fetched.records, nextOffset: fetched.nextOffset, requestedOffset: requestedOffset)
+            state.fetched(
+                records: fetched.records, nextOffset: fetched.nextOffset, requestedOffset: requestedOffset,
+                lastFetchedEpoch: fetched.lastFetchedEpoch)
             return state.queue.isEmpty ? state.idleWait : .zero
         case .failure(let error) where error.code == .offsetOutOfRange:
             guard state.resetsAfterOutOfRange(requestedOffset: requestedOffset) else { return .zero }

@@ -147,8 +147,10 @@ final class ConsumerGroupPartitions: Sendable {
     }
 
     /// One fetch of `partition` from `offset` (merged with other partitions' fetches to the same broker).
-    func fetch(_ partition: KafkaTopicPartition, offset: Int64, options: KafkaConsumerTopicOptions) async -> Result<KafkaFetchedPartition, KafkaError> {
-        await fetches.fetch(partition, offset: offset, options: options)
+    func fetch(
+        _ partition: KafkaTopicPartition, offset: Int64, lastFetchedEpoch: Int32?, options: KafkaConsumerTopicOptions
+    ) async -> Result<KafkaFetchedPartition, KafkaError> {
+        await fetches.fetch(partition, offset: offset, lastFetchedEpoch: lastFetchedEpoch, options: options)
     }
 
     /// The offset the reset policy gives `partition` (earliest or latest), nil when the lookup failed.

@@ -43,10 +43,11 @@ final class GroupFetchCoalescer: Sendable {
     }
 
     /// One fetch of `partition` from `offset`, sent with whatever else waits for the same broker.
-    func fetch(_ partition: KafkaTopicPartition, offset: Int64, options: KafkaConsumerTopicOptions) async -> Outcome {
+    func fetch(_ partition: KafkaTopicPartition, offset: Int64, lastFetchedEpoch: Int32?, options: KafkaConsumerTopicOptions) async -> Outcome {
         let broker = (try? client.cluster.leader(of: partition))?.nodeID ?? -1
         let lane = Lane(broker: broker, isolationLevel: options.isolationLevel, maxBytes: options.fetchMaxBytes)
-        let position = KafkaFetchPosition(topic: partition.topic, partition: partition.partition, offset: offset)
+        let position = KafkaFetchPosition(
+            topic: partition.topic, partition: partition.partition, offset: offset, lastFetchedEpoch: lastFetchedEpoch)
         return await withCheckedContinuation { continuation in
             let accepted = state.withLock { state -> Bool in
                 guard !state.finished else { return false }

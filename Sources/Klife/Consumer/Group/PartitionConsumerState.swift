@@ -15,6 +15,9 @@ struct PartitionConsumerState {
     let fetchInterval: Duration
     /// Where the next fetch starts.
     private(set) var nextFetchOffset: Int64
+    /// The leader epoch of the last batch fetched, sent with the next fetch so the leader can tell whether its
+    /// log still holds what was read (KIP-320). nil until a fetch read a batch with an epoch.
+    private(set) var lastFetchedEpoch: Int32?
     /// The last offset the coordinator confirmed (the next offset to read), or the start offset.
     private(set) var committedOffset: Int64
     private(set) var queue: Deque<[KafkaRecord]> = []
@@ -47,9 +50,10 @@ struct PartitionConsumerState {
         return consecutiveFetchFailures
     }
 
-    mutating func fetched(records: [KafkaRecord], nextOffset: Int64, requestedOffset: Int64) {
+    mutating func fetched(records: [KafkaRecord], nextOffset: Int64, requestedOffset: Int64, lastFetchedEpoch: Int32? = nil) {
         consecutiveFetchFailures = 0
         guard requestedOffset == nextFetchOffset else { return }
+        if let lastFetchedEpoch, nextOffset > requestedOffset { self.lastFetchedEpoch = lastFetchedEpoch }
         // The decoder already drops records before the fetch offset; filter (copy) only if some slipped through.
         let fresh = (records.first?.offset ?? requestedOffset) >= requestedOffset ? records : records.filter { ($0.offset ?? -1) >= requestedOffset }
         guard let last = fresh.last?.offset else {
@@ -139,6 +143,31 @@ struct PartitionConsumerState {
     mutating func reset(to offset: Int64) {
         queue.removeAll()
         nextFetchOffset = offset
+        lastFetchedEpoch = nil
         emptyFetches = 0
+    }
+
+    /// The leader's log parts, at `offset` and epoch `epoch`, from what a fetch from `requestedOffset` had read
+    /// (KIP-320 divergence, after an unclean leader election): fetching goes on from `offset` with `epoch`, as
+    /// Kafka's Java consumer does. Queued records at or past `offset` are no longer in the log and are dropped;
+    /// a commit below the confirmed offset becomes possible, so the coordinator does not keep a position past
+    /// records now in the log. Returns how many queued records were dropped. Answers to a fetch made before a
+    /// reset are ignored.
+    mutating func logDiverged(at offset: Int64, epoch: Int32?, requestedOffset: Int64) -> Int {
+        consecutiveFetchFailures = 0
+        guard requestedOffset == nextFetchOffset, offset <= nextFetchOffset else { return 0 }
+        var dropped = 0
+        var kept: Deque<[KafkaRecord]> = []
+        for batch in queue {
+            let stillInLog = batch.filter { ($0.offset ?? -1) < offset }
+            dropped += batch.count - stillInLog.count
+            if !stillInLog.isEmpty { kept.append(stillInLog) }
+        }
+        queue = kept
+        nextFetchOffset = offset
+        lastFetchedEpoch = epoch
+        emptyFetches = 0
+        committedOffset = min(committedOffset, commitOffset)
+        return dropped
     }
 }
