@@ -4,7 +4,9 @@ extension KafkaClient.Configuration {
     /// Rules: every count and timeout positive (or non-negative where 0 means "none", e.g. linger),
     /// producer/pool/fetcher/topic/partitioner names non-empty and unique, topic names legal, topics naming
     /// only configured producers and partitioners, default names non-empty, a positive metadata refresh
-    /// interval, plus the producer rules (idempotence needs acks all and at most 5 requests in flight, …).
+    /// interval, every producer's and fetcher's client id (derived ones included) at most 32767 bytes,
+    /// `disabledFeatures` naming known features only and no configured idempotent producer when idempotence is
+    /// disabled, plus the producer rules (idempotence needs acks all and at most 5 requests in flight, …).
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/invalidConfiguration``; its message lists each
     ///   problem with the option's path, e.g. `producers[1].batchSizeBytes must be > 0`.
@@ -42,6 +44,19 @@ extension KafkaClient.Configuration {
         }
         problems += duplicateNameProblems(fetchers.map(\.name), path: "fetchers")
 
+        problems += clientIDProblems()
+
+        for feature in disabledFeatures.sorted(by: { $0.rawValue < $1.rawValue }) where !KafkaClient.Feature.configurable.contains(feature) {
+            problems.append("disabledFeatures names an unknown feature \"\(feature)\" (known: \(KafkaClient.Feature.configurable.map(\.rawValue).joined(separator: ", ")))")
+        }
+        if disabledFeatures.contains(.idempotentProducer) {
+            // Its records would all fail with featureDisabled; the implicit default producer is left to that
+            // per-call error, so a client using only non-idempotent named producers needs no extra option.
+            for (index, producer) in producers.enumerated() where producer.enableIdempotence {
+                problems.append("producers[\(index)].enableIdempotence is true but disabledFeatures contains idempotentProducer")
+            }
+        }
+
         for name in partitioners.keys.sorted() where name.isEmpty {
             problems.append("partitioners has an empty name")
         }
@@ -60,6 +75,26 @@ extension KafkaClient.Configuration {
             }
         }
         problems += duplicateNameProblems(topics.map(\.name), path: "topics")
+        return problems
+    }
+
+    /// A request header holds a client id of at most 32767 bytes: every producer's and fetcher's own id (the
+    /// derived default, `klife_producer.<connection clientID>.<name>`, included) must fit.
+    private func clientIDProblems() -> [String] {
+        let limit = Int(Int16.max)
+        var problems: [String] = []
+        for producer in effectiveProducers {
+            let id = producer.effectiveClientID(connectionClientID: connection.clientID)
+            guard id.utf8.count > limit else { continue }
+            let path = producers.firstIndex { $0.name == producer.name }.map { "producers[\($0)]" } ?? "the default producer \"\(producer.name)\""
+            problems.append("\(path).clientID is \(id.utf8.count) bytes (\(producer.clientID == nil ? "derived from connection.clientID" : "set")); at most \(limit) fit in a request")
+        }
+        for fetcher in effectiveFetchers {
+            let id = fetcher.effectiveClientID(connectionClientID: connection.clientID)
+            guard id.utf8.count > limit else { continue }
+            let path = fetchers.firstIndex { $0.name == fetcher.name }.map { "fetchers[\($0)]" } ?? "the default fetcher \"\(fetcher.name)\""
+            problems.append("\(path).clientID is \(id.utf8.count) bytes (\(fetcher.clientID == nil ? "derived from connection.clientID" : "set")); at most \(limit) fit in a request")
+        }
         return problems
     }
 

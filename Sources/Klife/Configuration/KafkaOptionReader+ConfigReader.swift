@@ -148,7 +148,8 @@ struct KafkaOptionReader {
         // Longest suffix first so "ms" is not read as "m" + "s".
         for unit in units.sorted(by: { $0.suffix.count > $1.suffix.count }) where trimmed.hasSuffix(unit.suffix) {
             let number = trimmed.dropLast(unit.suffix.count)
-            guard let value = Double(number), value >= 0, value.isFinite else { return nil }
+            // Past Int64 nanoseconds (292 years) is no usable duration; converting it would trap.
+            guard let value = Double(number), value >= 0, value * unit.nanoseconds < 9.2e18 else { return nil }
             return .nanoseconds(Int64((value * unit.nanoseconds).rounded()))
         }
         guard let milliseconds = Int(trimmed) else { return nil }

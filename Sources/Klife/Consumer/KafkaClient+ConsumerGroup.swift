@@ -57,7 +57,11 @@ extension KafkaClient {
     ) throws -> KafkaConsumerGroup {
         try requireRunning()
         try requireFeature(.consumerGroup)
-        let problems = configuration.validationProblems()
+        var problems = configuration.validationProblems()
+        if let fetcher = configuration.fetcher, self.configuration.fetcher(named: fetcher) == nil {
+            // Every fetch would fail; the member would hold its partitions without reading them.
+            problems.append("fetcher \"\(fetcher)\" names no configured fetcher")
+        }
         guard problems.isEmpty else {
             throw KafkaError(.invalidArgument, "consumer group \(configuration.groupID): \(problems.joined(separator: "; "))")
         }

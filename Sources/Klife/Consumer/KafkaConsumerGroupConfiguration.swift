@@ -134,6 +134,14 @@ public struct KafkaConsumerGroupConfiguration: Sendable {
         if sessionTimeout <= .zero { problems.append("sessionTimeout must be > 0") }
         if heartbeatInterval <= .zero { problems.append("heartbeatInterval must be > 0") }
         if rebalanceTimeout <= .zero { problems.append("rebalanceTimeout must be > 0") }
+        // Both go out as Int32 milliseconds.
+        let int32Milliseconds = Duration.milliseconds(Int32.max)
+        if sessionTimeout > int32Milliseconds { problems.append("sessionTimeout must be at most \(Int32.max) ms") }
+        if rebalanceTimeout > int32Milliseconds { problems.append("rebalanceTimeout must be at most \(Int32.max) ms") }
+        if groupProtocol != .consumer, heartbeatInterval > .zero, heartbeatInterval >= sessionTimeout {
+            // The member would be dropped between two heartbeats (Kafka's Java client refuses it too).
+            problems.append("heartbeatInterval (\(heartbeatInterval)) must be shorter than sessionTimeout (\(sessionTimeout))")
+        }
         problems += defaultTopicOptions.validationProblems(path: "defaultTopicOptions")
         for (topic, options) in topicOptions.sorted(by: { $0.key < $1.key }) {
             problems += options.validationProblems(path: "topicOptions[\(topic)]")

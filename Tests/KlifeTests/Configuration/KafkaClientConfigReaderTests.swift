@@ -146,6 +146,17 @@ import Testing
         }
     }
 
+    /// A duration too long for Int64 nanoseconds (292 years) is reported, not converted (which would trap).
+    @Test func durationsTooLongAreReported() async throws {
+        let reader = try await Self.reader(json: """
+            {"connection": {"bootstrapServers": ["127.0.0.1:9092"], "connectTimeout": "10000000000s"},
+             "metadataRefreshInterval": "1e300h"}
+            """)
+        let message = try #require(Self.errorMessage { _ = try KafkaClient.Configuration(configReader: reader) })
+        #expect(message.contains("connection.connectTimeout: expected a duration"), "\(message)")
+        #expect(message.contains("metadataRefreshInterval: expected a duration"), "\(message)")
+    }
+
     /// Klife's JSON snapshot converts values only to their own type, so a boolean given for a number (or a
     /// number for a boolean) is reported instead of being read as 1 or 0.
     @Test func jsonBooleansAndNumbersDoNotMix() async throws {

@@ -243,6 +243,28 @@ import Testing
         expectProblem("fetchers[1].name \"f\" duplicates fetchers[0].name") { $0.fetchers = [.init(name: "f"), .init(name: "f")] }
     }
 
+    @Test func clientIDsMustFitARequestHeader() {
+        let long = String(repeating: "x", count: 40_000)
+        expectProblem("producers[0].clientID is 40000 bytes (set); at most 32767 fit in a request") {
+            $0.producers = [.init(name: "p", clientID: long)]
+        }
+        expectProblem("fetchers[0].clientID is 40000 bytes (set)") { $0.fetchers = [.init(name: "f", clientID: long)] }
+        // Derived ids count too: a connection clientID close to the limit leaves no room for the prefix.
+        let problems = configuration { $0.connection.clientID = String(repeating: "c", count: 32_760) }.validationProblems()
+        #expect(problems.contains { $0.hasPrefix("the default producer \"klife_default_producer\".clientID is 32798 bytes (derived from connection.clientID)") }, "\(problems)")
+        #expect(problems.contains { $0.hasPrefix("the default fetcher \"klife_default_fetcher\".clientID is 32796 bytes") }, "\(problems)")
+    }
+
+    @Test func disabledFeaturesAreKnownAndAgreeWithTheProducers() {
+        expectProblem("disabledFeatures names an unknown feature \"prodcuer\"") { $0.disabledFeatures = [KafkaClient.Feature("prodcuer")] }
+        expectProblem("producers[0].enableIdempotence is true but disabledFeatures contains idempotentProducer") {
+            $0.disabledFeatures = [.idempotentProducer]
+            $0.producers = [.init(name: "p")]
+        }
+        // The implicit default producer is left to the per-call featureDisabled error.
+        #expect(configuration { $0.disabledFeatures = [.idempotentProducer] }.validationProblems().isEmpty)
+    }
+
     @Test func fetcherBatchersCount() {
         #expect(KafkaFetcherConfiguration().effectiveBatchersCount(knownBrokers: 3, activeProcessors: 8) == 3)
         #expect(KafkaFetcherConfiguration().effectiveBatchersCount(knownBrokers: 0, activeProcessors: 2) == 2)

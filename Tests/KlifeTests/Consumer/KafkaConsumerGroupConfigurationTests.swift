@@ -75,6 +75,22 @@ struct KafkaConsumerGroupConfigurationTests {
         #expect(problems.contains("topicOptions[t].handlerMaxBatchSize must be > 0"))
     }
 
+    @Test func timeoutsMustFitTheWireAndHeartbeatsComeWithinTheSession() {
+        var configuration = KafkaConsumerGroupConfiguration(
+            groupID: "g", topics: ["t"], sessionTimeout: .seconds(10), heartbeatInterval: .seconds(10))
+        #expect(configuration.validationProblems() == ["heartbeatInterval (10.0 seconds) must be shorter than sessionTimeout (10.0 seconds)"])
+        configuration.heartbeatInterval = .seconds(3)
+        configuration.sessionTimeout = .seconds(3_000_000)
+        configuration.rebalanceTimeout = .seconds(3_000_000)
+        #expect(configuration.validationProblems() == [
+            "sessionTimeout must be at most 2147483647 ms", "rebalanceTimeout must be at most 2147483647 ms",
+        ])
+        // KIP-848 members take both from the broker: only the wire limit applies.
+        configuration = KafkaConsumerGroupConfiguration(
+            groupID: "g", topics: ["t"], groupProtocol: .consumer, sessionTimeout: .seconds(10), heartbeatInterval: .seconds(10))
+        #expect(configuration.validationProblems().isEmpty)
+    }
+
     @Test func batchResultShapes() {
         #expect(KafkaConsumerBatchResult.commit.cooldown == nil)
         #expect(KafkaConsumerBatchResult.retry(cooldown: .seconds(1)).cooldown == .seconds(1))

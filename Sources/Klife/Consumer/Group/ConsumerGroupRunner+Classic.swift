@@ -57,8 +57,8 @@ extension ConsumerGroupRunner {
                     metadata: try ConsumerProtocolPayloads.encodeSubscription(topics: configuration.topics, owned: owned, generation: member.generation))
             }
             let request = JoinGroupRequest(
-                groupId: groupID, sessionTimeoutMs: Int32(configuration.sessionTimeout.milliseconds),
-                rebalanceTimeoutMs: Int32(configuration.rebalanceTimeout.milliseconds), memberId: memberID,
+                groupId: groupID, sessionTimeoutMs: Int32(clamping: configuration.sessionTimeout.milliseconds),
+                rebalanceTimeoutMs: Int32(clamping: configuration.rebalanceTimeout.milliseconds), memberId: memberID,
                 groupInstanceId: configuration.instanceID, protocolType: "consumer", protocols: protocols)
             let version = Self.classicVersion(JoinGroupRequest.self, member.connection)
             guard let response = try await coordinatorRequest(request, member, version: version, timeout: configuration.rebalanceTimeout + .seconds(5)) else {
