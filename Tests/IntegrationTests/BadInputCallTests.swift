@@ -120,6 +120,12 @@ struct BadInputCallTests {
                 configuration.sessionTimeout = .zero
                 _ = try $0.startConsumerGroup(configuration) { _ in .commit }
             },
+            Case(name: "a consumer group naming no configured fetcher", code: .invalidArgument, mentions: "fetcher \"nope\" names no configured fetcher") {
+                var configuration = KafkaConsumerGroupConfiguration(groupID: "g-bad-fetcher", topics: [topic])
+                configuration.fetcher = "nope"
+                let group = try $0.startConsumerGroup(configuration) { _ in .commit }
+                await group.stop()
+            },
             Case(name: "a consumer group on an illegal topic name", code: .invalidArgument, mentions: "bad topic!") {
                 let group = try $0.startConsumerGroup(.init(groupID: "g-bad-topic", topics: ["bad topic!"])) { _ in .commit }
                 await group.stop()

@@ -16,6 +16,28 @@ import Testing
         return m
     }
 
+    @Test func changedSubscribedPartitionsRejoinKeepingWhatTheProtocolKeeps() {
+        var eager = Self.joined(cooperative: false, assignment: [Self.p[0], Self.p[1]])
+        #expect(eager.subscribedPartitionsChanged() == [
+            .revoke([Self.p[0], Self.p[1]], reason: .revoked), .sendJoinGroup(memberID: "me", ownedPartitions: []),
+        ])
+        #expect(eager.state == .joining)
+        // Only a stable member rejoins: one already joining is not asked twice.
+        #expect(eager.subscribedPartitionsChanged() == [])
+        var cooperative = Self.joined(cooperative: true, assignment: [Self.p[0], Self.p[1]])
+        #expect(cooperative.subscribedPartitionsChanged() == [.sendJoinGroup(memberID: "me", ownedPartitions: [Self.p[0], Self.p[1]])])
+    }
+
+    @Test func theLeaderRejoinsWhenATopicGrowsOrAppears() {
+        typealias Runner = ConsumerGroupRunner
+        #expect(!Runner.subscribedPartitionsChanged(assigned: ["a": 2, "b": 3], now: ["a": 2, "b": 3]))
+        #expect(Runner.subscribedPartitionsChanged(assigned: ["a": 2, "b": 3], now: ["a": 4, "b": 3]))
+        #expect(Runner.subscribedPartitionsChanged(assigned: ["a": 2], now: ["a": 2, "b": 1]))
+        // Missing from a refresh, or fewer partitions: left to the next rebalance.
+        #expect(!Runner.subscribedPartitionsChanged(assigned: ["a": 2, "b": 3], now: ["a": 2]))
+        #expect(!Runner.subscribedPartitionsChanged(assigned: ["a": 2], now: ["a": 1]))
+    }
+
     @Test func newMemberJoinsWithTheIDTheBrokerRequires() {
         var m = ClassicGroupMemberStateMachine(groupID: "g", isCooperative: false)
         #expect(m.start() == [.findCoordinator])

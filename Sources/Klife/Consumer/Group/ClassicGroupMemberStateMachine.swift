@@ -133,6 +133,14 @@ struct ClassicGroupMemberStateMachine {
         return handleError(errorCode)
     }
 
+    /// The partitions of the subscribed topics changed since the leader assigned them (a topic grew, or one
+    /// subscribed to was created): rejoin, so the leader assigns them anew (as Kafka's Java consumer does). A
+    /// cooperative member keeps its partitions meanwhile; an eager one gives them back first.
+    mutating func subscribedPartitionsChanged() -> [Action] {
+        guard case .stable = state else { return [] }
+        return join()
+    }
+
     /// A request to the coordinator failed in transport (connection lost, timeout).
     mutating func coordinatorUnreachable() -> [Action] {
         switch state {

@@ -8,6 +8,11 @@ extension ConsumerGroupRunner {
         var machine: ClassicGroupMemberStateMachine
         var connection: KafkaConnection?
         var generation: Int32 = -1
+        /// As the leader: the partition counts the current assignment was made from, by subscribed topic (a
+        /// topic that did not exist is absent). nil when another member leads.
+        var assignedPartitionCounts: [String: Int32]?
+        /// As the leader: every topic a member subscribed to.
+        var subscribedTopics: Set<String> = []
     }
 
     func runClassicProtocol() async {
@@ -68,7 +73,10 @@ extension ConsumerGroupRunner {
                 try ConsumerProtocolPayloads.decodeMember(memberID: $0.memberId, instanceID: $0.groupInstanceId, metadata: $0.metadata)
             }
             logger.debug("consumer group \(groupID): JoinGroup answered error \(response.errorCode), generation \(response.generationId), \(response.members.count) members, leader \(response.leader == response.memberId ? "me" : response.leader)")
-            if response.errorCode == 0 { member.generation = response.generationId }
+            if response.errorCode == 0 {
+                member.generation = response.generationId
+                member.assignedPartitionCounts = nil
+            }
             await coordinatorAnswered(response.errorCode)
             return member.machine.joinGroupResponse(
                 errorCode: response.errorCode, generation: response.generationId, protocolName: response.protocolName,
@@ -76,7 +84,10 @@ extension ConsumerGroupRunner {
 
         case .assignAndSync(let generation, let protocolName, let members):
             let assignor = KafkaConsumerGroupConfiguration.Assignor(rawValue: protocolName)?.implementation ?? RangeAssignor()
-            let counts = await partitionCounts(Set(members.flatMap(\.topics)))
+            let subscribed = Set(members.flatMap(\.topics))
+            let counts = await partitionCounts(subscribed)
+            member.subscribedTopics = subscribed
+            member.assignedPartitionCounts = counts
             let result = assignor.assign(members: members, partitionCounts: counts)
             let assignments = try result.map { memberID, assignment in
                 SyncGroupRequest.SyncGroupRequestAssignment(memberId: memberID, assignment: try ConsumerProtocolPayloads.encodeAssignment(assignment))
@@ -107,8 +118,12 @@ extension ConsumerGroupRunner {
         case .sendHeartbeat(let generation, let memberID):
             guard let connection = member.connection else { return member.machine.coordinatorUnreachable() }
             partitions.setCommitTarget(GroupCommitTarget(connection: connection, memberID: memberID, generationOrEpoch: generation))
-            switch await classicHeartbeats(connection, generation: generation, memberID: memberID) {
+            let assigned = member.assignedPartitionCounts.map { (counts: $0, topics: member.subscribedTopics) }
+            switch await classicHeartbeats(connection, generation: generation, memberID: memberID, assigned: assigned) {
             case .heartbeatError(let code): return member.machine.heartbeatResponse(errorCode: code)
+            case .subscribedPartitionsChanged(let now):
+                logger.info("consumer group \(groupID): the subscribed topics' partitions changed (\(assigned?.counts ?? [:]) -> \(now)); rejoining so they are assigned")
+                return member.machine.subscribedPartitionsChanged()
             case .coordinatorLost: return member.machine.coordinatorUnreachable()
             case .stop:
                 if Task.isCancelled { throw CancellationError() }
@@ -230,12 +245,24 @@ extension ConsumerGroupRunner {
         case heartbeatError(Int16)
         case coordinatorLost
         case stop
+        /// The leader sees other partition counts than it assigned (the counts now).
+        case subscribedPartitionsChanged([String: Int32])
     }
 
-    /// Heartbeats until one fails or the member is asked to stop (the workers keep consuming meanwhile).
-    private func classicHeartbeats(_ connection: KafkaConnection, generation: Int32, memberID: String) async -> ClassicHeartbeatOutcome {
+    /// Heartbeats until one fails or the member is asked to stop (the workers keep consuming meanwhile). The
+    /// leader (`assigned` given) also watches the metadata of the subscribed topics between heartbeats: new
+    /// partitions would otherwise go unread until some other rebalance, and with the latest reset policy their
+    /// records written meanwhile would be skipped.
+    private func classicHeartbeats(
+        _ connection: KafkaConnection, generation: Int32, memberID: String,
+        assigned: (counts: [String: Int32], topics: Set<String>)? = nil
+    ) async -> ClassicHeartbeatOutcome {
         while true {
             if await stopRequested.sleep(for: configuration.heartbeatInterval) || Task.isCancelled { return .stop }
+            if let assigned {
+                let now = Self.partitionCounts(of: assigned.topics, in: cluster.metadata)
+                if Self.subscribedPartitionsChanged(assigned: assigned.counts, now: now) { return .subscribedPartitionsChanged(now) }
+            }
             // Its SASL session ends soon (KIP-368): the coordinator is looked up again, which takes a fresh
             // connection from the pool; the membership goes on (the member is stable).
             if connection.isDueForReplacement { return .coordinatorLost }
@@ -252,5 +279,19 @@ extension ConsumerGroupRunner {
                 return .coordinatorLost
             }
         }
+    }
+
+    /// The partition counts of `topics` the metadata knows.
+    static func partitionCounts(of topics: Set<String>, in metadata: KafkaClusterMetadata) -> [String: Int32] {
+        var counts: [String: Int32] = [:]
+        for topic in topics { if let n = metadata.partitionCount(of: topic) { counts[topic] = n } }
+        return counts
+    }
+
+    /// Whether the leader must rejoin: a topic has more partitions than assigned, or exists now and did not.
+    /// A topic that vanished from the metadata (deleted, or a refresh that left it out) or shrank is left to
+    /// the next rebalance: the partitions' fetches report it, and Kafka never shrinks a topic.
+    static func subscribedPartitionsChanged(assigned: [String: Int32], now: [String: Int32]) -> Bool {
+        now.contains { topic, count in count > (assigned[topic] ?? 0) }
     }
 }
