@@ -381,6 +381,42 @@ struct FaultInjectionTests {
         }
     }
 
+    @Test("A stopping member's final commit follows a coordinator that moved while its handler ran")
+    func finalCommitFollowsAMovedCoordinator() async throws {
+        try await Self.withTopic(records: 5) { cluster, client, topic in
+            try await Self.prepareForGroups(cluster)
+            let group = TestBrokers.uniqueName("g")
+            try await cluster.setCoordinator(.group, key: group, broker: 1)
+            try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: cluster.bootstrap), logger: ClientTestSupport.logger) { checker in
+                let entered = LockedBox(false)
+                let released = LockedBox(false)
+                let member = try client.startConsumerGroup(
+                    KafkaConsumerGroupConfiguration(
+                        groupID: group, topics: [topic], groupProtocol: .classic, sessionTimeout: .seconds(6),
+                        heartbeatInterval: .milliseconds(300), offsetResetPolicy: .earliest)
+                ) { batch in
+                    entered.withLock { $0 = true }
+                    // Holds the batch until the test has moved the coordinator and asked the member to stop.
+                    _ = try? await ClientTestSupport.eventually(timeout: .seconds(30)) { released.withLock { $0 } }
+                    return .commit
+                }
+                try await ClientTestSupport.eventuallyOrFail("the handler holds the first batch", timeout: .seconds(30)) { entered.withLock { $0 } }
+                try await cluster.setCoordinator(.group, key: group, broker: 2)
+                async let stopped: Void = member.stop()
+                released.withLock { $0 = true }
+                await stopped
+                // The commit reached the new coordinator (the old one closes the connection on an OffsetCommit).
+                let (connection, _) = try await checker.cluster.coordinatorConnection(for: .init(type: .group, key: group))
+                let version = min(connection.negotiatedVersion(for: OffsetFetchRequest.self) ?? 1, 7)
+                let answer = try await connection.send(
+                    OffsetFetchRequest(groupId: group, topics: [.init(name: topic, partitionIndexes: [0])]), version: version)
+                let committed = try #require(answer.topics.first?.partitions.first)
+                #expect(committed.committedOffset == 5)
+                #expect(member.failure == nil)
+            }
+        }
+    }
+
     /// Records the fetch failures reported to a group's handler, and the values it handled.
     struct FetchFailureRecordingHandler: KafkaConsumerGroupHandler {
         let failures = LockedBox<[(partition: KafkaTopicPartition, offset: Int64, code: Int16?)]>([])

@@ -1,3 +1,4 @@
+import NIOCore
 import KafkaProtocol
 import Testing
 
@@ -37,6 +38,28 @@ struct KafkaConsumerGroupConfigurationTests {
         #expect(!cooperative([.range, .cooperativeSticky]))
         #expect(!cooperative([.range, .roundRobin]))
         #expect(!cooperative([]))
+    }
+
+    @Test func commitsCarryTheLeaderEpochFromVersion6() throws {
+        let configuration = KafkaConsumerGroupConfiguration(groupID: "g", topics: ["t"], instanceID: "i-1")
+        func request(_ epoch: Int32?, _ version: Int16) -> OffsetCommitRequest {
+            ConsumerGroupPartitions.offsetCommitRequest(
+                KafkaTopicPartition("t", 3), offset: 42, leaderEpoch: epoch, memberID: "m", generationOrEpoch: 7,
+                configuration: configuration, version: version)
+        }
+        let v8 = request(5, 8)
+        #expect(v8.groupId == "g" && v8.memberId == "m" && v8.generationIdOrMemberEpoch == 7 && v8.groupInstanceId == "i-1")
+        let partition = try #require(v8.topics.first?.partitions.first)
+        #expect(v8.topics.first?.name == "t" && partition.partitionIndex == 3 && partition.committedOffset == 42)
+        #expect(partition.committedLeaderEpoch == 5)
+        #expect(request(nil, 8).topics.first?.partitions.first?.committedLeaderEpoch == -1)
+        #expect(request(5, 5).topics.first?.partitions.first?.committedLeaderEpoch == -1)  // not in v5
+        #expect(request(5, 6).groupInstanceId == nil)  // not before v7
+        for version: Int16 in [2, 5, 6, 9] {
+            var buffer = ByteBuffer()
+            try request(5, version).encode(into: &buffer, version: version)
+            #expect(buffer.readableBytes > 0)
+        }
     }
 
     @Test func readCommittedMembersAskForStableOffsets() {

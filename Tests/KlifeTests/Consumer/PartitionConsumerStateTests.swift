@@ -184,4 +184,19 @@ struct PartitionConsumerStateTests {
         #expect(state.queue.first?.map(\.offset) == [10, 11, 12, 13, 14, 15])
         #expect(state.nextFetchOffset == 16 && state.commitOffset == 10)
     }
+
+    @Test func theCommittedEpochIsThatOfTheCommitPosition() {
+        var state = PartitionConsumerState(partition: Self.partition, startOffset: 10, startLeaderEpoch: 2, options: KafkaConsumerTopicOptions())
+        // Started from a commit with its epoch: the first fetch carries it, and so would a commit of the start.
+        #expect(state.lastFetchedEpoch == 2 && state.commitLeaderEpoch == 2)
+        var records = Self.records(10...14)
+        for i in records.indices { records[i].leaderEpoch = i < 3 ? 3 : 4 }
+        state.fetched(records: records, nextOffset: 15, requestedOffset: 10, lastFetchedEpoch: 4)
+        // Nothing processed: the first queued record's epoch.
+        #expect(state.commitOffset == 10 && state.commitLeaderEpoch == 3)
+        state.apply(.perRecord([10: .commit, 11: .commit, 12: .commit, 13: .retry, 14: .retry]), to: state.takeBatch()!)
+        #expect(state.commitOffset == 13 && state.commitLeaderEpoch == 4)
+        state.apply(.commit, to: state.takeBatch()!)
+        #expect(state.commitOffset == 15 && state.commitLeaderEpoch == 4)
+    }
 }

@@ -7,6 +7,8 @@ import Synchronization
 final class ConsumerGroupPartitionWorker: Sendable {
     let partition: KafkaTopicPartition
     let startOffset: Int64
+    /// The leader epoch committed with ``startOffset``, when there was one (KIP-320).
+    let startLeaderEpoch: Int32?
     let options: KafkaConsumerTopicOptions
     /// Fired by ``requestStop(_:)``.
     let stopSignal = GroupSignal()
@@ -25,9 +27,10 @@ final class ConsumerGroupPartitionWorker: Sendable {
     static let finalCommitDeadline: Duration = .seconds(10)
     static let commitRetryBackoff: Duration = .milliseconds(500)
 
-    init(partition: KafkaTopicPartition, startOffset: Int64, options: KafkaConsumerTopicOptions) {
+    init(partition: KafkaTopicPartition, startOffset: Int64, startLeaderEpoch: Int32? = nil, options: KafkaConsumerTopicOptions) {
         self.partition = partition
         self.startOffset = startOffset
+        self.startLeaderEpoch = startLeaderEpoch
         self.options = options
     }
 
@@ -83,7 +86,10 @@ final class ConsumerGroupPartitionWorker: Sendable {
                 await stopSignal.sleep(for: max(options.fetchInterval, .milliseconds(100)))
             }
         }
-        var state = PartitionConsumerState(partition: partition, startOffset: max(start, 0), options: options)
+        // The committed epoch only goes with the committed offset, not with one the reset policy chose.
+        var state = PartitionConsumerState(
+            partition: partition, startOffset: max(start, 0), startLeaderEpoch: start == startOffset ? startLeaderEpoch : nil,
+            options: options)
         while !isStopping {
             if state.queue.isEmpty {
                 // Idle: send commits that were allowed to wait (maxUnackedCommits > 0).
@@ -129,8 +135,12 @@ final class ConsumerGroupPartitionWorker: Sendable {
         let reason = stopReason.withLock { $0 } ?? .shutdown
         switch reason {
         case .revoked, .shutdown:
-            if !Task.isCancelled && state.hasUncommitted {
-                let committed = await commitPending(&state, group, until: .now + Self.finalCommitDeadline, persistent: true)
+            if !Task.isCancelled && !isAbandoned && state.hasUncommitted {
+                // Under the membership of the stop: should the member move on to a new generation meanwhile (the
+                // partition may have another owner by then), the coordinator refuses the commit rather than
+                // letting it move the committed offset back.
+                let committed = await commitPending(
+                    &state, group, until: .now + Self.finalCommitDeadline, persistent: true, as: group.currentCommitTarget)
                 if !committed {
                     logger.warning("consumer group \(group.groupID): released \(partition) without committing offset \(state.commitOffset)")
                 }
@@ -191,12 +201,14 @@ final class ConsumerGroupPartitionWorker: Sendable {
     /// Every failure is reported to the handler. Returns whether everything processed is committed.
     private func commitPending(
         _ state: inout PartitionConsumerState, _ group: ConsumerGroupPartitions, until deadline: ContinuousClock.Instant?,
-        persistent: Bool = false
+        persistent: Bool = false, as membership: GroupCommitTarget? = nil
     ) async -> Bool {
         while true {
             let offset = state.commitOffset
             guard offset > state.committedOffset else { return true }
-            guard let error = await group.commit(partition, offset: offset) else {
+            // Given up (released without a commit): the partition may be someone else's already.
+            if isAbandoned { return false }
+            guard let error = await group.commit(partition, offset: offset, leaderEpoch: state.commitLeaderEpoch, as: membership) else {
                 state.committed(offset)
                 return true
             }

@@ -26,6 +26,12 @@ final class ConsumerGroupPartitions: Sendable {
     private let workers = Mutex<[KafkaTopicPartition: ConsumerGroupPartitionWorker]>([:])
     private let abandonedWorkers = Atomic<Bool>(false)
     private let commitTarget = Mutex<GroupCommitTarget?>(nil)
+    /// Set when a commit found the coordinator gone (NOT_COORDINATOR and kin, or a failed connection): the next
+    /// commit looks it up itself, since the membership loop may be waiting for that very commit (a revocation).
+    private let coordinatorMoved = Atomic<Bool>(false)
+    /// The leader epochs of the committed offsets ``startOffsets(_:stop:)`` found, taken by ``start(_:)``: a
+    /// partition's first fetch carries it, so a log cut short since the commit is detected (KIP-320).
+    private let committedLeaderEpochs = Mutex<[KafkaTopicPartition: Int32]>([:])
     private let lastMembership = Mutex<(memberID: String, generationOrEpoch: Int32)?>(nil)
     private let newWorkers: AsyncStream<ConsumerGroupPartitionWorker>
     private let newWorkersContinuation: AsyncStream<ConsumerGroupPartitionWorker>.Continuation
@@ -82,9 +88,14 @@ final class ConsumerGroupPartitions: Sendable {
     /// Starts consuming each partition at its offset (the next offset to read).
     func start(_ offsets: [KafkaTopicPartition: Int64]) {
         if !offsets.isEmpty { client.metrics.recordRebalance(group: groupID) }
+        let epochs = committedLeaderEpochs.withLock { epochs in
+            defer { for partition in offsets.keys { epochs[partition] = nil } }
+            return epochs
+        }
         for (partition, offset) in offsets.sorted(by: { $0.key < $1.key }) {
             let worker = ConsumerGroupPartitionWorker(
-                partition: partition, startOffset: offset, options: configuration.options(for: partition.topic))
+                partition: partition, startOffset: offset, startLeaderEpoch: epochs[partition],
+                options: configuration.options(for: partition.topic))
             let added = workers.withLock { workers -> Bool in
                 guard workers[partition] == nil else { return false }
                 workers[partition] = worker
@@ -160,20 +171,36 @@ final class ConsumerGroupPartitions: Sendable {
         return answers?[partition.partition].map { max(0, $0.offset) }
     }
 
-    /// Commits `offset` (the next offset to read, Kafka's convention) for `partition`; nil on success.
-    func commit(_ partition: KafkaTopicPartition, offset: Int64) async -> KafkaError? {
-        guard let target = commitTarget.withLock({ $0 }) else {
+    /// The membership commits go under now; a stopping partition takes it once, so its final commit never
+    /// lands under a later generation (after the partition may have another owner).
+    var currentCommitTarget: GroupCommitTarget? { commitTarget.withLock { $0 } }
+
+    /// Commits `offset` (the next offset to read, Kafka's convention) for `partition`, with the leader epoch of
+    /// the record there when known (KIP-320); under `membership`, or the current one when nil. nil on success.
+    func commit(
+        _ partition: KafkaTopicPartition, offset: Int64, leaderEpoch: Int32? = nil, as membership: GroupCommitTarget? = nil
+    ) async -> KafkaError? {
+        guard var target = membership ?? commitTarget.withLock({ $0 }) else {
             return KafkaError(.offsetCommitFailed, "consumer group \(groupID): no coordinator to commit \(partition)@\(offset) to", isRetriable: true)
         }
-        let request = OffsetCommitRequest(
-            groupId: groupID, generationIdOrMemberEpoch: target.generationOrEpoch, memberId: target.memberID,
-            groupInstanceId: configuration.instanceID,
-            topics: [.init(name: partition.topic, partitions: [.init(partitionIndex: partition.partition, committedOffset: offset)])])
+        let key = CoordinatorCache.Key(type: .group, key: groupID)
+        if coordinatorMoved.load(ordering: .relaxed), let fresh = try? await client.cluster.coordinatorConnection(for: key).0 {
+            coordinatorMoved.store(false, ordering: .relaxed)
+            target.connection = fresh
+            commitTarget.withLock { current in
+                if current?.memberID == target.memberID, current?.generationOrEpoch == target.generationOrEpoch { current?.connection = fresh }
+            }
+        }
+        let version = min(target.connection.negotiatedVersion(for: OffsetCommitRequest.self) ?? 0, 9)
+        let request = Self.offsetCommitRequest(
+            partition, offset: offset, leaderEpoch: leaderEpoch, memberID: target.memberID, generationOrEpoch: target.generationOrEpoch,
+            configuration: configuration, version: version)
         do {
-            let version = min(target.connection.negotiatedVersion(for: OffsetCommitRequest.self) ?? 0, 9)
             let response = try await target.connection.send(request, version: version, timeout: .seconds(30))
             for topic in response.topics {
                 for p in topic.partitions where p.errorCode != 0 {
+                    // COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: look it up again.
+                    if [14, 15, 16].contains(p.errorCode) { coordinatorGone(key) }
                     return KafkaError(
                         .offsetCommitFailed, "consumer group \(groupID): commit of \(partition)@\(offset) failed with Kafka error code \(p.errorCode)",
                         kafkaCode: p.errorCode, isRetriable: true)
@@ -181,8 +208,29 @@ final class ConsumerGroupPartitions: Sendable {
             }
             return nil
         } catch {
+            coordinatorGone(key)
             return KafkaError(.offsetCommitFailed, "consumer group \(groupID): commit of \(partition)@\(offset) failed: \(error)", isRetriable: true, underlying: error)
         }
+    }
+
+    /// The OffsetCommit of one partition's position; the leader epoch goes out from v6 (KIP-320), the static
+    /// instance id from v7.
+    static func offsetCommitRequest(
+        _ partition: KafkaTopicPartition, offset: Int64, leaderEpoch: Int32?, memberID: String, generationOrEpoch: Int32,
+        configuration: KafkaConsumerGroupConfiguration, version: Int16
+    ) -> OffsetCommitRequest {
+        OffsetCommitRequest(
+            groupId: configuration.groupID, generationIdOrMemberEpoch: generationOrEpoch, memberId: memberID,
+            // v7+ (KIP-345); an older version cannot carry it, and the broker then knows no static members anyway.
+            groupInstanceId: version >= 7 ? configuration.instanceID : nil,
+            topics: [.init(name: partition.topic, partitions: [.init(
+                partitionIndex: partition.partition, committedOffset: offset,
+                committedLeaderEpoch: version >= 6 ? max(leaderEpoch ?? -1, -1) : -1)])])
+    }
+
+    private func coordinatorGone(_ key: CoordinatorCache.Key) {
+        client.cluster.invalidateCoordinator(key)
+        coordinatorMoved.store(true, ordering: .relaxed)
     }
 
     /// The OffsetFetch request for `partitions` at `version`. KIP-447: a read_committed member asks for stable
@@ -203,6 +251,7 @@ final class ConsumerGroupPartitions: Sendable {
     /// (``ConsumerGroupPartitionWorker/unresolvedStartOffset`` when that lookup failed). nil when stopped first.
     func startOffsets(_ partitions: [KafkaTopicPartition], stop: GroupSignal) async -> [KafkaTopicPartition: Int64]? {
         var offsets: [KafkaTopicPartition: Int64] = [:]
+        var epochs: [KafkaTopicPartition: Int32] = [:]
         let key = CoordinatorCache.Key(type: .group, key: groupID)
         fetchCommitted: while true {
             if stop.isFired || Task.isCancelled { return nil }
@@ -220,7 +269,9 @@ final class ConsumerGroupPartitions: Sendable {
                         // UNSTABLE_OFFSET_COMMIT (88): a transactional commit is pending; ask again.
                         if p.errorCode == 88 { throw KafkaError(.brokerError, "OffsetFetch: unstable offset commit", kafkaCode: 88) }
                         if p.errorCode == 0 && p.committedOffset >= 0 {
-                            offsets[KafkaTopicPartition(topic.name, p.partitionIndex)] = p.committedOffset
+                            let partition = KafkaTopicPartition(topic.name, p.partitionIndex)
+                            offsets[partition] = p.committedOffset
+                            if p.committedLeaderEpoch >= 0 { epochs[partition] = p.committedLeaderEpoch }
                         }
                     }
                 }
@@ -228,9 +279,11 @@ final class ConsumerGroupPartitions: Sendable {
             } catch {
                 logger.debug("consumer group \(groupID): OffsetFetch failed, retrying: \(error)")
                 offsets = [:]
+                epochs = [:]
                 if await stop.sleep(for: .milliseconds(500)) { return nil }
             }
         }
+        committedLeaderEpochs.withLock { $0.merge(epochs) { _, new in new } }
         let missing = partitions.filter { offsets[$0] == nil }
         for (topic, indexes) in ConsumerGroupAssignment(missing).byTopic {
             let options = configuration.options(for: topic)

@@ -26,7 +26,8 @@ struct PartitionConsumerState {
     /// Records processed since the last confirmed commit.
     private(set) var processedSinceCommit = 0
 
-    init(partition: KafkaTopicPartition, startOffset: Int64, options: KafkaConsumerTopicOptions) {
+    init(partition: KafkaTopicPartition, startOffset: Int64, startLeaderEpoch: Int32? = nil, options: KafkaConsumerTopicOptions) {
+        self.lastFetchedEpoch = startLeaderEpoch
         self.partition = partition
         self.maxQueueSize = options.effectiveMaxQueueSize
         if case .records(let n) = options.handlerMaxBatchSize { maxBatchSize = n } else { maxBatchSize = nil }
@@ -115,6 +116,14 @@ struct PartitionConsumerState {
     /// The offset to commit: the first record not processed yet.
     var commitOffset: Int64 {
         queue.first?.first?.offset ?? nextFetchOffset
+    }
+
+    /// The leader epoch committed with ``commitOffset`` (KIP-320): that of the first unprocessed record, or of
+    /// the last batch fetched when everything fetched is processed. The next owner's first fetch carries it, so
+    /// the leader can tell whether its log still holds the records up to the committed offset.
+    var commitLeaderEpoch: Int32? {
+        if let first = queue.first?.first { return first.leaderEpoch }
+        return lastFetchedEpoch
     }
 
     /// Processed records wait for a commit.
