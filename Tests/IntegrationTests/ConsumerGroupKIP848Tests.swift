@@ -248,4 +248,43 @@ extension ConsumerGroupKIP848Tests {
             await member.stop()
         }
     }
+
+    @Test("a KIP-848 member keeps its session while a revocation waits for a slow handler: it is not fenced, and the new owner does not get the record again")
+    func memberHeartbeatsWhileItRevokes() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        let topic = TestBrokers.uniqueName("slowrevoke848")
+        let group = TestBrokers.uniqueName("g848")
+        try await cluster.createTopic(topic, partitions: 2)
+        try await cluster.setCoordinator(.group, key: group, broker: 1)
+        try await cluster.setConsumerGroupTimeouts(sessionMilliseconds: 2000, heartbeatMilliseconds: 300)
+        var slowConfiguration = Self.configuration(group, topic)
+        slowConfiguration.rebalanceTimeout = .seconds(20)
+        let configuration = slowConfiguration
+        // Each handler call takes 7 s, three and a half session timeouts.
+        let handlerA = ConsumerGroupTests.StopRecordingHandler(handlingTime: .seconds(7))
+        try await FetchTests.withClient(cluster.bootstrap) { clientA in
+            try await FetchTests.withClient(cluster.bootstrap) { clientB in
+                let a = try clientA.startConsumerGroup(configuration, handler: handlerA)
+                try await ClientTestSupport.eventuallyOrFail("A owns both partitions", timeout: .seconds(30)) { a.assignedPartitions.count == 2 }
+                try await Self.produce(cluster, topic, partitions: 2, prefix: "slow", perPartition: 1)
+                try await ClientTestSupport.eventuallyOrFail("A handles both records", timeout: .seconds(30)) { handlerA.busy.withLock { $0.count } == 2 }
+                let handlerB = ConsumerGroupTests.StopRecordingHandler(handlingTime: .zero)
+                let b = try clientB.startConsumerGroup(configuration, handler: handlerB)
+                try await ClientTestSupport.eventuallyOrFail("A and B own one partition each", timeout: .seconds(40)) {
+                    a.assignedPartitions.count == 1 && b.assignedPartitions.count == 1
+                }
+                // A kept its session through the revocation: it released one partition, revoked, and lost none.
+                let stops = handlerA.stops.withLock { $0 }
+                #expect(stops.count == 1, "A's stops: \(stops)")
+                if let (_, reason) = stops.first, case .revoked = reason {} else { Issue.record("A's stops: \(stops)") }
+                #expect(a.failure == nil)
+                // A committed the revoked partition's record before B got the partition.
+                #expect(handlerB.values.withLock { $0 }.isEmpty, "B got again: \(handlerB.values.withLock { $0 })")
+                #expect(Set(handlerA.values.withLock { $0 }) == ["slow-0-0", "slow-1-0"])
+                await b.stop()
+                await a.stop()
+            }
+        }
+    }
 }

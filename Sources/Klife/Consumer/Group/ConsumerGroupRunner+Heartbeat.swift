@@ -57,7 +57,11 @@ extension ConsumerGroupRunner {
                 case .revoke(let revoked, let reason):
                     logger.debug("consumer group \(groupID): revoking \(revoked) (\(reason))")
                     starts.cancel(revoked)
-                    await partitions.stop(revoked, reason: KafkaPartitionStopReason(reason))
+                    // A lost partition's membership is gone already: nothing to keep alive.
+                    let keepAlive = reason == .lost ? nil : (memberID: machine.memberID, epoch: machine.memberEpoch, intervalMs: machine.heartbeatIntervalMs)
+                    await whileKeepingSessionAlive(keepAlive, connection) {
+                        await partitions.stop(revoked, reason: KafkaPartitionStopReason(reason))
+                    }
 
                 case .start(let added):
                     let token = starts.begin(added)
@@ -81,6 +85,36 @@ extension ConsumerGroupRunner {
             }
         }
         partitions.setCommitTarget(nil)
+    }
+
+    /// Runs `body` (a revocation: handlers finish, final commits) while sending heartbeats that change nothing
+    /// (member id and epoch only; every other field null means "unchanged"), so the member's session does not
+    /// lapse while a slow handler finishes, as Kafka's Java consumer keeps heartbeating while it reconciles.
+    /// The revoked partitions are still reported as owned until the heartbeat after `body`, so the coordinator
+    /// hands them over only after their commits. Answers are not fed to the machine (the coordinator keeps the
+    /// epoch until the revocation is reported); the keep-alives stop at the first error, which the next
+    /// regular heartbeat learns too. nil `member`: no keep-alives.
+    private func whileKeepingSessionAlive<T: Sendable>(
+        _ member: (memberID: String, epoch: Int32, intervalMs: Int32)?, _ connection: KafkaConnection, _ body: () async -> T
+    ) async -> T {
+        guard let member, member.epoch > 0, !member.memberID.isEmpty else { return await body() }
+        let interval = Duration.milliseconds(Int64(max(member.intervalMs, 100)))
+        return await withTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in
+                while (try? await Task.sleep(for: interval)) != nil {
+                    let request = ConsumerGroupHeartbeatRequest(groupId: groupID, memberId: member.memberID, memberEpoch: member.epoch)
+                    // A keep-alive slower than its interval is no use; bounded so the revocation is not held up.
+                    let answer = try? await connection.send(request, timeout: max(interval, .seconds(1)))
+                    guard let answer, answer.errorCode == 0 else {
+                        logger.debug("consumer group \(groupID): keep-alive ConsumerGroupHeartbeat stopped (error \(answer?.errorCode ?? -1))")
+                        return
+                    }
+                }
+            }
+            let result = await body()
+            group.cancelAll()
+            return result
+        }
     }
 
     /// Sends one heartbeat and feeds the answer to the machine.
