@@ -109,6 +109,15 @@ extension KafkaClient {
     /// Hands records to their producers and returns once all are buffered (waiting only for buffer space).
     /// `callback`, if given, gets all results in input order once every record is done, on the event loop of
     /// the connection that carried the last of them: keep it short and never block in it.
+    ///
+    /// A record that cannot be buffered gets its failure in the callback, as from
+    /// ``produceBatch(_:options:)``: ``KafkaError/Code/clientNotRunning``, ``KafkaError/Code/featureDisabled``,
+    /// ``KafkaError/Code/unknownProducer``, ``KafkaError/Code/unknownTopicOrPartition``,
+    /// ``KafkaError/Code/invalidPartition``, ``KafkaError/Code/invalidArgument`` (unknown partitioner, illegal
+    /// topic name), ``KafkaError/Code/cancelled``; a buffered record's delivery failure is one of those
+    /// ``produce(_:options:)`` throws. Without a callback the results are not reported (fire and forget, as
+    /// Klife's `produce_batch_async/3`), except that records which could not even be buffered are logged as a
+    /// warning with their count and first error, so they do not vanish without a trace.
     public func produceBatchAsync(
         _ records: [KafkaRecord], options: KafkaProduceOptions = .init(),
         callback: (@Sendable ([Result<KafkaRecord, KafkaError>]) -> Void)? = nil
@@ -123,7 +132,10 @@ extension KafkaClient {
             let rejected = await submitToProducers(records, options: options) { .collector(collector, index: $0) }
             for (index, error) in rejected { collector.set(index, .failure(error)) }
         } else {
-            _ = await submitToProducers(records, options: options) { _ in .none }
+            let rejected = await submitToProducers(records, options: options) { _ in .none }
+            if let (index, error) = rejected.first {
+                logger.warning("produceBatchAsync without a callback: \(rejected.count) of \(records.count) records were not buffered (record \(index): \(error))")
+            }
         }
     }
 

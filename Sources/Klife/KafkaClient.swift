@@ -81,6 +81,14 @@ public final class KafkaClient: Sendable, Service {
         try configuration.validate()
         self.configuration = configuration
         self.logger = logger
+        // Allowed (test clusters, private networks), but worth saying once: Kafka's own clients make both an
+        // explicit choice (SASL_PLAINTEXT, ssl.endpoint.identification.algorithm).
+        if configuration.connection.sasl?.mechanism == .plain, configuration.connection.tls == nil {
+            logger.warning("SASL PLAIN without TLS: the password goes to the brokers unencrypted (connection.tls is not set)")
+        }
+        if let tls = configuration.connection.tls, !tls.verifyCertificate {
+            logger.warning("TLS without certificate verification (connection.tls.verifyCertificate is false): the brokers' identity is not checked")
+        }
         self.eventLoopGroup = eventLoopGroup
         self.tracesProduceCalls = produceTracer != nil
         let pool = try BrokerConnectionPool(configuration: configuration.connection, eventLoopGroup: eventLoopGroup, logger: logger)
@@ -189,7 +197,9 @@ public final class KafkaClient: Sendable, Service {
     }
 
     /// Runs a client around `body`: starts it, waits until it is ready, runs `body`, then shuts the client
-    /// down gracefully and waits for it to stop.
+    /// down gracefully and waits for it to stop. Also when `body` throws: records it handed to producers are
+    /// still delivered (or fail with their error) before the error is rethrown. Cancelling the calling task
+    /// cancels the client instead (see ``run()``).
     ///
     /// - Throws: ``KafkaError`` from creating the client (``KafkaError/Code/invalidConfiguration``), from
     ///   waiting for readiness (see ``waitUntilReady(timeout:)``), or whatever `body` throws.
@@ -203,14 +213,24 @@ public final class KafkaClient: Sendable, Service {
             group.addTask { try await client.run() }
             do {
                 try await client.waitUntilReady(timeout: readyTimeout)
-                let result = try await body(client)
-                client.shutdownGracefully()
-                try await group.waitForAll()
-                return result
             } catch {
                 group.cancelAll()
                 throw error
             }
+            let result: Result<T, any Error>
+            do {
+                result = .success(try await body(client))
+            } catch {
+                result = .failure(error)
+            }
+            client.shutdownGracefully()
+            do {
+                try await group.waitForAll()
+            } catch {
+                // The client's own failure; the body's error, if any, is the one the caller is waiting for.
+                if case .success = result { throw error }
+            }
+            return try result.get()
         }
     }
 

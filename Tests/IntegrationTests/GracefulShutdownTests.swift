@@ -49,6 +49,32 @@ struct GracefulShutdownTests {
         #expect(elapsed < .seconds(30))
     }
 
+    struct BodyFailed: Error {}
+
+    @Test("withRunningClient whose body throws still delivers the records the body handed over, then rethrows")
+    func withRunningClientDeliversWhenTheBodyThrows() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("graceful-throw")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        var configuration = KafkaClient.Configuration(bootstrapServers: try KafkaConnectionConfiguration.BrokerAddress.parseList(bootstrap))
+        // A long linger: the records still wait in the producer when the body throws.
+        configuration.producers = [KafkaProducerConfiguration(linger: .seconds(60), deliveryTimeout: .seconds(120))]
+        let delivered = Mutex<[Result<KafkaRecord, KafkaError>]>([])
+        await #expect(throws: BodyFailed.self) {
+            try await KafkaClient.withRunningClient(configuration: configuration, logger: Self.quietLogger()) { client in
+                for index in 0..<5 {
+                    try await client.produceAsync(KafkaRecord(topic: topic, value: "r\(index)")) { result in
+                        delivered.withLock { $0.append(result) }
+                    }
+                }
+                throw BodyFailed()
+            }
+        }
+        let results = delivered.withLock { $0 }
+        #expect(results.count == 5)
+        #expect(results.allSatisfy { if case .success(let record) = $0 { record.offset != nil } else { false } }, "\(results)")
+    }
+
     @Test("graceful shutdown waits for an open transaction to commit before run() returns")
     func gracefulShutdownLetsOpenTransactionsFinish() async throws {
         let bootstrap = try TestBrokers.tansuBootstrap

@@ -43,6 +43,12 @@ extension KafkaClient.Configuration {
             problems += fetcher.validationProblems(path: "fetchers[\(index)]")
         }
         problems += duplicateNameProblems(fetchers.map(\.name), path: "fetchers")
+        for fetcher in effectiveFetchers where fetcher.maxBytesPerRequest > connection.maxFrameBytes - Self.fetchResponseOverhead {
+            // Every full answer would be refused as too large, and the fetch repeated forever.
+            let path = fetchers.firstIndex { $0.name == fetcher.name }.map { "fetchers[\($0)]" } ?? "the default fetcher \"\(fetcher.name)\""
+            problems.append(
+                "\(path).maxBytesPerRequest (\(fetcher.maxBytesPerRequest)) leaves no room in connection.maxFrameBytes (\(connection.maxFrameBytes)) for a full answer: at most maxFrameBytes - \(Self.fetchResponseOverhead)")
+        }
 
         problems += clientIDProblems()
 
@@ -77,6 +83,10 @@ extension KafkaClient.Configuration {
         problems += duplicateNameProblems(topics.map(\.name), path: "topics")
         return problems
     }
+
+    /// Room a Fetch response needs beyond its records (headers, per-partition fields), as librdkafka reserves
+    /// between `fetch.max.bytes` and `receive.message.max.bytes`.
+    static let fetchResponseOverhead = 512
 
     /// A request header holds a client id of at most 32767 bytes: every producer's and fetcher's own id (the
     /// derived default, `klife_producer.<connection clientID>.<name>`, included) must fit.

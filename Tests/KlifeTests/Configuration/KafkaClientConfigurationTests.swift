@@ -265,6 +265,15 @@ import Testing
         #expect(configuration { $0.disabledFeatures = [.idempotentProducer] }.validationProblems().isEmpty)
     }
 
+    @Test func fetchAnswersMustFitAFrame() {
+        expectProblem("fetchers[0].maxBytesPerRequest (5000000) leaves no room in connection.maxFrameBytes (1048576)") {
+            $0.connection.maxFrameBytes = 1_048_576
+            $0.fetchers = [.init(name: "f")]
+        }
+        expectProblem("the default fetcher \"klife_default_fetcher\".maxBytesPerRequest (5000000)") { $0.connection.maxFrameBytes = 1_048_576 }
+        #expect(configuration { $0.connection.maxFrameBytes = 5_000_512; $0.fetchers = [.init(name: "f")] }.validationProblems().isEmpty)
+    }
+
     @Test func fetcherBatchersCount() {
         #expect(KafkaFetcherConfiguration().effectiveBatchersCount(knownBrokers: 3, activeProcessors: 8) == 3)
         #expect(KafkaFetcherConfiguration().effectiveBatchersCount(knownBrokers: 0, activeProcessors: 2) == 2)
