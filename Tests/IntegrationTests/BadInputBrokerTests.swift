@@ -5,16 +5,24 @@ import NIOPosix
 import Testing
 
 /// Runs `body` but gives up after `timeout`, returning nil: a hang becomes a test failure, not a stuck run.
-func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async rethrows -> T? {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try? await Task.sleep(for: timeout)
-            return nil
+/// `body` runs in a task of its own that is cancelled, not awaited, at the deadline: what it waits for may not
+/// honour cancellation (an event-loop future), and a task group would wait for it anyway.
+func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async -> T) async -> T? {
+    let resumed = LockedBox(false)
+    return await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
+        let finish: @Sendable (T?) -> Void = { value in
+            let first = resumed.withLock { done in
+                defer { done = true }
+                return !done
+            }
+            if first { continuation.resume(returning: value) }
         }
-        let first = try await group.next() ?? nil
-        group.cancelAll()
-        return first
+        let work = Task { finish(await body()) }
+        Task {
+            try? await Task.sleep(for: timeout)
+            work.cancel()
+            finish(nil)
+        }
     }
 }
 

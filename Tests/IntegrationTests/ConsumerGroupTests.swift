@@ -254,8 +254,16 @@ struct ConsumerGroupTests {
                 }
                 let handlerB = StopRecordingHandler(handlingTime: .zero)
                 let b = try clientB.startConsumerGroup(configuration, handler: handlerB)
-                // A's caller works on its batches for 10 s, while B joins and one partition is revoked from A.
-                try await Task.sleep(for: .seconds(10))
+                // A's caller works on its batches while B joins and one partition is revoked from A: A has synced
+                // the next generation (where the revocation is decided) and still holds both partitions, B none,
+                // since the revoked one waits for its batch.
+                let heldGeneration = held.withLock { $0[0].groupMetadata.generationID }
+                try await ClientTestSupport.eventuallyOrFail("A is in the next generation, revoking for B", timeout: .seconds(45)) {
+                    a.runner.partitions.groupMetadata.generationID > heldGeneration
+                }
+                // The revocation waits for the held batch, however long (within the rebalance timeout).
+                try await Task.sleep(for: .seconds(2))  // the scenario: the caller is slow; not a synchronisation
+                #expect(a.assignedPartitions.count == 2 && b.assignedPartitions.isEmpty, "A: \(a.assignedPartitions), B: \(b.assignedPartitions)")
                 for batch in held.withLock({ $0 }) {
                     #expect(batch.isOpen, "batch of partition \(batch.partition) was abandoned")
                     #expect(throws: Never.self) { try batch.commit() }

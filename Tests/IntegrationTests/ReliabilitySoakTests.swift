@@ -440,6 +440,9 @@ extension SoakRuns {
             print("ReliabilitySoakTests: group: \(deliveries.count) deliveries to \(members.count) members, \(kills) kills, \(redelivered) records delivered more than once, \(ledger.samples.count) commit samples; lag when the producers stopped \(lagAtChaosEnd.sorted { $0.key < $1.key }.map(\.value)), caught up after \(lagWait.map { "\($0)" } ?? "never")")
             for failure in slots.flatMap({ $0.startFailures.withLock { $0 } }).prefix(3) { print("  member start failed: \(failure)") }
             #expect(kills >= 1, "no member was killed: the run proved nothing about killed members")
+            // The "nothing again after a commit" check compares deliveries with these samples (taken every
+            // 200 ms, some failing under chaos): with too few it would check next to nothing.
+            #expect(ledger.samples.count >= Self.seconds, "only \(ledger.samples.count) commit samples in \(Self.seconds) s of chaos")
             let afterCommit = ledger.redeliveredAfterCommit()
             let examples = afterCommit.prefix(3).map { "\($0.member) got \($0.partition)@\($0.offset)" }
             #expect(afterCommit.isEmpty, "\(afterCommit.count) records were delivered again after the coordinator showed them committed, first \(examples)")

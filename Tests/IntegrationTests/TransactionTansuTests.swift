@@ -88,6 +88,12 @@ struct TransactionTansuTests {
         try await KafkaClient.withRunningClient(configuration: try Self.configuration(), logger: ClientTestSupport.logger) { client in
             try await client.withTransaction { txn in
                 _ = try await txn.produce(KafkaRecord(topic: topic, partition: 0, value: "pending"))
+                // The record is in the log (high watermark 1) but behind the last stable offset (0): an empty read
+                // below is the broker hiding it, not a reader that had no time to get there.
+                let end = try await client.listOffsets(topic: topic, partitions: [0], at: .latest, isolation: .readUncommitted)[0]?.offset
+                let stable = try await client.listOffsets(topic: topic, partitions: [0], at: .latest, isolation: .readCommitted)[0]?.offset
+                #expect(end == 1 && stable == 0, "high watermark \(end ?? -1), last stable offset \(stable ?? -1)")
+                #expect(try await client.fetch(topic: topic, partition: 0, offset: 0).isEmpty)
                 let whileOpen = try await RdKafkaTool.consume(bootstrap: bootstrap, topic: topic, isolation: .readCommitted, timeoutMilliseconds: 2000)
                 #expect(whileOpen.isEmpty)
             }
@@ -227,7 +233,13 @@ struct TransactionTansuTests {
             // checked out would hold the graceful shutdown for the transaction timeout).
             pool.checkin(member)
         }
-        // The open transaction holds read_committed readers back.
+        // The open transaction holds read_committed readers back: the record is in the log (high watermark 1)
+        // but behind the last stable offset (0), so the empty read is the broker hiding it.
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: ClientTestSupport.logger) { client in
+            let end = try await client.listOffsets(topic: topic, partitions: [0], at: .latest, isolation: .readUncommitted)[0]?.offset
+            let stable = try await client.listOffsets(topic: topic, partitions: [0], at: .latest, isolation: .readCommitted)[0]?.offset
+            #expect(end == 1 && stable == 0, "high watermark \(end ?? -1), last stable offset \(stable ?? -1)")
+        }
         let blocked = try await RdKafkaTool.consume(bootstrap: bootstrap, topic: topic, isolation: .readCommitted, timeoutMilliseconds: 2000)
         #expect(blocked.isEmpty)
         // The next process with the same ids: its first transaction's InitProducerId aborts the leftover.
