@@ -417,6 +417,36 @@ struct FaultInjectionTests {
         }
     }
 
+    @Test("A commit whose records' leader epoch a leader change left behind lands (the mock cluster checks that epoch; Kafka stores it)")
+    func commitAfterALeaderChangeLands() async throws {
+        try await Self.withTopic(records: 5) { cluster, client, topic in
+            try await Self.prepareForGroups(cluster)
+            let group = TestBrokers.uniqueName("g")
+            try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: cluster.bootstrap), logger: ClientTestSupport.logger) { checker in
+                let entered = LockedBox(false)
+                let released = LockedBox(false)
+                let member = try client.startConsumerGroup(
+                    KafkaConsumerGroupConfiguration(
+                        groupID: group, topics: [topic], groupProtocol: .classic, sessionTimeout: .seconds(6),
+                        heartbeatInterval: .milliseconds(300), offsetResetPolicy: .earliest)
+                ) { batch in
+                    entered.withLock { $0 = true }
+                    // Holds the batch (read under the first leader epoch) until the leader has changed.
+                    _ = try? await ClientTestSupport.eventually(timeout: .seconds(30)) { released.withLock { $0 } }
+                    return .commit
+                }
+                try await ClientTestSupport.eventuallyOrFail("the handler holds the first batch", timeout: .seconds(30)) { entered.withLock { $0 } }
+                try await cluster.setLeader(topic: topic, partition: 0, broker: 2)
+                released.withLock { $0 = true }
+                try await ClientTestSupport.eventuallyOrFail("offset 5 is committed", timeout: .seconds(30)) {
+                    (try? await Self.committedOffset(client: checker, group: group, topic: topic)) == 5
+                }
+                #expect(member.failure == nil)
+                await member.stop()
+            }
+        }
+    }
+
     /// Records the fetch failures reported to a group's handler, and the values it handled.
     struct FetchFailureRecordingHandler: KafkaConsumerGroupHandler {
         let failures = LockedBox<[(partition: KafkaTopicPartition, offset: Int64, code: Int16?)]>([])
