@@ -287,4 +287,31 @@ extension ConsumerGroupKIP848Tests {
             }
         }
     }
+
+    @Test("an automatic member the coordinator refuses as a KIP-848 member (INCONSISTENT_GROUP_PROTOCOL) joins with the classic protocol")
+    func automaticFallsBackToClassic() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        try await FaultInjectionTests.prepareForGroups(cluster)
+        let topic = TestBrokers.uniqueName("fallback")
+        let group = TestBrokers.uniqueName("g")
+        try await cluster.createTopic(topic, partitions: 1)
+        try await cluster.setCoordinator(.group, key: group, broker: 1)
+        try await Self.produce(cluster, topic, partitions: 1, prefix: "r", perPartition: 3)
+        // ConsumerGroupHeartbeat (68) answers INCONSISTENT_GROUP_PROTOCOL, as Kafka does for a classic group it
+        // does not migrate.
+        try await cluster.pushErrors(apiKey: 68, codes: [23])
+        let ledger = Ledger()
+        try await FetchTests.withClient(cluster.bootstrap) { client in
+            var configuration = Self.configuration(group, topic)
+            configuration.sessionTimeout = .seconds(6)
+            configuration.heartbeatInterval = .milliseconds(300)
+            let member = try client.startConsumerGroup(configuration, handler: ledger.handler("m"))
+            try await ConsumerGroupTests.waitUntil("the 3 records arrived", timeout: .seconds(60)) { ledger.values.count >= 3 }
+            #expect(member.groupProtocol == .classic)
+            #expect(member.failure == nil)
+            #expect(ledger.values == (0..<3).map { "r-0-\($0)" })
+            await member.stop()
+        }
+    }
 }

@@ -20,7 +20,9 @@ public struct KafkaConsumerGroupConfiguration: Sendable {
 
     /// The group membership protocol (Kafka's `group.protocol`).
     public enum GroupProtocol: Sendable, Hashable {
-        /// KIP-848 (ConsumerGroupHeartbeat) when the group coordinator advertises it, else classic.
+        /// KIP-848 (ConsumerGroupHeartbeat) when the group coordinator advertises it, else classic; also
+        /// classic when the coordinator refuses the first KIP-848 heartbeat with INCONSISTENT_GROUP_PROTOCOL
+        /// (an existing classic group it does not migrate) or UNSUPPORTED_VERSION.
         case automatic
         /// JoinGroup / SyncGroup / Heartbeat with a client-side assignor.
         case classic

@@ -6,8 +6,16 @@ import Logging
 /// coordinator takes away is revoked (its worker commits, then stops) before the next heartbeat reports it
 /// released; leaving sends member epoch -1 (-2 for a static member).
 extension ConsumerGroupRunner {
-    func runHeartbeatProtocol() async {
-        guard var connection = await findCoordinator() else { return }
+    /// Kafka error codes that tell a member which never joined that the coordinator will not take it in a
+    /// KIP-848 group, though it may take it in a classic one: INCONSISTENT_GROUP_PROTOCOL (the group is a
+    /// classic one and the broker does not migrate it), UNSUPPORTED_VERSION (the protocol is not enabled).
+    static let classicFallbackCodes: Set<Int16> = [23, 35]
+
+    /// Runs the KIP-848 membership. Returns true when the member should speak the classic protocol instead:
+    /// `.automatic` chose KIP-848 from the coordinator's API versions, but the coordinator refused the first
+    /// heartbeat with one of ``classicFallbackCodes`` (nothing was assigned yet).
+    func runHeartbeatProtocol() async -> Bool {
+        guard var connection = await findCoordinator() else { return false }
         // ConsumerGroupHeartbeat v1 (KIP-1082) lets the member choose its id; v0 gets it from the coordinator.
         let version = connection.negotiatedVersion(for: ConsumerGroupHeartbeatRequest.self) ?? 0
         var machine = ConsumerGroupHeartbeatStateMachine(
@@ -16,6 +24,8 @@ extension ConsumerGroupRunner {
         cluster.noteTopicsInUse(configuration.topics)
         var pending = machine.start() + machine.coordinatorFound()
         pending.removeAll { $0 == .findCoordinator }
+        var fallBackToClassic = false
+        var everJoined = false
         // Starts (committed-offset lookups, retried until the coordinator answers) run beside the heartbeats:
         // a member that stops heartbeating for a session timeout is fenced and loses all its partitions.
         let starts = PendingPartitionStarts()
@@ -43,6 +53,7 @@ extension ConsumerGroupRunner {
                         connection = fresh
                     }
                     pending += await sendHeartbeat(heartbeat, connection, &machine)
+                    if machine.memberEpoch > 0 { everJoined = true }
 
                 case .scheduleHeartbeat(let afterMs):
                     if await stopRequested.sleep(for: .milliseconds(Int64(afterMs))) {
@@ -73,6 +84,12 @@ extension ConsumerGroupRunner {
                         }
                     }
 
+                case .fail(let code) where configuration.groupProtocol == .automatic && !everJoined && Self.classicFallbackCodes.contains(code):
+                    logger.info("consumer group \(groupID): the coordinator refused a KIP-848 member (Kafka error code \(code)); joining with the classic protocol")
+                    starts.cancelAll()
+                    fallBackToClassic = true
+                    return
+
                 case .fail(let code):
                     let error = KafkaError(
                         .consumerGroupFailed, "consumer group \(groupID) failed with Kafka error code \(code) in ConsumerGroupHeartbeat",
@@ -85,6 +102,7 @@ extension ConsumerGroupRunner {
             }
         }
         partitions.setCommitTarget(nil)
+        return fallBackToClassic
     }
 
     /// Runs `body` (a revocation: handlers finish, final commits) while sending heartbeats that change nothing

@@ -91,10 +91,10 @@ final class ConsumerGroupRunner: KafkaClientComponent {
         outcome.withLock { $0.groupProtocol = chosen }
         logger.debug("consumer group \(groupID): using the \(chosen == .consumer ? "KIP-848 consumer" : "classic") protocol")
         if chosen == .consumer {
-            await runHeartbeatProtocol()
-        } else {
-            await runClassicProtocol()
+            guard await runHeartbeatProtocol() else { return }
+            outcome.withLock { $0.groupProtocol = .classic }
         }
+        await runClassicProtocol()
     }
 
     /// The member failed for good.
