@@ -121,15 +121,9 @@ extension KafkaClient.Configuration {
         return problems
     }
 
-    /// The connection options' problem (prefixed `connection.`), from ``KafkaConnectionConfiguration/validate()``.
+    /// The connection options' problems (each prefixed `connection.`), from
+    /// ``KafkaConnectionConfiguration/validationProblems()``.
     private func connectionProblems() -> [String] {
-        do {
-            try connection.validate()
-            return []
-        } catch let error as KafkaError {
-            return ["connection.\(error.message)"]
-        } catch {
-            return ["connection: \(error)"]
-        }
+        connection.validationProblems().map { "connection.\($0)" }
     }
 }

@@ -48,56 +48,56 @@ extension KafkaConnectionConfiguration.BrokerAddress {
 }
 
 extension KafkaConnectionConfiguration {
-    /// Checks every option; the error names the first bad one.
+    /// Checks every option; the error names every bad one (separated by "; ").
     ///
     /// TLS files are loaded and parsed here, so a missing or malformed CA, certificate or key is reported
     /// at start-up, not at the first connection.
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/invalidConfiguration``.
     public func validate() throws {
-        guard !bootstrapServers.isEmpty else {
-            throw KafkaError(.invalidConfiguration, "bootstrapServers is empty")
-        }
+        let problems = validationProblems()
+        guard problems.isEmpty else { throw KafkaError(.invalidConfiguration, problems.joined(separator: "; ")) }
+    }
+
+    /// Every problem of these options, each naming the option; empty when they are valid.
+    public func validationProblems() -> [String] {
+        var problems: [String] = []
+        if bootstrapServers.isEmpty { problems.append("bootstrapServers is empty") }
         for server in bootstrapServers {
-            guard !server.host.isEmpty else {
-                throw KafkaError(.invalidConfiguration, "bootstrapServers: \(server) has an empty host")
-            }
-            guard (1...65535).contains(server.port) else {
-                throw KafkaError(.invalidConfiguration, "bootstrapServers: \(server) has a port outside 1…65535")
-            }
+            if server.host.isEmpty { problems.append("bootstrapServers: \(server) has an empty host") }
+            if !(1...65535).contains(server.port) { problems.append("bootstrapServers: \(server) has a port outside 1…65535") }
         }
-        guard connectionsPerBroker > 0 else {
-            throw KafkaError(.invalidConfiguration, "connectionsPerBroker must be at least 1, not \(connectionsPerBroker)")
+        if connectionsPerBroker <= 0 {
+            problems.append("connectionsPerBroker must be at least 1, not \(connectionsPerBroker)")
         }
         for (name, value) in [
             ("requestTimeout", requestTimeout), ("connectTimeout", connectTimeout),
             ("reconnectBackoff", reconnectBackoff), ("reconnectBackoffMax", reconnectBackoffMax),
         ] where value <= .zero {
-            throw KafkaError(.invalidConfiguration, "\(name) must be positive, not \(value)")
+            problems.append("\(name) must be positive, not \(value)")
         }
-        guard reconnectBackoffMax >= reconnectBackoff else {
-            throw KafkaError(
-                .invalidConfiguration, "reconnectBackoffMax (\(reconnectBackoffMax)) is below reconnectBackoff (\(reconnectBackoff))"
-            )
+        if reconnectBackoffMax < reconnectBackoff {
+            problems.append("reconnectBackoffMax (\(reconnectBackoffMax)) is below reconnectBackoff (\(reconnectBackoff))")
         }
         // A frame must at least hold a response header; the protocol's sizes are int32.
-        guard maxFrameBytes >= 8, maxFrameBytes <= Int(Int32.max) else {
-            throw KafkaError(.invalidConfiguration, "maxFrameBytes must be within 8…\(Int32.max), not \(maxFrameBytes)")
+        if maxFrameBytes < 8 || maxFrameBytes > Int(Int32.max) {
+            problems.append("maxFrameBytes must be within 8…\(Int32.max), not \(maxFrameBytes)")
         }
-        guard clientID.utf8.count <= Int(Int16.max) else {
-            throw KafkaError(.invalidConfiguration, "clientID is longer than 32767 bytes")
-        }
+        if clientID.utf8.count > Int(Int16.max) { problems.append("clientID is longer than 32767 bytes") }
         if let sasl {
-            guard !sasl.username.isEmpty else {
-                throw KafkaError(.invalidConfiguration, "sasl.username is empty (mechanism \(sasl.mechanism.rawValue))")
-            }
-            guard !sasl.password.isEmpty else {
-                throw KafkaError(.invalidConfiguration, "sasl.password is empty (mechanism \(sasl.mechanism.rawValue))")
-            }
+            if sasl.username.isEmpty { problems.append("sasl.username is empty (mechanism \(sasl.mechanism.rawValue))") }
+            if sasl.password.isEmpty { problems.append("sasl.password is empty (mechanism \(sasl.mechanism.rawValue))") }
         }
         if let tls {
-            _ = try KafkaConnection.makeTLSContext(tls)
+            do {
+                _ = try KafkaConnection.makeTLSContext(tls)
+            } catch let error as KafkaError {
+                problems.append(error.message)
+            } catch {
+                problems.append("tls: \(error)")
+            }
         }
+        return problems
     }
 }
 

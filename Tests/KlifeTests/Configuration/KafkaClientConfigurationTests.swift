@@ -342,5 +342,14 @@ import Testing
         config.connection.sasl = nil
         config.connection.tls = .init(caCertificateFile: "/nonexistent/ca.pem")
         #expect(!config.validationProblems().isEmpty)
+        // Every connection problem, not only the first.
+        config.connection.tls = nil
+        config.connection.connectionsPerBroker = 0
+        config.connection.requestTimeout = .zero
+        config.connection.sasl = .init(mechanism: .plain, username: "u", password: "")
+        let problems = config.validationProblems()
+        for prefix in ["connection.connectionsPerBroker", "connection.requestTimeout must be positive", "connection.sasl.password is empty"] {
+            #expect(problems.contains { $0.hasPrefix(prefix) }, "\(prefix) missing in \(problems)")
+        }
     }
 }
