@@ -63,7 +63,9 @@ struct ProducerRecordRouter {
             partition = explicit
         } else {
             guard let partitioner = partitioner(forTopic: record.topic) else {
-                throw KafkaError(.invalidArgument, "no partitioner named \(partitionerOverride ?? "?") is configured")
+                throw KafkaError(
+                    .invalidArgument,
+                    "no partitioner named \(partitionerOverride ?? "?") is configured (KafkaProduceOptions.partitioner, record for topic \(record.topic))")
             }
             partition = partitioner.partition(for: record, partitionCount: count)
             guard partition >= 0 && partition < count else {
