@@ -65,7 +65,9 @@ struct FetchLeaderEpochTests {
         let topic = TestBrokers.uniqueName("epoch")
         try await cluster.createTopic(topic, partitions: 1, replicationFactor: 3)
         try await cluster.setLeader(topic: topic, partition: 0, broker: 1)
-        let configuration = try ClientTestSupport.configuration(bootstrap: cluster.bootstrap)
+        var configuration = try ClientTestSupport.configuration(bootstrap: cluster.bootstrap)
+        // No periodic refresh during the test: only the fencing may teach the client the new epoch.
+        configuration.metadataRefreshInterval = .seconds(3600)
         try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
             let tp = KafkaTopicPartition(topic: topic, partition: 0)
             let produced = await client.produceBatch((0..<3).map { KafkaRecord(topic: topic, partition: 0, value: "r-\($0)") })

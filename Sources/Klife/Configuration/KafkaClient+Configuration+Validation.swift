@@ -43,11 +43,11 @@ extension KafkaClient.Configuration {
             problems += fetcher.validationProblems(path: "fetchers[\(index)]")
         }
         problems += duplicateNameProblems(fetchers.map(\.name), path: "fetchers")
-        for fetcher in effectiveFetchers where fetcher.maxBytesPerRequest > connection.maxFrameBytes - Self.fetchResponseOverhead {
+        // Configured fetchers only: a producer-only client with a small frame limit never uses the implicit one.
+        for (index, fetcher) in fetchers.enumerated() where fetcher.maxBytesPerRequest > connection.maxFrameBytes - Self.fetchResponseOverhead {
             // Every full answer would be refused as too large, and the fetch repeated forever.
-            let path = fetchers.firstIndex { $0.name == fetcher.name }.map { "fetchers[\($0)]" } ?? "the default fetcher \"\(fetcher.name)\""
             problems.append(
-                "\(path).maxBytesPerRequest (\(fetcher.maxBytesPerRequest)) leaves no room in connection.maxFrameBytes (\(connection.maxFrameBytes)) for a full answer: at most maxFrameBytes - \(Self.fetchResponseOverhead)")
+                "fetchers[\(index)].maxBytesPerRequest (\(fetcher.maxBytesPerRequest)) leaves no room in connection.maxFrameBytes (\(connection.maxFrameBytes)) for a full answer: at most maxFrameBytes - \(Self.fetchResponseOverhead)")
         }
 
         problems += clientIDProblems()

@@ -21,8 +21,9 @@ public struct KafkaConsumerGroupConfiguration: Sendable {
     /// The group membership protocol (Kafka's `group.protocol`).
     public enum GroupProtocol: Sendable, Hashable {
         /// KIP-848 (ConsumerGroupHeartbeat) when the group coordinator advertises it, else classic; also
-        /// classic when the coordinator refuses the first KIP-848 heartbeat with INCONSISTENT_GROUP_PROTOCOL
-        /// (an existing classic group it does not migrate) or UNSUPPORTED_VERSION.
+        /// classic when the coordinator refuses the first KIP-848 heartbeat because the group is an existing
+        /// classic one it does not upgrade (GROUP_ID_NOT_FOUND from Kafka, INCONSISTENT_GROUP_PROTOCOL) or the
+        /// protocol is not enabled (UNSUPPORTED_VERSION).
         case automatic
         /// JoinGroup / SyncGroup / Heartbeat with a client-side assignor.
         case classic

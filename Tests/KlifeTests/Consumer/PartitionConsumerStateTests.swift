@@ -166,9 +166,11 @@ struct PartitionConsumerStateTests {
         #expect(state.logDiverged(at: 12, epoch: 2, requestedOffset: 20) == 5)
         #expect(state.queue.isEmpty)
         #expect(state.nextFetchOffset == 12 && state.lastFetchedEpoch == 2)
-        // The position may be committed below the confirmed offset once records are handled from there.
+        // The rewound position goes to the coordinator (it holds 15, past what the log now has there).
+        #expect(state.hasUncommitted && state.commitOffset == 12 && state.commitLeaderEpoch == 2)
+        state.committed(12)
+        #expect(state.committedOffset == 12 && !state.hasUncommitted)
         state.fetched(records: Self.records(12...13), nextOffset: 14, requestedOffset: 12, lastFetchedEpoch: 5)
-        #expect(state.commitOffset == 12 && !state.hasUncommitted)
         state.apply(.commit, to: state.takeBatch()!)
         #expect(state.hasUncommitted && state.commitOffset == 14)
         state.committed(14)
@@ -185,17 +187,18 @@ struct PartitionConsumerStateTests {
         #expect(state.nextFetchOffset == 16 && state.commitOffset == 10)
     }
 
-    @Test func theCommittedEpochIsThatOfTheCommitPosition() {
+    @Test func theCommittedEpochIsThatOfTheLastRecordHandled() {
         var state = PartitionConsumerState(partition: Self.partition, startOffset: 10, startLeaderEpoch: 2, options: KafkaConsumerTopicOptions())
         // Started from a commit with its epoch: the first fetch carries it, and so would a commit of the start.
         #expect(state.lastFetchedEpoch == 2 && state.commitLeaderEpoch == 2)
         var records = Self.records(10...14)
         for i in records.indices { records[i].leaderEpoch = i < 3 ? 3 : 4 }
         state.fetched(records: records, nextOffset: 15, requestedOffset: 10, lastFetchedEpoch: 4)
-        // Nothing processed: the first queued record's epoch.
-        #expect(state.commitOffset == 10 && state.commitLeaderEpoch == 3)
+        // Nothing handled yet: still the epoch of the record before 10.
+        #expect(state.commitOffset == 10 && state.commitLeaderEpoch == 2)
         state.apply(.perRecord([10: .commit, 11: .commit, 12: .commit, 13: .retry, 14: .retry]), to: state.takeBatch()!)
-        #expect(state.commitOffset == 13 && state.commitLeaderEpoch == 4)
+        // Record 12 (epoch 3) is the last handled before the position; 13 and 14 (epoch 4) come again.
+        #expect(state.commitOffset == 13 && state.commitLeaderEpoch == 3)
         state.apply(.commit, to: state.takeBatch()!)
         #expect(state.commitOffset == 15 && state.commitLeaderEpoch == 4)
     }

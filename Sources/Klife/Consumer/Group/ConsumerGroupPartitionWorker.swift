@@ -159,6 +159,12 @@ final class ConsumerGroupPartitionWorker: Sendable {
     ) async -> Duration {
         switch outcome {
         case .success(let fetched) where fetched.divergence != nil:
+            // The same position and epoch back: Kafka never answers so (the epoch it gives ends there), but a
+            // broker that did would have the worker spin; wait as after a failed fetch.
+            if fetched.nextOffset == requestedOffset, fetched.lastFetchedEpoch == state.lastFetchedEpoch {
+                group.logger.warning("consumer group \(group.groupID): the leader reports a divergence of \(partition) at the position asked for (offset \(requestedOffset)); retrying")
+                return max(options.fetchInterval, .milliseconds(100))
+            }
             // The fetcher logged the divergence; dropped records were fetched ahead, never handed out.
             let dropped = state.logDiverged(at: fetched.nextOffset, epoch: fetched.lastFetchedEpoch, requestedOffset: requestedOffset)
             if dropped > 0 {

@@ -29,9 +29,14 @@ final class ConsumerGroupPartitions: Sendable {
     /// Set when a commit found the coordinator gone (NOT_COORDINATOR and kin, or a failed connection): the next
     /// commit looks it up itself, since the membership loop may be waiting for that very commit (a revocation).
     private let coordinatorMoved = Atomic<Bool>(false)
-    /// The leader epochs of the committed offsets ``startOffsets(_:stop:)`` found, taken by ``start(_:)``: a
-    /// partition's first fetch carries it, so a log cut short since the commit is detected (KIP-320).
-    private let committedLeaderEpochs = Mutex<[KafkaTopicPartition: Int32]>([:])
+    /// Set once the coordinator refused a commit's leader epoch (see ``commit(_:offset:leaderEpoch:as:)``): later
+    /// commits go without one rather than be refused first every time.
+    private let leaderEpochRefused = Atomic<Bool>(false)
+    /// The committed offsets ``startOffsets(_:stop:)`` found with a leader epoch, and that epoch, taken by
+    /// ``start(_:)`` when it starts the partition at that very offset: its first fetch carries the epoch, so a
+    /// log cut short since the commit is detected (KIP-320). Keyed by offset too, so an entry left by an
+    /// earlier lookup never lends its epoch to another start position.
+    private let committedLeaderEpochs = Mutex<[KafkaTopicPartition: (offset: Int64, epoch: Int32)]>([:])
     private let lastMembership = Mutex<(memberID: String, generationOrEpoch: Int32)?>(nil)
     private let newWorkers: AsyncStream<ConsumerGroupPartitionWorker>
     private let newWorkersContinuation: AsyncStream<ConsumerGroupPartitionWorker>.Continuation
@@ -93,8 +98,9 @@ final class ConsumerGroupPartitions: Sendable {
             return epochs
         }
         for (partition, offset) in offsets.sorted(by: { $0.key < $1.key }) {
+            let committed = epochs[partition]
             let worker = ConsumerGroupPartitionWorker(
-                partition: partition, startOffset: offset, startLeaderEpoch: epochs[partition],
+                partition: partition, startOffset: offset, startLeaderEpoch: committed?.offset == offset ? committed?.epoch : nil,
                 options: configuration.options(for: partition.topic))
             let added = workers.withLock { workers -> Bool in
                 guard workers[partition] == nil else { return false }
@@ -192,6 +198,7 @@ final class ConsumerGroupPartitions: Sendable {
             }
         }
         let version = min(target.connection.negotiatedVersion(for: OffsetCommitRequest.self) ?? 0, 9)
+        let leaderEpoch = leaderEpochRefused.load(ordering: .relaxed) ? nil : leaderEpoch
         let request = Self.offsetCommitRequest(
             partition, offset: offset, leaderEpoch: leaderEpoch, memberID: target.memberID, generationOrEpoch: target.generationOrEpoch,
             configuration: configuration, version: version)
@@ -203,7 +210,8 @@ final class ConsumerGroupPartitions: Sendable {
                     // mock cluster holds it against the partition's current epoch, which moves on with every leader
                     // change. The epoch only helps the next owner detect a truncated log: commit without it.
                     if [74, 75].contains(p.errorCode), let leaderEpoch, leaderEpoch >= 0, version >= 6 {
-                        logger.debug("consumer group \(groupID): commit of \(partition)@\(offset) with leader epoch \(leaderEpoch) refused (\(p.errorCode)); committing it without")
+                        logger.debug("consumer group \(groupID): commit of \(partition)@\(offset) with leader epoch \(leaderEpoch) refused (\(p.errorCode)); committing without epochs from now on")
+                        leaderEpochRefused.store(true, ordering: .relaxed)
                         return await commit(partition, offset: offset, leaderEpoch: nil, as: target)
                     }
                     // COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: look it up again.
@@ -290,7 +298,11 @@ final class ConsumerGroupPartitions: Sendable {
                 if await stop.sleep(for: .milliseconds(500)) { return nil }
             }
         }
-        committedLeaderEpochs.withLock { $0.merge(epochs) { _, new in new } }
+        committedLeaderEpochs.withLock { known in
+            for partition in partitions {
+                known[partition] = epochs[partition].flatMap { epoch in offsets[partition].map { ($0, epoch) } }
+            }
+        }
         let missing = partitions.filter { offsets[$0] == nil }
         for (topic, indexes) in ConsumerGroupAssignment(missing).byTopic {
             let options = configuration.options(for: topic)

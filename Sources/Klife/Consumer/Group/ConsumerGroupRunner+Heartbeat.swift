@@ -7,9 +7,11 @@ import Logging
 /// released; leaving sends member epoch -1 (-2 for a static member).
 extension ConsumerGroupRunner {
     /// Kafka error codes that tell a member which never joined that the coordinator will not take it in a
-    /// KIP-848 group, though it may take it in a classic one: INCONSISTENT_GROUP_PROTOCOL (the group is a
-    /// classic one and the broker does not migrate it), UNSUPPORTED_VERSION (the protocol is not enabled).
-    static let classicFallbackCodes: Set<Int16> = [23, 35]
+    /// KIP-848 group, though it may take it in a classic one: GROUP_ID_NOT_FOUND (what Kafka's coordinator
+    /// answers a first heartbeat for an existing classic group it does not upgrade: "not a consumer group"),
+    /// INCONSISTENT_GROUP_PROTOCOL (other brokers' answer for the same), UNSUPPORTED_VERSION (the protocol is
+    /// not enabled). At epoch 0 none of them can mean anything else.
+    static let classicFallbackCodes: Set<Int16> = [69, 23, 35]
 
     /// Runs the KIP-848 membership. Returns true when the member should speak the classic protocol instead:
     /// `.automatic` chose KIP-848 from the coordinator's API versions, but the coordinator refused the first

@@ -18,6 +18,9 @@ struct PartitionConsumerState {
     /// The leader epoch of the last batch fetched, sent with the next fetch so the leader can tell whether its
     /// log still holds what was read (KIP-320). nil until a fetch read a batch with an epoch.
     private(set) var lastFetchedEpoch: Int32?
+    /// The leader epoch of the last record handled before the first queued one (what ``commitOffset`` follows),
+    /// when known; committed with it while records are queued.
+    private(set) var lastHandledEpoch: Int32?
     /// The last offset the coordinator confirmed (the next offset to read), or the start offset.
     private(set) var committedOffset: Int64
     private(set) var queue: Deque<[KafkaRecord]> = []
@@ -28,6 +31,7 @@ struct PartitionConsumerState {
 
     init(partition: KafkaTopicPartition, startOffset: Int64, startLeaderEpoch: Int32? = nil, options: KafkaConsumerTopicOptions) {
         self.lastFetchedEpoch = startLeaderEpoch
+        self.lastHandledEpoch = startLeaderEpoch
         self.partition = partition
         self.maxQueueSize = options.effectiveMaxQueueSize
         if case .records(let n) = options.handlerMaxBatchSize { maxBatchSize = n } else { maxBatchSize = nil }
@@ -105,6 +109,9 @@ struct PartitionConsumerState {
             for i in retried.indices { retried[i].consumerAttempts += 1 }
             queue.prepend(retried)
         }
+        // The record just before the commit position, if this batch had it (records before a retried one).
+        let position = commitOffset
+        if let last = batch.last(where: { ($0.offset ?? Int64.max) < position }) { lastHandledEpoch = last.leaderEpoch }
         return processed
     }
 
@@ -118,12 +125,12 @@ struct PartitionConsumerState {
         queue.first?.first?.offset ?? nextFetchOffset
     }
 
-    /// The leader epoch committed with ``commitOffset`` (KIP-320): that of the first unprocessed record, or of
-    /// the last batch fetched when everything fetched is processed. The next owner's first fetch carries it, so
-    /// the leader can tell whether its log still holds the records up to the committed offset.
+    /// The leader epoch committed with ``commitOffset`` (KIP-320): that of the last record handled before it
+    /// (Kafka's "leader epoch of the last consumed record"), or of the last batch fetched when everything
+    /// fetched is handled. The next owner's first fetch carries it, so the leader can tell whether its log still
+    /// holds the records up to the committed offset.
     var commitLeaderEpoch: Int32? {
-        if let first = queue.first?.first { return first.leaderEpoch }
-        return lastFetchedEpoch
+        queue.isEmpty ? lastFetchedEpoch : lastHandledEpoch
     }
 
     /// Processed records wait for a commit.
@@ -153,15 +160,16 @@ struct PartitionConsumerState {
         queue.removeAll()
         nextFetchOffset = offset
         lastFetchedEpoch = nil
+        lastHandledEpoch = nil
         emptyFetches = 0
     }
 
     /// The leader's log parts, at `offset` and epoch `epoch`, from what a fetch from `requestedOffset` had read
     /// (KIP-320 divergence, after an unclean leader election): fetching goes on from `offset` with `epoch`, as
-    /// Kafka's Java consumer does. Queued records at or past `offset` are no longer in the log and are dropped;
-    /// a commit below the confirmed offset becomes possible, so the coordinator does not keep a position past
-    /// records now in the log. Returns how many queued records were dropped. Answers to a fetch made before a
-    /// reset are ignored.
+    /// Kafka's Java consumer does. Queued records at or past `offset` are no longer in the log and are dropped.
+    /// A position confirmed past `offset` is committed again at the new position (``hasUncommitted``), so the
+    /// coordinator does not keep a position past records now in the log. Returns how many queued records were
+    /// dropped. Answers to a fetch made before a reset are ignored.
     mutating func logDiverged(at offset: Int64, epoch: Int32?, requestedOffset: Int64) -> Int {
         consecutiveFetchFailures = 0
         guard requestedOffset == nextFetchOffset, offset <= nextFetchOffset else { return 0 }
@@ -175,8 +183,10 @@ struct PartitionConsumerState {
         queue = kept
         nextFetchOffset = offset
         lastFetchedEpoch = epoch
+        if queue.isEmpty { lastHandledEpoch = epoch }
         emptyFetches = 0
-        committedOffset = min(committedOffset, commitOffset)
+        // One below, so the rewound position itself counts as uncommitted and goes to the coordinator.
+        if committedOffset > commitOffset { committedOffset = commitOffset - 1 }
         return dropped
     }
 }
