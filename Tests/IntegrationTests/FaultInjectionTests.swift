@@ -381,6 +381,26 @@ struct FaultInjectionTests {
         }
     }
 
+    /// Starts a classic member of `group` on `topic` (earliest) whose handler holds the first batch until the
+    /// returned flag is set, then commits it; returns once the handler holds it.
+    static func startMemberHoldingItsFirstBatch(
+        _ client: KafkaClient, group: String, topic: String
+    ) async throws -> (member: KafkaConsumerGroup, release: LockedBox<Bool>) {
+        let entered = LockedBox(false)
+        let released = LockedBox(false)
+        let member = try client.startConsumerGroup(
+            KafkaConsumerGroupConfiguration(
+                groupID: group, topics: [topic], groupProtocol: .classic, sessionTimeout: .seconds(6),
+                heartbeatInterval: .milliseconds(300), offsetResetPolicy: .earliest)
+        ) { _ in
+            entered.withLock { $0 = true }
+            _ = try? await ClientTestSupport.eventually(timeout: .seconds(30)) { released.withLock { $0 } }
+            return .commit
+        }
+        try await ClientTestSupport.eventuallyOrFail("the handler holds the first batch", timeout: .seconds(30)) { entered.withLock { $0 } }
+        return (member, released)
+    }
+
     @Test("A stopping member's final commit follows a coordinator that moved while its handler ran")
     func finalCommitFollowsAMovedCoordinator() async throws {
         try await Self.withTopic(records: 5) { cluster, client, topic in
@@ -388,19 +408,8 @@ struct FaultInjectionTests {
             let group = TestBrokers.uniqueName("g")
             try await cluster.setCoordinator(.group, key: group, broker: 1)
             try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: cluster.bootstrap), logger: ClientTestSupport.logger) { checker in
-                let entered = LockedBox(false)
-                let released = LockedBox(false)
-                let member = try client.startConsumerGroup(
-                    KafkaConsumerGroupConfiguration(
-                        groupID: group, topics: [topic], groupProtocol: .classic, sessionTimeout: .seconds(6),
-                        heartbeatInterval: .milliseconds(300), offsetResetPolicy: .earliest)
-                ) { batch in
-                    entered.withLock { $0 = true }
-                    // Holds the batch until the test has moved the coordinator and asked the member to stop.
-                    _ = try? await ClientTestSupport.eventually(timeout: .seconds(30)) { released.withLock { $0 } }
-                    return .commit
-                }
-                try await ClientTestSupport.eventuallyOrFail("the handler holds the first batch", timeout: .seconds(30)) { entered.withLock { $0 } }
+                // Holds the batch until the test has moved the coordinator and asked the member to stop.
+                let (member, released) = try await Self.startMemberHoldingItsFirstBatch(client, group: group, topic: topic)
                 try await cluster.setCoordinator(.group, key: group, broker: 2)
                 async let stopped: Void = member.stop()
                 released.withLock { $0 = true }
@@ -423,19 +432,8 @@ struct FaultInjectionTests {
             try await Self.prepareForGroups(cluster)
             let group = TestBrokers.uniqueName("g")
             try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: cluster.bootstrap), logger: ClientTestSupport.logger) { checker in
-                let entered = LockedBox(false)
-                let released = LockedBox(false)
-                let member = try client.startConsumerGroup(
-                    KafkaConsumerGroupConfiguration(
-                        groupID: group, topics: [topic], groupProtocol: .classic, sessionTimeout: .seconds(6),
-                        heartbeatInterval: .milliseconds(300), offsetResetPolicy: .earliest)
-                ) { batch in
-                    entered.withLock { $0 = true }
-                    // Holds the batch (read under the first leader epoch) until the leader has changed.
-                    _ = try? await ClientTestSupport.eventually(timeout: .seconds(30)) { released.withLock { $0 } }
-                    return .commit
-                }
-                try await ClientTestSupport.eventuallyOrFail("the handler holds the first batch", timeout: .seconds(30)) { entered.withLock { $0 } }
+                // Holds the batch (read under the first leader epoch) until the leader has changed.
+                let (member, released) = try await Self.startMemberHoldingItsFirstBatch(client, group: group, topic: topic)
                 try await cluster.setLeader(topic: topic, partition: 0, broker: 2)
                 released.withLock { $0 = true }
                 try await ClientTestSupport.eventuallyOrFail("offset 5 is committed", timeout: .seconds(30)) {
