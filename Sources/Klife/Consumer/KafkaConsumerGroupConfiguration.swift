@@ -43,10 +43,11 @@ public struct KafkaConsumerGroupConfiguration: Sendable {
     /// half of it). KIP-848 groups use the broker's `group.consumer.session.timeout.ms`.
     public var sessionTimeout: Duration
     /// How long the coordinator waits for members during a rebalance (Klife's `rebalance_timeout_ms`, 30 s).
-    /// Also how long a partition being revoked or stopped waits for its handler (or the caller's manual batch):
-    /// past it the partition is released without a commit (counted as lost) and its batch comes again, so a
-    /// stuck handler cannot hold up a rebalance (as Kafka's `max.poll.interval.ms`). The handler is not
-    /// interrupted, only cancelled when the member stops: honour cancellation in long handlers.
+    /// Also how long a partition being stopped waits for its handler (or the caller's manual batch); one being
+    /// revoked waits a heartbeat interval and a second less, so the member answers within the coordinator's
+    /// deadline. Past it the partition is released without a commit (counted as lost) and its batch comes
+    /// again, so a stuck handler cannot hold up a rebalance (as Kafka's `max.poll.interval.ms`). The handler is
+    /// not interrupted, only cancelled when the member stops: honour cancellation in long handlers.
     public var rebalanceTimeout: Duration
     /// Heartbeat period of the classic protocol (default 3 s; keep it well below ``sessionTimeout``). KIP-848
     /// members heartbeat at the interval the broker tells them.

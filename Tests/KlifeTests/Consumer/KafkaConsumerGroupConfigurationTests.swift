@@ -40,6 +40,16 @@ struct KafkaConsumerGroupConfigurationTests {
         #expect(!cooperative([]))
     }
 
+    @Test func aRevocationAnswersWithinTheCoordinatorsDeadline() {
+        func budget(_ timeout: Duration, _ heartbeat: Duration) -> Duration {
+            ConsumerGroupPartitions.revocationBudget(rebalanceTimeout: timeout, heartbeatInterval: heartbeat)
+        }
+        #expect(budget(.seconds(30), .seconds(3)) == .seconds(26))
+        #expect(budget(.seconds(4), .milliseconds(300)) == .milliseconds(2700))
+        // Never below half the timeout, however long the heartbeat interval.
+        #expect(budget(.seconds(4), .seconds(5)) == .seconds(2))
+    }
+
     @Test func commitsCarryTheLeaderEpochFromVersion6() throws {
         let configuration = KafkaConsumerGroupConfiguration(groupID: "g", topics: ["t"], instanceID: "i-1")
         func request(_ epoch: Int32?, _ version: Int16) -> OffsetCommitRequest {

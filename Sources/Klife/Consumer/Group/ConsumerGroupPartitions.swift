@@ -120,10 +120,10 @@ final class ConsumerGroupPartitions: Sendable {
     /// hold up the rebalance or the member's stop. Kafka's consumer gives up a member whose processing
     /// outlasts `max.poll.interval.ms` the same way. The abandoned handler is not interrupted; its worker
     /// ends, without committing, when it returns (or is cancelled).
-    func stop(_ partitions: [KafkaTopicPartition], reason: KafkaPartitionStopReason) async {
+    func stop(_ partitions: [KafkaTopicPartition], reason: KafkaPartitionStopReason, within limit: Duration? = nil) async {
         let stopping = workers.withLock { workers in partitions.compactMap { workers[$0] } }
         for worker in stopping { worker.requestStop(reason) }
-        let deadline = ContinuousClock.now + configuration.rebalanceTimeout
+        let deadline = ContinuousClock.now + (limit ?? configuration.rebalanceTimeout)
         for worker in stopping where !(await worker.finished.sleep(for: deadline - .now)) {
             worker.abandon()
             abandonedWorkers.store(true, ordering: .relaxed)
@@ -133,6 +133,18 @@ final class ConsumerGroupPartitions: Sendable {
         workers.withLock { workers in
             for worker in stopping where workers[worker.partition] === worker { workers[worker.partition] = nil }
         }
+    }
+
+    /// How long a revocation may wait for its handlers: the rebalance timeout, less the heartbeat interval (the
+    /// coordinator's clock started up to one heartbeat before the member heard of the rebalance) and a second
+    /// for the commit and the answer, so the member answers within the coordinator's deadline instead of being
+    /// dropped from the group (classic) or fenced (KIP-848); never less than half the rebalance timeout.
+    func revocationBudget(heartbeatInterval: Duration) -> Duration {
+        Self.revocationBudget(rebalanceTimeout: configuration.rebalanceTimeout, heartbeatInterval: heartbeatInterval)
+    }
+
+    static func revocationBudget(rebalanceTimeout: Duration, heartbeatInterval: Duration) -> Duration {
+        max(rebalanceTimeout - heartbeatInterval - .seconds(1), rebalanceTimeout / 2)
     }
 
     /// Whether a stopped worker was abandoned (see ``stop(_:reason:)``) and may still be running.

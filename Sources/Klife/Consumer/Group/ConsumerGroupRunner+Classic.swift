@@ -101,7 +101,9 @@ extension ConsumerGroupRunner {
             logger.debug("consumer group \(groupID): revoking \(revoked) (\(reason))")
             // A lost partition's member is gone already: nothing to keep alive.
             await whileHeartbeating(reason == .lost ? nil : member) {
-                await partitions.stop(revoked, reason: KafkaPartitionStopReason(reason))
+                await partitions.stop(
+                    revoked, reason: KafkaPartitionStopReason(reason),
+                    within: reason == .revoked ? partitions.revocationBudget(heartbeatInterval: configuration.heartbeatInterval) : nil)
             }
             return []
 

@@ -73,7 +73,10 @@ extension ConsumerGroupRunner {
                     // A lost partition's membership is gone already: nothing to keep alive.
                     let keepAlive = reason == .lost ? nil : (memberID: machine.memberID, epoch: machine.memberEpoch, intervalMs: machine.heartbeatIntervalMs)
                     await whileKeepingSessionAlive(keepAlive, connection) {
-                        await partitions.stop(revoked, reason: KafkaPartitionStopReason(reason))
+                        await partitions.stop(
+                            revoked, reason: KafkaPartitionStopReason(reason),
+                            within: reason == .revoked
+                                ? partitions.revocationBudget(heartbeatInterval: .milliseconds(Int64(machine.heartbeatIntervalMs))) : nil)
                     }
 
                 case .start(let added):
