@@ -26,12 +26,12 @@ enum FetchPartitionErrorPolicy {
              9,  // REPLICA_NOT_AVAILABLE
              56,  // KAFKA_STORAGE_ERROR
              74,  // FENCED_LEADER_EPOCH: our metadata's epoch is older than the leader's
+             78,  // OFFSET_NOT_AVAILABLE: a leader just elected, high watermark not known yet (Java refreshes too)
              100,  // UNKNOWN_TOPIC_ID
              103:  // INCONSISTENT_TOPIC_ID
             return .refreshMetadataAndRetry
         case 7,  // REQUEST_TIMED_OUT
-             75,  // UNKNOWN_LEADER_EPOCH: our metadata is newer than the broker's view; it catches up
-             78:  // OFFSET_NOT_AVAILABLE (leader just elected, high watermark not known yet)
+             75:  // UNKNOWN_LEADER_EPOCH: our metadata is newer than the broker's view; it catches up
             return .retry
         case 29:  // TOPIC_AUTHORIZATION_FAILED
             return .fail(KafkaError(

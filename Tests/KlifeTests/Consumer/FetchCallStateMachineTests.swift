@@ -62,6 +62,18 @@ import Testing
         #expect(try results[Self.p1]?.get() == [0])
     }
 
+    /// Kafka's Java consumer: a stale view of the leader (FENCED_LEADER_EPOCH, OFFSET_NOT_AVAILABLE from a
+    /// leader just elected) refreshes the metadata; a broker behind our view (UNKNOWN_LEADER_EPOCH) or a slow
+    /// one is only waited for.
+    @Test(arguments: [(Int16(74), true), (78, true), (6, true), (75, false), (7, false)])
+    func leaderEpochCodesRefreshOrWait(code: Int16, refreshes: Bool) throws {
+        var machine = Machine(items: Self.items(Self.p0), settings: Self.settings)
+        let requests = try sent(machine.start(route: Self.leaders([0: 1])))
+        let action = machine.responseReceived(requestID: requests[0].id, outcomes: [Self.p0: .errorCode(code)])
+        guard case .retry(let topics) = action else { Issue.record("expected retry, got \(action)"); return }
+        #expect(topics == (refreshes ? ["t"] : []))
+    }
+
     @Test func offsetOutOfRangeIsATypedErrorForThatPartitionOnly() throws {
         var machine = Machine(items: Self.items(Self.p0, Self.p1), settings: Self.settings)
         let requests = try sent(machine.start(route: Self.leaders([0: 1, 1: 1])))
