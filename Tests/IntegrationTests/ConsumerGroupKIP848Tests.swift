@@ -269,21 +269,9 @@ extension ConsumerGroupKIP848Tests {
                 try await ClientTestSupport.eventuallyOrFail("A owns both partitions", timeout: .seconds(30)) { a.assignedPartitions.count == 2 }
                 try await Self.produce(cluster, topic, partitions: 2, prefix: "slow", perPartition: 1)
                 try await ClientTestSupport.eventuallyOrFail("A handles both records", timeout: .seconds(30)) { handlerA.busy.withLock { $0.count } == 2 }
-                let handlerB = ConsumerGroupTests.StopRecordingHandler(handlingTime: .zero)
-                let b = try clientB.startConsumerGroup(configuration, handler: handlerB)
-                try await ClientTestSupport.eventuallyOrFail("A and B own one partition each", timeout: .seconds(40)) {
-                    a.assignedPartitions.count == 1 && b.assignedPartitions.count == 1
-                }
-                // A kept its session through the revocation: it released one partition, revoked, and lost none.
-                let stops = handlerA.stops.withLock { $0 }
-                #expect(stops.count == 1, "A's stops: \(stops)")
-                if let (_, reason) = stops.first, case .revoked = reason {} else { Issue.record("A's stops: \(stops)") }
-                #expect(a.failure == nil)
-                // A committed the revoked partition's record before B got the partition.
-                #expect(handlerB.values.withLock { $0 }.isEmpty, "B got again: \(handlerB.values.withLock { $0 })")
-                #expect(Set(handlerA.values.withLock { $0 }) == ["slow-0-0", "slow-1-0"])
-                await b.stop()
-                await a.stop()
+                // Keep-alive heartbeats keep A's session through the 12 s revocation.
+                try await ConsumerGroupTests.expectASlowRevocationKeepsTheSession(
+                    a: a, handlerA: handlerA, clientB: clientB, configuration: configuration, values: ["slow-0-0", "slow-1-0"])
             }
         }
     }

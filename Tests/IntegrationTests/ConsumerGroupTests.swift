@@ -178,6 +178,28 @@ struct ConsumerGroupTests {
         }
     }
 
+    /// Starts member B beside A, whose handler holds a record of each of the two partitions, and checks the
+    /// revocation that follows: A and B end with a partition each, A kept its session (one stop, `.revoked`, no
+    /// failure), and B never gets A's records (A committed the revoked one before B got it). Stops both.
+    static func expectASlowRevocationKeepsTheSession(
+        a: KafkaConsumerGroup, handlerA: StopRecordingHandler, clientB: KafkaClient,
+        configuration: KafkaConsumerGroupConfiguration, values: Set<String>
+    ) async throws {
+        let handlerB = StopRecordingHandler(handlingTime: .zero)
+        let b = try clientB.startConsumerGroup(configuration, handler: handlerB)
+        try await ClientTestSupport.eventuallyOrFail("A and B own one partition each", timeout: .seconds(40)) {
+            a.assignedPartitions.count == 1 && b.assignedPartitions.count == 1
+        }
+        let stops = handlerA.stops.withLock { $0 }
+        #expect(stops.count == 1, "A's stops: \(stops)")
+        if let (_, reason) = stops.first, case .revoked = reason {} else { Issue.record("A's stops: \(stops)") }
+        #expect(a.failure == nil)
+        #expect(handlerB.values.withLock { $0 }.isEmpty, "B got again: \(handlerB.values.withLock { $0 })")
+        #expect(Set(handlerA.values.withLock { $0 }) == values)
+        await b.stop()
+        await a.stop()
+    }
+
     /// A cooperative revocation that waits for a handler longer than the session timeout: the member heartbeats
     /// in the background meanwhile, keeps its other partition, and commits the revoked one with the generation
     /// the revocation came in (the coordinator refuses the previous one), so the new owner does not get its
@@ -208,22 +230,9 @@ struct ConsumerGroupTests {
                 ])
                 #expect(produced.allSatisfy { (try? $0.get()) != nil })
                 try await ClientTestSupport.eventuallyOrFail("A handles both records") { handlerA.busy.withLock { $0.count } == 2 }
-                let handlerB = StopRecordingHandler(handlingTime: .zero)
-                let b = try clientB.startConsumerGroup(configuration, handler: handlerB)
-                try await ClientTestSupport.eventuallyOrFail("A and B own one partition each", timeout: .seconds(40)) {
-                    a.assignedPartitions.count == 1 && b.assignedPartitions.count == 1
-                }
-                // A kept its session through the revocation: the partition it kept was never lost.
-                let stops = handlerA.stops.withLock { $0 }
-                #expect(stops.count == 1, "A's stops: \(stops)")
-                if let (_, reason) = stops.first, case .revoked = reason {} else { Issue.record("A's stops: \(stops)") }
-                #expect(a.failure == nil)
-                // The revoked partition's record was committed by A (with the generation the revocation came
-                // in) before B got the partition: B does not see it again.
-                #expect(handlerB.values.withLock { $0 }.isEmpty, "B got again: \(handlerB.values.withLock { $0 })")
-                #expect(Set(handlerA.values.withLock { $0 }) == ["slow-0", "slow-1"])
-                await b.stop()
-                await a.stop()
+                // The revoked partition's record is committed by A with the generation the revocation came in.
+                try await Self.expectASlowRevocationKeepsTheSession(
+                    a: a, handlerA: handlerA, clientB: clientB, configuration: configuration, values: ["slow-0", "slow-1"])
             }
         }
     }

@@ -415,12 +415,7 @@ struct FaultInjectionTests {
                 released.withLock { $0 = true }
                 await stopped
                 // The commit reached the new coordinator (the old one closes the connection on an OffsetCommit).
-                let (connection, _) = try await checker.cluster.coordinatorConnection(for: .init(type: .group, key: group))
-                let version = min(connection.negotiatedVersion(for: OffsetFetchRequest.self) ?? 1, 7)
-                let answer = try await connection.send(
-                    OffsetFetchRequest(groupId: group, topics: [.init(name: topic, partitionIndexes: [0])]), version: version)
-                let committed = try #require(answer.topics.first?.partitions.first)
-                #expect(committed.committedOffset == 5)
+                #expect(try await Self.committedOffset(client: checker, group: group, topic: topic) == 5)
                 #expect(member.failure == nil)
             }
         }
