@@ -18,35 +18,58 @@ func environmentValue(_ name: String) -> String? {
 
 /// Writes `text` to stderr unbuffered (progress lines and errors appear at once).
 func writeToStandardError(_ text: String) {
-    writeAll(text, to: 2)
-}
-
-/// Writes `text` to stdout unbuffered.
-func writeToStandardOutput(_ text: String) {
-    writeAll(text, to: 1)
-}
-
-/// Writes `bytes` to stdout unbuffered, as they are.
-func writeToStandardOutput(bytes: [UInt8]) {
-    bytes.withUnsafeBufferPointer { writeAll($0, to: 1) }
-}
-
-private func writeAll(_ text: String, to descriptor: Int32) {
     var text = text
-    text.withUTF8 { writeAll($0, to: descriptor) }
+    _ = text.withUTF8 { writeAll($0, to: 2) }
 }
 
-private func writeAll(_ buffer: UnsafeBufferPointer<UInt8>, to descriptor: Int32) {
-    guard let base = buffer.baseAddress else { return }
+/// Writes `text` to stdout unbuffered; false when stdout is closed (see ``StandardOutput``).
+@discardableResult
+func writeToStandardOutput(_ text: String) -> Bool {
+    var text = text
+    return text.withUTF8 { StandardOutput.write($0) }
+}
+
+/// Writes `bytes` to stdout unbuffered, as they are; false when stdout is closed (see ``StandardOutput``).
+@discardableResult
+func writeToStandardOutput(bytes: [UInt8]) -> Bool {
+    bytes.withUnsafeBufferPointer { StandardOutput.write($0) }
+}
+
+/// Standard output, remembering whether a write failed. SwiftNIO ignores SIGPIPE, so a reader that went
+/// away (`klife consume | head -1`) shows only as a failed write; a command that prints records checks
+/// ``isClosed`` and stops instead of reading (and committing) records nobody sees.
+enum StandardOutput {
+    private static let closed = Atomic<Bool>(false)
+
+    /// Whether a write to stdout has failed (the reader closed the pipe, or the disk is full).
+    static var isClosed: Bool { closed.load(ordering: .relaxed) }
+
+    /// The exit status of a command stopped by a closed stdout: that of a process ended by SIGPIPE.
+    static let closedExitStatus: Int32 = 128 + SIGPIPE
+
+    fileprivate static func write(_ buffer: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard !isClosed else { return false }
+        guard writeAll(buffer, to: 1) else {
+            closed.store(true, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+}
+
+/// Whether all of `buffer` was written (false: a write failed, for example on a closed pipe).
+private func writeAll(_ buffer: UnsafeBufferPointer<UInt8>, to descriptor: Int32) -> Bool {
+    guard let base = buffer.baseAddress else { return true }
     var offset = 0
     while offset < buffer.count {
         let written = write(descriptor, base + offset, buffer.count - offset)
         if written < 0 {
             if errno == EINTR { continue }
-            return  // a closed pipe: nothing sensible to do with the rest
+            return false
         }
         offset += written
     }
+    return true
 }
 
 /// `format` filled in by C's `printf` rules (`%.2f`, `%ld` for `Int`, `%.0f`, ...).
@@ -113,10 +136,16 @@ extension StringProtocol {
 enum StopSignals {
     private static let received = Atomic<Bool>(false)
 
-    /// From now on SIGINT and SIGTERM set ``wasReceived`` instead of ending the process.
+    /// From now on the first SIGINT or SIGTERM sets ``wasReceived`` instead of ending the process; a second
+    /// one ends it at once (status 130), for a user who will not wait for the clean stop.
     static func trap() {
-        signal(SIGINT) { _ in StopSignals.received.store(true, ordering: .relaxed) }
-        signal(SIGTERM) { _ in StopSignals.received.store(true, ordering: .relaxed) }
+        signal(SIGINT) { _ in StopSignals.onSignal() }
+        signal(SIGTERM) { _ in StopSignals.onSignal() }
+    }
+
+    /// The signal handler: only async-signal-safe work (a lock-free atomic, `_exit`).
+    private static func onSignal() {
+        if received.exchange(true, ordering: .relaxed) { _exit(130) }
     }
 
     /// Back to the default: the signals end the process.

@@ -11,7 +11,8 @@ struct ProduceCommand: AsyncParsableCommand {
         discussion: """
             Each line is sent as soon as no more input is waiting; lines are bytes (a key or value need not be \
             UTF-8). Prints partition<TAB>offset per record on stdout, in input order (--quiet: only a summary on stderr). \
-            Exits with status 1 if any record failed; the failed records and their error codes go to stderr.
+            Exits with status 1 if any record failed; the failed records and their error codes go to stderr. \
+            Ctrl-C or SIGTERM ends the input: the lines read so far are delivered, then it exits with status 130.
             --producer-config FILE reads producer options as KEY=VALUE lines: acks, linger_ms, batch_size_bytes, \
             delivery_timeout_ms, request_timeout_ms, retry_backoff_ms, max_in_flight_requests, batchers_count, \
             enable_idempotence, compression, max_buffered_bytes, max_buffered_records; command-line flags win.
@@ -83,7 +84,10 @@ struct ProduceCommand: AsyncParsableCommand {
                     if !out.isEmpty { writeToStandardOutput(out) }
                     reported += results.count
                 }
-                var input = StandardInputLines()
+                // Ctrl-C or SIGTERM ends the input, not the process: what was read is still delivered.
+                StopSignals.trap()
+                defer { StopSignals.release() }
+                var input = StandardInputLines(stopRequested: { StopSignals.wasReceived })
                 while let line = input.next() {
                     var key: ByteBuffer?
                     var value = line[...]
@@ -104,10 +108,13 @@ struct ProduceCommand: AsyncParsableCommand {
                 }
                 await send()
                 while !inFlight.isEmpty { await reportOldest() }
-                if quiet { printError("produced \(reported - failed) of \(reported) records to \(topic)") }
+                if quiet || StopSignals.wasReceived {
+                    printError("produced \(reported - failed) of \(reported) records to \(topic)\(StopSignals.wasReceived ? " (interrupted)" : "")")
+                }
                 return failed
             }
             if failed > 0 { throw ExitCode.failure }
+            if StopSignals.wasReceived { throw ExitCode(130) }
         }
     }
 

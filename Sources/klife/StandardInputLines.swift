@@ -14,13 +14,17 @@ struct StandardInputLines {
     private var start = 0
     private var reachedEnd = false
     private let descriptor: Int32
+    /// Checked while waiting for input: once true, input counts as ended (a Ctrl-C while waiting for a line
+    /// should end the input, not the process with records still buffered).
+    private let stopRequested: @Sendable () -> Bool
 
-    init(descriptor: Int32 = 0) {
+    init(descriptor: Int32 = 0, stopRequested: @escaping @Sendable () -> Bool = { false }) {
         self.descriptor = descriptor
+        self.stopRequested = stopRequested
     }
 
     /// The next line without its `\n` (nor a `\r` before it); a last line without `\n` counts. nil at the end
-    /// of input. Blocks until a line or the end arrives.
+    /// of input or once `stopRequested` says so. Blocks until a line, the end or a stop request arrives.
     mutating func next() -> [UInt8]? {
         while true {
             if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
@@ -55,6 +59,14 @@ struct StandardInputLines {
         }
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
+            if stopRequested() {
+                reachedEnd = true
+                return
+            }
+            // Wait in short slices: a signal handler only sets a flag (and `read` restarts after it).
+            var descriptorPoll = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptorPoll, 1, 100)
+            if ready == 0 || (ready < 0 && errno == EINTR) { continue }
             let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             if count <= 0 {

@@ -213,6 +213,30 @@ extension CLIIntegrationTests {
         #expect(result.status == 0)
     }
 
+    /// Ctrl-C while `produce` waits for input ends the input, not the process: what was read is delivered,
+    /// a summary says it was interrupted, and the status is 130.
+    @Test func produceEndsItsInputOnInterrupt() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("cli-produce-sigint")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("klife-fifo-\(UUID().uuidString)").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        let writer = open(fifo, O_RDWR | O_CLOEXEC)
+        #expect(writer >= 0)
+        defer { close(writer) }
+        let running = try ScriptProcess.start(
+            try Self.klifeExecutable(), ["produce", "--bootstrap", bootstrap, "--topic", topic, "--partition", "0"], stdinPath: fifo)
+        _ = "one\ntwo\n".withCString { write(writer, $0, 8) }
+        try await ClientTestSupport.eventuallyOrFail("both lines are produced while input stays open", timeout: .seconds(30)) {
+            running.stdoutSoFar == "0\t0\n0\t1\n"
+        }
+        running.signal(SIGINT)
+        let result = try await running.finish(timeout: 30, check: false)
+        #expect(result.status == 130, "\(result.stderr)")
+        #expect(result.stderr.contains("produced 2 of 2 records") && result.stderr.contains("interrupted"), "\(result.stderr)")
+    }
+
     /// Many lines, several chunks in flight and a buffer too small for one chunk: the records reach the
     /// partition in input order (the chunks are handed to the producer one after the other).
     @Test func produceKeepsInputOrderAcrossChunks() async throws {
@@ -232,7 +256,7 @@ extension CLIIntegrationTests {
             var values: [String] = []
             var offset: Int64 = 0
             while values.count < lines.count {
-                let fetched = try await client.fetchPartitions(
+                let fetched = await client.fetchPartitions(
                     [KafkaFetchPosition(topic: topic, partition: 0, offset: offset)], options: KafkaFetchOptions(maxBytes: 1_000_000))
                 let partition = try #require(fetched.values.first).get()
                 if partition.records.isEmpty { break }

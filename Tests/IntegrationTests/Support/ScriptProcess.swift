@@ -51,7 +51,7 @@ enum ScriptProcess {
         return try await running.finish(timeout: timeout, check: check)
     }
 
-    /// A program started by ``start(_:_:stdin:stdinPath:)``: signal it, watch its output, wait for it.
+    /// A program started by ``start(_:_:stdin:stdinPath:stdoutPath:)``: signal it, watch its output, wait for it.
     struct Running: Sendable {
         let pid: pid_t
         let command: String
@@ -71,8 +71,11 @@ enum ScriptProcess {
         }
     }
 
-    /// Starts `executable` with stdin from `stdin` (bytes) or from the file or FIFO at `stdinPath`.
-    static func start(_ executable: String, _ arguments: [String], stdin: Data? = nil, stdinPath: String? = nil) throws -> Running {
+    /// Starts `executable` with stdin from `stdin` (bytes) or from the file or FIFO at `stdinPath`, and stdout
+    /// to a file of its own or to the FIFO at `stdoutPath` (then ``Running/stdoutSoFar`` is empty).
+    static func start(
+        _ executable: String, _ arguments: [String], stdin: Data? = nil, stdinPath: String? = nil, stdoutPath: String? = nil
+    ) throws -> Running {
         let command = ([executable] + arguments).joined(separator: " ")
         let dir = FileManager.default.temporaryDirectory
             .appendingPathComponent("klife-script-\(UUID().uuidString)", isDirectory: true)
@@ -84,7 +87,7 @@ enum ScriptProcess {
         } else {
             try (stdin ?? Data()).write(to: URL(fileURLWithPath: inPath))
         }
-        let pid = try spawn(executable, arguments, stdin: inPath, stdout: outPath, stderr: errPath, command: command)
+        let pid = try spawn(executable, arguments, stdin: inPath, stdout: stdoutPath ?? outPath, stderr: errPath, command: command)
         return Running(pid: pid, command: command, directory: dir)
     }
 
