@@ -359,7 +359,10 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
             }
         } onCancel: {
             let continuation = update { state -> (CheckedContinuation<Bool, Never>?, Machine.Output) in
-                guard let continuation = state.bufferWaiters.removeValue(forKey: id) else { return (nil, .init()) }
+                // Once the machine has granted the space, the resume is on its way (`execute`) and the
+                // reservation goes back after it; taking the continuation here would leak the reservation.
+                guard state.machine.hasBufferWaiter(id: id),
+                      let continuation = state.bufferWaiters.removeValue(forKey: id) else { return (nil, .init()) }
                 return (continuation, state.machine.cancelBufferWaiter(id: id, reservedBytes: nil))
             }
             continuation?.resume(returning: false)

@@ -186,7 +186,7 @@ extension ProducerEntry {
                 case .success(let info):
                     var offset = info.offset
                     for position in records.indices {
-                        defer { if offset >= 0 { offset += 1 } }
+                        defer { if offset >= 0 { offset &+= 1 } }  // &+: a broker's offset near Int64.max must not trap
                         if case .none = records[position].entry.completion { continue }
                         let completion = records[position].entry.takeCompletion()
                         run.complete(completion, .success(records[position].entry.takeProducedRecord(

@@ -12,7 +12,7 @@ struct ProducerStateMachineOutput<Entry> {
         /// The outcome of the record at `position`.
         func result(at position: Int) -> Result<ProducedRecordInfo, ProducerFailure> {
             guard case .success(let info) = result, info.offset >= 0 else { return result }
-            return .success(ProducedRecordInfo(offset: info.offset + Int64(position), logAppendTime: info.logAppendTime))
+            return .success(ProducedRecordInfo(offset: info.offset &+ Int64(position), logAppendTime: info.logAppendTime))
         }
     }
 

@@ -97,7 +97,10 @@ extension ProducerStateMachine {
             break
         }
         partition.batches[index].lastErrorCode = code
-        if !result.recordErrors.isEmpty {
+        // Only when the listed records are in the batch: otherwise nothing would be dropped and the same batch
+        // re-sent at once, in a loop; the batch then fails with the code as any other.
+        let recordCount = partition.batches[index].records.count
+        if result.recordErrors.contains(where: { $0.batchIndex >= 0 && Int($0.batchIndex) < recordCount }) {
             dropRejectedRecords(result, &partition, at: index, now: now, into: &output)
             return
         }

@@ -163,7 +163,7 @@ extension TransactionalProducer {
                             let queue = queues[chunk.position]
                             for (offsetDelta, index) in queue.indices[queue.cursor..<(queue.cursor + chunk.count)].enumerated() {
                                 var produced = routed[index]
-                                produced.offset = answer.baseOffset >= 0 ? answer.baseOffset + Int64(offsetDelta) : nil
+                                produced.offset = answer.baseOffset >= 0 ? answer.baseOffset &+ Int64(offsetDelta) : nil
                                 if answer.logAppendTime >= 0 { produced.timestamp = answer.logAppendTime }
                                 results[index] = .success(produced)
                             }

@@ -474,6 +474,22 @@ struct ProducerRetryTests {
         machine.add(4...4, to: tp(0), leader: 1)
         #expect(try machine.expectSend(1).batch(tp(0))?.baseSequence == 2)
     }
+
+    /// Record errors that name no record of the batch drop nothing: the batch fails with the code instead of
+    /// being re-sent as it was, again and again.
+    @Test func recordErrorsNamingNoRecordFailTheBatch() throws {
+        var machine = makeMachine()
+        machine.add(1...2, to: tp(0), leader: 1)
+        let plan = try machine.expectSend(1)
+        let output = machine.requestCompleted(plan.requestID, result: .response([
+            .init(tp(0), errorCode: ProducerErrorCodes.invalidRecord,
+                  recordErrors: [.init(batchIndex: 5, message: "?"), .init(batchIndex: -1, message: "?")], errorMessage: "bad"),
+        ]), now: t0)
+        #expect(failures(output) == [1: .broker(code: 87, message: "bad"), 2: .broker(code: 87, message: "bad")])
+        if case .send = machine.nextAction(for: ProducerSinkID(broker: 1), now: t0 + ms(1000)) {
+            Issue.record("the batch was sent again")
+        }
+    }
 }
 
 @Suite("Producer engine: idempotence")
