@@ -241,9 +241,11 @@ struct TransactionStateMachine: Sendable {
             let next = Int64(sequence(for: topicPartition)) + Int64(recordCount)
             nextSequence[topicPartition] = Int32(truncatingIfNeeded: next & Int64(Int32.max))
             return .appended
-        case _ where Self.isFencing(errorCode):
+        case Self.producerFenced:
             return .failed(failProduce(fatal: error(.producerFenced, "Produce to \(topicPartition)", errorCode)))
-        case Self.outOfOrderSequenceNumber, Self.unknownProducerID:
+        // KIP-588: on Produce, INVALID_PRODUCER_EPOCH is abortable (typically the coordinator timed the
+        // transaction out and bumped the epoch), not a sign that another instance took over.
+        case Self.outOfOrderSequenceNumber, Self.unknownProducerID, Self.invalidProducerEpoch:
             bumpEpochOnInit = true
             return .failed(failProduce(abortable: error(.transactionAbortable, "Produce to \(topicPartition)", errorCode)))
         case Self.transactionAbortable:

@@ -169,10 +169,13 @@ import Testing
         #expect(fenced.needsInitialisation)
     }
 
-    @Test func sequenceErrorsAbortAndBumpTheEpochOnReinitialisation() {
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID, and (KIP-588) INVALID_PRODUCER_EPOCH on Produce.
+    @Test(arguments: [45, 59, 47] as [Int16])
+    func sequenceErrorsAbortAndBumpTheEpochOnReinitialisation(code: Int16) {
         var machine = Self.inTransaction()
-        guard case .failed(let error) = machine.produceCompleted(Self.a0, errorCode: 45, recordCount: 1) else { Issue.record("OUT_OF_ORDER"); return }
+        guard case .failed(let error) = machine.produceCompleted(Self.a0, errorCode: code, recordCount: 1) else { Issue.record("\(code)"); return }
         #expect(error.code == .transactionAbortable)
+        #expect(error.kafkaCode == code)
         guard case .send = machine.abort() else { Issue.record("abort"); return }
         #expect(Self.isDone(machine.endCompleted(errorCode: 0)))
         #expect(machine.needsInitialisation)  // KIP-360 bump first
