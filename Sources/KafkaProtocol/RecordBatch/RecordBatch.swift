@@ -124,4 +124,22 @@ public struct RecordBatch: Sendable {
         }
         return try ControlRecord(record)
     }
+
+    /// The type of a control batch's record, read from its key alone (what a reader filtering aborted
+    /// transactions needs); nil when the batch holds no record.
+    ///
+    /// - Throws: ``KafkaProtocolError`` when the batch is not a control batch, or its first record is malformed
+    ///   or has a key that is null or shorter than 4 bytes.
+    public func controlType() throws -> ControlRecord.ControlType? {
+        guard isControlBatch else {
+            throw KafkaProtocolError.invalidValue(field: "control batch", reason: "batch is not a control batch")
+        }
+        var iterator = makeRecordIterator()
+        guard let record = try iterator.next() else { return nil }
+        guard var key = record.key else {
+            throw KafkaProtocolError.unexpectedNull(field: "control record key", version: -1)
+        }
+        _ = try key.readKafkaInt16(field: "control record key version")
+        return ControlRecord.ControlType(rawValue: try key.readKafkaInt16(field: "control record type"))
+    }
 }

@@ -66,7 +66,9 @@ struct FetchedPartitionDecoder {
                 if batch.isControlBatch {
                     // Control batches are written uncompressed; should one be compressed, read it anyway.
                     batch = try batch.decompressed()
-                    controlType = (try? batch.controlRecord())?.type.rawValue
+                    // A marker that cannot be read fails the partition: taken for "not an abort", it would
+                    // leave its producer's later committed records filtered out as aborted, silently.
+                    controlType = try batch.controlType()?.rawValue
                 }
                 let header = AbortedTransactionFilter.BatchHeader(
                     lastOffset: batch.lastOffset, producerID: batch.producerId, isTransactional: batch.isTransactional,

@@ -59,6 +59,35 @@ import Testing
         #expect(out.records[2].batchAttributes == KafkaRecord.BatchAttributes(isTransactional: false))
     }
 
+    /// A marker whose key cannot be read fails the partition: taken for "not an abort", it would have kept
+    /// producer 1 in the aborted set, and its committed records after it would have been dropped silently.
+    /// A marker value that is too short does not matter (only the key's type is read, as Kafka's consumer does).
+    @Test func anUnreadableMarkerFailsThePartition() throws {
+        func log(markerKey: ByteBuffer?, markerValue: ByteBuffer?) throws -> ByteBuffer {
+            var b = ByteBuffer()
+            try Self.data(&b, base: 0, count: 1, pid: 1, txn: true)
+            var writer = RecordBatchWriter(
+                baseOffset: 1, producerId: 1, producerEpoch: 0, isTransactional: true, isControl: true, baseTimestamp: 2_000)
+            writer.append(key: markerKey, value: markerValue, timestamp: 2_000)
+            var batch = try writer.finish()
+            b.writeBuffer(&batch)
+            try Self.data(&b, base: 2, count: 1, pid: 1, txn: true)
+            try Self.marker(&b, offset: 3, pid: 1, abort: false)
+            return b
+        }
+        let abortKey = ControlRecord(type: .abort, coordinatorEpoch: 0).encodedKey
+        let aborted: [AbortedTransactionFilter.AbortedTransaction] = [.init(producerID: 1, firstOffset: 0)]
+        // A short value: the abort is still read, and the committed record 2 is delivered.
+        let shortValue = try Self.decoder(offset: 0, .readCommitted)
+            .decode(records: log(markerKey: abortKey, markerValue: ByteBuffer(bytes: [0])), abortedTransactions: aborted)
+        #expect(shortValue.records.map(\.offset) == [2])
+        for key in [nil, ByteBuffer(bytes: [0, 0, 0])] {
+            #expect(throws: KafkaError.self) {
+                try Self.decoder(offset: 0, .readCommitted).decode(records: log(markerKey: key, markerValue: nil), abortedTransactions: aborted)
+            }
+        }
+    }
+
     @Test func readUncommittedKeepsAbortedDataButNotMarkers() throws {
         let out = try Self.decoder(offset: 0, .readUncommitted).decode(records: Self.transactionalLog(), abortedTransactions: [])
         #expect(out.records.map(\.offset) == [0, 1, 2, 3, 4, 7, 8, 9])
