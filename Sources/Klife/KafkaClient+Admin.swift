@@ -75,6 +75,9 @@ extension KafkaClient {
 
     /// Creates topics and waits until the metadata shows each created one with a leader for every partition.
     ///
+    /// A request whose answer was lost (a closed connection, a timeout) is sent again; should the second answer
+    /// say a topic exists already, it counts as created (most likely by the first attempt).
+    ///
     /// Note: the broker's `validate_only` mode is not offered: Tansu creates the topic even then.
     ///
     /// - Returns: per topic name, nil when it was created, else the error the broker gave for it
@@ -107,9 +110,15 @@ extension KafkaClient {
                     configs: topic.configs.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: $0.value) })
             },
             timeoutMs: Self.milliseconds(timeout))
-        let response = try await sendToController(request, timeout: timeout)
+        let (response, resent) = try await sendToController(request, timeout: timeout)
         var results: [String: KafkaError?] = [:]
         for result in response.topics {
+            // TOPIC_ALREADY_EXISTS after an attempt that went unanswered is most likely that attempt's work.
+            if resent && result.errorCode == 36 {
+                logger.info("topic exists after a resent CreateTopics; taking it as created by the first attempt", metadata: ["topic": "\(result.name)"])
+                results[result.name] = .some(nil)
+                continue
+            }
             results[result.name] = Self.topicError(result.errorCode, result.errorMessage, topic: result.name, operation: "create")
         }
         for topic in topics where results[topic.name] == nil {
@@ -136,6 +145,9 @@ extension KafkaClient {
 
     /// Deletes topics and waits until the metadata no longer shows the deleted ones.
     ///
+    /// A request whose answer was lost is sent again; should the second answer say a topic does not exist, it
+    /// counts as deleted (most likely by the first attempt).
+    ///
     /// - Returns: per topic name, nil when it was deleted, else the broker's error for it.
     /// - Throws: ``KafkaError`` for failures of the whole call (``KafkaError/Code/invalidArgument`` for an empty
     ///   list or an illegal topic name, before anything is sent; ``KafkaError/Code/featureDisabled``, ``KafkaError/Code/requestTimedOut``, connection errors,
@@ -149,10 +161,16 @@ extension KafkaClient {
         let request = DeleteTopicsRequest(
             topics: names.map { DeleteTopicsRequest.DeleteTopicState(name: $0, topicId: .zero) }, topicNames: names,
             timeoutMs: Self.milliseconds(timeout))
-        let response = try await sendToController(request, timeout: timeout)
+        let (response, resent) = try await sendToController(request, timeout: timeout)
         var results: [String: KafkaError?] = [:]
         for result in response.responses {
             guard let name = result.name else { continue }
+            // UNKNOWN_TOPIC_OR_PARTITION after an attempt that went unanswered is most likely that attempt's work.
+            if resent && result.errorCode == 3 {
+                logger.info("topic gone after a resent DeleteTopics; taking it as deleted by the first attempt", metadata: ["topic": "\(name)"])
+                results[name] = .some(nil)
+                continue
+            }
             results[name] = Self.topicError(result.errorCode, result.errorMessage, topic: name, operation: "delete")
         }
         for name in names where results[name] == nil {
@@ -306,7 +324,10 @@ extension KafkaClient {
 
     /// Sends an admin request to the controller, trying up to three times on a retriable transport error (a
     /// per-topic NOT_CONTROLLER in the answer is not retried: KRaft brokers forward admin requests).
-    private func sendToController<R: KafkaRequestMessage>(_ request: R, timeout: Duration) async throws -> R.Response {
+    ///
+    /// - Returns: the answer, and whether it answers a second or third attempt (an earlier one may have been
+    ///   carried out without its answer arriving).
+    private func sendToController<R: KafkaRequestMessage>(_ request: R, timeout: Duration) async throws -> (R.Response, resent: Bool) {
         var attempt = 0
         while true {
             attempt += 1
@@ -315,7 +336,7 @@ extension KafkaClient {
                 guard connection.negotiatedVersion(for: R.self) != nil else {
                     throw KafkaError(.featureDisabled, "the broker offers no usable version of \(R.self)")
                 }
-                return try await connection.send(request, timeout: timeout + configuration.connection.requestTimeout)
+                return (try await connection.send(request, timeout: timeout + configuration.connection.requestTimeout), attempt > 1)
             } catch let error as KafkaError where error.isRetriable && attempt < 3 {
                 logger.debug("admin request failed, retrying: \(error.message)")
                 _ = try? await cluster.refreshMetadata()
@@ -363,7 +384,7 @@ extension KafkaClient {
         case 17, 37, 38, 39, 40:
             return KafkaError(.invalidArgument, "cannot \(operation) topic \(topic)\(detail)", kafkaCode: code)
         default:
-            return KafkaError(.brokerError, "cannot \(operation) topic \(topic)\(detail)", kafkaCode: code, isRetriable: [5, 7, 41].contains(code))
+            return KafkaError(.brokerError, "cannot \(operation) topic \(topic)\(detail)", kafkaCode: code, isRetriable: [5, 7, 41, 89].contains(code))
         }
     }
 

@@ -93,6 +93,8 @@ final class BadInputBroker: Sendable {
     private let coordinatorErrors = Mutex<[Int16]>([])
     private let metadataWithoutBrokers = Mutex(0)
     private let log = Mutex<FetchLog>(FetchLog())
+    /// Topics created with CreateTopics (one partition each, led by this broker), in Metadata answers too.
+    private let createdTopics = Mutex<Set<String>>([])
     fileprivate let accepted = Mutex(0)
 
     private init(channel: any Channel) {
@@ -176,6 +178,12 @@ final class BadInputBroker: Sendable {
     }
 
     func stop() async { try? await channel.close() }
+
+    /// Creates `name` (true) or finds it exists (false).
+    fileprivate func create(topic name: String) -> Bool { createdTopics.withLock { $0.insert(name).inserted } }
+    /// Deletes `name` (true) or finds it absent (false).
+    fileprivate func delete(topic name: String) -> Bool { createdTopics.withLock { $0.remove(name) != nil } }
+    fileprivate var topicsCreated: [String] { createdTopics.withLock { $0.sorted() } }
 }
 
 /// Lets the child initializer reach the broker object created after bind.
@@ -217,7 +225,7 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
             KafkaResponseHeader(correlationID: correlationID).encode(into: &response, headerVersion: 0)
             // Group APIs are advertised (so a consumer group starts) but answered by closing the connection.
             // Fetch up to v12 (topics by name); ListOffsets is advertised for the fetch feature, not answered.
-            let apis: [(Int16, ClosedRange<Int16>)] = [(0, 3...9), (1, 4...12), (2, 1...7), (22, 0...4), (3, 0...12), (8, 0...8), (9, 0...7), (10, 0...4), (11, 0...7), (12, 0...4), (13, 0...4), (14, 0...5), (18, 0...3)]
+            let apis: [(Int16, ClosedRange<Int16>)] = [(0, 3...9), (1, 4...12), (2, 1...7), (22, 0...4), (3, 0...12), (8, 0...8), (9, 0...7), (10, 0...4), (11, 0...7), (12, 0...4), (13, 0...4), (14, 0...5), (18, 0...3), (19, 0...7), (20, 0...6)]
             try ApiVersionsResponse(
                 errorCode: version > 3 ? 35 : 0,
                 apiKeys: apis.map { .init(apiKey: $0.0, minVersion: $0.1.lowerBound, maxVersion: $0.1.upperBound) }
@@ -227,10 +235,29 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
             try MetadataResponse(
                 brokers: broker.takeMetadataWithoutBrokers() ? [] : [.init(nodeId: 1, host: "127.0.0.1", port: Int32(broker.port), rack: nil)],
                 clusterId: "bad-input", controllerId: 1,
-                topics: [.init(
-                    name: BadInputBroker.topic, topicId: KafkaUUID(high: 0xBAD, low: 1),
-                    partitions: [.init(partitionIndex: 0, leaderId: 1, leaderEpoch: 0, replicaNodes: [1], isrNodes: [1])])]
+                topics: ([BadInputBroker.topic] + broker.topicsCreated).enumerated().map { index, name in
+                    .init(
+                        name: name, topicId: KafkaUUID(high: 0xBAD, low: UInt64(index + 1)),
+                        partitions: [.init(partitionIndex: 0, leaderId: 1, leaderEpoch: 0, replicaNodes: [1], isrNodes: [1])])
+                }
             ).encode(into: &response, version: version)
+        case CreateTopicsRequest.apiKey:
+            _ = try KafkaRequestHeader(from: &frame, headerVersion: CreateTopicsRequest.requestHeaderVersion(for: version))
+            let request = try CreateTopicsRequest(from: &frame, version: version)
+            KafkaResponseHeader(correlationID: correlationID)
+                .encode(into: &response, headerVersion: CreateTopicsRequest.responseHeaderVersion(for: version))
+            try CreateTopicsResponse(topics: request.topics.map { topic in
+                .init(name: topic.name, errorCode: broker.create(topic: topic.name) ? 0 : 36, errorMessage: nil)
+            }).encode(into: &response, version: version)
+        case DeleteTopicsRequest.apiKey:
+            _ = try KafkaRequestHeader(from: &frame, headerVersion: DeleteTopicsRequest.requestHeaderVersion(for: version))
+            let request = try DeleteTopicsRequest(from: &frame, version: version)
+            KafkaResponseHeader(correlationID: correlationID)
+                .encode(into: &response, headerVersion: DeleteTopicsRequest.responseHeaderVersion(for: version))
+            let names = version >= 6 ? request.topics.compactMap(\.name) : request.topicNames
+            try DeleteTopicsResponse(responses: names.map { name in
+                .init(name: name, errorCode: broker.delete(topic: name) ? 0 : 3)
+            }).encode(into: &response, version: version)
         case InitProducerIdRequest.apiKey:
             KafkaResponseHeader(correlationID: correlationID)
                 .encode(into: &response, headerVersion: InitProducerIdRequest.responseHeaderVersion(for: version))

@@ -189,6 +189,26 @@ struct BadInputBrokerTests {
         }
     }
 
+    /// The first CreateTopics (DeleteTopics) is carried out but its answer is lost with the connection: the
+    /// resent request finds the topic there (gone), which is this call's own work, not an error.
+    @Test func aResentCreateOrDeleteFindsItsOwnWork() async throws {
+        let broker = try await BadInputBroker.start()
+        defer { Task { await broker.stop() } }
+        let configuration = try ClientTestSupport.configuration(bootstrap: broker.bootstrap)
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            broker.inject(.closeWithoutAnswer, apiKey: CreateTopicsRequest.apiKey)
+            try await client.createTopic("resent-create", timeout: .seconds(10))
+            #expect(broker.queuedFaults(apiKey: CreateTopicsRequest.apiKey) == 0, "the fault was not used")
+            // A plain second create still says the topic exists.
+            await #expect(throws: KafkaError.self) { try await client.createTopic("resent-create", timeout: .seconds(10)) }
+
+            broker.inject(.closeWithoutAnswer, apiKey: DeleteTopicsRequest.apiKey)
+            try await client.deleteTopic("resent-create", timeout: .seconds(10))
+            #expect(broker.queuedFaults(apiKey: DeleteTopicsRequest.apiKey) == 0, "the fault was not used")
+            await #expect(throws: KafkaError.self) { try await client.deleteTopic("resent-create", timeout: .seconds(10)) }
+        }
+    }
+
     @Test("a broker that answers every Produce with garbage: the records fail with a typed error by the delivery timeout, no hang")
     func produceToAGarbageBrokerFailsInTime() async throws {
         let broker = try await BadInputBroker.start(permanent: [ProduceRequest.apiKey: .garbageBody])
