@@ -12,7 +12,7 @@ extension KafkaClient {
     /// - Throws: ``KafkaError`` whose ``KafkaError/failedRecord`` is the record (with ``KafkaRecord/error``
     ///   set). Codes: ``KafkaError/Code/clientNotRunning``, ``KafkaError/Code/featureDisabled``,
     ///   ``KafkaError/Code/unknownProducer``, ``KafkaError/Code/unknownTopicOrPartition``,
-    ///   ``KafkaError/Code/invalidPartition``, ``KafkaError/Code/invalidArgument`` (unknown partitioner, illegal
+    ///   ``KafkaError/Code/invalidPartition``, ``KafkaError/Code/recordTooLarge``, ``KafkaError/Code/invalidArgument`` (unknown partitioner, illegal
     ///   topic name: nothing is sent),
     ///   ``KafkaError/Code/brokerError`` (with `kafkaCode`, e.g. 10 MESSAGE_TOO_LARGE),
     ///   ``KafkaError/Code/recordRejected``, ``KafkaError/Code/deliveryTimeout``,
@@ -79,7 +79,7 @@ extension KafkaClient {
     ///
     /// - Throws: ``KafkaError`` for a record that cannot be buffered: ``KafkaError/Code/clientNotRunning``,
     ///   ``KafkaError/Code/featureDisabled``, ``KafkaError/Code/unknownProducer``,
-    ///   ``KafkaError/Code/unknownTopicOrPartition``, ``KafkaError/Code/invalidPartition``,
+    ///   ``KafkaError/Code/unknownTopicOrPartition``, ``KafkaError/Code/invalidPartition``, ``KafkaError/Code/recordTooLarge``,
     ///   ``KafkaError/Code/invalidArgument`` (unknown partitioner, illegal topic name),
     ///   ``KafkaError/Code/cancelled``. The callback is then not called.
     ///
@@ -113,7 +113,7 @@ extension KafkaClient {
     /// A record that cannot be buffered gets its failure in the callback, as from
     /// ``produceBatch(_:options:)``: ``KafkaError/Code/clientNotRunning``, ``KafkaError/Code/featureDisabled``,
     /// ``KafkaError/Code/unknownProducer``, ``KafkaError/Code/unknownTopicOrPartition``,
-    /// ``KafkaError/Code/invalidPartition``, ``KafkaError/Code/invalidArgument`` (unknown partitioner, illegal
+    /// ``KafkaError/Code/invalidPartition``, ``KafkaError/Code/recordTooLarge``, ``KafkaError/Code/invalidArgument`` (unknown partitioner, illegal
     /// topic name), ``KafkaError/Code/cancelled``; a buffered record's delivery failure is one of those
     /// ``produce(_:options:)`` throws. Without a callback the results are not reported (fire and forget, as
     /// Klife's `produce_batch_async/3`), except that records which could not even be buffered are logged as a

@@ -15,7 +15,8 @@ struct ProduceCommand: AsyncParsableCommand {
             Ctrl-C or SIGTERM ends the input: the lines read so far are delivered, then it exits with status 130.
             --producer-config FILE reads producer options as KEY=VALUE lines: acks, linger_ms, batch_size_bytes, \
             delivery_timeout_ms, request_timeout_ms, retry_backoff_ms, max_in_flight_requests, batchers_count, \
-            enable_idempotence, compression, max_buffered_bytes, max_buffered_records; command-line flags win.
+            enable_idempotence, compression, max_buffered_bytes, max_buffered_records, max_record_bytes; command-line \
+            flags win.
             """
     )
 
@@ -157,6 +158,7 @@ struct ProduceCommand: AsyncParsableCommand {
         case "batchers_count": producer.batchersCount = try int()
         case "max_buffered_bytes": producer.maxBufferedBytes = try int()
         case "max_buffered_records": producer.maxBufferedRecords = try int()
+        case "max_record_bytes": producer.maxRecordBytes = try int()
         case "enable_idempotence":
             guard let flag = Bool(value) else { throw ValidationError("\(file): enable_idempotence must be true or false") }
             producer.enableIdempotence = flag

@@ -15,9 +15,27 @@ struct BadInputCallTests {
     }
 
     static func cases(topic: String) -> [Case] {
-        // A record the broker finds too large (MESSAGE_TOO_LARGE) is ProducerMockClusterTests.injectedErrorsFailOnlyTheirRecords:
-        // the client itself has no record size limit beyond the broker's (like Klife).
+        // A record the broker finds too large (MESSAGE_TOO_LARGE) is ProducerMockClusterTests.injectedErrorsFailOnlyTheirRecords;
+        // past maxRecordBytes (1 MiB by default) the client refuses it itself.
+        let oversized = ByteBuffer(repeating: 7, count: KafkaProducerConfiguration.defaultMaxRecordBytes)
         return [
+            Case(name: "produce a record past maxRecordBytes", code: .recordTooLarge, mentions: "maxRecordBytes (1048576)") {
+                _ = try await $0.produce(KafkaRecord(topic: topic, partition: 1, value: oversized))
+            },
+            Case(name: "produceAsync a record past maxRecordBytes", code: .recordTooLarge, mentions: topic) {
+                try await $0.produceAsync(KafkaRecord(topic: topic, value: oversized))
+            },
+            Case(name: "produceBatch with one record past maxRecordBytes: only that record fails", code: .recordTooLarge, mentions: "bytes") {
+                let results = await $0.produceBatch([
+                    KafkaRecord(topic: topic, partition: 1, value: "legal-1"), KafkaRecord(topic: topic, partition: 1, value: oversized),
+                    KafkaRecord(topic: topic, partition: 1, value: "legal-2"),
+                ])
+                #expect(results.count == 3)
+                for index in [0, 2] {
+                    if case .failure(let error) = results[index] { Issue.record("a legal record of the batch failed: \(error)") }
+                }
+                _ = try results[1].get()
+            },
             Case(name: "produce to an unknown producer", code: .unknownProducer, mentions: "nope") {
                 _ = try await $0.produce(KafkaRecord(topic: topic, value: "x"), options: .init(producer: "nope"))
             },
@@ -200,7 +218,7 @@ struct BadInputCallTests {
         }
     }
 
-    @Test("a transaction's produce to an illegal topic name fails that record with invalidArgument, before anything is sent")
+    @Test("a transaction's produce to an illegal topic name (of a record past maxRecordBytes) fails that record with invalidArgument (recordTooLarge), before anything is sent")
     func illegalTopicNameInATransaction() async throws {
         let topic = TestBrokers.uniqueName("bad-input-txn")
         var configuration = try ClientTestSupport.configuration(bootstrap: try TestBrokers.tansuBootstrap)
@@ -213,18 +231,21 @@ struct BadInputCallTests {
                 try await client.withTransaction { txn in
                     results = await txn.produceBatch([
                         KafkaRecord(topic: topic, value: "legal"), KafkaRecord(topic: "bad topic!", value: "x"),
+                        KafkaRecord(topic: topic, value: ByteBuffer(repeating: 1, count: 2 << 20)),
                     ])
                 }
             } catch {
                 // A failed record makes the transaction abort-only: the commit reports it.
             }
-            #expect(results.count == 2)
-            guard results.count == 2, case .failure(let error) = results[1] else {
-                Issue.record("the illegal record did not fail: \(results)")
+            #expect(results.count == 3)
+            guard results.count == 3, case .failure(let error) = results[1], case .failure(let sizeError) = results[2] else {
+                Issue.record("the illegal records did not fail: \(results)")
                 return
             }
             #expect(error.code == .invalidArgument, "\(error)")
             #expect(error.message.contains("bad topic!"), "\(error)")
+            #expect(sizeError.code == .recordTooLarge, "\(sizeError)")
+            #expect(sizeError.message.contains("transactional pool"), "\(sizeError)")
             try await client.deleteTopic(topic)
         }
     }

@@ -29,6 +29,7 @@ import Testing
             compression=zstd
             max_buffered_bytes=33554432
             max_buffered_records=5000
+            max_record_bytes=2000000
             """)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let fromFile = try ProduceCommand.parse(["--topic", "t", "--producer-config", path]).makeProducerConfiguration()
@@ -44,6 +45,7 @@ import Testing
         #expect(fromFile.compression == .zstd)
         #expect(fromFile.maxBufferedBytes == 33_554_432)
         #expect(fromFile.maxBufferedRecords == 5000)
+        #expect(fromFile.maxRecordBytes == 2_000_000)
 
         let flagsWin = try ProduceCommand.parse([
             "--topic", "t", "--producer-config", path, "--linger-ms", "3", "--compression", "lz4", "--no-idempotence",

@@ -21,12 +21,12 @@ public enum KafkaConfigurationKeys {
     public static let producer = [
         "clientID", "acks", "linger", "batchSizeBytes", "deliveryTimeout", "requestTimeout", "retryBackoff",
         "maxInFlightRequests", "batchersCount", "enableIdempotence", "compression", "maxBufferedBytes",
-        "maxBufferedRecords",
+        "maxBufferedRecords", "maxRecordBytes",
     ]
     /// Keys of ``KafkaTransactionalPoolConfiguration/init(name:configReader:)``.
     public static let transactionalPool = [
         "baseTransactionalID", "poolSize", "transactionTimeout", "deliveryTimeout", "requestTimeout", "retryBackoff",
-        "compression",
+        "compression", "maxRecordBytes",
     ]
     /// Keys of ``KafkaFetcherConfiguration/init(name:configReader:)``.
     public static let fetcher = [

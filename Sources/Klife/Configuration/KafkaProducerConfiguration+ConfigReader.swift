@@ -6,7 +6,8 @@ extension KafkaProducerConfiguration {
     ///
     /// Keys: `clientID`, `acks` (`all`, `1`, `0`), `linger`, `batchSizeBytes`, `deliveryTimeout`,
     /// `requestTimeout`, `retryBackoff`, `maxInFlightRequests`, `batchersCount`, `enableIdempotence`,
-    /// `compression` (`none`, `gzip`, `snappy`, `lz4`, `zstd`), `maxBufferedBytes`, `maxBufferedRecords`. Durations are strings
+    /// `compression` (`none`, `gzip`, `snappy`, `lz4`, `zstd`), `maxBufferedBytes`, `maxBufferedRecords`,
+    /// `maxRecordBytes`. Durations are strings
     /// with a unit (`"5ms"`, `"30s"`) or integers of milliseconds.
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/invalidConfiguration`` naming each malformed or
@@ -34,5 +35,6 @@ extension KafkaProducerConfiguration {
         }
         if let value = options.int("maxBufferedBytes") { maxBufferedBytes = value }
         if let value = options.int("maxBufferedRecords") { maxBufferedRecords = value }
+        if let value = options.int("maxRecordBytes") { maxRecordBytes = value }
     }
 }

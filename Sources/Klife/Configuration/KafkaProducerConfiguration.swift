@@ -68,6 +68,15 @@ public struct KafkaProducerConfiguration: Sendable {
     /// (backpressure) until acknowledgements free room; they never fail because of it and nothing accepted is
     /// lost. A record is admitted only when both bounds allow it; an empty buffer always takes one record.
     public var maxBufferedRecords: Int
+    /// Largest record a produce call accepts, by its estimated encoded size (key, value, headers and about 24
+    /// bytes of framing; not in Klife; default 1 MiB, as Java's `max.request.size` and librdkafka's
+    /// `message.max.bytes`). A larger record fails at once with ``KafkaError/Code/recordTooLarge`` instead of
+    /// going to a broker that refuses it (MESSAGE_TOO_LARGE) or closes the connection on it. Raise it with the
+    /// topic's `max.message.bytes` (and the broker's `socket.request.max.bytes` past 100 MB). Must be > 0.
+    public var maxRecordBytes: Int
+
+    /// The default of ``maxRecordBytes``: 1 MiB.
+    public static let defaultMaxRecordBytes = 1 << 20
 
     /// Klife's name of the producer that is started when none is configured under the default name.
     public static let defaultName = "klife_default_producer"
@@ -86,7 +95,8 @@ public struct KafkaProducerConfiguration: Sendable {
         enableIdempotence: Bool = true,
         compression: KafkaCompression = .none,
         maxBufferedBytes: Int = 64 * 1024 * 1024,
-        maxBufferedRecords: Int = 100_000
+        maxBufferedRecords: Int = 100_000,
+        maxRecordBytes: Int = KafkaProducerConfiguration.defaultMaxRecordBytes
     ) {
         self.name = name
         self.clientID = clientID
@@ -102,6 +112,7 @@ public struct KafkaProducerConfiguration: Sendable {
         self.compression = compression
         self.maxBufferedBytes = maxBufferedBytes
         self.maxBufferedRecords = maxBufferedRecords
+        self.maxRecordBytes = maxRecordBytes
     }
 
     /// The client id this producer sends, given the connection's client id.
@@ -126,6 +137,7 @@ public struct KafkaProducerConfiguration: Sendable {
             problems.append("\(path).maxBufferedBytes must be >= batchSizeBytes (\(batchSizeBytes))")
         }
         if maxBufferedRecords <= 0 { problems.append("\(path).maxBufferedRecords must be > 0") }
+        if maxRecordBytes <= 0 { problems.append("\(path).maxRecordBytes must be > 0") }
         if deliveryTimeout > .zero && requestTimeout > .zero && linger >= .zero && deliveryTimeout < linger + requestTimeout {
             problems.append("\(path).deliveryTimeout must be >= linger + requestTimeout")
         }

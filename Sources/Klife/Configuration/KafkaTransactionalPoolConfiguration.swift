@@ -20,6 +20,10 @@ public struct KafkaTransactionalPoolConfiguration: Sendable {
     public var retryBackoff: Duration
     /// Batch compression (default none).
     public var compression: KafkaCompression
+    /// Largest record accepted, by its estimated encoded size (default 1 MiB); a larger one fails with
+    /// ``KafkaError/Code/recordTooLarge`` and makes the transaction abort-only. See
+    /// ``KafkaProducerConfiguration/maxRecordBytes``.
+    public var maxRecordBytes: Int
 
     /// Klife's name of the pool that is started when none is configured under the default name.
     public static let defaultName = "klife_default_txn_pool"
@@ -32,7 +36,8 @@ public struct KafkaTransactionalPoolConfiguration: Sendable {
         deliveryTimeout: Duration = .seconds(60),
         requestTimeout: Duration = .seconds(30),
         retryBackoff: Duration = .seconds(1),
-        compression: KafkaCompression = .none
+        compression: KafkaCompression = .none,
+        maxRecordBytes: Int = KafkaProducerConfiguration.defaultMaxRecordBytes
     ) {
         self.name = name
         self.baseTransactionalID = baseTransactionalID
@@ -42,6 +47,7 @@ public struct KafkaTransactionalPoolConfiguration: Sendable {
         self.requestTimeout = requestTimeout
         self.retryBackoff = retryBackoff
         self.compression = compression
+        self.maxRecordBytes = maxRecordBytes
     }
 
     /// The transactional id of worker `index` (0-based) given the resolved base (see ``baseTransactionalID``).
@@ -63,6 +69,7 @@ public struct KafkaTransactionalPoolConfiguration: Sendable {
         if deliveryTimeout <= .zero { problems.append("\(path).deliveryTimeout must be > 0") }
         if requestTimeout <= .zero { problems.append("\(path).requestTimeout must be > 0") }
         if retryBackoff < .zero { problems.append("\(path).retryBackoff must be >= 0") }
+        if maxRecordBytes <= 0 { problems.append("\(path).maxRecordBytes must be > 0") }
         if deliveryTimeout > .zero && requestTimeout > .zero && deliveryTimeout < requestTimeout {
             problems.append("\(path).deliveryTimeout must be >= requestTimeout")
         }

@@ -3,6 +3,9 @@ extension KafkaError.Code {
     public static let unknownProducer = Self("unknownProducer")
     /// A record named a partition the topic does not have (or a partitioner returned one).
     public static let invalidPartition = Self("invalidPartition")
+    /// A record is larger than the producer's (or transactional pool's) `maxRecordBytes`; nothing of it was
+    /// sent. The message names the record's topic, its estimated size and the limit.
+    public static let recordTooLarge = Self("recordTooLarge")
     /// The record was not acknowledged within the producer's delivery timeout. When the last attempt's
     /// outcome was unknown the message says the record may have been written.
     public static let deliveryTimeout = Self("deliveryTimeout")

@@ -43,6 +43,7 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         return engine
     }
 
+
     /// Routes `records` (partition and leader), stamps missing timestamps and hands them to the engine in
     /// order.
     ///
@@ -59,8 +60,11 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         items.reserveCapacity(records.count)
         for index in records.indices {
             do {
-                let route = try router.route(records[index])
                 let size = ProducerEntry.estimatedSize(of: records[index])
+                if let error = ProducerEntry.sizeError(records[index], size: size, limit: configuration.maxRecordBytes, owner: "producer \(configuration.name)") {
+                    throw error
+                }
+                let route = try router.route(records[index])
                 if records[index].partition == nil && records[index].key == nil {
                     noteKeyless(topic: records[index].topic, partition: route.topicPartition.partition, size: size, router: router)
                 }
@@ -92,6 +96,10 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         _ record: KafkaRecord, metadata: KafkaClusterMetadata, partitionerOverride: String?, completion: ProducerCompletion
     ) -> ProducerSubmitNow {
         guard let partitioning else { return .notNow }
+        let size = ProducerEntry.estimatedSize(of: record)
+        if let error = ProducerEntry.sizeError(record, size: size, limit: configuration.maxRecordBytes, owner: "producer \(configuration.name)") {
+            return .rejected(error)
+        }
         let router = ProducerRecordRouter(metadata: metadata, partitioning: partitioning, partitionerOverride: partitionerOverride)
         let route: ProducerRecordRouter.Route
         do {
@@ -99,7 +107,6 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
         } catch {
             return .rejected(error as? KafkaError ?? KafkaError(.invalidArgument, "\(error)"))
         }
-        let size = ProducerEntry.estimatedSize(of: record)
         let timestamp = record.timestamp ?? Self.wallClockMilliseconds()
         guard driver.appendNow(size: size, to: route.topicPartition, leader: route.leader, entry: {
             ProducerEntry(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp, completion: completion)
@@ -137,6 +144,8 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
             guard partition >= 0 && partition < route.partitionCount else { return .notNow }
         }
         let size = ProducerEntry.estimatedSize(of: record)
+        // Too large: the general path reports it.
+        guard size <= configuration.maxRecordBytes else { return .notNow }
         let keyless = record.partition == nil && record.key == nil
         let timestamp = record.timestamp ?? Self.wallClockMilliseconds()
         // The entry is made only once the engine has room: a refused record keeps everything.

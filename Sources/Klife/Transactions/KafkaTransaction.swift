@@ -38,7 +38,7 @@ public final class KafkaTransaction: Sendable {
     /// - Returns: the record with its partition, offset (nil when the broker reported it as a duplicate
     ///   without one) and timestamp.
     /// - Throws: ``KafkaError`` whose ``KafkaError/failedRecord`` is the record: ``KafkaError/Code/transactionNotActive``,
-    ///   ``KafkaError/Code/unknownTopicOrPartition``, ``KafkaError/Code/invalidPartition``, ``KafkaError/Code/invalidArgument``,
+    ///   ``KafkaError/Code/unknownTopicOrPartition``, ``KafkaError/Code/invalidPartition``, ``KafkaError/Code/recordTooLarge``, ``KafkaError/Code/invalidArgument``,
     ///   ``KafkaError/Code/brokerError`` (with `kafkaCode`, e.g. 10 MESSAGE_TOO_LARGE), ``KafkaError/Code/transactionAbortable``,
     ///   ``KafkaError/Code/producerFenced``, ``KafkaError/Code/transactionTimedOut``, ``KafkaError/Code/unsupportedByBroker``,
     ///   ``KafkaError/Code/cancelled``.

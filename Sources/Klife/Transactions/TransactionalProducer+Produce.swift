@@ -72,6 +72,12 @@ extension TransactionalProducer {
         var keylessPartitions: [String: Int32] = [:]
         for index in records.indices where results[index] == nil {
             do {
+                if let error = ProducerEntry.sizeError(
+                    records[index], size: ProducerEntry.estimatedSize(of: records[index]), limit: configuration.maxRecordBytes,
+                    owner: "transactional pool \(configuration.name)")
+                {
+                    throw error
+                }
                 let partition = try route(&routed[index], metadata: metadata)
                 if records[index].partition == nil && records[index].key == nil { keylessPartitions[records[index].topic] = partition }
                 if routed[index].timestamp == nil { routed[index].timestamp = timestamp }

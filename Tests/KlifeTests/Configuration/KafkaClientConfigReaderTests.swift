@@ -241,6 +241,14 @@ import Testing
             .contains("maxBufferedRecords") == true)
     }
 
+    @Test func maxRecordBytesIsReadForProducersAndPools() async throws {
+        let reader = try await Self.reader(json: #"{"maxRecordBytes": 5000000}"#)
+        #expect(try KafkaProducerConfiguration(name: "p", configReader: reader).maxRecordBytes == 5_000_000)
+        #expect(try KafkaTransactionalPoolConfiguration(name: "t", configReader: reader).maxRecordBytes == 5_000_000)
+        let empty = try await Self.reader(json: "{}")
+        #expect(try KafkaProducerConfiguration(name: "p", configReader: empty).maxRecordBytes == 1 << 20)
+    }
+
     @Test func everyDocumentedKeyIsReadAndNothingElse() throws {
         let recorder = KeyRecorder()
         let names = ["producers": "p", "transactionalPools": "t", "fetchers": "f", "topics": "x"]

@@ -150,6 +150,7 @@ import Testing
         ("maxBufferedBytes must be > 0", { $0.maxBufferedBytes = 0 }),
         ("maxBufferedBytes must be >= batchSizeBytes", { $0.maxBufferedBytes = 1000 }),
         ("maxBufferedRecords must be > 0", { $0.maxBufferedRecords = 0 }),
+        ("maxRecordBytes must be > 0", { $0.maxRecordBytes = 0 }),
         ("deliveryTimeout must be >= linger + requestTimeout", { $0.deliveryTimeout = .seconds(10) }),
         ("acks must be all when enableIdempotence is true", { $0.acks = .leader }),
         ("maxInFlightRequests must be <= 5 when enableIdempotence is true", { $0.maxInFlightRequests = 6 }),
@@ -186,6 +187,7 @@ import Testing
         ("deliveryTimeout must be > 0", { $0.deliveryTimeout = .zero }),
         ("requestTimeout must be > 0", { $0.requestTimeout = .zero }),
         ("retryBackoff must be >= 0", { $0.retryBackoff = .seconds(-1) }),
+        ("maxRecordBytes must be > 0", { $0.maxRecordBytes = -1 }),
         ("deliveryTimeout must be >= requestTimeout", { $0.deliveryTimeout = .seconds(1) }),
     ]
 
