@@ -170,6 +170,33 @@ extension ProducerMockClusterTests {
     /// An idempotent producer whose InitProducerId is refused for good (CLUSTER_AUTHORIZATION_FAILED) fails
     /// its records with that code at once, instead of holding them until the delivery timeout and failing them
     /// without a code; once the broker grants an id, records go out again.
+    /// A partition loses its leader: keyless records go to the partitions that have one and are delivered at
+    /// once, instead of waiting there until the delivery timeout.
+    @Test func keylessRecordsGoAroundAPartitionWithoutALeader() async throws {
+        let cluster = try await MockCluster.create(brokers: 2)
+        let topic = TestBrokers.uniqueName("leaderless")
+        try await cluster.createTopic(topic, partitions: 4, replicationFactor: 1)
+        let producer = KafkaProducerConfiguration(name: KafkaProducerConfiguration.defaultName, deliveryTimeout: .seconds(60))
+        var configuration = try Self.configuration(cluster, producer)
+        // A partition per record (not one sticky partition per batch), so that every call would meet partition 1.
+        configuration.defaultPartitioner = KafkaDefaultPartitioner(keylessStrategy: .random)
+        try await KafkaClient.withRunningClient(configuration: configuration) { client in
+            try await cluster.setLeader(topic: topic, partition: 1, broker: -1)
+            try await ClientTestSupport.eventuallyOrFail("the client's metadata shows partition 1 without a leader", timeout: .seconds(20)) {
+                (try? await client.refreshMetadata())?.partition(KafkaTopicPartition(topic: topic, partition: 1))?.hasLeader == false
+            }
+            let started = ContinuousClock.now
+            for _ in 0..<5 {
+                let results = await client.produceBatch((0..<20).map { KafkaRecord(topic: topic, value: "r\($0)") })
+                let partitions = results.compactMap { try? $0.get().partition }
+                #expect(partitions.count == 20, "\(results.filter { (try? $0.get()) == nil })")
+                #expect(!partitions.contains(1))
+            }
+            #expect(ContinuousClock.now - started < .seconds(20))
+        }
+        try await cluster.destroy()
+    }
+
     @Test func aRefusedProducerIDFailsTheRecordsWithItsCode() async throws {
         let cluster = try await MockCluster.create(brokers: 1)
         let topic = TestBrokers.uniqueName("pid-refused")

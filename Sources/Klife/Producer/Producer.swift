@@ -142,6 +142,8 @@ final class Producer<Backend: ProducerDriverBackend>: Sendable, KafkaClientCompo
             guard let partitioner = route.partitioner else { return .notNow }
             partition = partitioner.partition(for: record, partitionCount: route.partitionCount)
             guard partition >= 0 && partition < route.partitionCount else { return .notNow }
+            // A keyless record bound for a partition without a leader: the general path may place it elsewhere.
+            if record.key == nil && route.leader(of: partition) == nil { return .notNow }
         }
         let size = ProducerEntry.estimatedSize(of: record)
         // Too large: the general path reports it.

@@ -67,14 +67,26 @@ struct ProducerRecordRouter {
                     .invalidArgument,
                     "no partitioner named \(partitionerOverride ?? "?") is configured (KafkaProduceOptions.partitioner, record for topic \(record.topic))")
             }
-            partition = partitioner.partition(for: record, partitionCount: count)
-            guard partition >= 0 && partition < count else {
+            let chosen = partitioner.partition(for: record, partitionCount: count)
+            guard chosen >= 0 && chosen < count else {
                 throw KafkaError(
                     .invalidPartition,
-                    "the partitioner chose partition \(partition) of topic \(record.topic), which has \(count) partitions")
+                    "the partitioner chose partition \(chosen) of topic \(record.topic), which has \(count) partitions")
             }
+            partition = Self.avoidingLeaderless(chosen, record: record, partitioner: partitioner, topic: topic)
         }
         let leader = topic.partition(partition).flatMap { $0.hasLeader ? $0.leaderID : nil }
         return Route(topicPartition: ProducerTopicPartition(record.topic, partition), leader: leader)
+    }
+
+    /// `partition`, or for a keyless record of the default partitioner whose choice has no leader, a partition
+    /// that has one (see ``KafkaDefaultPartitioner``). Records with a key keep their partition: the key decides.
+    static func avoidingLeaderless(
+        _ partition: Int32, record: KafkaRecord, partitioner: any KafkaPartitioner, topic: KafkaTopicMetadata
+    ) -> Int32 {
+        guard record.key == nil, topic.partition(partition)?.hasLeader != true,
+              let defaultPartitioner = partitioner as? KafkaDefaultPartitioner
+        else { return partition }
+        return defaultPartitioner.partitionWithLeader(instead: partition, topic: topic)
     }
 }

@@ -239,9 +239,12 @@ extension TransactionalProducer {
         guard let partitioner = clientConfiguration.partitioner(forTopic: record.topic) else {
             throw KafkaError(.invalidArgument, "no partitioner is configured for topic \(record.topic)")
         }
-        let partition = partitioner.partition(for: record, partitionCount: count)
+        var partition = partitioner.partition(for: record, partitionCount: count)
         guard partition >= 0 && partition < count else {
             throw KafkaError(.invalidPartition, "the partitioner chose partition \(partition) of topic \(record.topic), which has \(count) partitions")
+        }
+        if let topic = metadata.topics[record.topic] {
+            partition = ProducerRecordRouter.avoidingLeaderless(partition, record: record, partitioner: partitioner, topic: topic)
         }
         record.partition = partition
         return partition

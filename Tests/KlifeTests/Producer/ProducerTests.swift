@@ -101,6 +101,37 @@ struct ProducerTests {
         #expect(route.leader == 1)
     }
 
+    /// A keyless record does not go to a partition without a leader while another has one (sticky or random);
+    /// a keyed record keeps its key's partition; with no leader anywhere, the choice stands (the record waits).
+    @Test(arguments: [KafkaDefaultPartitioner.KeylessStrategy.sticky, .random])
+    func keylessRecordsAvoidPartitionsWithoutALeader(strategy: KafkaDefaultPartitioner.KeylessStrategy) throws {
+        func router(leaders: [Int32]) -> ProducerRecordRouter {
+            var configuration = KafkaClient.Configuration(bootstrapServers: [.init(host: "127.0.0.1", port: 9092)])
+            configuration.defaultPartitioner = KafkaDefaultPartitioner(keylessStrategy: strategy)
+            let metadata = KafkaClusterMetadata(
+                brokers: [KafkaBroker(nodeID: 1, host: "127.0.0.1", port: 9092)], controllerID: 1,
+                topics: [KafkaTopicMetadata(name: "t", partitions: leaders.enumerated().map {
+                    KafkaPartitionMetadata(partition: Int32($0.offset), leaderID: $0.element)
+                })])
+            return ProducerRecordRouter(metadata: metadata, clientConfiguration: configuration, partitionerOverride: nil)
+        }
+        let partlyDown = router(leaders: [1, -1, 1, -1])
+        var chosen = Set<Int32>()
+        for _ in 0..<200 {
+            let route = try partlyDown.route(KafkaRecord(topic: "t", value: "v"))
+            chosen.insert(route.topicPartition.partition)
+            #expect(route.leader == 1)
+        }
+        #expect(chosen.isSubset(of: [0, 2]), "\(chosen)")
+        // A key whose partition has no leader keeps it.
+        let key = try #require((0..<1000).map { "k\($0)" }.first {
+            KafkaDefaultPartitioner.partition(forKey: ByteBuffer(string: $0), partitionCount: 4) == 1
+        })
+        #expect(try partlyDown.route(KafkaRecord(topic: "t", key: key, value: "v")).topicPartition.partition == 1)
+        let allDown = try router(leaders: [-1, -1]).route(KafkaRecord(topic: "t", value: "v"))
+        #expect(allDown.leader == nil)
+    }
+
     @Test func aBatchGivesPerRecordResultsInInputOrder() async throws {
         var configuration = KafkaProducerConfiguration(name: "p", linger: .milliseconds(5))
         configuration.enableIdempotence = false

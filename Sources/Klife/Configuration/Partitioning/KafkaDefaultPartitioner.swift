@@ -10,6 +10,10 @@ import Synchronization
 ///   (default) keeps one random partition per topic until the producer closes the batch for it;
 ///   ``KeylessStrategy/random`` picks uniformly per record, as Klife does.
 ///
+/// A record without a key does not go to a partition without a leader while another partition has one (as
+/// Java's built-in partitioner avoids unavailable partitions): it would wait there, and fail by the delivery
+/// timeout, while the topic could take it.
+///
 /// Records with an explicit partition never reach a partitioner.
 public final class KafkaDefaultPartitioner: KafkaPartitioner {
     /// How records without a key are spread.
@@ -58,6 +62,17 @@ public final class KafkaDefaultPartitioner: KafkaPartitioner {
                 state[topic] = next >= current ? next + 1 : next
             }
         }
+    }
+
+    /// A keyless record's partition when the chosen one has no leader: a random partition of `topic` that has
+    /// one (the sticky choice moves there too), or `chosen` when none has.
+    func partitionWithLeader(instead chosen: Int32, topic: KafkaTopicMetadata) -> Int32 {
+        let withLeader = topic.partitions.lazy.filter(\.hasLeader).map(\.partition)
+        let count = withLeader.count
+        guard count > 0 else { return chosen }
+        let picked = withLeader[withLeader.index(withLeader.startIndex, offsetBy: Int.random(in: 0..<count))]
+        if keylessStrategy == .sticky { sticky.withLock { $0[topic.name] = picked } }
+        return picked
     }
 
     /// The partition Kafka's default partitioner assigns to `key`: `(murmur2(key) & 0x7fffffff) % partitionCount`.
