@@ -141,8 +141,18 @@ struct TransactionMockClusterTests {
                 #expect(error.abortError == nil)
             }
             #expect(try await client.produceBatchTransactionally([KafkaRecord(topic: topic, partition: 0, value: "ok")]).count == 1)
-            // INVALID_PRODUCER_EPOCH: fenced; no abort; the member re-initialises for the next transaction.
+            // INVALID_PRODUCER_EPOCH on Produce: abortable (KIP-588); the epoch is bumped before the next one.
             try await cluster.pushErrors(apiKey: 0, codes: [47])
+            do {
+                _ = try await client.produceBatchTransactionally([KafkaRecord(topic: topic, partition: 0, value: "stale epoch")])
+                Issue.record("the batch must fail")
+            } catch let error as KafkaError {
+                let recordError = error.transactionRecords?.first?.error
+                #expect(recordError?.code == .transactionAbortable && recordError?.kafkaCode == 47, "\(String(describing: recordError))")
+            }
+            #expect(try await client.produceBatchTransactionally([KafkaRecord(topic: topic, partition: 0, value: "after 47")]).count == 1)
+            // PRODUCER_FENCED: fenced; no abort; the member re-initialises for the next transaction.
+            try await cluster.pushErrors(apiKey: 0, codes: [90])
             do {
                 _ = try await client.produceBatchTransactionally([KafkaRecord(topic: topic, partition: 0, value: "fenced")])
                 Issue.record("the batch must fail")

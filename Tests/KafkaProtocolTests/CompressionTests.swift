@@ -111,12 +111,17 @@ struct CompressionTests {
         func bound(_ hex: String) -> Int? {
             RecordBatchTestSupport.buffer(hex: hex).withUnsafeReadableBytes { LZ4Codec.outputSizeBound($0) }
         }
-        // One block of a 64 KiB-block frame (BD 0x40); the same with 256 KiB blocks (BD 0x50).
-        #expect(bound("04224d18 60 40 82 05000080 68656c6c6f 00000000") == 64 << 10)
-        #expect(bound("04224d18 60 50 82 05000080 68656c6c6f 00000000") == 256 << 10)
+        // A stored block (high bit) is its own size, whatever the frame's block maximum (BD 0x40: 64 KiB, 0x50: 256 KiB).
+        #expect(bound("04224d18 60 40 82 05000080 68656c6c6f 00000000") == 5)
+        #expect(bound("04224d18 60 50 82 05000080 68656c6c6f 00000000") == 5)
         // Two blocks, with block checksums (FLG 0x70) and a content checksum (FLG 0x74).
-        #expect(bound("04224d18 70 40 82 01000080 61 11111111 01000080 62 22222222 00000000") == 128 << 10)
-        #expect(bound("04224d18 74 40 82 01000080 61 11111111 00000000 33333333") == 64 << 10)
+        #expect(bound("04224d18 70 40 82 01000080 61 11111111 01000080 62 22222222 00000000") == 2)
+        #expect(bound("04224d18 74 40 82 01000080 61 11111111 00000000 33333333") == 1)
+        // A compressed block yields at most 255 bytes per byte (plus slack), below the block maximum (BD 0x70:
+        // 4 MiB): two 3-byte blocks cannot reserve 8 MiB.
+        #expect(bound("04224d18 60 70 82 03000000 aabbcc 03000000 aabbcc 00000000") == 2 * (3 * 255 + 64))
+        // A large compressed block is bounded by the maximum.
+        #expect(bound("04224d18 60 40 82 2c010000 " + String(repeating: "00", count: 300) + " 00000000") == 64 << 10)
         // Not one well-formed frame: truncated, trailing bytes, a block size beyond the maximum, bad magic.
         #expect(bound("04224d18 60 40 82 05000080 68656c6c6f") == nil)
         #expect(bound("04224d18 60 40 82 05000080 68656c6c6f 00000000 00") == nil)

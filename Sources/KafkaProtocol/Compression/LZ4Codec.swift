@@ -76,8 +76,8 @@ enum LZ4Codec {
     }
 
     /// An upper bound of the size the LZ4 frame in `source` decompresses to, from its header and block
-    /// headers, without decompressing: the number of blocks times the block maximum size (a block never
-    /// decompresses to more; all but the last are usually full). Nil unless `source` is exactly one frame
+    /// headers, without decompressing: per block, the block maximum size (a block never decompresses to more;
+    /// all but the last are usually full), or less where the block's own size bounds it. Nil unless `source` is exactly one frame
     /// whose block headers are consistent; the caller then estimates and grows.
     static func outputSizeBound(_ source: UnsafeRawBufferPointer) -> Int? {
         let count = source.count
@@ -97,7 +97,7 @@ enum LZ4Codec {
         // FLG, BD, the optional content size and dictionary id, the header checksum.
         var index = 6 + (flags & 0x08 != 0 ? 8 : 0) + (flags & 0x01 != 0 ? 4 : 0) + 1
         let blockChecksumBytes = flags & 0x10 != 0 ? 4 : 0
-        var blocks = 0
+        var bound = 0
         while true {
             guard index <= count - 4 else { return nil }
             let word = UInt32(littleEndian: source.loadUnaligned(fromByteOffset: index, as: UInt32.self))
@@ -106,11 +106,14 @@ enum LZ4Codec {
             let size = Int(word & 0x7FFF_FFFF)
             guard size <= blockMax, size <= count - index else { return nil }
             index += size + blockChecksumBytes
-            blocks += 1
+            // A stored block is its own size; a compressed one yields at most 255 bytes per byte (each match
+            // length byte adds at most 255), so a frame of tiny blocks that claims 4 MiB ones cannot make
+            // this reserve hundreds of megabytes.
+            bound += word & 0x8000_0000 != 0 ? size : min(blockMax, size * 255 + 64)
         }
         index += flags & 0x04 != 0 ? 4 : 0  // content checksum
         guard index == count else { return nil }
-        return blocks * blockMax
+        return bound
     }
 
     /// Rewrites the frame header checksum byte with the correct value: second byte of XXH32 (seed 0)

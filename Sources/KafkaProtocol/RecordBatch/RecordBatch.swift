@@ -80,6 +80,15 @@ public struct RecordBatch: Sendable {
         return false
     }
 
+    /// The bytes of the encoded records (decompressed, or still compressed while
+    /// ``isAwaitingDecompression``); nil for a legacy message set, whose records are decoded up front.
+    public var recordsByteCount: Int? {
+        switch storage {
+        case .encoded(let bytes), .compressed(let bytes): bytes.readableBytes
+        case .decoded: nil
+        }
+    }
+
     /// This batch with its records decompressed; the batch itself when they are not compressed (any more).
     ///
     /// The checksum was verified when the batch was read; this only decompresses and bounds the record count.

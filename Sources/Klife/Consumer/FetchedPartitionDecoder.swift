@@ -21,6 +21,12 @@ struct FetchedPartitionDecoder {
     var lastFetchedEpoch: Int32?
     var isolationLevel: KafkaIsolationLevel
     var decompression: KafkaFetchDecompression
+    /// Decompressed bytes after which no further compressed batch is decompressed in this answer: decoding
+    /// stops before it, and the next fetch starts there. Bounds what a few small batches that decompress to
+    /// hundreds of megabytes each (written by any producer) can pin in memory at once; at least one batch is
+    /// always delivered.
+    var decompressedBytesBudget = Self.defaultDecompressedBytesBudget
+    static let defaultDecompressedBytesBudget = 64 << 20
 
     init(
         topic: String, partition: Int32, fetchOffset: Int64, lastFetchedEpoch: Int32? = nil,
@@ -44,7 +50,10 @@ struct FetchedPartitionDecoder {
         }
         let lazy = decompression == .lazy
         var filter = AbortedTransactionFilter(isolationLevel: isolationLevel, abortedTransactions: abortedTransactions)
-        var reader = RecordBatchReader(records: records, decompressesRecords: !lazy)
+        // Batches are decompressed here, only once they are known to be delivered (not before the fetch offset,
+        // not aborted) and while the budget lasts.
+        var reader = RecordBatchReader(records: records, decompressesRecords: false)
+        var decompressedBytes = 0
         var output: [KafkaRecord] = []
         var batches: [KafkaFetchedBatch] = []
         if !lazy { output.reserveCapacity(Self.reservation(for: records)) }
@@ -56,6 +65,10 @@ struct FetchedPartitionDecoder {
         do {
             while var batch = try reader.next() {
                 current = batch.baseOffset
+                if !lazy, batch.isAwaitingDecompression, decompressedBytes >= decompressedBytesBudget, !output.isEmpty {
+                    current = nil
+                    break
+                }
                 if batch.nextOffset > nextOffset {
                     nextOffset = batch.nextOffset
                     // Every batch read counts, control batches and aborted ones too (their offsets are passed).
@@ -77,6 +90,10 @@ struct FetchedPartitionDecoder {
                 if lazy {
                     batches.append(try KafkaFetchedBatch(topic: topic, partition: partition, fetchOffset: fetchOffset, batch: batch))
                     continue
+                }
+                if batch.isAwaitingDecompression {
+                    batch = try batch.decompressed()
+                    decompressedBytes += batch.recordsByteCount ?? 0
                 }
                 let attributes = KafkaRecord.BatchAttributes(ofDeliveredBatch: batch)
                 // Room for every record was reserved up front (see reservation(for:)); should a batch hold

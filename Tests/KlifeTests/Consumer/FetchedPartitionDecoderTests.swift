@@ -88,6 +88,52 @@ import Testing
         }
     }
 
+    /// Batches that decompress to far more than they take on the wire: decoding stops before the compressed
+    /// batch that would pass the budget (the next fetch starts there), and always delivers the first batch.
+    @Test func decompressionStopsAtTheBudget() throws {
+        var b = ByteBuffer()
+        // Four zstd batches of 2 records with 300 KB values of zeros each (600 KB decompressed, a few hundred bytes compressed).
+        for base in stride(from: Int64(0), to: 8, by: 2) {
+            var writer = RecordBatchWriter(baseOffset: base, compression: .zstd, baseTimestamp: 1_000)
+            for _ in 0..<2 { writer.append(key: nil, value: ByteBuffer(repeating: 0, count: 300_000), timestamp: 1_000) }
+            var batch = try writer.finish()
+            #expect(batch.readableBytes < 10_000)
+            b.writeBuffer(&batch)
+        }
+        var decoder = Self.decoder(offset: 0, .readCommitted)
+        decoder.decompressedBytesBudget = 1_000_000
+        let out = try decoder.decode(records: b, abortedTransactions: [])
+        // 600 KB after the first batch, 1.2 MB after the second: the third is left for the next fetch.
+        #expect(out.records.map(\.offset) == [0, 1, 2, 3])
+        #expect(out.nextOffset == 4)
+        // A budget smaller than one batch still delivers one.
+        decoder.decompressedBytesBudget = 1
+        let one = try decoder.decode(records: b, abortedTransactions: [])
+        #expect(one.records.map(\.offset) == [0, 1])
+        #expect(one.nextOffset == 2)
+        // Reading on from there gets the rest, batch by batch.
+        var next = Self.decoder(offset: 2, .readCommitted)
+        next.decompressedBytesBudget = 1
+        #expect(try next.decode(records: b, abortedTransactions: []).nextOffset == 4)
+    }
+
+    /// A compressed batch that is not delivered (before the fetch offset, or aborted) is not decompressed: a
+    /// broken one there does not fail the partition.
+    @Test func batchesNotDeliveredAreNotDecompressed() throws {
+        var broken = ByteBuffer()
+        try Self.data(&broken, base: 0, count: 2, codec: .zstd)
+        // Garble the compressed records (past the 61-byte header) and fix the CRC so the batch reads as intact.
+        let start = broken.readerIndex
+        for index in (start + 61)..<(start + broken.readableBytes) { broken.setInteger(UInt8(0xAB), at: index) }
+        let crc = CRC32C.checksum(broken.getSlice(at: start + 21, length: broken.readableBytes - 21)!)
+        broken.setInteger(crc, at: start + 17)
+        var b = broken
+        try Self.data(&b, base: 2, count: 1)
+        let out = try Self.decoder(offset: 2, .readCommitted).decode(records: b, abortedTransactions: [])
+        #expect(out.records.map(\.offset) == [2])
+        #expect(throws: KafkaError.self) { try Self.decoder(offset: 0, .readCommitted).decode(records: b, abortedTransactions: []) }
+    }
+
     @Test func readUncommittedKeepsAbortedDataButNotMarkers() throws {
         let out = try Self.decoder(offset: 0, .readUncommitted).decode(records: Self.transactionalLog(), abortedTransactions: [])
         #expect(out.records.map(\.offset) == [0, 1, 2, 3, 4, 7, 8, 9])
