@@ -39,6 +39,8 @@ final class BadInputBroker: Sendable {
         var records: Int32
         /// Whether the request it came in was answered with a fault instead of an acknowledgement.
         var faulted: Bool
+        /// When its request arrived.
+        var arrived = ContinuousClock.now
     }
 
     /// What Fetch answers for partition 0 of ``topic`` from any offset below the high watermark (the whole log,
@@ -93,6 +95,9 @@ final class BadInputBroker: Sendable {
     private let coordinatorErrors = Mutex<[Int16]>([])
     private let metadataWithoutBrokers = Mutex(0)
     private let log = Mutex<FetchLog>(FetchLog())
+    /// Throttle times (ms) for the next Produce answers, in order (KIP-219: answered at once, the throttle
+    /// in the answer).
+    private let produceThrottles = Mutex<[Int32]>([])
     /// Topics created with CreateTopics (one partition each, led by this broker), in Metadata answers too.
     private let createdTopics = Mutex<Set<String>>([])
     fileprivate let accepted = Mutex(0)
@@ -178,6 +183,12 @@ final class BadInputBroker: Sendable {
     }
 
     func stop() async { try? await channel.close() }
+
+    /// Answers the next Produce requests with these throttle times.
+    func throttleProduceAnswers(_ milliseconds: [Int32]) { produceThrottles.withLock { $0 += milliseconds } }
+    fileprivate func takeProduceThrottle() -> Int32 {
+        produceThrottles.withLock { $0.isEmpty ? 0 : $0.removeFirst() }
+    }
 
     /// Creates `name` (true) or finds it exists (false).
     fileprivate func create(topic name: String) -> Bool { createdTopics.withLock { $0.insert(name).inserted } }
@@ -285,7 +296,7 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
             try ProduceResponse(responses: partitions.map { partition in
                 defer { offset += Int64(partition.batch.records) }
                 return .init(name: partition.topic, partitionResponses: [.init(index: partition.index, baseOffset: offset)])
-            }).encode(into: &response, version: version)
+            }, throttleTimeMs: broker.takeProduceThrottle()).encode(into: &response, version: version)
             response.setInteger(Int32(response.readableBytes - 4), at: response.readerIndex)
             answer(context: context, response: response, fault: fault, apiKey: apiKey, version: version, correlationID: correlationID)
             return

@@ -189,6 +189,26 @@ struct BadInputBrokerTests {
         }
     }
 
+    /// KIP-219: a broker over a quota answers at once with a throttle time and reads nothing more from the
+    /// connection until it passes; the client holds its next request that long instead of sending it into
+    /// the muted connection.
+    @Test func aThrottleTimeHoldsTheConnectionsNextRequest() async throws {
+        let broker = try await BadInputBroker.start()
+        defer { Task { await broker.stop() } }
+        var configuration = try ClientTestSupport.configuration(bootstrap: broker.bootstrap)
+        configuration.producers = [KafkaProducerConfiguration(deliveryTimeout: .seconds(30))]
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            _ = try await client.produce(KafkaRecord(topic: BadInputBroker.topic, partition: 0, value: "warm-up"))
+            broker.throttleProduceAnswers([1500])
+            _ = try await client.produce(KafkaRecord(topic: BadInputBroker.topic, partition: 0, value: "throttled"))
+            let second = try await client.produce(KafkaRecord(topic: BadInputBroker.topic, partition: 0, value: "held"))
+            #expect(second.offset == 2)
+            let arrivals = broker.producedBatches.map(\.arrived)
+            try #require(arrivals.count == 3)
+            #expect(arrivals[2] - arrivals[1] >= .milliseconds(1400), "the request after the throttled answer came \(arrivals[2] - arrivals[1]) later")
+        }
+    }
+
     /// The first CreateTopics (DeleteTopics) is carried out but its answer is lost with the connection: the
     /// resent request finds the topic there (gone), which is this call's own work, not an error.
     @Test func aResentCreateOrDeleteFindsItsOwnWork() async throws {

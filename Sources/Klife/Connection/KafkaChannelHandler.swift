@@ -18,6 +18,11 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
     private var retiredClose: Scheduled<Void>?
     private let logger: Logger
     private let closeReason: EventLoopPromise<KafkaError>?
+    /// Until when the broker throttles this connection (KIP-219): requests written meanwhile wait in
+    /// ``heldWrites``, in order, since a broker that answered before throttling does not read them yet.
+    private var throttledUntil: NIODeadline?
+    private var heldWrites: [(request: KafkaOutboundRequest, promise: EventLoopPromise<Void>?, heldAt: NIODeadline)] = []
+    private var throttleEnd: Scheduled<Void>?
 
     /// - Parameters:
     ///   - peer: names the broker in error messages, e.g. "broker 1 (127.0.0.1:9092)".
@@ -39,6 +44,8 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        throttleEnd?.cancel()
+        throttleEnd = nil
         retiredClose?.cancel()
         retiredClose = nil
         self.context = nil
@@ -49,6 +56,14 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
+        if throttledUntil != nil {
+            heldWrites.append((request, promise, context.eventLoop.now))
+            return
+        }
+        write(request, promise: promise, context: context)
+    }
+
+    private func write(_ request: KafkaOutboundRequest, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) {
         // Taken out of the request, the frame is held here alone: stamping the correlation id below then
         // writes into it in place instead of copying the whole frame.
         var frame = request.takeFrame()
@@ -96,14 +111,57 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
         var closeAt: NIODeadline?
     }
 
+    /// The broker answered a request with a throttle time, before throttling (KIP-219): hold further requests
+    /// until `until`, as Kafka's clients do, instead of pipelining them onto a connection the broker has
+    /// stopped reading (where their timeouts would run out).
+    struct Throttle: Sendable {
+        var until: NIODeadline
+    }
+
+    private func throttle(until: NIODeadline, context: ChannelHandlerContext) {
+        guard until > context.eventLoop.now, until > (throttledUntil ?? .uptimeNanoseconds(0)) else { return }
+        throttledUntil = until
+        throttleEnd?.cancel()
+        throttleEnd = context.eventLoop.assumeIsolated().scheduleTask(deadline: until) { [self] in
+            guard let context = self.context else { return }
+            self.throttledUntil = nil
+            self.throttleEnd = nil
+            let held = self.heldWrites
+            self.heldWrites.removeAll()
+            let now = context.eventLoop.now
+            for entry in held {
+                entry.request.postponeDeadline(by: now - entry.heldAt)
+                self.write(entry.request, promise: entry.promise, context: context)
+            }
+            if !held.isEmpty { context.flush() }
+        }
+    }
+
+    /// Fails the requests held back by a throttle (the connection closed before they were written).
+    private func failHeldWrites() {
+        guard !heldWrites.isEmpty else { return }
+        let error = stateMachine.closeError ?? KafkaError(.connectionClosed, "connection to \(stateMachine.peer) is closed", isRetriable: true)
+        let held = heldWrites
+        heldWrites.removeAll()
+        for entry in held {
+            entry.request.responsePromise?.fail(error)
+            entry.promise?.fail(error)
+        }
+    }
+
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        if let throttle = event as? Throttle {
+            self.throttle(until: throttle.until, context: context)
+            promise?.succeed()
+            return
+        }
         guard let retire = event as? Retire else {
             context.triggerUserOutboundEvent(event, promise: promise)
             return
         }
         promise?.succeed()
         closesWhenIdle = true
-        if stateMachine.inFlightCount == 0 {
+        if stateMachine.inFlightCount == 0 && heldWrites.isEmpty {
             context.close(promise: nil)
             return
         }
@@ -127,7 +185,7 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
             logger.trace("response received", metadata: [KafkaLogKey.correlationID: "\(correlationID.map { "\($0)" } ?? "-")"])
         }
         run(stateMachine.frameReceived(correlationID: correlationID), context: context, frame: frame)
-        if closesWhenIdle, stateMachine.inFlightCount == 0, context.channel.isActive { context.close(promise: nil) }
+        if closesWhenIdle, stateMachine.inFlightCount == 0, heldWrites.isEmpty, context.channel.isActive { context.close(promise: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -144,7 +202,11 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
     }
 
     private func channelClosed() {
+        throttleEnd?.cancel()
+        throttleEnd = nil
+        throttledUntil = nil
         fail(stateMachine.channelInactive())
+        failHeldWrites()
         if let reason = stateMachine.closeError { closeReason?.succeed(reason) }
     }
 

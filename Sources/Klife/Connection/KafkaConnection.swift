@@ -136,7 +136,9 @@ public final class KafkaConnection: Sendable {
         let frame = try encode(request, version: version, clientID: clientID ?? self.clientID)
         var response = try await sendFrame(frame, timeout: timeout)
         do {
-            return try Self.decodeResponse(R.self, from: &response, version: version, peer: peer)
+            let decoded = try Self.decodeResponse(R.self, from: &response, version: version, peer: peer)
+            noteThrottle(of: decoded, apiKey: R.apiKey, version: version)
+            return decoded
         } catch {
             // Closed before the caller hears of it, so that a retry is never handed this connection again.
             logger.warning("closing the connection after an undecodable response", metadata: [KafkaLogKey.brokerHost: "\(address)", "kafka.error": "\(error)"])
@@ -245,7 +247,9 @@ public final class KafkaConnection: Sendable {
         to type: R.Type, from frame: inout ByteBuffer, version: Int16
     ) throws -> R.Response {
         do {
-            return try Self.decodeResponse(type, from: &frame, version: version, peer: peer)
+            let decoded = try Self.decodeResponse(type, from: &frame, version: version, peer: peer)
+            noteThrottle(of: decoded, apiKey: R.apiKey, version: version)
+            return decoded
         } catch {
             logger.warning("closing the connection after an undecodable response", metadata: [KafkaLogKey.brokerHost: "\(address)", "kafka.error": "\(error)"])
             channel.close(mode: .all, promise: nil)

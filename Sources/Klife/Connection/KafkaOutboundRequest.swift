@@ -12,7 +12,7 @@ final class KafkaOutboundRequest: @unchecked Sendable {
     /// the channel handler, so callers may encode any value there. Empty once taken.
     private(set) var frame: ByteBuffer
     /// When the request times out (closing the connection).
-    let deadline: NIODeadline
+    private(set) var deadline: NIODeadline
     /// Completed with the response frame (correlation id first, size prefix stripped); nil when the
     /// request expects no response.
     let responsePromise: EventLoopPromise<ByteBuffer>?
@@ -35,6 +35,12 @@ final class KafkaOutboundRequest: @unchecked Sendable {
         var taken = ByteBuffer()
         swap(&taken, &frame)
         return taken
+    }
+
+    /// Moves the deadline by the time the request was held back unsent (see ``KafkaChannelHandler/Throttle``):
+    /// the timeout counts from the write.
+    func postponeDeadline(by amount: TimeAmount) {
+        if deadline != .distantFuture { deadline = deadline + amount }
     }
 
     /// Byte offset of the correlation id inside a request frame: size (4) + api key (2) + api version (2).

@@ -1,0 +1,69 @@
+import KafkaProtocol
+import NIOCore
+
+/// A response that says how long the broker throttled the client for a quota (`throttle_time_ms`).
+protocol KafkaThrottledResponse {
+    var throttleTimeMs: Int32 { get }
+}
+
+extension ProduceResponse: KafkaThrottledResponse {}
+extension FetchResponse: KafkaThrottledResponse {}
+extension ListOffsetsResponse: KafkaThrottledResponse {}
+extension MetadataResponse: KafkaThrottledResponse {}
+extension OffsetCommitResponse: KafkaThrottledResponse {}
+extension OffsetFetchResponse: KafkaThrottledResponse {}
+extension FindCoordinatorResponse: KafkaThrottledResponse {}
+extension JoinGroupResponse: KafkaThrottledResponse {}
+extension HeartbeatResponse: KafkaThrottledResponse {}
+extension LeaveGroupResponse: KafkaThrottledResponse {}
+extension SyncGroupResponse: KafkaThrottledResponse {}
+extension DescribeGroupsResponse: KafkaThrottledResponse {}
+extension ListGroupsResponse: KafkaThrottledResponse {}
+extension ApiVersionsResponse: KafkaThrottledResponse {}
+extension CreateTopicsResponse: KafkaThrottledResponse {}
+extension DeleteTopicsResponse: KafkaThrottledResponse {}
+extension DeleteRecordsResponse: KafkaThrottledResponse {}
+extension InitProducerIdResponse: KafkaThrottledResponse {}
+extension OffsetForLeaderEpochResponse: KafkaThrottledResponse {}
+extension AddPartitionsToTxnResponse: KafkaThrottledResponse {}
+extension AddOffsetsToTxnResponse: KafkaThrottledResponse {}
+extension EndTxnResponse: KafkaThrottledResponse {}
+extension TxnOffsetCommitResponse: KafkaThrottledResponse {}
+extension ConsumerGroupHeartbeatResponse: KafkaThrottledResponse {}
+
+extension KafkaConnection {
+    /// The first version of an API whose answers come before the broker throttles the connection (KIP-219):
+    /// from it on, the client must hold its next requests itself. Older versions are answered only after the
+    /// throttle (nothing to do). APIs added after KIP-219 (ConsumerGroupHeartbeat) throttle this way from v0.
+    static func firstVersionAnsweredBeforeThrottling(apiKey: Int16) -> Int16 {
+        switch apiKey {
+        case ProduceRequest.apiKey: 6
+        case FetchRequest.apiKey: 8
+        case ListOffsetsRequest.apiKey, CreateTopicsRequest.apiKey, JoinGroupRequest.apiKey: 3
+        case MetadataRequest.apiKey: 6
+        case OffsetCommitRequest.apiKey, OffsetFetchRequest.apiKey: 4
+        case FindCoordinatorRequest.apiKey, HeartbeatRequest.apiKey, LeaveGroupRequest.apiKey, SyncGroupRequest.apiKey,
+             DescribeGroupsRequest.apiKey, ListGroupsRequest.apiKey, ApiVersionsRequest.apiKey, DeleteTopicsRequest.apiKey,
+             OffsetForLeaderEpochRequest.apiKey:
+            2
+        case DeleteRecordsRequest.apiKey, InitProducerIdRequest.apiKey, AddPartitionsToTxnRequest.apiKey,
+             AddOffsetsToTxnRequest.apiKey, EndTxnRequest.apiKey, TxnOffsetCommitRequest.apiKey:
+            1
+        default: 0
+        }
+    }
+
+    /// Holds this connection's next requests for the throttle time `response` carries, when the broker
+    /// answered before throttling (see ``KafkaChannelHandler/Throttle``).
+    func noteThrottle<Response>(of response: Response, apiKey: Int16, version: Int16) {
+        guard let throttled = response as? any KafkaThrottledResponse, throttled.throttleTimeMs > 0 else { return }
+        let milliseconds = Int64(throttled.throttleTimeMs)
+        guard version >= Self.firstVersionAnsweredBeforeThrottling(apiKey: apiKey) else {
+            logger.debug("the broker delayed its answer for a quota", metadata: [KafkaLogKey.api: "\(apiKey)", "kafka.throttle_ms": "\(milliseconds)"])
+            return
+        }
+        logger.debug("the broker throttles this connection for a quota; holding requests", metadata: [KafkaLogKey.api: "\(apiKey)", "kafka.throttle_ms": "\(milliseconds)"])
+        let until = NIODeadline.now() + .milliseconds(milliseconds)
+        channel.pipeline.triggerUserOutboundEvent(KafkaChannelHandler.Throttle(until: until), promise: nil)
+    }
+}
