@@ -10,8 +10,8 @@ brokers-up:      ## start the test brokers and print their env file (export line
 brokers-down:
 	bash scripts/brokers.sh down
 
-demo:
-	bash scripts/demo.sh
+demo:            ## ARGS="--records 1000" passes options to `klife demo`
+	bash scripts/demo.sh $(ARGS)
 
 bench:
 	bash scripts/bench.sh

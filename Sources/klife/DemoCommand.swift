@@ -6,11 +6,12 @@ import Synchronization
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run a self-contained tour: metadata, create topic, produce, fetch, consumer group, delete.",
+        abstract: "Run a self-contained tour: metadata, create topic, produce, fetch, consumer group, transactions, delete.",
         discussion: """
             Creates a topic klife-demo-<random> with 4 partitions, produces --records JSON order events, reads \
-            them back per partition, consumes them with a 2-member consumer group, deletes the topic and prints \
-            a summary. Needs nothing but a broker (`make demo` starts one).
+            them back per partition, consumes them with a 2-member consumer group, commits one transaction and \
+            aborts another (checking what a read_committed reader sees), deletes the topic and prints a summary. \
+            Needs nothing but a broker (`make demo` starts one).
             """
     )
 

@@ -35,8 +35,15 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("sasl-username"), help: "SASL user name.")
     var saslUsername: String?
 
-    @Option(name: .customLong("sasl-password"), help: "SASL password.")
-    var saslPassword: String?
+    @Option(name: .customLong("sasl-password"), help: "SASL password (default: $KLIFE_SASL_PASSWORD, which keeps it out of the process list).")
+    var saslPasswordOption: String?
+
+    /// `--sasl-password`, else $KLIFE_SASL_PASSWORD (a command line is visible to every user in `ps`).
+    var saslPassword: String? {
+        if let saslPasswordOption { return saslPasswordOption }
+        if let env = environmentValue("KLIFE_SASL_PASSWORD"), !env.isEmpty { return env }
+        return nil
+    }
 
     @Option(name: .customLong("connect-timeout-ms"), help: "How long to wait for the cluster to answer before giving up.")
     var connectTimeoutMs: Int = 15_000
@@ -69,7 +76,7 @@ struct GlobalOptions: ParsableArguments {
             guard saslUsername != nil, saslPassword != nil else {
                 throw ValidationError("--sasl-mechanism needs --sasl-username and --sasl-password")
             }
-        } else if saslUsername != nil || saslPassword != nil {
+        } else if saslUsername != nil || saslPasswordOption != nil {
             throw ValidationError("--sasl-username/--sasl-password need --sasl-mechanism")
         }
         guard connectTimeoutMs > 0 else { throw ValidationError("--connect-timeout-ms must be > 0") }

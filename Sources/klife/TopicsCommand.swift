@@ -15,6 +15,7 @@ struct TopicsCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Number of partitions.") var partitions: Int32 = 1
         @Option(name: .customLong("replication-factor"), help: "Replication factor.") var replicationFactor: Int16 = 1
         @Option(name: .customLong("topic-config"), help: "Topic config KEY=VALUE (repeatable); --config is the global client configuration file.") var configs: [String] = []
+        @Flag(name: .customLong("if-not-exists"), help: "Succeed when the topic exists already (its settings are not compared).") var ifNotExists = false
 
         func validate() throws {
             guard partitions > 0 else { throw ValidationError("--partitions must be > 0") }
@@ -30,10 +31,15 @@ struct TopicsCommand: AsyncParsableCommand {
                 return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
             }, uniquingKeysWith: { _, last in last })
             try await runReportingErrors {
-                try await global.withClient { [name, partitions, replicationFactor] client in
-                    try await client.createTopic(name, partitions: partitions, replicationFactor: replicationFactor, configs: configs)
+                let created = try await global.withClient { [name, partitions, replicationFactor, ifNotExists] client in
+                    do {
+                        try await client.createTopic(name, partitions: partitions, replicationFactor: replicationFactor, configs: configs)
+                        return true
+                    } catch let error as KafkaError where error.code == .topicAlreadyExists && ifNotExists {
+                        return false
+                    }
                 }
-                print("created \(name)")
+                print(created ? "created \(name)" : "\(name) exists already")
             }
         }
     }

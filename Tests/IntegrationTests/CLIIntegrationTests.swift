@@ -27,6 +27,9 @@ import Klife
         try await ScriptProcess.run(try Self.klifeExecutable(), arguments, timeout: 60, check: check)
     }
 
+    /// What `klife --version` starts with.
+    enum KlifeVersion { static let expectedPrefix = "0." }
+
     @Test func topicsCommandsRoundTrip() async throws {
         let bootstrap = try TestBrokers.tansuBootstrap
         let name = TestBrokers.uniqueName("cli")
@@ -48,6 +51,10 @@ import Klife
         #expect(duplicate.status != 0)
         #expect(duplicate.stderr.contains("exists"))
         #expect(duplicate.stdoutText.isEmpty)
+        let tolerated = try await klife(["topics", "create", name, "--if-not-exists"] + global)
+        #expect(tolerated.stdoutText == "\(name) exists already\n")
+        let version = try await klife(["--version"])
+        #expect(version.stdoutText.hasPrefix(KlifeVersion.expectedPrefix))
 
         _ = try await klife(["topics", "delete", name] + global)
         let after = try await klife(["topics", "list"] + global)
