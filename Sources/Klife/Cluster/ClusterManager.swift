@@ -23,6 +23,9 @@ final class ClusterManager: Sendable {
         var coordinators = CoordinatorCache()
         /// Refreshes started; a waiter needs a refresh numbered above the count at the time it asked.
         var refreshesStarted = 0
+        /// Orders Metadata answers by when their requests started (refreshes and ``describe(topics:)`` run side
+        /// by side): an answer to an older request than the last one applied is not applied.
+        var metadataOrder = MetadataAnswerOrder()
         var refreshWaiters: [Int: RefreshWaiter] = [:]
         var readyWaiters: [Int: CheckedContinuation<Void, any Error>] = [:]
         var nextWaiterID = 0
@@ -105,8 +108,9 @@ final class ClusterManager: Sendable {
                             enableUnknownTopics: configuration.enableUnknownTopics,
                             configuredTopics: configuration.topics.map(\.name), extra: state.extraTopics)
                     }
+                    let sequence = state.withLock { $0.metadataOrder.requestStarted() }
                     let (response, _) = try await requestMetadata(topics: topics)
-                    await apply(response, requestedTopics: topics, refreshNumber: number)
+                    await apply(response, requestedTopics: topics, refreshNumber: number, sequence: sequence)
                     action = state.withLock { $0.refresh.requestSucceeded() }
                 } catch {
                     if Task.isCancelled { return }
@@ -128,10 +132,18 @@ final class ClusterManager: Sendable {
 
     /// Applies a Metadata response: updates the snapshot, drops connections and coordinators of removed
     /// brokers, wakes waiters.
-    private func apply(_ response: KafkaClusterMetadata.Response, requestedTopics: [String]?, refreshNumber: Int?) async {
+    private func apply(
+        _ response: KafkaClusterMetadata.Response, requestedTopics: [String]?, refreshNumber: Int?, sequence: Int
+    ) async {
         let (changes, snapshot, refreshWaiters, readyWaiters) = state.withLock { state in
-            let changes = state.metadata.apply(response, requestedTopics: requestedTopics)
-            generation.add(1, ordering: .releasing)
+            // A stale answer (say from a lagging broker) must not undo a newer one: remove brokers, forget topics.
+            var changes = KafkaMetadataChanges()
+            if state.metadataOrder.admits(answerTo: sequence) {
+                changes = state.metadata.apply(response, requestedTopics: requestedTopics)
+                generation.add(1, ordering: .releasing)
+            } else {
+                logger.debug("metadata answer older than the one applied; not applied")
+            }
             for broker in changes.removedBrokers {
                 state.coordinators.invalidate(broker: broker.nodeID)
                 state.brokerFailures[broker.nodeID] = nil
@@ -347,10 +359,11 @@ final class ClusterManager: Sendable {
     /// Sends a Metadata request for `topics` and applies the answer to the cache when the policy allows
     /// (unknown topics enabled, or every topic configured).
     func describe(topics: [String]?) async throws -> KafkaClusterMetadata.Response {
+        let sequence = state.withLock { $0.metadataOrder.requestStarted() }
         let (response, _) = try await requestMetadata(topics: topics)
         let allowed = configuration.enableUnknownTopics
             || (topics.map { Set($0).isSubset(of: Set(configuration.topics.map(\.name))) } ?? false)
-        if allowed { await apply(response, requestedTopics: topics, refreshNumber: nil) }
+        if allowed { await apply(response, requestedTopics: topics, refreshNumber: nil, sequence: sequence) }
         return response
     }
 

@@ -6,7 +6,8 @@ public struct KafkaTransactionalPoolConfiguration: Sendable {
     /// Unique name within the client (Klife: `name`).
     public var name: String
     /// Prefix of the workers' transactional ids: worker `n` uses `"<base>_<n>"`. Empty = a random 15-character
-    /// prefix chosen when the client starts (Klife: `base_txn_id`, default "").
+    /// prefix chosen when the client starts (Klife: `base_txn_id`, default ""). Must differ between processes
+    /// running at the same time: two processes with the same base fence each other's transactions.
     public var baseTransactionalID: String
     /// Number of transactional producers (Klife: `pool_size`, default 20).
     public var poolSize: Int

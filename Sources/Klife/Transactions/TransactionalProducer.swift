@@ -46,7 +46,14 @@ final class TransactionalProducer: Sendable {
     /// - Throws: ``KafkaError``: the InitProducerId failure (``KafkaError/Code/brokerError`` with `kafkaCode`,
     ///   ``KafkaError/Code/transactionTimedOut``, connection errors).
     func begin() async throws {
-        if needsInitialisation { try await initialise() }
+        if needsInitialisation {
+            if case .fatal(let error) = machine.withLock({ $0.state }), error.code == .producerFenced {
+                logger.warning(
+                    "transactional id \(transactionalID) was fenced by another producer; re-initialising fences that one in turn (processes running at once need different baseTransactionalIDs)",
+                    metadata: ["kafka.error": "\(error.message)"])
+            }
+            try await initialise()
+        }
         try machine.withLock { try $0.begin() }
     }
 
