@@ -471,11 +471,34 @@ final class ClusterManager: Sendable {
     /// A connection to some reachable broker (known brokers first, then the bootstrap servers).
     func anyConnection() async throws -> KafkaConnection {
         var lastError: (any Error)?
+        // First every target that can be tried now, then the ones backing off, soonest first: waiting out
+        // each failed broker's backoff in turn before trying a healthy one took up to a backoff plus a connect
+        // timeout per broker.
+        var backingOff: [(target: MetadataTarget, deadline: NIODeadline)] = []
         for target in metadataTargets() {
+            try Task.checkCancellation()
             do {
-                let connection = try await pool.connection(to: target.address, brokerID: target.brokerID)
+                let connection = try await pool.connection(to: target.address, brokerID: target.brokerID, waitingOutBackoff: false)
                 checkFeatures(of: connection)
                 return connection
+            } catch let error as CancellationError {
+                throw error
+            } catch let skipped as BrokerConnectionPool.BackingOff {
+                lastError = skipped.lastError
+                backingOff.append((target, skipped.deadline))
+            } catch {
+                lastError = error
+                if let id = target.brokerID { state.withLock { $0.brokerFailures[id] = .now } }
+            }
+        }
+        for (target, _) in backingOff.sorted(by: { $0.deadline < $1.deadline }) {
+            try Task.checkCancellation()
+            do {
+                let connection = try await pool.connection(to: target.address, brokerID: target.brokerID, waitingOutBackoff: true)
+                checkFeatures(of: connection)
+                return connection
+            } catch let error as CancellationError {
+                throw error
             } catch {
                 lastError = error
                 if let id = target.brokerID { state.withLock { $0.brokerFailures[id] = .now } }
