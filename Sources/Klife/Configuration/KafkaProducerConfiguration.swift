@@ -77,6 +77,8 @@ public struct KafkaProducerConfiguration: Sendable {
 
     /// The default of ``maxRecordBytes``: 1 MiB.
     public static let defaultMaxRecordBytes = 1 << 20
+    /// The largest ``batchSizeBytes`` and ``maxRecordBytes`` accepted: 1 GiB (a request's size is an int32).
+    static let largestSizeBytes = 1 << 30
 
     /// Klife's name of the producer that is started when none is configured under the default name.
     public static let defaultName = "klife_default_producer"
@@ -126,6 +128,9 @@ public struct KafkaProducerConfiguration: Sendable {
         if name.isEmpty { problems.append("\(path).name must not be empty") }
         if linger < .zero { problems.append("\(path).linger must be >= 0") }
         if batchSizeBytes <= 0 { problems.append("\(path).batchSizeBytes must be > 0") }
+        // A request frame's size is an int32 (and brokers refuse far less: socket.request.max.bytes, 100 MB).
+        if batchSizeBytes > Self.largestSizeBytes { problems.append("\(path).batchSizeBytes must be <= \(Self.largestSizeBytes)") }
+        if maxRecordBytes > Self.largestSizeBytes { problems.append("\(path).maxRecordBytes must be <= \(Self.largestSizeBytes)") }
         if deliveryTimeout <= .zero { problems.append("\(path).deliveryTimeout must be > 0") }
         if requestTimeout <= .zero { problems.append("\(path).requestTimeout must be > 0") }
         if retryBackoff < .zero { problems.append("\(path).retryBackoff must be >= 0") }

@@ -71,6 +71,9 @@ public struct KafkaTransactionalPoolConfiguration: Sendable {
         if requestTimeout <= .zero { problems.append("\(path).requestTimeout must be > 0") }
         if retryBackoff < .zero { problems.append("\(path).retryBackoff must be >= 0") }
         if maxRecordBytes <= 0 { problems.append("\(path).maxRecordBytes must be > 0") }
+        if maxRecordBytes > KafkaProducerConfiguration.largestSizeBytes {
+            problems.append("\(path).maxRecordBytes must be <= \(KafkaProducerConfiguration.largestSizeBytes)")
+        }
         if deliveryTimeout > .zero && requestTimeout > .zero && deliveryTimeout < requestTimeout {
             problems.append("\(path).deliveryTimeout must be >= requestTimeout")
         }

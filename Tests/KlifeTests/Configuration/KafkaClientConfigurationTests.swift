@@ -151,6 +151,8 @@ import Testing
         ("maxBufferedBytes must be >= batchSizeBytes", { $0.maxBufferedBytes = 1000 }),
         ("maxBufferedRecords must be > 0", { $0.maxBufferedRecords = 0 }),
         ("maxRecordBytes must be > 0", { $0.maxRecordBytes = 0 }),
+        ("maxRecordBytes must be <= 1073741824", { $0.maxRecordBytes = 1 << 31 }),
+        ("batchSizeBytes must be <= 1073741824", { $0.batchSizeBytes = 1 << 31; $0.maxBufferedBytes = 1 << 32 }),
         ("deliveryTimeout must be >= linger + requestTimeout", { $0.deliveryTimeout = .seconds(10) }),
         ("acks must be all when enableIdempotence is true", { $0.acks = .leader }),
         ("maxInFlightRequests must be <= 5 when enableIdempotence is true", { $0.maxInFlightRequests = 6 }),
@@ -188,6 +190,7 @@ import Testing
         ("requestTimeout must be > 0", { $0.requestTimeout = .zero }),
         ("retryBackoff must be >= 0", { $0.retryBackoff = .seconds(-1) }),
         ("maxRecordBytes must be > 0", { $0.maxRecordBytes = -1 }),
+        ("maxRecordBytes must be <= 1073741824", { $0.maxRecordBytes = 1 << 40 }),
         ("deliveryTimeout must be >= requestTimeout", { $0.deliveryTimeout = .seconds(1) }),
     ]
 
