@@ -65,11 +65,17 @@ do_start() {
   mkdir -p "$STATE"
   generate_certs
   local tls_port mtls_port tls_backend mtls_backend
-  tls_port=$(free_port); mtls_port=$(free_port)
-  [[ "$tls_port" != "$mtls_port" ]] || mtls_port=$(free_port)
-  tls_backend=$("$KLIFE_SCRIPTS/tansu.sh" start --name "$NAME-broker" --port "$(free_port)" \
+  # Four distinct ports: the proxy's two are only chosen here (bound by stunnel later), so a backend must
+  # not be handed one of them.
+  local ports=()
+  while (( ${#ports[@]} < 4 )); do
+    local port; port=$(free_port)
+    [[ " ${ports[*]} " == *" $port "* ]] || ports+=("$port")
+  done
+  tls_port=${ports[0]}; mtls_port=${ports[1]}
+  tls_backend=$("$KLIFE_SCRIPTS/tansu.sh" start --name "$NAME-broker" --port "${ports[2]}" \
     --advertise "127.0.0.1:$tls_port")
-  mtls_backend=$("$KLIFE_SCRIPTS/tansu.sh" start --name "$NAME-mtls-broker" --port "$(free_port)" \
+  mtls_backend=$("$KLIFE_SCRIPTS/tansu.sh" start --name "$NAME-mtls-broker" --port "${ports[3]}" \
     --advertise "127.0.0.1:$mtls_port")
 
   cat >"$STATE/stunnel.conf" <<CONF

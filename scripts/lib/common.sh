@@ -6,7 +6,7 @@ KLIFE_SCRIPTS="$KLIFE_ROOT/scripts"
 KLIFE_VENV="${KLIFE_VENV:-$KLIFE_ROOT/.venv}"
 KLIFE_PYTHON="$KLIFE_VENV/bin/python"
 # One state directory per checkout, so several worktrees can run their brokers side by side.
-KLIFE_BROKER_STATE="${KLIFE_BROKER_STATE:-/tmp/klife-brokers/$(basename "$KLIFE_ROOT")-$(printf '%s' "$KLIFE_ROOT" | cksum | cut -d' ' -f1)}"
+KLIFE_BROKER_STATE="${KLIFE_BROKER_STATE:-/tmp/klife-brokers-$(id -u)/$(basename "$KLIFE_ROOT")-$(printf '%s' "$KLIFE_ROOT" | cksum | cut -d' ' -f1)}"
 
 say() { echo "$(basename "$0"): $*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
