@@ -609,15 +609,26 @@ final class ClusterManager: Sendable {
     /// Features the broker cannot serve, with the reason.
     var unsupportedFeatures: [KafkaClient.Feature: String] { state.withLock { $0.unsupportedFeatures } }
 
-    /// Records which features the broker's API versions rule out (once, from the first connection), and
-    /// logs a warning for each.
+    /// Records which features the brokers' API versions rule out, and logs a warning for each: from the first
+    /// connection, then a feature some later broker offers counts as available again (during a rolling
+    /// upgrade the first broker reached may be an old one). Requests still check each connection's versions.
     private func checkFeatures(of connection: KafkaConnection) {
-        let unsupported = state.withLock { state -> [KafkaClient.Feature: String]? in
-            guard !state.featuresChecked else { return nil }
-            state.featuresChecked = true
-            state.unsupportedFeatures = KafkaClient.Feature.unsupported(by: { connection.negotiatedVersion(for: $0) })
+        let (unsupported, available) = state.withLock { state -> ([KafkaClient.Feature: String]?, [KafkaClient.Feature]) in
+            let seen = KafkaClient.Feature.unsupported(by: { connection.negotiatedVersion(for: $0) })
+            guard state.featuresChecked else {
+                state.featuresChecked = true
+                state.unsupportedFeatures = seen
+                generation.add(1, ordering: .releasing)
+                return (seen, [])
+            }
+            let nowAvailable = state.unsupportedFeatures.keys.filter { seen[$0] == nil }
+            guard !nowAvailable.isEmpty else { return (nil, []) }
+            for feature in nowAvailable { state.unsupportedFeatures[feature] = nil }
             generation.add(1, ordering: .releasing)
-            return state.unsupportedFeatures
+            return (nil, nowAvailable)
+        }
+        for feature in available.sorted(by: { $0.rawValue < $1.rawValue }) where !configuration.disabledFeatures.contains(feature) {
+            logger.info("feature \(feature) available: a broker offers it", metadata: [KafkaLogKey.brokerHost: "\(connection.address)"])
         }
         guard let unsupported else { return }
         for (feature, reason) in unsupported.sorted(by: { $0.key.rawValue < $1.key.rawValue })
