@@ -305,32 +305,52 @@ final class ClusterManager: Sendable {
     ///
     /// - Throws: ``KafkaError`` of the last attempt when no broker answered.
     func requestMetadata(topics: [String]?) async throws -> (KafkaClusterMetadata.Response, KafkaConnection) {
+        try await firstSuccess(
+            attempt: { target, waitingOutBackoff in
+                try await self.requestMetadata(topics: topics, from: target, waitingOutBackoff: waitingOutBackoff)
+            },
+            failed: { error, target in self.metadataRequestFailed(error, target: target) },
+            orElse: KafkaError(.connectionFailed, "no broker to ask for metadata", isRetriable: true))
+    }
+
+    /// Runs `attempt` on each of ``metadataTargets()`` until one succeeds: first every target that can be
+    /// tried now, then the ones backing off, soonest first, waiting out their backoff (waiting out each
+    /// failed broker's backoff in turn before trying a healthy one takes up to a backoff and a connect
+    /// timeout per broker).
+    ///
+    /// - Throws: the last failure as `failed` reported it, `orElse` when there was no target, or
+    ///   `CancellationError`.
+    private func firstSuccess<T>(
+        attempt: (MetadataTarget, _ waitingOutBackoff: Bool) async throws -> T,
+        failed: (any Error, MetadataTarget) -> KafkaError,
+        orElse: KafkaError
+    ) async throws -> T {
         var lastError: KafkaError?
         var backingOff: [(target: MetadataTarget, deadline: NIODeadline)] = []
         for target in metadataTargets() {
             try Task.checkCancellation()
             do {
-                return try await requestMetadata(topics: topics, from: target, waitingOutBackoff: false)
+                return try await attempt(target, false)
             } catch let error as CancellationError {
                 throw error
             } catch let skipped as BrokerConnectionPool.BackingOff {
                 lastError = skipped.lastError
                 backingOff.append((target, skipped.deadline))
             } catch {
-                lastError = metadataRequestFailed(error, target: target)
+                lastError = failed(error, target)
             }
         }
         for (target, _) in backingOff.sorted(by: { $0.deadline < $1.deadline }) {
             try Task.checkCancellation()
             do {
-                return try await requestMetadata(topics: topics, from: target, waitingOutBackoff: true)
+                return try await attempt(target, true)
             } catch let error as CancellationError {
                 throw error
             } catch {
-                lastError = metadataRequestFailed(error, target: target)
+                lastError = failed(error, target)
             }
         }
-        throw lastError ?? KafkaError(.connectionFailed, "no broker to ask for metadata", isRetriable: true)
+        throw lastError ?? orElse
     }
 
     private func requestMetadata(
@@ -470,41 +490,18 @@ final class ClusterManager: Sendable {
 
     /// A connection to some reachable broker (known brokers first, then the bootstrap servers).
     func anyConnection() async throws -> KafkaConnection {
-        var lastError: (any Error)?
-        // First every target that can be tried now, then the ones backing off, soonest first: waiting out
-        // each failed broker's backoff in turn before trying a healthy one took up to a backoff plus a connect
-        // timeout per broker.
-        var backingOff: [(target: MetadataTarget, deadline: NIODeadline)] = []
-        for target in metadataTargets() {
-            try Task.checkCancellation()
-            do {
-                let connection = try await pool.connection(to: target.address, brokerID: target.brokerID, waitingOutBackoff: false)
-                checkFeatures(of: connection)
+        try await firstSuccess(
+            attempt: { target, waitingOutBackoff in
+                let connection = try await self.pool.connection(
+                    to: target.address, brokerID: target.brokerID, waitingOutBackoff: waitingOutBackoff)
+                self.checkFeatures(of: connection)
                 return connection
-            } catch let error as CancellationError {
-                throw error
-            } catch let skipped as BrokerConnectionPool.BackingOff {
-                lastError = skipped.lastError
-                backingOff.append((target, skipped.deadline))
-            } catch {
-                lastError = error
-                if let id = target.brokerID { state.withLock { $0.brokerFailures[id] = .now } }
-            }
-        }
-        for (target, _) in backingOff.sorted(by: { $0.deadline < $1.deadline }) {
-            try Task.checkCancellation()
-            do {
-                let connection = try await pool.connection(to: target.address, brokerID: target.brokerID, waitingOutBackoff: true)
-                checkFeatures(of: connection)
-                return connection
-            } catch let error as CancellationError {
-                throw error
-            } catch {
-                lastError = error
-                if let id = target.brokerID { state.withLock { $0.brokerFailures[id] = .now } }
-            }
-        }
-        throw lastError.map(Self.asKafkaError) ?? KafkaError(.connectionFailed, "no broker reachable", isRetriable: true)
+            },
+            failed: { error, target in
+                if let id = target.brokerID { self.state.withLock { $0.brokerFailures[id] = .now } }
+                return Self.asKafkaError(error)
+            },
+            orElse: KafkaError(.connectionFailed, "no broker reachable", isRetriable: true))
     }
 
     // MARK: Coordinators
