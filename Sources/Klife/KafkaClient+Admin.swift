@@ -325,10 +325,11 @@ extension KafkaClient {
     /// Sends an admin request to the controller, trying up to three times on a retriable transport error (a
     /// per-topic NOT_CONTROLLER in the answer is not retried: KRaft brokers forward admin requests).
     ///
-    /// - Returns: the answer, and whether it answers a second or third attempt (an earlier one may have been
-    ///   carried out without its answer arriving).
+    /// - Returns: the answer, and whether an earlier attempt was sent without its answer arriving (it may have
+    ///   been carried out). An attempt that failed before sending (no connection) does not count.
     private func sendToController<R: KafkaRequestMessage>(_ request: R, timeout: Duration) async throws -> (R.Response, resent: Bool) {
         var attempt = 0
+        var sentUnanswered = false
         while true {
             attempt += 1
             do {
@@ -336,7 +337,12 @@ extension KafkaClient {
                 guard connection.negotiatedVersion(for: R.self) != nil else {
                     throw KafkaError(.featureDisabled, "the broker offers no usable version of \(R.self)")
                 }
-                return (try await connection.send(request, timeout: timeout + configuration.connection.requestTimeout), attempt > 1)
+                do {
+                    return (try await connection.send(request, timeout: timeout + configuration.connection.requestTimeout), sentUnanswered)
+                } catch {
+                    sentUnanswered = true
+                    throw error
+                }
             } catch let error as KafkaError where error.isRetriable && attempt < 3 {
                 logger.debug("admin request failed, retrying: \(error.message)")
                 _ = try? await cluster.refreshMetadata()

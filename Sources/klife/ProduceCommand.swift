@@ -12,7 +12,8 @@ struct ProduceCommand: AsyncParsableCommand {
             Each line is sent as soon as no more input is waiting; lines are bytes (a key or value need not be \
             UTF-8). Prints partition<TAB>offset per record on stdout, in input order (--quiet: only a summary on stderr). \
             Exits with status 1 if any record failed; the failed records and their error codes go to stderr. \
-            Ctrl-C or SIGTERM ends the input: the lines read so far are delivered, then it exits with status 130.
+            Ctrl-C or SIGTERM ends the input: the whole lines read so far are delivered (not a last line cut off \
+            mid-way), then it exits with status 130.
             --producer-config FILE reads producer options as KEY=VALUE lines: acks, linger_ms, batch_size_bytes, \
             delivery_timeout_ms, request_timeout_ms, retry_backoff_ms, max_in_flight_requests, batchers_count, \
             enable_idempotence, compression, max_buffered_bytes, max_buffered_records, max_record_bytes; command-line \
@@ -109,6 +110,9 @@ struct ProduceCommand: AsyncParsableCommand {
                 }
                 await send()
                 while !inFlight.isEmpty { await reportOldest() }
+                if input.droppedFragmentBytes > 0 {
+                    printError("klife: the interrupted input ended mid-line; its last \(input.droppedFragmentBytes) bytes were not sent")
+                }
                 if quiet || StopSignals.wasReceived {
                     printError("produced \(reported - failed) of \(reported) records to \(topic)\(StopSignals.wasReceived ? " (interrupted)" : "")")
                 }

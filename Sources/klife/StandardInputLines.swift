@@ -13,6 +13,10 @@ struct StandardInputLines {
     private var buffer: [UInt8] = []
     private var start = 0
     private var reachedEnd = false
+    /// Set when a stop request ended the input: a last line without `\n` is then a fragment, not a line.
+    private var stopped = false
+    /// The bytes of an incomplete last line left out because a stop request ended the input.
+    private(set) var droppedFragmentBytes = 0
     private let descriptor: Int32
     /// Checked while waiting for input: once true, input counts as ended (a Ctrl-C while waiting for a line
     /// should end the input, not the process with records still buffered).
@@ -36,6 +40,12 @@ struct StandardInputLines {
             }
             if reachedEnd {
                 guard start < buffer.count else { return nil }
+                if stopped {
+                    // Cut off mid-line (a pipe delivers any number of bytes): sending it would send half a record.
+                    droppedFragmentBytes = buffer.count - start
+                    start = buffer.count
+                    return nil
+                }
                 let line = Array(buffer[start...])
                 start = buffer.count
                 return line
@@ -61,6 +71,7 @@ struct StandardInputLines {
         while true {
             if stopRequested() {
                 reachedEnd = true
+                stopped = true
                 return
             }
             // Wait in short slices: a signal handler only sets a flag (and `read` restarts after it).

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import klife
@@ -42,5 +43,37 @@ import Testing
         close(writeEnd)
         #expect(reader.hasLineReady())  // the end of input is ready too
         #expect(reader.next() == nil)
+    }
+}
+
+/// A stop request ends the input; a last line cut off mid-way (no `\n` yet) is left out, not sent as a record.
+@Suite struct StandardInputLinesStopTests {
+    @Test func aStopDropsTheIncompleteLastLine() {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        let stop = Atomic<Bool>(false)
+        var reader = StandardInputLines(descriptor: ends[0], stopRequested: { stop.load(ordering: .relaxed) })
+        let bytes = Array("whole\nhalf of a li".utf8)
+        #expect(bytes.withUnsafeBytes { Foundation.write(ends[1], $0.baseAddress, $0.count) } == bytes.count)
+        #expect(reader.next() == Array("whole".utf8))
+        stop.store(true, ordering: .relaxed)
+        #expect(reader.next() == nil)
+        #expect(reader.droppedFragmentBytes == "half of a li".utf8.count)
+        close(ends[1])
+        close(ends[0])
+    }
+
+    /// Without a stop, a last line without `\n` at the real end of input is a line.
+    @Test func theRealEndKeepsALastLineWithoutNewline() {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        var reader = StandardInputLines(descriptor: ends[0], stopRequested: { false })
+        let bytes = Array("last".utf8)
+        #expect(bytes.withUnsafeBytes { Foundation.write(ends[1], $0.baseAddress, $0.count) } == bytes.count)
+        close(ends[1])
+        #expect(reader.next() == Array("last".utf8))
+        #expect(reader.next() == nil)
+        #expect(reader.droppedFragmentBytes == 0)
+        close(ends[0])
     }
 }

@@ -24,7 +24,7 @@ final class ClusterManager: Sendable {
         /// Refreshes started; a waiter needs a refresh numbered above the count at the time it asked.
         var refreshesStarted = 0
         /// Orders Metadata answers by when their requests started (refreshes and ``describe(topics:)`` run side
-        /// by side): an answer to an older request than the last one applied is not applied.
+        /// by side): a lookup's answer older than the last refresh applied is not applied.
         var metadataOrder = MetadataAnswerOrder()
         var refreshWaiters: [Int: RefreshWaiter] = [:]
         var readyWaiters: [Int: CheckedContinuation<Void, any Error>] = [:]
@@ -138,7 +138,7 @@ final class ClusterManager: Sendable {
         let (changes, snapshot, refreshWaiters, readyWaiters) = state.withLock { state in
             // A stale answer (say from a lagging broker) must not undo a newer one: remove brokers, forget topics.
             var changes = KafkaMetadataChanges()
-            if state.metadataOrder.admits(answerTo: sequence) {
+            if state.metadataOrder.admits(answerTo: sequence, isRefresh: refreshNumber != nil) {
                 changes = state.metadata.apply(response, requestedTopics: requestedTopics)
                 generation.add(1, ordering: .releasing)
             } else {

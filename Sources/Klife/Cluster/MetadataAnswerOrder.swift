@@ -1,10 +1,11 @@
-/// Which Metadata answers may be applied: requests are numbered as they start, and an answer is applied only
-/// when no answer to a later-started request was applied before it. Answers can arrive out of order because
-/// the periodic refresh and on-demand lookups run side by side, and a lagging broker's answer to an older
-/// request would otherwise undo a newer one (dropping brokers and their connections, or topics).
+/// Which Metadata answers may be applied. Requests are numbered as they start. The periodic refresh runs one
+/// request at a time and its answers are always applied (its waiters count on them); an on-demand lookup
+/// (``ClusterManager/describe(topics:)``), which runs beside it, is applied only when no refresh that started
+/// after it has been applied: a lagging broker's answer to an older lookup would otherwise undo a newer
+/// refresh (dropping brokers and their connections, or topics).
 struct MetadataAnswerOrder {
     private var started = 0
-    private var lastApplied = 0
+    private var lastRefreshApplied = 0
 
     /// The number of a request about to be sent.
     mutating func requestStarted() -> Int {
@@ -12,10 +13,12 @@ struct MetadataAnswerOrder {
         return started
     }
 
-    /// Whether the answer to request `sequence` may be applied; if so, it counts as the latest applied.
-    mutating func admits(answerTo sequence: Int) -> Bool {
-        guard sequence > lastApplied else { return false }
-        lastApplied = sequence
-        return true
+    /// Whether the answer to request `sequence` may be applied (a refresh's always is).
+    mutating func admits(answerTo sequence: Int, isRefresh: Bool) -> Bool {
+        if isRefresh {
+            lastRefreshApplied = max(lastRefreshApplied, sequence)
+            return true
+        }
+        return sequence > lastRefreshApplied
     }
 }

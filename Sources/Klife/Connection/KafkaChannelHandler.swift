@@ -134,6 +134,10 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
                 self.write(entry.request, promise: entry.promise, context: context)
             }
             if !held.isEmpty { context.flush() }
+            // A retired connection whose last requests were held closes once they are done (none may be left).
+            if self.closesWhenIdle, self.stateMachine.inFlightCount == 0, self.heldWrites.isEmpty, context.channel.isActive {
+                context.close(promise: nil)
+            }
         }
     }
 

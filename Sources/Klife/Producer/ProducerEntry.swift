@@ -231,16 +231,17 @@ extension ProducerEntry {
         }
     }
 
-    /// The size a record is counted with against batch and buffer limits: its key, value and headers plus
-    /// the per-record framing (length, attributes, timestamp and offset deltas, varint lengths).
-    /// The error for a record whose estimated `size` is past `limit` (nil when it fits).
-    static func sizeError(_ record: KafkaRecord, size: Int, limit: Int, owner: String) -> KafkaError? {
+    /// The error for a record whose estimated `size` is past `limit`. Built only then: `owner` is text
+    /// that would cost an allocation per record.
+    static func sizeError(_ record: KafkaRecord, size: Int, limit: Int, owner: @autoclosure () -> String) -> KafkaError? {
         guard size > limit else { return nil }
         return KafkaError(
             .recordTooLarge,
-            "a record for topic \(record.topic) is about \(size) bytes, more than \(owner)'s maxRecordBytes (\(limit)); it was not sent")
+            "a record for topic \(record.topic) is about \(size) bytes, more than \(owner())'s maxRecordBytes (\(limit)); it was not sent")
     }
 
+    /// The size a record is counted with against batch and buffer limits: its key, value and headers plus
+    /// the per-record framing (length, attributes, timestamp and offset deltas, varint lengths).
     static func estimatedSize(of record: KafkaRecord) -> Int {
         var size = 24 + (record.key?.readableBytes ?? 0) + (record.value?.readableBytes ?? 0)
         for header in record.headers {

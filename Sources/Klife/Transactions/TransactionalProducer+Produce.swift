@@ -243,7 +243,7 @@ extension TransactionalProducer {
         guard partition >= 0 && partition < count else {
             throw KafkaError(.invalidPartition, "the partitioner chose partition \(partition) of topic \(record.topic), which has \(count) partitions")
         }
-        if let topic = metadata.topics[record.topic] {
+        if record.key == nil, let topic = metadata.topics[record.topic] {
             partition = ProducerRecordRouter.avoidingLeaderless(partition, record: record, partitioner: partitioner, topic: topic)
         }
         record.partition = partition

@@ -3,19 +3,18 @@ import Testing
 @testable import Klife
 
 @Suite struct MetadataAnswerOrderTests {
-    /// A refresh (1) and a lookup (2) overlap; the lookup's answer comes first. The refresh's older answer is
-    /// not applied after it; answers that come in the order of their requests all are.
-    @Test func anAnswerToAnOlderRequestIsNotAppliedAfterANewerOne() {
+    /// A lookup (1) and a refresh (2) overlap; the refresh's answer comes first: the lookup's older answer is
+    /// not applied after it. A refresh's answer always is (its waiters count on it), and a lookup that
+    /// started after the last refresh applied is too.
+    @Test func aLookupOlderThanTheLastRefreshIsNotApplied() {
         var order = MetadataAnswerOrder()
-        let refresh = order.requestStarted()
         let lookup = order.requestStarted()
-        let admitted = [
-            order.admits(answerTo: lookup), order.admits(answerTo: refresh),
-        ]
-        #expect(admitted == [true, false])
-        let next = order.requestStarted()
-        let a = order.requestStarted(), b = order.requestStarted()
-        let inOrder = [order.admits(answerTo: next), order.admits(answerTo: a), order.admits(answerTo: b)]
-        #expect(inOrder == [true, true, true])
+        let refresh = order.requestStarted()
+        let first = [order.admits(answerTo: refresh, isRefresh: true), order.admits(answerTo: lookup, isRefresh: false)]
+        #expect(first == [true, false])
+        let nextLookup = order.requestStarted()
+        let nextRefresh = order.requestStarted()
+        let second = [order.admits(answerTo: nextLookup, isRefresh: false), order.admits(answerTo: nextRefresh, isRefresh: true)]
+        #expect(second == [true, true])
     }
 }

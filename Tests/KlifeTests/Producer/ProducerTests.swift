@@ -116,6 +116,15 @@ struct ProducerTests {
             return ProducerRecordRouter(metadata: metadata, clientConfiguration: configuration, partitionerOverride: nil)
         }
         let partlyDown = router(leaders: [1, -1, 1, -1])
+        // The sticky choice starts on a partition without a leader (else it could pick one with a leader and
+        // stay there, and the test would pass without the fix).
+        let partitioner = try #require(partlyDown.partitioner(forTopic: "t"))
+        let keyless = KafkaRecord(topic: "t", value: "v")
+        var current = partitioner.partition(for: keyless, partitionCount: 4)
+        while strategy == .sticky && current % 2 == 0 {
+            partitioner.onNewBatch(topic: "t", previousPartition: current, partitionCount: 4)
+            current = partitioner.partition(for: keyless, partitionCount: 4)
+        }
         var chosen = Set<Int32>()
         for _ in 0..<200 {
             let route = try partlyDown.route(KafkaRecord(topic: "t", value: "v"))
