@@ -170,6 +170,27 @@ extension ProducerMockClusterTests {
     /// An idempotent producer whose InitProducerId is refused for good (CLUSTER_AUTHORIZATION_FAILED) fails
     /// its records with that code at once, instead of holding them until the delivery timeout and failing them
     /// without a code; once the broker grants an id, records go out again.
+    /// A batch refused as too large for the topic (MESSAGE_TOO_LARGE) is split and its records delivered, in
+    /// order, each once (idempotent producer).
+    @Test func aBatchRefusedAsTooLargeIsSplitAndDelivered() async throws {
+        let cluster = try await MockCluster.create(brokers: 1)
+        let topic = TestBrokers.uniqueName("split")
+        try await cluster.createTopic(topic, partitions: 1)
+        let producer = KafkaProducerConfiguration(
+            name: KafkaProducerConfiguration.defaultName, linger: .milliseconds(50), deliveryTimeout: .seconds(60),
+            maxInFlightRequests: 5)
+        try await KafkaClient.withRunningClient(configuration: try Self.configuration(cluster, producer)) { client in
+            _ = try await client.produce(KafkaRecord(topic: topic, partition: 0, value: "warm-up"))
+            try await cluster.pushErrors(apiKey: 0, codes: [10])
+            let results = await client.produceBatch((0..<8).map { KafkaRecord(topic: topic, partition: 0, value: "r\($0)") })
+            let offsets = results.compactMap { try? $0.get().offset }
+            #expect(offsets == Array(1...8).map(Int64.init), "\(results)")
+        }
+        let stored = try await RdKafkaTool.consume(bootstrap: cluster.bootstrap, topic: topic, isolation: .readUncommitted, count: 9)
+        #expect(stored.compactMap(\.valueString) == ["warm-up"] + (0..<8).map { "r\($0)" })
+        try await cluster.destroy()
+    }
+
     /// A partition loses its leader: keyless records go to the partitions that have one and are delivered at
     /// once, instead of waiting there until the delivery timeout.
     @Test func keylessRecordsGoAroundAPartitionWithoutALeader() async throws {

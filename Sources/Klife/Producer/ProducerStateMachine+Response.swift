@@ -104,6 +104,11 @@ extension ProducerStateMachine {
             dropRejectedRecords(result, &partition, at: index, now: now, into: &output)
             return
         }
+        if code == ProducerErrorCodes.messageTooLarge || code == ProducerErrorCodes.recordListTooLarge,
+           partition.batches[index].records.count > 1 {
+            splitTooLargeBatch(&partition, at: index)
+            return
+        }
         if configuration.idempotent {
             switch code {
             case ProducerErrorCodes.outOfOrderSequenceNumber:
@@ -189,6 +194,44 @@ extension ProducerStateMachine {
             }
         }
         partition.retryAt = nil
+    }
+
+    /// MESSAGE_TOO_LARGE (or RECORD_LIST_TOO_LARGE) for a batch of several records: the topic's
+    /// `max.message.bytes` is below the batch, not below each record. The batch is split in two halves that go
+    /// out at once, in order, each with fresh sequences (as Java's producer splits such a batch); a half that
+    /// is still too large is split again, and a single record too large fails with the code. Every attempt of
+    /// the batch carried the same bytes, so none of them was written.
+    private mutating func splitTooLargeBatch(_ partition: inout Partition, at index: Int) {
+        var first = partition.batches[index]
+        let oldSequence = first.baseSequence
+        let half = first.records.count / 2
+        var second = ProducerBatch<Entry>(id: nextBatchID, topicPartition: first.topicPartition, createdAt: first.createdAt)
+        nextBatchID += 1
+        second.records = Array(first.records[half...])
+        first.records.removeSubrange(half...)
+        Self.prepareSplitHalf(&first, from: partition.batches[index])
+        Self.prepareSplitHalf(&second, from: partition.batches[index])
+        partition.batches.replaceSubrange(index...index, with: [first, second])
+        if configuration.idempotent, oldSequence != nil {
+            let laterSequenced = partition.batches[(index + 2)...].contains { $0.baseSequence != nil }
+            if laterSequenced || partition.needsSequenceReset {
+                partition.needsSequenceReset = true
+            } else {
+                partition.nextSequence = oldSequence!
+            }
+        }
+        partition.retryAt = nil
+    }
+
+    /// A half of a split batch: closed, unsequenced, its size counted anew, the original's history kept.
+    private static func prepareSplitHalf(_ half: inout ProducerBatch<Entry>, from original: ProducerBatch<Entry>) {
+        half.estimatedBytes = ProducerBatch<Entry>.overheadBytes + half.records.reduce(0) { $0 + $1.estimatedSize }
+        half.isClosed = true
+        half.baseSequence = nil
+        half.outcomeUnknown = false
+        half.mayBeInLogFromEarlierAttempt = false
+        half.attempts = original.attempts
+        half.lastErrorCode = original.lastErrorCode
     }
 
     /// Success: each record's offset is the base offset plus its position.

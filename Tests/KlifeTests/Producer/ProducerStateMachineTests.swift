@@ -374,13 +374,66 @@ struct ProducerRetryTests {
         machine.add(3...4, to: tp(1), leader: 1)
         let plan = try machine.expectSend(1)
         let output = machine.requestCompleted(plan.requestID, result: .response([
-            .init(tp(0), errorCode: ProducerErrorCodes.messageTooLarge, errorMessage: "too big"),
+            .init(tp(0), errorCode: 29, errorMessage: "not allowed"),  // TOPIC_AUTHORIZATION_FAILED
             .init(tp(1), baseOffset: 7),
         ]), now: t0)
-        #expect(failures(output) == [1: .broker(code: 10, message: "too big"), 2: .broker(code: 10, message: "too big")])
+        #expect(failures(output) == [1: .broker(code: 29, message: "not allowed"), 2: .broker(code: 29, message: "not allowed")])
         #expect(successes(output) == [3: 7, 4: 8])
         #expect(machine.isIdle)
         #expect(machine.bufferedBytes == 0)
+    }
+
+    /// MESSAGE_TOO_LARGE (RECORD_LIST_TOO_LARGE) for a batch of several records: the topic's max.message.bytes
+    /// is below the batch. It is split in halves that go out in order, again while a half is refused, down to
+    /// single records; a single record too large fails with the code, alone.
+    @Test(arguments: [ProducerErrorCodes.messageTooLarge, ProducerErrorCodes.recordListTooLarge])
+    func aBatchTooLargeForTheTopicIsSplit(code: Int16) throws {
+        var machine = makeMachine()
+        machine.add(1...5, to: tp(0), leader: 1)
+        let whole = try machine.expectSend(1)
+        #expect(whole.ids(tp(0)) == [1, 2, 3, 4, 5])
+        var output = machine.requestCompleted(whole.requestID, result: .response([.init(tp(0), errorCode: code)]), now: t0)
+        #expect(output.completions.isEmpty)
+        let firstHalf = try machine.expectSend(1)
+        #expect(firstHalf.ids(tp(0)) == [1, 2])
+        output = machine.requestCompleted(firstHalf.requestID, result: .response([.init(tp(0), errorCode: code)]), now: t0)
+        #expect(output.completions.isEmpty)
+        var offsets: [Int: Int64] = [:]
+        var nextOffset: Int64 = 0
+        for expected in [[1], [2], [3, 4, 5]] {
+            let plan = try machine.expectSend(1)
+            #expect(plan.ids(tp(0)) == expected)
+            if expected == [1] {
+                // One record the topic refuses: it fails alone.
+                output = machine.requestCompleted(plan.requestID, result: .response([.init(tp(0), errorCode: code)]), now: t0)
+                #expect(failures(output) == [1: .broker(code: code, message: nil)])
+                continue
+            }
+            output = machine.requestCompleted(plan.requestID, result: .response([.init(tp(0), baseOffset: nextOffset)]), now: t0)
+            offsets.merge(successes(output)) { $1 }
+            nextOffset += Int64(expected.count)
+        }
+        #expect(offsets == [2: 0, 3: 1, 4: 2, 5: 3])
+        #expect(machine.isIdle && machine.bufferedBytes == 0)
+    }
+
+    /// With idempotence the halves get the batch's sequences, in order, and the partition's sequence goes on.
+    @Test func aSplitIdempotentBatchKeepsItsSequences() throws {
+        var machine = makeMachine { $0.idempotent = true }
+        _ = machine.producerIDReceived(id: 7, epoch: 0)
+        machine.add(1...4, to: tp(0), leader: 1)
+        let whole = try machine.expectSend(1)
+        #expect(whole.batch(tp(0))?.baseSequence == 0)
+        _ = machine.requestCompleted(whole.requestID, result: .response([.init(tp(0), errorCode: ProducerErrorCodes.messageTooLarge)]), now: t0)
+        let first = try machine.expectSend(1)
+        #expect(first.ids(tp(0)) == [1, 2] && first.batch(tp(0))?.baseSequence == 0)
+        _ = machine.requestCompleted(first.requestID, result: .response([.init(tp(0), baseOffset: 10)]), now: t0)
+        let second = try machine.expectSend(1)
+        #expect(second.ids(tp(0)) == [3, 4] && second.batch(tp(0))?.baseSequence == 2)
+        let done = machine.requestCompleted(second.requestID, result: .response([.init(tp(0), baseOffset: 12)]), now: t0)
+        #expect(successes(done) == [3: 12, 4: 13])
+        machine.add(5...5, to: tp(0), leader: 1)
+        #expect(try machine.expectSend(1).batch(tp(0))?.baseSequence == 4)
     }
 
     /// Few answers are searched in place and many through a dictionary: both must match each answer to its
@@ -769,7 +822,7 @@ struct ProducerIdempotenceTests {
         var machine = idempotentMachine()
         machine.add(1...2, to: tp(0), leader: 1)
         let first = try machine.expectSend(1)
-        _ = machine.requestCompleted(first.requestID, result: .response([.init(tp(0), errorCode: ProducerErrorCodes.messageTooLarge)]), now: t0)
+        _ = machine.requestCompleted(first.requestID, result: .response([.init(tp(0), errorCode: 29)]), now: t0)
         machine.add(3...3, to: tp(0), leader: 1)
         let next = try machine.expectSend(1)
         #expect(next.batch(tp(0))?.baseSequence == 0)
