@@ -58,6 +58,7 @@ extension KafkaConnection {
     func noteThrottle<Response>(of response: Response, apiKey: Int16, version: Int16) {
         guard let throttled = response as? any KafkaThrottledResponse, throttled.throttleTimeMs > 0 else { return }
         let milliseconds = Int64(throttled.throttleTimeMs)
+        metrics.recordThrottle(apiKey: apiKey, broker: metricsBrokerLabel, milliseconds: milliseconds)
         guard version >= Self.firstVersionAnsweredBeforeThrottling(apiKey: apiKey) else {
             logger.debug("the broker delayed its answer for a quota", metadata: [KafkaLogKey.api: "\(apiKey)", "kafka.throttle_ms": "\(milliseconds)"])
             return

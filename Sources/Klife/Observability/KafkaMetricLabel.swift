@@ -16,6 +16,7 @@
 /// | `klife_request_duration` | Timer | `client_id`, `api`, `broker` | Time from writing a request to its response |
 /// | `klife_requests_in_flight` | Meter | `client_id`, `broker` | Requests written and not answered yet |
 /// | `klife_request_errors_total` | Counter | `client_id`, `api`, `broker`, `code` | Requests failed (timeout, closed connection, …) |
+/// | `klife_request_throttle_duration` | Timer | `client_id`, `api`, `broker` | Quota throttle times brokers reported (KIP-219; only answers that carry one) |
 /// | `klife_fetch_records_total` | Counter | `client_id`, `topic` | Records fetched (after transaction filtering) |
 /// | `klife_fetch_bytes_total` | Counter | `client_id`, `topic` | Record batch bytes fetched (as sent by the broker) |
 /// | `klife_consumer_lag` | Gauge | `client_id`, `topic`, `partition` | High watermark minus the offset of the partition's latest fetch |
@@ -36,6 +37,7 @@ public enum KafkaMetricLabel {
     public static let requestDuration = "klife_request_duration"
     public static let requestsInFlight = "klife_requests_in_flight"
     public static let requestErrors = "klife_request_errors_total"
+    public static let requestThrottle = "klife_request_throttle_duration"
     public static let fetchRecords = "klife_fetch_records_total"
     public static let fetchBytes = "klife_fetch_bytes_total"
     public static let consumerLag = "klife_consumer_lag"
@@ -45,7 +47,7 @@ public enum KafkaMetricLabel {
     /// Every label above, for documentation checks.
     public static let all = [
         producerRecords, producerBytes, producerBatchRecords, producerBatchBytes, producerBufferedBytes, producerRetries,
-        producerErrors, requestDuration, requestsInFlight, requestErrors, fetchRecords, fetchBytes, consumerLag,
+        producerErrors, requestDuration, requestsInFlight, requestErrors, requestThrottle, fetchRecords, fetchBytes, consumerLag,
         consumerRebalances, consumerBatchDuration,
     ]
 }

@@ -17,7 +17,7 @@ final class KafkaMetrics: Sendable {
     private struct CacheKey: Hashable {
         var kind: Kind
         var dimensions: [String]
-        enum Kind: Hashable { case producerTopic, producer, producerError, request, requestError, broker, fetchTopic, lag, group, groupTopic }
+        enum Kind: Hashable { case producerTopic, producer, producerError, request, requestError, requestThrottle, broker, fetchTopic, lag, group, groupTopic }
     }
 
     /// The metrics of the client whose connections use `clientID`, created on first use through
@@ -150,6 +150,17 @@ final class KafkaMetrics: Sendable {
                 label: KafkaMetricLabel.requestErrors,
                 dimensions: [("client_id", clientID), ("api", api), ("broker", broker), ("code", code)], factory: factory)
         }.increment()
+    }
+
+    /// A quota throttle time a broker reported in an answer to `apiKey`.
+    func recordThrottle(apiKey: Int16, broker: String, milliseconds: Int64) {
+        guard isEnabled else { return }
+        let api = Self.apiName(apiKey)
+        cached(.requestThrottle, [api, broker]) {
+            Timer(
+                label: KafkaMetricLabel.requestThrottle,
+                dimensions: [("client_id", clientID), ("api", api), ("broker", broker)], factory: factory)
+        }.recordMilliseconds(milliseconds)
     }
 
     // MARK: Consumer

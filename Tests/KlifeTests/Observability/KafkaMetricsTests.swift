@@ -31,6 +31,14 @@ import Testing
         #expect(try testMetrics.expectCounter(KafkaMetricLabel.producerErrors, producer + [("code", "deliveryTimeout")]).totalValue == 1)
     }
 
+    @Test func throttleTimesAreTimedPerAPIAndBroker() throws {
+        let testMetrics = TestMetrics()
+        let metrics = KafkaMetrics(clientID: "svc", factory: testMetrics)
+        metrics.recordThrottle(apiKey: 1, broker: "2", milliseconds: 250)
+        let timer = try testMetrics.expectTimer(KafkaMetricLabel.requestThrottle, [("client_id", "svc"), ("api", "Fetch"), ("broker", "2")])
+        #expect(timer.lastValue == 250_000_000)
+    }
+
     @Test func metricObjectsAreCreatedOncePerDimensionSet() {
         let testMetrics = TestMetrics()
         let metrics = KafkaMetrics(clientID: "svc", factory: testMetrics)
