@@ -28,6 +28,24 @@ public struct KafkaConsumerGroup: Sendable {
     /// answering it throws ``KafkaError/Code/batchAlreadyCompleted``.
     public var batches: KafkaConsumerGroupBatches { KafkaConsumerGroupBatches(stream: runner.partitions.manualBatches) }
 
+    /// Pauses `partitions`: from their next batch on, nothing of them is fetched or handed out (a batch being
+    /// handled finishes), until ``resume(_:)``. The member stays in the group and keeps them, as a consumer
+    /// that pauses (Java's `pause`, librdkafka's `rd_kafka_pause_partitions`) does; use it when the records
+    /// cannot be processed for a while (a downstream system is down) without giving the partitions away.
+    /// Partitions not assigned now may be named: they stay paused if they are assigned later. A revoked
+    /// partition stops as usual, paused or not.
+    public func pause(_ partitions: [KafkaTopicPartition]) {
+        runner.partitions.paused.pause(partitions)
+    }
+
+    /// Resumes `partitions` paused with ``pause(_:)``; reading goes on from where it stopped.
+    public func resume(_ partitions: [KafkaTopicPartition]) {
+        runner.partitions.paused.resume(partitions)
+    }
+
+    /// The partitions paused with ``pause(_:)`` and not resumed.
+    public var pausedPartitions: Set<KafkaTopicPartition> { runner.partitions.paused.partitions }
+
     /// Stops consuming (handlers finish their current batch), commits what was processed, gives the
     /// partitions back and leaves the group; returns when done.
     public func stop() async {

@@ -72,6 +72,16 @@ final class ConsumerGroupPartitionWorker: Sendable {
 
     private var isStopping: Bool { stopSignal.isFired || Task.isCancelled }
 
+    /// Returns when `first` or `second` fires (or the task is cancelled).
+    private static func waitForEither(_ first: GroupSignal, _ second: GroupSignal) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await first.wait() }
+            group.addTask { await second.wait() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
     func run(_ group: ConsumerGroupPartitions) async {
         defer { finished.fire() }
         let logger = group.logger
@@ -91,6 +101,12 @@ final class ConsumerGroupPartitionWorker: Sendable {
             partition: partition, startOffset: max(start, 0), startLeaderEpoch: start == startOffset ? startLeaderEpoch : nil,
             options: options)
         while !isStopping {
+            if let resumed = group.paused.resumeSignal(for: partition) {
+                // Paused by the user: nothing fetched or handed out; commits allowed to wait go out meanwhile.
+                if state.hasUncommitted { _ = await commitPending(&state, group, until: nil) }
+                await Self.waitForEither(resumed, stopSignal)
+                continue
+            }
             if state.queue.isEmpty {
                 // Idle: send commits that were allowed to wait (maxUnackedCommits > 0).
                 if state.hasUncommitted { _ = await commitPending(&state, group, until: nil) }

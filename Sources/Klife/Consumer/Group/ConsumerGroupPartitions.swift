@@ -22,6 +22,8 @@ final class ConsumerGroupPartitions: Sendable {
     /// nil: every batch goes to ``manualBatches``.
     let handler: (any KafkaConsumerGroupHandler)?
     let manualBatches: AsyncThrowingStream<KafkaConsumerGroupBatch, any Error>
+    /// Partitions the user paused (``KafkaConsumerGroup/pause(_:)``).
+    let paused = ConsumerGroupPausedPartitions()
     private let manualContinuation: AsyncThrowingStream<KafkaConsumerGroupBatch, any Error>.Continuation
     private let workers = Mutex<[KafkaTopicPartition: ConsumerGroupPartitionWorker]>([:])
     private let abandonedWorkers = Atomic<Bool>(false)
