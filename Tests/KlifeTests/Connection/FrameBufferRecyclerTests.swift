@@ -73,12 +73,13 @@ import Testing
 
     @Test func aLargeFrameWrittenToASocketComesBackForTheNextOne() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
-        // The scripted broker never answers Produce: like acks=0, only the write is awaited.
+        // The scripted broker never answers Produce: like acks=0, only the write is awaited. A generous connect
+        // timeout: under a loaded machine (tests run in parallel) the set-up took over 5 s once.
         let server = try await ScriptedKafkaServer.start(.init(silentAPIs: [ProduceRequest.apiKey]), group: group)
         defer { Task { await server.stop() } }
         let connection = try await KafkaConnection.connect(
             to: server.address, brokerID: 7,
-            configuration: KafkaConnectionConfiguration(bootstrapServers: [server.address], connectTimeout: .seconds(5)),
+            configuration: KafkaConnectionConfiguration(bootstrapServers: [server.address], connectTimeout: .seconds(30)),
             eventLoopGroup: group, logger: Logger(label: "klife.tests.recycler"))
         let frame = Self.requestFrame(apiKey: ProduceRequest.apiKey, bodyBytes: 300_000, allocator: connection.allocator)
         let address = Self.storageAddress(frame)
