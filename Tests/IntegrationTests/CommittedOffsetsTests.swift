@@ -1,0 +1,32 @@
+import Klife
+import Testing
+
+/// `KafkaClient.committedOffsets(group:partitions:requireStable:)` against Tansu.
+@Suite struct CommittedOffsetsTests {
+    /// What a group member committed is read back by another client; a partition without a commit, and a group
+    /// that never existed, give nothing.
+    @Test func aGroupsCommitsAreReadBack() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("committed")
+        let group = TestBrokers.uniqueName("g-committed")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 2)
+        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: (0..<5).map { (key: nil, value: "r\($0)") }, partition: 0)
+        let seen = ConsumerGroupTests.Seen()
+        try await FetchTests.withClient(bootstrap) { client in
+            let member = try client.startConsumerGroup(ConsumerGroupTests.groupConfiguration(group, topic)) { batch in
+                seen.add(batch)
+                return .commit
+            }
+            try await ConsumerGroupTests.waitUntil("the 5 records arrived") { seen.count >= 5 }
+            await member.stop()
+        }
+        try await FetchTests.withClient(bootstrap) { client in
+            let partitions = [KafkaTopicPartition(topic: topic, partition: 0), KafkaTopicPartition(topic: topic, partition: 1)]
+            let committed = try await client.committedOffsets(group: group, partitions: partitions)
+            #expect(committed.mapValues(\.offset) == [partitions[0]: 5], "\(committed)")
+            #expect(try await client.committedOffsets(group: TestBrokers.uniqueName("g-never"), partitions: partitions).isEmpty)
+            let error = await #expect(throws: KafkaError.self) { try await client.committedOffsets(group: group, partitions: []) }
+            #expect(error?.code == .invalidArgument)
+        }
+    }
+}
