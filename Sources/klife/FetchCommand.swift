@@ -8,8 +8,8 @@ struct FetchCommand: AsyncParsableCommand {
         abstract: "Fetch the records of one partition from an offset (one Fetch request, no group).",
         discussion: """
             Prints one line per record: a JSON object with topic, partition, offset, key, value (UTF-8 \
-            strings, null when absent), headers ([[key, value], …]) and timestamp; or only the value with \
-            --format value. An offset at the end of the partition prints nothing.
+            strings, null when absent; keyBase64/valueBase64 hold the exact bytes of one that is not UTF-8), \
+            headers ([[key, value], …]) and timestamp; or only the value with --format value. An offset at the end of the partition prints nothing.
             """
     )
 
@@ -53,7 +53,8 @@ enum RecordOutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
     }
 
     /// Appends `record`'s line: `value` writes the value's bytes as they are (binary-safe, as kcat does),
-    /// `json` a JSON object (keys, values and headers as text; bytes that are not UTF-8 become U+FFFD).
+    /// `json` a JSON object (keys, values and headers as text; bytes that are not UTF-8 become U+FFFD, and a key
+    /// or value that is not UTF-8 also comes exact in `keyBase64` / `valueBase64`).
     func append(_ record: KafkaRecord, to out: inout [UInt8]) {
         switch self {
         case .value:
@@ -73,12 +74,37 @@ enum RecordOutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
             s += ",\"partition\":\(record.partition ?? -1)"
             s += ",\"offset\":\(record.offset ?? -1)"
             s += ",\"key\":" + (record.keyString.map(Self.json) ?? "null")
+            if let key = record.key, let encoded = Self.base64IfNotUTF8(key.readableBytesView) { s += ",\"keyBase64\":\"\(encoded)\"" }
             s += ",\"value\":" + (record.valueString.map(Self.json) ?? "null")
+            if let value = record.value, let encoded = Self.base64IfNotUTF8(value.readableBytesView) { s += ",\"valueBase64\":\"\(encoded)\"" }
             s += ",\"headers\":["
             s += record.headers.map { "[" + Self.json($0.key) + "," + ($0.valueString.map(Self.json) ?? "null") + "]" }.joined(separator: ",")
             s += "],\"timestamp\":" + (record.timestamp.map { String($0) } ?? "null")
             return s + "}"
         }
+    }
+
+    /// The bytes in base64 when they are not valid UTF-8 (their text form then lost bytes to U+FFFD), else nil.
+    static func base64IfNotUTF8(_ bytes: some Collection<UInt8>) -> String? {
+        guard String(validating: bytes, as: UTF8.self) == nil else { return nil }
+        return base64(Array(bytes))
+    }
+
+    /// Standard base64 with padding (RFC 4648), without Foundation (see ProcessIO.swift).
+    static func base64(_ bytes: [UInt8]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var index = 0
+        while index < bytes.count {
+            let chunk = bytes[index..<min(index + 3, bytes.count)]
+            let value = chunk.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (16 - 8 * UInt32($1.offset)) }
+            for position in 0..<4 {
+                out.append(position <= chunk.count ? alphabet[Int((value >> (18 - 6 * UInt32(position))) & 0x3F)] : UInt8(ascii: "="))
+            }
+            index += 3
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// A JSON string literal.
