@@ -33,7 +33,8 @@ public struct KafkaConsumerGroup: Sendable {
     /// that pauses (Java's `pause`, librdkafka's `rd_kafka_pause_partitions`) does; use it when the records
     /// cannot be processed for a while (a downstream system is down) without giving the partitions away.
     /// Partitions not assigned now may be named: they stay paused if they are assigned later. A revoked
-    /// partition stops as usual, paused or not.
+    /// partition stops as usual, paused or not. Without a handler, a batch already waiting in ``batches``
+    /// when the partition is paused is still handed out.
     public func pause(_ partitions: [KafkaTopicPartition]) {
         runner.partitions.paused.pause(partitions)
     }

@@ -104,8 +104,11 @@ extension ProducerStateMachine {
             dropRejectedRecords(result, &partition, at: index, now: now, into: &output)
             return
         }
+        // Split only a batch no earlier attempt may have written (brokers' limits can differ, and change),
+        // and that is still within its delivery timeout; otherwise it fails below like any refused batch.
         if code == ProducerErrorCodes.messageTooLarge || code == ProducerErrorCodes.recordListTooLarge,
-           partition.batches[index].records.count > 1 {
+           partition.batches[index].records.count > 1, !partition.batches[index].mayBeInLogFromEarlierAttempt,
+           now < partition.batches[index].createdAt + configuration.deliveryTimeout {
             splitTooLargeBatch(&partition, at: index)
             return
         }
@@ -197,40 +200,41 @@ extension ProducerStateMachine {
     }
 
     /// MESSAGE_TOO_LARGE (or RECORD_LIST_TOO_LARGE) for a batch of several records: the topic's
-    /// `max.message.bytes` is below the batch, not below each record. The batch is split in two halves that go
-    /// out at once, in order, each with fresh sequences (as Java's producer splits such a batch); a half that
-    /// is still too large is split again, and a single record too large fails with the code. Every attempt of
-    /// the batch carried the same bytes, so none of them was written.
+    /// `max.message.bytes` is below the batch, not below each record. The batch is split in two halves that are
+    /// sent again in its place, in order; a sequenced batch's halves share its sequence range (the first keeps
+    /// its base sequence, the second follows), under its producer id and epoch, as Java's producer splits such a
+    /// batch, so batches sequenced after it stay valid. A half still too large is split again; a single record
+    /// too large fails with the code.
     private mutating func splitTooLargeBatch(_ partition: inout Partition, at index: Int) {
-        var first = partition.batches[index]
-        let oldSequence = first.baseSequence
-        let half = first.records.count / 2
-        var second = ProducerBatch<Entry>(id: nextBatchID, topicPartition: first.topicPartition, createdAt: first.createdAt)
+        let original = partition.batches[index]
+        let half = original.records.count / 2
+        var first = original
+        var second = ProducerBatch<Entry>(id: nextBatchID, topicPartition: original.topicPartition, createdAt: original.createdAt)
         nextBatchID += 1
-        second.records = Array(first.records[half...])
+        second.records = Array(original.records[half...])
         first.records.removeSubrange(half...)
-        Self.prepareSplitHalf(&first, from: partition.batches[index])
-        Self.prepareSplitHalf(&second, from: partition.batches[index])
+        Self.prepareSplitHalf(&first, from: original, baseSequence: original.baseSequence)
+        Self.prepareSplitHalf(&second, from: original, baseSequence: original.baseSequence.map { Self.sequence($0, plus: half) })
         partition.batches.replaceSubrange(index...index, with: [first, second])
-        if configuration.idempotent, oldSequence != nil {
-            let laterSequenced = partition.batches[(index + 2)...].contains { $0.baseSequence != nil }
-            if laterSequenced || partition.needsSequenceReset {
-                partition.needsSequenceReset = true
-            } else {
-                partition.nextSequence = oldSequence!
-            }
-        }
-        partition.retryAt = nil
     }
 
-    /// A half of a split batch: closed, unsequenced, its size counted anew, the original's history kept.
-    private static func prepareSplitHalf(_ half: inout ProducerBatch<Entry>, from original: ProducerBatch<Entry>) {
+    /// `sequence` advanced by `count`, wrapping past Int32.max to 0 as Kafka's sequences do.
+    private static func sequence(_ sequence: Int32, plus count: Int) -> Int32 {
+        Int32(truncatingIfNeeded: (Int64(sequence) + Int64(count)) & Int64(Int32.max))
+    }
+
+    /// A half of a split batch: closed, its size counted anew, its part of the original's sequence range, the
+    /// original's producer id, epoch and history kept.
+    private static func prepareSplitHalf(_ half: inout ProducerBatch<Entry>, from original: ProducerBatch<Entry>, baseSequence: Int32?) {
         half.estimatedBytes = ProducerBatch<Entry>.overheadBytes + half.records.reduce(0) { $0 + $1.estimatedSize }
         half.isClosed = true
-        half.baseSequence = nil
+        half.producerID = original.producerID
+        half.producerEpoch = original.producerEpoch
+        half.baseSequence = baseSequence
         half.outcomeUnknown = false
         half.mayBeInLogFromEarlierAttempt = false
         half.attempts = original.attempts
+        half.outOfOrderResets = original.outOfOrderResets
         half.lastErrorCode = original.lastErrorCode
     }
 

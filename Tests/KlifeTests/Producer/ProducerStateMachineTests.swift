@@ -578,6 +578,48 @@ struct ProducerIdempotenceTests {
         }
     }
 
+    /// A batch split while a later batch of its partition is in flight: the halves keep the original's sequence
+    /// range, so the later batch stays valid (the broker's OUT_OF_ORDER for it, sent before the halves, is
+    /// retried, not a reset), and no new producer epoch is needed.
+    @Test func aSplitBatchKeepsItsRangeWhileLaterBatchesAreInFlight() throws {
+        // Batches of 4 records (full, so the second goes out while the first is in flight).
+        var machine = idempotentMachine { $0.batchSizeBytes = ProducerBatch<Int>.overheadBytes + 40 }
+        machine.add(1...4, to: tp(0), leader: 1)
+        let big = try machine.expectSend(1)
+        #expect(big.batch(tp(0))?.baseSequence == 0)
+        machine.add(5...8, to: tp(0), leader: 1)
+        let later = try machine.expectSend(1)
+        #expect(later.ids(tp(0)) == [5, 6, 7, 8] && later.batch(tp(0))?.baseSequence == 4)
+        var output = machine.requestCompleted(big.requestID, result: .response([.init(tp(0), errorCode: ProducerErrorCodes.messageTooLarge)]), now: t0)
+        #expect(output.completions.isEmpty)
+        output = machine.requestCompleted(later.requestID, result: .response([.init(tp(0), errorCode: ProducerErrorCodes.outOfOrderSequenceNumber)]), now: t0)
+        #expect(output.completions.isEmpty)
+        #expect(machine.producerIDRequest == nil, "a split must not need a new epoch")
+        var sent: [([Int], Int32?)] = []
+        var offset: Int64 = 0
+        while sent.count < 3 {
+            let plan = try machine.expectSend(1, now: t0 + ms(2000))
+            sent.append((plan.ids(tp(0)), plan.batch(tp(0))?.baseSequence))
+            #expect(plan.batch(tp(0))?.producerEpoch == 3)
+            _ = machine.requestCompleted(plan.requestID, result: .response([.init(tp(0), baseOffset: offset)]), now: t0 + ms(2000))
+            offset += Int64(plan.ids(tp(0)).count)
+        }
+        #expect(sent.map(\.0) == [[1, 2], [3, 4], [5, 6, 7, 8]])
+        #expect(sent.map(\.1) == [0, 2, 4])
+    }
+
+    /// A batch whose earlier attempt may be in the log (it went unanswered) is not split when refused as too
+    /// large: its halves could duplicate what the earlier attempt wrote. It fails, its outcome unknown.
+    @Test func aBatchThatMayBeInTheLogIsNotSplit() throws {
+        var machine = idempotentMachine()
+        machine.add(1...4, to: tp(0), leader: 1)
+        let first = try machine.expectSend(1)
+        _ = machine.requestCompleted(first.requestID, result: .transportFailure(message: "reset"), now: t0)
+        let retry = try machine.expectSend(1, now: t0 + ms(100))
+        let output = machine.requestCompleted(retry.requestID, result: .response([.init(tp(0), errorCode: ProducerErrorCodes.messageTooLarge)]), now: t0 + ms(100))
+        #expect(failures(output) == [1: .outcomeUnknown, 2: .outcomeUnknown, 3: .outcomeUnknown, 4: .outcomeUnknown])
+    }
+
     @Test func sinksWaitForTheProducerID() throws {
         var machine = makeMachine { $0.idempotent = true }
         machine.add(1...1, to: tp(0), leader: 1)
