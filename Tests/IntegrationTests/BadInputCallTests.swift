@@ -121,6 +121,12 @@ struct BadInputCallTests {
             Case(name: "deleteTopics with an empty list", code: .invalidArgument, mentions: "at least one topic") {
                 try await $0.deleteTopics([])
             },
+            Case(name: "deleteConsumerGroups with an empty list", code: .invalidArgument, mentions: "at least one group") {
+                try await $0.deleteConsumerGroups([])
+            },
+            Case(name: "committedOffsets with an empty group id", code: .invalidArgument, mentions: "group id") {
+                _ = try await $0.committedOffsets(group: "", partitions: [KafkaTopicPartition(topic: topic, partition: 0)])
+            },
             Case(name: "a transaction on an unknown pool", code: .unknownTransactionalPool, mentions: "nope") {
                 _ = try await $0.produceBatchTransactionally([KafkaRecord(topic: topic, value: "x")], options: .init(pool: "nope"))
             },

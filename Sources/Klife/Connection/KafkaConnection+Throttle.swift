@@ -30,6 +30,7 @@ extension AddOffsetsToTxnResponse: KafkaThrottledResponse {}
 extension EndTxnResponse: KafkaThrottledResponse {}
 extension TxnOffsetCommitResponse: KafkaThrottledResponse {}
 extension ConsumerGroupHeartbeatResponse: KafkaThrottledResponse {}
+extension DeleteGroupsResponse: KafkaThrottledResponse {}
 
 extension KafkaConnection {
     /// The first version of an API whose answers come before the broker throttles the connection (KIP-219):
@@ -47,7 +48,7 @@ extension KafkaConnection {
              OffsetForLeaderEpochRequest.apiKey:
             2
         case DeleteRecordsRequest.apiKey, InitProducerIdRequest.apiKey, AddPartitionsToTxnRequest.apiKey,
-             AddOffsetsToTxnRequest.apiKey, EndTxnRequest.apiKey, TxnOffsetCommitRequest.apiKey:
+             AddOffsetsToTxnRequest.apiKey, EndTxnRequest.apiKey, TxnOffsetCommitRequest.apiKey, DeleteGroupsRequest.apiKey:
             1
         default: 0
         }
