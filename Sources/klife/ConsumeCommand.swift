@@ -124,11 +124,9 @@ struct ConsumeCommand: AsyncParsableCommand {
                     }
                     if gotRecords {
                         lastProgress = .now
-                    } else if timeoutMs == 0 {
-                        try await Task.sleep(for: .milliseconds(100))
                     } else {
-                        // Nothing new: wait a little before asking again, without overshooting the timeout.
-                        let left = idle - (ContinuousClock.now - lastProgress)
+                        // Nothing new: wait a little before asking again, without overshooting the timeout (if any).
+                        let left = timeoutMs == 0 ? .milliseconds(100) : idle - (ContinuousClock.now - lastProgress)
                         if left > .zero { try await Task.sleep(for: min(left, .milliseconds(100))) }
                     }
                 }

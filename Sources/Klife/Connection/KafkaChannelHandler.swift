@@ -135,11 +135,14 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
             }
             if !held.isEmpty { context.flush() }
             // A retired connection whose last requests were held closes once they are done (none may be left).
-            if self.closesWhenIdle, self.stateMachine.inFlightCount == 0, self.heldWrites.isEmpty, context.channel.isActive {
+            if self.closesWhenIdle, self.isIdle, context.channel.isActive {
                 context.close(promise: nil)
             }
         }
     }
+
+    /// No request awaits its answer or waits to be written: a retired connection may close.
+    private var isIdle: Bool { stateMachine.inFlightCount == 0 && heldWrites.isEmpty }
 
     /// Fails the requests held back by a throttle (the connection closed before they were written).
     private func failHeldWrites() {
@@ -165,7 +168,7 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
         }
         promise?.succeed()
         closesWhenIdle = true
-        if stateMachine.inFlightCount == 0 && heldWrites.isEmpty {
+        if isIdle {
             context.close(promise: nil)
             return
         }
@@ -189,7 +192,7 @@ final class KafkaChannelHandler: ChannelDuplexHandler {
             logger.trace("response received", metadata: [KafkaLogKey.correlationID: "\(correlationID.map { "\($0)" } ?? "-")"])
         }
         run(stateMachine.frameReceived(correlationID: correlationID), context: context, frame: frame)
-        if closesWhenIdle, stateMachine.inFlightCount == 0, heldWrites.isEmpty, context.channel.isActive { context.close(promise: nil) }
+        if closesWhenIdle, isIdle, context.channel.isActive { context.close(promise: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
