@@ -32,7 +32,16 @@ public protocol KafkaRequestMessage: KafkaMessage {
 }
 
 /// A response message.
-public protocol KafkaResponseMessage: KafkaMessage {}
+public protocol KafkaResponseMessage: KafkaMessage {
+    /// How long the broker throttled the client for a quota (`throttle_time_ms`, KIP-219); 0 for responses
+    /// that carry no such field. Generated responses that have the field answer with it.
+    var throttleTimeMs: Int32 { get }
+}
+
+extension KafkaResponseMessage {
+    @inlinable
+    public var throttleTimeMs: Int32 { 0 }
+}
 
 extension KafkaRequestMessage {
     /// Request header version: 2 for flexible versions, else 1 (0 is only for ControlledShutdown v0).
