@@ -27,22 +27,34 @@ extension KafkaClient {
             throw KafkaError(.invalidArgument, "committedOffsets: partition \(negative.partition) of topic \(negative.topic) is negative")
         }
         let key = CoordinatorCache.Key(type: .group, key: groupID)
-        let deadline = ContinuousClock.now + configuration.connection.requestTimeout
-        var delay = Duration.milliseconds(50)
-        while true {
-            do {
-                return try await fetchCommittedOffsets(key: key, partitions: partitions, requireStable: requireStable)
-            } catch let error as KafkaError where error.isRetriable && ContinuousClock.now + delay < deadline {
-                logger.debug("OffsetFetch for group \(groupID) failed, retrying: \(error.message)")
-                try await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(1))
-            }
+        return try await retryingRetriableErrors("OffsetFetch for group \(groupID)") {
+            try await fetchCommittedOffsets(key: key, partitions: partitions, requireStable: requireStable)
         }
     }
 
-    /// One OffsetFetch to the group's coordinator.
+    /// Every offset committed for consumer group `groupID`, on any topic (OffsetFetch with no topic list, v2+):
+    /// what `kafka-consumer-groups.sh --describe` starts from.
+    ///
+    /// Coordinator moves and loads are retried until the connection's `requestTimeout` has passed.
+    ///
+    /// - Parameter requireStable: as in ``committedOffsets(group:partitions:requireStable:)``.
+    /// - Returns: per partition with a committed offset, the offset; empty for a group that does not exist.
+    /// - Throws: as ``committedOffsets(group:partitions:requireStable:)`` (``KafkaError/Code/featureDisabled``
+    ///   also when the coordinator's OffsetFetch is older than v2, which cannot ask for all topics).
+    public func committedOffsets(
+        group groupID: String, requireStable: Bool = false
+    ) async throws -> [KafkaTopicPartition: KafkaCommittedOffset] {
+        try requireRunning()
+        guard !groupID.isEmpty else { throw KafkaError(.invalidArgument, "committedOffsets needs a group id") }
+        let key = CoordinatorCache.Key(type: .group, key: groupID)
+        return try await retryingRetriableErrors("OffsetFetch for group \(groupID)") {
+            try await fetchCommittedOffsets(key: key, partitions: nil, requireStable: requireStable)
+        }
+    }
+
+    /// One OffsetFetch to the group's coordinator; nil `partitions` asks for all of them.
     private func fetchCommittedOffsets(
-        key: CoordinatorCache.Key, partitions: [KafkaTopicPartition], requireStable: Bool
+        key: CoordinatorCache.Key, partitions: [KafkaTopicPartition]?, requireStable: Bool
     ) async throws -> [KafkaTopicPartition: KafkaCommittedOffset] {
         let coordinator: KafkaConnection
         do {
@@ -53,27 +65,57 @@ extension KafkaClient {
         guard let negotiated = coordinator.negotiatedVersion(for: OffsetFetchRequest.self) else {
             throw KafkaError(.featureDisabled, "the group coordinator offers no usable OffsetFetch version")
         }
-        // v8+ asks per group (a different request shape); v7 has everything needed here.
+        // Every offset of the group: in v8's per-group shape where offered (Tansu answers v7's "all topics" with
+        // a null topic list, which v7 does not allow); v2-v7 take a null topic list.
+        if partitions == nil && negotiated >= 8 {
+            let request = OffsetFetchRequest(
+                groups: [.init(groupId: key.key, memberEpoch: -1, topics: nil)], requireStable: requireStable)
+            let response = try await coordinator.send(request, version: 8)
+            guard let group = response.groups.first(where: { $0.groupId == key.key }) else {
+                throw KafkaError(.protocolViolation, "OffsetFetch answered without group \(key.key)")
+            }
+            if group.errorCode != 0 {
+                _ = cluster.handleCoordinatorError(group.errorCode, for: key)
+                throw Self.offsetFetchError(group.errorCode, group: key.key, partition: nil)
+            }
+            return try Self.committedOffsets(group: key.key, group.topics.lazy.flatMap { topic in
+                topic.partitions.lazy.map {
+                    (KafkaTopicPartition(topic.name, $0.partitionIndex), $0.committedOffset, $0.committedLeaderEpoch, $0.metadata, $0.errorCode)
+                }
+            })
+        }
+        // v8+ asks per group (a different request shape); v7 has everything needed for a list of partitions.
         let version = min(negotiated, 7)
+        if partitions == nil && version < 2 {
+            throw KafkaError(.featureDisabled, "the group coordinator's OffsetFetch (v\(version)) cannot ask for all of a group's offsets (v2+)")
+        }
         let request = OffsetFetchRequest(
             groupId: key.key,
-            topics: ConsumerGroupAssignment(partitions).byTopic.map { .init(name: $0.topic, partitionIndexes: $0.partitions) },
+            topics: partitions.map { ConsumerGroupAssignment($0).byTopic.map { .init(name: $0.topic, partitionIndexes: $0.partitions) } },
             requireStable: requireStable && version >= 7)
         let response = try await coordinator.send(request, version: version)
         if response.errorCode != 0 {
             _ = cluster.handleCoordinatorError(response.errorCode, for: key)
             throw Self.offsetFetchError(response.errorCode, group: key.key, partition: nil)
         }
-        var offsets: [KafkaTopicPartition: KafkaCommittedOffset] = [:]
-        for topic in response.topics {
-            for answer in topic.partitions {
-                let partition = KafkaTopicPartition(topic.name, answer.partitionIndex)
-                if answer.errorCode != 0 { throw Self.offsetFetchError(answer.errorCode, group: key.key, partition: partition) }
-                guard answer.committedOffset >= 0 else { continue }
-                offsets[partition] = KafkaCommittedOffset(
-                    offset: answer.committedOffset, leaderEpoch: answer.committedLeaderEpoch >= 0 ? answer.committedLeaderEpoch : nil,
-                    metadata: answer.metadata.flatMap { $0.isEmpty ? nil : $0 })
+        return try Self.committedOffsets(group: key.key, response.topics.lazy.flatMap { topic in
+            topic.partitions.lazy.map {
+                (KafkaTopicPartition(topic.name, $0.partitionIndex), $0.committedOffset, $0.committedLeaderEpoch, $0.metadata, $0.errorCode)
             }
+        })
+    }
+
+    /// The committed offsets of an OffsetFetch answer's partitions (offset, leader epoch, metadata, error code);
+    /// partitions without a commit (offset -1) are left out, and a partition's error fails the whole answer.
+    private static func committedOffsets(
+        group: String, _ answers: some Sequence<(KafkaTopicPartition, Int64, Int32, String?, Int16)>
+    ) throws -> [KafkaTopicPartition: KafkaCommittedOffset] {
+        var offsets: [KafkaTopicPartition: KafkaCommittedOffset] = [:]
+        for (partition, offset, leaderEpoch, metadata, errorCode) in answers {
+            if errorCode != 0 { throw offsetFetchError(errorCode, group: group, partition: partition) }
+            guard offset >= 0 else { continue }
+            offsets[partition] = KafkaCommittedOffset(
+                offset: offset, leaderEpoch: leaderEpoch >= 0 ? leaderEpoch : nil, metadata: metadata.flatMap { $0.isEmpty ? nil : $0 })
         }
         return offsets
     }

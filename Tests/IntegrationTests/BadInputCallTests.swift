@@ -127,6 +127,24 @@ struct BadInputCallTests {
             Case(name: "committedOffsets with an empty group id", code: .invalidArgument, mentions: "group id") {
                 _ = try await $0.committedOffsets(group: "", partitions: [KafkaTopicPartition(topic: topic, partition: 0)])
             },
+            Case(name: "committedOffsets of every partition with an empty group id", code: .invalidArgument, mentions: "group id") {
+                _ = try await $0.committedOffsets(group: "")
+            },
+            Case(name: "describeConsumerGroups with an empty list", code: .invalidArgument, mentions: "at least one group") {
+                _ = try await $0.describeConsumerGroups([])
+            },
+            Case(name: "describeConsumerGroup with an empty group id", code: .invalidArgument, mentions: "group id is empty") {
+                _ = try await $0.describeConsumerGroup("")
+            },
+            Case(name: "alterConsumerGroupOffsets with no offsets", code: .invalidArgument, mentions: "at least one partition") {
+                try await $0.alterConsumerGroupOffsets(group: "g", offsets: [:])
+            },
+            Case(name: "alterConsumerGroupOffsets with a negative offset", code: .invalidArgument, mentions: "offset -1") {
+                try await $0.alterConsumerGroupOffsets(group: "g", offsets: [KafkaTopicPartition(topic: topic, partition: 0): .init(offset: -1)])
+            },
+            Case(name: "alterConsumerGroupOffsets with a negative partition", code: .invalidArgument, mentions: "partition -2") {
+                try await $0.alterConsumerGroupOffsets(group: "g", offsets: [KafkaTopicPartition(topic: topic, partition: -2): .init(offset: 0)])
+            },
             Case(name: "a transaction on an unknown pool", code: .unknownTransactionalPool, mentions: "nope") {
                 _ = try await $0.produceBatchTransactionally([KafkaRecord(topic: topic, value: "x")], options: .init(pool: "nope"))
             },
