@@ -8,7 +8,7 @@ struct KlifeCommand: AsyncParsableCommand {
         abstract: "Klife for Swift: a Kafka client.",
         version: KlifeCommand.version,
         // Each subcommand lives in its own file; add new ones here.
-        subcommands: [TopicsCommand.self, ProduceCommand.self, BenchCommand.self, FetchCommand.self, ConsumeCommand.self, DemoCommand.self]
+        subcommands: [TopicsCommand.self, ProduceCommand.self, BenchCommand.self, FetchCommand.self, ConsumeCommand.self, GroupsCommand.self, DemoCommand.self]
     )
 
     /// What `klife --version` prints: the release of this checkout (no releases are tagged yet).
