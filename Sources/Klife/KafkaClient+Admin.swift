@@ -327,7 +327,7 @@ extension KafkaClient {
     ///
     /// - Returns: the answer, and whether an earlier attempt was sent without its answer arriving (it may have
     ///   been carried out). An attempt that failed before sending (no connection) does not count.
-    private func sendToController<R: KafkaRequestMessage>(_ request: R, timeout: Duration) async throws -> (R.Response, resent: Bool) {
+    func sendToController<R: KafkaRequestMessage>(_ request: R, timeout: Duration) async throws -> (R.Response, resent: Bool) {
         var attempt = 0
         var sentUnanswered = false
         while true {

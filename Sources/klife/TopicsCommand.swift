@@ -5,7 +5,7 @@ struct TopicsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topics",
         abstract: "Create, list, describe and delete topics.",
-        subcommands: [Create.self, List.self, Describe.self, Delete.self]
+        subcommands: [Create.self, List.self, Describe.self, Configs.self, Delete.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -73,6 +73,49 @@ struct TopicsCommand: AsyncParsableCommand {
                     let list = { (ids: [Int32]) in ids.map(String.init).joined(separator: ",") }
                     print("partition \(p.partition)\tleader \(p.leaderID)\tepoch \(p.leaderEpoch)\treplicas \(list(p.replicas))\tisr \(list(p.inSyncReplicas))")
                 }
+            }
+        }
+    }
+
+    struct Configs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a topic's configuration (name, value, source), after applying any --set and --delete.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Topic name.") var name: String
+        @Option(name: .long, help: "Set an entry on the topic, KEY=VALUE (repeatable).") var set: [String] = []
+        @Option(name: .long, help: "Remove the topic's own value of an entry, so the broker's applies (repeatable).") var delete: [String] = []
+
+        func validate() throws {
+            for entry in set where !entry.contains("=") || entry.hasPrefix("=") {
+                throw ValidationError("--set \(entry): expected KEY=VALUE")
+            }
+            for entry in delete where entry.isEmpty { throw ValidationError("--delete needs a name") }
+        }
+
+        func run() async throws {
+            let changes = set.map { entry -> KafkaConfigChange in
+                let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                return .set(String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+            } + delete.map { KafkaConfigChange.delete($0) }
+            try await runReportingErrors {
+                let entries = try await global.withClient { [name] client in
+                    if !changes.isEmpty { try await client.alterTopicConfigs(name, changes) }
+                    return try await client.describeTopicConfigs(name)
+                }
+                for entry in entries {
+                    print("\(entry.name)\t\(entry.isSensitive ? "(sensitive)" : entry.value ?? "-")\t\(Self.label(entry.source))")
+                }
+            }
+        }
+
+        static func label(_ source: KafkaConfigEntry.Source) -> String {
+            switch source {
+            case .topic: "topic"
+            case .dynamicBroker: "dynamic-broker"
+            case .dynamicDefaultBroker: "dynamic-default-broker"
+            case .staticBroker: "static-broker"
+            case .default: "default"
+            case .other(let value): "source-\(value)"
             }
         }
     }

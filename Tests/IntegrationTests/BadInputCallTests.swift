@@ -130,6 +130,21 @@ struct BadInputCallTests {
             Case(name: "committedOffsets of every partition with an empty group id", code: .invalidArgument, mentions: "group id") {
                 _ = try await $0.committedOffsets(group: "")
             },
+            Case(name: "alterTopicConfigs with no changes", code: .invalidArgument, mentions: "at least one change") {
+                try await $0.alterTopicConfigs(topic, [])
+            },
+            Case(name: "alterTopicConfigs changing an entry twice", code: .invalidArgument, mentions: "retention.ms is changed twice") {
+                try await $0.alterTopicConfigs(topic, [.set("retention.ms", "1"), .delete("retention.ms")])
+            },
+            Case(name: "alterTopicConfigs with an empty name", code: .invalidArgument, mentions: "name is empty") {
+                try await $0.alterTopicConfigs(topic, [.set("", "1")])
+            },
+            Case(name: "describeTopicConfigs with an empty key list", code: .invalidArgument, mentions: "key list is empty") {
+                _ = try await $0.describeTopicConfigs(topic, keys: [])
+            },
+            Case(name: "describeTopicConfigs of an illegal topic name", code: .invalidArgument, mentions: "bad topic!") {
+                _ = try await $0.describeTopicConfigs("bad topic!")
+            },
             Case(name: "describeConsumerGroups with an empty list", code: .invalidArgument, mentions: "at least one group") {
                 _ = try await $0.describeConsumerGroups([])
             },

@@ -53,6 +53,13 @@ import Klife
         #expect(duplicate.stdoutText.isEmpty)
         let tolerated = try await klife(["topics", "create", name, "--if-not-exists"] + global)
         #expect(tolerated.stdoutText == "\(name) exists already\n")
+        let configured = try await klife(["topics", "configs", name, "--set", "retention.ms=7200000", "--set", "cleanup.policy=compact"] + global)
+        #expect(configured.stdoutText.split(separator: "\n").contains { $0.hasPrefix("retention.ms\t7200000\t") }, "\(configured.stdoutText)")
+        let reset = try await klife(["topics", "configs", name, "--delete", "cleanup.policy"] + global)
+        #expect(!reset.stdoutText.contains("cleanup.policy\tcompact"), "\(reset.stdoutText)")
+        let badSet = try await klife(["topics", "configs", name, "--set", "novalue"] + global, check: false)
+        #expect(badSet.status != 0)
+        #expect(badSet.stderr.contains("KEY=VALUE"))
         let version = try await klife(["--version"])
         #expect(version.stdoutText.hasPrefix(KlifeVersion.expectedPrefix))
 
