@@ -222,7 +222,10 @@ extension ProducerMockClusterTests {
         let cluster = try await MockCluster.create(brokers: 1)
         let topic = TestBrokers.uniqueName("pid-refused")
         try await cluster.createTopic(topic, partitions: 1)
-        try await cluster.pushErrors(apiKey: 22, codes: [31])  // InitProducerId: CLUSTER_AUTHORIZATION_FAILED
+        // InitProducerId: CLUSTER_AUTHORIZATION_FAILED until cleared below. The producer asks for its id when it
+        // starts, so a single pushed error could be used up before the record is queued (then the next attempt
+        // rightly succeeds): the refusal lasts until the record has failed.
+        try await cluster.pushErrors(apiKey: 22, codes: Array(repeating: 31, count: 100))
         let producer = KafkaProducerConfiguration(
             name: KafkaProducerConfiguration.defaultName, deliveryTimeout: .seconds(60), retryBackoff: .milliseconds(50))
         try await KafkaClient.withRunningClient(configuration: try Self.configuration(cluster, producer)) { client in
@@ -234,6 +237,7 @@ extension ProducerMockClusterTests {
                 #expect(error.kafkaCode == 31, "\(error)")
             }
             #expect(ContinuousClock.now - started < .seconds(30), "failed only by the delivery timeout")
+            try await cluster.clearErrors(apiKey: 22)
             let accepted = try await client.produce(KafkaRecord(topic: topic, partition: 0, value: "granted"))
             #expect(accepted.offset == 0)
         }
