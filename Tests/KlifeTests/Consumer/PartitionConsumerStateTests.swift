@@ -202,4 +202,40 @@ struct PartitionConsumerStateTests {
         state.apply(.commit, to: state.takeBatch()!)
         #expect(state.commitOffset == 15 && state.commitLeaderEpoch == 4)
     }
+
+    /// A rewind drops what was fetched ahead and makes the earlier position the one to commit.
+    @Test func aSeekBackDropsTheQueueAndCommitsTheEarlierPosition() {
+        var state = Self.state()
+        state.fetched(records: Self.records(10...14), nextOffset: 15, requestedOffset: 10)
+        let batch = state.takeBatch()!
+        state.apply(.commit, to: batch)
+        state.committed(15)
+        state.fetched(records: Self.records(15...16), nextOffset: 17, requestedOffset: 15)
+        #expect(!state.hasUncommitted)
+
+        state.seek(to: 11)
+        #expect(state.queue.isEmpty)
+        #expect(state.nextFetchOffset == 11)
+        #expect(state.commitOffset == 11)
+        #expect(state.hasUncommitted)
+        state.committed(11)
+        #expect(!state.hasUncommitted)
+        // Answers to fetches from before the seek are ignored.
+        state.fetched(records: Self.records(17...18), nextOffset: 19, requestedOffset: 17)
+        #expect(state.queue.isEmpty)
+        #expect(state.nextFetchOffset == 11)
+    }
+
+    /// Skipping ahead commits the new position; a seek to the committed offset commits nothing new.
+    @Test func aSeekAheadCommitsTheNewPosition() {
+        var ahead = Self.state()
+        ahead.seek(to: 40)
+        #expect(ahead.commitOffset == 40)
+        #expect(ahead.hasUncommitted)
+
+        var same = Self.state()
+        same.committed(10)
+        same.seek(to: 10)
+        #expect(!same.hasUncommitted)
+    }
 }

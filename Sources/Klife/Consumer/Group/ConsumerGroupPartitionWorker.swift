@@ -18,6 +18,8 @@ final class ConsumerGroupPartitionWorker: Sendable {
     /// Given up by ``ConsumerGroupPartitions/stop(_:reason:)``: the partition may have another owner already,
     /// so nothing more is committed.
     private let abandoned = Atomic<Bool>(false)
+    /// The position ``KafkaConsumerGroup/seek(_:to:)`` asked for, taken before the next fetch.
+    private let pendingSeek = Mutex<Int64?>(nil)
     /// The manual batch the caller holds, abandoned when the worker stops.
     private let outstanding = Mutex<(batch: ConsumerBatchDecision?, closed: Bool)>((nil, false))
     /// The start offset of a partition without a committed offset whose reset lookup failed at assignment:
@@ -61,6 +63,11 @@ final class ConsumerGroupPartitionWorker: Sendable {
 
     private var isAbandoned: Bool { abandoned.load(ordering: .acquiring) }
 
+    /// Moves the position to `offset` before the next fetch (the last request wins).
+    func seek(to offset: Int64) {
+        pendingSeek.withLock { $0 = offset }
+    }
+
     /// Records the manual batch in the caller's hands; false when the worker is stopping.
     func setOutstanding(_ batch: ConsumerBatchDecision?) -> Bool {
         outstanding.withLock { state in
@@ -101,6 +108,11 @@ final class ConsumerGroupPartitionWorker: Sendable {
             partition: partition, startOffset: max(start, 0), startLeaderEpoch: start == startOffset ? startLeaderEpoch : nil,
             options: options)
         while !isStopping {
+            if let offset = pendingSeek.withLock({ seek in defer { seek = nil }; return seek }) {
+                let dropped = state.queue.reduce(0) { $0 + $1.count }
+                logger.info("consumer group \(group.groupID): \(partition) moves to offset \(offset) (seek; \(dropped) fetched records dropped)")
+                state.seek(to: offset)
+            }
             if let resumed = group.paused.resumeSignal(for: partition) {
                 // Paused by the user: nothing fetched or handed out; commits allowed to wait go out meanwhile.
                 if state.hasUncommitted { _ = await commitPending(&state, group, until: nil) }

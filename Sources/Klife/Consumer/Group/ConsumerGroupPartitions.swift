@@ -59,6 +59,13 @@ final class ConsumerGroupPartitions: Sendable {
     /// The partitions being consumed, sorted.
     var assigned: [KafkaTopicPartition] { workers.withLock { $0.keys.sorted() } }
 
+    /// Hands a seek to the worker of `partition`; false when the member does not consume it now.
+    func seek(_ partition: KafkaTopicPartition, to offset: Int64) -> Bool {
+        guard let worker = workers.withLock({ $0[partition] }) else { return false }
+        worker.seek(to: offset)
+        return true
+    }
+
     func setCommitTarget(_ target: GroupCommitTarget?) {
         commitTarget.withLock { $0 = target }
         if let target { lastMembership.withLock { $0 = (target.memberID, target.generationOrEpoch) } }

@@ -164,6 +164,17 @@ struct PartitionConsumerState {
         emptyFetches = 0
     }
 
+    /// The user moved the position to `offset` (``KafkaConsumerGroup/seek(_:to:)``): queued records are dropped
+    /// and fetching goes on from `offset`, which becomes the group's position: it counts as uncommitted (and is
+    /// committed before the next fetch) also when it lies before the committed offset, so a rewind survives a
+    /// restart or a rebalance.
+    mutating func seek(to offset: Int64) {
+        reset(to: offset)
+        consecutiveFetchFailures = 0
+        // One below, so the new position itself counts as uncommitted and goes to the coordinator.
+        if committedOffset > offset { committedOffset = offset - 1 }
+    }
+
     /// The leader's log parts, at `offset` and epoch `epoch`, from what a fetch from `requestedOffset` had read
     /// (KIP-320 divergence, after an unclean leader election): fetching goes on from `offset` with `epoch`, as
     /// Kafka's Java consumer does. Queued records at or past `offset` are no longer in the log and are dropped.
