@@ -39,6 +39,34 @@ import Testing
         }
     }
 
+    /// A rewind followed at once by a stop is committed by the stop: the next member starts at the rewound
+    /// offset, although the committed offset was past it.
+    @Test func aRewindIsCommittedWhenTheMemberStops() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("group-seek-stop")
+        let group = TestBrokers.uniqueName("g-seek-stop")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: (0..<5).map { (key: nil, value: "r\($0)") }, partition: 0)
+        let partition = KafkaTopicPartition(topic: topic, partition: 0)
+        try await FetchTests.withClient(bootstrap) { client in
+            let seen = ConsumerGroupTests.Seen()
+            let member = try client.startConsumerGroup(ConsumerGroupTests.groupConfiguration(group, topic)) { batch in
+                seen.add(batch)
+                return .commit
+            }
+            try await ConsumerGroupTests.waitUntil("the 5 records arrived") { seen.count >= 5 }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try await client.committedOffsets(group: group, partitions: [partition])[partition]?.offset != 5 {
+                guard ContinuousClock.now < deadline else { Issue.record("offset 5 was not committed"); break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try member.seek(partition, to: 1)
+            await member.stop()
+            let committed = try await client.committedOffsets(group: group, partitions: [partition])
+            #expect(committed[partition]?.offset == 1, "\(committed)")
+        }
+    }
+
     /// A handler that chooses where a newly assigned partition starts, from `partitionStarted`.
     final class StartAtOffset: KafkaConsumerGroupHandler {
         let offset: Int64
@@ -53,7 +81,11 @@ import Testing
 
         func partitionStarted(_ partition: KafkaTopicPartition) async {
             // The member is set right after startConsumerGroup returns; the first assignment comes later.
-            while member.withLock({ $0 }) == nil { await Task.yield() }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while member.withLock({ $0 }) == nil {
+                guard ContinuousClock.now < deadline else { Issue.record("the member was never set"); return }
+                await Task.yield()
+            }
             do { try member.withLock { $0 }?.seek(partition, to: offset) } catch { Issue.record("seek failed: \(error)") }
         }
     }

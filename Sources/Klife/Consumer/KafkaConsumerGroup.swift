@@ -47,9 +47,10 @@ public struct KafkaConsumerGroup: Sendable {
     /// Moves this member's position in `partition` to `offset`, to replay records or skip them, as Java's
     /// `seek` does. Records fetched ahead are dropped; the next batch starts at `offset` (a batch being handled
     /// finishes first, and its answer no longer moves the position). The new position is the group's: it is
-    /// committed before the next fetch, also when it lies before the committed offset, so a rewind survives a
-    /// restart or a rebalance. An offset outside the partition's log is handled by the reset policy when it is
-    /// fetched.
+    /// committed as a processed position is (at once when the member next waits for records, and in any case
+    /// before the partition is given up), also when it lies before the committed offset, so a rewind survives
+    /// a restart or a rebalance. An offset outside the partition's log is moved by the reset policy when it is
+    /// fetched, and the policy's offset is committed instead.
     ///
     /// Call it for a partition assigned to this member, for instance from
     /// ``KafkaConsumerGroupHandler/partitionStarted(_:)`` to choose where a newly assigned partition starts;
@@ -57,7 +58,7 @@ public struct KafkaConsumerGroup: Sendable {
     /// partition moves when it is resumed.
     ///
     /// - Throws: ``KafkaError/Code/invalidArgument`` when `offset` is negative or the member does not consume
-    ///   `partition` now (it was never assigned, or was revoked).
+    ///   `partition` now (it was never assigned, was revoked, or is being given up).
     public func seek(_ partition: KafkaTopicPartition, to offset: Int64) throws {
         guard offset >= 0 else { throw KafkaError(.invalidArgument, "seek: offset \(offset) for \(partition) is negative") }
         guard runner.partitions.seek(partition, to: offset) else {

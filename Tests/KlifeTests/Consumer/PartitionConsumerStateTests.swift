@@ -238,4 +238,15 @@ struct PartitionConsumerStateTests {
         same.seek(to: 10)
         #expect(!same.hasUncommitted)
     }
+
+    /// A committed (or sought) position past the log end that the reset policy replaces is not kept: the reset
+    /// offset is committed, so the next owner does not start out of range again.
+    @Test func aResetBelowTheCommittedOffsetIsCommitted() {
+        var state = Self.state(start: 1_000)
+        state.committed(1_000)
+        #expect(!state.hasUncommitted)
+        state.reset(to: 50)
+        #expect(state.commitOffset == 50)
+        #expect(state.hasUncommitted)
+    }
 }

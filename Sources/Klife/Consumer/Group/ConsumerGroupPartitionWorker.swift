@@ -63,9 +63,20 @@ final class ConsumerGroupPartitionWorker: Sendable {
 
     private var isAbandoned: Bool { abandoned.load(ordering: .acquiring) }
 
-    /// Moves the position to `offset` before the next fetch (the last request wins).
-    func seek(to offset: Int64) {
+    /// Moves the position to `offset` before the next fetch, or before the final commit when the worker stops
+    /// first (the last request wins). False once the worker is stopping.
+    func seek(to offset: Int64) -> Bool {
+        guard !stopSignal.isFired else { return false }
         pendingSeek.withLock { $0 = offset }
+        return true
+    }
+
+    /// Applies a seek asked for since the last look.
+    private func applyPendingSeek(_ state: inout PartitionConsumerState, _ logger: Logger, groupID: String) {
+        guard let offset = pendingSeek.withLock({ seek in defer { seek = nil }; return seek }) else { return }
+        let dropped = state.queue.reduce(0) { $0 + $1.count }
+        logger.info("consumer group \(groupID): \(partition) moves to offset \(offset) (seek; \(dropped) fetched records dropped)")
+        state.seek(to: offset)
     }
 
     /// Records the manual batch in the caller's hands; false when the worker is stopping.
@@ -108,11 +119,7 @@ final class ConsumerGroupPartitionWorker: Sendable {
             partition: partition, startOffset: max(start, 0), startLeaderEpoch: start == startOffset ? startLeaderEpoch : nil,
             options: options)
         while !isStopping {
-            if let offset = pendingSeek.withLock({ seek in defer { seek = nil }; return seek }) {
-                let dropped = state.queue.reduce(0) { $0 + $1.count }
-                logger.info("consumer group \(group.groupID): \(partition) moves to offset \(offset) (seek; \(dropped) fetched records dropped)")
-                state.seek(to: offset)
-            }
+            applyPendingSeek(&state, logger, groupID: group.groupID)
             if let resumed = group.paused.resumeSignal(for: partition) {
                 // Paused by the user: nothing fetched or handed out; commits allowed to wait go out meanwhile.
                 if state.hasUncommitted { _ = await commitPending(&state, group, until: nil) }
@@ -160,6 +167,9 @@ final class ConsumerGroupPartitionWorker: Sendable {
             if state.mustCommit { _ = await commitPending(&state, group, until: nil, persistent: true) }
             if cooldown > .zero { await stopSignal.sleep(for: cooldown) }
         }
+        // A seek that came while the last batch was handled (or the partition paused) still moves the position
+        // the final commit stores.
+        applyPendingSeek(&state, logger, groupID: group.groupID)
         let reason = stopReason.withLock { $0 } ?? .shutdown
         switch reason {
         case .revoked, .shutdown:

@@ -59,11 +59,10 @@ final class ConsumerGroupPartitions: Sendable {
     /// The partitions being consumed, sorted.
     var assigned: [KafkaTopicPartition] { workers.withLock { $0.keys.sorted() } }
 
-    /// Hands a seek to the worker of `partition`; false when the member does not consume it now.
+    /// Hands a seek to the worker of `partition`; false when the member does not consume it now (or is
+    /// stopping it).
     func seek(_ partition: KafkaTopicPartition, to offset: Int64) -> Bool {
-        guard let worker = workers.withLock({ $0[partition] }) else { return false }
-        worker.seek(to: offset)
-        return true
+        workers.withLock({ $0[partition] })?.seek(to: offset) ?? false
     }
 
     func setCommitTarget(_ target: GroupCommitTarget?) {

@@ -155,24 +155,26 @@ struct PartitionConsumerState {
         requestedOffset == nextFetchOffset && queue.isEmpty
     }
 
-    /// Start over from `offset` (the fetch position left the log and the reset policy chose `offset`).
+    /// Start over from `offset` (the fetch position left the log and the reset policy chose `offset`, or a
+    /// seek). `offset` becomes the position to commit, also when the committed offset lies past it (a position
+    /// beyond the log end, committed or sought): left there, it would hide every commit until the reading
+    /// passes it, and send the next owner back out of range.
     mutating func reset(to offset: Int64) {
         queue.removeAll()
         nextFetchOffset = offset
         lastFetchedEpoch = nil
         lastHandledEpoch = nil
         emptyFetches = 0
+        // One below, so the new position itself counts as uncommitted and goes to the coordinator.
+        if committedOffset > offset { committedOffset = offset - 1 }
     }
 
     /// The user moved the position to `offset` (``KafkaConsumerGroup/seek(_:to:)``): queued records are dropped
-    /// and fetching goes on from `offset`, which becomes the group's position: it counts as uncommitted (and is
-    /// committed before the next fetch) also when it lies before the committed offset, so a rewind survives a
-    /// restart or a rebalance.
+    /// and fetching goes on from `offset`, which becomes the group's position: it counts as uncommitted also
+    /// when it lies before the committed offset, so a rewind survives a restart or a rebalance.
     mutating func seek(to offset: Int64) {
         reset(to: offset)
         consecutiveFetchFailures = 0
-        // One below, so the new position itself counts as uncommitted and goes to the coordinator.
-        if committedOffset > offset { committedOffset = offset - 1 }
     }
 
     /// The leader's log parts, at `offset` and epoch `epoch`, from what a fetch from `requestedOffset` had read
