@@ -12,7 +12,7 @@ extension KafkaClient {
     /// - Parameter offsets: per partition, the offset of the next record the group should read, with the
     ///   optional leader epoch (sent from OffsetCommit v6) and metadata string.
     /// - Returns: per partition, nil when its offset was committed, else its error: ``KafkaError/Code/brokerError``
-    ///   with the Kafka code (UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION: the group has members;
+    ///   with the Kafka code (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION or REBALANCE_IN_PROGRESS: the group has members;
     ///   UNKNOWN_TOPIC_OR_PARTITION, OFFSET_METADATA_TOO_LARGE, GROUP_AUTHORIZATION_FAILED,
     ///   TOPIC_AUTHORIZATION_FAILED; coordinator codes after the retries).
     /// - Throws: ``KafkaError/Code/invalidArgument`` (an empty group id, no offsets, an empty topic, a negative
@@ -86,8 +86,10 @@ extension KafkaClient {
                         .coordinatorNotAvailable, "OffsetCommit for group \(key.key): the coordinator moved or is loading",
                         kafkaCode: answer.errorCode, isRetriable: true)
                 }
+                // A classic group in the middle of a rebalance answers REBALANCE_IN_PROGRESS.
                 let hasMembers = answer.errorCode == KafkaErrorCode.unknownMemberId.rawValue
                     || answer.errorCode == KafkaErrorCode.illegalGeneration.rawValue
+                    || answer.errorCode == KafkaErrorCode.rebalanceInProgress.rawValue
                 results[partition] = .some(KafkaError(
                     .brokerError,
                     "could not set the offset of \(partition) for group \(key.key)" + (hasMembers ? ": the group has members" : ""),

@@ -52,7 +52,13 @@ extension KafkaClient {
     /// One round: ConsumerGroupDescribe where offered, DescribeGroups for classic groups.
     private func describeConsumerGroupOnce(_ groupID: String) async throws -> KafkaConsumerGroupDescription {
         let key = CoordinatorCache.Key(type: .group, key: groupID)
-        let (coordinator, broker) = try await cluster.coordinatorConnection(for: key)
+        let coordinator: KafkaConnection
+        let broker: KafkaBroker
+        do {
+            (coordinator, broker) = try await cluster.coordinatorConnection(for: key)
+        } catch {
+            throw ClusterManager.asKafkaError(error)
+        }
         if let version = coordinator.negotiatedVersion(for: ConsumerGroupDescribeRequest.self) {
             let response = try await coordinator.send(ConsumerGroupDescribeRequest(groupIds: [groupID]), version: version)
             guard let group = response.groups.first(where: { $0.groupId == groupID }) else {

@@ -28,9 +28,9 @@ extension KafkaClient {
         }
         let wanted = keys.map(Set.init)
         return result.configs.filter { wanted?.contains($0.name) ?? true }.map { entry in
-            // v0 has no source, only whether the value is a default.
+            // v0 has no source, only whether the value is a default; a topic's value that is not is its own.
             let source: KafkaConfigEntry.Source =
-                entry.configSource == -1 ? (entry.isDefault ? .default : .other(-1)) : .init(wireValue: entry.configSource)
+                entry.configSource == -1 ? (entry.isDefault ? .default : .topic) : .init(wireValue: entry.configSource)
             return KafkaConfigEntry(
                 name: entry.name, value: entry.isSensitive ? nil : entry.value, source: source, isReadOnly: entry.readOnly,
                 isSensitive: entry.isSensitive)

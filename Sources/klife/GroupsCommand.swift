@@ -32,6 +32,9 @@ struct GroupsCommand: AsyncParsableCommand {
                 let lines = try await global.withClient { [group] client in
                     let description = try await client.describeConsumerGroup(group)
                     let committed = try await client.committedOffsets(group: group)
+                    if description.members.isEmpty && committed.isEmpty && ["Dead", "Empty"].contains(description.state) {
+                        throw KafkaError(.invalidArgument, "consumer group \(group) does not exist (no members, no committed offsets)")
+                    }
                     var owners: [KafkaTopicPartition: String] = [:]
                     for member in description.members { for partition in member.assignment { owners[partition] = member.memberID } }
                     let partitions = Set(committed.keys).union(owners.keys).sorted()
@@ -133,6 +136,11 @@ struct GroupsCommand: AsyncParsableCommand {
         func run() async throws {
             try await runReportingErrors {
                 let (plan, failures) = try await global.withClient { [group, topic, partitions, to, shiftBy, execute] client in
+                    // As kafka-consumer-groups.sh: members would overwrite the offsets with their own positions.
+                    let members = try await client.describeConsumerGroup(group).members
+                    guard members.isEmpty else {
+                        throw KafkaError(.invalidArgument, "consumer group \(group) has \(members.count) member(s); stop them before resetting its offsets")
+                    }
                     let wanted = partitions.isEmpty ? try await client.describeTopic(topic).partitions.map(\.partition) : partitions
                     let committedAll = try await client.committedOffsets(group: group, partitions: wanted.map { KafkaTopicPartition(topic: topic, partition: $0) })
                     let committed = Dictionary(uniqueKeysWithValues: committedAll.map { ($0.key.partition, $0.value.offset) })

@@ -79,17 +79,20 @@ struct TopicsCommand: AsyncParsableCommand {
 
     struct Configs: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show a topic's configuration (name, value, source), after applying any --set and --delete.")
+            abstract: "Show the settings made on a topic (name, value, source), or change them with --set and --delete.",
+            discussion: "Without changes, prints the entries set on the topic itself; --all adds those it inherits from the broker and Kafka's defaults.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Topic name.") var name: String
         @Option(name: .long, help: "Set an entry on the topic, KEY=VALUE (repeatable).") var set: [String] = []
         @Option(name: .long, help: "Remove the topic's own value of an entry, so the broker's applies (repeatable).") var delete: [String] = []
+        @Flag(name: .long, help: "Show every entry, also those the topic inherits.") var all = false
 
         func validate() throws {
             for entry in set where !entry.contains("=") || entry.hasPrefix("=") {
                 throw ValidationError("--set \(entry): expected KEY=VALUE")
             }
             for entry in delete where entry.isEmpty { throw ValidationError("--delete needs a name") }
+            if all && !(set.isEmpty && delete.isEmpty) { throw ValidationError("--all only goes with showing, not with --set or --delete") }
         }
 
         func run() async throws {
@@ -98,11 +101,20 @@ struct TopicsCommand: AsyncParsableCommand {
                 return .set(String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
             } + delete.map { KafkaConfigChange.delete($0) }
             try await runReportingErrors {
-                let entries = try await global.withClient { [name] client in
-                    if !changes.isEmpty { try await client.alterTopicConfigs(name, changes) }
-                    return try await client.describeTopicConfigs(name)
+                if !changes.isEmpty {
+                    // What was changed, not a read-back: another broker may not serve the new values yet.
+                    try await global.withClient { [name] client in try await client.alterTopicConfigs(name, changes) }
+                    for change in changes {
+                        switch change {
+                        case .set(let key, let value): print("set \(key)=\(value)")
+                        case .delete(let key): print("deleted \(key)")
+                        case .append, .subtract: break
+                        }
+                    }
+                    return
                 }
-                for entry in entries {
+                let entries = try await global.withClient { [name] client in try await client.describeTopicConfigs(name) }
+                for entry in entries where all || !entry.isInherited {
                     print("\(entry.name)\t\(entry.isSensitive ? "(sensitive)" : entry.value ?? "-")\t\(Self.label(entry.source))")
                 }
             }

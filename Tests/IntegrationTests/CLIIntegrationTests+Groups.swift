@@ -31,6 +31,17 @@ extension CLIIntegrationTests {
         #expect(described.contains("offset \(topic)/0\tcommitted 5\tend 5\tlag 0\tmember -"), "\(described)")
         #expect(!described.contains { $0.hasPrefix("member ") })
 
+        // A group with members is not reset (they would overwrite the offsets), not even in a dry run.
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: ClientTestSupport.logger) { client in
+            let member = try client.startConsumerGroup(ConsumerGroupTests.groupConfiguration(group, topic)) { _ in .commit }
+            try await ConsumerGroupTests.waitUntil("the member has its partitions") { member.assignedPartitions.count == 2 }
+            let refused = try await klife(["groups", "reset-offsets", group, "--topic", topic, "--to", "earliest"] + global, check: false)
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("1 member(s)"), "\(refused.stderr)")
+            #expect(refused.stdoutText.isEmpty)
+            await member.stop()
+        }
+
         // A dry run prints the plan and changes nothing.
         let planned = try await klife(["groups", "reset-offsets", group, "--topic", topic, "--to", "earliest"] + global)
         #expect(planned.stdoutText == "\(topic)/0\tcommitted 5\tnew 0\tplanned\n\(topic)/1\tcommitted -\tnew 0\tplanned\n", "\(planned.stdoutText)")
@@ -60,5 +71,8 @@ extension CLIIntegrationTests {
         let deleted = try await klife(["groups", "delete", group] + global)
         #expect(deleted.stdoutText == "deleted \(group)\n")
         #expect(!(try await klife(["groups", "list"] + global)).stdoutText.contains(group))
+        let gone = try await klife(["groups", "describe", group] + global, check: false)
+        #expect(gone.status != 0)
+        #expect(gone.stderr.contains("does not exist"), "\(gone.stderr)")
     }
 }

@@ -18,8 +18,8 @@ enum AdministrationSnippets {
         for (topic, partitions) in Dictionary(grouping: committed.keys, by: \.topic) {
             let ends = try await client.listOffsets(topic: topic, partitions: partitions.map(\.partition), at: .latest)
             for partition in partitions {
-                let lag = (ends[partition.partition]?.offset ?? 0) - committed[partition]!.offset
-                print("\(partition): lag \(lag)")
+                guard let end = ends[partition.partition]?.offset, let offset = committed[partition]?.offset else { continue }
+                print("\(partition): lag \(max(0, end - offset))")
             }
         }
         // snippet.end

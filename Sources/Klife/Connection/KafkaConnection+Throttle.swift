@@ -14,11 +14,16 @@ extension KafkaConnection {
         case OffsetCommitRequest.apiKey, OffsetFetchRequest.apiKey: 4
         case FindCoordinatorRequest.apiKey, HeartbeatRequest.apiKey, LeaveGroupRequest.apiKey, SyncGroupRequest.apiKey,
              DescribeGroupsRequest.apiKey, ListGroupsRequest.apiKey, ApiVersionsRequest.apiKey, DeleteTopicsRequest.apiKey,
-             OffsetForLeaderEpochRequest.apiKey:
+             OffsetForLeaderEpochRequest.apiKey, DescribeConfigsRequest.apiKey:
             2
         case DeleteRecordsRequest.apiKey, InitProducerIdRequest.apiKey, AddPartitionsToTxnRequest.apiKey,
-             AddOffsetsToTxnRequest.apiKey, EndTxnRequest.apiKey, TxnOffsetCommitRequest.apiKey, DeleteGroupsRequest.apiKey:
+             AddOffsetsToTxnRequest.apiKey, EndTxnRequest.apiKey, TxnOffsetCommitRequest.apiKey, DeleteGroupsRequest.apiKey,
+             DescribeAclsRequest.apiKey, CreateAclsRequest.apiKey, DeleteAclsRequest.apiKey, AlterConfigsRequest.apiKey,
+             AlterReplicaLogDirsRequest.apiKey, DescribeLogDirsRequest.apiKey, CreatePartitionsRequest.apiKey,
+             CreateDelegationTokenRequest.apiKey, RenewDelegationTokenRequest.apiKey, ExpireDelegationTokenRequest.apiKey,
+             DescribeDelegationTokenRequest.apiKey:
             1
+        // Every other response with a throttle time belongs to an API added after KIP-219.
         default: 0
         }
     }
