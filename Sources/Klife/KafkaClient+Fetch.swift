@@ -113,7 +113,7 @@ extension KafkaClient {
         return results
     }
 
-    private func fetcherConfiguration(_ options: KafkaFetchOptions) throws -> KafkaFetcherConfiguration {
+    func fetcherConfiguration(_ options: KafkaFetchOptions) throws -> KafkaFetcherConfiguration {
         if let maxBytes = options.maxBytes, maxBytes <= 0 {
             throw KafkaError(.invalidArgument, "fetch option maxBytes must be > 0 (got \(maxBytes))")
         }

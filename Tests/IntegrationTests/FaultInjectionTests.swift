@@ -519,6 +519,8 @@ struct FaultInjectionTests {
             try await ClientTestSupport.eventuallyOrFail("the records arrived after the reset", timeout: .seconds(30)) { seen.withLock { $0 }.count >= 2 }
             await member.stop()
             #expect(seen.withLock { $0 } == ["r-0", "r-1"])
+            // The reset position replaces the out-of-range one, so what was read is committed.
+            #expect(try await Self.committedOffset(client: client, group: group, topic: topic) == 2)
         }
     }
 

@@ -91,6 +91,19 @@ enum ConsumingSnippets {
         // snippet.end
     }
 
+    static func partitionConsumer(client: KafkaClient) async throws {
+        // snippet.begin partition-consumer
+        let consumer = try client.partitionConsumer(
+            [KafkaFetchPosition(topic: "orders", partition: 0, offset: 0),
+             KafkaFetchPosition(topic: "orders", partition: 1, offset: 0)],
+            offsetReset: .earliest)
+        for try await batch in consumer {
+            for record in batch.records { print(batch.partition, record.offset!, record.valueString ?? "") }
+            // Store batch.nextOffset to resume from there.
+        }
+        // snippet.end
+    }
+
     static func consumerGroupStop(client: KafkaClient) async throws {
         // snippet.begin group-stop
         let member = try client.startConsumerGroup(

@@ -1,0 +1,113 @@
+import Synchronization
+
+/// Reads partitions from positions the caller chooses, without a consumer group (Java's `assign` and `seek`,
+/// franz-go's direct consuming): an async sequence of batches, each of one partition, fetching every
+/// partition of a broker in one request.
+///
+/// ```swift
+/// let consumer = try client.partitionConsumer(
+///     [KafkaFetchPosition(topic: "orders", partition: 0, offset: savedOffset)], offsetReset: .earliest)
+/// for try await batch in consumer {
+///     for record in batch.records { handle(record) }
+///     save(batch.nextOffset)
+/// }
+/// ```
+///
+/// Positions move as batches are fetched; nothing is committed anywhere (keep ``KafkaPartitionBatch/nextOffset``
+/// where you need it). Passing failures (a leader moving, a lost connection, a broker that is loading) are
+/// retried per partition with a growing backoff while the other partitions go on. A position that left the log
+/// moves by `offsetReset`, or fails the iteration without one. A log cut short by an unclean leader election is
+/// detected (KIP-320) and reading goes on where the new leader's log parts from the old one.
+///
+/// The iteration ends when the task is cancelled. An error that does not pass by itself ends it with that
+/// error (``KafkaError/Code/offsetOutOfRange`` without a reset policy, ``KafkaError/Code/authorizationFailed``,
+/// ``KafkaError/Code/corruptRecords``, ``KafkaError/Code/clientNotRunning``, …); the partitions keep their
+/// positions, so after ``seek(_:to:)`` (or a fix) a new `for try await` over the same consumer goes on. One
+/// task at a time should iterate it.
+public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
+    public typealias Element = KafkaPartitionBatch
+
+    private let client: KafkaClient
+    private let options: KafkaFetchOptions
+    private let offsetReset: KafkaConsumerGroupConfiguration.OffsetResetPolicy?
+    private let maxIdleWait: Duration
+    private let state: Mutex<PartitionReaderState>
+
+    init(
+        client: KafkaClient, positions: [KafkaFetchPosition], options: KafkaFetchOptions,
+        offsetReset: KafkaConsumerGroupConfiguration.OffsetResetPolicy?, maxIdleWait: Duration
+    ) {
+        self.client = client
+        self.options = options
+        self.offsetReset = offsetReset
+        self.maxIdleWait = maxIdleWait
+        self.state = Mutex(PartitionReaderState(positions, resetsOutOfRange: offsetReset != nil))
+    }
+
+    /// The partitions read, sorted.
+    public var partitions: [KafkaTopicPartition] { state.withLock { $0.positions.keys.sorted() } }
+
+    /// Per partition, the offset of the next record this consumer delivers.
+    public var positions: [KafkaTopicPartition: Int64] { state.withLock { $0.deliveryPositions } }
+
+    /// Moves `partition` to `offset`: records fetched ahead of it are dropped and the next batch of it starts at
+    /// `offset`. Safe to call while another task iterates.
+    ///
+    /// - Throws: ``KafkaError/Code/invalidArgument`` when `offset` is negative or `partition` is not read by
+    ///   this consumer.
+    public func seek(_ partition: KafkaTopicPartition, to offset: Int64) throws {
+        guard offset >= 0 else { throw KafkaError(.invalidArgument, "seek: offset \(offset) for \(partition) is negative") }
+        guard state.withLock({ $0.seek(partition, to: offset) }) else {
+            throw KafkaError(.invalidArgument, "seek: \(partition) is not read by this consumer")
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(consumer: self) }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let consumer: KafkaPartitionConsumer
+
+        /// The next batch; nil when the task is cancelled.
+        ///
+        /// - Throws: ``KafkaError`` for a failure that does not pass by itself (see ``KafkaPartitionConsumer``).
+        public mutating func next() async throws -> KafkaPartitionBatch? {
+            try await consumer.nextBatch()
+        }
+    }
+
+    private func nextBatch() async throws -> KafkaPartitionBatch? {
+        while !Task.isCancelled {
+            if let batch = state.withLock({ $0.nextBatch() }) { return batch }
+            let positions = state.withLock { $0.fetchPositions(now: .now) }
+            if positions.isEmpty {
+                // Every partition backs off after a failure: wait for the first to be due.
+                let until = state.withLock { $0.earliestBackoffEnd } ?? .now + .milliseconds(100)
+                try? await Task.sleep(until: until)
+                continue
+            }
+            let answers = await client.fetchPartitions(positions, options: options)
+            let outcome = state.withLock { $0.apply(answers, now: .now) }
+            for (partition, requested) in outcome.resets { await reset(partition, from: requested) }
+            if let failure = outcome.failure { throw failure }
+            if !outcome.progressed && outcome.resets.isEmpty {
+                // Nothing new anywhere: wait a little more after each empty round, up to maxIdleWait.
+                let steps = Swift.min(Swift.max(state.withLock { $0.emptyRounds }, 1), 10)
+                try? await Task.sleep(for: maxIdleWait * steps / 10)
+            }
+        }
+        return nil
+    }
+
+    /// Moves a partition whose position left the log to where the reset policy says.
+    private func reset(_ partition: KafkaTopicPartition, from requested: Int64) async {
+        let spec: KafkaClient.OffsetSpec = offsetReset == .earliest ? .earliest : .latest
+        if let answer = try? await client.listOffsets(
+            topic: partition.topic, partitions: [partition.partition], at: spec, isolation: options.isolationLevel)[partition.partition]
+        {
+            client.logger.info("offset \(requested) of \(partition) is out of range; reading on at \(Swift.max(0, answer.offset))")
+            state.withLock { $0.reset(partition, to: Swift.max(0, answer.offset), ifStillAt: requested) }
+        } else {
+            state.withLock { $0.resetLookupFailed(partition, now: .now) }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Klife
+import Testing
+
+/// `KafkaClient.partitionConsumer`: reading partitions without a group, against Tansu and the mock cluster.
+@Suite struct PartitionConsumerTests {
+    /// Two partitions read from chosen offsets arrive in order, each record once; a seek replays one partition;
+    /// the positions say where reading would go on; cancelling ends the iteration.
+    @Test func partitionsAreReadFromTheirPositionsAndSeekReplays() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("partition-consumer")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 2)
+        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: (0..<5).map { (key: nil, value: "a\($0)") }, partition: 0)
+        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: (0..<3).map { (key: nil, value: "b\($0)") }, partition: 1)
+        let p0 = KafkaTopicPartition(topic: topic, partition: 0)
+        let p1 = KafkaTopicPartition(topic: topic, partition: 1)
+        try await FetchTests.withClient(bootstrap) { client in
+            let consumer = try client.partitionConsumer(
+                [KafkaFetchPosition(topic: topic, partition: 0, offset: 1), KafkaFetchPosition(topic: topic, partition: 1, offset: 0)],
+                maxIdleWait: .milliseconds(50))
+            #expect(consumer.partitions == [p0, p1])
+            var seen: [String] = []
+            var nextOffsets: [KafkaTopicPartition: Int64] = [:]
+            for try await batch in consumer {
+                seen += batch.records.map { "\(batch.partition):\($0.offset!):\($0.valueString ?? "")" }
+                nextOffsets[KafkaTopicPartition(topic: batch.topic, partition: batch.partition)] = batch.nextOffset
+                if seen.count >= 7 { break }
+            }
+            #expect(seen.filter { $0.hasPrefix("0:") } == ["0:1:a1", "0:2:a2", "0:3:a3", "0:4:a4"], "\(seen)")
+            #expect(seen.filter { $0.hasPrefix("1:") } == ["1:0:b0", "1:1:b1", "1:2:b2"], "\(seen)")
+            #expect(nextOffsets == [p0: 5, p1: 3])
+            #expect(consumer.positions == [p0: 5, p1: 3])
+
+            // A seek replays partition 0 from offset 3; nothing more of partition 1 comes.
+            try consumer.seek(p0, to: 3)
+            var replayed: [String] = []
+            for try await batch in consumer {
+                replayed += batch.records.map { "\(batch.partition):\($0.offset!)" }
+                if replayed.count >= 2 { break }
+            }
+            #expect(replayed == ["0:3", "0:4"])
+
+            let unknown = #expect(throws: KafkaError.self) { try consumer.seek(KafkaTopicPartition(topic: topic, partition: 9), to: 0) }
+            #expect(unknown?.code == .invalidArgument)
+
+            // With nothing left to read, cancelling the reading task ends its iteration.
+            let reader = Task { () -> Int in
+                var count = 0
+                for try await batch in consumer { count += batch.records.count }
+                return count
+            }
+            reader.cancel()
+            #expect(try await reader.value == 0)
+        }
+    }
+
+    /// A position past the log end moves by the reset policy; without one the iteration fails with
+    /// offsetOutOfRange and the position stays, so a seek lets a new iteration go on. (Tansu does not answer
+    /// OFFSET_OUT_OF_RANGE; the mock cluster does.)
+    @Test func aPositionOutOfRangeIsResetOrReported() async throws {
+        try await FaultInjectionTests.withTopic(records: 3) { _, client, topic in
+            let partition = KafkaTopicPartition(topic: topic, partition: 0)
+            let resetting = try client.partitionConsumer(
+                [KafkaFetchPosition(topic: topic, partition: 0, offset: 100)], offsetReset: .earliest, maxIdleWait: .milliseconds(50))
+            var values: [String] = []
+            for try await batch in resetting {
+                values += batch.records.map { $0.valueString ?? "" }
+                if values.count >= 3 { break }
+            }
+            #expect(values == ["r-0", "r-1", "r-2"])
+
+            let strict = try client.partitionConsumer([KafkaFetchPosition(topic: topic, partition: 0, offset: 100)], maxIdleWait: .milliseconds(50))
+            let error = await #expect(throws: KafkaError.self) {
+                for try await _ in strict {}
+            }
+            #expect(error?.code == .offsetOutOfRange, "\(String(describing: error))")
+            #expect(strict.positions == [partition: 100])
+            try strict.seek(partition, to: 2)
+            var after: [String] = []
+            for try await batch in strict {
+                after += batch.records.map { $0.valueString ?? "" }
+                if !after.isEmpty { break }
+            }
+            #expect(after == ["r-2"])
+        }
+    }
+
+    @Test func invalidPositionsAreRefused() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        try await FetchTests.withClient(bootstrap) { client in
+            let cases: [(String, [KafkaFetchPosition])] = [
+                ("at least one position", []),
+                ("named twice", [KafkaFetchPosition(topic: "t", partition: 0, offset: 0), KafkaFetchPosition(topic: "t", partition: 0, offset: 5)]),
+                ("negative", [KafkaFetchPosition(topic: "t", partition: 0, offset: -1)]),
+                ("bad topic!", [KafkaFetchPosition(topic: "bad topic!", partition: 0, offset: 0)]),
+            ]
+            for (mention, positions) in cases {
+                let error = #expect(throws: KafkaError.self) { _ = try client.partitionConsumer(positions) }
+                #expect(error?.code == .invalidArgument)
+                #expect(error?.message.contains(mention) == true, "\(String(describing: error?.message))")
+            }
+        }
+    }
+}
