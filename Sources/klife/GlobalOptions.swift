@@ -29,7 +29,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("tls-key"), help: "PEM private key of the client certificate (implies --tls).")
     var tlsKey: String?
 
-    @Option(name: .customLong("sasl-mechanism"), help: "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
+    @Option(name: .customLong("sasl-mechanism"), help: "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (token from $KLIFE_SASL_OAUTH_TOKEN).")
     var saslMechanism: String?
 
     @Option(name: .customLong("sasl-username"), help: "SASL user name.")
@@ -70,10 +70,14 @@ struct GlobalOptions: ParsableArguments {
     func validate() throws {
         _ = try Self.parseBrokers(effectiveBootstrap)
         if let saslMechanism {
-            guard KafkaConnectionConfiguration.SASL.Mechanism(rawValue: saslMechanism.uppercased()) != nil else {
-                throw ValidationError("--sasl-mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+            guard let mechanism = KafkaConnectionConfiguration.SASL.Mechanism(rawValue: saslMechanism.uppercased()) else {
+                throw ValidationError("--sasl-mechanism must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER")
             }
-            guard saslUsername != nil, saslPassword != nil else {
+            if mechanism == .oauthBearer {
+                guard environmentValue("KLIFE_SASL_OAUTH_TOKEN").map({ !$0.isEmpty }) == true else {
+                    throw ValidationError("--sasl-mechanism OAUTHBEARER takes its token from $KLIFE_SASL_OAUTH_TOKEN, which is not set")
+                }
+            } else if saslUsername == nil || saslPassword == nil {
                 throw ValidationError("--sasl-mechanism needs --sasl-username and --sasl-password")
             }
         } else if saslUsername != nil || saslPasswordOption != nil {
@@ -112,7 +116,14 @@ struct GlobalOptions: ParsableArguments {
             connection.tls = .init(caCertificateFile: tlsCA, clientCertificateFile: tlsCert, clientPrivateKeyFile: tlsKey)
         }
         if let saslMechanism, let mechanism = KafkaConnectionConfiguration.SASL.Mechanism(rawValue: saslMechanism.uppercased()) {
-            connection.sasl = .init(mechanism: mechanism, username: saslUsername ?? "", password: saslPassword ?? "")
+            if mechanism == .oauthBearer {
+                // A fixed token from the environment (it would show in `ps` as an option).
+                let token = environmentValue("KLIFE_SASL_OAUTH_TOKEN") ?? ""
+                guard !token.isEmpty else { throw ValidationError("--sasl-mechanism OAUTHBEARER takes its token from $KLIFE_SASL_OAUTH_TOKEN, which is not set") }
+                connection.sasl = .oauthBearer { KafkaOAuthBearerToken(token) }
+            } else {
+                connection.sasl = .init(mechanism: mechanism, username: saslUsername ?? "", password: saslPassword ?? "")
+            }
         }
         return KafkaClient.Configuration(connection: connection)
     }

@@ -130,6 +130,12 @@ struct BadInputCallTests {
             Case(name: "committedOffsets of every partition with an empty group id", code: .invalidArgument, mentions: "group id") {
                 _ = try await $0.committedOffsets(group: "")
             },
+            Case(name: "deleteRecords with no partitions", code: .invalidArgument, mentions: "at least one partition") {
+                try await $0.deleteRecords(before: [:])
+            },
+            Case(name: "deleteRecords before a negative offset", code: .invalidArgument, mentions: "offset -2") {
+                try await $0.deleteRecords(before: [KafkaTopicPartition(topic: topic, partition: 0): -2])
+            },
             Case(name: "alterTopicConfigs with no changes", code: .invalidArgument, mentions: "at least one change") {
                 try await $0.alterTopicConfigs(topic, [])
             },

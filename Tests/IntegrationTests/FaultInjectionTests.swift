@@ -394,7 +394,7 @@ struct FaultInjectionTests {
                 heartbeatInterval: .milliseconds(300), offsetResetPolicy: .earliest)
         ) { _ in
             entered.withLock { $0 = true }
-            _ = try? await ClientTestSupport.eventually(timeout: .seconds(30)) { released.withLock { $0 } }
+            _ = await ClientTestSupport.eventually(timeout: .seconds(30)) { released.withLock { $0 } }
             return .commit
         }
         try await ClientTestSupport.eventuallyOrFail("the handler holds the first batch", timeout: .seconds(30)) { entered.withLock { $0 } }

@@ -70,4 +70,19 @@ enum GettingStartedSnippets {
         try configuration.validate()
         // snippet.end
     }
+
+    /// Stands for the application's token source in the OAUTHBEARER snippet.
+    struct IdentityProvider: Sendable {
+        func currentToken() async throws -> String { "jwt" }
+    }
+
+    static func configurationOAuth(_ configuration: inout KafkaClient.Configuration, identityProvider: IdentityProvider) {
+        // snippet.begin configuration-oauth
+        configuration.connection.tls = .init()  // the system's trusted CAs
+        configuration.connection.sasl = .oauthBearer {
+            let token = try await identityProvider.currentToken()  // cached until shortly before it expires
+            return KafkaOAuthBearerToken(token, extensions: ["logicalCluster": "lkc-abc12"])
+        }
+        // snippet.end
+    }
 }

@@ -15,7 +15,7 @@ public enum KafkaConfigurationKeys {
         "bootstrapServers", "clientID", "connectionsPerBroker", "requestTimeout", "connectTimeout",
         "reconnectBackoff", "reconnectBackoffMax", "tcpNoDelay", "keepAlive", "maxFrameBytes",
         "tls.enabled", "tls.caCertificateFile", "tls.clientCertificateFile", "tls.clientPrivateKeyFile",
-        "tls.verifyHostname", "tls.verifyCertificate", "sasl.mechanism", "sasl.username", "sasl.password",
+        "tls.verifyHostname", "tls.verifyCertificate", "sasl.mechanism", "sasl.username", "sasl.password", "sasl.oauthBearerToken",
     ]
     /// Keys of ``KafkaProducerConfiguration/init(name:configReader:)``.
     public static let producer = [

@@ -9,8 +9,8 @@ extension KafkaConnectionConfiguration {
     /// `connectionsPerBroker`, `requestTimeout`, `connectTimeout`, `reconnectBackoff`, `reconnectBackoffMax`,
     /// `tcpNoDelay`, `keepAlive`, `maxFrameBytes`, `tls.enabled`, `tls.caCertificateFile`,
     /// `tls.clientCertificateFile`, `tls.clientPrivateKeyFile`, `tls.verifyHostname`,
-    /// `tls.verifyCertificate`, `sasl.mechanism` (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`),
-    /// `sasl.username`, `sasl.password` (read as a secret). TLS is on when `tls.enabled` is true or any other
+    /// `tls.verifyCertificate`, `sasl.mechanism` (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER`),
+    /// `sasl.username`, `sasl.password`, `sasl.oauthBearerToken` (a fixed token; both read as secrets). TLS is on when `tls.enabled` is true or any other
     /// `tls.*` key is set (unless `tls.enabled` is false); SASL is on when `sasl.mechanism` is set.
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/invalidConfiguration`` naming each missing,
@@ -73,14 +73,24 @@ extension KafkaConnectionConfiguration.SASL {
     init?(options: KafkaOptionReader) {
         let username = options.string("username")
         let password = options.string("password", isSecret: true)
+        let token = options.string("oauthBearerToken", isSecret: true)
         guard
             let mechanism = options.parsed(
-                "mechanism", expected: "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", { Mechanism(rawValue: $0.uppercased()) })
+                "mechanism", expected: "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER", { Mechanism(rawValue: $0.uppercased()) })
         else {
-            if (username != nil || password != nil) && !options.contains("mechanism") {
-                options.report("mechanism", "missing (sasl.username/sasl.password need a mechanism)")
+            if (username != nil || password != nil || token != nil) && !options.contains("mechanism") {
+                options.report("mechanism", "missing (sasl.username/sasl.password/sasl.oauthBearerToken need a mechanism)")
             }
             return nil
+        }
+        if mechanism == .oauthBearer {
+            // A fixed token (it expires: for tools and tests); services set oauthBearerTokenProvider in code.
+            guard let token else {
+                options.report("oauthBearerToken", "missing (OAUTHBEARER from a configuration takes a fixed token; set oauthBearerTokenProvider in code otherwise)")
+                return nil
+            }
+            self = .oauthBearer { KafkaOAuthBearerToken(token) }
+            return
         }
         if username == nil { options.report("username", "missing (SASL needs a user name)") }
         if password == nil { options.report("password", "missing (SASL needs a password)") }

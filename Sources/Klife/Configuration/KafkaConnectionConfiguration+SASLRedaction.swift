@@ -2,7 +2,10 @@ extension KafkaConnectionConfiguration.SASL: CustomStringConvertible, CustomDebu
     /// The mechanism and user, never the password: configurations end up in logs (`print`, `dump`, string
     /// interpolation of a whole client configuration).
     public var description: String {
-        "SASL(mechanism: \(mechanism.rawValue), username: \(username), password: <redacted>)"
+        if mechanism == .oauthBearer {
+            return "SASL(mechanism: OAUTHBEARER, tokenProvider: \(oauthBearerTokenProvider == nil ? "none" : "<set>"))"
+        }
+        return "SASL(mechanism: \(mechanism.rawValue), username: \(username), password: <redacted>)"
     }
 
     public var debugDescription: String { description }

@@ -85,8 +85,12 @@ extension KafkaConnectionConfiguration {
         }
         if clientID.utf8.count > Int(Int16.max) { problems.append("clientID is longer than 32767 bytes") }
         if let sasl {
-            if sasl.username.isEmpty { problems.append("sasl.username is empty (mechanism \(sasl.mechanism.rawValue))") }
-            if sasl.password.isEmpty { problems.append("sasl.password is empty (mechanism \(sasl.mechanism.rawValue))") }
+            if sasl.mechanism == .oauthBearer {
+                if sasl.oauthBearerTokenProvider == nil { problems.append("sasl.oauthBearerTokenProvider is not set (mechanism OAUTHBEARER)") }
+            } else {
+                if sasl.username.isEmpty { problems.append("sasl.username is empty (mechanism \(sasl.mechanism.rawValue))") }
+                if sasl.password.isEmpty { problems.append("sasl.password is empty (mechanism \(sasl.mechanism.rawValue))") }
+            }
         }
         if let tls {
             do {

@@ -42,14 +42,35 @@ public struct KafkaConnectionConfiguration: Sendable {
             case plain = "PLAIN"
             case scramSHA256 = "SCRAM-SHA-256"
             case scramSHA512 = "SCRAM-SHA-512"
+            /// OAuth 2 bearer tokens (KIP-255); the token comes from ``SASL/oauthBearerTokenProvider``.
+            case oauthBearer = "OAUTHBEARER"
         }
+
+        /// Returns a current token for OAUTHBEARER. Called for every new connection (and so again when a broker
+        /// ends SASL sessions, KIP-368), so it should cache the token until shortly before it expires. A thrown
+        /// error fails that connection attempt with ``KafkaError/Code/authenticationFailed`` (retriable: the
+        /// pool tries again after its backoff).
+        public typealias OAuthBearerTokenProvider = @Sendable () async throws -> KafkaOAuthBearerToken
+
         public var mechanism: Mechanism
+        /// The user (PLAIN, SCRAM); unused for OAUTHBEARER.
         public var username: String
+        /// The password (PLAIN, SCRAM); unused for OAUTHBEARER.
         public var password: String
+        /// The token source for ``Mechanism/oauthBearer``; required there, unused otherwise.
+        public var oauthBearerTokenProvider: OAuthBearerTokenProvider?
+
         public init(mechanism: Mechanism, username: String, password: String) {
             self.mechanism = mechanism
             self.username = username
             self.password = password
+        }
+
+        /// SASL/OAUTHBEARER with tokens from `tokenProvider`.
+        public static func oauthBearer(tokenProvider: @escaping OAuthBearerTokenProvider) -> SASL {
+            var sasl = SASL(mechanism: .oauthBearer, username: "", password: "")
+            sasl.oauthBearerTokenProvider = tokenProvider
+            return sasl
         }
     }
 

@@ -19,11 +19,21 @@ extension KafkaConnection {
         peer: String,
         logger: Logger
     ) async throws -> (versions: KafkaNegotiatedVersions, sessionLifetimeMs: Int64) {
+        var oauthBearerToken: KafkaOAuthBearerToken?
+        if let sasl = configuration.sasl, sasl.mechanism == .oauthBearer, let provider = sasl.oauthBearerTokenProvider {
+            do {
+                oauthBearerToken = try await provider()
+            } catch {
+                // Identity providers have outages too: the pool tries again after its backoff.
+                throw KafkaError(.authenticationFailed, "the OAUTHBEARER token provider failed: \(error)", isRetriable: true, underlying: error)
+            }
+        }
+        let sasl = try configuration.sasl.map { sasl throws(KafkaError) in try SASLClientStateMachine(sasl, oauthBearerToken: oauthBearerToken) }
         var machine = ConnectionSetupStateMachine(
             apiVersionsSupported: ApiVersionsRequest.validVersions,
             saslHandshakeSupported: SaslHandshakeRequest.validVersions,
             saslAuthenticateSupported: SaslAuthenticateRequest.validVersions,
-            sasl: configuration.sasl.map { SASLClientStateMachine($0) },
+            sasl: sasl,
             policy: versionPolicy,
             peer: peer
         )

@@ -249,6 +249,21 @@ import Testing
         #expect(try KafkaProducerConfiguration(name: "p", configReader: empty).maxRecordBytes == 1 << 20)
     }
 
+    /// OAUTHBEARER from a configuration takes a fixed token, which the provider then returns.
+    @Test func oauthBearerTakesAFixedToken() async throws {
+        let reader = ConfigReader(provider: InMemoryProvider(values: [
+            "connection.bootstrapServers": "h:1", "connection.sasl.mechanism": "oauthbearer",
+            "connection.sasl.oauthBearerToken": .init(.string("jwt-1"), isSecret: true),
+        ]))
+        let configuration = try KafkaClient.Configuration(configReader: reader)
+        #expect(configuration.connection.sasl?.mechanism == .oauthBearer)
+        #expect(try await configuration.connection.sasl?.oauthBearerTokenProvider?() == KafkaOAuthBearerToken("jwt-1"))
+
+        let missing = ConfigReader(provider: InMemoryProvider(values: ["connection.bootstrapServers": "h:1", "connection.sasl.mechanism": "OAUTHBEARER"]))
+        let error = #expect(throws: KafkaError.self) { try KafkaClient.Configuration(configReader: missing) }
+        #expect(error?.message.contains("sasl.oauthBearerToken: missing") == true, "\(String(describing: error?.message))")
+    }
+
     @Test func everyDocumentedKeyIsReadAndNothingElse() throws {
         let recorder = KeyRecorder()
         let names = ["producers": "p", "transactionalPools": "t", "fetchers": "f", "topics": "x"]

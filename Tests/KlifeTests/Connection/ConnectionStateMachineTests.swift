@@ -171,7 +171,7 @@ import Testing
     func machine(sasl: KafkaConnectionConfiguration.SASL? = nil, nonce: String? = nil) -> ConnectionSetupStateMachine {
         ConnectionSetupStateMachine(
             apiVersionsSupported: 0...4, saslHandshakeSupported: 0...1, saslAuthenticateSupported: 0...2,
-            sasl: sasl.map { SASLClientStateMachine($0, scramNonce: nonce) }, policy: .default, peer: "broker"
+            sasl: sasl.map { try! SASLClientStateMachine($0, scramNonce: nonce) }, policy: .default, peer: "broker"
         )
     }
 

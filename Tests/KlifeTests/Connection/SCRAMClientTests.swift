@@ -89,14 +89,14 @@ import Testing
 
 @Suite struct SASLClientStateMachineTests {
     @Test func plainSendsOneMessage() throws {
-        var sasl = SASLClientStateMachine(.init(mechanism: .plain, username: "alice", password: "secret"))
+        var sasl = try SASLClientStateMachine(.init(mechanism: .plain, username: "alice", password: "secret"))
         #expect(sasl.mechanismName == "PLAIN")
         #expect(sasl.start() == [0] + Array("alice".utf8) + [0] + Array("secret".utf8))
         #expect(try sasl.received([]) == .done)
     }
 
     @Test func scramRunsFourMessages() throws {
-        var sasl = SASLClientStateMachine(
+        var sasl = try SASLClientStateMachine(
             .init(mechanism: .scramSHA256, username: "user", password: "pencil"), scramNonce: "rOprNGfwEbeRWgbNEkqO"
         )
         #expect(sasl.mechanismName == "SCRAM-SHA-256")

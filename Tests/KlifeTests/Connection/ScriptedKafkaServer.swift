@@ -33,6 +33,9 @@ final class ScriptedKafkaServer: Sendable {
         /// SaslAuthenticate's `session_lifetime_ms` on success (KIP-368); after it, the next request closes
         /// the connection, as Kafka does with `connections.max.reauth.ms`. 0: no limit.
         var sessionLifetimeMs: Int64 = 0
+        /// OAUTHBEARER: the token accepted, and the extensions it must come with.
+        var oauthBearerToken = "good-token"
+        var oauthBearerExtensions: [String: String] = [:]
     }
 
     let channel: any Channel
@@ -89,6 +92,8 @@ final class ScriptedKafkaHandler: ChannelInboundHandler {
     private var mechanism: String?
     /// SCRAM: client-first-bare, server-first, and the salt/iterations in use.
     private var scramState: (clientFirstBare: String, serverFirst: String, nonce: String)?
+    /// OAUTHBEARER: an error challenge was sent; the client's 0x01 gets the failure.
+    private var oauthBearerRefused = false
     private let salt: [UInt8] = Array("klife-test-salt!".utf8)
 
     init(script: Script) {
@@ -210,6 +215,22 @@ final class ScriptedKafkaHandler: ChannelInboundHandler {
             let serverFirst = "r=\(nonce),s=\(Base64.encode(salt)),i=\(script.scramIterations)"
             scramState = (bare, serverFirst, nonce)
             return success(serverFirst)
+        case "OAUTHBEARER":
+            // As Kafka's server: a bad token gets an error challenge, and the client's lone 0x01 the failure.
+            if oauthBearerRefused { return failure("Authentication failed: invalid_token") }
+            let parts = bytes.split(separator: 0x01, omittingEmptySubsequences: true).map { String(decoding: $0, as: UTF8.self) }
+            var keys: [String: String] = [:]
+            for part in parts.dropFirst() {
+                guard let equals = part.firstIndex(of: "=") else { continue }
+                keys[String(part[..<equals])] = String(part[part.index(after: equals)...])
+            }
+            let auth = keys.removeValue(forKey: "auth")
+            guard parts.first == "n,,", auth == "Bearer \(script.oauthBearerToken)", keys == script.oauthBearerExtensions else {
+                oauthBearerRefused = true
+                return success(#"{"status":"invalid_token"}"#)
+            }
+            authenticated = true
+            return success("")
         default:
             return SaslAuthenticateResponse(errorCode: 34, errorMessage: "no handshake")
         }

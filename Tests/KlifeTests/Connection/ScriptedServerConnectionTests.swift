@@ -128,6 +128,34 @@ import Glibc
         #expect(error?.isRetriable == false)
     }
 
+    /// OAUTHBEARER end to end: the provider's token and extensions authenticate; a token the broker refuses is
+    /// an authentication error with its code; a provider that fails is a retriable authentication error.
+    @Test func oauthBearer() async throws {
+        let server = try await ScriptedKafkaServer.start(
+            .init(mechanisms: ["OAUTHBEARER"], oauthBearerExtensions: ["logicalCluster": "lkc-1"]), group: group)
+        defer { Task { await server.stop() } }
+        let connection = try await connect(server, configuration(server) {
+            $0.sasl = .oauthBearer { KafkaOAuthBearerToken("good-token", extensions: ["logicalCluster": "lkc-1"]) }
+        })
+        #expect(try await connection.send(MetadataRequest(topics: [])).clusterId == "scripted")
+        await connection.close()
+
+        let refused = await connectError(server, configuration(server) {
+            $0.sasl = .oauthBearer { KafkaOAuthBearerToken("expired-token", extensions: ["logicalCluster": "lkc-1"]) }
+        })
+        #expect(refused?.code == .authenticationFailed)
+        #expect(refused?.kafkaCode == 58)
+        #expect(refused?.message.contains("OAUTHBEARER") == true, "\(String(describing: refused?.message))")
+
+        struct IdentityProviderDown: Error {}
+        let failing = await connectError(server, configuration(server) {
+            $0.sasl = .oauthBearer { throw IdentityProviderDown() }
+        })
+        #expect(failing?.code == .authenticationFailed)
+        #expect(failing?.isRetriable == true)
+        #expect(failing?.message.contains("token provider") == true)
+    }
+
     @Test func mechanismNotEnabled() async throws {
         let server = try await ScriptedKafkaServer.start(.init(mechanisms: ["PLAIN"]), group: group)
         defer { Task { await server.stop() } }

@@ -11,15 +11,24 @@ struct SASLClientStateMachine: Sendable {
     private enum Mechanism: Sendable {
         case plain(username: String, password: String)
         case scram(SCRAMClient)
+        /// The initial client response, and whether it was answered with an error challenge.
+        case oauthBearer(initialResponse: [UInt8], refused: Bool)
     }
 
     private var mechanism: Mechanism
     let mechanismName: String
 
-    /// - Parameter scramNonce: fixed SCRAM client nonce, for tests.
-    init(_ configuration: KafkaConnectionConfiguration.SASL, scramNonce: String? = nil) {
+    /// - Parameters:
+    ///   - oauthBearerToken: the token for OAUTHBEARER, from the configuration's provider.
+    ///   - scramNonce: fixed SCRAM client nonce, for tests.
+    /// - Throws: ``KafkaError/Code/authenticationFailed`` for OAUTHBEARER without a token or with one that
+    ///   cannot be sent (see ``KafkaOAuthBearerToken``).
+    init(_ configuration: KafkaConnectionConfiguration.SASL, oauthBearerToken: KafkaOAuthBearerToken? = nil, scramNonce: String? = nil) throws(KafkaError) {
         mechanismName = configuration.mechanism.rawValue
         switch configuration.mechanism {
+        case .oauthBearer:
+            guard let oauthBearerToken else { throw KafkaError(.authenticationFailed, "OAUTHBEARER needs a token (sasl.oauthBearerTokenProvider)") }
+            mechanism = .oauthBearer(initialResponse: try oauthBearerToken.initialClientResponse(), refused: false)
         case .plain:
             mechanism = .plain(username: configuration.username, password: configuration.password)
         case .scramSHA256:
@@ -43,6 +52,8 @@ struct SASLClientStateMachine: Sendable {
             let first = client.clientFirstMessage()
             mechanism = .scram(client)
             return Array(first.utf8)
+        case .oauthBearer(let initialResponse, _):
+            return initialResponse
         }
     }
 
@@ -51,6 +62,12 @@ struct SASLClientStateMachine: Sendable {
         switch mechanism {
         case .plain:
             return .done
+        case .oauthBearer(let initialResponse, let refused):
+            // RFC 7628 3.2.2: a refused token comes back as an error challenge (JSON), which the client answers
+            // with a lone 0x01; the broker then fails the exchange with its error code and message.
+            if bytes.isEmpty || refused { return .done }
+            mechanism = .oauthBearer(initialResponse: initialResponse, refused: true)
+            return .send([0x01])
         case .scram(var client):
             let reply = try client.receive(String(decoding: bytes, as: UTF8.self))
             mechanism = .scram(client)
