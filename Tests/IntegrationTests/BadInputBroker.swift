@@ -191,6 +191,16 @@ final class BadInputBroker: Sendable {
     }
 
     /// Creates `name` (true) or finds it exists (false).
+    /// Error codes for the next DeleteRecords partition answers, in order.
+    private let deleteRecordsErrors = Mutex<[Int16]>([])
+    func injectDeleteRecordsErrors(_ codes: [Int16]) { deleteRecordsErrors.withLock { $0 += codes } }
+    var queuedDeleteRecordsErrors: Int { deleteRecordsErrors.withLock { $0.count } }
+    fileprivate func takeDeleteRecordsError() -> Int16 {
+        deleteRecordsErrors.withLock { $0.isEmpty ? 0 : $0.removeFirst() }
+    }
+    /// The end of every partition's log here: the records produced so far.
+    fileprivate var highWatermark: Int64 { nextOffset.withLock { $0 } }
+
     fileprivate func create(topic name: String) -> Bool { createdTopics.withLock { $0.insert(name).inserted } }
     /// Deletes `name` (true) or finds it absent (false).
     fileprivate func delete(topic name: String) -> Bool { createdTopics.withLock { $0.remove(name) != nil } }
@@ -236,7 +246,7 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
             KafkaResponseHeader(correlationID: correlationID).encode(into: &response, headerVersion: 0)
             // Group APIs are advertised (so a consumer group starts) but answered by closing the connection.
             // Fetch up to v12 (topics by name); ListOffsets is advertised for the fetch feature, not answered.
-            let apis: [(Int16, ClosedRange<Int16>)] = [(0, 3...9), (1, 4...12), (2, 1...7), (22, 0...4), (3, 0...12), (8, 0...8), (9, 0...7), (10, 0...4), (11, 0...7), (12, 0...4), (13, 0...4), (14, 0...5), (18, 0...3), (19, 0...7), (20, 0...6)]
+            let apis: [(Int16, ClosedRange<Int16>)] = [(0, 3...9), (1, 4...12), (2, 1...7), (22, 0...4), (3, 0...12), (8, 0...8), (9, 0...7), (10, 0...4), (11, 0...7), (12, 0...4), (13, 0...4), (14, 0...5), (18, 0...3), (19, 0...7), (20, 0...6), (21, 0...2)]
             try ApiVersionsResponse(
                 errorCode: version > 3 ? 35 : 0,
                 apiKeys: apis.map { .init(apiKey: $0.0, minVersion: $0.1.lowerBound, maxVersion: $0.1.upperBound) }
@@ -268,6 +278,23 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
             let names = version >= 6 ? request.topics.compactMap(\.name) : request.topicNames
             try DeleteTopicsResponse(responses: names.map { name in
                 .init(name: name, errorCode: broker.delete(topic: name) ? 0 : 3)
+            }).encode(into: &response, version: version)
+        case DeleteRecordsRequest.apiKey:
+            // Kafka's rules: -1 is the high watermark, past it OFFSET_OUT_OF_RANGE; the low watermark comes back.
+            _ = try KafkaRequestHeader(from: &frame, headerVersion: DeleteRecordsRequest.requestHeaderVersion(for: version))
+            let request = try DeleteRecordsRequest(from: &frame, version: version)
+            KafkaResponseHeader(correlationID: correlationID)
+                .encode(into: &response, headerVersion: DeleteRecordsRequest.responseHeaderVersion(for: version))
+            let end = broker.highWatermark
+            try DeleteRecordsResponse(topics: request.topics.map { topic in
+                .init(name: topic.name, partitions: topic.partitions.map { partition in
+                    let injected = broker.takeDeleteRecordsError()
+                    if injected != 0 { return .init(partitionIndex: partition.partitionIndex, lowWatermark: -1, errorCode: injected) }
+                    let offset = partition.offset == -1 ? end : partition.offset
+                    return offset > end
+                        ? .init(partitionIndex: partition.partitionIndex, lowWatermark: -1, errorCode: 1)
+                        : .init(partitionIndex: partition.partitionIndex, lowWatermark: offset, errorCode: 0)
+                })
             }).encode(into: &response, version: version)
         case InitProducerIdRequest.apiKey:
             KafkaResponseHeader(correlationID: correlationID)
