@@ -16,12 +16,14 @@ extension KafkaClient {
     ///   ``KafkaError/Code/unknownTopicOrPartition``, ``KafkaError/Code/leaderNotAvailable`` (retriable, after
     ///   `timeout`), a connection error.
     /// - Throws: ``KafkaError/Code/invalidArgument`` (no offsets, an illegal topic name, a negative partition,
-    ///   an offset below -1), ``KafkaError/Code/clientNotRunning``.
+    ///   an offset below -1), ``KafkaError/Code/featureDisabled`` when the admin feature is off,
+    ///   ``KafkaError/Code/clientNotRunning``, `CancellationError` when the task is cancelled between attempts.
     @discardableResult
     public func deleteRecords(
         before offsets: [KafkaTopicPartition: Int64], timeout: Duration = .seconds(30)
     ) async throws -> [KafkaTopicPartition: Result<Int64, KafkaError>] {
         try requireRunning()
+        try requireFeature(.admin)
         guard !offsets.isEmpty else { throw KafkaError(.invalidArgument, "deleteRecords needs at least one partition") }
         for (partition, offset) in offsets.sorted(by: { $0.key < $1.key }) {
             try KafkaTopicConfiguration.validateTopicName(partition.topic)
@@ -30,18 +32,24 @@ extension KafkaClient {
         }
         var results: [KafkaTopicPartition: Result<Int64, KafkaError>] = [:]
         var remaining = Set(offsets.keys)
-        // A topic or partition that does not exist fails at once rather than after the timeout.
+        // A topic or partition that does not exist fails at once rather than after the timeout (asked again
+        // first when the cached metadata lacks it: it may be new).
+        var refreshed = false
         for topic in Set(offsets.keys.map(\.topic)).sorted() {
             do {
-                let metadata = try await cluster.topicMetadata(topic)
+                var metadata = try await cluster.topicMetadata(topic)
+                if !refreshed, remaining.contains(where: { $0.topic == topic && metadata.partition($0.partition) == nil }) {
+                    refreshed = true
+                    metadata = try await cluster.refreshMetadata().topic(topic) ?? metadata
+                }
                 for partition in remaining where partition.topic == topic && metadata.partition(partition.partition) == nil {
                     results[partition] = .failure(KafkaError(
                         .unknownTopicOrPartition, "topic \(topic) has no partition \(partition.partition) (it has \(metadata.partitionCount))", kafkaCode: 3))
                     remaining.remove(partition)
                 }
-            } catch let error as KafkaError where error.code == .unknownTopicOrPartition {
+            } catch {
                 for partition in remaining where partition.topic == topic {
-                    results[partition] = .failure(error)
+                    results[partition] = .failure(ClusterManager.asKafkaError(error))
                     remaining.remove(partition)
                 }
             }

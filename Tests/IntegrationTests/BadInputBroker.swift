@@ -104,9 +104,12 @@ final class BadInputBroker: Sendable {
 
     private init(channel: any Channel) {
         self.channel = channel
+        self.port = channel.localAddress!.port!
     }
 
-    var port: Int { channel.localAddress!.port! }
+    /// Read once: Metadata answers name it, and a client connection can still ask after the listening channel
+    /// closed (its address is gone then).
+    let port: Int
     var address: KafkaConnectionConfiguration.BrokerAddress { .init(host: "127.0.0.1", port: port) }
     var bootstrap: String { "127.0.0.1:\(port)" }
     /// Connections accepted so far.
@@ -190,7 +193,6 @@ final class BadInputBroker: Sendable {
         produceThrottles.withLock { $0.isEmpty ? 0 : $0.removeFirst() }
     }
 
-    /// Creates `name` (true) or finds it exists (false).
     /// Error codes for the next DeleteRecords partition answers, in order.
     private let deleteRecordsErrors = Mutex<[Int16]>([])
     func injectDeleteRecordsErrors(_ codes: [Int16]) { deleteRecordsErrors.withLock { $0 += codes } }
@@ -201,6 +203,7 @@ final class BadInputBroker: Sendable {
     /// The end of every partition's log here: the records produced so far.
     fileprivate var highWatermark: Int64 { nextOffset.withLock { $0 } }
 
+    /// Creates `name` (true) or finds it exists (false).
     fileprivate func create(topic name: String) -> Bool { createdTopics.withLock { $0.insert(name).inserted } }
     /// Deletes `name` (true) or finds it absent (false).
     fileprivate func delete(topic name: String) -> Bool { createdTopics.withLock { $0.remove(name) != nil } }

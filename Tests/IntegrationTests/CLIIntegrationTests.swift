@@ -76,6 +76,17 @@ import Klife
         #expect(missing.stderr.contains("does not exist"))
     }
 
+    /// `--sasl-mechanism OAUTHBEARER` takes its token from $KLIFE_SASL_OAUTH_TOKEN only (an option would show
+    /// in `ps`): without it the command is refused before connecting. (In a subprocess: setenv in the test
+    /// process would race other tests' getenv.)
+    @Test func oauthBearerNeedsItsTokenInTheEnvironment() async throws {
+        let refused = try await ScriptProcess.run(
+            "/usr/bin/env", ["-u", "KLIFE_SASL_OAUTH_TOKEN", try Self.klifeExecutable(), "topics", "list", "--bootstrap", "127.0.0.1:9", "--sasl-mechanism", "OAUTHBEARER"],
+            timeout: 30, check: false)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("KLIFE_SASL_OAUTH_TOKEN"), "\(refused.stderr)")
+    }
+
     @Test func bootstrapComesFromTheEnvironmentVariable() async throws {
         // KLIFE_BOOTSTRAP is read when --bootstrap is absent; a malformed value is a usage error.
         let bad = try await ScriptProcess.run(

@@ -42,7 +42,8 @@ import Testing
             let unknown = #expect(throws: KafkaError.self) { try consumer.seek(KafkaTopicPartition(topic: topic, partition: 9), to: 0) }
             #expect(unknown?.code == .invalidArgument)
 
-            // With nothing left to read, cancelling the reading task ends its iteration.
+            // With nothing left to read, cancelling the reading task ends its iteration (a consumer that ignored
+            // cancellation would hang here).
             let reader = Task { () -> Int in
                 var count = 0
                 for try await batch in consumer { count += batch.records.count }
@@ -81,6 +82,39 @@ import Testing
                 if !after.isEmpty { break }
             }
             #expect(after == ["r-2"])
+        }
+    }
+
+    /// Records come decoded also when the caller's options ask for lazy decompression (which would leave them in
+    /// `batches`, and the consumer would move past them). Read under a deadline: a broken consumer would skip
+    /// everything and wait forever.
+    @Test func lazyDecompressionOptionsStillDeliverRecords() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let topic = TestBrokers.uniqueName("partition-consumer-lazy")
+        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: (0..<3).map { (key: nil, value: "z\($0)") }, partition: 0, compression: .lz4)
+        try await FetchTests.withClient(bootstrap) { client in
+            let consumer = try client.partitionConsumer(
+                [KafkaFetchPosition(topic: topic, partition: 0, offset: 0)], options: KafkaFetchOptions(decompression: .lazy),
+                maxIdleWait: .milliseconds(50))
+            let values = try await withThrowingTaskGroup(of: [String]?.self) { group in
+                group.addTask {
+                    var values: [String] = []
+                    for try await batch in consumer {
+                        values += batch.records.map { $0.valueString ?? "" }
+                        if values.count >= 3 { break }
+                    }
+                    return values
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(30))
+                    return nil
+                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
+            #expect(values == ["z0", "z1", "z2"])
         }
     }
 

@@ -20,18 +20,6 @@ import Testing
         #expect(configuration.connection.sasl?.username == "u")
     }
 
-    /// OAUTHBEARER's token comes from $KLIFE_SASL_OAUTH_TOKEN only (an option would show in `ps`). The only
-    /// test that touches the variable.
-    @Test func oauthBearerTakesItsTokenFromTheEnvironment() async throws {
-        unsetenv("KLIFE_SASL_OAUTH_TOKEN")
-        #expect(throws: (any Error).self) { _ = try GlobalOptions.parse(["--bootstrap", "h:1", "--sasl-mechanism", "OAUTHBEARER"]) }
-        setenv("KLIFE_SASL_OAUTH_TOKEN", "jwt-from-env", 1)
-        defer { unsetenv("KLIFE_SASL_OAUTH_TOKEN") }
-        let configuration = try GlobalOptions.parse(["--bootstrap", "h:1", "--sasl-mechanism", "oauthbearer"]).makeConfiguration()
-        #expect(configuration.connection.sasl?.mechanism == .oauthBearer)
-        #expect(try await configuration.connection.sasl?.oauthBearerTokenProvider?() == KafkaOAuthBearerToken("jwt-from-env"))
-    }
-
     @Test func plainByDefault() throws {
         let configuration = try GlobalOptions.parse(["--bootstrap", "h:1"]).makeConfiguration()
         #expect(configuration.connection.tls == nil)

@@ -30,12 +30,21 @@ public struct KafkaOAuthBearerToken: Sendable, Hashable {
             guard !name.isEmpty, name.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("A"..."Z").contains($0) }), name != "auth" else {
                 throw KafkaError(.authenticationFailed, "OAUTHBEARER extension name \(name.debugDescription) is not letters only (or is the reserved auth)")
             }
-            guard allowed(extensionValue) else {
+            guard !extensionValue.isEmpty, allowed(extensionValue) else {
                 throw KafkaError(.authenticationFailed, "OAUTHBEARER extension \(name) has characters RFC 7628 does not allow")
             }
             response += Array("\(name)=\(extensionValue)\u{01}".utf8)
         }
         response.append(0x01)
         return response
+    }
+}
+
+extension KafkaOAuthBearerToken: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The extension names, never the token: values end up in logs.
+    public var description: String { "KafkaOAuthBearerToken(value: <redacted>, extensions: \(extensions.keys.sorted()))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror {
+        Mirror(self, children: ["value": "<redacted>", "extensions": extensions.keys.sorted()], displayStyle: .struct)
     }
 }

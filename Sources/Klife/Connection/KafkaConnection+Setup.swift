@@ -1,6 +1,7 @@
 import KafkaProtocol
 import Logging
 import NIOCore
+import Synchronization
 
 extension KafkaConnection {
     /// Sent in ApiVersions v3+ (KIP-511).
@@ -21,12 +22,7 @@ extension KafkaConnection {
     ) async throws -> (versions: KafkaNegotiatedVersions, sessionLifetimeMs: Int64) {
         var oauthBearerToken: KafkaOAuthBearerToken?
         if let sasl = configuration.sasl, sasl.mechanism == .oauthBearer, let provider = sasl.oauthBearerTokenProvider {
-            do {
-                oauthBearerToken = try await provider()
-            } catch {
-                // Identity providers have outages too: the pool tries again after its backoff.
-                throw KafkaError(.authenticationFailed, "the OAUTHBEARER token provider failed: \(error)", isRetriable: true, underlying: error)
-            }
+            oauthBearerToken = try await fetchOAuthBearerToken(from: provider, deadline: deadline)
         }
         let sasl = try configuration.sasl.map { sasl throws(KafkaError) in try SASLClientStateMachine(sasl, oauthBearerToken: oauthBearerToken) }
         var machine = ConnectionSetupStateMachine(
@@ -118,6 +114,51 @@ extension KafkaConnection {
             case .fail(let error):
                 throw error
             }
+        }
+    }
+
+    /// Asks `provider` for a token within the connect budget. A provider that fails or does not answer by
+    /// `deadline` fails the connection attempt (retriable: identity providers have outages too, and the pool
+    /// tries again after its backoff); one that never returns is left running rather than holding the pool.
+    static func fetchOAuthBearerToken(
+        from provider: @escaping KafkaConnectionConfiguration.SASL.OAuthBearerTokenProvider, deadline: NIODeadline
+    ) async throws -> KafkaOAuthBearerToken {
+        let outcome = FirstOutcome()
+        let nanoseconds = max(0, (deadline - .now()).nanoseconds)
+        var tasks: [Task<Void, Never>] = []
+        defer { for task in tasks { task.cancel() } }
+        return try await withCheckedThrowingContinuation { continuation in
+            outcome.set(continuation)
+            tasks.append(Task {
+                do {
+                    outcome.finish(.success(try await provider()))
+                } catch {
+                    outcome.finish(.failure(KafkaError(
+                        .authenticationFailed, "the OAUTHBEARER token provider failed (\(type(of: error)))", isRetriable: true, underlying: error)))
+                }
+            })
+            tasks.append(Task {
+                try? await Task.sleep(for: .nanoseconds(nanoseconds))
+                outcome.finish(.failure(KafkaError(
+                    .authenticationFailed, "the OAUTHBEARER token provider did not answer within the connect timeout", isRetriable: true)))
+            })
+        }
+    }
+
+    /// Resumes a continuation with whichever result comes first.
+    private final class FirstOutcome: Sendable {
+        private let continuation = Mutex<CheckedContinuation<KafkaOAuthBearerToken, any Error>?>(nil)
+
+        func set(_ continuation: CheckedContinuation<KafkaOAuthBearerToken, any Error>) {
+            self.continuation.withLock { $0 = continuation }
+        }
+
+        func finish(_ result: Result<KafkaOAuthBearerToken, any Error>) {
+            let pending = continuation.withLock { pending in
+                defer { pending = nil }
+                return pending
+            }
+            pending?.resume(with: result)
         }
     }
 }

@@ -4,11 +4,12 @@ extension KafkaClient {
     ///
     /// - Parameters:
     ///   - positions: where to start in each partition (one position per partition).
-    ///   - options: as for ``fetchPartitions(_:options:)``; max bytes left out is 1 MB per partition.
+    ///   - options: as for ``fetchPartitions(_:options:)``; max bytes left out is 1 MB per partition, and records
+    ///     are always decompressed as they are fetched (``KafkaFetchDecompression/eager``).
     ///   - offsetReset: where a position that left the log moves (earliest or latest); nil fails the
     ///     iteration with ``KafkaError/Code/offsetOutOfRange`` instead.
     ///   - maxIdleWait: the longest pause between fetches while nothing new arrives (the pause grows over ten
-    ///     empty fetches).
+    ///     empty fetches, and is at least 10 ms).
     /// - Throws: ``KafkaError``: ``KafkaError/Code/invalidArgument`` (no positions, a partition named twice, a
     ///   negative partition or offset, an illegal topic name, a negative `maxIdleWait`, an unknown fetcher or
     ///   `maxBytes` <= 0 in `options`), ``KafkaError/Code/clientNotRunning``,
@@ -32,8 +33,10 @@ extension KafkaClient {
                 throw KafkaError(.invalidArgument, "partitionConsumer: \(position.topic)/\(position.partition) is named twice")
             }
         }
+        // Batches carry decoded records: a lazily decompressed answer would leave them in `batches`.
+        var options = options.withMaxBytes(default: 1_000_000)
+        options.decompression = .eager
         return KafkaPartitionConsumer(
-            client: self, positions: positions, options: options.withMaxBytes(default: 1_000_000), offsetReset: offsetReset,
-            maxIdleWait: maxIdleWait)
+            client: self, positions: positions, options: options, offsetReset: offsetReset, maxIdleWait: maxIdleWait)
     }
 }

@@ -1,8 +1,8 @@
 import Synchronization
 
 /// Reads partitions from positions the caller chooses, without a consumer group (Java's `assign` and `seek`,
-/// franz-go's direct consuming): an async sequence of batches, each of one partition, fetching every
-/// partition of a broker in one request.
+/// franz-go's direct consuming): an async sequence of batches, each of one partition, fetching the partitions
+/// led by one broker together (in as few requests as the fetcher's size limits allow).
 ///
 /// ```swift
 /// let consumer = try client.partitionConsumer(
@@ -15,7 +15,8 @@ import Synchronization
 ///
 /// Positions move as batches are fetched; nothing is committed anywhere (keep ``KafkaPartitionBatch/nextOffset``
 /// where you need it). Passing failures (a leader moving, a lost connection, a broker that is loading) are
-/// retried per partition with a growing backoff while the other partitions go on. A position that left the log
+/// retried per partition with a growing backoff while the other partitions go on; one that keeps failing is
+/// logged as a warning (after 10 failures in a row, then every 100). A position that left the log
 /// moves by `offsetReset`, or fails the iteration without one. A log cut short by an unclean leader election is
 /// detected (KIP-320) and reading goes on where the new leader's log parts from the old one.
 ///
@@ -87,12 +88,15 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
             }
             let answers = await client.fetchPartitions(positions, options: options)
             let outcome = state.withLock { $0.apply(answers, now: .now) }
+            for (partition, failures, error) in outcome.persistentFailures {
+                client.logger.warning("reading \(partition) has failed \(failures) times in a row; still retrying: \(error)")
+            }
             for (partition, requested) in outcome.resets { await reset(partition, from: requested) }
             if let failure = outcome.failure { throw failure }
             if !outcome.progressed && outcome.resets.isEmpty {
                 // Nothing new anywhere: wait a little more after each empty round, up to maxIdleWait.
                 let steps = Swift.min(Swift.max(state.withLock { $0.emptyRounds }, 1), 10)
-                try? await Task.sleep(for: maxIdleWait * steps / 10)
+                try? await Task.sleep(for: Swift.max(maxIdleWait * steps / 10, .milliseconds(10)))
             }
         }
         return nil
@@ -102,7 +106,8 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
     private func reset(_ partition: KafkaTopicPartition, from requested: Int64) async {
         let spec: KafkaClient.OffsetSpec = offsetReset == .earliest ? .earliest : .latest
         if let answer = try? await client.listOffsets(
-            topic: partition.topic, partitions: [partition.partition], at: spec, isolation: options.isolationLevel)[partition.partition]
+            topic: partition.topic, partitions: [partition.partition], at: spec, isolation: options.isolationLevel)[partition.partition],
+            answer.offset >= 0
         {
             client.logger.info("offset \(requested) of \(partition) is out of range; reading on at \(Swift.max(0, answer.offset))")
             state.withLock { $0.reset(partition, to: Swift.max(0, answer.offset), ifStillAt: requested) }

@@ -23,6 +23,8 @@ struct PartitionReaderState {
         var failure: KafkaError?
         /// Whether any partition delivered records or moved.
         var progressed = false
+        /// Partitions whose passing failures keep coming (10 in a row, then every 100), to report.
+        var persistentFailures: [(KafkaTopicPartition, Int, KafkaError)] = []
     }
 
     private(set) var positions: [KafkaTopicPartition: Position]
@@ -95,6 +97,7 @@ struct PartitionReaderState {
             case .failure(let error) where error.isRetriable:
                 let failures = (failuresInARow[partition] ?? 0) + 1
                 failuresInARow[partition] = failures
+                if failures == 10 || failures % 100 == 0 { outcome.persistentFailures.append((partition, failures, error)) }
                 // 100 ms, doubling to at most 2 s.
                 backoffUntil[partition] = now + .milliseconds(100) * (1 << min(failures - 1, 4))
             case .failure(let error):

@@ -19,6 +19,7 @@ import Testing
         (KafkaOAuthBearerToken("t", extensions: ["auth": "x"]), "reserved"),
         (KafkaOAuthBearerToken("t", extensions: ["bad-name": "x"]), "letters only"),
         (KafkaOAuthBearerToken("t", extensions: ["ok": "bad\u{01}value"]), "does not allow"),
+        (KafkaOAuthBearerToken("t", extensions: ["ok": ""]), "does not allow"),
     ])
     func tokensThatCannotBeSentAreRefused(_ token: KafkaOAuthBearerToken, _ mention: String) {
         let error = #expect(throws: KafkaError.self) { try token.initialClientResponse() }
@@ -39,7 +40,10 @@ import Testing
         var machine = try SASLClientStateMachine(Self.sasl, oauthBearerToken: KafkaOAuthBearerToken("t"))
         _ = machine.start()
         #expect(try machine.received(Array(#"{"status":"invalid_token"}"#.utf8)) == .send([0x01]))
-        #expect(try machine.received([]) == .done)
+        // A broker that then answers without an error code has not accepted the token.
+        let error = #expect(throws: KafkaError.self) { try machine.received([]) }
+        #expect(error?.code == .authenticationFailed)
+        #expect(error?.message.contains("invalid_token") == true)
     }
 
     @Test func withoutATokenTheMachineIsNotMade() {
@@ -53,5 +57,6 @@ import Testing
         configuration.sasl = .init(mechanism: .oauthBearer, username: "", password: "")
         #expect(configuration.validationProblems().contains { $0.contains("oauthBearerTokenProvider") })
         #expect("\(Self.sasl)" == "SASL(mechanism: OAUTHBEARER, tokenProvider: <set>)")
+        #expect("\(KafkaOAuthBearerToken("secret-jwt", extensions: ["a": "b"]))" == "KafkaOAuthBearerToken(value: <redacted>, extensions: [\"a\"])")
     }
 }

@@ -154,6 +154,20 @@ import Glibc
         #expect(failing?.code == .authenticationFailed)
         #expect(failing?.isRetriable == true)
         #expect(failing?.message.contains("token provider") == true)
+
+        // A provider that never answers fails the attempt within the connect timeout instead of holding it.
+        let started = ContinuousClock.now
+        let hanging = await connectError(server, configuration(server) {
+            $0.connectTimeout = .milliseconds(500)
+            $0.sasl = .oauthBearer {
+                try await Task.sleep(for: .seconds(3_600))
+                return KafkaOAuthBearerToken("late")
+            }
+        })
+        #expect(hanging?.code == .authenticationFailed)
+        #expect(hanging?.isRetriable == true)
+        #expect(hanging?.message.contains("did not answer") == true, "\(String(describing: hanging?.message))")
+        #expect(ContinuousClock.now - started < .seconds(10))
     }
 
     @Test func mechanismNotEnabled() async throws {

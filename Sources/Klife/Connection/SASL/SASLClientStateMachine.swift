@@ -11,8 +11,8 @@ struct SASLClientStateMachine: Sendable {
     private enum Mechanism: Sendable {
         case plain(username: String, password: String)
         case scram(SCRAMClient)
-        /// The initial client response, and whether it was answered with an error challenge.
-        case oauthBearer(initialResponse: [UInt8], refused: Bool)
+        /// The initial client response, and the error challenge it was answered with, if any.
+        case oauthBearer(initialResponse: [UInt8], refusal: String?)
     }
 
     private var mechanism: Mechanism
@@ -28,7 +28,7 @@ struct SASLClientStateMachine: Sendable {
         switch configuration.mechanism {
         case .oauthBearer:
             guard let oauthBearerToken else { throw KafkaError(.authenticationFailed, "OAUTHBEARER needs a token (sasl.oauthBearerTokenProvider)") }
-            mechanism = .oauthBearer(initialResponse: try oauthBearerToken.initialClientResponse(), refused: false)
+            mechanism = .oauthBearer(initialResponse: try oauthBearerToken.initialClientResponse(), refusal: nil)
         case .plain:
             mechanism = .plain(username: configuration.username, password: configuration.password)
         case .scramSHA256:
@@ -62,11 +62,15 @@ struct SASLClientStateMachine: Sendable {
         switch mechanism {
         case .plain:
             return .done
-        case .oauthBearer(let initialResponse, let refused):
+        case .oauthBearer(let initialResponse, let refusal):
             // RFC 7628 3.2.2: a refused token comes back as an error challenge (JSON), which the client answers
-            // with a lone 0x01; the broker then fails the exchange with its error code and message.
-            if bytes.isEmpty || refused { return .done }
-            mechanism = .oauthBearer(initialResponse: initialResponse, refused: true)
+            // with a lone 0x01; the broker then fails the exchange with its error code and message. A broker that
+            // answers that without an error code has still refused the token.
+            if let refusal {
+                throw KafkaError(.authenticationFailed, "the broker refused the OAUTHBEARER token: \(refusal)")
+            }
+            if bytes.isEmpty { return .done }
+            mechanism = .oauthBearer(initialResponse: initialResponse, refusal: String(decoding: bytes, as: UTF8.self))
             return .send([0x01])
         case .scram(var client):
             let reply = try client.receive(String(decoding: bytes, as: UTF8.self))
