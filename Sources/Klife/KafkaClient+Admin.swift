@@ -76,7 +76,8 @@ extension KafkaClient {
     /// Creates topics and waits until the metadata shows each created one with a leader for every partition.
     ///
     /// A request whose answer was lost (a closed connection, a timeout) is sent again; should the second answer
-    /// say a topic exists already, it counts as created (most likely by the first attempt).
+    /// say a topic exists already, it counts as created (most likely by the first attempt). Topics refused with
+    /// NOT_CONTROLLER are sent again to the controller a fresh metadata answer names (three attempts in all).
     ///
     /// Note: the broker's `validate_only` mode is not offered: Tansu creates the topic even then.
     ///
@@ -102,24 +103,31 @@ extension KafkaClient {
                 throw KafkaError(.invalidArgument, "topic \(topic.name): replicationFactor must be > 0 (or -1 for the broker default)")
             }
         }
-        let request = CreateTopicsRequest(
-            topics: topics.map { topic in
-                CreateTopicsRequest.CreatableTopic(
-                    name: topic.name, numPartitions: topic.partitions, replicationFactor: topic.replicationFactor,
-                    assignments: [],
-                    configs: topic.configs.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: $0.value) })
-            },
-            timeoutMs: Self.milliseconds(timeout))
-        let (response, resent) = try await sendToController(request, timeout: timeout)
         var results: [String: KafkaError?] = [:]
-        for result in response.topics {
-            // TOPIC_ALREADY_EXISTS after an attempt that went unanswered is most likely that attempt's work.
-            if resent && result.errorCode == 36 {
-                logger.info("topic exists after a resent CreateTopics; taking it as created by the first attempt", metadata: ["topic": "\(result.name)"])
-                results[result.name] = .some(nil)
-                continue
+        var pending = topics
+        for round in 1...Self.notControllerRounds where !pending.isEmpty {
+            let request = CreateTopicsRequest(
+                topics: pending.map { topic in
+                    CreateTopicsRequest.CreatableTopic(
+                        name: topic.name, numPartitions: topic.partitions, replicationFactor: topic.replicationFactor,
+                        assignments: [],
+                        configs: topic.configs.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: $0.value) })
+                },
+                timeoutMs: Self.milliseconds(timeout))
+            let (response, resent) = try await sendToController(request, timeout: timeout)
+            var again: Set<String> = []
+            for result in response.topics {
+                // TOPIC_ALREADY_EXISTS after an attempt that went unanswered is most likely that attempt's work.
+                if resent && result.errorCode == 36 {
+                    logger.info("topic exists after a resent CreateTopics; taking it as created by the first attempt", metadata: ["topic": "\(result.name)"])
+                    results[result.name] = .some(nil)
+                    continue
+                }
+                if result.errorCode == Self.notController && round < Self.notControllerRounds { again.insert(result.name) }
+                results[result.name] = Self.topicError(result.errorCode, result.errorMessage, topic: result.name, operation: "create")
             }
-            results[result.name] = Self.topicError(result.errorCode, result.errorMessage, topic: result.name, operation: "create")
+            pending = pending.filter { again.contains($0.name) }
+            if !pending.isEmpty { await controllerMoved() }
         }
         for topic in topics where results[topic.name] == nil {
             results[topic.name] = KafkaError(.protocolViolation, "CreateTopics answered without topic \(topic.name)")
@@ -146,7 +154,8 @@ extension KafkaClient {
     /// Deletes topics and waits until the metadata no longer shows the deleted ones.
     ///
     /// A request whose answer was lost is sent again; should the second answer say a topic does not exist, it
-    /// counts as deleted (most likely by the first attempt).
+    /// counts as deleted (most likely by the first attempt). Topics refused with NOT_CONTROLLER are sent again to
+    /// the controller a fresh metadata answer names (three attempts in all).
     ///
     /// - Returns: per topic name, nil when it was deleted, else the broker's error for it.
     /// - Throws: ``KafkaError`` for failures of the whole call (``KafkaError/Code/invalidArgument`` for an empty
@@ -158,20 +167,27 @@ extension KafkaClient {
         try requireFeature(.admin)
         guard !names.isEmpty else { throw KafkaError(.invalidArgument, "deleteTopics needs at least one topic") }
         for name in names { try KafkaTopicConfiguration.validateTopicName(name) }
-        let request = DeleteTopicsRequest(
-            topics: names.map { DeleteTopicsRequest.DeleteTopicState(name: $0, topicId: .zero) }, topicNames: names,
-            timeoutMs: Self.milliseconds(timeout))
-        let (response, resent) = try await sendToController(request, timeout: timeout)
         var results: [String: KafkaError?] = [:]
-        for result in response.responses {
-            guard let name = result.name else { continue }
-            // UNKNOWN_TOPIC_OR_PARTITION after an attempt that went unanswered is most likely that attempt's work.
-            if resent && result.errorCode == 3 {
-                logger.info("topic gone after a resent DeleteTopics; taking it as deleted by the first attempt", metadata: ["topic": "\(name)"])
-                results[name] = .some(nil)
-                continue
+        var pending = names
+        for round in 1...Self.notControllerRounds where !pending.isEmpty {
+            let request = DeleteTopicsRequest(
+                topics: pending.map { DeleteTopicsRequest.DeleteTopicState(name: $0, topicId: .zero) }, topicNames: pending,
+                timeoutMs: Self.milliseconds(timeout))
+            let (response, resent) = try await sendToController(request, timeout: timeout)
+            var again: Set<String> = []
+            for result in response.responses {
+                guard let name = result.name else { continue }
+                // UNKNOWN_TOPIC_OR_PARTITION after an attempt that went unanswered is most likely that attempt's work.
+                if resent && result.errorCode == 3 {
+                    logger.info("topic gone after a resent DeleteTopics; taking it as deleted by the first attempt", metadata: ["topic": "\(name)"])
+                    results[name] = .some(nil)
+                    continue
+                }
+                if result.errorCode == Self.notController && round < Self.notControllerRounds { again.insert(name) }
+                results[name] = Self.topicError(result.errorCode, result.errorMessage, topic: name, operation: "delete")
             }
-            results[name] = Self.topicError(result.errorCode, result.errorMessage, topic: name, operation: "delete")
+            pending = pending.filter { again.contains($0) }
+            if !pending.isEmpty { await controllerMoved() }
         }
         for name in names where results[name] == nil {
             results[name] = KafkaError(.protocolViolation, "DeleteTopics answered without topic \(name)")
@@ -321,6 +337,18 @@ extension KafkaClient {
     }
 
     // MARK: Helpers
+
+    /// NOT_CONTROLLER: a ZooKeeper-era broker that is not the controller (KRaft brokers forward admin requests).
+    private static let notController: Int16 = 41
+    /// How many times topics refused with NOT_CONTROLLER are sent (to the controller the refreshed metadata names).
+    static let notControllerRounds = 3
+
+    /// The controller moved: the next request goes to the one a fresh metadata answer names, after a short pause.
+    private func controllerMoved() async {
+        logger.debug("the broker asked is not the controller; looking the controller up again")
+        _ = try? await cluster.refreshMetadata()
+        try? await Task.sleep(for: .milliseconds(100))
+    }
 
     /// Sends an admin request to the controller, trying up to three times on a retriable transport error (a
     /// per-topic NOT_CONTROLLER in the answer is not retried: KRaft brokers forward admin requests).

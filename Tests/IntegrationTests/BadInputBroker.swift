@@ -193,6 +193,12 @@ final class BadInputBroker: Sendable {
         produceThrottles.withLock { $0.isEmpty ? 0 : $0.removeFirst() }
     }
 
+    /// Error codes for the next CreateTopics / DeleteTopics topic answers, in order (0: answer normally).
+    private let topicErrors = Mutex<[Int16]>([])
+    func injectTopicErrors(_ codes: [Int16]) { topicErrors.withLock { $0 += codes } }
+    var queuedTopicErrors: Int { topicErrors.withLock { $0.count } }
+    fileprivate func takeTopicError() -> Int16 { topicErrors.withLock { $0.isEmpty ? 0 : $0.removeFirst() } }
+
     /// Error codes for the next DeleteRecords partition answers, in order.
     private let deleteRecordsErrors = Mutex<[Int16]>([])
     func injectDeleteRecordsErrors(_ codes: [Int16]) { deleteRecordsErrors.withLock { $0 += codes } }
@@ -271,7 +277,9 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
             KafkaResponseHeader(correlationID: correlationID)
                 .encode(into: &response, headerVersion: CreateTopicsRequest.responseHeaderVersion(for: version))
             try CreateTopicsResponse(topics: request.topics.map { topic in
-                .init(name: topic.name, errorCode: broker.create(topic: topic.name) ? 0 : 36, errorMessage: nil)
+                let injected = broker.takeTopicError()
+                if injected != 0 { return .init(name: topic.name, errorCode: injected, errorMessage: "injected") }
+                return .init(name: topic.name, errorCode: broker.create(topic: topic.name) ? 0 : 36, errorMessage: nil)
             }).encode(into: &response, version: version)
         case DeleteTopicsRequest.apiKey:
             _ = try KafkaRequestHeader(from: &frame, headerVersion: DeleteTopicsRequest.requestHeaderVersion(for: version))
@@ -280,7 +288,9 @@ private final class BadInputBrokerHandler: ChannelInboundHandler {
                 .encode(into: &response, headerVersion: DeleteTopicsRequest.responseHeaderVersion(for: version))
             let names = version >= 6 ? request.topics.compactMap(\.name) : request.topicNames
             try DeleteTopicsResponse(responses: names.map { name in
-                .init(name: name, errorCode: broker.delete(topic: name) ? 0 : 3)
+                let injected = broker.takeTopicError()
+                if injected != 0 { return .init(name: name, errorCode: injected) }
+                return .init(name: name, errorCode: broker.delete(topic: name) ? 0 : 3)
             }).encode(into: &response, version: version)
         case DeleteRecordsRequest.apiKey:
             // Kafka's rules: -1 is the high watermark, past it OFFSET_OUT_OF_RANGE; the low watermark comes back.

@@ -229,6 +229,28 @@ struct BadInputBrokerTests {
         }
     }
 
+    /// NOT_CONTROLLER (a ZooKeeper-era broker that is not the controller) is sent again after a metadata refresh,
+    /// for the refused topics only; refused every time, the code comes back.
+    @Test func notControllerIsSentAgain() async throws {
+        let broker = try await BadInputBroker.start()
+        defer { Task { await broker.stop() } }
+        let configuration = try ClientTestSupport.configuration(bootstrap: broker.bootstrap)
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            broker.injectTopicErrors([0, 41])  // the second topic of the first request
+            let created = try await client.createTopics([.init(name: "nc-a"), .init(name: "nc-b")], timeout: .seconds(10))
+            #expect(created.values.allSatisfy { $0 == nil }, "\(created)")
+            #expect(broker.queuedTopicErrors == 0)
+
+            broker.injectTopicErrors([41])
+            try await client.deleteTopic("nc-a", timeout: .seconds(10))
+            #expect(broker.queuedTopicErrors == 0)
+
+            broker.injectTopicErrors(Array(repeating: 41, count: 3))
+            let refused = try await client.deleteTopics(["nc-b"], timeout: .seconds(10))
+            #expect((refused["nc-b"] ?? nil)?.kafkaCode == 41, "\(refused)")
+        }
+    }
+
     @Test("a broker that answers every Produce with garbage: the records fail with a typed error by the delivery timeout, no hang")
     func produceToAGarbageBrokerFailsInTime() async throws {
         let broker = try await BadInputBroker.start(permanent: [ProduceRequest.apiKey: .garbageBody])
