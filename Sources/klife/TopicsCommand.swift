@@ -4,7 +4,7 @@ import Klife
 struct TopicsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topics",
-        abstract: "Create, list, describe and delete topics.",
+        abstract: "Create, list, describe, configure and delete topics.",
         subcommands: [Create.self, List.self, Describe.self, Configs.self, Delete.self]
     )
 
