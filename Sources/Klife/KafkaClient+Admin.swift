@@ -271,72 +271,91 @@ extension KafkaClient {
             throw KafkaError(.unknownTopicOrPartition, "topic \(topic) has no partition \(partition) (it has \(topicMetadata.partitionCount))", kafkaCode: 3)
         }
         var results: [Int32: PartitionOffset] = [:]
-        var remaining = Set(wanted)
+        var remaining = Set(wanted.map { KafkaTopicPartition(topic: topic, partition: $0) })
         var lastError: KafkaError?
         // Retriable failures are retried with a growing backoff until the request timeout has passed.
-        let deadline = ContinuousClock.now + configuration.connection.requestTimeout
-        var attempt = 0
-        while !remaining.isEmpty {
-            if attempt > 0 {
-                let backoff = Duration.milliseconds(min(100 * attempt, 1_000))
-                guard ContinuousClock.now + backoff < deadline else { break }
-                try await Task.sleep(for: backoff)
-                _ = try? await cluster.refreshMetadata()
+        try await roundsByLeader(
+            &remaining, until: .now + configuration.connection.requestTimeout,
+            noLeader: { _, error in
+                lastError = error
+                return false
             }
-            attempt += 1
-            // Group by leader; partitions without a leader wait for the next attempt.
-            var byLeader: [Int32: [Int32]] = [:]
-            for partition in remaining.sorted() {
-                do {
-                    let leader = try cluster.leader(of: KafkaTopicPartition(topic: topic, partition: partition))
-                    byLeader[leader.nodeID, default: []].append(partition)
-                } catch let error as KafkaError {
-                    lastError = error
+        ) { leaderID, partitions, remaining in
+            do {
+                let connection = try await cluster.connection(toBroker: leaderID)
+                guard let version = connection.negotiatedVersion(for: ListOffsetsRequest.self) else {
+                    throw KafkaError(.featureDisabled, "the broker offers no usable ListOffsets version")
                 }
-            }
-            for (leaderID, partitions) in byLeader.sorted(by: { $0.key < $1.key }) {
-                do {
-                    let connection = try await cluster.connection(toBroker: leaderID)
-                    guard let version = connection.negotiatedVersion(for: ListOffsetsRequest.self) else {
-                        throw KafkaError(.featureDisabled, "the broker offers no usable ListOffsets version")
+                let request = ListOffsetsRequest(
+                    replicaId: -1, isolationLevel: version >= 2 ? isolation.wireValue : 0,
+                    topics: [.init(name: topic, partitions: partitions.map { .init(partitionIndex: $0.partition, currentLeaderEpoch: -1, timestamp: spec.wireTimestamp) })],
+                    timeoutMs: Self.milliseconds(configuration.connection.requestTimeout))
+                let response = try await connection.send(request)
+                for partition in response.topics.filter({ $0.name == topic }).flatMap(\.partitions) {
+                    if partition.errorCode == 0 {
+                        let offset = version == 0 ? (partition.oldStyleOffsets.first ?? -1) : partition.offset
+                        results[partition.partitionIndex] = PartitionOffset(
+                            partition: partition.partitionIndex, offset: offset, timestamp: partition.timestamp, leaderEpoch: partition.leaderEpoch)
+                        remaining.remove(KafkaTopicPartition(topic: topic, partition: partition.partitionIndex))
+                    } else if cluster.requestRefreshIfStale(errorCode: partition.errorCode) {
+                        lastError = KafkaError(
+                            .leaderNotAvailable, "ListOffsets for \(topic)/\(partition.partitionIndex) failed with Kafka error code \(partition.errorCode)",
+                            kafkaCode: partition.errorCode, isRetriable: true)
+                    } else if KafkaErrorCode(rawValue: partition.errorCode).isRetriable {
+                        // REQUEST_TIMED_OUT and other transient broker states: the same leader may answer next time.
+                        lastError = KafkaError(
+                            .brokerError, "ListOffsets for \(topic)/\(partition.partitionIndex) kept failing with Kafka error code \(partition.errorCode)",
+                            kafkaCode: partition.errorCode, isRetriable: true)
+                    } else {
+                        throw KafkaError(
+                            .brokerError, "ListOffsets for \(topic)/\(partition.partitionIndex) failed", kafkaCode: partition.errorCode)
                     }
-                    let request = ListOffsetsRequest(
-                        replicaId: -1, isolationLevel: version >= 2 ? isolation.wireValue : 0,
-                        topics: [.init(name: topic, partitions: partitions.map { .init(partitionIndex: $0, currentLeaderEpoch: -1, timestamp: spec.wireTimestamp) })],
-                        timeoutMs: Self.milliseconds(configuration.connection.requestTimeout))
-                    let response = try await connection.send(request)
-                    for partition in response.topics.filter({ $0.name == topic }).flatMap(\.partitions) {
-                        if partition.errorCode == 0 {
-                            let offset = version == 0 ? (partition.oldStyleOffsets.first ?? -1) : partition.offset
-                            results[partition.partitionIndex] = PartitionOffset(
-                                partition: partition.partitionIndex, offset: offset, timestamp: partition.timestamp, leaderEpoch: partition.leaderEpoch)
-                            remaining.remove(partition.partitionIndex)
-                        } else if cluster.requestRefreshIfStale(errorCode: partition.errorCode) {
-                            lastError = KafkaError(
-                                .leaderNotAvailable, "ListOffsets for \(topic)/\(partition.partitionIndex) failed with Kafka error code \(partition.errorCode)",
-                                kafkaCode: partition.errorCode, isRetriable: true)
-                        } else if KafkaErrorCode(rawValue: partition.errorCode).isRetriable {
-                            // REQUEST_TIMED_OUT and other transient broker states: the same leader may answer next time.
-                            lastError = KafkaError(
-                                .brokerError, "ListOffsets for \(topic)/\(partition.partitionIndex) kept failing with Kafka error code \(partition.errorCode)",
-                                kafkaCode: partition.errorCode, isRetriable: true)
-                        } else {
-                            throw KafkaError(
-                                .brokerError, "ListOffsets for \(topic)/\(partition.partitionIndex) failed", kafkaCode: partition.errorCode)
-                        }
-                    }
-                } catch let error as KafkaError where error.isRetriable {
-                    lastError = error
                 }
+            } catch let error as KafkaError where error.isRetriable {
+                lastError = error
             }
         }
         guard remaining.isEmpty else {
-            throw lastError ?? KafkaError(.leaderNotAvailable, "no offsets for \(topic) partitions \(remaining.sorted())", isRetriable: true)
+            throw lastError ?? KafkaError(
+                .leaderNotAvailable, "no offsets for \(topic) partitions \(remaining.map(\.partition).sorted())", isRetriable: true)
         }
         return results
     }
 
     // MARK: Helpers
+
+    /// Sends one request per leader for the partitions still in `remaining`, in rounds, until none is left or the
+    /// next round would start after `deadline`: `round` removes the partitions it settles and leaves the others
+    /// for the next round, which comes after a growing backoff (100 ms more each time, at most 1 s) and a
+    /// metadata refresh. A partition without a known leader is handed to `noLeader`, which says whether that
+    /// settles it (it is then removed) or it waits for the next round.
+    func roundsByLeader(
+        _ remaining: inout Set<KafkaTopicPartition>, until deadline: ContinuousClock.Instant,
+        noLeader: (KafkaTopicPartition, KafkaError) -> Bool,
+        round: (_ leaderID: Int32, _ partitions: [KafkaTopicPartition], _ remaining: inout Set<KafkaTopicPartition>) async throws -> Void
+    ) async throws {
+        var attempt = 0
+        while !remaining.isEmpty {
+            if attempt > 0 {
+                let backoff = Duration.milliseconds(min(100 * attempt, 1_000))
+                guard ContinuousClock.now + backoff < deadline else { return }
+                try await Task.sleep(for: backoff)
+                _ = try? await cluster.refreshMetadata()
+            }
+            attempt += 1
+            var byLeader: [Int32: [KafkaTopicPartition]] = [:]
+            for partition in remaining.sorted() {
+                do {
+                    byLeader[try cluster.leader(of: partition).nodeID, default: []].append(partition)
+                } catch {
+                    if noLeader(partition, ClusterManager.asKafkaError(error)) { remaining.remove(partition) }
+                }
+            }
+            for (leaderID, partitions) in byLeader.sorted(by: { $0.key < $1.key }) {
+                try await round(leaderID, partitions, &remaining)
+            }
+        }
+    }
 
     /// NOT_CONTROLLER: a ZooKeeper-era broker that is not the controller (KRaft brokers forward admin requests).
     private static let notController: Int16 = 41

@@ -55,63 +55,48 @@ extension KafkaClient {
             }
         }
         let deadline = ContinuousClock.now + timeout
-        var attempt = 0
-        while !remaining.isEmpty {
-            if attempt > 0 {
-                let backoff = Duration.milliseconds(min(100 * attempt, 1_000))
-                guard ContinuousClock.now + backoff < deadline else { break }
-                try await Task.sleep(for: backoff)
-                _ = try? await cluster.refreshMetadata()
+        try await roundsByLeader(
+            &remaining, until: deadline,
+            noLeader: { partition, error in
+                results[partition] = .failure(error)
+                return !error.isRetriable
             }
-            attempt += 1
-            var byLeader: [Int32: [KafkaTopicPartition]] = [:]
-            for partition in remaining.sorted() {
-                do {
-                    byLeader[try cluster.leader(of: partition).nodeID, default: []].append(partition)
-                } catch let error as KafkaError where !error.isRetriable {
-                    results[partition] = .failure(error)
-                    remaining.remove(partition)
-                } catch {
-                    results[partition] = .failure(ClusterManager.asKafkaError(error))
+        ) { leaderID, partitions, remaining in
+            do {
+                let connection = try await cluster.connection(toBroker: leaderID)
+                guard connection.negotiatedVersion(for: DeleteRecordsRequest.self) != nil else {
+                    throw KafkaError(.featureDisabled, "broker \(leaderID) offers no usable DeleteRecords version")
                 }
-            }
-            for (leaderID, partitions) in byLeader.sorted(by: { $0.key < $1.key }) {
-                do {
-                    let connection = try await cluster.connection(toBroker: leaderID)
-                    guard connection.negotiatedVersion(for: DeleteRecordsRequest.self) != nil else {
-                        throw KafkaError(.featureDisabled, "broker \(leaderID) offers no usable DeleteRecords version")
-                    }
-                    let byTopic = Dictionary(grouping: partitions, by: \.topic)
-                    let request = DeleteRecordsRequest(
-                        topics: byTopic.keys.sorted().map { topic in
-                            .init(name: topic, partitions: byTopic[topic]!.map { .init(partitionIndex: $0.partition, offset: offsets[$0]!) })
-                        },
-                        timeoutMs: Self.milliseconds(max(deadline - .now, .seconds(1))))
-                    let response = try await connection.send(request, timeout: max(deadline - .now, .seconds(1)) + configuration.connection.requestTimeout)
-                    for topic in response.topics {
-                        for answer in topic.partitions {
-                            let partition = KafkaTopicPartition(topic.name, answer.partitionIndex)
-                            guard remaining.contains(partition) else { continue }
-                            let code = answer.errorCode
-                            if code == 0 {
-                                results[partition] = .success(answer.lowWatermark)
-                                remaining.remove(partition)
-                            } else if cluster.requestRefreshIfStale(errorCode: code) && code != 3 {
-                                results[partition] = .failure(KafkaError(
-                                    .leaderNotAvailable, "DeleteRecords for \(partition) failed with Kafka error code \(code)", kafkaCode: code, isRetriable: true))
-                            } else {
-                                results[partition] = .failure(Self.topicError(code, nil, topic: topic.name, operation: "delete records of") ?? KafkaError(.brokerError, "DeleteRecords for \(partition) failed", kafkaCode: code))
-                                remaining.remove(partition)
-                            }
+                let byTopic = Dictionary(grouping: partitions, by: \.topic)
+                let request = DeleteRecordsRequest(
+                    topics: byTopic.keys.sorted().map { topic in
+                        .init(name: topic, partitions: byTopic[topic]!.map { .init(partitionIndex: $0.partition, offset: offsets[$0]!) })
+                    },
+                    timeoutMs: Self.milliseconds(max(deadline - .now, .seconds(1))))
+                let response = try await connection.send(request, timeout: max(deadline - .now, .seconds(1)) + configuration.connection.requestTimeout)
+                for topic in response.topics {
+                    for answer in topic.partitions {
+                        let partition = KafkaTopicPartition(topic.name, answer.partitionIndex)
+                        guard remaining.contains(partition) else { continue }
+                        let code = answer.errorCode
+                        if code == 0 {
+                            results[partition] = .success(answer.lowWatermark)
+                            remaining.remove(partition)
+                        } else if cluster.requestRefreshIfStale(errorCode: code) && code != 3 {
+                            results[partition] = .failure(KafkaError(
+                                .leaderNotAvailable, "DeleteRecords for \(partition) failed with Kafka error code \(code)", kafkaCode: code, isRetriable: true))
+                        } else {
+                            results[partition] = .failure(Self.topicError(code, nil, topic: topic.name, operation: "delete records of") ?? KafkaError(.brokerError, "DeleteRecords for \(partition) failed", kafkaCode: code))
+                            remaining.remove(partition)
                         }
                     }
-                } catch let error as KafkaError where error.isRetriable {
-                    for partition in partitions { results[partition] = .failure(error) }
-                } catch {
-                    for partition in partitions {
-                        results[partition] = .failure(ClusterManager.asKafkaError(error))
-                        remaining.remove(partition)
-                    }
+                }
+            } catch let error as KafkaError where error.isRetriable {
+                for partition in partitions { results[partition] = .failure(error) }
+            } catch {
+                for partition in partitions {
+                    results[partition] = .failure(ClusterManager.asKafkaError(error))
+                    remaining.remove(partition)
                 }
             }
         }
