@@ -6,11 +6,8 @@ import Testing
     /// What a group member committed is read back by another client; a partition without a commit, and a group
     /// that never existed, give nothing.
     @Test func aGroupsCommitsAreReadBack() async throws {
-        let bootstrap = try TestBrokers.tansuBootstrap
-        let topic = TestBrokers.uniqueName("committed")
-        let group = TestBrokers.uniqueName("g-committed")
-        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 2)
-        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: (0..<5).map { (key: nil, value: "r\($0)") }, partition: 0)
+        let fixture = try await GroupTopicFixture("committed", partitions: 2)
+        let (bootstrap, topic, group) = (fixture.bootstrap, fixture.topic, fixture.group)
         let seen = ConsumerGroupTests.Seen()
         try await FetchTests.withClient(bootstrap) { client in
             let member = try client.startConsumerGroup(ConsumerGroupTests.groupConfiguration(group, topic)) { batch in

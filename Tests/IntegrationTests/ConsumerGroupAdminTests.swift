@@ -7,11 +7,8 @@ import Testing
     /// A live member is described with its partitions; once it is gone the group is empty, its offsets can be
     /// rewound, and the next member starts from the rewound offset.
     @Test func describeAMemberThenRewindTheEmptyGroup() async throws {
-        let bootstrap = try TestBrokers.tansuBootstrap
-        let topic = TestBrokers.uniqueName("group-admin")
-        let group = TestBrokers.uniqueName("g-admin")
-        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 2)
-        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: (0..<5).map { (key: nil, value: "r\($0)") }, partition: 0)
+        let fixture = try await GroupTopicFixture("group-admin", partitions: 2)
+        let (bootstrap, topic, group) = (fixture.bootstrap, fixture.topic, fixture.group)
         let partitions = [KafkaTopicPartition(topic: topic, partition: 0), KafkaTopicPartition(topic: topic, partition: 1)]
 
         try await FetchTests.withClient(bootstrap) { client in
@@ -33,7 +30,7 @@ import Testing
 
             // The member's own commits show up among all of the group's offsets; committing over a live member
             // is refused.
-            try await waitForCommit(client, group: group, partitions[0], offset: 5)
+            try await fixture.waitForCommittedOffset(5, client: client)
             let refused = try await client.alterConsumerGroupOffsets(group: group, offsets: [partitions[0]: KafkaCommittedOffset(offset: 2)])
             #expect(refused[partitions[0]]??.kafkaCode == 25, "\(refused)")   // UNKNOWN_MEMBER_ID
             await member.stop()
@@ -58,19 +55,6 @@ import Testing
             try await ConsumerGroupTests.waitUntil("the 3 records after the rewound offset arrived") { seen.count >= 3 }
             #expect(seen.all.sorted() == ["0:2:r2", "0:3:r3", "0:4:r4"])
             await member.stop()
-        }
-    }
-
-    /// Waits until the group's committed offsets (all of them, as `committedOffsets(group:)` reads them) show
-    /// `offset` for `partition`: a member commits after its handler returns.
-    private func waitForCommit(_ client: KafkaClient, group: String, _ partition: KafkaTopicPartition, offset: Int64) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while try await client.committedOffsets(group: group)[partition]?.offset != offset {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("offset \(offset) of \(partition) was not committed within 30 s")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(50))
         }
     }
 

@@ -7,12 +7,8 @@ import Testing
     /// Rewinding a partition whose records were all handled delivers them again from the new offset, and the
     /// group's committed offset moves with the reading.
     @Test func aRewindDeliversTheRecordsAgain() async throws {
-        let bootstrap = try TestBrokers.tansuBootstrap
-        let topic = TestBrokers.uniqueName("group-seek")
-        let group = TestBrokers.uniqueName("g-seek")
-        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
-        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: (0..<5).map { (key: nil, value: "r\($0)") }, partition: 0)
-        let partition = KafkaTopicPartition(topic: topic, partition: 0)
+        let fixture = try await GroupTopicFixture("group-seek")
+        let (bootstrap, topic, group, partition) = (fixture.bootstrap, fixture.topic, fixture.group, fixture.partition)
         let seen = ConsumerGroupTests.Seen()
         try await FetchTests.withClient(bootstrap) { client in
             let member = try client.startConsumerGroup(ConsumerGroupTests.groupConfiguration(group, topic)) { batch in
@@ -42,12 +38,8 @@ import Testing
     /// A rewind followed at once by a stop is committed by the stop: the next member starts at the rewound
     /// offset, although the committed offset was past it.
     @Test func aRewindIsCommittedWhenTheMemberStops() async throws {
-        let bootstrap = try TestBrokers.tansuBootstrap
-        let topic = TestBrokers.uniqueName("group-seek-stop")
-        let group = TestBrokers.uniqueName("g-seek-stop")
-        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
-        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: (0..<5).map { (key: nil, value: "r\($0)") }, partition: 0)
-        let partition = KafkaTopicPartition(topic: topic, partition: 0)
+        let fixture = try await GroupTopicFixture("group-seek-stop")
+        let (bootstrap, topic, group, partition) = (fixture.bootstrap, fixture.topic, fixture.group, fixture.partition)
         try await FetchTests.withClient(bootstrap) { client in
             let seen = ConsumerGroupTests.Seen()
             let member = try client.startConsumerGroup(ConsumerGroupTests.groupConfiguration(group, topic)) { batch in
@@ -55,11 +47,7 @@ import Testing
                 return .commit
             }
             try await ConsumerGroupTests.waitUntil("the 5 records arrived") { seen.count >= 5 }
-            let deadline = ContinuousClock.now + .seconds(30)
-            while try await client.committedOffsets(group: group, partitions: [partition])[partition]?.offset != 5 {
-                guard ContinuousClock.now < deadline else { Issue.record("offset 5 was not committed"); break }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await fixture.waitForCommittedOffset(5, client: client)
             try member.seek(partition, to: 1)
             await member.stop()
             let committed = try await client.committedOffsets(group: group, partitions: [partition])
@@ -93,22 +81,14 @@ import Testing
     /// A seek from `partitionStarted` decides where the partition starts: the records before it are never
     /// delivered, and the start is committed.
     @Test func aSeekWhenThePartitionStartsChoosesWhereItStarts() async throws {
-        let bootstrap = try TestBrokers.tansuBootstrap
-        let topic = TestBrokers.uniqueName("group-seek-start")
-        let group = TestBrokers.uniqueName("g-seek-start")
-        try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
-        try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: (0..<5).map { (key: nil, value: "r\($0)") }, partition: 0)
-        let partition = KafkaTopicPartition(topic: topic, partition: 0)
+        let fixture = try await GroupTopicFixture("group-seek-start")
+        let (bootstrap, topic, group) = (fixture.bootstrap, fixture.topic, fixture.group)
         let handler = StartAtOffset(offset: 3)
         try await FetchTests.withClient(bootstrap) { client in
             let member = try client.startConsumerGroup(ConsumerGroupTests.groupConfiguration(group, topic), handler: handler)
             handler.member.withLock { $0 = member }
             try await ConsumerGroupTests.waitUntil("records 3 and 4 arrived") { handler.seen.count >= 2 }
-            let deadline = ContinuousClock.now + .seconds(30)
-            while try await client.committedOffsets(group: group, partitions: [partition])[partition]?.offset != 5 {
-                guard ContinuousClock.now < deadline else { Issue.record("offset 5 was not committed"); break }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await fixture.waitForCommittedOffset(5, client: client)
             await member.stop()
         }
         #expect(handler.seen.all == ["0:3:r3", "0:4:r4"])
