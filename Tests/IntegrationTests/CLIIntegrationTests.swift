@@ -213,21 +213,46 @@ import Klife
 }
 
 extension CLIIntegrationTests {
+    /// A FIFO that stands for a person typing into klife's stdin. Opened read-write here first, so the FIFO has a
+    /// writer before klife opens it (posix_spawn returns only once the child has opened its stdin, so a
+    /// write-only open after it would never be reached); not inherited, so klife sees the end when it closes.
+    final class InputPipe: @unchecked Sendable {  // used by one task at a time
+        let path: String
+        private var descriptor: Int32
+
+        init() throws {
+            path = FileManager.default.temporaryDirectory.appendingPathComponent("klife-fifo-\(UUID().uuidString)").path
+            #expect(mkfifo(path, 0o600) == 0)
+            descriptor = open(path, O_RDWR | O_CLOEXEC)
+            #expect(descriptor >= 0)
+        }
+
+        func write(_ text: String) {
+            let bytes = Array(text.utf8)
+            #expect(bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) } == bytes.count)
+        }
+
+        /// The input ends.
+        func close() {
+            if descriptor >= 0 { Foundation.close(descriptor) }
+            descriptor = -1
+        }
+
+        deinit {
+            close()
+            unlink(path)
+        }
+    }
+
     /// A line typed (or trickling in) is produced at once, not when input ends or 10,000 lines have come.
     @Test func produceSendsEachLineBeforeTheInputEnds() async throws {
         let bootstrap = try TestBrokers.tansuBootstrap
         let topic = TestBrokers.uniqueName("cli-interactive")
         try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
-        let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("klife-fifo-\(UUID().uuidString)").path
-        #expect(mkfifo(fifo, 0o600) == 0)
-        defer { unlink(fifo) }
-        // Opened read-write first, the FIFO has a writer before klife opens it (posix_spawn returns only once
-        // the child has opened its stdin, so a write-only open after it would never be reached).
-        let writer = open(fifo, O_RDWR | O_CLOEXEC)  // not inherited: klife must see the end when it closes
-        #expect(writer >= 0)
+        let input = try InputPipe()
         let running = try ScriptProcess.start(
-            try Self.klifeExecutable(), ["produce", "--bootstrap", bootstrap, "--topic", topic, "--partition", "0"], stdinPath: fifo)
-        _ = "typed\n".withCString { write(writer, $0, 6) }
+            try Self.klifeExecutable(), ["produce", "--bootstrap", bootstrap, "--topic", topic, "--partition", "0"], stdinPath: input.path)
+        input.write("typed\n")
         try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: bootstrap), logger: ClientTestSupport.logger) { client in
             try await ClientTestSupport.eventuallyOrFail("the typed line is in the topic while input stays open", timeout: .seconds(20)) {
                 let records = (try? await client.fetch(topic: topic, partition: 0, offset: 0)) ?? []
@@ -237,7 +262,7 @@ extension CLIIntegrationTests {
         try await ClientTestSupport.eventuallyOrFail("the result is printed before more input comes", timeout: .seconds(20)) {
             running.stdoutSoFar == "0\t0\n"
         }
-        close(writer)
+        input.close()
         let result = try await running.finish()
         #expect(result.status == 0)
     }
@@ -248,15 +273,10 @@ extension CLIIntegrationTests {
         let bootstrap = try TestBrokers.tansuBootstrap
         let topic = TestBrokers.uniqueName("cli-produce-sigint")
         try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
-        let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("klife-fifo-\(UUID().uuidString)").path
-        #expect(mkfifo(fifo, 0o600) == 0)
-        defer { unlink(fifo) }
-        let writer = open(fifo, O_RDWR | O_CLOEXEC)
-        #expect(writer >= 0)
-        defer { close(writer) }
+        let input = try InputPipe()
         let running = try ScriptProcess.start(
-            try Self.klifeExecutable(), ["produce", "--bootstrap", bootstrap, "--topic", topic, "--partition", "0"], stdinPath: fifo)
-        _ = "one\ntwo\n".withCString { write(writer, $0, 8) }
+            try Self.klifeExecutable(), ["produce", "--bootstrap", bootstrap, "--topic", topic, "--partition", "0"], stdinPath: input.path)
+        input.write("one\ntwo\n")
         try await ClientTestSupport.eventuallyOrFail("both lines are produced while input stays open", timeout: .seconds(30)) {
             running.stdoutSoFar == "0\t0\n0\t1\n"
         }
