@@ -13,7 +13,8 @@ struct ConsumeCommand: AsyncParsableCommand {
             records, or when --timeout-ms passes without a new record (--timeout-ms 0: never; Ctrl-C stops). \
             --offset is earliest (or beginning), latest (or end), an offset N (with --partition), -N (the last N \
             records of each partition) or @MS (the first record with a timestamp of at least MS milliseconds since \
-            the epoch; the end where there is none). With --group, Ctrl-C or SIGTERM stops cleanly: what was \
+            the epoch; the end where there is none). With --group, --include REGEX reads every topic whose whole \
+            name matches REGEX instead of one --topic, and takes in matching topics created meanwhile. With --group, Ctrl-C or SIGTERM stops cleanly: what was \
             printed is committed and the member leaves the group. Exit status: 0, 1 on an error, 2 when --count \
             records did not arrive in time, 141 when standard output was closed (e.g. piped into head; nothing \
             more is read, and a group member commits only what was written).
@@ -54,7 +55,9 @@ struct ConsumeCommand: AsyncParsableCommand {
     }
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: .long, help: "Topic.") var topic: String
+    @Option(name: .long, help: "Topic.") var topic: String?
+    @Option(name: .long, help: "With --group, instead of --topic: every topic whose whole name matches this regular expression, also topics created while it runs.")
+    var include: String?
     @Option(name: .long, help: "Only this partition (default: all).") var partition: Int32?
     @Option(name: .long, parsing: .unconditional, help: "earliest (default; or beginning), latest (or end), an offset N, -N (the last N of each partition) or @MS (a timestamp).")
     var offset: StartOffset = .earliest
@@ -72,6 +75,8 @@ struct ConsumeCommand: AsyncParsableCommand {
         if let count, count <= 0 { throw ValidationError("--count must be > 0") }
         guard timeoutMs >= 0 else { throw ValidationError("--timeout-ms must be >= 0 (0: never stop for lack of records)") }
         guard maxBytes > 0 else { throw ValidationError("--max-bytes must be > 0") }
+        guard (topic == nil) != (include == nil) else { throw ValidationError("give either --topic or --include (with --group)") }
+        if include != nil, group == nil { throw ValidationError("--include needs --group (the group follows the matching topics)") }
         if group != nil {
             if partition != nil { throw ValidationError("--partition cannot be used with --group (the group assigns partitions)") }
             guard offset.isResetPolicy else { throw ValidationError("--offset with --group must be earliest or latest (used when nothing is committed)") }
@@ -84,6 +89,7 @@ struct ConsumeCommand: AsyncParsableCommand {
 
     func run() async throws {
         if let group { return try await runInGroup(group) }
+        guard let topic else { return }
         try await runReportingErrors {
             let longPoll = Duration.milliseconds(timeoutMs == 0 ? 500 : min(timeoutMs, 500))
             try await global.withClient(adjust: { configuration in
@@ -144,13 +150,13 @@ extension ConsumeCommand {
     /// --timeout-ms passes without a new record once partitions are assigned.
     func runInGroup(_ group: String) async throws {
         try await runReportingErrors {
-            let printed = try await global.withClient { [topic, offset, count, isolation, timeoutMs, format, maxBytes, groupProtocol] client in
+            let printed = try await global.withClient { [topic, include, offset, count, isolation, timeoutMs, format, maxBytes, groupProtocol] client in
                 // An unknown topic fails here, not after waiting for an assignment that never comes.
-                _ = try await client.describeTopic(topic)
+                if let topic { _ = try await client.describeTopic(topic) }
                 let progress = Mutex<(printed: Int, last: ContinuousClock.Instant?)>((0, nil))
                 let output = Mutex(())
                 var configuration = KafkaConsumerGroupConfiguration(
-                    groupID: group, topics: [topic], sessionTimeout: .seconds(6), heartbeatInterval: .seconds(1),
+                    groupID: group, topics: topic.map { [$0] } ?? [], topicPattern: include, sessionTimeout: .seconds(6), heartbeatInterval: .seconds(1),
                     isolationLevel: isolation.level, offsetResetPolicy: offset.isEarliest ? .earliest : .latest,
                     fetchMaxBytes: maxBytes)
                 configuration.groupProtocol = groupProtocol.value

@@ -21,4 +21,24 @@ struct ConsumerGroupCLITests {
         let second = try await klife(common + ["--count", "2"])
         #expect(second.stdoutText.split(separator: "\n") == ["c3", "c4"])
     }
+
+    @Test("--include reads every topic whose name matches, and no other")
+    func includeReadsTheMatchingTopics() async throws {
+        let bootstrap = try TestBrokers.tansuBootstrap
+        let prefix = TestBrokers.uniqueName("cli-rx")
+        for (suffix, value) in [("a", "from-a"), ("b", "from-b"), ("other-c", "from-c")] {
+            let topic = "\(prefix)-\(suffix)"
+            try await RdKafkaTool.createTopic(bootstrap: bootstrap, topic: topic, partitions: 1)
+            try await RdKafkaTool.produce(bootstrap: bootstrap, topic: topic, records: [(key: nil, value: value)], partition: 0)
+        }
+        let result = try await klife([
+            "consume", "--bootstrap", bootstrap, "--include", "\(prefix)-[a-z]", "--group", TestBrokers.uniqueName("g"),
+            "--format", "value", "--count", "2", "--timeout-ms", "3000", "--group-protocol", "classic",
+        ])
+        #expect(Set(result.stdoutText.split(separator: "\n")) == ["from-a", "from-b"])
+        // Without --group there is nothing to follow the matching topics: refused before connecting.
+        let refused = try await ScriptProcess.run(
+            try CLIIntegrationTests.klifeExecutable(), ["consume", "--bootstrap", bootstrap, "--include", "x.*"], timeout: 30, check: false)
+        #expect(refused.status != 0 && refused.stderr.contains("--include needs --group"), "\(refused.stderr)")
+    }
 }

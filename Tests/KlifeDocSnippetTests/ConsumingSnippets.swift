@@ -64,6 +64,18 @@ enum ConsumingSnippets {
         _ = member
     }
 
+    static func groupPattern(client: KafkaClient) throws {
+        // snippet.begin group-pattern
+        let configuration = KafkaConsumerGroupConfiguration(
+            groupID: "audit-archiver", topicPattern: #"audit\.[a-z]+"#, offsetResetPolicy: .earliest)
+        let member = try client.startConsumerGroup(configuration) { batch in
+            print(batch.topic, batch.records.count)  // audit.orders, audit.payments, ...
+            return .commit
+        }
+        // snippet.end
+        _ = member
+    }
+
     // snippet.begin group-handler
     struct OrderHandler: KafkaConsumerGroupHandler {
         func handle(_ batch: KafkaConsumerBatch) async throws -> KafkaConsumerBatchResult {

@@ -42,7 +42,7 @@ public enum KafkaConfigurationKeys {
     ]
     /// Keys of ``KafkaConsumerGroupConfiguration/init(configReader:)`` outside the topic option sections.
     public static let consumerGroupTopLevel = [
-        "groupID", "topics", "instanceID", "groupProtocol", "sessionTimeout", "rebalanceTimeout", "heartbeatInterval",
+        "groupID", "topics", "topicPattern", "instanceID", "groupProtocol", "sessionTimeout", "rebalanceTimeout", "heartbeatInterval",
         "assignors", "isolationLevel", "offsetResetPolicy", "fetchMaxBytes", "fetcher",
     ]
     /// Every key of a consumer group, with `<topic>` for a subscribed topic.

@@ -3,7 +3,8 @@ import Configuration
 extension KafkaConsumerGroupConfiguration {
     /// Reads a consumer group from `configReader`; options it does not hold keep their defaults.
     ///
-    /// Keys: `groupID` (required), `topics` (required: a list, or one comma-separated string), `instanceID`,
+    /// Keys: `groupID` (required), `topics` (a list, or one comma-separated string), `topicPattern` (a regular
+    /// expression; `topics`, `topicPattern` or both are required), `instanceID`,
     /// `groupProtocol` (`automatic`, `classic`, `consumer`), `sessionTimeout`, `rebalanceTimeout`,
     /// `heartbeatInterval`, `assignors` (list of `range`, `roundrobin`, `cooperative-sticky`), `fetcher`,
     /// `isolationLevel`, `offsetResetPolicy`, `fetchMaxBytes` (shortcuts for the same keys of
@@ -23,8 +24,11 @@ extension KafkaConsumerGroupConfiguration {
         let groupID = options.string("groupID")
         if groupID == nil && !options.contains("groupID") { options.report("groupID", "missing (the consumer group id)") }
         let topics = options.stringArray("topics")
-        if topics == nil && !options.contains("topics") { options.report("topics", "missing (a list of topic names)") }
-        self.init(groupID: groupID ?? "", topics: topics ?? [])
+        let topicPattern = options.string("topicPattern")
+        if topics == nil && !options.contains("topics") && topicPattern == nil && !options.contains("topicPattern") {
+            options.report("topics", "missing (a list of topic names, or give a topicPattern)")
+        }
+        self.init(groupID: groupID ?? "", topics: topics ?? [], topicPattern: topicPattern)
         if let value = options.string("instanceID") { instanceID = value }
         if let value = options.parsed("groupProtocol", expected: "automatic, classic or consumer", GroupProtocol.init(configName:)) {
             groupProtocol = value

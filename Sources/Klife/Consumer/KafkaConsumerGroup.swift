@@ -5,6 +5,10 @@ public struct KafkaConsumerGroup: Sendable {
     /// The group id.
     public var groupID: String { runner.configuration.groupID }
 
+    /// The topics this member subscribes to now: ``KafkaConsumerGroupConfiguration/topics`` and those of the
+    /// cluster matching ``KafkaConsumerGroupConfiguration/topicPattern`` when it last looked, sorted.
+    public var subscribedTopics: [String] { runner.subscribedTopics }
+
     /// The partitions this member consumes now.
     public var assignedPartitions: [KafkaTopicPartition] { runner.partitions.assigned }
 

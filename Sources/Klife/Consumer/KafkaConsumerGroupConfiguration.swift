@@ -33,8 +33,16 @@ public struct KafkaConsumerGroupConfiguration: Sendable {
 
     /// The group id (Klife's `group_name`).
     public var groupID: String
-    /// The subscribed topics.
+    /// The subscribed topics, by name.
     public var topics: [String]
+    /// A regular expression (Swift `Regex` syntax) for more topics to subscribe: every topic of the cluster
+    /// whose whole name matches it, besides ``topics`` (Java's `subscribe(Pattern)`, librdkafka's `^` topic
+    /// names). Internal topics such as `__consumer_offsets` never match. The member lists the cluster's topics
+    /// before it first joins and again every ``KafkaClient/Configuration/metadataRefreshInterval``: when the
+    /// matched topics change (one created or deleted), it rejoins the group with its new subscription (a KIP-848
+    /// member sends it in its next heartbeat), so new topics are consumed within about one interval. Matching
+    /// is done by the client for both group protocols. nil (the default): ``topics`` only.
+    public var topicPattern: String?
     /// Static membership id (KIP-345), nil for a dynamic member.
     public var instanceID: String?
     /// Which membership protocol to speak (default ``GroupProtocol/automatic``).
@@ -84,7 +92,7 @@ public struct KafkaConsumerGroupConfiguration: Sendable {
     }
 
     public init(
-        groupID: String, topics: [String], instanceID: String? = nil, groupProtocol: GroupProtocol = .automatic,
+        groupID: String, topics: [String] = [], topicPattern: String? = nil, instanceID: String? = nil, groupProtocol: GroupProtocol = .automatic,
         sessionTimeout: Duration = .seconds(10), rebalanceTimeout: Duration = .seconds(30), heartbeatInterval: Duration = .seconds(3),
         assignors: [Assignor] = [.range], isolationLevel: KafkaIsolationLevel = .readCommitted,
         offsetResetPolicy: OffsetResetPolicy = .latest, fetchMaxBytes: Int = 1_000_000, fetcher: String? = nil,
@@ -92,6 +100,7 @@ public struct KafkaConsumerGroupConfiguration: Sendable {
     ) {
         self.groupID = groupID
         self.topics = topics
+        self.topicPattern = topicPattern
         self.instanceID = instanceID
         self.groupProtocol = groupProtocol
         self.sessionTimeout = sessionTimeout
@@ -130,7 +139,16 @@ public struct KafkaConsumerGroupConfiguration: Sendable {
     func validationProblems() -> [String] {
         var problems: [String] = []
         if groupID.isEmpty { problems.append("groupID must not be empty") }
-        if topics.isEmpty { problems.append("topics must not be empty") }
+        if topics.isEmpty && topicPattern == nil { problems.append("topics must not be empty (or give a topicPattern)") }
+        if topicPattern == "" {
+            problems.append("topicPattern must not be empty (nil subscribes by name only)")
+        } else if let topicPattern {
+            do {
+                _ = try TopicNamePattern(topicPattern)
+            } catch {
+                problems.append("topicPattern: \"\(topicPattern)\" is not a valid regular expression (\(error))")
+            }
+        }
         for topic in topics where !KafkaTopicConfiguration.isValidTopicName(topic) {
             problems.append("topics: \"\(topic)\" is not a legal topic name (\(KafkaTopicConfiguration.topicNameRule))")
         }

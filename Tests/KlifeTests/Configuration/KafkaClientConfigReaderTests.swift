@@ -178,6 +178,13 @@ import Testing
         #expect(saslMessage.contains("sasl.mechanism: missing"))
     }
 
+    @Test func aConsumerGroupMayNameATopicPatternInsteadOfTopics() throws {
+        let reader = ConfigReader(provider: InMemoryProvider(values: ["groupID": "g", "topicPattern": "orders\\..*"]))
+        let group = try KafkaConsumerGroupConfiguration(configReader: reader)
+        #expect(group.topics.isEmpty && group.topicPattern == "orders\\..*")
+        #expect(try KafkaConsumerGroupConfiguration.unknownKeys(inJSON: Data(#"{"groupID": "g", "topicPattern": "o.*"}"#.utf8)).isEmpty)
+    }
+
     @Test func consumerGroupKeysAreChecked() throws {
         let json = #"{"groupID": "g", "topics": ["a"], "sesionTimeout": "1s", "topicOptions": {"a": {"mode": "manual", "batch": 1}, "b": {}}}"#
         #expect(try KafkaConsumerGroupConfiguration.unknownKeys(inJSON: Data(json.utf8)) == [

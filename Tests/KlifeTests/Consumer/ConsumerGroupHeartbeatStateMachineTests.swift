@@ -37,6 +37,25 @@ import Testing
             memberID: "m1", memberEpoch: 3, instanceID: nil, subscribedTopics: nil, rebalanceTimeoutMs: -1, ownedPartitions: nil))])
     }
 
+    @Test func aChangedSubscriptionGoesOutInTheNextHeartbeat() {
+        var m = Self.joined([Self.p[0]])
+        _ = m.heartbeatDue()
+        _ = m.heartbeatResponse(errorCode: 0, memberID: nil, memberEpoch: 1, heartbeatIntervalMs: 500, assignment: nil)
+        // The same topics: a light heartbeat.
+        m.subscriptionChanged(to: ["t"])
+        #expect(m.heartbeatDue() == [.sendHeartbeat(.init(
+            memberID: "m1", memberEpoch: 1, instanceID: nil, subscribedTopics: nil, rebalanceTimeoutMs: -1, ownedPartitions: nil))])
+        _ = m.heartbeatResponse(errorCode: 0, memberID: nil, memberEpoch: 1, heartbeatIntervalMs: 500, assignment: nil)
+        // A topic matching the member's pattern appeared: the full subscription, once.
+        m.subscriptionChanged(to: ["t", "u"])
+        #expect(m.heartbeatDue() == [.sendHeartbeat(.init(
+            memberID: "m1", memberEpoch: 1, instanceID: nil, subscribedTopics: ["t", "u"], rebalanceTimeoutMs: 30_000,
+            ownedPartitions: [Self.p[0]]))])
+        _ = m.heartbeatResponse(errorCode: 0, memberID: nil, memberEpoch: 1, heartbeatIntervalMs: 500, assignment: nil)
+        #expect(m.heartbeatDue() == [.sendHeartbeat(.init(
+            memberID: "m1", memberEpoch: 1, instanceID: nil, subscribedTopics: nil, rebalanceTimeoutMs: -1, ownedPartitions: nil))])
+    }
+
     @Test func anAssignmentWithUnknownTopicIDsIsAskedForAgain() {
         var m = Self.joined([Self.p[0]])
         _ = m.heartbeatDue()

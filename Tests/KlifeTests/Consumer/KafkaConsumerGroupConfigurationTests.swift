@@ -28,6 +28,16 @@ struct KafkaConsumerGroupConfigurationTests {
         #expect(configuration.options(for: "orders") == configuration.defaultTopicOptions)
     }
 
+    @Test func aTopicPatternStandsInForTopicsAndMustCompile() {
+        #expect(KafkaConsumerGroupConfiguration(groupID: "g", topicPattern: "orders\\..*").validationProblems().isEmpty)
+        #expect(KafkaConsumerGroupConfiguration(groupID: "g", topics: ["a"], topicPattern: "b.*").validationProblems().isEmpty)
+        #expect(KafkaConsumerGroupConfiguration(groupID: "g").validationProblems() == ["topics must not be empty (or give a topicPattern)"])
+        #expect(KafkaConsumerGroupConfiguration(groupID: "g", topicPattern: "").validationProblems()
+            == ["topicPattern must not be empty (nil subscribes by name only)"])
+        let problems = KafkaConsumerGroupConfiguration(groupID: "g", topicPattern: "orders(").validationProblems()
+        #expect(problems.count == 1 && problems[0].hasPrefix("topicPattern: \"orders(\" is not a valid regular expression ("), "\(problems)")
+    }
+
     @Test func cooperativeOnlyWhenEveryAssignorIs() {
         func cooperative(_ assignors: [KafkaConsumerGroupConfiguration.Assignor]) -> Bool {
             KafkaConsumerGroupConfiguration(groupID: "g", topics: ["a"], assignors: assignors).rebalancesCooperatively
@@ -101,7 +111,7 @@ struct KafkaConsumerGroupConfigurationTests {
         configuration.topicOptions["t"] = KafkaConsumerTopicOptions(fetchMaxBytes: 0, maxUnackedCommits: -1, handlerMaxBatchSize: .records(0))
         let problems = configuration.validationProblems()
         #expect(problems.contains("groupID must not be empty"))
-        #expect(problems.contains("topics must not be empty"))
+        #expect(problems.contains("topics must not be empty (or give a topicPattern)"))
         #expect(problems.contains("assignors must not be empty"))
         #expect(problems.contains("topicOptions[t].fetchMaxBytes must be > 0"))
         #expect(problems.contains("topicOptions[t].maxUnackedCommits must be >= 0"))

@@ -39,7 +39,8 @@ struct ConsumerGroupHeartbeatStateMachine {
 
     let groupID: String
     let instanceID: String?
-    let topics: [String]
+    /// The subscribed topics.
+    private(set) var topics: [String]
     let rebalanceTimeoutMs: Int32
     private(set) var state: State = .findingCoordinator
     private(set) var memberID: String
@@ -67,6 +68,14 @@ struct ConsumerGroupHeartbeatStateMachine {
     mutating func coordinatorFound() -> [Action] {
         guard state == .findingCoordinator else { return [] }
         return [heartbeat()]
+    }
+
+    /// The subscription changed (topics matching the member's pattern came or went): the next heartbeat
+    /// carries it, and the coordinator assigns accordingly.
+    mutating func subscriptionChanged(to topics: [String]) {
+        guard topics != self.topics else { return }
+        self.topics = topics
+        sendFullState = true
     }
 
     /// The heartbeat timer fired.

@@ -56,10 +56,13 @@ extension ConsumerGroupRunner {
             return member.machine.coordinatorFound()
 
         case .sendJoinGroup(let memberID, let owned):
+            // With a topic pattern, the first join waits for the cluster's topics to be matched.
+            _ = await refreshPatternSubscription()
+            let topics = subscribedTopics
             let protocols = try configuration.assignors.map { assignor in
                 JoinGroupRequest.JoinGroupRequestProtocol(
                     name: assignor.rawValue,
-                    metadata: try ConsumerProtocolPayloads.encodeSubscription(topics: configuration.topics, owned: owned, generation: member.generation))
+                    metadata: try ConsumerProtocolPayloads.encodeSubscription(topics: topics, owned: owned, generation: member.generation))
             }
             let request = JoinGroupRequest(
                 groupId: groupID, sessionTimeoutMs: Int32(clamping: configuration.sessionTimeout.milliseconds),
@@ -125,6 +128,9 @@ extension ConsumerGroupRunner {
             case .heartbeatError(let code): return member.machine.heartbeatResponse(errorCode: code)
             case .subscribedPartitionsChanged(let now):
                 logger.info("consumer group \(groupID): the subscribed topics' partitions changed (\(assigned?.counts ?? [:]) -> \(now)); rejoining so they are assigned")
+                return member.machine.subscribedPartitionsChanged()
+            case .subscriptionChanged:
+                // The JoinGroup carries the new subscription; the leader assigns its topics.
                 return member.machine.subscribedPartitionsChanged()
             case .coordinatorLost: return member.machine.coordinatorUnreachable()
             case .stop:
@@ -249,10 +255,13 @@ extension ConsumerGroupRunner {
         case stop
         /// The leader sees other partition counts than it assigned (the counts now).
         case subscribedPartitionsChanged([String: Int32])
+        /// The topics matching the topic pattern changed (``subscribedTopics`` holds them already).
+        case subscriptionChanged
     }
 
-    /// Heartbeats until one fails or the member is asked to stop (the workers keep consuming meanwhile). The
-    /// leader (`assigned` given) also watches the metadata of the subscribed topics between heartbeats: new
+    /// Heartbeats until one fails or the member is asked to stop (the workers keep consuming meanwhile). With a
+    /// topic pattern, every member matches the cluster's topics when a check is due and rejoins when its
+    /// subscription changed. The leader (`assigned` given) also watches the metadata of the subscribed topics between heartbeats: new
     /// partitions would otherwise go unread until some other rebalance, and with the latest reset policy their
     /// records written meanwhile would be skipped.
     private func classicHeartbeats(
@@ -261,6 +270,7 @@ extension ConsumerGroupRunner {
     ) async -> ClassicHeartbeatOutcome {
         while true {
             if await stopRequested.sleep(for: configuration.heartbeatInterval) || Task.isCancelled { return .stop }
+            if await refreshPatternSubscription() != nil { return .subscriptionChanged }
             if let assigned {
                 let now = Self.partitionCounts(of: assigned.topics, in: cluster.metadata)
                 if Self.subscribedPartitionsChanged(assigned: assigned.counts, now: now) { return .subscribedPartitionsChanged(now) }

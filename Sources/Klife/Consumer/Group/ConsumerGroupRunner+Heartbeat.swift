@@ -20,10 +20,12 @@ extension ConsumerGroupRunner {
         guard var connection = await findCoordinator() else { return false }
         // ConsumerGroupHeartbeat v1 (KIP-1082) lets the member choose its id; v0 gets it from the coordinator.
         let version = connection.negotiatedVersion(for: ConsumerGroupHeartbeatRequest.self) ?? 0
+        // With a topic pattern, the member joins once the cluster's topics are matched.
+        _ = await refreshPatternSubscription()
         var machine = ConsumerGroupHeartbeatStateMachine(
             groupID: groupID, memberID: version >= 1 ? KafkaUUID.random().description : "", instanceID: configuration.instanceID,
-            topics: configuration.topics, rebalanceTimeoutMs: Int32(clamping: configuration.rebalanceTimeout.milliseconds))
-        cluster.noteTopicsInUse(configuration.topics)
+            topics: subscribedTopics, rebalanceTimeoutMs: Int32(clamping: configuration.rebalanceTimeout.milliseconds))
+        cluster.noteTopicsInUse(subscribedTopics)
         var pending = machine.start() + machine.coordinatorFound()
         pending.removeAll { $0 == .findCoordinator }
         var fallBackToClassic = false
@@ -64,6 +66,7 @@ extension ConsumerGroupRunner {
                         pending = pending.filter { if case .revoke = $0 { return true } else { return false } } + machine.leave()
                     } else {
                         if Task.isCancelled { return }
+                        if let topics = await refreshPatternSubscription() { machine.subscriptionChanged(to: topics) }
                         pending += machine.heartbeatDue()
                     }
 

@@ -18,6 +18,8 @@ final class ConsumerGroupRunner: KafkaClientComponent {
     let finished = GroupSignal()
     /// Pause after a failed request to the coordinator, before it is looked up and asked again.
     static let coordinatorRetryBackoff: Duration = .milliseconds(300)
+    /// The subscribed topics: the named ones and those matching the pattern (`ConsumerGroupRunner+Subscription.swift`).
+    let subscription: Mutex<TopicSubscription>
     private let outcome = Mutex<(groupProtocol: KafkaConsumerGroupConfiguration.GroupProtocol?, failure: KafkaError?)>((nil, nil))
 
     /// For an answer carrying a coordinator error (COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE,
@@ -38,6 +40,10 @@ final class ConsumerGroupRunner: KafkaClientComponent {
         self.configuration = configuration
         self.partitions = ConsumerGroupPartitions(client: client, configuration: configuration, handler: handler)
         self.key = CoordinatorCache.Key(type: .group, key: configuration.groupID)
+        // The configuration was validated: the pattern compiles.
+        let pattern = configuration.topicPattern.flatMap { try? TopicNamePattern($0) }
+        self.subscription = Mutex(TopicSubscription(
+            namedTopics: configuration.topics, pattern: pattern, checkInterval: client.configuration.metadataRefreshInterval))
     }
 
     /// The protocol in use (``KafkaConsumerGroupConfiguration/GroupProtocol/classic`` or
