@@ -1,4 +1,4 @@
-import Klife
+@testable import Klife
 import Testing
 
 /// `KafkaClient.partitionConsumer`: reading partitions without a group, against Tansu and the mock cluster.
@@ -51,6 +51,29 @@ import Testing
             }
             reader.cancel()
             #expect(try await reader.value == 0)
+        }
+    }
+
+    /// A seek is read at once by a consumer waiting for records, not after its idle wait (60 s here: the first
+    /// empty round waits 6 s).
+    @Test func aSeekWakesAConsumerWaitingForRecords() async throws {
+        let fixture = try await GroupTopicFixture("partition-consumer-wake", records: 3)
+        try await FetchTests.withClient(fixture.bootstrap) { client in
+            let consumer = try client.partitionConsumer(
+                [KafkaFetchPosition(topic: fixture.topic, partition: 0, offset: 3)], maxIdleWait: .seconds(60))
+            let reader = Task { () -> (offset: Int64?, at: ContinuousClock.Instant)? in
+                for try await batch in consumer { return (batch.records.first?.offset, .now) }
+                return nil
+            }
+            defer { reader.cancel() }
+            try await ClientTestSupport.eventuallyOrFail("the consumer found nothing to read and waits", timeout: .seconds(15)) {
+                consumer.idleRounds >= 1
+            }
+            let seekAt = ContinuousClock.now
+            try consumer.seek(fixture.partition, to: 0)
+            let first = try #require(try await reader.value)
+            #expect(first.offset == 0)
+            #expect(first.at - seekAt < .seconds(3), "the batch came \(first.at - seekAt) after the seek")
         }
     }
 

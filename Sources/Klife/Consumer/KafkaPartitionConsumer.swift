@@ -33,6 +33,8 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
     private let offsetReset: KafkaConsumerGroupConfiguration.OffsetResetPolicy?
     private let maxIdleWait: Duration
     private let state: Mutex<PartitionReaderState>
+    /// Cuts the idle and backoff waits short when a seek comes in.
+    private let seeks = ReaderWakeSignal()
 
     init(
         client: KafkaClient, positions: [KafkaFetchPosition], options: KafkaFetchOptions,
@@ -52,7 +54,8 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
     public var positions: [KafkaTopicPartition: Int64] { state.withLock { $0.deliveryPositions } }
 
     /// Moves `partition` to `offset`: records fetched ahead of it are dropped and the next batch of it starts at
-    /// `offset`. Safe to call while another task iterates.
+    /// `offset`. Safe to call while another task iterates; an iteration waiting for records (or backing off
+    /// after a failure) fetches at once.
     ///
     /// - Throws: ``KafkaError/Code/invalidArgument`` when `offset` is negative or `partition` is not read by
     ///   this consumer.
@@ -61,7 +64,11 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
         guard state.withLock({ $0.seek(partition, to: offset) }) else {
             throw KafkaError(.invalidArgument, "seek: \(partition) is not read by this consumer")
         }
+        seeks.wake()
     }
+
+    /// Fetch rounds in a row that brought nothing (tests: the consumer is waiting for records).
+    var idleRounds: Int { state.withLock { $0.emptyRounds } }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(consumer: self) }
 
@@ -83,7 +90,7 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
             if positions.isEmpty {
                 // Every partition backs off after a failure: wait for the first to be due.
                 let until = state.withLock { $0.earliestBackoffEnd } ?? .now + .milliseconds(100)
-                try? await Task.sleep(until: until)
+                await seeks.sleep(until: until)
                 continue
             }
             let answers = await client.fetchPartitions(positions, options: options)
@@ -96,7 +103,7 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
             if !outcome.progressed && outcome.resets.isEmpty {
                 // Nothing new anywhere: wait a little more after each empty round, up to maxIdleWait.
                 let steps = Swift.min(Swift.max(state.withLock { $0.emptyRounds }, 1), 10)
-                try? await Task.sleep(for: Swift.max(maxIdleWait * steps / 10, .milliseconds(10)))
+                await seeks.sleep(until: .now + Swift.max(maxIdleWait * steps / 10, .milliseconds(10)))
             }
         }
         return nil
