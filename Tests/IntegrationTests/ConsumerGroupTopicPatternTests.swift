@@ -4,18 +4,19 @@ import Testing
 
 /// A consumer group member subscribed by topic pattern: it consumes the matching topics that exist when it
 /// joins, takes in one created later and lets go of one deleted, and never subscribes a topic that does not
-/// match. Classic on Tansu, KIP-848 and classic on librdkafka's mock cluster.
+/// match. Classic (eager and cooperative) on Tansu, KIP-848 and classic on librdkafka's mock cluster.
 @Suite("Consumer groups: topic pattern subscription", .serialized)
 struct ConsumerGroupTopicPatternTests {
     enum Broker: String, CaseIterable, CustomTestStringConvertible {
-        case tansuClassic, mockKIP848, mockClassic
+        case tansuClassic, tansuCooperative, mockKIP848, mockClassic
         var testDescription: String { rawValue }
+        var isTansu: Bool { self == .tansuClassic || self == .tansuCooperative }
         var groupProtocol: KafkaConsumerGroupConfiguration.GroupProtocol { self == .mockKIP848 ? .consumer : .classic }
     }
 
     @Test(arguments: Broker.allCases)
     func matchingTopicsAreConsumedAsTheyComeAndGo(broker: Broker) async throws {
-        let mock: MockCluster? = broker == .tansuClassic ? nil : try await MockCluster.create(brokers: 3)
+        let mock: MockCluster? = broker.isTansu ? nil : try await MockCluster.create(brokers: 3)
         if let mock { try await FaultInjectionTests.prepareForGroups(mock) }
         let bootstrap = try mock?.bootstrap ?? TestBrokers.tansuBootstrap
         defer { if let mock { Task { try? await mock.destroy() } } }
@@ -38,7 +39,8 @@ struct ConsumerGroupTopicPatternTests {
             let seen = LockedBox<[String]>([])
             var group = KafkaConsumerGroupConfiguration(
                 groupID: TestBrokers.uniqueName("g-rx"), topicPattern: "\(prefix)\\.[a-z]+", groupProtocol: broker.groupProtocol,
-                sessionTimeout: .seconds(6), heartbeatInterval: .milliseconds(200), offsetResetPolicy: .earliest)
+                sessionTimeout: .seconds(6), heartbeatInterval: .milliseconds(200),
+                assignors: broker == .tansuCooperative ? [.cooperativeSticky] : [.range], offsetResetPolicy: .earliest)
             group.defaultTopicOptions.fetchInterval = .milliseconds(200)
             let member = try client.startConsumerGroup(group) { batch in
                 seen.withLock { $0 += batch.records.compactMap(\.valueString) }

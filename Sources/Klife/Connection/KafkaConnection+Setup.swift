@@ -123,42 +123,17 @@ extension KafkaConnection {
     static func fetchOAuthBearerToken(
         from provider: @escaping KafkaConnectionConfiguration.SASL.OAuthBearerTokenProvider, deadline: NIODeadline
     ) async throws -> KafkaOAuthBearerToken {
-        let outcome = FirstOutcome()
-        let nanoseconds = max(0, (deadline - .now()).nanoseconds)
-        var tasks: [Task<Void, Never>] = []
-        defer { for task in tasks { task.cancel() } }
-        return try await withCheckedThrowingContinuation { continuation in
-            outcome.set(continuation)
-            tasks.append(Task {
-                do {
-                    outcome.finish(.success(try await provider()))
-                } catch {
-                    outcome.finish(.failure(KafkaError(
-                        .authenticationFailed, "the OAUTHBEARER token provider failed (\(type(of: error)))", isRetriable: true, underlying: error)))
-                }
-            })
-            tasks.append(Task {
-                try? await Task.sleep(for: .nanoseconds(nanoseconds))
-                outcome.finish(.failure(KafkaError(
-                    .authenticationFailed, "the OAUTHBEARER token provider did not answer within the connect timeout", isRetriable: true)))
-            })
+        let token: KafkaOAuthBearerToken?
+        do {
+            token = try await TimeLimitedOperation.run(within: .nanoseconds(max(0, (deadline - .now()).nanoseconds))) { try await provider() }
+        } catch let error as CancellationError where Task.isCancelled {
+            throw error
+        } catch {
+            throw KafkaError(.authenticationFailed, "the OAUTHBEARER token provider failed (\(type(of: error)))", isRetriable: true, underlying: error)
         }
-    }
-
-    /// Resumes a continuation with whichever result comes first.
-    private final class FirstOutcome: Sendable {
-        private let continuation = Mutex<CheckedContinuation<KafkaOAuthBearerToken, any Error>?>(nil)
-
-        func set(_ continuation: CheckedContinuation<KafkaOAuthBearerToken, any Error>) {
-            self.continuation.withLock { $0 = continuation }
+        guard let token else {
+            throw KafkaError(.authenticationFailed, "the OAUTHBEARER token provider did not answer within the connect timeout", isRetriable: true)
         }
-
-        func finish(_ result: Result<KafkaOAuthBearerToken, any Error>) {
-            let pending = continuation.withLock { pending in
-                defer { pending = nil }
-                return pending
-            }
-            pending?.resume(with: result)
-        }
+        return token
     }
 }

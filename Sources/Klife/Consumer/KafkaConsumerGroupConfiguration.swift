@@ -36,12 +36,16 @@ public struct KafkaConsumerGroupConfiguration: Sendable {
     /// The subscribed topics, by name.
     public var topics: [String]
     /// A regular expression (Swift `Regex` syntax) for more topics to subscribe: every topic of the cluster
-    /// whose whole name matches it, besides ``topics`` (Java's `subscribe(Pattern)`, librdkafka's `^` topic
-    /// names). Internal topics such as `__consumer_offsets` never match. The member lists the cluster's topics
-    /// before it first joins and again every ``KafkaClient/Configuration/metadataRefreshInterval``: when the
-    /// matched topics change (one created or deleted), it rejoins the group with its new subscription (a KIP-848
-    /// member sends it in its next heartbeat), so new topics are consumed within about one interval. Matching
-    /// is done by the client for both group protocols. nil (the default): ``topics`` only.
+    /// whose *whole* name matches it, besides ``topics``, as Java's `subscribe(Pattern)` (so `orders` matches only
+    /// `orders`, and `orders.*` every name starting with it; librdkafka and franz-go search the name instead).
+    /// Internal topics such as `__consumer_offsets` never match. The member lists the cluster's topics before it
+    /// joins (the first join waits for a listing) and again every ``KafkaClient/Configuration/metadataRefreshInterval``:
+    /// when the matched topics change (one created or deleted), it rejoins with its new subscription (a KIP-848
+    /// member sends it in its next heartbeat), so a new topic is consumed within about one interval and a
+    /// rebalance. Its partitions start at the committed offset or the ``offsetResetPolicy``: with `latest`,
+    /// records written before the member picked the topic up are skipped. Matched topics take
+    /// ``defaultTopicOptions`` unless ``topicOptions`` has an entry for them. Matching is done by the client for
+    /// both group protocols. nil (the default): ``topics`` only.
     public var topicPattern: String?
     /// Static membership id (KIP-345), nil for a dynamic member.
     public var instanceID: String?

@@ -28,6 +28,23 @@ import Testing
         #expect(cooperative.subscribedPartitionsChanged() == [.sendJoinGroup(memberID: "me", ownedPartitions: [Self.p[0], Self.p[1]])])
     }
 
+    @Test func aChangedSubscriptionRejoinsAndACooperativeMemberFirstGivesBackTheTopicsItDropped() {
+        let u = TP("u", 0)
+        var cooperative = Self.joined(cooperative: true, assignment: [Self.p[0], Self.p[1], u])
+        #expect(cooperative.subscriptionChanged(to: ["t", "v"]) == [
+            .revoke([u], reason: .revoked), .sendJoinGroup(memberID: "me", ownedPartitions: [Self.p[0], Self.p[1]]),
+        ])
+        #expect(cooperative.owned == [Self.p[0], Self.p[1]])
+        // A topic added only: everything is kept.
+        var growing = Self.joined(cooperative: true, assignment: [Self.p[0]])
+        #expect(growing.subscriptionChanged(to: ["t", "v"]) == [.sendJoinGroup(memberID: "me", ownedPartitions: [Self.p[0]])])
+        var eager = Self.joined(cooperative: false, assignment: [Self.p[0], u])
+        #expect(eager.subscriptionChanged(to: ["t"]) == [
+            .revoke([Self.p[0], u], reason: .revoked), .sendJoinGroup(memberID: "me", ownedPartitions: []),
+        ])
+        #expect(eager.subscriptionChanged(to: []) == [])
+    }
+
     @Test func theLeaderRejoinsWhenATopicGrowsOrAppears() {
         typealias Runner = ConsumerGroupRunner
         #expect(!Runner.subscribedPartitionsChanged(assigned: ["a": 2, "b": 3], now: ["a": 2, "b": 3]))

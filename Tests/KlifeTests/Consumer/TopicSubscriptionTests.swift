@@ -51,6 +51,29 @@ import Testing
         #expect(subscription.topics.isEmpty)
     }
 
+    @Test func aJoinListsAgainUnlessTheListingIsFresh() throws {
+        var subscription = try Self.subscription(pattern: "orders.*")
+        #expect(!subscription.isResolved)
+        _ = subscription.update(clusterTopics: [Listed("orders.eu", false)], at: Self.t0)
+        #expect(subscription.isResolved)
+        #expect(!subscription.isCheckDue(at: Self.t0 + .milliseconds(500), joining: true))
+        #expect(subscription.isCheckDue(at: Self.t0 + .seconds(1), joining: true))
+        #expect(!subscription.isCheckDue(at: Self.t0 + .seconds(1)))
+        // Without a pattern there is nothing to list, joining or not.
+        #expect(!(try Self.subscription(["a"], pattern: nil)).isCheckDue(at: Self.t0 + .seconds(5), joining: true))
+        #expect(try Self.subscription(["a"], pattern: nil).isResolved)
+    }
+
+    @Test func aTopicListedWithAPassingErrorStaysSubscribed() throws {
+        var subscription = try Self.subscription(pattern: "orders.*")
+        _ = subscription.update(clusterTopics: [Listed("orders.eu", false), Listed("orders.us", false)], at: Self.t0)
+        // orders.us answered LEADER_NOT_AVAILABLE: still there; a new topic with an error is not taken in yet.
+        #expect(subscription.update(clusterTopics: [Listed("orders.eu", false)], transient: ["orders.us", "orders.asia"], at: Self.t0 + .seconds(30)) == nil)
+        #expect(subscription.topics == ["orders.eu", "orders.us"])
+        // Gone from the listing (or UNKNOWN_TOPIC_OR_PARTITION): dropped.
+        #expect(subscription.update(clusterTopics: [Listed("orders.eu", false)], at: Self.t0 + .seconds(60)) == ["orders.eu"])
+    }
+
     @Test func aFailedListingIsTriedAgainSoonAndKeepsTheSubscription() throws {
         var subscription = try Self.subscription(pattern: "orders.*")
         _ = subscription.update(clusterTopics: [Listed("orders.eu", false)], at: Self.t0)

@@ -141,6 +141,23 @@ struct ClassicGroupMemberStateMachine {
         return join()
     }
 
+    /// The member's subscription changed (topics matching its pattern came or went): rejoin with it. A
+    /// cooperative member first gives back its partitions of topics it no longer subscribes to, as Kafka's
+    /// consumer does, so they are not read here while the new assignment gives them to another member; an
+    /// eager one gives everything back anyway.
+    mutating func subscriptionChanged(to topics: Set<String>) -> [Action] {
+        guard case .stable = state else { return [] }
+        var actions: [Action] = []
+        if isCooperative {
+            let dropped = owned.filter { !topics.contains($0.topic) }
+            if !dropped.isEmpty {
+                actions.append(.revoke(dropped, reason: .revoked))
+                owned.removeAll { !topics.contains($0.topic) }
+            }
+        }
+        return actions + join()
+    }
+
     /// A request to the coordinator failed in transport (connection lost, timeout).
     mutating func coordinatorUnreachable() -> [Action] {
         switch state {

@@ -56,8 +56,8 @@ extension ConsumerGroupRunner {
             return member.machine.coordinatorFound()
 
         case .sendJoinGroup(let memberID, let owned):
-            // With a topic pattern, the first join waits for the cluster's topics to be matched.
-            _ = await refreshPatternSubscription()
+            // With a topic pattern, the cluster's topics are matched (again, unless just now) before each join.
+            _ = await refreshPatternSubscription(joining: true)
             let topics = subscribedTopics
             let protocols = try configuration.assignors.map { assignor in
                 JoinGroupRequest.JoinGroupRequestProtocol(
@@ -131,7 +131,7 @@ extension ConsumerGroupRunner {
                 return member.machine.subscribedPartitionsChanged()
             case .subscriptionChanged:
                 // The JoinGroup carries the new subscription; the leader assigns its topics.
-                return member.machine.subscribedPartitionsChanged()
+                return member.machine.subscriptionChanged(to: Set(subscribedTopics))
             case .coordinatorLost: return member.machine.coordinatorUnreachable()
             case .stop:
                 if Task.isCancelled { throw CancellationError() }

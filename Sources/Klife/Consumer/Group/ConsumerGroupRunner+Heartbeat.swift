@@ -21,7 +21,7 @@ extension ConsumerGroupRunner {
         // ConsumerGroupHeartbeat v1 (KIP-1082) lets the member choose its id; v0 gets it from the coordinator.
         let version = connection.negotiatedVersion(for: ConsumerGroupHeartbeatRequest.self) ?? 0
         // With a topic pattern, the member joins once the cluster's topics are matched.
-        _ = await refreshPatternSubscription()
+        _ = await refreshPatternSubscription(joining: true)
         var machine = ConsumerGroupHeartbeatStateMachine(
             groupID: groupID, memberID: version >= 1 ? KafkaUUID.random().description : "", instanceID: configuration.instanceID,
             topics: subscribedTopics, rebalanceTimeoutMs: Int32(clamping: configuration.rebalanceTimeout.milliseconds))
