@@ -77,6 +77,31 @@ import Testing
         }
     }
 
+    /// While the caller holds a batch, the next round is fetched (one record batch per fetch here: max bytes 1,
+    /// which the mock cluster keeps to and Tansu does not).
+    @Test func theNextRoundIsFetchedWhileTheCallerHandlesABatch() async throws {
+        let cluster = try await MockCluster.create(brokers: 1)
+        defer { Task { try? await cluster.destroy() } }
+        let topic = TestBrokers.uniqueName("partition-consumer-ahead")
+        try await cluster.createTopic(topic, partitions: 1)
+        try await FetchTests.withClient(cluster.bootstrap) { client in
+            // One at a time: three record batches.
+            for i in 0..<3 { _ = try await client.produce(KafkaRecord(topic: topic, partition: 0, value: "r\(i)")) }
+            let consumer = try client.partitionConsumer(
+                [KafkaFetchPosition(topic: topic, partition: 0, offset: 0)], options: KafkaFetchOptions(maxBytes: 1),
+                maxIdleWait: .milliseconds(50))
+            var iterator = consumer.makeAsyncIterator()
+            let first = try #require(try await iterator.next())
+            #expect(first.records.map(\.offset) == [0])
+            // The caller holds the first batch and asks for nothing: the second is fetched meanwhile.
+            try await ClientTestSupport.eventuallyOrFail("the next batch is fetched while the caller holds the first", timeout: .seconds(15)) {
+                consumer.completedFetchesAhead == 1
+            }
+            let second = try #require(try await iterator.next())
+            #expect(second.records.map(\.offset) == [1])
+        }
+    }
+
     /// A position past the log end moves by the reset policy; without one the iteration fails with
     /// offsetOutOfRange and the position stays, so a seek lets a new iteration go on. (Tansu does not answer
     /// OFFSET_OUT_OF_RANGE; the mock cluster does.)

@@ -2,7 +2,8 @@ import Synchronization
 
 /// Reads partitions from positions the caller chooses, without a consumer group (Java's `assign` and `seek`,
 /// franz-go's direct consuming): an async sequence of batches, each of one partition, fetching the partitions
-/// led by one broker together (in as few requests as the fetcher's size limits allow).
+/// led by one broker together (in as few requests as the fetcher's size limits allow). While the caller
+/// handles a round's batches, the next round is fetched (one round ahead at most).
 ///
 /// ```swift
 /// let consumer = try client.partitionConsumer(
@@ -35,6 +36,10 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
     private let state: Mutex<PartitionReaderState>
     /// Cuts the idle and backoff waits short when a seek comes in.
     private let seeks = ReaderWakeSignal()
+    /// The fetch round under way while the caller handles batches of the previous one (at most one).
+    private let fetchingAhead = Mutex<Task<FetchAnswers, Never>?>(nil)
+
+    private typealias FetchAnswers = [KafkaFetchPosition: Result<KafkaFetchedPartition, KafkaError>]
 
     init(
         client: KafkaClient, positions: [KafkaFetchPosition], options: KafkaFetchOptions,
@@ -70,6 +75,10 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
     /// Fetch rounds in a row that brought nothing (tests: the consumer is waiting for records).
     var idleRounds: Int { state.withLock { $0.emptyRounds } }
 
+    /// Fetch rounds that ran ahead of the caller and have ended (tests).
+    var completedFetchesAhead: Int { fetchesAheadCompleted.load(ordering: .relaxed) }
+    private let fetchesAheadCompleted = Atomic<Int>(0)
+
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(consumer: self) }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
@@ -85,15 +94,23 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
 
     private func nextBatch() async throws -> KafkaPartitionBatch? {
         while !Task.isCancelled {
-            if let batch = state.withLock({ $0.nextBatch() }) { return batch }
-            let positions = state.withLock { $0.fetchPositions(now: .now) }
-            if positions.isEmpty {
-                // Every partition backs off after a failure: wait for the first to be due.
-                let until = state.withLock { $0.earliestBackoffEnd } ?? .now + .milliseconds(100)
-                await seeks.sleep(until: until)
-                continue
+            if let batch = state.withLock({ $0.nextBatch() }) {
+                fetchAhead()
+                return batch
             }
-            let answers = await client.fetchPartitions(positions, options: options)
+            let answers: FetchAnswers
+            if let ahead = fetchingAhead.withLock({ $0.take() }) {
+                answers = await ahead.value
+            } else {
+                let positions = state.withLock { $0.fetchPositions(now: .now) }
+                if positions.isEmpty {
+                    // Every partition backs off after a failure: wait for the first to be due.
+                    let until = state.withLock { $0.earliestBackoffEnd } ?? .now + .milliseconds(100)
+                    await seeks.sleep(until: until)
+                    continue
+                }
+                answers = await client.fetchPartitions(positions, options: options)
+            }
             let outcome = state.withLock { $0.apply(answers, now: .now) }
             for (partition, failures, error) in outcome.persistentFailures {
                 client.logger.warning("reading \(partition) has failed \(failures) times in a row; still retrying: \(error)")
@@ -107,6 +124,23 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
             }
         }
         return nil
+    }
+
+    /// Starts the next fetch round, from the positions past the batches fetched so far, while the caller
+    /// handles those batches (as Java's and librdkafka's consumers fetch ahead), unless one is under way. Its
+    /// answers are applied when the caller has taken every batch fetched before; an answer to a position a seek
+    /// has moved meanwhile is dropped then.
+    private func fetchAhead() {
+        fetchingAhead.withLock { ahead in
+            guard ahead == nil else { return }
+            let positions = state.withLock { $0.fetchPositions(now: .now) }
+            guard !positions.isEmpty else { return }
+            ahead = Task { [self] in
+                let answers = await client.fetchPartitions(positions, options: options)
+                fetchesAheadCompleted.add(1, ordering: .relaxed)
+                return answers
+            }
+        }
     }
 
     /// Moves a partition whose position left the log to where the reset policy says.
