@@ -98,7 +98,8 @@ extension KafkaClient {
         let executor = FetchExecutor(
             cluster: cluster, logger: logger, fetcher: fetcher, isolationLevel: options.isolationLevel,
             decompression: options.decompression,
-            clientID: fetcher.effectiveClientID(connectionClientID: configuration.connection.clientID))
+            clientID: fetcher.effectiveClientID(connectionClientID: configuration.connection.clientID),
+            rackID: configuration.connection.clientRack ?? "")
         // An illegal topic name fails its own positions, before anything is sent; the others go on.
         let maxBytes = options.maxBytes ?? KafkaFetchOptions.defaultFetchMaxBytes
         let run = { (positions: [KafkaFetchPosition]) in await executor.run(positions, maxBytes: maxBytes) }

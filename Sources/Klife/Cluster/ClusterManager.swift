@@ -47,6 +47,8 @@ final class ClusterManager: Sendable {
     }
 
     private let state = Mutex(State())
+    /// KIP-392: replicas that partition leaders named for fetching (``PreferredReadReplicas``).
+    let preferredReadReplicas = Mutex(PreferredReadReplicas())
     private let wakeups: AsyncStream<Void>
     private let wakeupContinuation: AsyncStream<Void>.Continuation
 

@@ -12,7 +12,7 @@ import Foundation
 public enum KafkaConfigurationKeys {
     /// Keys of ``KafkaConnectionConfiguration/init(configReader:)``.
     public static let connection = [
-        "bootstrapServers", "clientID", "connectionsPerBroker", "requestTimeout", "connectTimeout",
+        "bootstrapServers", "clientID", "clientRack", "connectionsPerBroker", "requestTimeout", "connectTimeout",
         "reconnectBackoff", "reconnectBackoffMax", "tcpNoDelay", "keepAlive", "maxFrameBytes",
         "tls.enabled", "tls.caCertificateFile", "tls.clientCertificateFile", "tls.clientPrivateKeyFile",
         "tls.verifyHostname", "tls.verifyCertificate", "sasl.mechanism", "sasl.username", "sasl.password", "sasl.oauthBearerToken",

@@ -5,7 +5,7 @@ extension KafkaConnectionConfiguration {
     ///
     /// Keys (relative to the reader; durations are strings with a unit such as `"30s"` or integers of
     /// milliseconds; see <doc:ConfigurationReference> for defaults and Klife names):
-    /// `bootstrapServers` (required: a list of `host:port`, or one comma-separated string), `clientID`,
+    /// `bootstrapServers` (required: a list of `host:port`, or one comma-separated string), `clientID`, `clientRack`,
     /// `connectionsPerBroker`, `requestTimeout`, `connectTimeout`, `reconnectBackoff`, `reconnectBackoffMax`,
     /// `tcpNoDelay`, `keepAlive`, `maxFrameBytes`, `tls.enabled`, `tls.caCertificateFile`,
     /// `tls.clientCertificateFile`, `tls.clientPrivateKeyFile`, `tls.verifyHostname`,
@@ -39,6 +39,7 @@ extension KafkaConnectionConfiguration {
         }
         self.init(bootstrapServers: servers)
         if let value = options.string("clientID") { clientID = value }
+        if let value = options.string("clientRack") { clientRack = value }
         if let value = options.int("connectionsPerBroker") { connectionsPerBroker = value }
         if let value = options.duration("requestTimeout") { requestTimeout = value }
         if let value = options.duration("connectTimeout") { connectTimeout = value }

@@ -84,6 +84,7 @@ extension KafkaConnectionConfiguration {
             problems.append("maxFrameBytes must be within 8…\(Int32.max), not \(maxFrameBytes)")
         }
         if clientID.utf8.count > Int(Int16.max) { problems.append("clientID is longer than 32767 bytes") }
+        if let clientRack, clientRack.utf8.count > Int(Int16.max) { problems.append("clientRack is longer than 32767 bytes") }
         if let sasl {
             if sasl.mechanism == .oauthBearer {
                 if sasl.oauthBearerTokenProvider == nil { problems.append("sasl.oauthBearerTokenProvider is not set (mechanism OAUTHBEARER)") }

@@ -97,6 +97,10 @@ public struct KafkaConnectionConfiguration: Sendable {
     public var maxFrameBytes: Int
     /// The client id sent in every request header.
     public var clientID: String
+    /// The rack (availability zone) this client runs in, sent in Fetch requests (KIP-392, Java's and
+    /// librdkafka's `client.rack`): a cluster with a rack-aware replica selector then points the client at a
+    /// replica in the same rack, which the client fetches from instead of the leader. nil: none.
+    public var clientRack: String?
 
     public init(
         bootstrapServers: [BrokerAddress],
@@ -110,7 +114,8 @@ public struct KafkaConnectionConfiguration: Sendable {
         tcpNoDelay: Bool = true,
         keepAlive: Bool = true,
         maxFrameBytes: Int = 256 * 1024 * 1024,
-        clientID: String = "klife-swift"
+        clientID: String = "klife-swift",
+        clientRack: String? = nil
     ) {
         self.bootstrapServers = bootstrapServers
         self.tls = tls
@@ -124,5 +129,6 @@ public struct KafkaConnectionConfiguration: Sendable {
         self.keepAlive = keepAlive
         self.maxFrameBytes = maxFrameBytes
         self.clientID = clientID
+        self.clientRack = clientRack
     }
 }

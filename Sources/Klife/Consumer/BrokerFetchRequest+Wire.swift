@@ -16,7 +16,8 @@ extension BrokerFetchRequest {
     /// The wire request at `version` (names before v13, ids from v13; no fetch session). Leader epochs
     /// (KIP-320) go out from the versions that carry them: the current epoch from v9, the last fetched one
     /// from v12; -1 (a broker that tracks no epochs reports -1 in its metadata) asks for no check.
-    func wireRequest(version: Int16) -> FetchRequest {
+    /// `rackID`: the client's rack (v11+, KIP-392), empty for none.
+    func wireRequest(version: Int16, rackID: String = "") -> FetchRequest {
         let byID = version >= 13
         return FetchRequest(
             replicaId: -1, maxWaitMs: max(maxWaitMs, Self.minimumMaxWaitMs), minBytes: minBytes, maxBytes: maxBytes,
@@ -29,7 +30,8 @@ extension BrokerFetchRequest {
                             partition: $0.partition, currentLeaderEpoch: version >= 9 ? $0.currentLeaderEpoch : -1,
                             fetchOffset: $0.fetchOffset, lastFetchedEpoch: version >= 12 ? $0.lastFetchedEpoch : -1, logStartOffset: -1, partitionMaxBytes: $0.partitionMaxBytes)
                     })
-            })
+            },
+            rackId: rackID)
     }
 
     /// The position each response partition answers, with that partition's data. Partitions the request did

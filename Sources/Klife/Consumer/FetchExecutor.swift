@@ -13,6 +13,8 @@ struct FetchExecutor: Sendable {
     let decompression: KafkaFetchDecompression
     /// The client id of the call's Fetch requests (``KafkaFetcherConfiguration/effectiveClientID(connectionClientID:)``).
     let clientID: String
+    /// The client's rack, sent in Fetch v11+ (KIP-392); empty for none.
+    var rackID: String = ""
     let maxAttempts = 3
     /// Pause before retrying partitions that need no metadata change (a broker asking us to wait).
     let retryBackoff: Duration = .milliseconds(100)
@@ -79,7 +81,22 @@ struct FetchExecutor: Sendable {
     }
 
     private func routes(_ metadata: KafkaClusterMetadata) -> (String, Int32) -> FetchRoute {
-        { topic, partition in FetchRoute(metadata: metadata, topic: topic, partition: partition) }
+        let replicas = cluster.preferredReadReplicas.withLock { $0.isEmpty ? nil : $0 }
+        guard let replicas else { return { topic, partition in FetchRoute(metadata: metadata, topic: topic, partition: partition) } }
+        let now = ContinuousClock.now
+        return { topic, partition in
+            FetchRoute(
+                metadata: metadata, topic: topic, partition: partition,
+                preferredReplica: replicas.replica(for: KafkaTopicPartition(topic, partition), at: now))
+        }
+    }
+
+    /// Fetching `request`'s partitions from the broker it went to failed: a preferred read replica among them
+    /// is forgotten, so the next attempt asks the leader (KIP-392).
+    private func forgetPreferredReplicas(of request: BrokerFetchRequest) {
+        cluster.preferredReadReplicas.withLock { replicas in
+            replicas.clear(request.positions.map { KafkaTopicPartition($0.topic, $0.partition) })
+        }
     }
 
     /// Sends one request and turns its answer into per-partition outcomes.
@@ -95,8 +112,10 @@ struct FetchExecutor: Sendable {
         do {
             (general, connection) = try await self.connection(toBroker: request.brokerID)
         } catch let error as KafkaError {
+            forgetPreferredReplicas(of: request)
             return .failure(error)
         } catch {
+            forgetPreferredReplicas(of: request)
             return .failure(KafkaError(.brokerError, "Fetch to broker \(request.brokerID) failed: \(error)", isRetriable: true, underlying: error))
         }
         defer { connection.fetchesInFlight.subtract(1, ordering: .relaxed) }
@@ -150,7 +169,7 @@ struct FetchExecutor: Sendable {
             let version = request.usableVersion(negotiated: negotiated)
             connection.fetchesSent.add(1, ordering: .relaxed)
             let response = try await connection.send(
-                request.wireRequest(version: version), version: version, timeout: fetcher.requestTimeout + fetcher.maxWait,
+                request.wireRequest(version: version, rackID: rackID), version: version, timeout: fetcher.requestTimeout + fetcher.maxWait,
                 clientID: clientID)
             var outcomes: Outcomes = [:]
             if response.errorCode != 0 {
@@ -173,9 +192,20 @@ struct FetchExecutor: Sendable {
             defer { if let compressed { general.lastFetchWasUncompressed.store(!compressed, ordering: .relaxed) } }
             for (position, data) in matched {
                 if data.errorCode != 0 {
-                    outcomes[position] = .errorCode(data.errorCode)
+                    outcomes[position] = .errorCode(preferredReplicaFailed(position, errorCode: data.errorCode, broker: request.brokerID))
                     if KafkaClusterMetadata.requiresMetadataRefresh(errorCode: data.errorCode) { cluster.requestRefresh() }
                     continue
+                }
+                if version >= 11, data.preferredReadReplica >= 0, data.preferredReadReplica != request.brokerID {
+                    // KIP-392: the leader names a replica to fetch from (and sends no records): the next fetch of
+                    // the partition goes there.
+                    let partition = KafkaTopicPartition(position.topic, position.partition)
+                    let replica = data.preferredReadReplica
+                    let changed = cluster.preferredReadReplicas.withLock { replicas in
+                        defer { replicas.set(partition, to: replica) }
+                        return replicas.replica(for: partition) != replica
+                    }
+                    if changed { logger.debug("fetching \(partition) from broker \(replica), the replica its leader \(request.brokerID) prefers") }
                 }
                 if version >= 12, let divergence = Self.divergence(data.divergingEpoch, at: position) {
                     logger.warning("The log of \(position.topic)/\(position.partition) parts from what was read at epoch \(divergence.epoch), offset \(divergence.endOffset) (fetch of \(position)); continuing there")
@@ -223,10 +253,30 @@ struct FetchExecutor: Sendable {
             }
             return .success(outcomes)
         } catch let error as KafkaError {
+            forgetPreferredReplicas(of: request)
             return .failure(error)
         } catch {
+            forgetPreferredReplicas(of: request)
             return .failure(KafkaError(.brokerError, "Fetch to broker \(request.brokerID) failed: \(error)", isRetriable: true, underlying: error))
         }
+    }
+
+    /// The error code to act on for a partition that `broker` answered with `errorCode`. When the partition
+    /// was fetched from a replica other than its leader (KIP-392), that replica is forgotten and the next
+    /// attempt goes to the leader; an OFFSET_OUT_OF_RANGE from such a replica (a follower behind the leader)
+    /// is then no reason to reset the position, and counts as REPLICA_NOT_AVAILABLE (retry at the leader), as
+    /// in Kafka's consumer.
+    private func preferredReplicaFailed(_ position: KafkaFetchPosition, errorCode: Int16, broker: Int32) -> Int16 {
+        let partition = KafkaTopicPartition(position.topic, position.partition)
+        let hadReplica = cluster.preferredReadReplicas.withLock { replicas in
+            guard replicas.replica(for: partition) != nil else { return false }
+            replicas.clear([partition])
+            return true
+        }
+        guard hadReplica || errorCode == 1, let leader = cluster.metadata.partition(partition)?.leaderID, leader != broker else {
+            return errorCode
+        }
+        return errorCode == 1 ? 9 : errorCode
     }
 }
 

@@ -178,6 +178,13 @@ import Testing
         #expect(saslMessage.contains("sasl.mechanism: missing"))
     }
 
+    @Test func theClientsRackIsRead() throws {
+        let reader = ConfigReader(provider: InMemoryProvider(values: ["bootstrapServers": "h:1", "clientRack": "use1-az2"]))
+        #expect(try KafkaConnectionConfiguration(configReader: reader).clientRack == "use1-az2")
+        let without = ConfigReader(provider: InMemoryProvider(values: ["bootstrapServers": "h:1"]))
+        #expect(try KafkaConnectionConfiguration(configReader: without).clientRack == nil)
+    }
+
     @Test func aConsumerGroupMayNameATopicPatternInsteadOfTopics() throws {
         let reader = ConfigReader(provider: InMemoryProvider(values: ["groupID": "g", "topicPattern": "orders\\..*"]))
         let group = try KafkaConsumerGroupConfiguration(configReader: reader)

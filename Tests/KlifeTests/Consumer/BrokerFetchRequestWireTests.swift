@@ -33,6 +33,19 @@ import Testing
         }
     }
 
+    @Test func theClientsRackGoesOutFromVersion11() throws {
+        let request = Self.request.wireRequest(version: 11, rackID: "use1-az2")
+        #expect(request.rackId == "use1-az2")
+        #expect(Self.request.wireRequest(version: 11).rackId == "")
+        var v11 = ByteBuffer()
+        try request.encode(into: &v11, version: 11)
+        var v10 = ByteBuffer()
+        try request.encode(into: &v10, version: 10)
+        // The rack is the last field of v11: its string (2-byte length and 8 bytes) is what v10 lacks.
+        #expect(v11.readableBytes == v10.readableBytes + 2 + 8)
+        #expect(v11.getBytes(at: v11.writerIndex - 10, length: 10) == [0, 8] + Array("use1-az2".utf8))
+    }
+
     @Test func leaderEpochsGoOutFromTheVersionsThatCarryThem() throws {
         var request = Self.request
         request.topics[0].partitions[0].epochOfPosition = 7
