@@ -45,6 +45,9 @@ struct GlobalOptions: ParsableArguments {
         return nil
     }
 
+    @Option(name: .customLong("client-rack"), help: "The rack (availability zone) this client runs in: fetch from a replica in it where the cluster offers one (Kafka's client.rack).")
+    var clientRack: String?
+
     @Option(name: .customLong("connect-timeout-ms"), help: "How long to wait for the cluster to answer before giving up.")
     var connectTimeoutMs: Int = 15_000
 
@@ -106,12 +109,14 @@ struct GlobalOptions: ParsableArguments {
         let flags = try makeConfiguration().connection
         if let tls = flags.tls { configuration.connection.tls = tls }
         if let sasl = flags.sasl { configuration.connection.sasl = sasl }
+        if let clientRack { configuration.connection.clientRack = clientRack }
         return configuration
     }
 
     /// The client configuration these options describe; subcommands adjust it before creating the client.
     func makeConfiguration() throws -> KafkaClient.Configuration {
-        var connection = KafkaConnectionConfiguration(bootstrapServers: try Self.parseBrokers(effectiveBootstrap), clientID: "klife-cli")
+        var connection = KafkaConnectionConfiguration(
+            bootstrapServers: try Self.parseBrokers(effectiveBootstrap), clientID: "klife-cli", clientRack: clientRack)
         if tls || tlsCA != nil || tlsCert != nil || tlsKey != nil {
             connection.tls = .init(caCertificateFile: tlsCA, clientCertificateFile: tlsCert, clientPrivateKeyFile: tlsKey)
         }

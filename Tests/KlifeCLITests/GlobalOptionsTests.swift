@@ -20,6 +20,13 @@ import Testing
         #expect(configuration.connection.sasl?.username == "u")
     }
 
+    @Test func theClientRackReachesTheConnection() throws {
+        #expect(try GlobalOptions.parse(["--bootstrap", "h:1", "--client-rack", "az2"]).makeConfiguration().connection.clientRack == "az2")
+        #expect(try GlobalOptions.parse(["--bootstrap", "h:1"]).makeConfiguration().connection.clientRack == nil)
+        let file = KafkaClient.Configuration(connection: KafkaConnectionConfiguration(bootstrapServers: [.init(host: "h", port: 1)]))
+        #expect(try GlobalOptions.parse(["--client-rack", "az3"]).makeConfiguration(file: file).connection.clientRack == "az3")
+    }
+
     @Test func plainByDefault() throws {
         let configuration = try GlobalOptions.parse(["--bootstrap", "h:1"]).makeConfiguration()
         #expect(configuration.connection.tls == nil)
