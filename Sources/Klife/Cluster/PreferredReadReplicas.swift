@@ -19,6 +19,8 @@ struct PreferredReadReplicas {
     }
 
     mutating func set(_ partition: KafkaTopicPartition, to brokerID: Int32, at now: ContinuousClock.Instant = .now) {
+        // Expired entries go here, so the table does not keep partitions no longer read.
+        entries = entries.filter { $0.value.until > now }
         entries[partition] = (brokerID, now + Self.lifetime)
     }
 

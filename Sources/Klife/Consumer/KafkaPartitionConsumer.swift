@@ -69,6 +69,8 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
         guard state.withLock({ $0.seek(partition, to: offset) }) else {
             throw KafkaError(.invalidArgument, "seek: \(partition) is not read by this consumer")
         }
+        // A round fetched ahead from the old position is of no use: the next one starts at the new position.
+        fetchingAhead.withLock { $0.take() }?.cancel()
         seeks.wake()
     }
 

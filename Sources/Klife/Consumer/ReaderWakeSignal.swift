@@ -46,6 +46,8 @@ final class ReaderWakeSignal: Sendable {
                             state.pendingWake = false
                             return true
                         }
+                        // One sleeper at a time; a second one would otherwise leave the first asleep for good.
+                        precondition(state.waiter == nil, "ReaderWakeSignal: two tasks sleep on it at once")
                         state.waiter = continuation
                         return false
                     }
