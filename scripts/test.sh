@@ -39,24 +39,32 @@ source "$(bash scripts/brokers.sh env-file)"
 set +a
 
 status=0
+# Every test's output also goes to a log, so that on failure the failed expectations are printed again at
+# the very end, where a CI summary that keeps only the last lines still shows them.
+log="$(mktemp -t klife-test-XXXXXX.log)"
+run() { swift test --skip-build "$@" 2>&1 | tee -a "$log"; }
 if (($#)); then
   step "swift test $*"
-  swift test --skip-build "$@" || status=$?
+  run "$@" || status=$?
 else
   # Separate processes: the CPU-heavy unit suites (fuzzing, codec robustness) run first on their own, so they
   # cannot starve the integration tests' timers and connections of the two cores' worth of threads.
   # The protocol suites (fuzzing, codec robustness) are CPU-bound for seconds on both cooperative threads;
   # a process of their own keeps them from starving the client unit tests' timers and scripted servers.
   step "swift test: protocol unit tests"
-  swift test --skip-build --filter '^KafkaProtocolTests\.' || status=$?
+  run --filter '^KafkaProtocolTests\.' || status=$?
   step "swift test: client and CLI unit tests"
-  swift test --skip-build --skip '^(IntegrationTests|KafkaProtocolTests)\.' || status=$?
+  run --skip '^(IntegrationTests|KafkaProtocolTests)\.' || status=$?
   step "swift test: integration tests"
-  swift test --skip-build --filter '^IntegrationTests\.' --skip '^IntegrationTests\.SoakRuns/' || status=$?
+  run --filter '^IntegrationTests\.' --skip '^IntegrationTests\.SoakRuns/' || status=$?
   # The soaks bound the growth of the process's RSS: a process of their own keeps other suites' memory
   # out of that figure.
   step "swift test: soak runs"
-  swift test --skip-build --filter '^IntegrationTests\.SoakRuns/' || status=$?
+  run --filter '^IntegrationTests\.SoakRuns/' || status=$?
+fi
+if ((status != 0)); then
+  step "failed expectations (again, from $log)"
+  grep -E '✘|error: |fatal error|Fatal error' "$log" | tail -n 40 || true
 fi
 step "swift test exited with $status"
 exit "$status"
