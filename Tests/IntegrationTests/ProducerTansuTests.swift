@@ -46,9 +46,9 @@ struct ProducerTansuTests {
             }
             await client.flush()
             let asyncOffsets = delivered.withLock { results in (0..<5).map { try? results[$0]?.get().offset } }
-            #expect(asyncOffsets == [0, 1, 2, 3, 4])
+            #expect(asyncOffsets == [0, 1, 2, 3, 4], "produceAsync results: \(delivered.withLock { $0 })")
             let batchOffsets = batchDone.withLock { $0?.map { try? $0.get().offset } }
-            #expect(batchOffsets == [5, 6, 7])
+            #expect(batchOffsets == [5, 6, 7], "produceBatchAsync results: \(String(describing: batchDone.withLock { $0 }))")
         }
         let consumed = try await RdKafkaTool.consume(bootstrap: try TestBrokers.tansuBootstrap, topic: topic, count: 19)
         let byPartition = Dictionary(grouping: consumed, by: \.partition).mapValues { $0.sorted { $0.offset < $1.offset }.map { $0.valueString ?? "" } }

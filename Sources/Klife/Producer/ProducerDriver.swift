@@ -391,7 +391,14 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
                 let done = update { state -> (Bool, Machine.Output) in
                     // Cancelled already: `onCancel` ran before there was a waiter to remove.
                     if Task.isCancelled { return (true, .init()) }
-                    let (done, output) = state.machine.beginFlush(waiterID: id)
+                    var (done, output) = state.machine.beginFlush(waiterID: id)
+                    // Nothing buffered, but results taken from the engine may still be on their way to their
+                    // callers (another thread delivering them): the flush returns after they are delivered,
+                    // queued behind them, so a caller sees every callback of the records it flushed.
+                    if done && state.isDelivering {
+                        state.pendingFlushResumes.append(id)
+                        done = false
+                    }
                     if !done { state.flushWaiters[id] = continuation }
                     return (done, output)
                 }
@@ -405,6 +412,9 @@ final class ProducerDriver<Backend: ProducerDriverBackend>: Sendable {
             continuation?.resume()
         }
     }
+
+    /// Flush calls waiting (for records, or for results still being delivered).
+    var flushWaiterCount: Int { state.withLockedValue { $0.flushWaiters.count } }
 
     /// Records appended and not yet completed.
     var bufferedRecords: Int { state.withLockedValue { $0.machine.bufferedRecords } }

@@ -1,3 +1,4 @@
+import Dispatch
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -40,6 +41,9 @@ private final class FakeProduceBackend: ProducerDriverBackend {
         /// true: answers are kept in `heldAnswers` until the test releases them.
         var holdsAnswers = false
         var heldAnswers: [@Sendable () -> Void] = []
+        /// When set, each delivery waits for a signal before recording its results (a caller slow in its callback).
+        var deliveryGate: DispatchSemaphore?
+        var deliveriesEntered = 0
     }
 
     let state = Mutex(State())
@@ -149,6 +153,11 @@ private final class FakeProduceBackend: ProducerDriverBackend {
     }
 
     func deliver(_ completions: inout [ProducerStateMachineOutput<Int>.Completion]) {
+        let gate = state.withLock { state -> DispatchSemaphore? in
+            state.deliveriesEntered += 1
+            return state.deliveryGate
+        }
+        gate?.wait()
         state.withLock { state in
             for completion in completions {
                 for position in completion.records.indices {
@@ -347,6 +356,37 @@ struct ProducerDriverTests {
         await caller.value
         run.cancel()
         await run.value
+    }
+
+    /// The engine has completed the record and another thread is still handing its result to the caller: a
+    /// flush must return only after that, or a caller reading its callbacks' results right after `flush()`
+    /// would find them missing.
+    @Test func flushWaitsForResultsStillBeingDelivered() async throws {
+        let gate = DispatchSemaphore(value: 0)
+        try await withDriver({ $0.linger = .zero }) { driver, backend in
+            backend.state.withLock {
+                $0.holdsAnswers = true
+                $0.deliveryGate = gate
+            }
+            #expect(await driver.append(items(0..<1)) == 1)
+            #expect(await KafkaClientLifecycleTests.eventually { backend.state.withLock { $0.heldAnswers.count } == 1 })
+            let answer = backend.state.withLock { $0.heldAnswers.removeFirst() }
+            DispatchQueue.global().async { answer() }  // applies the answer, then waits in `deliver`
+            #expect(await KafkaClientLifecycleTests.eventually { backend.state.withLock { $0.deliveriesEntered } == 1 })
+            #expect(driver.bufferedRecords == 0)
+            let deliveredWhenFlushReturned = Atomic<Int>(-1)
+            let flushing = Task {
+                await driver.flush()
+                deliveredWhenFlushReturned.store(backend.state.withLock { $0.delivered.count }, ordering: .sequentiallyConsistent)
+            }
+            // The delivery is released once the flush has either returned (the failure) or is waiting.
+            #expect(await KafkaClientLifecycleTests.eventually {
+                deliveredWhenFlushReturned.load(ordering: .sequentiallyConsistent) >= 0 || driver.flushWaiterCount == 1
+            })
+            gate.signal()
+            await flushing.value
+            #expect(deliveredWhenFlushReturned.load(ordering: .sequentiallyConsistent) == 1)
+        }
     }
 
     @Test func stopFailsWhatIsLeft() async throws {
