@@ -224,8 +224,10 @@ struct FetchTests {
         for partition: Int32 in 0..<4 {
             try await RdKafkaTool.produce(
                 bootstrap: cluster.bootstrap, topic: topic, records: (0..<3).map { (key: "p\(partition)", value: "v\(partition)-\($0)") },
-                partition: partition)
+                partition: partition, lingerMilliseconds: 5_000)
         }
+        // One batch per partition (the long linger ends at the tool's flush): the mock answers a Fetch with
+        // one batch per partition, so records split over two batches would need two fetches.
         try await Self.withClient(cluster.bootstrap) { client in
             let positions = (0..<4).map { KafkaFetchPosition(topic: topic, partition: Int32($0), offset: 1) }
             let results = await client.fetch(positions)

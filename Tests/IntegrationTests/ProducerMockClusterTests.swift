@@ -150,6 +150,17 @@ struct ProducerMockClusterTests {
             }
             let expected: [Int] = stride(from: partition, to: total, by: partitions).filter { outcomes[$0] == true }
             let firstDifference = zip(values, expected).enumerated().first { $0.element.0 != $0.element.1 }
+            if values != expected {
+                // Runs of consecutive expected values as the log holds them, to show which batch came late.
+                var runs: [String] = []
+                var runStart = 0
+                let sortedRecords = inPartition.sorted { $0.offset < $1.offset }
+                for index in 1...log.count where index == log.count || log[index] != log[index - 1] + partitions {
+                    runs.append("[\(log[runStart])...\(log[index - 1]) @\(sortedRecords[runStart].offset) n=\((index - runStart))]")
+                    runStart = index
+                }
+                print("partition \(partition) log runs (\(runs.count)): \(runs.prefix(60).joined(separator: " "))")
+            }
             #expect(values == expected, "partition \(partition): \(values.count) records (\(Set(values).count) distinct), expected \(expected.count) exactly once in order; first difference at \(firstDifference.map { "\($0.offset): got \($0.element.0), expected \($0.element.1)" } ?? "-")")
         }
         print("chaos produce: \(acknowledged) of \(total) acknowledged in \(ContinuousClock.now - started), \(chaos.rounds) chaos rounds")
