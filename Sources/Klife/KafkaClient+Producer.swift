@@ -139,8 +139,9 @@ extension KafkaClient {
         }
     }
 
-    /// Waits until every record buffered by any producer of this client is acknowledged or failed; lingering
-    /// batches are sent at once.
+    /// Waits until every record buffered by any producer of this client is acknowledged or failed, and its
+    /// result handed over (a ``produceAsync(_:options:callback:)`` or ``produceBatchAsync(_:options:callback:)``
+    /// callback has returned); lingering batches are sent at once.
     public func flush() async {
         let producers = configuration.effectiveProducers.compactMap { try? producer(named: $0.name, create: false) }
         await withTaskGroup(of: Void.self) { group in
