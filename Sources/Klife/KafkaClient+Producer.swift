@@ -158,7 +158,8 @@ extension KafkaClient {
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/unknownProducer``, or
     ///   ``KafkaError/Code/featureDisabled`` for an idempotent producer (``KafkaProducerConfiguration/enableIdempotence``)
-    ///   while the `idempotentProducer` feature is disabled or the broker lacks InitProducerId.
+    ///   while the `idempotentProducer` feature is disabled or the broker lacks InitProducerId, or
+    ///   ``KafkaError/Code/clientNotRunning`` when it does not exist yet and the client is shutting down.
     func producer(named name: String, create: Bool = true) throws -> NetworkProducer? {
         if let known = producerLookup.producer(named: name) { return known }
         // Not `effectiveProducers`: that builds an array, and this runs on every produce call.

@@ -173,7 +173,8 @@ extension KafkaClient {
 
     /// The transactional pool named `name`, created (and started in the client's task group) on first use.
     ///
-    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/unknownTransactionalPool``.
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/unknownTransactionalPool``, or
+    ///   ``KafkaError/Code/clientNotRunning`` when it does not exist yet and the client is shutting down.
     func transactionalPool(named name: String) throws -> TransactionalProducerPool {
         guard let poolConfiguration = configuration.transactionalPool(named: name) else {
             throw KafkaError(

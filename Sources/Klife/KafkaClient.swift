@@ -141,13 +141,13 @@ public final class KafkaClient: Sendable, Service {
     /// Starts a graceful shutdown: components finish their buffered work (producers flush), then
     /// ``run()`` returns. Does nothing when no run is in progress.
     public func shutdownGracefully() {
-        let proceed = state.withLock { state -> Bool in
-            guard case .running = state.lifecycle else { return false }
+        state.withLock { state in
+            guard case .running = state.lifecycle else { return }
             state.lifecycle = .shuttingDown
             acceptsRecords.store(false, ordering: .releasing)
-            return true
+            // Under the lock: after the start of every component made while running (see `component`).
+            eventContinuation.yield(.shutdown)
         }
-        if proceed { eventContinuation.yield(.shutdown) }
     }
 
     /// Waits until the client has its first cluster metadata (it can route requests).
@@ -237,29 +237,38 @@ public final class KafkaClient: Sendable, Service {
     // MARK: Components
 
     /// The component stored under `key`, created with `make` on first use. A component created before or
-    /// while the client runs is started in ``run()``'s task group; one created after it stopped is not.
+    /// while the client runs is started in ``run()``'s task group. Once a graceful shutdown has begun, existing
+    /// components are still returned but none is created.
+    ///
+    /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning`` when `key` names no component and
+    ///   the client is shutting down or has stopped; whatever `make` throws.
     func component<C: KafkaClientComponent>(_ key: String, as type: C.Type = C.self, make: () throws -> C) throws -> C {
-        let (component, startNow) = try state.withLock { state -> (C, Bool) in
+        try state.withLock { state -> C in
             if let existing = state.components[key] {
                 guard let typed = existing as? C else {
                     preconditionFailure("component \(key) is a \(Swift.type(of: existing)), not a \(C.self)")
                 }
-                return (typed, false)
+                return typed
             }
-            let created = try make()
-            state.components[key] = created
             switch state.lifecycle {
             case .created:
+                let created = try make()
+                state.components[key] = created
                 state.componentsToStart.append(created)
-                return (created, false)
-            case .running, .shuttingDown:
-                return (created, true)
-            case .finished:
-                return (created, false)
+                return created
+            case .running:
+                let created = try make()
+                state.components[key] = created
+                // Yielded under the lock, so a shutdown's event comes after it: the component runs before it is
+                // asked to finish, and is among the components asked.
+                eventContinuation.yield(.start(created))
+                return created
+            case .shuttingDown, .finished:
+                // It would never run (nor, made after the shutdown's step began, be asked to finish): a member
+                // whose `batches` never end, a producer whose records are never sent.
+                throw KafkaError(.clientNotRunning, "the client is shutting down or has stopped")
             }
         }
-        if startNow { eventContinuation.yield(.start(component)) }
-        return component
     }
 
     /// Forgets the component under `key` if it is `component` (one that has finished for good, so that a

@@ -68,6 +68,46 @@ import Testing
         #expect(!client.isReady)
     }
 
+    /// Finishes its graceful step only when released, holding the client in its shutting-down phase.
+    final class SlowToFinishComponent: KafkaClientComponent {
+        let release = AsyncStream<Void>.makeStream()
+        let finishing = Atomic<Bool>(false)
+        func run() async throws {
+            try? await Task.sleep(for: .seconds(3600))
+        }
+        func shutdownGracefully() async {
+            finishing.store(true, ordering: .releasing)
+            for await _ in release.stream { break }
+        }
+    }
+
+    @Test func noComponentIsCreatedOnceAShutdownHasBegun() async throws {
+        let client = try Self.client()
+        let slow = try client.component("slow") { SlowToFinishComponent() }
+        let run = Task { try await client.run() }
+        try #require(await Self.eventually { client.isRunning })
+        client.shutdownGracefully()
+        try #require(await Self.eventually { slow.finishing.load(ordering: .acquiring) })
+        // A component made now would never run: a consumer group's `batches` would never end, a producer's
+        // records never go out. The call fails instead; the existing ones are still found.
+        do {
+            let late = try client.component("late") { RecordingComponent() }
+            Issue.record("created \(late) while the client was shutting down")
+        } catch let error as KafkaError {
+            #expect(error.code == .clientNotRunning)
+        }
+        #expect(try client.component("slow") { SlowToFinishComponent() } === slow)
+        await #expect(throws: KafkaError.self) { try client.startConsumerGroup(.init(groupID: "g", topics: ["t"])) }
+        slow.release.continuation.yield()
+        try await run.value
+        do {
+            _ = try client.component("after") { RecordingComponent() }
+            Issue.record("created a component after the client stopped")
+        } catch let error as KafkaError {
+            #expect(error.code == .clientNotRunning)
+        }
+    }
+
     @Test func cancellationStopsWithoutTheGracefulStep() async throws {
         let client = try Self.client()
         let component = try client.component("c") { RecordingComponent() }
