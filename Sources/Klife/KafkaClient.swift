@@ -55,6 +55,8 @@ public final class KafkaClient: Sendable, Service {
         var components: [String: any KafkaClientComponent] = [:]
         /// Components created before run() reached its task group.
         var componentsToStart: [any KafkaClientComponent] = []
+        /// ``shutdownGracefully()`` was called before ``run()``: the run finishes as soon as it has started.
+        var shutdownBeforeRun = false
     }
 
     private enum Event: Sendable {
@@ -105,9 +107,14 @@ public final class KafkaClient: Sendable, Service {
             guard case .created = state.lifecycle else {
                 throw KafkaError(.clientNotRunning, "KafkaClient.run() may be called only once")
             }
-            state.lifecycle = .running
-            acceptsRecords.store(true, ordering: .releasing)
             defer { state.componentsToStart = [] }
+            if state.shutdownBeforeRun {
+                state.lifecycle = .shuttingDown
+                eventContinuation.yield(.shutdown)
+            } else {
+                state.lifecycle = .running
+                acceptsRecords.store(true, ordering: .releasing)
+            }
             return state.componentsToStart
         }
         logger.debug("client starting", metadata: ["bootstrap": "\(configuration.connection.bootstrapServers.map(\.description))"])
@@ -125,6 +132,12 @@ public final class KafkaClient: Sendable, Service {
                         break eventLoop
                     }
                 }
+                // Cancelled: the stream has ended, so a component made from now on would never be started. Calls
+                // are refused while the components wind down (a shutdown has already set this).
+                self.state.withLock { state in
+                    if case .running = state.lifecycle { state.lifecycle = .shuttingDown }
+                    self.acceptsRecords.store(false, ordering: .releasing)
+                }
                 group.cancelAll()
             }
         } onGracefulShutdown: {
@@ -139,9 +152,15 @@ public final class KafkaClient: Sendable, Service {
     }
 
     /// Starts a graceful shutdown: components finish their buffered work (producers flush), then
-    /// ``run()`` returns. Does nothing when no run is in progress.
+    /// ``run()`` returns. Called before ``run()``, it makes that run finish as soon as it has started (a task
+    /// started to run the client may not have begun yet). Does nothing when the client is already shutting
+    /// down or has stopped.
     public func shutdownGracefully() {
         state.withLock { state in
+            if case .created = state.lifecycle {
+                state.shutdownBeforeRun = true
+                return
+            }
             guard case .running = state.lifecycle else { return }
             state.lifecycle = .shuttingDown
             acceptsRecords.store(false, ordering: .releasing)
@@ -258,10 +277,13 @@ public final class KafkaClient: Sendable, Service {
                 return created
             case .running:
                 let created = try make()
-                state.components[key] = created
                 // Yielded under the lock, so a shutdown's event comes after it: the component runs before it is
                 // asked to finish, and is among the components asked.
-                eventContinuation.yield(.start(created))
+                if case .terminated = eventContinuation.yield(.start(created)) {
+                    // run()'s task was cancelled just now: nothing would start it.
+                    throw KafkaError(.clientNotRunning, "the client is shutting down or has stopped")
+                }
+                state.components[key] = created
                 return created
             case .shuttingDown, .finished:
                 // It would never run (nor, made after the shutdown's step began, be asked to finish): a member

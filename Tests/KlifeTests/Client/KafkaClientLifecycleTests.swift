@@ -108,6 +108,69 @@ import Testing
         }
     }
 
+    /// Ignores cancellation until released, holding `run()`'s task group open after the run was cancelled.
+    final class StubbornComponent: KafkaClientComponent {
+        private let gate = Mutex<(released: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+        let running = Atomic<Bool>(false)
+        func run() async throws {
+            running.store(true, ordering: .releasing)
+            // A continuation, not an AsyncStream: iterating a stream ends when the task is cancelled.
+            await withCheckedContinuation { continuation in
+                let released = gate.withLock { gate -> Bool in
+                    if !gate.released { gate.waiter = continuation }
+                    return gate.released
+                }
+                if released { continuation.resume() }
+            }
+        }
+        func release() {
+            gate.withLock { gate in
+                gate.released = true
+                return gate.waiter.take()
+            }?.resume()
+        }
+        func shutdownGracefully() async {}
+    }
+
+    @Test func noComponentIsCreatedWhileACancelledRunWindsDown() async throws {
+        let client = try Self.client()
+        let stubborn = try client.component("stubborn") { StubbornComponent() }
+        let run = Task { try await client.run() }
+        try #require(await Self.eventually { stubborn.running.load(ordering: .acquiring) })
+        run.cancel()
+        // The run waits for the stubborn component; meanwhile calls are refused and nothing new is made, since
+        // nothing would start it (a produce would wait forever for a producer that never sends).
+        #expect(await Self.eventually { !client.isRunning })
+        #expect(throws: KafkaError.self) { try client.requireRunning() }
+        do {
+            let late = try client.component("late") { RecordingComponent() }
+            Issue.record("created \(late) while a cancelled client wound down")
+        } catch let error as KafkaError {
+            #expect(error.code == .clientNotRunning)
+        }
+        #expect(throws: KafkaError.self) { try client.fetchAsync([KafkaFetchPosition(topic: "t", partition: 0, offset: 0)]) }
+        stubborn.release()
+        try await run.value
+    }
+
+    @Test func aShutdownBeforeTheRunEndsThatRunOnceStarted() async throws {
+        let client = try Self.client()
+        let component = try client.component("c") { RecordingComponent() }
+        // As when a task was made to run the client but had not begun when the shutdown came.
+        client.shutdownGracefully()
+        let finished = Atomic<Bool>(false)
+        let run = Task {
+            try await client.run()
+            finished.store(true, ordering: .releasing)
+        }
+        let ended = await Self.eventually { finished.load(ordering: .acquiring) }
+        if !ended { run.cancel() }
+        try await run.value
+        #expect(ended, "the run ignored the shutdown requested before it")
+        #expect(component.recorded.contains("graceful"))
+        #expect(throws: KafkaError.self) { try client.requireRunning() }
+    }
+
     @Test func cancellationStopsWithoutTheGracefulStep() async throws {
         let client = try Self.client()
         let component = try client.component("c") { RecordingComponent() }
