@@ -93,6 +93,45 @@ struct ConsumerGroupHandlerTests {
         #expect(after.calls.withLock { $0.flatMap(\.offsets) } == [6])
     }
 
+    /// Holds the member for its own handler, which is started before `startConsumerGroup` returns it.
+    final class MemberBox: Sendable {
+        let member = Mutex<KafkaConsumerGroup?>(nil)
+        func wait() async -> KafkaConsumerGroup? {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                if let member = member.withLock({ $0 }) { return member }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            return nil
+        }
+    }
+
+    @Test("a handler that stops its own member: the stop returns at once, the batch's commit stands")
+    func aHandlerStopsItsOwnMember() async throws {
+        let fixture = try await GroupTopicFixture("group-self-stop")
+        let box = MemberBox()
+        let stopReturned = Atomic<Bool>(false)
+        try await FetchTests.withClient(fixture.bootstrap) { client in
+            var configuration = Self.configuration(fixture.group, fixture.topic)
+            // Long enough that a stop waiting for its own handler (until the partition is given up) shows.
+            configuration.rebalanceTimeout = .seconds(90)
+            let member = try client.startConsumerGroup(configuration) { batch in
+                guard let member = await box.wait() else {
+                    Issue.record("the member was never set")
+                    return .retry
+                }
+                await member.stop()
+                stopReturned.store(true, ordering: .releasing)
+                return .commit
+            }
+            box.member.withLock { $0 = member }
+            try await ConsumerGroupTests.waitUntil("the handler's stop returned") { stopReturned.load(ordering: .acquiring) }
+            await member.stop()
+            let committed = try await client.committedOffsets(group: fixture.group, partitions: [fixture.partition])
+            #expect(committed[fixture.partition]?.offset == 5, "\(committed)")
+        }
+    }
+
     @Test("manual mode: batches come from an AsyncSequence and are committed by the caller; uncommitted ones come back")
     func manualBatches() async throws {
         let bootstrap = try TestBrokers.tansuBootstrap

@@ -75,6 +75,12 @@ public struct KafkaConsumerGroup: Sendable {
 
     /// Stops consuming (handlers finish their current batch), commits what was processed, gives the
     /// partitions back and leaves the group; returns when done.
+    ///
+    /// Called from the member's own handler (its batch handler or partition callbacks, or a task they start),
+    /// it asks for the stop and returns at once: the member stops once the handler has returned, and the
+    /// handler's result is committed as usual. With ``batches``, answer the batch in hand before calling it:
+    /// the stop waits for that answer, up to the rebalance timeout, after which the batch's records are
+    /// delivered again.
     public func stop() async {
         await runner.stop()
     }

@@ -56,10 +56,17 @@ final class ConsumerGroupRunner: KafkaClientComponent {
     /// Fired when ``run()`` has started.
     let started = GroupSignal()
 
-    /// Asks the member to leave; returns when it has (at once when it never ran and the client has stopped).
+    /// The member whose workers (and so whose handler) the current task runs for, if any.
+    @TaskLocal static var workersOf: ObjectIdentifier?
+
+    /// Asks the member to leave; returns when it has (at once when it never ran and the client has stopped,
+    /// or when called from the member's own handler).
     func stop() async {
         stopRequested.fire()
         if !started.isFired, (try? client.requireRunning()) == nil { return }
+        // The leave waits for the handler's batch to end: waiting here would hold it until the rebalance timeout
+        // gave the partition up uncommitted.
+        if Self.workersOf == ObjectIdentifier(self) { return }
         await finished.wait()
     }
 
@@ -78,7 +85,7 @@ final class ConsumerGroupRunner: KafkaClientComponent {
             finished.fire()
         }
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.partitions.runWorkers() }
+            group.addTask { await Self.$workersOf.withValue(ObjectIdentifier(self)) { await self.partitions.runWorkers() } }
             await self.runMembership()
             // Normally empty by now (the protocol revoked everything); after a cancellation workers end at once.
             await self.partitions.stopAll(reason: self.failure.map { .failure($0) } ?? .shutdown)
