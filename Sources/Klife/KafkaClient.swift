@@ -45,6 +45,10 @@ public final class KafkaClient: Sendable, Service {
     private enum Lifecycle {
         case created
         case running
+        /// The first step of a graceful shutdown: consumer group members finish their batches and leave, while
+        /// their handlers (and everything else) may still produce and run transactions.
+        case stoppingConsumers
+        /// The second step: no more records; producers flush and stop.
         case shuttingDown
         case finished
     }
@@ -61,7 +65,10 @@ public final class KafkaClient: Sendable, Service {
 
     private enum Event: Sendable {
         case start(any KafkaClientComponent)
+        /// A graceful shutdown begins: the components that finish first are asked to.
         case shutdown
+        /// They have finished: the rest are asked.
+        case consumersStopped
     }
 
     private let state = Mutex(State())
@@ -108,13 +115,9 @@ public final class KafkaClient: Sendable, Service {
                 throw KafkaError(.clientNotRunning, "KafkaClient.run() may be called only once")
             }
             defer { state.componentsToStart = [] }
-            if state.shutdownBeforeRun {
-                state.lifecycle = .shuttingDown
-                eventContinuation.yield(.shutdown)
-            } else {
-                state.lifecycle = .running
-                acceptsRecords.store(true, ordering: .releasing)
-            }
+            state.lifecycle = state.shutdownBeforeRun ? .stoppingConsumers : .running
+            acceptsRecords.store(true, ordering: .releasing)
+            if state.shutdownBeforeRun { eventContinuation.yield(.shutdown) }
             return state.componentsToStart
         }
         logger.debug("client starting", metadata: ["bootstrap": "\(configuration.connection.bootstrapServers.map(\.description))"])
@@ -128,14 +131,21 @@ public final class KafkaClient: Sendable, Service {
                     case .start(let component):
                         group.addTask { await self.runComponent(component) }
                     case .shutdown:
-                        await self.finishComponents()
+                        // In a child task, so that components made meanwhile (a producer a handler uses for the
+                        // first time) are started by this loop.
+                        group.addTask { await self.stopConsumers() }
+                    case .consumersStopped:
+                        await self.finishComponents(finishingFirst: false)
                         break eventLoop
                     }
                 }
                 // Cancelled: the stream has ended, so a component made from now on would never be started. Calls
                 // are refused while the components wind down (a shutdown has already set this).
                 self.state.withLock { state in
-                    if case .running = state.lifecycle { state.lifecycle = .shuttingDown }
+                    switch state.lifecycle {
+                    case .running, .stoppingConsumers: state.lifecycle = .shuttingDown
+                    case .created, .shuttingDown, .finished: break
+                    }
                     self.acceptsRecords.store(false, ordering: .releasing)
                 }
                 group.cancelAll()
@@ -151,8 +161,10 @@ public final class KafkaClient: Sendable, Service {
         logger.debug("client stopped")
     }
 
-    /// Starts a graceful shutdown: components finish their buffered work (producers flush), then
-    /// ``run()`` returns. Called before ``run()``, it makes that run finish as soon as it has started (a task
+    /// Starts a graceful shutdown, then ``run()`` returns. Consumer group members finish their current batches,
+    /// commit and leave first; until they have, the client still takes records and transactions (a handler
+    /// finishing its batch may produce). Then it refuses new records, and producers deliver what they hold.
+    /// Called before ``run()``, it makes that run finish as soon as it has started (a task
     /// started to run the client may not have begun yet). Does nothing when the client is already shutting
     /// down or has stopped.
     public func shutdownGracefully() {
@@ -162,8 +174,7 @@ public final class KafkaClient: Sendable, Service {
                 return
             }
             guard case .running = state.lifecycle else { return }
-            state.lifecycle = .shuttingDown
-            acceptsRecords.store(false, ordering: .releasing)
+            state.lifecycle = .stoppingConsumers
             // Under the lock: after the start of every component made while running (see `component`).
             eventContinuation.yield(.shutdown)
         }
@@ -256,12 +267,15 @@ public final class KafkaClient: Sendable, Service {
     // MARK: Components
 
     /// The component stored under `key`, created with `make` on first use. A component created before or
-    /// while the client runs is started in ``run()``'s task group. Once a graceful shutdown has begun, existing
-    /// components are still returned but none is created.
+    /// while the client runs is started in ``run()``'s task group. During a graceful shutdown's first step
+    /// (consumers stopping) one is created only if `startsWhileConsumersStop`; after it, existing components are
+    /// still returned but none is created.
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/clientNotRunning`` when `key` names no component and
     ///   the client is shutting down or has stopped; whatever `make` throws.
-    func component<C: KafkaClientComponent>(_ key: String, as type: C.Type = C.self, make: () throws -> C) throws -> C {
+    func component<C: KafkaClientComponent>(
+        _ key: String, as type: C.Type = C.self, startsWhileConsumersStop: Bool = true, make: () throws -> C
+    ) throws -> C {
         try state.withLock { state -> C in
             if let existing = state.components[key] {
                 guard let typed = existing as? C else {
@@ -275,7 +289,11 @@ public final class KafkaClient: Sendable, Service {
                 state.components[key] = created
                 state.componentsToStart.append(created)
                 return created
-            case .running:
+            case .running, .stoppingConsumers:
+                // No new member joins a group while the shutdown takes members out.
+                if case .stoppingConsumers = state.lifecycle, !startsWhileConsumersStop {
+                    throw KafkaError(.clientNotRunning, "the client is shutting down or has stopped")
+                }
                 let created = try make()
                 // Yielded under the lock, so a shutdown's event comes after it: the component runs before it is
                 // asked to finish, and is among the components asked.
@@ -310,10 +328,23 @@ public final class KafkaClient: Sendable, Service {
         }
     }
 
-    private func finishComponents() async {
-        let components = state.withLock { Array($0.components.values) }
+    /// Asks the components with `finishesFirst` equal to `finishingFirst` to finish, and waits until they have.
+    private func finishComponents(finishingFirst: Bool) async {
+        let components = state.withLock { $0.components.values.filter { $0.finishesFirst == finishingFirst } }
         await withTaskGroup(of: Void.self) { group in
             for component in components { group.addTask { await component.shutdownGracefully() } }
+        }
+    }
+
+    /// A graceful shutdown's first step: consumers finish; then records are refused and the rest are asked.
+    private func stopConsumers() async {
+        await finishComponents(finishingFirst: true)
+        state.withLock { state in
+            guard case .stoppingConsumers = state.lifecycle else { return }
+            state.lifecycle = .shuttingDown
+            acceptsRecords.store(false, ordering: .releasing)
+            // Under the lock: after the start of every component made before (see `component`).
+            eventContinuation.yield(.consumersStopped)
         }
     }
 
@@ -329,7 +360,7 @@ public final class KafkaClient: Sendable, Service {
     func requireRunning() throws {
         let lifecycle = state.withLock { $0.lifecycle }
         switch lifecycle {
-        case .running: return
+        case .running, .stoppingConsumers: return
         case .created: throw KafkaError(.clientNotRunning, "the client is not running: call run() (or use withRunningClient) first")
         case .shuttingDown, .finished: throw KafkaError(.clientNotRunning, "the client is shutting down or has stopped")
         }
@@ -360,4 +391,10 @@ protocol KafkaClientComponent: AnyObject, Sendable {
     func run() async throws
     /// Called once when the client shuts down gracefully, before cancellation: finish or flush buffered work.
     func shutdownGracefully() async
+    /// Whether it finishes in the shutdown's first step, while the others (producers) still take work from it.
+    var finishesFirst: Bool { get }
+}
+
+extension KafkaClientComponent {
+    var finishesFirst: Bool { false }
 }

@@ -51,6 +51,51 @@ struct GracefulShutdownTests {
 
     struct BodyFailed: Error {}
 
+    @Test("a handler finishing its batch during a graceful shutdown may still produce (consume-transform-produce)")
+    func handlersProduceWhileTheShutdownStopsTheirMember() async throws {
+        let fixture = try await GroupTopicFixture("graceful-transform")
+        let output = TestBrokers.uniqueName("graceful-transform-out")
+        try await RdKafkaTool.createTopic(bootstrap: fixture.bootstrap, topic: output, partitions: 1)
+        let configuration = KafkaClient.Configuration(bootstrapServers: try KafkaConnectionConfiguration.BrokerAddress.parseList(fixture.bootstrap))
+        let client = try KafkaClient(configuration: configuration, logger: Self.quietLogger())
+        let inHandler = Atomic<Bool>(false)
+        let shutdownBegun = Atomic<Bool>(false)
+        let produced = Mutex<[Result<Int64, KafkaError>]>([])
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await client.run() }
+            try await client.waitUntilReady(timeout: .seconds(30))
+            _ = try client.startConsumerGroup(ConsumerGroupTests.groupConfiguration(fixture.group, fixture.topic)) { batch in
+                inHandler.store(true, ordering: .releasing)
+                let deadline = ContinuousClock.now + .seconds(30)
+                while !shutdownBegun.load(ordering: .acquiring), ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
+                // The client's first produce: its producer is made while the shutdown stops the member.
+                for record in batch.records {
+                    do {
+                        let written = try await client.produce(KafkaRecord(topic: output, value: record.value))
+                        produced.withLock { $0.append(.success(written.offset ?? -1)) }
+                    } catch let error as KafkaError {
+                        produced.withLock { $0.append(.failure(error)) }
+                        throw error
+                    }
+                }
+                return .commit
+            }
+            try await ConsumerGroupTests.waitUntil("a batch is being handled") { inHandler.load(ordering: .acquiring) }
+            client.shutdownGracefully()
+            shutdownBegun.store(true, ordering: .releasing)
+            try await tasks.waitForAll()
+        }
+        let results = produced.withLock { $0 }
+        #expect(results.count == 5, "\(results)")
+        #expect(results.allSatisfy { if case .success(let offset) = $0 { offset >= 0 } else { false } }, "\(results)")
+        try await FetchTests.withClient(fixture.bootstrap) { client in
+            let committed = try await client.committedOffsets(group: fixture.group, partitions: [fixture.partition])
+            #expect(committed[fixture.partition]?.offset == 5, "\(committed)")
+        }
+    }
+
     @Test("withRunningClient whose body throws still delivers the records the body handed over, then rethrows")
     func withRunningClientDeliversWhenTheBodyThrows() async throws {
         let bootstrap = try TestBrokers.tansuBootstrap

@@ -66,7 +66,7 @@ extension KafkaClient {
             throw KafkaError(.invalidArgument, "consumer group \(configuration.groupID): \(problems.joined(separator: "; "))")
         }
         var created = false
-        let runner = try component(ConsumerGroupRunner.componentKey(groupID: configuration.groupID), as: ConsumerGroupRunner.self) {
+        let runner = try component(ConsumerGroupRunner.componentKey(groupID: configuration.groupID), as: ConsumerGroupRunner.self, startsWhileConsumersStop: false) {
             created = true
             return ConsumerGroupRunner(client: self, configuration: configuration, handler: handler)
         }

@@ -171,6 +171,68 @@ import Testing
         #expect(throws: KafkaError.self) { try client.requireRunning() }
     }
 
+    /// Logs its steps into a shared log; `first` finishes in the shutdown's first step, running `whileFinishing`.
+    final class OrderedComponent: KafkaClientComponent {
+        let name: String
+        let finishesFirst: Bool
+        let whileFinishing: @Sendable () async -> Void
+        init(_ name: String, first: Bool, whileFinishing: @escaping @Sendable () async -> Void = {}) {
+            self.name = name
+            self.finishesFirst = first
+            self.whileFinishing = whileFinishing
+        }
+        func run() async throws {
+            OrderedComponent.append("\(name) run")
+            try? await Task.sleep(for: .seconds(3600))
+        }
+        func shutdownGracefully() async {
+            OrderedComponent.append("\(name) finishing")
+            await whileFinishing()
+            OrderedComponent.append("\(name) finished")
+        }
+        static let shared = Mutex<[String]>([])
+        static func append(_ entry: String) { shared.withLock { $0.append(entry) } }
+        static var entries: [String] { shared.withLock { $0 } }
+    }
+
+    @Test func consumersFinishFirstWhileTheClientStillTakesWork() async throws {
+        let client = try Self.client()
+        let calls = Mutex<[String]>([])
+        _ = try client.component("producer") { OrderedComponent("producer", first: false) }
+        _ = try client.component("group") {
+            OrderedComponent("group", first: true) {
+                // A handler finishing its batch: records are still taken, a producer used for the first time runs.
+                calls.withLock { $0.append(client.isRunning ? "records taken" : "records refused") }
+                do {
+                    _ = try client.component("late-producer") { OrderedComponent("late-producer", first: false) }
+                    _ = await Self.eventually { OrderedComponent.entries.contains("late-producer run") }
+                } catch {
+                    calls.withLock { $0.append("late producer refused: \(error)") }
+                }
+                // No member joins while members leave.
+                do {
+                    _ = try client.startConsumerGroup(.init(groupID: "g", topics: ["t"]))
+                    calls.withLock { $0.append("group started") }
+                } catch {
+                    calls.withLock { $0.append("group refused") }
+                }
+            }
+        }
+        let run = Task { try await client.run() }
+        try #require(await Self.eventually { OrderedComponent.entries.contains("group run") && OrderedComponent.entries.contains("producer run") })
+        client.shutdownGracefully()
+        try await run.value
+        #expect(calls.withLock { $0 } == ["records taken", "group refused"])
+        let log = OrderedComponent.entries
+        let groupFinished = try #require(log.firstIndex(of: "group finished"), "\(log)")
+        for name in ["producer", "late-producer"] {
+            let finishing = try #require(log.firstIndex(of: "\(name) finishing"), "\(log)")
+            #expect(finishing > groupFinished, "\(name) was asked to finish before the group had: \(log)")
+            #expect(log.contains("\(name) run"), "\(log)")
+        }
+        #expect(!client.isRunning)
+    }
+
     @Test func cancellationStopsWithoutTheGracefulStep() async throws {
         let client = try Self.client()
         let component = try client.component("c") { RecordingComponent() }

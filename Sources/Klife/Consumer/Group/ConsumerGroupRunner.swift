@@ -74,6 +74,9 @@ final class ConsumerGroupRunner: KafkaClientComponent {
         await stop()
     }
 
+    /// Handlers finishing their batches may still produce: members leave before producers flush.
+    var finishesFirst: Bool { true }
+
     /// The key of this member among the client's components.
     static func componentKey(groupID: String) -> String { "klife.group.\(groupID)" }
 
