@@ -72,7 +72,7 @@ public final class KafkaClient: Sendable, Service {
     }
 
     private let state = Mutex(State())
-    /// Whether the lifecycle is `.running`, kept beside it (written under `state`'s lock) for the produce
+    /// Whether the lifecycle is `.running` or `.stoppingConsumers` (calls are taken), kept beside it (written under `state`'s lock) for the produce
     /// path, which checks it per record without taking the lock.
     private let acceptsRecords = Atomic<Bool>(false)
     private let events: AsyncStream<Event>
@@ -292,21 +292,21 @@ public final class KafkaClient: Sendable, Service {
             case .running, .stoppingConsumers:
                 // No new member joins a group while the shutdown takes members out.
                 if case .stoppingConsumers = state.lifecycle, !startsWhileConsumersStop {
-                    throw KafkaError(.clientNotRunning, "the client is shutting down or has stopped")
+                    throw Self.stoppedError
                 }
                 let created = try make()
                 // Yielded under the lock, so a shutdown's event comes after it: the component runs before it is
                 // asked to finish, and is among the components asked.
                 if case .terminated = eventContinuation.yield(.start(created)) {
                     // run()'s task was cancelled just now: nothing would start it.
-                    throw KafkaError(.clientNotRunning, "the client is shutting down or has stopped")
+                    throw Self.stoppedError
                 }
                 state.components[key] = created
                 return created
             case .shuttingDown, .finished:
                 // It would never run (nor, made after the shutdown's step began, be asked to finish): a member
                 // whose `batches` never end, a producer whose records are never sent.
-                throw KafkaError(.clientNotRunning, "the client is shutting down or has stopped")
+                throw Self.stoppedError
             }
         }
     }
@@ -350,6 +350,9 @@ public final class KafkaClient: Sendable, Service {
 
     // MARK: Guards for public calls
 
+    /// What calls get once the client is shutting down or has stopped.
+    private static var stoppedError: KafkaError { KafkaError(.clientNotRunning, "the client is shutting down or has stopped") }
+
     /// Whether ``run()`` is in progress: ``requireRunning()`` without the lock or an error, for the produce
     /// path's per-record check.
     var isRunning: Bool { acceptsRecords.load(ordering: .acquiring) }
@@ -362,7 +365,7 @@ public final class KafkaClient: Sendable, Service {
         switch lifecycle {
         case .running, .stoppingConsumers: return
         case .created: throw KafkaError(.clientNotRunning, "the client is not running: call run() (or use withRunningClient) first")
-        case .shuttingDown, .finished: throw KafkaError(.clientNotRunning, "the client is shutting down or has stopped")
+        case .shuttingDown, .finished: throw Self.stoppedError
         }
     }
 

@@ -110,25 +110,14 @@ import Testing
 
     /// Ignores cancellation until released, holding `run()`'s task group open after the run was cancelled.
     final class StubbornComponent: KafkaClientComponent {
-        private let gate = Mutex<(released: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+        // A continuation, not an AsyncStream: iterating a stream ends when the task is cancelled.
+        private let gate = TimeLimitedOperationTests.Gate()
         let running = Atomic<Bool>(false)
         func run() async throws {
             running.store(true, ordering: .releasing)
-            // A continuation, not an AsyncStream: iterating a stream ends when the task is cancelled.
-            await withCheckedContinuation { continuation in
-                let released = gate.withLock { gate -> Bool in
-                    if !gate.released { gate.waiter = continuation }
-                    return gate.released
-                }
-                if released { continuation.resume() }
-            }
+            await gate.wait()
         }
-        func release() {
-            gate.withLock { gate in
-                gate.released = true
-                return gate.waiter.take()
-            }?.resume()
-        }
+        func release() { gate.open() }
         func shutdownGracefully() async {}
     }
 
