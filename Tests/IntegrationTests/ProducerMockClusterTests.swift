@@ -172,6 +172,11 @@ struct ProducerMockClusterTests {
             if maxInFlightRequests == 1 {
                 #expect(values == expected, "\(inOrder)")
             } else if values != expected {
+                // Known issue of the mock (issue 7's session 22 traced it): with 5 requests in flight, a batch refused
+                // NOT_LEADER_OR_FOLLOWER just before its broker became leader again is appended after a later batch
+                // the same connection carried, since the mock checks no sequences of a non-transactional producer; a
+                // real broker refuses the gap (OUT_OF_ORDER_SEQUENCE). Order stays strict at 1 in flight, and
+                // exactly-once is strict at both.
                 withKnownIssue("librdkafka mock: a batch appended ahead of an earlier one refused NOT_LEADER_OR_FOLLOWER just before its broker became leader (the mock checks no sequences; a real broker refuses the gap)", isIntermittent: true) {
                     #expect(values == expected, "\(inOrder)")
                 }
