@@ -274,45 +274,57 @@ extension KafkaClient {
         var remaining = Set(wanted.map { KafkaTopicPartition(topic: topic, partition: $0) })
         var lastError: KafkaError?
         // Retriable failures are retried with a growing backoff until the request timeout has passed.
+        let requestTimeout = configuration.connection.requestTimeout
         try await roundsByLeader(
-            &remaining, until: .now + configuration.connection.requestTimeout,
+            &remaining, until: .now + requestTimeout,
             noLeader: { _, error in
                 lastError = error
                 return false
-            }
-        ) { leaderID, partitions, remaining in
-            do {
-                let connection = try await cluster.connection(toBroker: leaderID)
-                guard let version = connection.negotiatedVersion(for: ListOffsetsRequest.self) else {
-                    throw KafkaError(.featureDisabled, "the broker offers no usable ListOffsets version")
-                }
-                let request = ListOffsetsRequest(
-                    replicaId: -1, isolationLevel: version >= 2 ? isolation.wireValue : 0,
-                    topics: [.init(name: topic, partitions: partitions.map { .init(partitionIndex: $0.partition, currentLeaderEpoch: -1, timestamp: spec.wireTimestamp) })],
-                    timeoutMs: Self.milliseconds(configuration.connection.requestTimeout))
-                let response = try await connection.send(request)
-                for partition in response.topics.filter({ $0.name == topic }).flatMap(\.partitions) {
-                    if partition.errorCode == 0 {
-                        let offset = version == 0 ? (partition.oldStyleOffsets.first ?? -1) : partition.offset
-                        results[partition.partitionIndex] = PartitionOffset(
-                            partition: partition.partitionIndex, offset: offset, timestamp: partition.timestamp, leaderEpoch: partition.leaderEpoch)
-                        remaining.remove(KafkaTopicPartition(topic: topic, partition: partition.partitionIndex))
-                    } else if cluster.requestRefreshIfStale(errorCode: partition.errorCode) {
-                        lastError = KafkaError(
-                            .leaderNotAvailable, "ListOffsets for \(topic)/\(partition.partitionIndex) failed with Kafka error code \(partition.errorCode)",
-                            kafkaCode: partition.errorCode, isRetriable: true)
-                    } else if KafkaErrorCode(rawValue: partition.errorCode).isRetriable {
-                        // REQUEST_TIMED_OUT and other transient broker states: the same leader may answer next time.
-                        lastError = KafkaError(
-                            .brokerError, "ListOffsets for \(topic)/\(partition.partitionIndex) kept failing with Kafka error code \(partition.errorCode)",
-                            kafkaCode: partition.errorCode, isRetriable: true)
-                    } else {
-                        throw KafkaError(
-                            .brokerError, "ListOffsets for \(topic)/\(partition.partitionIndex) failed", kafkaCode: partition.errorCode)
+            },
+            ask: { client, leaderID, partitions -> Result<(ListOffsetsResponse, version: Int16), any Error> in
+                do {
+                    let connection = try await client.cluster.connection(toBroker: leaderID)
+                    guard let version = connection.negotiatedVersion(for: ListOffsetsRequest.self) else {
+                        throw KafkaError(.featureDisabled, "the broker offers no usable ListOffsets version")
                     }
+                    let request = ListOffsetsRequest(
+                        replicaId: -1, isolationLevel: version >= 2 ? isolation.wireValue : 0,
+                        topics: [.init(name: topic, partitions: partitions.map { .init(partitionIndex: $0.partition, currentLeaderEpoch: -1, timestamp: spec.wireTimestamp) })],
+                        timeoutMs: Self.milliseconds(requestTimeout))
+                    return .success((try await connection.send(request), version))
+                } catch {
+                    return .failure(error)
                 }
-            } catch let error as KafkaError where error.isRetriable {
+            }
+        ) { answer, _, remaining in
+            let response: ListOffsetsResponse
+            let version: Int16
+            switch answer {
+            case .success(let answered): (response, version) = answered
+            case .failure(let error as KafkaError) where error.isRetriable:
                 lastError = error
+                return
+            case .failure(let error): throw error
+            }
+            for partition in response.topics.filter({ $0.name == topic }).flatMap(\.partitions) {
+                if partition.errorCode == 0 {
+                    let offset = version == 0 ? (partition.oldStyleOffsets.first ?? -1) : partition.offset
+                    results[partition.partitionIndex] = PartitionOffset(
+                        partition: partition.partitionIndex, offset: offset, timestamp: partition.timestamp, leaderEpoch: partition.leaderEpoch)
+                    remaining.remove(KafkaTopicPartition(topic: topic, partition: partition.partitionIndex))
+                } else if cluster.requestRefreshIfStale(errorCode: partition.errorCode) {
+                    lastError = KafkaError(
+                        .leaderNotAvailable, "ListOffsets for \(topic)/\(partition.partitionIndex) failed with Kafka error code \(partition.errorCode)",
+                        kafkaCode: partition.errorCode, isRetriable: true)
+                } else if KafkaErrorCode(rawValue: partition.errorCode).isRetriable {
+                    // REQUEST_TIMED_OUT and other transient broker states: the same leader may answer next time.
+                    lastError = KafkaError(
+                        .brokerError, "ListOffsets for \(topic)/\(partition.partitionIndex) kept failing with Kafka error code \(partition.errorCode)",
+                        kafkaCode: partition.errorCode, isRetriable: true)
+                } else {
+                    throw KafkaError(
+                        .brokerError, "ListOffsets for \(topic)/\(partition.partitionIndex) failed", kafkaCode: partition.errorCode)
+                }
             }
         }
         guard remaining.isEmpty else {
@@ -325,14 +337,17 @@ extension KafkaClient {
     // MARK: Helpers
 
     /// Sends one request per leader for the partitions still in `remaining`, in rounds, until none is left or the
-    /// next round would start after `deadline`: `round` removes the partitions it settles and leaves the others
-    /// for the next round, which comes after a growing backoff (100 ms more each time, at most 1 s) and a
-    /// metadata refresh. A partition without a known leader is handed to `noLeader`, which says whether that
-    /// settles it (it is then removed) or it waits for the next round.
-    func roundsByLeader(
+    /// next round would start after `deadline`. A round asks every leader at once (`ask`, one child task per
+    /// leader, so a round takes as long as its slowest leader, not the sum of them); when all have answered,
+    /// `settle` takes the answers in leader order, removes the partitions each settles and leaves the others for
+    /// the next round, which comes after a growing backoff (100 ms more each time, at most 1 s) and a metadata
+    /// refresh. A partition without a known leader is handed to `noLeader`, which says whether that settles it
+    /// (it is then removed) or it waits for the next round.
+    func roundsByLeader<Answer: Sendable>(
         _ remaining: inout Set<KafkaTopicPartition>, until deadline: ContinuousClock.Instant,
         noLeader: (KafkaTopicPartition, KafkaError) -> Bool,
-        round: (_ leaderID: Int32, _ partitions: [KafkaTopicPartition], _ remaining: inout Set<KafkaTopicPartition>) async throws -> Void
+        ask: @escaping @Sendable (_ client: KafkaClient, _ leaderID: Int32, _ partitions: [KafkaTopicPartition]) async -> Answer,
+        settle: (_ answer: Answer, _ partitions: [KafkaTopicPartition], _ remaining: inout Set<KafkaTopicPartition>) throws -> Void
     ) async throws {
         var attempt = 0
         while !remaining.isEmpty {
@@ -351,8 +366,16 @@ extension KafkaClient {
                     if noLeader(partition, ClusterManager.asKafkaError(error)) { remaining.remove(partition) }
                 }
             }
-            for (leaderID, partitions) in byLeader.sorted(by: { $0.key < $1.key }) {
-                try await round(leaderID, partitions, &remaining)
+            let answers = await withTaskGroup(of: (Int32, [KafkaTopicPartition], Answer).self) { group in
+                for (leaderID, partitions) in byLeader {
+                    group.addTask { [self] in (leaderID, partitions, await ask(self, leaderID, partitions)) }
+                }
+                var answers: [(Int32, [KafkaTopicPartition], Answer)] = []
+                for await answer in group { answers.append(answer) }
+                return answers.sorted { $0.0 < $1.0 }
+            }
+            for (_, partitions, answer) in answers {
+                try settle(answer, partitions, &remaining)
             }
         }
     }

@@ -55,48 +55,59 @@ extension KafkaClient {
             }
         }
         let deadline = ContinuousClock.now + timeout
+        let requestTimeout = configuration.connection.requestTimeout
         try await roundsByLeader(
             &remaining, until: deadline,
             noLeader: { partition, error in
                 results[partition] = .failure(error)
                 return !error.isRetriable
-            }
-        ) { leaderID, partitions, remaining in
-            do {
-                let connection = try await cluster.connection(toBroker: leaderID)
-                guard connection.negotiatedVersion(for: DeleteRecordsRequest.self) != nil else {
-                    throw KafkaError(.featureDisabled, "broker \(leaderID) offers no usable DeleteRecords version")
-                }
-                let byTopic = Dictionary(grouping: partitions, by: \.topic)
-                let request = DeleteRecordsRequest(
-                    topics: byTopic.keys.sorted().map { topic in
-                        .init(name: topic, partitions: byTopic[topic]!.map { .init(partitionIndex: $0.partition, offset: offsets[$0]!) })
-                    },
-                    timeoutMs: Self.milliseconds(max(deadline - .now, .seconds(1))))
-                let response = try await connection.send(request, timeout: max(deadline - .now, .seconds(1)) + configuration.connection.requestTimeout)
-                for topic in response.topics {
-                    for answer in topic.partitions {
-                        let partition = KafkaTopicPartition(topic.name, answer.partitionIndex)
-                        guard remaining.contains(partition) else { continue }
-                        let code = answer.errorCode
-                        if code == 0 {
-                            results[partition] = .success(answer.lowWatermark)
-                            remaining.remove(partition)
-                        } else if cluster.requestRefreshIfStale(errorCode: code) && code != 3 {
-                            results[partition] = .failure(KafkaError(
-                                .leaderNotAvailable, "DeleteRecords for \(partition) failed with Kafka error code \(code)", kafkaCode: code, isRetriable: true))
-                        } else {
-                            results[partition] = .failure(Self.topicError(code, nil, topic: topic.name, operation: "delete records of") ?? KafkaError(.brokerError, "DeleteRecords for \(partition) failed", kafkaCode: code))
-                            remaining.remove(partition)
-                        }
+            },
+            ask: { client, leaderID, partitions -> Result<DeleteRecordsResponse, any Error> in
+                do {
+                    let connection = try await client.cluster.connection(toBroker: leaderID)
+                    guard connection.negotiatedVersion(for: DeleteRecordsRequest.self) != nil else {
+                        throw KafkaError(.featureDisabled, "broker \(leaderID) offers no usable DeleteRecords version")
                     }
+                    let byTopic = Dictionary(grouping: partitions, by: \.topic)
+                    let request = DeleteRecordsRequest(
+                        topics: byTopic.keys.sorted().map { topic in
+                            .init(name: topic, partitions: byTopic[topic]!.map { .init(partitionIndex: $0.partition, offset: offsets[$0]!) })
+                        },
+                        timeoutMs: Self.milliseconds(max(deadline - .now, .seconds(1))))
+                    return .success(try await connection.send(request, timeout: max(deadline - .now, .seconds(1)) + requestTimeout))
+                } catch {
+                    return .failure(error)
                 }
-            } catch let error as KafkaError where error.isRetriable {
+            }
+        ) { answer, partitions, remaining in
+            let response: DeleteRecordsResponse
+            switch answer {
+            case .success(let answered): response = answered
+            case .failure(let error as KafkaError) where error.isRetriable:
                 for partition in partitions { results[partition] = .failure(error) }
-            } catch {
+                return
+            case .failure(let error):
                 for partition in partitions {
                     results[partition] = .failure(ClusterManager.asKafkaError(error))
                     remaining.remove(partition)
+                }
+                return
+            }
+            for topic in response.topics {
+                for answer in topic.partitions {
+                    let partition = KafkaTopicPartition(topic.name, answer.partitionIndex)
+                    guard remaining.contains(partition) else { continue }
+                    let code = answer.errorCode
+                    if code == 0 {
+                        results[partition] = .success(answer.lowWatermark)
+                        remaining.remove(partition)
+                    } else if cluster.requestRefreshIfStale(errorCode: code) && code != 3 {
+                        results[partition] = .failure(KafkaError(
+                            .leaderNotAvailable, "DeleteRecords for \(partition) failed with Kafka error code \(code)", kafkaCode: code, isRetriable: true))
+                    } else {
+                        results[partition] = .failure(Self.topicError(code, nil, topic: topic.name, operation: "delete records of") ?? KafkaError(.brokerError, "DeleteRecords for \(partition) failed", kafkaCode: code))
+                        remaining.remove(partition)
+                    }
                 }
             }
         }

@@ -20,6 +20,34 @@ import Testing
         }
     }
 
+    /// One ListOffsets per leader, all in flight together: with each of three leaders holding its answer for
+    /// 1.5 s, the call takes about 1.5 s, not 4.5 s (it asked one leader after another before).
+    @Test func listOffsetsAsksTheLeadersAtOnce() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        let topic = TestBrokers.uniqueName("offsets-at-once")
+        try await cluster.createTopic(topic, partitions: 3, replicationFactor: 3)
+        for partition: Int32 in 0..<3 { try await cluster.setLeader(topic: topic, partition: partition, broker: partition + 1) }
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: cluster.bootstrap), logger: ClientTestSupport.logger) { client in
+            let placed = try await ClientTestSupport.eventually {
+                let metadata = try await client.refreshMetadata()
+                return (0..<3).allSatisfy { metadata.leader(of: KafkaTopicPartition(topic: topic, partition: $0))?.nodeID == $0 + 1 }
+            }
+            #expect(placed, "the leaders did not move to brokers 1, 2 and 3")
+            // Connections to all three leaders first, so the timed call opens none.
+            #expect(try await client.listOffsets(topic: topic, at: .earliest).count == 3)
+            for broker: Int32 in 1...3 {
+                try await cluster.pushBrokerErrors(broker: broker, apiKey: 2, errors: [(code: 0, rttMilliseconds: 1_500)])
+            }
+            let started = ContinuousClock.now
+            let offsets = try await client.listOffsets(topic: topic, at: .latest)
+            let elapsed = ContinuousClock.now - started
+            #expect(offsets.keys.sorted() == [0, 1, 2])
+            #expect(elapsed >= .milliseconds(1_400), "the delayed answers were not used (\(elapsed))")
+            #expect(elapsed < .milliseconds(3_500), "the leaders were asked one after another (\(elapsed))")
+        }
+    }
+
     @Test func leaderMoveIsFollowedAfterARefresh() async throws {
         let cluster = try await MockCluster.create(brokers: 3)
         defer { Task { try? await cluster.destroy() } }
