@@ -286,6 +286,29 @@ struct FaultInjectionTests {
         }
     }
 
+    @Test("A member stopped while its coordinator connection backs off stops at once, without sitting out the backoff")
+    func stopWhileTheCoordinatorConnectionBacksOff() async throws {
+        let broker = try await BadInputBroker.start()
+        defer { Task { await broker.stop() } }
+        var configuration = try ClientTestSupport.configuration(bootstrap: broker.bootstrap)
+        // Every JoinGroup closes the connection; a connection that closes that soon makes the next dial wait.
+        configuration.connection.reconnectBackoff = .seconds(10)
+        configuration.connection.reconnectBackoffMax = .seconds(10)
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            let member = try client.startConsumerGroup(
+                KafkaConsumerGroupConfiguration(groupID: TestBrokers.uniqueName("g"), topics: ["t"], assignors: [.range])
+            ) { _ in .commit }
+            try await ConsumerGroupTests.waitUntil("the member waits out the reconnect backoff") {
+                client.cluster.pool.callersWaitingOutBackoff > 0
+            }
+            let started = ContinuousClock.now
+            await member.stop()
+            let elapsed = ContinuousClock.now - started
+            // Without the stop ending the wait it takes the rest of the 8-10 s backoff, then a dial and a JoinGroup.
+            #expect(elapsed < .seconds(3), "stop() took \(elapsed)")
+        }
+    }
+
     @Test("FindCoordinator: a non-retriable error reaches the caller with its code")
     func coordinatorAuthorizationFailure() async throws {
         try await Self.withScriptedCoordinator { broker, client in

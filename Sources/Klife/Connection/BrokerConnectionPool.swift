@@ -35,6 +35,10 @@ public final class BrokerConnectionPool: Sendable {
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let state = Mutex(State())
+    private let backoffWaits = Atomic<Int>(0)
+
+    /// How many callers are waiting out a slot's reconnect backoff right now (diagnostics and tests).
+    var callersWaitingOutBackoff: Int { backoffWaits.load(ordering: .relaxed) }
 
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/invalidConfiguration`` when the TLS files cannot
     ///   be loaded.
@@ -160,6 +164,8 @@ public final class BrokerConnectionPool: Sendable {
                         "waiting \(wait) before reconnecting after: \(lastError.message)",
                         metadata: [KafkaLogKey.brokerHost: "\(address)"]
                     )
+                    backoffWaits.add(1, ordering: .relaxed)
+                    defer { backoffWaits.subtract(1, ordering: .relaxed) }
                     do {
                         try await Task.sleep(for: .nanoseconds(wait.nanoseconds))
                     } catch {

@@ -291,7 +291,9 @@ final class ConsumerGroupPartitions: Sendable {
         fetchCommitted: while true {
             if stop.isFired || Task.isCancelled { return nil }
             do {
-                let coordinator = try await client.cluster.coordinatorConnection(for: key).0
+                // A stop ends the wait for a connection slot backing off (see ``ConsumerGroupRunner/findCoordinator()``).
+                let cluster = client.cluster
+                guard let coordinator = try await stop.unlessFired({ try await cluster.coordinatorConnection(for: key).0 }) else { return nil }
                 let version = min(coordinator.negotiatedVersion(for: OffsetFetchRequest.self) ?? 0, 7)
                 let request = Self.committedOffsetsRequest(partitions, configuration: configuration, version: version)
                 let response = try await coordinator.send(request, version: version, timeout: .seconds(30))

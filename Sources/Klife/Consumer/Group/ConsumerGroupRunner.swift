@@ -123,7 +123,10 @@ final class ConsumerGroupRunner: KafkaClientComponent {
     func findCoordinator() async -> KafkaConnection? {
         while !stopRequested.isFired && !Task.isCancelled {
             do {
-                return try await cluster.coordinatorConnection(for: key).0
+                // A stop ends the lookup: its connection may be backing off (up to reconnectBackoffMax) after
+                // a coordinator that closed the last one, a wait only a cancellation ends.
+                let (cluster, key) = (cluster, key)
+                return try await stopRequested.unlessFired { try await cluster.coordinatorConnection(for: key).0 }
             } catch {
                 logger.debug("consumer group \(groupID): coordinator lookup failed: \(error)")
                 cluster.invalidateCoordinator(key)

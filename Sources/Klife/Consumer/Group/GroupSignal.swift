@@ -47,6 +47,22 @@ final class GroupSignal: Sendable {
         }
     }
 
+    /// Runs `operation` until it returns or the signal fires, whichever comes first: nil when the signal
+    /// fired (or the task was cancelled) first, and `operation` is then cancelled. For waits that only a
+    /// cancellation ends (a connection slot backing off), so that a stop does not sit them out.
+    func unlessFired<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T? {
+        if isFired { return nil }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                await self.wait()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+    }
+
     /// Sleeps for `duration`, ending early when the signal fires or the task is cancelled. Returns whether
     /// the signal has fired.
     @discardableResult
