@@ -16,7 +16,7 @@ struct ProduceCommand: AsyncParsableCommand {
             mid-way), then it exits with status 130.
             --producer-config FILE reads producer options as KEY=VALUE lines: acks, linger_ms, batch_size_bytes, \
             delivery_timeout_ms, request_timeout_ms, retry_backoff_ms, max_in_flight_requests, batchers_count, \
-            enable_idempotence, compression, max_buffered_bytes, max_buffered_records, max_record_bytes; command-line \
+            enable_idempotence, compression, compression_level, max_buffered_bytes, max_buffered_records, max_record_bytes; command-line \
             flags win.
             """
     )
@@ -27,6 +27,8 @@ struct ProduceCommand: AsyncParsableCommand {
     @Option(name: .customLong("key-separator"), help: "Split each line into key and value at the first SEP.") var keySeparator: String?
     @Option(name: .customLong("header"), help: "Header K=V added to every record (repeatable; K alone: null value).") var headers: [String] = []
     @Option(name: .long, help: "Compression: none, gzip, snappy, lz4, zstd.") var compression: String?
+    @Option(name: .customLong("compression-level"), help: "Compression level: gzip 1-9, lz4 0-17, zstd -131072-22 (default: the codec's).")
+    var compressionLevel: Int?
     @Option(name: .long, help: "Acks: all, 1 or 0.") var acks: String?
     @Flag(name: .customLong("no-idempotence"), help: "Disable the idempotent producer.") var noIdempotence = false
     @Option(name: .customLong("linger-ms"), help: "Linger in milliseconds.") var lingerMs: Int?
@@ -137,6 +139,7 @@ struct ProduceCommand: AsyncParsableCommand {
             }
         }
         if let compression { producer.compression = KafkaCompression(name: compression)! }
+        if let compressionLevel { producer.compressionLevel = compressionLevel }
         if let acks { producer.acks = KafkaProducerConfiguration.Acks(name: acks)! }
         if let lingerMs { producer.linger = .milliseconds(lingerMs) }
         if noIdempotence || producer.acks != .all { producer.enableIdempotence = false }
@@ -163,6 +166,7 @@ struct ProduceCommand: AsyncParsableCommand {
         case "max_buffered_bytes": producer.maxBufferedBytes = try int()
         case "max_buffered_records": producer.maxBufferedRecords = try int()
         case "max_record_bytes": producer.maxRecordBytes = try int()
+        case "compression_level": producer.compressionLevel = try int()
         case "enable_idempotence":
             guard let flag = Bool(value) else { throw ValidationError("\(file): enable_idempotence must be true or false") }
             producer.enableIdempotence = flag

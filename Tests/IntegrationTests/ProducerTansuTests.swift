@@ -57,8 +57,9 @@ struct ProducerTansuTests {
         #expect(byPartition[2] == (0..<8).map { "a\($0)" })
     }
 
-    @Test(arguments: KafkaCompression.allCases)
-    func codecsHeadersTombstonesAndTimestampsReadBackByLibrdkafka(_ compression: KafkaCompression) async throws {
+    /// Every codec at its default level, and gzip, lz4 (high-compression mode) and zstd at their strongest.
+    @Test(arguments: KafkaCompression.allCases.map { ($0, Int?.none) } + [(.gzip, 9), (.lz4, 12), (.zstd, 19)])
+    func codecsHeadersTombstonesAndTimestampsReadBackByLibrdkafka(_ compression: KafkaCompression, level: Int?) async throws {
         let topic = try await Self.topic(partitions: 1)
         var records: [KafkaRecord] = []
         for index in 0..<30 {
@@ -71,7 +72,7 @@ struct ProducerTansuTests {
         records.append(KafkaRecord(topic: topic, partition: 0, key: ByteBuffer(string: "gone"), value: nil, timestamp: 1_700_000_000_999))
         let toProduce = records
         let configuration = try Self.configuration {
-            $0.producers = [KafkaProducerConfiguration(name: KafkaProducerConfiguration.defaultName, linger: .milliseconds(5), compression: compression)]
+            $0.producers = [KafkaProducerConfiguration(name: KafkaProducerConfiguration.defaultName, linger: .milliseconds(5), compression: compression, compressionLevel: level)]
         }
         try await KafkaClient.withRunningClient(configuration: configuration) { client in
             let results = await client.produceBatch(toProduce)

@@ -68,11 +68,12 @@ struct TransactionTansuTests {
         #expect(consumedOther.map(\.valueString) == ["t1-d"])
     }
 
-    @Test(arguments: Klife.KafkaCompression.allCases)
-    func poolCompressionIsReadBackByLibrdkafka(_ compression: Klife.KafkaCompression) async throws {
+    @Test(arguments: Klife.KafkaCompression.allCases.map { ($0, Int?.none) } + [(.gzip, 1), (.zstd, -3)])
+    func poolCompressionIsReadBackByLibrdkafka(_ compression: Klife.KafkaCompression, level: Int?) async throws {
         let topic = try await Self.topic(partitions: 1)
         var configuration = try Self.configuration()
         configuration.transactionalPools[0].compression = compression
+        configuration.transactionalPools[0].compressionLevel = level
         let values = (0..<20).map { String(repeating: "value \($0) ", count: 10) }
         try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
             let produced = try await client.produceBatchTransactionally(values.map { KafkaRecord(topic: topic, partition: 0, key: "k", value: $0) })

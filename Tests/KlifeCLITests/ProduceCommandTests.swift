@@ -27,6 +27,7 @@ import Testing
             batchers_count=2
             enable_idempotence=true
             compression=zstd
+            compression_level=19
             max_buffered_bytes=33554432
             max_buffered_records=5000
             max_record_bytes=2000000
@@ -43,15 +44,17 @@ import Testing
         #expect(fromFile.batchersCount == 2)
         #expect(fromFile.enableIdempotence)
         #expect(fromFile.compression == .zstd)
+        #expect(fromFile.compressionLevel == 19)
         #expect(fromFile.maxBufferedBytes == 33_554_432)
         #expect(fromFile.maxBufferedRecords == 5000)
         #expect(fromFile.maxRecordBytes == 2_000_000)
 
         let flagsWin = try ProduceCommand.parse([
-            "--topic", "t", "--producer-config", path, "--linger-ms", "3", "--compression", "lz4", "--no-idempotence",
+            "--topic", "t", "--producer-config", path, "--linger-ms", "3", "--compression", "lz4", "--compression-level", "9", "--no-idempotence",
         ]).makeProducerConfiguration()
         #expect(flagsWin.linger == .milliseconds(3))
         #expect(flagsWin.compression == .lz4)
+        #expect(flagsWin.compressionLevel == 9)
         #expect(!flagsWin.enableIdempotence)
         #expect(flagsWin.maxBufferedRecords == 5000)
     }

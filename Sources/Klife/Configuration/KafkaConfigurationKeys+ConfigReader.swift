@@ -20,13 +20,13 @@ public enum KafkaConfigurationKeys {
     /// Keys of ``KafkaProducerConfiguration/init(name:configReader:)``.
     public static let producer = [
         "clientID", "acks", "linger", "batchSizeBytes", "deliveryTimeout", "requestTimeout", "retryBackoff",
-        "maxInFlightRequests", "batchersCount", "enableIdempotence", "compression", "maxBufferedBytes",
+        "maxInFlightRequests", "batchersCount", "enableIdempotence", "compression", "compressionLevel", "maxBufferedBytes",
         "maxBufferedRecords", "maxRecordBytes",
     ]
     /// Keys of ``KafkaTransactionalPoolConfiguration/init(name:configReader:)``.
     public static let transactionalPool = [
         "baseTransactionalID", "poolSize", "transactionTimeout", "deliveryTimeout", "requestTimeout", "retryBackoff",
-        "compression", "maxRecordBytes",
+        "compression", "compressionLevel", "maxRecordBytes",
     ]
     /// Keys of ``KafkaFetcherConfiguration/init(name:configReader:)``.
     public static let fetcher = [

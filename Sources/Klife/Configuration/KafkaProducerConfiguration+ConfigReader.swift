@@ -6,7 +6,7 @@ extension KafkaProducerConfiguration {
     ///
     /// Keys: `clientID`, `acks` (`all`, `1`, `0`), `linger`, `batchSizeBytes`, `deliveryTimeout`,
     /// `requestTimeout`, `retryBackoff`, `maxInFlightRequests`, `batchersCount`, `enableIdempotence`,
-    /// `compression` (`none`, `gzip`, `snappy`, `lz4`, `zstd`), `maxBufferedBytes`, `maxBufferedRecords`,
+    /// `compression` (`none`, `gzip`, `snappy`, `lz4`, `zstd`), `compressionLevel`, `maxBufferedBytes`, `maxBufferedRecords`,
     /// `maxRecordBytes`. Durations are strings
     /// with a unit (`"5ms"`, `"30s"`) or integers of milliseconds.
     ///
@@ -33,6 +33,7 @@ extension KafkaProducerConfiguration {
         if let value = options.parsed("compression", expected: "none, gzip, snappy, lz4 or zstd", KafkaCompression.init(name:)) {
             compression = value
         }
+        if let value = options.int("compressionLevel") { compressionLevel = value }
         if let value = options.int("maxBufferedBytes") { maxBufferedBytes = value }
         if let value = options.int("maxBufferedRecords") { maxBufferedRecords = value }
         if let value = options.int("maxRecordBytes") { maxRecordBytes = value }

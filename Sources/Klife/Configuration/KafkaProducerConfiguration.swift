@@ -56,6 +56,10 @@ public struct KafkaProducerConfiguration: Sendable {
     public var enableIdempotence: Bool
     /// Batch compression (default ``KafkaCompression/none``).
     public var compression: KafkaCompression
+    /// The codec's compression level (not in Klife; Kafka's `compression.gzip.level`, `compression.lz4.level`
+    /// and `compression.zstd.level`, librdkafka's `compression.level`); nil (the default) uses the codec's own
+    /// default. Must be within ``KafkaCompression/levels`` of ``compression``, and nil for none and snappy.
+    public var compressionLevel: Int?
     /// Bound on bytes buffered and not yet acknowledged; produce calls wait (backpressure) when it is reached
     /// (not in Klife; default 64 MiB). Must be at least ``batchSizeBytes``.
     public var maxBufferedBytes: Int
@@ -96,6 +100,7 @@ public struct KafkaProducerConfiguration: Sendable {
         batchersCount: Int = 1,
         enableIdempotence: Bool = true,
         compression: KafkaCompression = .none,
+        compressionLevel: Int? = nil,
         maxBufferedBytes: Int = 64 * 1024 * 1024,
         maxBufferedRecords: Int = 100_000,
         maxRecordBytes: Int = KafkaProducerConfiguration.defaultMaxRecordBytes
@@ -112,6 +117,7 @@ public struct KafkaProducerConfiguration: Sendable {
         self.batchersCount = batchersCount
         self.enableIdempotence = enableIdempotence
         self.compression = compression
+        self.compressionLevel = compressionLevel
         self.maxBufferedBytes = maxBufferedBytes
         self.maxBufferedRecords = maxBufferedRecords
         self.maxRecordBytes = maxRecordBytes
@@ -141,6 +147,7 @@ public struct KafkaProducerConfiguration: Sendable {
         } else if batchSizeBytes > 0 && maxBufferedBytes < batchSizeBytes {
             problems.append("\(path).maxBufferedBytes must be >= batchSizeBytes (\(batchSizeBytes))")
         }
+        if let problem = compression.levelProblem(compressionLevel, option: "\(path).compressionLevel") { problems.append(problem) }
         if maxBufferedRecords <= 0 { problems.append("\(path).maxBufferedRecords must be > 0") }
         if maxRecordBytes <= 0 { problems.append("\(path).maxRecordBytes must be > 0") }
         if deliveryTimeout > .zero && requestTimeout > .zero && linger >= .zero && deliveryTimeout < linger + requestTimeout {

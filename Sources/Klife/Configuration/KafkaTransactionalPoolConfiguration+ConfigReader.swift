@@ -5,7 +5,7 @@ extension KafkaTransactionalPoolConfiguration {
     /// section); options it does not hold keep their defaults.
     ///
     /// Keys: `baseTransactionalID`, `poolSize`, `transactionTimeout`, `deliveryTimeout`, `requestTimeout`,
-    /// `retryBackoff`, `compression`, `maxRecordBytes`. Durations are strings with a unit or integers of milliseconds.
+    /// `retryBackoff`, `compression`, `compressionLevel`, `maxRecordBytes`. Durations are strings with a unit or integers of milliseconds.
     ///
     /// - Throws: ``KafkaError`` with code ``KafkaError/Code/invalidConfiguration`` naming each malformed or
     ///   wrongly typed key with its path.
@@ -26,6 +26,7 @@ extension KafkaTransactionalPoolConfiguration {
         if let value = options.parsed("compression", expected: "none, gzip, snappy, lz4 or zstd", KafkaCompression.init(name:)) {
             compression = value
         }
+        if let value = options.int("compressionLevel") { compressionLevel = value }
         if let value = options.int("maxRecordBytes") { maxRecordBytes = value }
     }
 }

@@ -21,6 +21,9 @@ public struct KafkaTransactionalPoolConfiguration: Sendable {
     public var retryBackoff: Duration
     /// Batch compression (default none).
     public var compression: KafkaCompression
+    /// The codec's compression level; nil (the default) uses the codec's own. See
+    /// ``KafkaProducerConfiguration/compressionLevel``.
+    public var compressionLevel: Int?
     /// Largest record accepted, by its estimated encoded size (default 1 MiB); a larger one fails with
     /// ``KafkaError/Code/recordTooLarge`` and makes the transaction abort-only. See
     /// ``KafkaProducerConfiguration/maxRecordBytes``.
@@ -38,6 +41,7 @@ public struct KafkaTransactionalPoolConfiguration: Sendable {
         requestTimeout: Duration = .seconds(30),
         retryBackoff: Duration = .seconds(1),
         compression: KafkaCompression = .none,
+        compressionLevel: Int? = nil,
         maxRecordBytes: Int = KafkaProducerConfiguration.defaultMaxRecordBytes
     ) {
         self.name = name
@@ -48,6 +52,7 @@ public struct KafkaTransactionalPoolConfiguration: Sendable {
         self.requestTimeout = requestTimeout
         self.retryBackoff = retryBackoff
         self.compression = compression
+        self.compressionLevel = compressionLevel
         self.maxRecordBytes = maxRecordBytes
     }
 
@@ -71,6 +76,7 @@ public struct KafkaTransactionalPoolConfiguration: Sendable {
         if requestTimeout <= .zero { problems.append("\(path).requestTimeout must be > 0") }
         if retryBackoff < .zero { problems.append("\(path).retryBackoff must be >= 0") }
         if maxRecordBytes <= 0 { problems.append("\(path).maxRecordBytes must be > 0") }
+        if let problem = compression.levelProblem(compressionLevel, option: "\(path).compressionLevel") { problems.append(problem) }
         if maxRecordBytes > KafkaProducerConfiguration.largestSizeBytes {
             problems.append("\(path).maxRecordBytes must be <= \(KafkaProducerConfiguration.largestSizeBytes)")
         }

@@ -22,8 +22,8 @@ enum ProduceFrameEncoder {
     /// - Throws: ``KafkaProtocolError`` when compressing a batch fails.
     static func encode(
         _ plan: ProduceRequestPlan<ProducerEntry>, version: Int16, timeoutMs: Int32, clientID: String?,
-        compression: KafkaCompressionCodec, allocator: ByteBufferAllocator, recycler: FrameBufferRecycler? = nil,
-        encoded: (ProduceRequestPlan<ProducerEntry>.Batch, Int) -> Void = { _, _ in }
+        compression: KafkaCompressionCodec, compressionLevel: Int32? = nil, allocator: ByteBufferAllocator,
+        recycler: FrameBufferRecycler? = nil, encoded: (ProduceRequestPlan<ProducerEntry>.Batch, Int) -> Void = { _, _ in }
     ) throws -> ByteBuffer {
         let flexible = ProduceRequest.isFlexible(version: version)
         // Topics in order of first appearance, each with the positions of its batches.
@@ -53,7 +53,8 @@ enum ProduceFrameEncoder {
             for position in topic.batches {
                 let batch = plan.batches[position]
                 frame.writeInteger(batch.topicPartition.partition)
-                let length = try writeRecords(of: batch, into: &frame, flexible: flexible, compression: compression)
+                let length = try writeRecords(
+                    of: batch, into: &frame, flexible: flexible, compression: compression, compressionLevel: compressionLevel)
                 encoded(batch, length)
                 if flexible { frame.writeKafkaEmptyTaggedFields() }  // PartitionProduceData
             }
@@ -86,7 +87,7 @@ enum ProduceFrameEncoder {
     /// CPU with page faults, before session 4).
     private static func writeRecords(
         of batch: ProduceRequestPlan<ProducerEntry>.Batch, into frame: inout ByteBuffer, flexible: Bool,
-        compression: KafkaCompressionCodec
+        compression: KafkaCompressionCodec, compressionLevel: Int32?
     ) throws -> Int {
         // Room for the length: an INT32, or (flexible) an unsigned varint whose size is only known once the
         // batch is written; sized from the batch's estimate, which is usually right (else the batch moves).
@@ -98,7 +99,7 @@ enum ProduceFrameEncoder {
         frame = ByteBuffer()  // `moved` is now the only reference
         var writer = RecordBatchWriter(
             buffer: consume moved, producerId: batch.producerID, producerEpoch: batch.producerEpoch,
-            baseSequence: batch.baseSequence, compression: compression)
+            baseSequence: batch.baseSequence, compression: compression, compressionLevel: compressionLevel)
         // Elements are read in place (a `for pending in` loop would copy each one, with its reference counts),
         // and a headerless record's key and value go to the writer as the addresses of their bytes: passing
         // the `ByteBuffer`s on would copy them (a retain and a release each, twice with the prefetch). The

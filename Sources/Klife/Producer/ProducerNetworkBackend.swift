@@ -120,6 +120,7 @@ struct ProducerNetworkBackend: ProducerDriverBackend {
             timeoutMs: Int32(clamping: configuration.requestTimeout.components.seconds * 1000
                 + configuration.requestTimeout.components.attoseconds / 1_000_000_000_000_000),
             clientID: clientID, compression: KafkaCompressionCodec(rawValue: configuration.compression.rawValue) ?? .none,
+            compressionLevel: configuration.compressionLevel.map { Int32($0) },
             allocator: allocator, recycler: recycler
         ) { batch, bytes in
             metrics.recordEncodedBatch(producer: configuration.name, attempt: batch.attempt, records: batch.records.count, bytes: bytes)

@@ -287,6 +287,7 @@ extension TransactionalProducer {
                 transactionalID: transactionalID, producerID: producerID, producerEpoch: epoch,
                 batches: zip(batches, sequences).map { ($0.0, $1, $0.1) },
                 compression: KafkaCompressionCodec(rawValue: configuration.compression.rawValue) ?? .none,
+                compressionLevel: configuration.compressionLevel.map { Int32($0) },
                 timeoutMs: Self.wholeMilliseconds(configuration.requestTimeout), allocator: connection.allocator)
             let size = request.topicData.reduce(128) { total, topic in
                 total + topic.partitionData.reduce(topic.name.utf8.count + 16) { $0 + ($1.records?.readableBytes ?? 0) + 16 }
@@ -316,7 +317,7 @@ extension TransactionalProducer {
     static func produceRequest(
         transactionalID: String, producerID: Int64, producerEpoch: Int16,
         batches: [(topicPartition: KafkaTopicPartition, baseSequence: Int32, records: [KafkaRecord])],
-        compression: KafkaCompressionCodec, timeoutMs: Int32, allocator: ByteBufferAllocator = ByteBufferAllocator()
+        compression: KafkaCompressionCodec, compressionLevel: Int32? = nil, timeoutMs: Int32, allocator: ByteBufferAllocator = ByteBufferAllocator()
     ) throws -> ProduceRequest {
         var topicIndex: [String: Int] = [:]
         var topicData: [ProduceRequest.TopicProduceData] = []
@@ -326,7 +327,8 @@ extension TransactionalProducer {
             }
             var writer = RecordBatchWriter(
                 buffer: allocator.buffer(capacity: estimate), producerId: producerID, producerEpoch: producerEpoch,
-                baseSequence: batch.baseSequence, isTransactional: true, compression: compression)
+                baseSequence: batch.baseSequence, isTransactional: true, compression: compression,
+                compressionLevel: compressionLevel)
             for record in batch.records {
                 writer.append(
                     key: record.key, value: record.value, headers: record.headers.map { RecordHeader(key: $0.key, value: $0.value) },

@@ -105,12 +105,13 @@ import Testing
     @Test func commandLineArgumentsUseKebabCase() throws {
         let arguments = CommandLineArgumentsProvider(arguments: [
             "app", "--connection-bootstrap-servers", "127.0.0.1:19092", "--producers-names", "a", "b",
-            "--producers-b-compression", "lz4", "--metadata-refresh-interval", "2m",
+            "--producers-b-compression", "lz4", "--producers-b-compression-level", "9", "--metadata-refresh-interval", "2m",
         ])
         let configuration = try KafkaClient.Configuration(configReader: ConfigReader(provider: arguments))
         #expect(configuration.connection.bootstrapServers.map(\.port) == [19092])
         #expect(configuration.producers.map(\.name) == ["a", "b", KafkaProducerConfiguration.defaultName])
         #expect(configuration.producer(named: "b")?.compression == .lz4)
+        #expect(configuration.producer(named: "b")?.compressionLevel == 9)
         #expect(configuration.metadataRefreshInterval == .seconds(120))
     }
 

@@ -280,6 +280,31 @@ import Testing
         #expect(configuration { $0.connection.maxFrameBytes = 5_000_512; $0.fetchers = [.init(name: "f")] }.validationProblems().isEmpty)
     }
 
+    @Test func compressionLevelsFitTheCodec() {
+        expectProblem("producers[0].compressionLevel must be within 1...9 for gzip (got 12)") {
+            $0.producers = [.init(name: "p", compression: .gzip, compressionLevel: 12)]
+        }
+        expectProblem("producers[0].compressionLevel is 3, but snappy compression has no levels") {
+            $0.producers = [.init(name: "p", compression: .snappy, compressionLevel: 3)]
+        }
+        expectProblem("producers[0].compressionLevel is 1, but none compression has no levels") {
+            $0.producers = [.init(name: "p", compressionLevel: 1)]
+        }
+        expectProblem("transactionalPools[0].compressionLevel must be within -131072...22 for zstd (got 23)") {
+            $0.transactionalPools = [.init(name: "t", compression: .zstd, compressionLevel: 23)]
+        }
+        expectProblem("producers[0].compressionLevel must be within 0...17 for lz4 (got -1)") {
+            $0.producers = [.init(name: "p", compression: .lz4, compressionLevel: -1)]
+        }
+        #expect(configuration {
+            $0.producers = [
+                .init(name: "z", compression: .zstd, compressionLevel: -5), .init(name: "l", compression: .lz4, compressionLevel: 12),
+                .init(name: "g", compression: .gzip, compressionLevel: 1), .init(name: "d", compression: .zstd),
+            ]
+            $0.transactionalPools = [.init(name: "t", compression: .gzip, compressionLevel: 9)]
+        }.validationProblems().isEmpty)
+    }
+
     @Test func fetcherBatchersCount() {
         #expect(KafkaFetcherConfiguration().effectiveBatchersCount(knownBrokers: 3, activeProcessors: 8) == 3)
         #expect(KafkaFetcherConfiguration().effectiveBatchersCount(knownBrokers: 0, activeProcessors: 2) == 2)

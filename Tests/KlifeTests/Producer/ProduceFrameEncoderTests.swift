@@ -34,13 +34,13 @@ struct ProduceFrameEncoderTests {
     }
 
     private func generated(
-        _ plan: ProduceRequestPlan<ProducerEntry>, version: Int16, compression: KafkaCompressionCodec
+        _ plan: ProduceRequestPlan<ProducerEntry>, version: Int16, compression: KafkaCompressionCodec, compressionLevel: Int32? = nil
     ) throws -> ByteBuffer {
         var topics: [ProduceRequest.TopicProduceData] = []
         for batch in plan.batches {
             var writer = RecordBatchWriter(
                 producerId: batch.producerID, producerEpoch: batch.producerEpoch, baseSequence: batch.baseSequence,
-                compression: compression)
+                compression: compression, compressionLevel: compressionLevel)
             for pending in batch.records {
                 let record = pending.entry.record(in: batch.topicPartition)
                 writer.append(
@@ -73,6 +73,22 @@ struct ProduceFrameEncoderTests {
             let expected = try generated(plan, version: version, compression: compression)
             #expect(direct == expected, "version \(version), \(compression), estimate \(estimatedBytes): \(direct.readableBytes) vs \(expected.readableBytes) bytes")
         } }
+    }
+
+    /// The configured level reaches the codec: each level gives the generated encoder's bytes at that level,
+    /// and the fastest and strongest levels give different bytes.
+    @Test(arguments: [(KafkaCompressionCodec.gzip, Int32(1), Int32(9)), (.lz4, 0, 12), (.zstd, -5, 19)])
+    func theCompressionLevelReachesTheCodec(compression: KafkaCompressionCodec, fastest: Int32, strongest: Int32) throws {
+        let plan = plan(compressible: false, estimatedBytes: 1_000)
+        var frames: [ByteBuffer] = []
+        for level in [fastest, strongest] {
+            let direct = try ProduceFrameEncoder.encode(
+                plan, version: 9, timeoutMs: 30_000, clientID: "klife-test", compression: compression, compressionLevel: level,
+                allocator: ByteBufferAllocator())
+            #expect(direct == (try generated(plan, version: 9, compression: compression, compressionLevel: level)), "\(compression) level \(level)")
+            frames.append(direct)
+        }
+        #expect(frames[0] != frames[1], "\(compression): levels \(fastest) and \(strongest) wrote the same bytes")
     }
 
     /// Every batch is written into the frame buffer itself: were the frame shared at any write (copy-on-write),
