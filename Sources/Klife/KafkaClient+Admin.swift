@@ -267,14 +267,48 @@ extension KafkaClient {
             throw KafkaError(.invalidArgument, "listOffsets: partition \(negative) of topic \(topic) is negative")
         }
         let wanted = partitions ?? topicMetadata.partitions.map(\.partition)
-        for partition in wanted where topicMetadata.partition(partition) == nil {
-            throw KafkaError(.unknownTopicOrPartition, "topic \(topic) has no partition \(partition) (it has \(topicMetadata.partitionCount))", kafkaCode: 3)
+        let specs = Dictionary(wanted.map { (KafkaTopicPartition(topic: topic, partition: $0), spec) }, uniquingKeysWith: { first, _ in first })
+        let offsets = try await listOffsets(specs, isolation: isolation)
+        return Dictionary(offsets.map { ($0.key.partition, $0.value) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Looks up an offset per partition, of any topics, with one ListOffsets request per leader (all leaders
+    /// asked at once); each partition has its own spec. Kafka's `Admin.listOffsets`.
+    ///
+    /// Retriable failures (a moved leader, REQUEST_TIMED_OUT and other retriable Kafka codes, lost
+    /// connections) are retried with a growing backoff until the connection's `requestTimeout` has passed.
+    /// See ``listOffsets(topic:partitions:at:isolation:)`` for Tansu's LATEST quirk.
+    ///
+    /// - Parameters:
+    ///   - specs: per partition, earliest, latest or by timestamp. Empty: nothing is asked.
+    ///   - isolation: under read_committed, latest is the last stable offset.
+    /// - Returns: one entry per partition asked.
+    /// - Throws: ``KafkaError``: ``KafkaError/Code/invalidArgument`` (illegal topic name, negative partition),
+    ///   ``KafkaError/Code/unknownTopicOrPartition`` (unknown topic or partition),
+    ///   ``KafkaError/Code/leaderNotAvailable`` after retries, ``KafkaError/Code/brokerError`` with the Kafka
+    ///   code (retriable when the code still failed after the retries), ``KafkaError/Code/featureDisabled``
+    ///   when the broker lacks ListOffsets, connection errors, ``KafkaError/Code/clientNotRunning``. The first
+    ///   partition that fails for good fails the call.
+    public func listOffsets(
+        _ specs: [KafkaTopicPartition: OffsetSpec], isolation: KafkaIsolationLevel = .readUncommitted
+    ) async throws -> [KafkaTopicPartition: PartitionOffset] {
+        try requireRunning()
+        for partition in specs.keys.sorted() where partition.partition < 0 {
+            throw KafkaError(.invalidArgument, "listOffsets: partition \(partition.partition) of topic \(partition.topic) is negative")
         }
-        var results: [Int32: PartitionOffset] = [:]
-        var remaining = Set(wanted.map { KafkaTopicPartition(topic: topic, partition: $0) })
+        for topic in Set(specs.keys.map(\.topic)).sorted() {
+            let topicMetadata = try await cluster.topicMetadata(topic)
+            for partition in specs.keys.sorted() where partition.topic == topic && topicMetadata.partition(partition.partition) == nil {
+                throw KafkaError(
+                    .unknownTopicOrPartition, "topic \(topic) has no partition \(partition.partition) (it has \(topicMetadata.partitionCount))",
+                    kafkaCode: 3)
+            }
+        }
+        var results: [KafkaTopicPartition: PartitionOffset] = [:]
+        var remaining = Set(specs.keys)
         var lastError: KafkaError?
-        // Retriable failures are retried with a growing backoff until the request timeout has passed.
         let requestTimeout = configuration.connection.requestTimeout
+        // Retriable failures are retried with a growing backoff until the request timeout has passed.
         try await roundsByLeader(
             &remaining, until: .now + requestTimeout,
             noLeader: { _, error in
@@ -287,9 +321,14 @@ extension KafkaClient {
                     guard let version = connection.negotiatedVersion(for: ListOffsetsRequest.self) else {
                         throw KafkaError(.featureDisabled, "the broker offers no usable ListOffsets version")
                     }
+                    let byTopic = Dictionary(grouping: partitions, by: \.topic)
                     let request = ListOffsetsRequest(
                         replicaId: -1, isolationLevel: version >= 2 ? isolation.wireValue : 0,
-                        topics: [.init(name: topic, partitions: partitions.map { .init(partitionIndex: $0.partition, currentLeaderEpoch: -1, timestamp: spec.wireTimestamp) })],
+                        topics: byTopic.keys.sorted().map { topic in
+                            .init(name: topic, partitions: byTopic[topic]!.map {
+                                .init(partitionIndex: $0.partition, currentLeaderEpoch: -1, timestamp: specs[$0]!.wireTimestamp)
+                            })
+                        },
                         timeoutMs: Self.milliseconds(requestTimeout))
                     return .success((try await connection.send(request), version))
                 } catch {
@@ -306,30 +345,33 @@ extension KafkaClient {
                 return
             case .failure(let error): throw error
             }
-            for partition in response.topics.filter({ $0.name == topic }).flatMap(\.partitions) {
-                if partition.errorCode == 0 {
-                    let offset = version == 0 ? (partition.oldStyleOffsets.first ?? -1) : partition.offset
-                    results[partition.partitionIndex] = PartitionOffset(
-                        partition: partition.partitionIndex, offset: offset, timestamp: partition.timestamp, leaderEpoch: partition.leaderEpoch)
-                    remaining.remove(KafkaTopicPartition(topic: topic, partition: partition.partitionIndex))
-                } else if cluster.requestRefreshIfStale(errorCode: partition.errorCode) {
-                    lastError = KafkaError(
-                        .leaderNotAvailable, "ListOffsets for \(topic)/\(partition.partitionIndex) failed with Kafka error code \(partition.errorCode)",
-                        kafkaCode: partition.errorCode, isRetriable: true)
-                } else if KafkaErrorCode(rawValue: partition.errorCode).isRetriable {
-                    // REQUEST_TIMED_OUT and other transient broker states: the same leader may answer next time.
-                    lastError = KafkaError(
-                        .brokerError, "ListOffsets for \(topic)/\(partition.partitionIndex) kept failing with Kafka error code \(partition.errorCode)",
-                        kafkaCode: partition.errorCode, isRetriable: true)
-                } else {
-                    throw KafkaError(
-                        .brokerError, "ListOffsets for \(topic)/\(partition.partitionIndex) failed", kafkaCode: partition.errorCode)
+            for topic in response.topics {
+                for partition in topic.partitions {
+                    let topicPartition = KafkaTopicPartition(topic: topic.name, partition: partition.partitionIndex)
+                    guard remaining.contains(topicPartition) else { continue }
+                    if partition.errorCode == 0 {
+                        let offset = version == 0 ? (partition.oldStyleOffsets.first ?? -1) : partition.offset
+                        results[topicPartition] = PartitionOffset(
+                            partition: partition.partitionIndex, offset: offset, timestamp: partition.timestamp, leaderEpoch: partition.leaderEpoch)
+                        remaining.remove(topicPartition)
+                    } else if cluster.requestRefreshIfStale(errorCode: partition.errorCode) {
+                        lastError = KafkaError(
+                            .leaderNotAvailable, "ListOffsets for \(topicPartition) failed with Kafka error code \(partition.errorCode)",
+                            kafkaCode: partition.errorCode, isRetriable: true)
+                    } else if KafkaErrorCode(rawValue: partition.errorCode).isRetriable {
+                        // REQUEST_TIMED_OUT and other transient broker states: the same leader may answer next time.
+                        lastError = KafkaError(
+                            .brokerError, "ListOffsets for \(topicPartition) kept failing with Kafka error code \(partition.errorCode)",
+                            kafkaCode: partition.errorCode, isRetriable: true)
+                    } else {
+                        throw KafkaError(.brokerError, "ListOffsets for \(topicPartition) failed", kafkaCode: partition.errorCode)
+                    }
                 }
             }
         }
         guard remaining.isEmpty else {
             throw lastError ?? KafkaError(
-                .leaderNotAvailable, "no offsets for \(topic) partitions \(remaining.map(\.partition).sorted())", isRetriable: true)
+                .leaderNotAvailable, "no offsets for \(remaining.sorted().map(\.description).joined(separator: ", "))", isRetriable: true)
         }
         return results
     }

@@ -48,6 +48,36 @@ import Testing
         }
     }
 
+    /// Partitions of several topics, each with its own spec, in one call; a partition that does not exist fails
+    /// the call at once, naming it.
+    @Test func listOffsetsTakesPartitionsOfSeveralTopics() async throws {
+        let cluster = try await MockCluster.create(brokers: 3)
+        defer { Task { try? await cluster.destroy() } }
+        let first = TestBrokers.uniqueName("offsets-a")
+        let second = TestBrokers.uniqueName("offsets-b")
+        try await cluster.createTopic(first, partitions: 2, replicationFactor: 3)
+        try await cluster.createTopic(second, partitions: 2, replicationFactor: 3)
+        try await KafkaClient.withRunningClient(configuration: try ClientTestSupport.configuration(bootstrap: cluster.bootstrap), logger: ClientTestSupport.logger) { client in
+            for (topic, partition, count) in [(first, Int32(0), 3), (first, 1, 1), (second, 0, 2), (second, 1, 5)] {
+                let produced = await client.produceBatch((0..<count).map { KafkaRecord(topic: topic, partition: partition, value: "v\($0)") })
+                #expect(produced.allSatisfy { (try? $0.get()) != nil }, "\(produced)")
+            }
+            let offsets = try await client.listOffsets([
+                KafkaTopicPartition(topic: first, partition: 0): .latest, KafkaTopicPartition(topic: first, partition: 1): .earliest,
+                KafkaTopicPartition(topic: second, partition: 0): .latest, KafkaTopicPartition(topic: second, partition: 1): .latest,
+            ])
+            #expect(offsets.mapValues(\.offset) == [
+                KafkaTopicPartition(topic: first, partition: 0): 3, KafkaTopicPartition(topic: first, partition: 1): 0,
+                KafkaTopicPartition(topic: second, partition: 0): 2, KafkaTopicPartition(topic: second, partition: 1): 5,
+            ])
+            #expect(try await client.listOffsets([:]).isEmpty)
+            let error = await #expect(throws: KafkaError.self) {
+                try await client.listOffsets([KafkaTopicPartition(topic: first, partition: 0): .latest, KafkaTopicPartition(topic: second, partition: 7): .latest])
+            }
+            #expect(error?.code == .unknownTopicOrPartition && error?.message.contains("\(second) has no partition 7") == true, "\(String(describing: error))")
+        }
+    }
+
     @Test func leaderMoveIsFollowedAfterARefresh() async throws {
         let cluster = try await MockCluster.create(brokers: 3)
         defer { Task { try? await cluster.destroy() } }

@@ -326,25 +326,19 @@ final class ConsumerGroupPartitions: Sendable {
             }
         }
         let missing = partitions.filter { offsets[$0] == nil }
-        // The topics' lookups run at once (each asks its leaders at once): a member assigned many new topics
-        // starts after one round trip, not one per topic.
-        let client = client
-        let configuration = configuration
-        let resolved = await withTaskGroup(of: [KafkaTopicPartition: Int64].self) { group in
-            for (topic, indexes) in ConsumerGroupAssignment(missing).byTopic {
-                group.addTask {
-                    let options = configuration.options(for: topic)
-                    let spec: KafkaClient.OffsetSpec = options.offsetResetPolicy == .earliest ? .earliest : .latest
-                    let answers = (try? await client.listOffsets(topic: topic, partitions: indexes, at: spec, isolation: options.isolationLevel)) ?? [:]
-                    var offsets: [KafkaTopicPartition: Int64] = [:]
-                    for index in indexes {
-                        // A failed lookup is left to the worker, which repeats it before its first fetch.
-                        offsets[KafkaTopicPartition(topic, index)] = answers[index].map { max(0, $0.offset) } ?? ConsumerGroupPartitionWorker.unresolvedStartOffset
-                    }
-                    return offsets
-                }
+        // One lookup per isolation level (a ListOffsets request carries one), each one request per leader for
+        // all topics, the leaders asked at once: a member assigned many new topics starts after one round trip.
+        var resolved: [KafkaTopicPartition: Int64] = [:]
+        let byIsolation = Dictionary(grouping: missing) { configuration.options(for: $0.topic).isolationLevel }
+        for (isolation, lookedUp) in byIsolation.sorted(by: { $0.key.description < $1.key.description }) {
+            let specs = Dictionary(uniqueKeysWithValues: lookedUp.map { partition -> (KafkaTopicPartition, KafkaClient.OffsetSpec) in
+                (partition, configuration.options(for: partition.topic).offsetResetPolicy == .earliest ? .earliest : .latest)
+            })
+            let answers = (try? await client.listOffsets(specs, isolation: isolation)) ?? [:]
+            for partition in lookedUp {
+                // A failed lookup is left to the worker, which repeats it before its first fetch.
+                resolved[partition] = answers[partition].map { max(0, $0.offset) } ?? ConsumerGroupPartitionWorker.unresolvedStartOffset
             }
-            return await group.reduce(into: [:]) { $0.merge($1) { first, _ in first } }
         }
         offsets.merge(resolved) { committed, _ in committed }
         return offsets
