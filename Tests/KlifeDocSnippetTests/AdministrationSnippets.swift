@@ -15,12 +15,10 @@ enum AdministrationSnippets {
     static func lag(client: KafkaClient) async throws {
         // snippet.begin admin-lag
         let committed = try await client.committedOffsets(group: "billing")
-        for (topic, partitions) in Dictionary(grouping: committed.keys, by: \.topic) {
-            let ends = try await client.listOffsets(topic: topic, partitions: partitions.map(\.partition), at: .latest)
-            for partition in partitions {
-                guard let end = ends[partition.partition]?.offset, let offset = committed[partition]?.offset else { continue }
-                print("\(partition): lag \(max(0, end - offset))")
-            }
+        let ends = try await client.listOffsets(committed.mapValues { _ in .latest })
+        for (partition, position) in committed.sorted(by: { $0.key < $1.key }) {
+            guard let end = ends[partition]?.offset else { continue }
+            print("\(partition): lag \(max(0, end - position.offset))")
         }
         // snippet.end
     }
