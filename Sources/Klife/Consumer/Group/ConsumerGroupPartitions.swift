@@ -328,19 +328,17 @@ final class ConsumerGroupPartitions: Sendable {
         let missing = partitions.filter { offsets[$0] == nil }
         // One lookup per isolation level (a ListOffsets request carries one), each one request per leader for
         // all topics, the leaders asked at once: a member assigned many new topics starts after one round trip.
-        var resolved: [KafkaTopicPartition: Int64] = [:]
         let byIsolation = Dictionary(grouping: missing) { configuration.options(for: $0.topic).isolationLevel }
         for (isolation, lookedUp) in byIsolation.sorted(by: { $0.key.description < $1.key.description }) {
-            let specs = Dictionary(uniqueKeysWithValues: lookedUp.map { partition -> (KafkaTopicPartition, KafkaClient.OffsetSpec) in
+            let specs = Dictionary(lookedUp.map { partition -> (KafkaTopicPartition, KafkaClient.OffsetSpec) in
                 (partition, configuration.options(for: partition.topic).offsetResetPolicy == .earliest ? .earliest : .latest)
-            })
+            }, uniquingKeysWith: { first, _ in first })
             let answers = (try? await client.listOffsets(specs, isolation: isolation)) ?? [:]
             for partition in lookedUp {
                 // A failed lookup is left to the worker, which repeats it before its first fetch.
-                resolved[partition] = answers[partition].map { max(0, $0.offset) } ?? ConsumerGroupPartitionWorker.unresolvedStartOffset
+                offsets[partition] = answers[partition].map { max(0, $0.offset) } ?? ConsumerGroupPartitionWorker.unresolvedStartOffset
             }
         }
-        offsets.merge(resolved) { committed, _ in committed }
         return offsets
     }
 }
