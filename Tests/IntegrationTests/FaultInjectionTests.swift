@@ -236,12 +236,17 @@ struct FaultInjectionTests {
     // MARK: Coordinators
 
     /// A client on a ``BadInputBroker``, which answers FindCoordinator errors the way Kafka does.
-    static func withScriptedCoordinator(_ body: @Sendable (BadInputBroker, KafkaClient) async throws -> Void) async throws {
+    static func withScriptedCoordinator(
+        adjust: (inout KafkaClient.Configuration) -> Void = { _ in },
+        _ body: @Sendable (BadInputBroker, KafkaClient) async throws -> Void
+    ) async throws {
         let broker = try await BadInputBroker.start()
         defer { Task { await broker.stop() } }
-        try await KafkaClient.withRunningClient(
-            configuration: try ClientTestSupport.configuration(bootstrap: broker.bootstrap), logger: ClientTestSupport.logger
-        ) { client in try await body(broker, client) }
+        var configuration = try ClientTestSupport.configuration(bootstrap: broker.bootstrap)
+        adjust(&configuration)
+        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+            try await body(broker, client)
+        }
     }
 
     @Test("FindCoordinator: coordinator errors are typed and retriable, and the next lookup succeeds", arguments: [
@@ -288,13 +293,11 @@ struct FaultInjectionTests {
 
     @Test("A member stopped while its coordinator connection backs off stops at once, without sitting out the backoff")
     func stopWhileTheCoordinatorConnectionBacksOff() async throws {
-        let broker = try await BadInputBroker.start()
-        defer { Task { await broker.stop() } }
-        var configuration = try ClientTestSupport.configuration(bootstrap: broker.bootstrap)
         // Every JoinGroup closes the connection; a connection that closes that soon makes the next dial wait.
-        configuration.connection.reconnectBackoff = .seconds(10)
-        configuration.connection.reconnectBackoffMax = .seconds(10)
-        try await KafkaClient.withRunningClient(configuration: configuration, logger: ClientTestSupport.logger) { client in
+        try await Self.withScriptedCoordinator {
+            $0.connection.reconnectBackoff = .seconds(10)
+            $0.connection.reconnectBackoffMax = .seconds(10)
+        } _: { _, client in
             let member = try client.startConsumerGroup(
                 KafkaConsumerGroupConfiguration(groupID: TestBrokers.uniqueName("g"), topics: ["t"], assignors: [.range])
             ) { _ in .commit }
