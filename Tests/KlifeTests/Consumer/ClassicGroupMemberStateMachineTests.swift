@@ -13,6 +13,16 @@ import Testing
         _ = m.joinGroupResponse(errorCode: 79, generation: -1, protocolName: nil, leader: "", memberID: "me", members: [])
         _ = m.joinGroupResponse(errorCode: 0, generation: 1, protocolName: "range", leader: "other", memberID: "me", members: [])
         _ = m.syncGroupResponse(errorCode: 0, assignment: assignment)
+        _ = m.partitionsStarted()
+        return m
+    }
+
+    /// A cooperative member owning p0 that rejoined and was assigned p0 and p1 in generation 2: p1's start is out.
+    static func startingSecondPartition() -> ClassicGroupMemberStateMachine {
+        var m = Self.joined(cooperative: true, assignment: [Self.p[0]])
+        _ = m.heartbeatResponse(errorCode: 27)
+        _ = m.joinGroupResponse(errorCode: 0, generation: 2, protocolName: "cooperative-sticky", leader: "x", memberID: "me", members: [])
+        #expect(m.syncGroupResponse(errorCode: 0, assignment: [Self.p[0], Self.p[1]]) == [.start([Self.p[1]])])
         return m
     }
 
@@ -84,8 +94,53 @@ import Testing
         var again = ClassicGroupMemberStateMachine(groupID: "g", isCooperative: false)
         _ = again.start(); _ = again.coordinatorFound()
         _ = again.joinGroupResponse(errorCode: 0, generation: 1, protocolName: "range", leader: "x", memberID: "me", members: [])
-        #expect(again.syncGroupResponse(errorCode: 0, assignment: [Self.p[1], Self.p[0]])
-            == [.start([Self.p[0], Self.p[1]]), .sendHeartbeat(generation: 1, memberID: "me")])
+        #expect(again.syncGroupResponse(errorCode: 0, assignment: [Self.p[1], Self.p[0]]) == [.start([Self.p[0], Self.p[1]])])
+        // The member heartbeats once its partitions started, not before.
+        #expect(again.heartbeatDue() == [])
+        #expect(again.partitionsStarted() == [.sendHeartbeat(generation: 1, memberID: "me")])
+        #expect(again.partitionsStarted() == [])
+        #expect(again.heartbeatDue() == [.sendHeartbeat(generation: 1, memberID: "me")])
+    }
+
+    @Test func aCooperativeMemberThatGaveUpPartitionsRejoinsOnceTheNewOnesStarted() {
+        var m = Self.joined(cooperative: true, assignment: [Self.p[0], Self.p[1], Self.p[2]])
+        _ = m.heartbeatResponse(errorCode: 27)
+        _ = m.joinGroupResponse(errorCode: 0, generation: 2, protocolName: "cooperative-sticky", leader: "x", memberID: "me", members: [])
+        #expect(m.syncGroupResponse(errorCode: 0, assignment: [Self.p[0], Self.p[3]]) == [
+            .revoke([Self.p[1], Self.p[2]], reason: .revoked), .start([Self.p[3]]),
+        ])
+        #expect(m.partitionsStarted() == [.sendJoinGroup(memberID: "me", ownedPartitions: [Self.p[0], Self.p[3]])])
+    }
+
+    @Test func aStartEndedByARebalanceLeavesItsPartitionsUnclaimedAndRejoins() {
+        // Eager: everything was given back before the join, so the whole assignment is new and dropped.
+        var eager = ClassicGroupMemberStateMachine(groupID: "g", isCooperative: false)
+        _ = eager.start(); _ = eager.coordinatorFound()
+        _ = eager.joinGroupResponse(errorCode: 0, generation: 1, protocolName: "range", leader: "x", memberID: "me", members: [])
+        _ = eager.syncGroupResponse(errorCode: 0, assignment: [Self.p[0], Self.p[1]])
+        #expect(eager.startAbandoned([Self.p[0], Self.p[1]], heartbeatErrorCode: 27) == [.sendJoinGroup(memberID: "me", ownedPartitions: [])])
+        #expect(eager.owned == [])
+        #expect(eager.state == .joining)
+        // Cooperative: p0 runs on and is claimed; p1 never started, so it is neither revoked nor claimed.
+        var cooperative = Self.startingSecondPartition()
+        #expect(cooperative.startAbandoned([Self.p[1]], heartbeatErrorCode: 27) == [.sendJoinGroup(memberID: "me", ownedPartitions: [Self.p[0]])])
+        #expect(cooperative.owned == [Self.p[0]])
+        // A late report changes nothing.
+        #expect(cooperative.partitionsStarted() == [])
+        #expect(cooperative.startAbandoned([Self.p[0]], heartbeatErrorCode: 27) == [])
+    }
+
+    @Test func aStartEndedByALostMembershipRevokesOnlyWhatStarted() {
+        var m = Self.startingSecondPartition()
+        #expect(m.startAbandoned([Self.p[1]], heartbeatErrorCode: 25) == [
+            .revoke([Self.p[0]], reason: .lost), .sendJoinGroup(memberID: "", ownedPartitions: []),
+        ])
+        var fenced = Self.startingSecondPartition()
+        #expect(fenced.startAbandoned([Self.p[1]], heartbeatErrorCode: 82) == [.revoke([Self.p[0]], reason: .lost), .fail(kafkaCode: 82)])
+        // A stop while the start is out gives back everything assigned, started or not, and leaves.
+        var leaving = Self.startingSecondPartition()
+        #expect(leaving.leave() == [.revoke([Self.p[0], Self.p[1]], reason: .shutdown), .sendLeaveGroup(memberID: "me")])
+        #expect(leaving.partitionsStarted() == [])
     }
 
     @Test func eagerRebalanceRevokesEverythingBeforeRejoining() {
@@ -94,8 +149,8 @@ import Testing
             .revoke([Self.p[0], Self.p[1]], reason: .revoked), .sendJoinGroup(memberID: "me", ownedPartitions: []),
         ])
         _ = m.joinGroupResponse(errorCode: 0, generation: 2, protocolName: "range", leader: "x", memberID: "me", members: [])
-        #expect(m.syncGroupResponse(errorCode: 0, assignment: [Self.p[1]])
-            == [.start([Self.p[1]]), .sendHeartbeat(generation: 2, memberID: "me")])
+        #expect(m.syncGroupResponse(errorCode: 0, assignment: [Self.p[1]]) == [.start([Self.p[1]])])
+        #expect(m.partitionsStarted() == [.sendHeartbeat(generation: 2, memberID: "me")])
     }
 
     @Test func cooperativeRebalanceKeepsPartitionsAndRevokesOnlyThoseThatMove() {

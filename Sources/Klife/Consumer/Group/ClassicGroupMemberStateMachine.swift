@@ -32,7 +32,9 @@ struct ClassicGroupMemberStateMachine {
         case sendSyncGroup(generation: Int32)
         /// Stop consuming these partitions: commit what was processed, then release them.
         case revoke([KafkaTopicPartition], reason: RevokeReason)
-        /// Start consuming these partitions.
+        /// Start consuming these partitions (look up their start offsets), then report with
+        /// ``partitionsStarted()``, or ``startAbandoned(_:heartbeatErrorCode:)`` when a heartbeat error ended
+        /// the lookup first: the member goes on only after either.
         case start([KafkaTopicPartition])
         /// Heartbeat every `interval`; the executor reports each answer with ``heartbeatResponse(errorCode:)``.
         case sendHeartbeat(generation: Int32, memberID: String)
@@ -55,6 +57,9 @@ struct ClassicGroupMemberStateMachine {
     private(set) var owned: [KafkaTopicPartition] = []
     /// The generation to resume after a coordinator change that happened while stable.
     private var resumableGeneration: Int32?
+    /// A `.start` is out and not yet reported; true when the member rejoins after it (a cooperative member
+    /// that gave partitions up rejoins so they move), false when it heartbeats.
+    private var startPending: Bool?
     let isCooperative: Bool
     let groupID: String
 
@@ -111,7 +116,11 @@ struct ClassicGroupMemberStateMachine {
         owned = assignment.sorted()
         var actions: [Action] = []
         if !revoked.isEmpty { actions.append(.revoke(revoked, reason: .revoked)) }
-        if !added.isEmpty { actions.append(.start(added)) }
+        if !added.isEmpty {
+            // The next step waits for the start's outcome: a rebalance may begin while it looks up offsets.
+            startPending = isCooperative && !revoked.isEmpty
+            return actions + [.start(added)]
+        }
         if isCooperative && !revoked.isEmpty {
             // The partitions we gave up are withheld from their new owner until we rejoin.
             actions += join()
@@ -121,9 +130,31 @@ struct ClassicGroupMemberStateMachine {
         return actions
     }
 
+    /// The partitions of the last `.start` are consuming: heartbeat, or rejoin when partitions were given up
+    /// (cooperative).
+    mutating func partitionsStarted() -> [Action] {
+        guard case .stable(let generation) = state, let rejoin = startPending else { return [] }
+        startPending = nil
+        return rejoin ? join() : [.sendHeartbeat(generation: generation, memberID: memberID)]
+    }
+
+    /// The start of `partitions` was given up before any of them was read: a heartbeat answered `errorCode`
+    /// (a rebalance began, or the membership ended) while their start offsets were still being looked up (an
+    /// offset commit of an open transaction holds that lookup, KIP-447). Nothing of them was read or
+    /// committed, so they leave the owned set without a revocation and the next JoinGroup does not claim
+    /// them; then the member acts on `errorCode` as on a heartbeat's answer, as Kafka's Java consumer rejoins
+    /// before it finishes such a lookup.
+    mutating func startAbandoned(_ partitions: [KafkaTopicPartition], heartbeatErrorCode errorCode: Int16) -> [Action] {
+        guard case .stable = state, startPending != nil, errorCode != 0 else { return [] }
+        startPending = nil
+        let abandoned = Set(partitions)
+        owned.removeAll { abandoned.contains($0) }
+        return handleError(errorCode)
+    }
+
     /// Time for the next heartbeat (only acts while stable).
     mutating func heartbeatDue() -> [Action] {
-        guard case .stable(let generation) = state else { return [] }
+        guard case .stable(let generation) = state, startPending == nil else { return [] }
         return [.sendHeartbeat(generation: generation, memberID: memberID)]
     }
 
@@ -171,6 +202,7 @@ struct ClassicGroupMemberStateMachine {
         switch state {
         case .leaving, .stopped: return []
         default:
+            startPending = nil
             var actions: [Action] = []
             if !owned.isEmpty { actions.append(.revoke(owned, reason: .shutdown)) }
             owned = []
@@ -192,6 +224,7 @@ struct ClassicGroupMemberStateMachine {
     // MARK: - Internals
 
     private mutating func findCoordinatorAgain() -> [Action] {
+        startPending = nil
         if case .stable(let generation) = state { resumableGeneration = generation } else { resumableGeneration = nil }
         state = .findingCoordinator
         return [.findCoordinator]
@@ -199,6 +232,7 @@ struct ClassicGroupMemberStateMachine {
 
     private mutating func join() -> [Action] {
         resumableGeneration = nil
+        startPending = nil
         var actions: [Action] = []
         if !isCooperative && !owned.isEmpty {
             // Eager protocol: everything is given back before joining.
@@ -232,6 +266,7 @@ struct ClassicGroupMemberStateMachine {
     }
 
     private mutating func stop(kafkaCode: Int16) -> [Action] {
+        startPending = nil
         var actions: [Action] = []
         if !owned.isEmpty { actions.append(.revoke(owned, reason: .lost)) }
         owned = []

@@ -114,11 +114,18 @@ extension ConsumerGroupRunner {
             if let connection = member.connection {
                 partitions.setCommitTarget(GroupCommitTarget(connection: connection, memberID: member.machine.memberID, generationOrEpoch: member.generation))
             }
-            let found = await whileHeartbeating(member) { await partitions.startOffsets(added, stop: stopRequested) }
-            guard let offsets = found else { return [] }
-            logger.debug("consumer group \(groupID): starting \(added) at \(offsets)")
-            partitions.start(offsets)
-            return []
+            switch await startOffsetsWhileHeartbeating(added, member) {
+            case .found(let offsets):
+                logger.debug("consumer group \(groupID): starting \(added) at \(offsets)")
+                partitions.start(offsets)
+                return member.machine.partitionsStarted()
+            case .stopped:
+                if Task.isCancelled { throw CancellationError() }
+                return member.machine.leave()
+            case .heartbeatError(let code):
+                logger.info("consumer group \(groupID): a heartbeat answered Kafka error code \(code) while the start offsets of \(added) were looked up; leaving them unstarted")
+                return member.machine.startAbandoned(added, heartbeatErrorCode: code)
+            }
 
         case .sendHeartbeat(let generation, let memberID):
             guard let connection = member.connection else { return member.machine.coordinatorUnreachable() }
@@ -235,6 +242,46 @@ extension ConsumerGroupRunner {
             let result = await body()
             group.cancelAll()
             return result
+        }
+    }
+
+    private enum StartOutcome: Sendable {
+        case found([KafkaTopicPartition: Int64])
+        /// The member was asked to stop first.
+        case stopped
+        /// A heartbeat answered this error first.
+        case heartbeatError(Int16)
+    }
+
+    /// Looks up where `added` start while heartbeating, so that the session lasts through a slow lookup. A
+    /// heartbeat's error (a rebalance began, the membership ended) ends the lookup: one that repeats (an
+    /// open transaction's offset commit answers UNSTABLE_OFFSET_COMMIT until it ends, KIP-447) would
+    /// otherwise hold the whole group's rebalance up to its timeout. A heartbeat lost in transport does not:
+    /// the lookup finds the coordinator again itself.
+    private func startOffsetsWhileHeartbeating(_ added: [KafkaTopicPartition], _ member: ClassicMember) async -> StartOutcome {
+        let lookUp: @Sendable () async -> StartOutcome = { [partitions, stopRequested] in
+            await partitions.startOffsets(added, stop: stopRequested).map(StartOutcome.found) ?? .stopped
+        }
+        guard let connection = member.connection, member.generation >= 0, !member.machine.memberID.isEmpty else { return await lookUp() }
+        let (generation, memberID) = (member.generation, member.machine.memberID)
+        return await withTaskGroup(of: StartOutcome?.self) { group in
+            group.addTask(operation: lookUp)
+            group.addTask { [self] in
+                while (try? await Task.sleep(for: configuration.heartbeatInterval)) != nil {
+                    guard let errorCode = try? await heartbeat(connection, generation: generation, memberID: memberID) else { return nil }
+                    if errorCode != 0 { return .heartbeatError(errorCode) }
+                }
+                return nil
+            }
+            var outcome = StartOutcome.stopped
+            while let next = await group.next() {
+                if let next {
+                    outcome = next
+                    break
+                }
+            }
+            group.cancelAll()
+            return outcome
         }
     }
 
