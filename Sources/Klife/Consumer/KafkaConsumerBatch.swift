@@ -25,6 +25,7 @@ public struct KafkaConsumerBatch: Sendable {
 
     /// ``nextOffset`` keyed by the batch's partition: the `offsets` argument of
     /// ``KafkaTransaction/sendOffsets(_:groupMetadata:)`` for a consume-transform-produce handler.
+    /// ``KafkaTransaction/sendOffsets(of:)`` sends it with the last record's leader epoch.
     public var offsetsToCommit: [KafkaTopicPartition: Int64] {
         [KafkaTopicPartition(topic, partition): nextOffset]
     }

@@ -89,6 +89,25 @@ public final class KafkaTransaction: Sendable {
     ///   ``KafkaError/Code/producerFenced``, ``KafkaError/Code/transactionTimedOut``, ``KafkaError/Code/unsupportedByBroker``,
     ///   ``KafkaError/Code/protocolViolation``.
     public func sendOffsets(_ offsets: [KafkaTopicPartition: Int64], groupMetadata: KafkaConsumerGroupMetadata) async throws {
+        try await send(offsets.mapValues { KafkaCommittedOffset(offset: $0) }, groupMetadata)
+    }
+
+    /// Adds a processed batch's position to the transaction, so that it is committed for the batch's group
+    /// if and only if the transaction commits: ``KafkaConsumerBatch/nextOffset`` with the leader epoch of the
+    /// batch's last record (KIP-320: the partition's next owner starting there checks it against the log, and
+    /// detects a truncation instead of reading past it), under the batch's ``KafkaConsumerBatch/groupMetadata``.
+    ///
+    /// - Parameter batch: a batch a consumer group handed out (for ``KafkaConsumerGroup/batches``, its
+    ///   ``KafkaConsumerGroupBatch/batch``).
+    /// - Throws: as ``sendOffsets(_:groupMetadata:)``.
+    public func sendOffsets(of batch: KafkaConsumerBatch) async throws {
+        let last = batch.records.last
+        try await send(
+            [KafkaTopicPartition(batch.topic, batch.partition): KafkaCommittedOffset(offset: batch.nextOffset, leaderEpoch: last?.leaderEpoch)],
+            batch.groupMetadata)
+    }
+
+    private func send(_ offsets: [KafkaTopicPartition: KafkaCommittedOffset], _ groupMetadata: KafkaConsumerGroupMetadata) async throws {
         try await lock.withLock {
             guard isOpen.withLock({ $0 }) else { throw Self.notActive(producer.transactionalID) }
             try await producer.sendOffsets(offsets, group: groupMetadata)

@@ -129,7 +129,7 @@ final class TransactionalProducer: Sendable {
     /// - Throws: ``KafkaError``: ``KafkaError/Code/transactionAbortable`` (e.g. the consumer is no longer a
     ///   group member: UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION), ``KafkaError/Code/producerFenced``,
     ///   ``KafkaError/Code/transactionTimedOut``, ``KafkaError/Code/transactionNotActive``, connection errors.
-    func sendOffsets(_ offsets: [KafkaTopicPartition: Int64], group: KafkaConsumerGroupMetadata) async throws {
+    func sendOffsets(_ offsets: [KafkaTopicPartition: KafkaCommittedOffset], group: KafkaConsumerGroupMetadata) async throws {
         try machine.withLock { try $0.requireOpen() }
         guard !offsets.isEmpty else { return }
         let deadline = ContinuousClock.now + configuration.deliveryTimeout

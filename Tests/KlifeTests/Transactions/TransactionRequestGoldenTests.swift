@@ -77,7 +77,7 @@ import Testing
 
     @Test func txnOffsetCommitV3() throws {
         let request = Self.machine().txnOffsetCommitRequest(
-            [KafkaTopicPartition(topic: "a", partition: 0): 42],
+            [KafkaTopicPartition(topic: "a", partition: 0): KafkaCommittedOffset(offset: 42, leaderEpoch: 3)],
             group: KafkaConsumerGroupMetadata(groupID: "g", generationID: 5, memberID: "m"), version: 3)
         let expected: [UInt8] = Self.txID
             + [0x02, 0x67]  // group "g"
@@ -88,7 +88,7 @@ import Testing
             + [0x02, 0x02, 0x61]  // 1 topic, "a"
             + [0x02, 0, 0, 0, 0]  // 1 partition, index 0
             + [0, 0, 0, 0, 0, 0, 0, 42]  // committed_offset
-            + [0xFF, 0xFF, 0xFF, 0xFF]  // committed_leader_epoch -1
+            + [0, 0, 0, 3]  // committed_leader_epoch
             + [0x01]  // committed_metadata ""
             + [0x00, 0x00, 0x00]  // partition, topic, request tagged fields
         #expect(try Self.bytes(request, version: 3) == expected)

@@ -275,6 +275,22 @@ import Testing
 
     // MARK: Offsets
 
+    @Test func aRefusedLeaderEpochIsLeftOutOfTheNextTxnOffsetCommit() {
+        var machine = Self.inTransaction()
+        _ = machine.addOffsetsRequest(groupID: "g")
+        _ = machine.addOffsetsCompleted(groupID: "g", errorCode: 0)
+        let group = KafkaConsumerGroupMetadata(groupID: "g", generationID: 5, memberID: "m")
+        let offsets = [Self.a0: KafkaCommittedOffset(offset: 3, leaderEpoch: 4)]
+        #expect(machine.txnOffsetCommitRequest(offsets, group: group, version: 3).topics[0].partitions[0].committedLeaderEpoch == 4)
+        // FENCED_LEADER_EPOCH (the mock cluster checks the epoch): sent again, without epochs from now on.
+        #expect(Self.retry(machine.txnOffsetCommitCompleted([(Self.a0, 74)])) == false)
+        #expect(machine.txnOffsetCommitRequest(offsets, group: group, version: 3).topics[0].partitions[0].committedLeaderEpoch == -1)
+        // Refused again without one: an ordinary retriable error.
+        #expect(Self.retry(machine.txnOffsetCommitCompleted([(Self.a0, 74)])) == false)
+        #expect(Self.isDone(machine.txnOffsetCommitCompleted([(Self.a0, 0)])))
+        guard case .send = machine.commit() else { Issue.record("commit refused after the offsets landed"); return }
+    }
+
     @Test func offsetsAreAddedOncePerGroupAndCommittedWithMemberFieldsFromV3() {
         var machine = Self.inTransaction()
         #expect(machine.needsAddOffsets(groupID: "g"))
@@ -285,14 +301,22 @@ import Testing
         #expect(!machine.needsAddOffsets(groupID: "g"))
 
         let group = KafkaConsumerGroupMetadata(groupID: "g", generationID: 5, memberID: "m", groupInstanceID: "i")
-        let offsets = [Self.b0: Int64(10), Self.a1: 4, Self.a0: 3]
+        let offsets = [
+            Self.b0: KafkaCommittedOffset(offset: 10), Self.a1: KafkaCommittedOffset(offset: 4, leaderEpoch: 6, metadata: "m4"),
+            Self.a0: KafkaCommittedOffset(offset: 3),
+        ]
         let v3 = machine.txnOffsetCommitRequest(offsets, group: group, version: 3)
         #expect(v3.generationId == 5 && v3.memberId == "m" && v3.groupInstanceId == "i")
         #expect(v3.topics.map(\.name) == ["a", "b"])
         #expect(v3.topics[0].partitions.map(\.partitionIndex) == [0, 1])
         #expect(v3.topics[0].partitions.map(\.committedOffset) == [3, 4])
+        #expect(v3.topics[0].partitions.map(\.committedLeaderEpoch) == [-1, 6])
+        #expect(v3.topics[0].partitions.map(\.committedMetadata) == ["", "m4"])
         let v2 = machine.txnOffsetCommitRequest(offsets, group: group, version: 2)
         #expect(v2.generationId == -1 && v2.memberId == "" && v2.groupInstanceId == nil)
+        #expect(v2.topics[0].partitions.map(\.committedLeaderEpoch) == [-1, 6])
+        // v0-1 have no leader epoch field.
+        #expect(machine.txnOffsetCommitRequest(offsets, group: group, version: 1).topics[0].partitions.map(\.committedLeaderEpoch) == [-1, -1])
         var buffer = ByteBuffer()
         #expect(throws: Never.self) { try v2.encode(into: &buffer, version: 2) }
 
