@@ -21,7 +21,8 @@ import Synchronization
 /// moves by `offsetReset`, or fails the iteration without one. A log cut short by an unclean leader election is
 /// detected (KIP-320) and reading goes on where the new leader's log parts from the old one.
 ///
-/// The iteration ends when the task is cancelled. An error that does not pass by itself ends it with that
+/// The iteration ends when the task is cancelled, at once: a fetch the broker holds (up to the fetcher's
+/// maxWait) is not waited for, and its answers go to the next iteration. An error that does not pass by itself ends it with that
 /// error (``KafkaError/Code/offsetOutOfRange`` without a reset policy, ``KafkaError/Code/authorizationFailed``,
 /// ``KafkaError/Code/corruptRecords``, ``KafkaError/Code/clientNotRunning``, …); the partitions keep their
 /// positions, so after ``seek(_:to:)`` (or a fix) a new `for try await` over the same consumer goes on. One
@@ -36,10 +37,9 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
     private let state: Mutex<PartitionReaderState>
     /// Cuts the idle and backoff waits short when a seek comes in.
     private let seeks = ReaderWakeSignal()
-    /// The fetch round under way while the caller handles batches of the previous one (at most one).
-    private let fetchingAhead = Mutex<Task<FetchAnswers, Never>?>(nil)
-
-    private typealias FetchAnswers = [KafkaFetchPosition: Result<KafkaFetchedPartition, KafkaError>]
+    /// The fetch round under way while the caller handles batches of the previous one, or that a cancelled
+    /// iteration left (at most one).
+    private let fetchingAhead = Mutex<PartitionFetchRound?>(nil)
 
     init(
         client: KafkaClient, positions: [KafkaFetchPosition], options: KafkaFetchOptions,
@@ -100,9 +100,9 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
                 fetchAhead()
                 return batch
             }
-            let answers: FetchAnswers
+            let round: PartitionFetchRound
             if let ahead = fetchingAhead.withLock({ $0.take() }) {
-                answers = await ahead.value
+                round = ahead
             } else {
                 let positions = state.withLock { $0.fetchPositions(now: .now) }
                 if positions.isEmpty {
@@ -111,7 +111,13 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
                     await seeks.sleep(until: until)
                     continue
                 }
-                answers = await client.fetchPartitions(positions, options: options)
+                round = PartitionFetchRound.start { [client, options] in await client.fetchPartitions(positions, options: options) }
+            }
+            guard let answers = await round.answers() else {
+                // Cancelled while the broker holds the fetch (up to its maxWait): the iteration ends now, and the
+                // round stays for the next one (unless a seek came meanwhile).
+                fetchingAhead.withLock { if $0 == nil { $0 = round } }
+                return nil
             }
             let outcome = state.withLock { $0.apply(answers, now: .now) }
             for (partition, failures, error) in outcome.persistentFailures {
@@ -137,7 +143,7 @@ public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
             guard ahead == nil else { return }
             let positions = state.withLock { $0.fetchPositions(now: .now) }
             guard !positions.isEmpty else { return }
-            ahead = Task { [self] in
+            ahead = PartitionFetchRound.start { [self] in
                 let answers = await client.fetchPartitions(positions, options: options)
                 fetchesAheadCompleted.add(1, ordering: .relaxed)
                 return answers
