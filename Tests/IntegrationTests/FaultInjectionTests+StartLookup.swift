@@ -8,12 +8,12 @@ extension FaultInjectionTests {
     /// UNSTABLE_OFFSET_COMMIT (an open transaction's offset commit, KIP-447). When a heartbeat meanwhile
     /// answers REBALANCE_IN_PROGRESS, the member must rejoin at once rather than finish the lookup first:
     /// the group's rebalance would otherwise wait for it as long as the transaction stays open (up to the
-    /// rebalance timeout).
+    /// rebalance timeout). The heartbeats go on through a lost connection.
     ///
     /// The rebalance is announced by an injected Heartbeat answer: a second member joining would be the
     /// natural trigger, but the mock cluster answers a follower's SyncGroup that arrives after the leader's
     /// with INVALID_REQUEST (Kafka answers it with the assignment), which makes such a test a race.
-    @Test("A classic member whose start-offset lookup repeats (UNSTABLE_OFFSET_COMMIT) rejoins when a heartbeat reports a rebalance, then reads everything once")
+    @Test("A classic member whose start-offset lookup repeats (UNSTABLE_OFFSET_COMMIT) heartbeats on through a lost connection and rejoins when a heartbeat reports a rebalance, then reads everything once")
     func repeatingStartLookupLetsARebalanceThrough() async throws {
         try await Self.withTopic(records: 6) { cluster, client, topic in
             try await Self.prepareForGroups(cluster)
@@ -25,8 +25,9 @@ extension FaultInjectionTests {
                 member.runner.partitions.groupMetadata.generationID >= 0
             }
             let first = member.runner.partitions.groupMetadata.generationID
-            // The coordinator's next Heartbeat answer: a rebalance has begun.
-            try await cluster.pushErrors(apiKey: 12, codes: [27])
+            // The coordinator cuts the connection of the next Heartbeat (-195: the mock closes it instead of
+            // answering); the one after, on a fresh connection, learns that a rebalance has begun.
+            try await cluster.pushErrors(apiKey: 12, codes: [-195, 27])
             let reported = ContinuousClock.now
             // The mock cluster completes a rebalance of a stable group after session timeout - 1 s (5 s here)
             // even when every member rejoined at once; the lookup's errors last 20 s.

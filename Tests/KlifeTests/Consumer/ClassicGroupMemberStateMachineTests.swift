@@ -141,6 +141,9 @@ import Testing
         var leaving = Self.startingSecondPartition()
         #expect(leaving.leave() == [.revoke([Self.p[0], Self.p[1]], reason: .shutdown), .sendLeaveGroup(memberID: "me")])
         #expect(leaving.partitionsStarted() == [])
+        // A coordinator that moved would resume the generation that counts the dropped partition as ours: rejoin.
+        var moved = Self.startingSecondPartition()
+        #expect(moved.startAbandoned([Self.p[1]], heartbeatErrorCode: 16) == [.sendJoinGroup(memberID: "me", ownedPartitions: [Self.p[0]])])
     }
 
     @Test func eagerRebalanceRevokesEverythingBeforeRejoining() {

@@ -149,7 +149,9 @@ struct ClassicGroupMemberStateMachine {
         startPending = nil
         let abandoned = Set(partitions)
         owned.removeAll { abandoned.contains($0) }
-        return handleError(errorCode)
+        // A coordinator that moved would resume this generation, in which the broker counts the abandoned
+        // partitions as ours: rejoin instead, so that they are assigned again.
+        return [14, 15, 16].contains(errorCode) ? join() : handleError(errorCode)
     }
 
     /// Time for the next heartbeat (only acts while stable).

@@ -218,12 +218,12 @@ extension ConsumerGroupRunner {
         return min(negotiated, classicVersionCaps[R.apiKey] ?? negotiated)
     }
 
-    /// Runs `body` (a revocation, which waits for handlers and final commits, or a start, which looks offsets
-    /// up) while heartbeating the coordinator in the background, as Kafka's own consumer does from its
-    /// heartbeat thread: a member that goes quiet for a session timeout is removed from the group, and its
-    /// partitions are given to others while it still holds them. Answers are not fed to the machine: the
-    /// heartbeats stop at the first error other than REBALANCE_IN_PROGRESS (which still keeps the session
-    /// alive), and the member's next request to the coordinator learns the same. nil `member`: no heartbeats.
+    /// Runs `body` (a revocation, which waits for handlers and final commits) while heartbeating the
+    /// coordinator in the background, as Kafka's own consumer does from its heartbeat thread: a member that
+    /// goes quiet for a session timeout is removed from the group, and its partitions are given to others
+    /// while it still holds them. Answers are not fed to the machine: the heartbeats stop at the first error
+    /// other than REBALANCE_IN_PROGRESS (which still keeps the session alive), and the member's next request
+    /// to the coordinator learns the same. nil `member`: no heartbeats.
     private func whileHeartbeating<T: Sendable>(_ member: ClassicMember?, _ body: () async -> T) async -> T {
         guard let member, let connection = member.connection, member.generation >= 0, !member.machine.memberID.isEmpty else {
             return await body()
@@ -231,12 +231,8 @@ extension ConsumerGroupRunner {
         let (generation, memberID) = (member.generation, member.machine.memberID)
         return await withTaskGroup(of: Void.self) { group in
             group.addTask { [self] in
-                while (try? await Task.sleep(for: configuration.heartbeatInterval)) != nil {
-                    let errorCode = try? await heartbeat(connection, generation: generation, memberID: memberID)
-                    guard let errorCode, errorCode == 0 || errorCode == Self.rebalanceInProgress else {
-                        logger.debug("consumer group \(groupID): background Heartbeat stopped (error \(errorCode ?? -1))")
-                        return
-                    }
+                if let errorCode = await backgroundHeartbeats(from: connection, generation: generation, memberID: memberID, throughRebalance: true) {
+                    logger.debug("consumer group \(groupID): background Heartbeat stopped (error \(errorCode))")
                 }
             }
             let result = await body()
@@ -256,22 +252,20 @@ extension ConsumerGroupRunner {
     /// Looks up where `added` start while heartbeating, so that the session lasts through a slow lookup. A
     /// heartbeat's error (a rebalance began, the membership ended) ends the lookup: one that repeats (an
     /// open transaction's offset commit answers UNSTABLE_OFFSET_COMMIT until it ends, KIP-447) would
-    /// otherwise hold the whole group's rebalance up to its timeout. A heartbeat lost in transport does not:
-    /// the lookup finds the coordinator again itself.
+    /// otherwise hold the whole group's rebalance up to its timeout. A lost connection or a coordinator
+    /// that moved does not end it: the heartbeats go on to the coordinator found again, as the lookup's
+    /// requests do.
     private func startOffsetsWhileHeartbeating(_ added: [KafkaTopicPartition], _ member: ClassicMember) async -> StartOutcome {
         let lookUp: @Sendable () async -> StartOutcome = { [partitions, stopRequested] in
             await partitions.startOffsets(added, stop: stopRequested).map(StartOutcome.found) ?? .stopped
         }
-        guard let connection = member.connection, member.generation >= 0, !member.machine.memberID.isEmpty else { return await lookUp() }
+        guard let first = member.connection, member.generation >= 0, !member.machine.memberID.isEmpty else { return await lookUp() }
         let (generation, memberID) = (member.generation, member.machine.memberID)
         return await withTaskGroup(of: StartOutcome?.self) { group in
             group.addTask(operation: lookUp)
             group.addTask { [self] in
-                while (try? await Task.sleep(for: configuration.heartbeatInterval)) != nil {
-                    guard let errorCode = try? await heartbeat(connection, generation: generation, memberID: memberID) else { return nil }
-                    if errorCode != 0 { return .heartbeatError(errorCode) }
-                }
-                return nil
+                await backgroundHeartbeats(from: first, generation: generation, memberID: memberID, throughRebalance: false)
+                    .map(StartOutcome.heartbeatError)
             }
             var outcome = StartOutcome.stopped
             while let next = await group.next() {
@@ -283,6 +277,30 @@ extension ConsumerGroupRunner {
             group.cancelAll()
             return outcome
         }
+    }
+
+    /// Heartbeats of `generation`, one every heartbeat interval, until one answers an error: returns its code
+    /// (REBALANCE_IN_PROGRESS goes on when `throughRebalance`); nil once cancelled. A lost connection or a
+    /// coordinator that moved does not end them: the next one goes to the coordinator found again.
+    private func backgroundHeartbeats(
+        from first: KafkaConnection, generation: Int32, memberID: String, throughRebalance: Bool
+    ) async -> Int16? {
+        var connection: KafkaConnection? = first
+        while (try? await Task.sleep(for: configuration.heartbeatInterval)) != nil {
+            if connection == nil { connection = try? await cluster.coordinatorConnection(for: key).0 }
+            guard let current = connection else { continue }
+            guard let errorCode = try? await heartbeat(current, generation: generation, memberID: memberID) else {
+                connection = nil
+                continue
+            }
+            if CoordinatorCache.coordinatorErrorCodes.contains(errorCode) {
+                cluster.invalidateCoordinator(key)
+                connection = nil
+            } else if errorCode != 0 && !(throughRebalance && errorCode == Self.rebalanceInProgress) {
+                return errorCode
+            }
+        }
+        return nil
     }
 
     /// REBALANCE_IN_PROGRESS.
