@@ -22,10 +22,10 @@ import Synchronization
 /// detected (KIP-320) and reading goes on where the new leader's log parts from the old one.
 ///
 /// The iteration ends when the task is cancelled, at once: a fetch the broker holds (up to the fetcher's
-/// maxWait) is not waited for, and its answers go to the next iteration. An error that does not pass by itself ends it with that
-/// error (``KafkaError/Code/offsetOutOfRange`` without a reset policy, ``KafkaError/Code/authorizationFailed``,
-/// ``KafkaError/Code/corruptRecords``, ``KafkaError/Code/clientNotRunning``, …); the partitions keep their
-/// positions, so after ``seek(_:to:)`` (or a fix) a new `for try await` over the same consumer goes on. One
+/// maxWait) is not waited for, and its answers go to the next iteration. An error that does not pass by
+/// itself ends it with that error (``KafkaError/Code/offsetOutOfRange`` without a reset policy,
+/// ``KafkaError/Code/authorizationFailed``, ``KafkaError/Code/corruptRecords``,
+/// ``KafkaError/Code/clientNotRunning``, …); the partitions keep their positions, so after ``seek(_:to:)`` (or a fix) a new `for try await` over the same consumer goes on. One
 /// task at a time should iterate it.
 public final class KafkaPartitionConsumer: AsyncSequence, Sendable {
     public typealias Element = KafkaPartitionBatch

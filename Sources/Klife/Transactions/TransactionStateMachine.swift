@@ -314,10 +314,8 @@ struct TransactionStateMachine: Sendable {
         for (topicPartition, code) in results where code != 0 {
             let what = "TxnOffsetCommit for \(topicPartition)"
             if Self.isFencing(code) { return fail(fatal: error(.producerFenced, what, code)) }
-            // FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH: Kafka stores the epoch unchecked, but librdkafka's mock
-            // cluster holds it against the partition's current one, which a leader change moves on. The epoch
-            // only helps the next owner detect a truncated log: send the offsets again without epochs.
-            if [74, 75].contains(code), !commitLeaderEpochsRefused {
+            // The epoch refused (see KafkaCommittedOffset.leaderEpochRefusedCodes): again without epochs.
+            if KafkaCommittedOffset.leaderEpochRefusedCodes.contains(code), !commitLeaderEpochsRefused {
                 commitLeaderEpochsRefused = true
                 if retry == nil {
                     retry = .retry(refreshCoordinator: false, reason: error(.brokerError, what + " refused its leader epoch", code, retriable: true))

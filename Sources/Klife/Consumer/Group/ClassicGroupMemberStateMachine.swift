@@ -151,7 +151,7 @@ struct ClassicGroupMemberStateMachine {
         owned.removeAll { abandoned.contains($0) }
         // A coordinator that moved would resume this generation, in which the broker counts the abandoned
         // partitions as ours: rejoin instead, so that they are assigned again.
-        return [14, 15, 16].contains(errorCode) ? join() : handleError(errorCode)
+        return CoordinatorCache.coordinatorErrorCodes.contains(errorCode) ? join() : handleError(errorCode)
     }
 
     /// Time for the next heartbeat (only acts while stable).

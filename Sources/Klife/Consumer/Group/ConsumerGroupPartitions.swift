@@ -226,10 +226,8 @@ final class ConsumerGroupPartitions: Sendable {
             let response = try await target.connection.send(request, version: version, timeout: .seconds(30))
             for topic in response.topics {
                 for p in topic.partitions where p.errorCode != 0 {
-                    // FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH: Kafka stores the epoch unchecked, but librdkafka's
-                    // mock cluster holds it against the partition's current epoch, which moves on with every leader
-                    // change. The epoch only helps the next owner detect a truncated log: commit without it.
-                    if [74, 75].contains(p.errorCode), let leaderEpoch, leaderEpoch >= 0, version >= 6 {
+                    // The epoch refused (see KafkaCommittedOffset.leaderEpochRefusedCodes): commit without it.
+                    if KafkaCommittedOffset.leaderEpochRefusedCodes.contains(p.errorCode), let leaderEpoch, leaderEpoch >= 0, version >= 6 {
                         logger.debug("consumer group \(groupID): commit of \(partition)@\(offset) with leader epoch \(leaderEpoch) refused (\(p.errorCode)); committing without epochs from now on")
                         leaderEpochRefused.store(true, ordering: .relaxed)
                         return await commit(partition, offset: offset, leaderEpoch: nil, as: target)
